@@ -1,0 +1,319 @@
+use commonware_codec::{Encode, EncodeSize};
+use commonware_cryptography::{BatchEntry, BatchVerifier};
+use commonware_parallel::Sequential;
+use rand::{CryptoRng, Rng};
+use veil_primitives::{
+    AccountId, Balance, Call, ChainIdentity, Digest, Height, Message, Origin, SignedTransaction,
+    signing_payload,
+};
+
+use crate::{
+    MAX_NONCE_GAP, StateError, StateRead, TxError, balances, governance, mq,
+    overlay::{Changes, Overlay},
+    system::{self, BlockInfo},
+};
+
+/// Everything a block's execution may depend on besides state and transactions.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockEnv {
+    /// The chain.
+    pub chain: ChainIdentity,
+    /// Height of the block being executed.
+    pub height: Height,
+    /// Its timestamp (ms).
+    pub timestamp: u64,
+}
+
+/// The result of one included transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// Transaction hash.
+    pub tx_hash: Digest,
+    /// Fee burnt.
+    pub fee: Balance,
+    /// Whether the call succeeded. A failed call still pays its fee and uses its nonce.
+    pub result: Result<(), TxError>,
+}
+
+/// What executing a block produced.
+#[derive(Clone, Debug, Default)]
+pub struct BlockOutcome {
+    /// State writes.
+    pub changes: Changes,
+    /// Messages sent out to workers, in order.
+    pub messages: Vec<Message>,
+    /// One receipt per transaction.
+    pub receipts: Vec<Receipt>,
+}
+
+/// Why a block cannot be executed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// A transaction may not be in any block (bad nonce, expired, cannot pay its fee, ...).
+    #[error("transaction {index} is not includable: {error}")]
+    InvalidTransaction {
+        /// Position in the block.
+        index: usize,
+        /// Reason.
+        error: TxError,
+    },
+    /// More transactions than `max_block_txs`.
+    #[error("block has {count} transactions, above the limit of {max}")]
+    TooManyTransactions {
+        /// Count.
+        count: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// State could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Failure inside a module: either the transaction's fault or the backend's.
+#[derive(Debug)]
+pub(crate) enum ExecError {
+    Tx(TxError),
+    State(StateError),
+}
+
+impl From<TxError> for ExecError {
+    fn from(e: TxError) -> Self {
+        Self::Tx(e)
+    }
+}
+
+impl From<StateError> for ExecError {
+    fn from(e: StateError) -> Self {
+        Self::State(e)
+    }
+}
+
+/// Verifies all transaction signatures for `chain` in one batch.
+///
+/// Returns the index of the first bad signature. Batch verification needs fresh randomness so a
+/// proposer cannot craft signatures that cancel out; the result does not depend on it.
+pub fn verify_signatures(
+    rng: &mut (impl CryptoRng + Rng),
+    chain: &ChainIdentity,
+    txs: &[SignedTransaction],
+) -> Result<(), usize> {
+    if txs.is_empty() {
+        return Ok(());
+    }
+    let payloads: Vec<Vec<u8>> = txs
+        .iter()
+        .map(|tx| signing_payload(chain, &tx.transaction))
+        .collect();
+    let ok = AccountId::verify_batch(
+        rng,
+        txs,
+        |i, tx| BatchEntry {
+            namespace: veil_primitives::namespace::TRANSACTION,
+            message: &payloads[i],
+            public_key: &tx.transaction.sender,
+            signature: &tx.signature,
+        },
+        &Sequential,
+    );
+    if ok {
+        return Ok(());
+    }
+    // Find the culprit for the error message.
+    Err(txs
+        .iter()
+        .position(|tx| !tx.verify(chain))
+        .unwrap_or_default())
+}
+
+/// Checks a transaction for the mempool against state after `height`; does not verify the
+/// signature. Returns the sender's next nonce.
+pub async fn check_transaction<S: StateRead>(
+    state: &S,
+    tx: &SignedTransaction,
+    height: Height,
+) -> Result<u64, ExecCheckError> {
+    let o = Overlay::new(state);
+    let params = governance::params(&o).await?;
+    let size = tx.encode_size();
+    if size > params.max_tx_bytes as usize {
+        return Err(TxError::Oversized {
+            size,
+            max: params.max_tx_bytes as usize,
+        }
+        .into());
+    }
+    let t = &tx.transaction;
+    let next = height + 1;
+    if t.expiry < next {
+        return Err(TxError::Expired {
+            expiry: t.expiry,
+            height: next,
+        }
+        .into());
+    }
+    let max = next.saturating_add(params.max_expiry_blocks);
+    if t.expiry > max {
+        return Err(TxError::ExpiryTooFar {
+            expiry: t.expiry,
+            max,
+        }
+        .into());
+    }
+    let account = balances::account(&o, &t.sender).await?;
+    if t.nonce < account.nonce {
+        return Err(TxError::NonceUsed {
+            expected: account.nonce,
+            got: t.nonce,
+        }
+        .into());
+    }
+    if t.nonce >= account.nonce + MAX_NONCE_GAP {
+        return Err(TxError::BadNonce {
+            expected: account.nonce,
+            got: t.nonce,
+        }
+        .into());
+    }
+    let mut needed = params.fee(size);
+    if let Call::Transfer { amount, .. } = &t.call {
+        needed = needed.saturating_add(*amount);
+    }
+    if account.free < needed {
+        return Err(TxError::InsufficientBalance {
+            needed,
+            available: account.free,
+        }
+        .into());
+    }
+    Ok(account.nonce)
+}
+
+/// Failure of [check_transaction].
+#[derive(Debug, thiserror::Error)]
+pub enum ExecCheckError {
+    /// The transaction is refused.
+    #[error(transparent)]
+    Tx(#[from] TxError),
+    /// State could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Executes a block on top of `state`.
+///
+/// The caller must have verified the signatures ([verify_signatures]). A transaction that cannot
+/// be included (wrong nonce, expired, cannot pay its fee, oversized) makes the whole block
+/// invalid; a call that fails after its fee is paid is recorded in its receipt.
+pub async fn execute_block<S: StateRead>(
+    state: &S,
+    env: &BlockEnv,
+    txs: &[SignedTransaction],
+) -> Result<BlockOutcome, BlockError> {
+    let mut o = Overlay::new(state);
+    system::on_block(
+        &mut o,
+        BlockInfo {
+            height: env.height,
+            timestamp: env.timestamp,
+        },
+    );
+    let params = governance::params(&o).await?;
+    if txs.len() > params.max_block_txs as usize {
+        return Err(BlockError::TooManyTransactions {
+            count: txs.len(),
+            max: params.max_block_txs as usize,
+        });
+    }
+    let mut messages = Vec::new();
+    let mut receipts = Vec::with_capacity(txs.len());
+    for (index, tx) in txs.iter().enumerate() {
+        let invalid = |error| BlockError::InvalidTransaction { index, error };
+        let t = &tx.transaction;
+        let size = tx.encode_size();
+        if size > params.max_tx_bytes as usize {
+            return Err(invalid(TxError::Oversized {
+                size,
+                max: params.max_tx_bytes as usize,
+            }));
+        }
+        if t.expiry < env.height {
+            return Err(invalid(TxError::Expired {
+                expiry: t.expiry,
+                height: env.height,
+            }));
+        }
+        let mut account = balances::account(&o, &t.sender).await?;
+        if t.nonce != account.nonce {
+            return Err(invalid(TxError::BadNonce {
+                expected: account.nonce,
+                got: t.nonce,
+            }));
+        }
+        let fee = params.fee(size);
+        match balances::burn(&mut o, &mut account, fee).await {
+            Ok(()) => {}
+            Err(ExecError::Tx(e)) => return Err(invalid(e)),
+            Err(ExecError::State(e)) => return Err(e.into()),
+        }
+        account.nonce += 1;
+        balances::put_account(&mut o, &t.sender, account);
+
+        let mut call_overlay = Overlay::new(&o);
+        let mut call_messages = Vec::new();
+        let result = match apply_call(
+            &mut call_overlay,
+            &mut call_messages,
+            t.sender.clone(),
+            &t.call,
+            &params,
+        )
+        .await
+        {
+            Ok(()) => Ok(call_overlay.into_changes()),
+            Err(ExecError::Tx(e)) => Err(e),
+            Err(ExecError::State(e)) => return Err(e.into()),
+        };
+        let result = result.map(|changes| {
+            o.merge(changes);
+            messages.append(&mut call_messages);
+        });
+        receipts.push(Receipt {
+            tx_hash: veil_primitives::hash(&tx.encode()),
+            fee,
+            result,
+        });
+    }
+    Ok(BlockOutcome {
+        changes: o.into_changes(),
+        messages,
+        receipts,
+    })
+}
+
+async fn apply_call<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    sender: AccountId,
+    call: &Call,
+    params: &veil_primitives::Params,
+) -> Result<(), ExecError> {
+    match call {
+        Call::Transfer { to, amount } => balances::transfer(o, &sender, to, *amount).await,
+        Call::Governance(g) => governance::apply(o, &sender, g).await,
+        Call::SendMessage {
+            destination,
+            payload,
+        } => {
+            mq::send(
+                o,
+                outbox,
+                Origin::Account(sender),
+                destination.clone(),
+                payload.clone(),
+                params.max_message_bytes as usize,
+            )
+            .await
+        }
+    }
+}

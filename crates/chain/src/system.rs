@@ -1,0 +1,48 @@
+//! The current block, readable by every module and provable to light clients.
+
+use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
+use veil_primitives::Height;
+
+use crate::{StateError, StateRead, keys, overlay::Overlay};
+
+/// Height and time of the block being executed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Height.
+    pub height: Height,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+}
+
+impl Write for BlockInfo {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        self.height.write(buf);
+        self.timestamp.write(buf);
+    }
+}
+
+impl EncodeSize for BlockInfo {
+    fn encode_size(&self) -> usize {
+        16
+    }
+}
+
+impl Read for BlockInfo {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            height: u64::read(buf)?,
+            timestamp: u64::read(buf)?,
+        })
+    }
+}
+
+/// Reads the last executed block's info.
+pub async fn block_info<S: StateRead>(o: &Overlay<'_, S>) -> Result<BlockInfo, StateError> {
+    Ok(o.read(&keys::block_info()).await?.unwrap_or_default())
+}
+
+/// Records the block being executed.
+pub fn on_block<S: StateRead>(o: &mut Overlay<'_, S>, info: BlockInfo) {
+    o.put(keys::block_info(), &info);
+}

@@ -1,0 +1,60 @@
+//! Define the identifiers, transactions, blocks and messages every Veil component shares.
+//!
+//! Everything here is plain data plus its canonical binary encoding ([commonware_codec]).
+//! Decoders of external bytes take explicit limits ([Limits]) so that a hostile peer, host or
+//! RPC client can never make a node allocate more than a block may hold.
+
+mod block;
+mod hash;
+mod message;
+pub mod namespace;
+mod params;
+mod transaction;
+
+pub use block::{Block, BlockLimits, Header};
+pub use commonware_codec::{Decode, DecodeExt, Encode, Error as CodecError, Read, ReadExt, Write};
+pub use hash::{Digest, hash, hash_parts};
+pub use message::{Destination, MAX_TOPIC_BYTES, Message, Origin};
+pub use params::Params;
+pub use transaction::{
+    Call, GovernanceCall, SignedTransaction, Transaction, TxLimits, signing_payload,
+};
+
+/// Account identifier: an ed25519 public key.
+pub type AccountId = commonware_cryptography::ed25519::PublicKey;
+/// Ed25519 signature over a domain-separated payload.
+pub type Signature = commonware_cryptography::ed25519::Signature;
+/// Ed25519 signing key.
+pub type PrivateKey = commonware_cryptography::ed25519::PrivateKey;
+/// Native token amount, in the smallest unit.
+pub type Balance = u128;
+/// Block height. Genesis is height 0.
+pub type Height = u64;
+
+/// Identifies one chain: a numeric id chosen by the operator plus the genesis hash.
+///
+/// Every signature a user makes covers both, so a transaction for one network can never be
+/// replayed on another, even one started from the same spec with a different id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChainIdentity {
+    /// Operator-chosen chain id.
+    pub chain_id: u64,
+    /// Hash of the genesis header.
+    pub genesis_hash: Digest,
+}
+
+/// Encodes bytes as lowercase hex with a `0x` prefix, the form used in RPC and files.
+pub fn to_hex(bytes: impl AsRef<[u8]>) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// Decodes hex with or without a `0x` prefix.
+pub fn from_hex(s: &str) -> Result<Vec<u8>, hex::FromHexError> {
+    hex::decode(s.strip_prefix("0x").unwrap_or(s))
+}
+
+/// Decodes a fixed-size codec value (key, digest, signature) from hex.
+pub fn decode_hex<T: Decode<Cfg = ()>>(s: &str) -> Result<T, String> {
+    let bytes = from_hex(s).map_err(|e| format!("invalid hex: {e}"))?;
+    T::decode(bytes::Bytes::from(bytes)).map_err(|e| format!("invalid encoding: {e}"))
+}

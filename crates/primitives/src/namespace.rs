@@ -1,0 +1,17 @@
+//! Signature and hashing domains.
+//!
+//! Every signature in Veil is made under exactly one of these namespaces, so a signature made
+//! for one purpose can never be accepted for another. Changing a value is a breaking change.
+
+/// User transactions.
+pub const TRANSACTION: &[u8] = b"_VEIL_CHAIN_TX";
+/// Consensus votes and certificates (simplex).
+pub const CONSENSUS: &[u8] = b"_VEIL_NODE_CONSENSUS";
+/// Validator peer-to-peer handshakes.
+pub const P2P: &[u8] = b"_VEIL_NODE_P2P";
+/// Leaves of a binary Merkle tree (transactions, messages).
+pub const MERKLE_LEAF: &[u8] = b"_VEIL_CRYPTO_MERKLE_LEAF";
+/// Inner nodes of a binary Merkle tree.
+pub const MERKLE_NODE: &[u8] = b"_VEIL_CRYPTO_MERKLE_NODE";
+/// Keys of the chain's authenticated state.
+pub const STATE_KEY: &[u8] = b"_VEIL_CHAIN_STATE_KEY";

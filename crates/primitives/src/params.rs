@@ -1,0 +1,88 @@
+use commonware_codec::{EncodeSize, Error, Read, ReadExt, Write};
+use serde::{Deserialize, Serialize};
+
+use crate::Balance;
+
+/// Chain parameters. Set at genesis and changed by governance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    /// Fee charged for every transaction.
+    pub base_fee: Balance,
+    /// Fee charged per byte of the encoded transaction.
+    pub byte_fee: Balance,
+    /// Largest accepted encoded transaction, in bytes.
+    pub max_tx_bytes: u32,
+    /// Most transactions in one block.
+    pub max_block_txs: u32,
+    /// Largest message payload routed through mq, in bytes.
+    pub max_message_bytes: u32,
+    /// Furthest in the future (in blocks) a transaction's expiry may be.
+    pub max_expiry_blocks: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            base_fee: 1_000,
+            byte_fee: 10,
+            max_tx_bytes: 64 * 1024,
+            max_block_txs: 10_000,
+            max_message_bytes: 16 * 1024,
+            max_expiry_blocks: 100_000,
+        }
+    }
+}
+
+impl Params {
+    /// The fee for a transaction of `len` encoded bytes.
+    pub fn fee(&self, len: usize) -> Balance {
+        self.base_fee
+            .saturating_add(self.byte_fee.saturating_mul(len as Balance))
+    }
+
+    /// Checks invariants that would make the chain unusable if violated.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        if self.max_tx_bytes < 256 {
+            return Err("max_tx_bytes must be at least 256");
+        }
+        if self.max_block_txs == 0 {
+            return Err("max_block_txs must be positive");
+        }
+        if self.max_expiry_blocks == 0 {
+            return Err("max_expiry_blocks must be positive");
+        }
+        Ok(())
+    }
+}
+
+impl Write for Params {
+    fn write(&self, buf: &mut impl bytes::BufMut) {
+        self.base_fee.write(buf);
+        self.byte_fee.write(buf);
+        self.max_tx_bytes.write(buf);
+        self.max_block_txs.write(buf);
+        self.max_message_bytes.write(buf);
+        self.max_expiry_blocks.write(buf);
+    }
+}
+
+impl EncodeSize for Params {
+    fn encode_size(&self) -> usize {
+        16 + 16 + 4 + 4 + 4 + 8
+    }
+}
+
+impl Read for Params {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            base_fee: u128::read(buf)?,
+            byte_fee: u128::read(buf)?,
+            max_tx_bytes: u32::read(buf)?,
+            max_block_txs: u32::read(buf)?,
+            max_message_bytes: u32::read(buf)?,
+            max_expiry_blocks: u64::read(buf)?,
+        })
+    }
+}
