@@ -1,1 +1,9 @@
-//! placeholder
+//! Verify Veil blocks without replaying them: finality certificates, header chains, state proofs
+//! and message roots.
+//!
+//! pRuntime and users hold only the genesis identity (chain id, genesis hash, the consensus group
+//! public key). From that they check that a header was finalized, that a run of headers links up
+//! to a finalized one, that a state value is what the chain holds, and that a block's outbound
+//! messages are exactly the ones it committed to.
+
+pub mod state;

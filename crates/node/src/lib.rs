@@ -1,1 +1,102 @@
-//! placeholder
+//! Run a Veil validator: consensus, peer-to-peer networking, durable storage, mempool and
+//! JSON-RPC.
+
+pub mod application;
+pub mod engine;
+pub mod genesis;
+pub mod keys;
+pub mod mempool;
+pub mod state;
+pub mod store;
+
+/// Namespace of consensus signatures (votes and certificates).
+pub const CONSENSUS_NAMESPACE: &[u8] = veil_primitives::namespace::CONSENSUS;
+
+use std::{path::Path, sync::Arc};
+
+use commonware_runtime::{Clock, Spawner};
+use veil_primitives::{ChainIdentity, Header};
+
+use crate::{
+    application::{Chain, Head, ProductionConfig},
+    genesis::Genesis,
+    state::StateStore,
+    store::Store,
+};
+
+/// Opens (or creates at genesis) a node's chain state and indexes.
+///
+/// `partition_prefix` separates nodes that share one storage root (simulations).
+pub async fn open_chain<E>(
+    context: E,
+    partition_prefix: &str,
+    genesis: &Genesis,
+    index_path: &Path,
+    config: ProductionConfig,
+) -> anyhow::Result<Arc<Chain<E>>>
+where
+    E: commonware_storage::Context + Spawner + Clock,
+{
+    let store = Store::open(index_path)?;
+    let changes = veil_chain::genesis_changes(&genesis.state)
+        .await
+        .map_err(|e| anyhow::anyhow!("genesis state: {e}"))?;
+    let (state, created) =
+        StateStore::open(context.child("state"), partition_prefix, || changes).await?;
+    let header_for = |root| Header {
+        height: 0,
+        parent: veil_primitives::Digest::from([0u8; 32]),
+        timestamp: genesis.state.timestamp,
+        state_root: root,
+        transactions_root: veil_crypto::merkle::empty_root(),
+        messages_root: veil_crypto::merkle::empty_root(),
+    };
+    let header = match (store.genesis()?, created) {
+        (_, Some(root)) => {
+            let header = header_for(root);
+            store.set_genesis(&header)?;
+            header
+        }
+        (Some(header), None) => header,
+        (None, None) => {
+            let committed = state.committed();
+            anyhow::ensure!(
+                committed.height == 0,
+                "the index database has no genesis record but state is at height {}; \
+                 the data directory is damaged",
+                committed.height
+            );
+            let header = header_for(state.root().await?);
+            store.set_genesis(&header)?;
+            header
+        }
+    };
+    let genesis_hash = header.hash();
+    let committed = state.committed();
+    let tip = if committed.height == 0 {
+        Head {
+            height: 0,
+            hash: genesis_hash,
+            timestamp: header.timestamp,
+        }
+    } else {
+        let (hash, timestamp) = store.head(committed.height)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "state is at height {} but the index has no record of that block",
+                committed.height
+            )
+        })?;
+        Head {
+            height: committed.height,
+            hash,
+            timestamp,
+        }
+    };
+    let identity = ChainIdentity {
+        chain_id: genesis.chain_id,
+        genesis_hash,
+    };
+    Ok(Arc::new(Chain::new(
+        identity, header, state, store, tip, config,
+    )))
+}

@@ -4,11 +4,21 @@ use commonware_codec::{Encode, EncodeSize, Error, RangeCfg, Read, ReadExt, Write
 
 use crate::{Digest, Height, SignedTransaction, TxLimits, hash};
 
+/// Largest encoded block. Proposers stop adding transactions before reaching it, and it sizes the
+/// peer-to-peer message limit.
+pub const MAX_BLOCK_BYTES: usize = 8 * 1024 * 1024;
+/// Hard cap on `Params::max_tx_bytes` (governance cannot raise it further).
+pub const MAX_TX_BYTES_CAP: u32 = 64 * 1024;
+/// Hard cap on `Params::max_block_txs`.
+pub const MAX_BLOCK_TXS_CAP: u32 = 50_000;
+
 /// Bounds for decoding blocks from untrusted bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct BlockLimits {
     /// Most transactions in one block.
     pub max_txs: usize,
+    /// Largest encoded transaction.
+    pub max_tx_bytes: usize,
     /// Bounds for each transaction.
     pub tx: TxLimits,
 }
@@ -16,8 +26,11 @@ pub struct BlockLimits {
 impl Default for BlockLimits {
     fn default() -> Self {
         Self {
-            max_txs: crate::Params::default().max_block_txs as usize,
-            tx: TxLimits::default(),
+            max_txs: MAX_BLOCK_TXS_CAP as usize,
+            max_tx_bytes: MAX_TX_BYTES_CAP as usize,
+            tx: TxLimits {
+                max_payload: MAX_TX_BYTES_CAP as usize,
+            },
         }
     }
 }
@@ -111,12 +124,42 @@ impl EncodeSize for Block {
 impl Read for Block {
     type Cfg = BlockLimits;
     fn read_cfg(buf: &mut impl Buf, limits: &BlockLimits) -> Result<Self, Error> {
-        Ok(Self {
+        let start = buf.remaining();
+        let block = Self {
             header: Header::read(buf)?,
             transactions: Vec::<SignedTransaction>::read_cfg(
                 buf,
                 &(RangeCfg::new(0..=limits.max_txs), limits.tx),
             )?,
-        })
+        };
+        if start - buf.remaining() > MAX_BLOCK_BYTES {
+            return Err(Error::Invalid("Block", "larger than MAX_BLOCK_BYTES"));
+        }
+        Ok(block)
+    }
+}
+
+impl commonware_cryptography::Digestible for Block {
+    type Digest = Digest;
+    fn digest(&self) -> Digest {
+        self.hash()
+    }
+}
+
+impl commonware_consensus::Heightable for Block {
+    fn height(&self) -> commonware_consensus::types::Height {
+        commonware_consensus::types::Height::new(self.header.height)
+    }
+}
+
+impl commonware_consensus::Block for Block {
+    fn parent(&self) -> Digest {
+        self.header.parent
+    }
+}
+
+impl commonware_consensus::BoundedBlock for Block {
+    fn max_encode_size(_: &BlockLimits) -> usize {
+        MAX_BLOCK_BYTES
     }
 }

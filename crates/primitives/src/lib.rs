@@ -11,7 +11,7 @@ pub mod namespace;
 mod params;
 mod transaction;
 
-pub use block::{Block, BlockLimits, Header};
+pub use block::{Block, BlockLimits, Header, MAX_BLOCK_BYTES, MAX_BLOCK_TXS_CAP, MAX_TX_BYTES_CAP};
 pub use commonware_codec::{Decode, DecodeExt, Encode, Error as CodecError, Read, ReadExt, Write};
 pub use hash::{Digest, hash, hash_parts};
 pub use message::{Destination, MAX_TOPIC_BYTES, Message, Origin};

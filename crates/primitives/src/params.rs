@@ -43,11 +43,11 @@ impl Params {
 
     /// Checks invariants that would make the chain unusable if violated.
     pub fn validate(&self) -> Result<(), &'static str> {
-        if self.max_tx_bytes < 256 {
-            return Err("max_tx_bytes must be at least 256");
+        if self.max_tx_bytes < 256 || self.max_tx_bytes > crate::block::MAX_TX_BYTES_CAP {
+            return Err("max_tx_bytes must be between 256 and 65536");
         }
-        if self.max_block_txs == 0 {
-            return Err("max_block_txs must be positive");
+        if self.max_block_txs == 0 || self.max_block_txs > crate::block::MAX_BLOCK_TXS_CAP {
+            return Err("max_block_txs must be between 1 and 50000");
         }
         if self.max_expiry_blocks == 0 {
             return Err("max_expiry_blocks must be positive");

@@ -1,0 +1,640 @@
+//! The chain application that consensus drives.
+//!
+//! - `propose`: build a block on a parent from the mempool, execute it, and put the resulting
+//!   state root and messages root in the header.
+//! - `verify`: check a peer's block (signatures, roots) by executing it on its parent's state.
+//! - finalized blocks (from marshal, in height order): make the block's state durable, record its
+//!   outputs, prune the mempool, then acknowledge so marshal advances.
+//!
+//! All state work is serialized by one lock, so a block's parent state can never change under
+//! it. After a restart, parents that are not finalized yet are re-executed from their ancestry.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, UNIX_EPOCH},
+};
+
+use commonware_actor::Feedback;
+use commonware_codec::{Encode as _, EncodeSize as _};
+use commonware_consensus::{
+    Application, Reporter,
+    marshal::{Update, ancestry::Ancestry},
+    simplex::types::Context,
+};
+use commonware_cryptography::{Digested, Digestible as _};
+use commonware_runtime::{Clock, Spawner};
+use commonware_utils::{
+    Acknowledgement as _,
+    acknowledgement::Exact,
+    sync::{AsyncMutex, Mutex},
+};
+use futures::{StreamExt as _, channel::mpsc};
+use tracing::{debug, error, info, warn};
+use veil_chain::{BlockEnv, BlockError, Receipt};
+use veil_primitives::{
+    AccountId, Block, ChainIdentity, Digest, Header, Height, MAX_BLOCK_BYTES, Message,
+    SignedTransaction,
+};
+
+use crate::{genesis::Scheme, mempool::Mempool, state::StateStore, store::Store};
+
+/// A finalized block as RPC clients see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Height.
+    pub height: Height,
+    /// Hash.
+    pub hash: Digest,
+    /// Timestamp (ms).
+    pub timestamp: u64,
+}
+
+/// How far ahead of the local clock a block's timestamp may be before we wait.
+const MAX_FUTURE_DRIFT: Duration = Duration::from_secs(5);
+
+/// Outputs of an executed block kept until it is finalized.
+struct Outputs {
+    height: Height,
+    messages: Vec<Message>,
+    receipts: Vec<Receipt>,
+}
+
+/// Why a block's state could not be produced.
+#[derive(Debug, thiserror::Error)]
+enum Unavailable {
+    /// The block does not descend from the finalized tip: it can never be valid.
+    #[error("does not extend the finalized chain")]
+    Conflict,
+    /// The block (or an ancestor) breaks the rules.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// Storage failed or ancestry ran out; we abstain.
+    #[error("unavailable: {0}")]
+    Abstain(String),
+}
+
+/// Why a submitted transaction was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The transaction breaks a rule.
+    #[error(transparent)]
+    Rejected(#[from] veil_chain::TxError),
+    /// The mempool refused it.
+    #[error(transparent)]
+    Pool(#[from] crate::mempool::PoolError),
+    /// The node cannot check it right now.
+    #[error("node unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Tuning of block production.
+#[derive(Clone, Debug)]
+pub struct ProductionConfig {
+    /// Least time between a parent and its child.
+    pub block_interval: Duration,
+    /// Mempool capacity.
+    pub mempool_capacity: usize,
+}
+
+impl Default for ProductionConfig {
+    fn default() -> Self {
+        Self {
+            block_interval: Duration::from_millis(250),
+            mempool_capacity: 100_000,
+        }
+    }
+}
+
+/// The chain: state, indexes, mempool and the finalized tip.
+pub struct Chain<E: commonware_storage::Context + Spawner + Clock> {
+    /// Chain id and genesis hash; every signature is bound to them.
+    pub identity: ChainIdentity,
+    /// The genesis header.
+    pub genesis: Header,
+    /// Authenticated state.
+    pub state: StateStore<E>,
+    /// Indexes of finalized outputs.
+    pub store: Store,
+    /// Pending transactions.
+    pub mempool: Mutex<Mempool>,
+    config: ProductionConfig,
+    exec: AsyncMutex<()>,
+    tip: Mutex<Head>,
+    outputs: Mutex<HashMap<Digest, Outputs>>,
+    heads: tokio::sync::broadcast::Sender<Head>,
+}
+
+fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+fn tx_root(txs: &[SignedTransaction]) -> Digest {
+    let leaves: Vec<_> = txs.iter().map(|t| t.encode()).collect();
+    veil_crypto::merkle::root(&leaves)
+}
+
+/// The messages root over a block's outbound messages.
+pub fn messages_root(messages: &[Message]) -> Digest {
+    let leaves: Vec<_> = messages.iter().map(|m| m.encode()).collect();
+    veil_crypto::merkle::root(&leaves)
+}
+
+impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
+    /// Assembles the chain from opened parts. `tip` is the last finalized block whose state is
+    /// committed.
+    pub fn new(
+        identity: ChainIdentity,
+        genesis: Header,
+        state: StateStore<E>,
+        store: Store,
+        tip: Head,
+        config: ProductionConfig,
+    ) -> Self {
+        let (heads, _) = tokio::sync::broadcast::channel(1024);
+        Self {
+            identity,
+            genesis,
+            state,
+            store,
+            mempool: Mutex::new(Mempool::new(config.mempool_capacity)),
+            config,
+            exec: AsyncMutex::new(()),
+            tip: Mutex::new(tip),
+            outputs: Mutex::new(HashMap::new()),
+            heads,
+        }
+    }
+
+    /// The last finalized block whose state is committed.
+    pub fn tip(&self) -> Head {
+        *self.tip.lock()
+    }
+
+    /// A stream of finalized heads.
+    pub fn subscribe_heads(&self) -> tokio::sync::broadcast::Receiver<Head> {
+        self.heads.subscribe()
+    }
+
+    /// Checks a transaction and adds it to the mempool. Returns its hash.
+    pub async fn submit(&self, tx: SignedTransaction) -> Result<Digest, SubmitError> {
+        if !tx.verify(&self.identity) {
+            return Err(SubmitError::Rejected(veil_chain::TxError::BadSignature));
+        }
+        let height = self.tip().height;
+        {
+            let view = self
+                .state
+                .view()
+                .await
+                .map_err(|e| SubmitError::Unavailable(e.to_string()))?;
+            match veil_chain::check_transaction(&view, &tx, height).await {
+                Ok(_) => {}
+                Err(veil_chain::ExecCheckError::Tx(e)) => return Err(SubmitError::Rejected(e)),
+                Err(veil_chain::ExecCheckError::State(e)) => {
+                    return Err(SubmitError::Unavailable(e.to_string()));
+                }
+            }
+        }
+        let hash = tx.hash();
+        self.mempool.lock().insert(hash, tx)?;
+        Ok(hash)
+    }
+
+    /// The genesis block.
+    pub fn genesis_block(&self) -> Block {
+        Block {
+            header: self.genesis.clone(),
+            transactions: Vec::new(),
+        }
+    }
+
+    /// Executes `block` on `base` (`None` = finalized state) and checks every root in its header.
+    async fn replay(&self, base: Option<&Digest>, block: &Block) -> Result<(), Unavailable> {
+        let header = &block.header;
+        let env = BlockEnv {
+            chain: self.identity,
+            height: header.height,
+            timestamp: header.timestamp,
+        };
+        let executed = match self
+            .state
+            .execute(base, header.parent, &env, &block.transactions)
+            .await
+        {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => return Err(Unavailable::Invalid(e.to_string())),
+            Err(e) => return Err(Unavailable::Abstain(e.to_string())),
+        };
+        if executed.root != header.state_root {
+            return Err(Unavailable::Invalid(format!(
+                "state root mismatch: header {} executed {}",
+                header.state_root, executed.root
+            )));
+        }
+        let mroot = messages_root(&executed.outcome.messages);
+        if mroot != header.messages_root {
+            return Err(Unavailable::Invalid("messages root mismatch".into()));
+        }
+        let hash = block.hash();
+        self.state.insert_pending(hash, header.height, &executed);
+        self.outputs.lock().insert(
+            hash,
+            Outputs {
+                height: header.height,
+                messages: executed.outcome.messages,
+                receipts: executed.outcome.receipts,
+            },
+        );
+        Ok(())
+    }
+
+    /// Makes the state after `parent` available; returns the pending key to build on (`None`
+    /// for the finalized state). Re-executes unfinalized ancestors we have not executed.
+    async fn ensure_state(
+        &self,
+        parent: &Digested<Block>,
+        ancestry: &mut (impl Ancestry<Block> + Unpin),
+    ) -> Result<Option<Digest>, Unavailable> {
+        let tip = self.tip();
+        let hash = parent.digest();
+        if hash == tip.hash {
+            return Ok(None);
+        }
+        if self.state.is_pending(&hash) {
+            return Ok(Some(hash));
+        }
+        if parent.inner().header.height <= tip.height {
+            return Err(Unavailable::Conflict);
+        }
+        let mut missing = vec![parent.clone()];
+        let mut base = loop {
+            let Some(b) = ancestry.next().await else {
+                return Err(Unavailable::Abstain("ancestry ended".into()));
+            };
+            let h = b.digest();
+            if h == tip.hash {
+                break None;
+            }
+            if self.state.is_pending(&h) {
+                break Some(h);
+            }
+            if b.inner().header.height <= tip.height {
+                return Err(Unavailable::Conflict);
+            }
+            missing.push(b);
+        };
+        for b in missing.iter().rev() {
+            if let Err(i) = veil_chain::verify_signatures(
+                &mut rand::rng(),
+                &self.identity,
+                &b.inner().transactions,
+            ) {
+                return Err(Unavailable::Invalid(format!("bad signature in tx {i}")));
+            }
+            self.replay(base.as_ref(), b.inner()).await?;
+            base = Some(b.digest());
+        }
+        Ok(base)
+    }
+
+    /// Builds a block on `parent`.
+    async fn build(
+        &self,
+        now: u64,
+        parent: &Digested<Block>,
+        ancestry: &mut (impl Ancestry<Block> + Unpin),
+    ) -> Option<Digested<Block>> {
+        let _guard = self.exec.lock().await;
+        let base = match self.ensure_state(parent, ancestry).await {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(%e, "cannot build on parent");
+                return None;
+            }
+        };
+        let parent_header = &parent.inner().header;
+        let height = parent_header.height + 1;
+        let timestamp = now.max(parent_header.timestamp + 1);
+
+        // Next nonce of every sender with pending transactions, as of the parent.
+        let senders: Vec<AccountId> = self.mempool.lock().senders().cloned().collect();
+        let mut nonces = HashMap::with_capacity(senders.len());
+        for s in senders {
+            match self.state.account_at(base.as_ref(), &s).await {
+                Ok(a) => {
+                    nonces.insert(s, a.nonce);
+                }
+                Err(e) => {
+                    warn!(%e, "cannot read sender account");
+                    return None;
+                }
+            }
+        }
+        let params = match self.state.params_at(base.as_ref()).await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(%e, "cannot read params");
+                return None;
+            }
+        };
+        let mut txs = self
+            .mempool
+            .lock()
+            .select(params.max_block_txs as usize, height, |s| {
+                nonces.get(s).copied()
+            });
+        // Stay under the block size limit (header and length prefix take < 256 bytes).
+        let mut size = 256;
+        if let Some(cut) = txs.iter().position(|t| {
+            size += t.encode_size();
+            size > MAX_BLOCK_BYTES
+        }) {
+            txs.truncate(cut);
+        }
+        let env = BlockEnv {
+            chain: self.identity,
+            height,
+            timestamp,
+        };
+        let executed = loop {
+            match self
+                .state
+                .execute(base.as_ref(), parent.digest(), &env, &txs)
+                .await
+            {
+                Ok(Ok(e)) => break e,
+                Ok(Err(BlockError::InvalidTransaction { index, error })) => {
+                    debug!(%error, "dropping transaction that can no longer be included");
+                    let bad = txs[index].clone();
+                    self.mempool.lock().remove(&bad);
+                    txs.truncate(index);
+                }
+                Ok(Err(e)) => {
+                    warn!(%e, "cannot build block");
+                    return None;
+                }
+                Err(e) => {
+                    warn!(%e, "state failure while building block");
+                    return None;
+                }
+            }
+        };
+        let header = Header {
+            height,
+            parent: parent.digest(),
+            timestamp,
+            state_root: executed.root,
+            transactions_root: tx_root(&txs),
+            messages_root: messages_root(&executed.outcome.messages),
+        };
+        let block = Block {
+            header,
+            transactions: txs,
+        };
+        let hash = block.hash();
+        self.state.insert_pending(hash, height, &executed);
+        self.outputs.lock().insert(
+            hash,
+            Outputs {
+                height,
+                messages: executed.outcome.messages,
+                receipts: executed.outcome.receipts,
+            },
+        );
+        debug!(height, txs = block.transactions.len(), "proposed block");
+        Some(Digested::precomputed(block, hash))
+    }
+
+    /// Checks a peer's block. `None`: abstain (keep the vote pending).
+    async fn check(
+        &self,
+        now: u64,
+        block: &Digested<Block>,
+        parent: &Digested<Block>,
+        ancestry: &mut (impl Ancestry<Block> + Unpin),
+    ) -> Option<bool> {
+        let b = block.inner();
+        let p = parent.inner();
+        if b.header.parent != parent.digest() || b.header.height != p.header.height + 1 {
+            return Some(false);
+        }
+        if b.header.timestamp <= p.header.timestamp {
+            return Some(false);
+        }
+        let _ = now;
+        if b.header.transactions_root != tx_root(&b.transactions) {
+            return Some(false);
+        }
+        if veil_chain::verify_signatures(&mut rand::rng(), &self.identity, &b.transactions).is_err()
+        {
+            return Some(false);
+        }
+        let _guard = self.exec.lock().await;
+        if self.state.is_pending(&block.digest()) {
+            return Some(true);
+        }
+        let base = match self.ensure_state(parent, ancestry).await {
+            Ok(base) => base,
+            Err(Unavailable::Conflict) | Err(Unavailable::Invalid(_)) => return Some(false),
+            Err(Unavailable::Abstain(e)) => {
+                warn!(%e, "abstaining from verification");
+                return None;
+            }
+        };
+        match self.replay(base.as_ref(), b).await {
+            Ok(()) => Some(true),
+            Err(Unavailable::Abstain(e)) => {
+                warn!(%e, "abstaining from verification");
+                None
+            }
+            Err(e) => {
+                info!(%e, height = b.header.height, "rejected block");
+                Some(false)
+            }
+        }
+    }
+
+    /// Applies a finalized block (delivered in height order, possibly twice after a restart).
+    pub async fn finalize(&self, block: &Block) -> anyhow::Result<()> {
+        let _guard = self.exec.lock().await;
+        let header = &block.header;
+        let hash = block.hash();
+        let committed = self.state.committed();
+        if header.height <= committed.height {
+            return Ok(());
+        }
+        if !self.state.is_pending(&hash) {
+            let tip = self.tip();
+            anyhow::ensure!(
+                header.parent == tip.hash,
+                "finalized block {} does not extend the finalized tip {}",
+                header.height,
+                tip.height
+            );
+            self.replay(None, block).await.map_err(|e| {
+                anyhow::anyhow!("finalized block {} failed to execute: {e}", header.height)
+            })?;
+        }
+        let outputs = self
+            .outputs
+            .lock()
+            .remove(&hash)
+            .ok_or_else(|| anyhow::anyhow!("outputs of block {} missing", header.height))?;
+        self.store.put_outputs(
+            header.height,
+            &hash,
+            header.timestamp,
+            &outputs.messages,
+            &outputs.receipts,
+        )?;
+        self.state
+            .finalize(&hash, header.height, header.parent)
+            .await?;
+        self.outputs.lock().retain(|_, o| o.height > header.height);
+        self.set_tip(header, hash);
+
+        // Drop what this block made obsolete from the mempool.
+        let senders: Vec<AccountId> = self.mempool.lock().senders().cloned().collect();
+        let mut nonces = HashMap::with_capacity(senders.len());
+        for s in senders {
+            let a = self.state.account_at(None, &s).await?;
+            nonces.insert(s, a.nonce);
+        }
+        self.mempool
+            .lock()
+            .prune(header.height, |s| nonces.get(s).copied().unwrap_or(0));
+        Ok(())
+    }
+
+    fn set_tip(&self, header: &Header, hash: Digest) {
+        let head = Head {
+            height: header.height,
+            hash,
+            timestamp: header.timestamp,
+        };
+        *self.tip.lock() = head;
+        let _ = self.heads.send(head);
+    }
+}
+
+/// The marshal application: proposes and verifies blocks for consensus.
+pub struct App<E: commonware_storage::Context + Spawner + Clock> {
+    chain: Arc<Chain<E>>,
+}
+
+impl<E: commonware_storage::Context + Spawner + Clock> Clone for App<E> {
+    fn clone(&self) -> Self {
+        Self {
+            chain: self.chain.clone(),
+        }
+    }
+}
+
+impl<E: commonware_storage::Context + Spawner + Clock> App<E> {
+    /// Wraps the chain.
+    pub fn new(chain: Arc<Chain<E>>) -> Self {
+        Self { chain }
+    }
+}
+
+impl<E, R> Application<R> for App<E>
+where
+    E: commonware_storage::Context + Spawner + Clock,
+    R: Clock + Send + Sync + 'static,
+{
+    type SigningScheme = Scheme;
+    type Context = Context<Digest, AccountId>;
+    type Block = Block;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (runtime, _context): (R, Self::Context),
+        mut ancestry: impl Ancestry<Block>,
+        _input: (),
+    ) -> Option<Digested<Block>> {
+        let parent = ancestry.next().await?;
+        // Pace block production; an empty chain need not spin.
+        let earliest =
+            parent.inner().header.timestamp + self.chain.config.block_interval.as_millis() as u64;
+        let now = unix_ms(runtime.current());
+        if now < earliest {
+            runtime.sleep(Duration::from_millis(earliest - now)).await;
+        }
+        let now = unix_ms(runtime.current());
+        self.chain.build(now, &parent, &mut ancestry).await
+    }
+
+    async fn verify(
+        &mut self,
+        (runtime, _context): (R, Self::Context),
+        mut ancestry: impl Ancestry<Block>,
+    ) -> bool {
+        let Some(block) = ancestry.next().await else {
+            return false;
+        };
+        let Some(parent) = ancestry.next().await else {
+            return false;
+        };
+        // A timestamp too far ahead becomes acceptable once our clock catches up.
+        let now = unix_ms(runtime.current());
+        let ts = block.inner().header.timestamp;
+        let drift = MAX_FUTURE_DRIFT.as_millis() as u64;
+        if ts > now + drift {
+            runtime.sleep(Duration::from_millis(ts - now - drift)).await;
+        }
+        let now = unix_ms(runtime.current());
+        match self.chain.check(now, &block, &parent, &mut ancestry).await {
+            Some(v) => v,
+            None => futures::future::pending().await,
+        }
+    }
+}
+
+/// Receives finalized blocks from marshal and hands them to the finalizer task.
+#[derive(Clone)]
+pub struct Finalized {
+    to_finalizer: mpsc::UnboundedSender<(Digested<Block>, Exact)>,
+}
+
+impl Reporter for Finalized {
+    type Activity = Update<Block>;
+
+    fn report(&mut self, update: Update<Block>) -> Feedback {
+        match update {
+            Update::Tip(..) => Feedback::Ok,
+            Update::Block(block, ack) => match self.to_finalizer.unbounded_send((block, ack)) {
+                Ok(()) => Feedback::Ok,
+                Err(_) => Feedback::Closed,
+            },
+        }
+    }
+}
+
+/// Starts the task that applies finalized blocks; returns the reporter for marshal.
+pub fn start_finalizer<E>(
+    context: E,
+    chain: Arc<Chain<E>>,
+) -> (Finalized, commonware_runtime::Handle<()>)
+where
+    E: commonware_storage::Context + Spawner + Clock,
+{
+    let (tx, mut rx) = mpsc::unbounded::<(Digested<Block>, Exact)>();
+    let handle = context.spawn(move |_| async move {
+        while let Some((block, ack)) = rx.next().await {
+            match chain.finalize(block.inner()).await {
+                Ok(()) => ack.acknowledge(),
+                Err(e) => {
+                    // Without this block's state nothing later can be applied; stop here and
+                    // leave the block unacknowledged so it is redelivered after a restart.
+                    error!(%e, "cannot apply finalized block; restart the node");
+                    return;
+                }
+            }
+        }
+    });
+    (Finalized { to_finalizer: tx }, handle)
+}

@@ -1,0 +1,253 @@
+//! The genesis spec: the file every node of a network starts from.
+//!
+//! It names the validators (identity key and peer-to-peer address), the consensus group's public
+//! polynomial (dealt by a trusted dealer at genesis), the governance key, initial balances and
+//! chain parameters. Validator secrets (identity key, threshold share) live in per-validator key
+//! files, never in the spec.
+
+use std::{collections::BTreeSet, net::SocketAddr, num::NonZeroU32, path::Path};
+
+use commonware_codec::{Decode as _, Encode as _};
+use commonware_consensus::simplex::scheme::bls12381_threshold::standard as bls;
+use commonware_cryptography::{
+    Signer as _,
+    bls12381::{
+        dkg::feldman_desmedt::deal,
+        primitives::{
+            group::Share,
+            sharing::{Mode, ModeVersion, Sharing},
+            variant::{MinSig, Variant},
+        },
+    },
+};
+use commonware_math::algebra::Random as _;
+use commonware_utils::{N3f1, ordered::Set};
+use serde::{Deserialize, Serialize};
+use veil_chain::GenesisState;
+use veil_primitives::{AccountId, Balance, Params, PrivateKey, decode_hex, from_hex, to_hex};
+
+use crate::keys::{AccountKeyFile, ValidatorKeyFile};
+
+/// BLS variant: 48-byte signatures, 96-byte group key. Keeps certificates small for light clients.
+pub type Variant_ = MinSig;
+/// The consensus signing scheme.
+pub type Scheme = bls::Scheme<AccountId, Variant_>;
+/// The consensus group public key.
+pub type GroupKey = <Variant_ as Variant>::Public;
+
+/// Most validators a spec may name.
+pub const MAX_VALIDATORS: u32 = 128;
+
+/// One validator in the spec.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorSpec {
+    /// Identity key (hex): peer-to-peer identity and consensus participant.
+    pub public_key: String,
+    /// Address other validators dial.
+    pub p2p: SocketAddr,
+}
+
+/// An initial balance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceSpec {
+    /// Account (hex public key).
+    pub account: String,
+    /// Amount in the smallest unit.
+    pub amount: Balance,
+}
+
+/// The genesis spec file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisSpec {
+    /// Operator-chosen chain id; signatures cover it.
+    pub chain_id: u64,
+    /// Genesis time, ms since the Unix epoch.
+    pub timestamp: u64,
+    /// The validator set.
+    pub validators: Vec<ValidatorSpec>,
+    /// The consensus group's public polynomial (hex, commonware codec).
+    pub consensus_sharing: String,
+    /// The governance key (hex).
+    pub governance: String,
+    /// Initial balances.
+    pub balances: Vec<BalanceSpec>,
+    /// Chain parameters.
+    #[serde(default)]
+    pub params: Params,
+}
+
+/// A parsed, checked genesis spec.
+#[derive(Clone)]
+pub struct Genesis {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Validators in consensus order (sorted by key).
+    pub participants: Set<AccountId>,
+    /// Their addresses, in the same order.
+    pub addresses: Vec<SocketAddr>,
+    /// The group's public polynomial.
+    pub sharing: Sharing<Variant_>,
+    /// Chain state at genesis.
+    pub state: GenesisState,
+}
+
+impl Genesis {
+    /// The consensus group public key: all a light client needs to check finality.
+    pub fn group_key(&self) -> GroupKey {
+        *self.sharing.public()
+    }
+
+    /// Reads and checks a spec file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read genesis spec {}: {e}", path.display()))?;
+        let spec: GenesisSpec = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid genesis spec {}: {e}", path.display()))?;
+        Self::from_spec(&spec)
+    }
+
+    /// Checks a spec.
+    pub fn from_spec(spec: &GenesisSpec) -> anyhow::Result<Self> {
+        anyhow::ensure!(!spec.validators.is_empty(), "genesis names no validators");
+        anyhow::ensure!(
+            spec.validators.len() <= MAX_VALIDATORS as usize,
+            "genesis names {} validators; at most {MAX_VALIDATORS} are supported",
+            spec.validators.len()
+        );
+        let mut validators = Vec::new();
+        for v in &spec.validators {
+            let key: AccountId = decode_hex(&v.public_key)
+                .map_err(|e| anyhow::anyhow!("validator key {}: {e}", v.public_key))?;
+            validators.push((key, v.p2p));
+        }
+        validators.sort_by(|a, b| a.0.cmp(&b.0));
+        let unique: BTreeSet<_> = validators.iter().map(|v| &v.0).collect();
+        anyhow::ensure!(
+            unique.len() == validators.len(),
+            "duplicate validator key in genesis"
+        );
+        let participants = Set::from_iter_dedup(validators.iter().map(|v| v.0.clone()));
+        let addresses = validators.iter().map(|v| v.1).collect();
+        let sharing_bytes = from_hex(&spec.consensus_sharing)
+            .map_err(|e| anyhow::anyhow!("consensus_sharing: {e}"))?;
+        let sharing = Sharing::<Variant_>::decode_cfg(
+            sharing_bytes,
+            &(
+                NonZeroU32::new(MAX_VALIDATORS).expect("nonzero"),
+                ModeVersion::v0(),
+            ),
+        )
+        .map_err(|e| anyhow::anyhow!("consensus_sharing: {e}"))?;
+        anyhow::ensure!(
+            sharing.total().get() as usize == participants.len(),
+            "consensus_sharing is for {} validators, but the spec names {}",
+            sharing.total(),
+            participants.len()
+        );
+        let governance: AccountId =
+            decode_hex(&spec.governance).map_err(|e| anyhow::anyhow!("governance: {e}"))?;
+        let mut balances = Vec::new();
+        for b in &spec.balances {
+            let who: AccountId = decode_hex(&b.account)
+                .map_err(|e| anyhow::anyhow!("balance account {}: {e}", b.account))?;
+            balances.push((who, b.amount));
+        }
+        spec.params
+            .validate()
+            .map_err(|e| anyhow::anyhow!("params: {e}"))?;
+        Ok(Self {
+            chain_id: spec.chain_id,
+            participants,
+            addresses,
+            sharing,
+            state: GenesisState {
+                timestamp: spec.timestamp,
+                balances,
+                governance,
+                params: spec.params.clone(),
+            },
+        })
+    }
+
+    /// The consensus scheme of the validator holding `share`, or of a non-signing verifier.
+    pub fn scheme(&self, share: Option<Share>) -> anyhow::Result<Scheme> {
+        match share {
+            Some(share) => Scheme::signer(
+                crate::CONSENSUS_NAMESPACE,
+                self.participants.clone(),
+                self.sharing.clone(),
+                share,
+            )
+            .ok_or_else(|| anyhow::anyhow!("the threshold share does not match this genesis")),
+            None => Ok(Scheme::verifier(
+                crate::CONSENSUS_NAMESPACE,
+                self.participants.clone(),
+                self.sharing.clone(),
+            )),
+        }
+    }
+}
+
+/// Everything `veil genesis` creates for a new network.
+pub struct Generated {
+    /// The spec.
+    pub spec: GenesisSpec,
+    /// One key file per validator, in spec order.
+    pub validators: Vec<ValidatorKeyFile>,
+    /// The governance key.
+    pub governance: AccountKeyFile,
+    /// A funded account for demos and tests.
+    pub faucet: AccountKeyFile,
+}
+
+/// Creates a new network: fresh validator keys, a dealt threshold key, governance and faucet keys.
+pub fn generate(
+    rng: &mut impl rand::CryptoRng,
+    chain_id: u64,
+    timestamp: u64,
+    p2p: &[SocketAddr],
+    faucet_balance: Balance,
+    params: Params,
+) -> anyhow::Result<Generated> {
+    anyhow::ensure!(!p2p.is_empty(), "at least one validator is needed");
+    let mut keys: Vec<PrivateKey> = p2p.iter().map(|_| PrivateKey::random(&mut *rng)).collect();
+    keys.sort_by_key(|k| k.public_key());
+    let participants = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
+    let (output, shares) = deal::<Variant_, _, N3f1>(&mut *rng, Mode::NonZeroCounter, participants)
+        .map_err(|e| anyhow::anyhow!("dealing threshold shares: {e:?}"))?;
+    let governance = PrivateKey::random(&mut *rng);
+    let faucet = PrivateKey::random(&mut *rng);
+    let mut validators = Vec::new();
+    let mut specs = Vec::new();
+    for (key, addr) in keys.iter().zip(p2p) {
+        let share = shares
+            .get_value(&key.public_key())
+            .ok_or_else(|| anyhow::anyhow!("dealer produced no share for a validator"))?;
+        validators.push(ValidatorKeyFile::new(key, share));
+        specs.push(ValidatorSpec {
+            public_key: to_hex(key.public_key()),
+            p2p: *addr,
+        });
+    }
+    let spec = GenesisSpec {
+        chain_id,
+        timestamp,
+        validators: specs,
+        consensus_sharing: to_hex(output.public().encode()),
+        governance: to_hex(governance.public_key()),
+        balances: vec![BalanceSpec {
+            account: to_hex(faucet.public_key()),
+            amount: faucet_balance,
+        }],
+        params,
+    };
+    Ok(Generated {
+        spec,
+        validators,
+        governance: AccountKeyFile::new(&governance),
+        faucet: AccountKeyFile::new(&faucet),
+    })
+}
