@@ -1,1 +1,143 @@
-fn main() {}
+//! The `veil` command: run nodes and devnets, manage keys, send transactions, query status.
+
+mod bench;
+mod client;
+mod devnet;
+mod keys;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "veil", version, about = "Veil: a confidential-cloud chain with TEE workers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a validator node.
+    Node(NodeArgs),
+    /// Create a new network: genesis spec plus validator, governance and faucet keys.
+    Genesis(devnet::GenesisArgs),
+    /// Run a local devnet of validator processes on loopback, with a demo.
+    Devnet(devnet::DevnetArgs),
+    /// Show a node's status.
+    Status {
+        /// Node RPC URL.
+        #[arg(long, default_value = "http://127.0.0.1:9944")]
+        rpc: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage keys.
+    Key {
+        #[command(subcommand)]
+        command: keys::KeyCommand,
+    },
+    /// Transfer native tokens.
+    Transfer(client::TransferArgs),
+    /// Show an account's balance and nonce.
+    Account {
+        /// Node RPC URL.
+        #[arg(long, default_value = "http://127.0.0.1:9944")]
+        rpc: String,
+        /// Account (hex public key).
+        account: String,
+    },
+    /// Measure performance.
+    Bench {
+        #[command(subcommand)]
+        command: client::BenchCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// Config file (JSON); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Genesis spec.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+    /// Validator key file.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// JSON-RPC listen address.
+    #[arg(long)]
+    rpc: Option<SocketAddr>,
+    /// Peer-to-peer listen address (defaults to this validator's address in genesis).
+    #[arg(long)]
+    p2p_listen: Option<SocketAddr>,
+    /// Least time between blocks, in milliseconds.
+    #[arg(long)]
+    block_interval_ms: Option<u64>,
+}
+
+fn init_logging() {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,commonware_p2p=warn,commonware_consensus=warn,commonware_runtime=warn,commonware_broadcast=warn,commonware_resolver=warn,commonware_storage=warn,jsonrpsee=warn"));
+    let json = std::env::var("VEIL_LOG_FORMAT").is_ok_and(|v| v == "json");
+    use std::io::IsTerminal as _;
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Node(args) => run_node(args),
+        Command::Genesis(args) => devnet::genesis(args),
+        Command::Devnet(args) => devnet::devnet(args),
+        Command::Status { rpc, json } => client::status(&rpc, json),
+        Command::Key { command } => keys::run(command),
+        Command::Transfer(args) => client::transfer(args),
+        Command::Account { rpc, account } => client::account(&rpc, &account),
+        Command::Bench { command } => client::bench(command),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => veil_node::run::NodeConfig::load(path)?,
+        None => veil_node::run::NodeConfig::default(),
+    };
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = args.genesis {
+        config.genesis = v;
+    }
+    if let Some(v) = args.key {
+        config.key = v;
+    }
+    if let Some(v) = args.rpc {
+        config.rpc = v;
+    }
+    if args.p2p_listen.is_some() {
+        config.p2p_listen = args.p2p_listen;
+    }
+    if let Some(v) = args.block_interval_ms {
+        config.block_interval_ms = v;
+    }
+    veil_node::run::run(config)
+}

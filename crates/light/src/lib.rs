@@ -6,4 +6,10 @@
 //! to a finalized one, that a state value is what the chain holds, and that a block's outbound
 //! messages are exactly the ones it committed to.
 
+pub mod finality;
 pub mod state;
+
+pub use finality::{
+    Certificate, Error, GroupKey, Scheme, decode_certificate, decode_group_key, verify_chain,
+    verify_finality, verify_messages,
+};

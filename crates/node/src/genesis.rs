@@ -8,7 +8,6 @@
 use std::{collections::BTreeSet, net::SocketAddr, num::NonZeroU32, path::Path};
 
 use commonware_codec::{Decode as _, Encode as _};
-use commonware_consensus::simplex::scheme::bls12381_threshold::standard as bls;
 use commonware_cryptography::{
     Signer as _,
     bls12381::{
@@ -16,7 +15,6 @@ use commonware_cryptography::{
         primitives::{
             group::Share,
             sharing::{Mode, ModeVersion, Sharing},
-            variant::{MinSig, Variant},
         },
     },
 };
@@ -28,12 +26,8 @@ use veil_primitives::{AccountId, Balance, Params, PrivateKey, decode_hex, from_h
 
 use crate::keys::{AccountKeyFile, ValidatorKeyFile};
 
-/// BLS variant: 48-byte signatures, 96-byte group key. Keeps certificates small for light clients.
-pub type Variant_ = MinSig;
-/// The consensus signing scheme.
-pub type Scheme = bls::Scheme<AccountId, Variant_>;
-/// The consensus group public key.
-pub type GroupKey = <Variant_ as Variant>::Public;
+pub use veil_light::{GroupKey, Scheme};
+use veil_light::finality::ConsensusVariant as Variant_;
 
 /// Most validators a spec may name.
 pub const MAX_VALIDATORS: u32 = 128;

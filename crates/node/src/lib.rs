@@ -6,6 +6,8 @@ pub mod engine;
 pub mod genesis;
 pub mod keys;
 pub mod mempool;
+pub mod rpc;
+pub mod run;
 pub mod state;
 pub mod store;
 

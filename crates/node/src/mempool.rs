@@ -53,6 +53,11 @@ impl Mempool {
         self.len == 0
     }
 
+    /// Whether a transaction is pending.
+    pub fn contains(&self, hash: &Digest) -> bool {
+        self.hashes.contains(hash)
+    }
+
     /// Adds a checked transaction.
     pub fn insert(&mut self, hash: Digest, tx: SignedTransaction) -> Result<(), PoolError> {
         if self.hashes.contains(&hash) {

@@ -1,0 +1,463 @@
+//! `veil genesis` and `veil devnet`.
+//!
+//! A devnet is N validator processes on loopback, each a `veil node` with its own data
+//! directory. `veil devnet` creates the network on first run, resumes it on later runs over the
+//! same directory, runs a demo transfer once blocks finalize, reports progress, and stops every
+//! node cleanly on Ctrl-C or SIGTERM.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use clap::Args;
+use commonware_cryptography::Signer as _;
+use commonware_math::algebra::Random as _;
+use serde::{Deserialize, Serialize};
+use veil_node::{
+    genesis::generate,
+    keys::{AccountKeyFile, read_json, write_secret_json},
+    rpc::VeilApiClient as _,
+};
+use veil_primitives::{Params, PrivateKey, to_hex};
+
+use crate::client::{connect, runtime, wait_finalized};
+
+#[derive(Args)]
+pub(crate) struct GenesisArgs {
+    /// Output directory (genesis.json and keys/).
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Chain id.
+    #[arg(long, default_value_t = 1)]
+    chain_id: u64,
+    /// Validator p2p addresses (`host:port`, one per validator); defaults to free loopback ports.
+    #[arg(long, value_delimiter = ',')]
+    p2p: Vec<SocketAddr>,
+    /// Faucet balance.
+    #[arg(long, default_value_t = 1_000_000_000_000_000_000)]
+    faucet_balance: u128,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// Free loopback TCP ports, distinct from each other.
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+fn write_genesis(
+    out: &Path,
+    validators: usize,
+    chain_id: u64,
+    p2p: Vec<SocketAddr>,
+    faucet_balance: u128,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(validators >= 1, "at least one validator is needed");
+    let p2p = if p2p.is_empty() {
+        free_ports(validators)?
+            .into_iter()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .collect()
+    } else {
+        anyhow::ensure!(
+            p2p.len() == validators,
+            "--p2p lists {} addresses for {validators} validators",
+            p2p.len()
+        );
+        p2p
+    };
+    let generated = generate(
+        &mut commonware_utils::sys_rng(),
+        chain_id,
+        now_ms(),
+        &p2p,
+        faucet_balance,
+        Params::default(),
+    )?;
+    std::fs::create_dir_all(out)?;
+    let keys = out.join("keys");
+    for (i, v) in generated.validators.iter().enumerate() {
+        write_secret_json(&keys.join(format!("validator-{i}.json")), v)?;
+    }
+    write_secret_json(&keys.join("governance.json"), &generated.governance)?;
+    write_secret_json(&keys.join("faucet.json"), &generated.faucet)?;
+    let spec = serde_json::to_string_pretty(&generated.spec)?;
+    std::fs::write(out.join("genesis.json"), spec)?;
+    Ok(())
+}
+
+pub(crate) fn genesis(args: GenesisArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.out.join("genesis.json").exists(),
+        "{} already holds a genesis.json",
+        args.out.display()
+    );
+    write_genesis(
+        &args.out,
+        args.validators,
+        args.chain_id,
+        args.p2p,
+        args.faucet_balance,
+    )?;
+    println!("wrote {}", args.out.join("genesis.json").display());
+    println!(
+        "validator keys, governance and faucet keys in {}",
+        args.out.join("keys").display()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct DevnetArgs {
+    /// Devnet directory; reused (resumed) if it already holds a devnet.
+    #[arg(long, default_value = "devnet-data")]
+    dir: PathBuf,
+    /// Number of validators (only when creating).
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Skip the demo transfer.
+    #[arg(long)]
+    no_demo: bool,
+    /// Least time between blocks, in milliseconds.
+    #[arg(long, default_value_t = 250)]
+    block_interval_ms: u64,
+    /// Exit after the devnet is up (and the demo ran), leaving nodes running. For scripts.
+    #[arg(long)]
+    detach: bool,
+}
+
+/// Ports chosen when the devnet was created, so a resumed devnet keeps its addresses.
+#[derive(Serialize, Deserialize)]
+struct Layout {
+    rpc: Vec<u16>,
+}
+
+/// `DIR/devnet.json`: how to reach (and restart) each node.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct DevnetFile {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Genesis hash.
+    pub genesis_hash: String,
+    /// The validators.
+    pub nodes: Vec<NodeEntry>,
+    /// Faucet key file.
+    pub faucet_key: PathBuf,
+}
+
+/// One validator in `devnet.json`.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct NodeEntry {
+    /// HTTP JSON-RPC URL.
+    pub rpc: String,
+    /// WebSocket JSON-RPC URL.
+    pub ws: String,
+    /// Process id.
+    pub pid: u32,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Log file.
+    pub log: PathBuf,
+    /// Command line that (re)starts this node.
+    pub command: Vec<String>,
+}
+
+fn node_command(dir: &Path, i: usize, rpc_port: u16, interval: u64) -> Vec<String> {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "veil".into());
+    vec![
+        exe,
+        "node".into(),
+        "--data-dir".into(),
+        dir.join(format!("node-{i}")).display().to_string(),
+        "--genesis".into(),
+        dir.join("genesis.json").display().to_string(),
+        "--key".into(),
+        dir.join("keys")
+            .join(format!("validator-{i}.json"))
+            .display()
+            .to_string(),
+        "--rpc".into(),
+        format!("127.0.0.1:{rpc_port}"),
+        "--block-interval-ms".into(),
+        interval.to_string(),
+    ]
+}
+
+fn spawn(command: &[String], log: &Path) -> anyhow::Result<Child> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let err = out.try_clone()?;
+    Command::new(&command[0])
+        .args(&command[1..])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", command[0]))
+}
+
+fn terminate(children: &mut [Child]) {
+    use rustix::process::{Pid, Signal, kill_process};
+    for c in children.iter() {
+        if let Some(pid) = Pid::from_raw(c.id() as i32) {
+            let _ = kill_process(pid, Signal::TERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for c in children.iter_mut() {
+        while Instant::now() < deadline {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if matches!(c.try_wait(), Ok(None)) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
+    let dir = &args.dir;
+    std::fs::create_dir_all(dir)?;
+    let dir = dir.canonicalize()?;
+    let layout_path = dir.join("layout.json");
+    let layout: Layout = if dir.join("genesis.json").exists() {
+        let layout: Layout = read_json(&layout_path)?;
+        eprintln!(
+            "resuming devnet in {} ({} validators)",
+            dir.display(),
+            layout.rpc.len()
+        );
+        layout
+    } else {
+        eprintln!(
+            "creating devnet in {} with {} validators",
+            dir.display(),
+            args.validators
+        );
+        write_genesis(&dir, args.validators, 1, Vec::new(), 1_000_000_000_000_000_000)?;
+        let layout = Layout {
+            rpc: free_ports(args.validators)?,
+        };
+        std::fs::write(&layout_path, serde_json::to_string_pretty(&layout)?)?;
+        layout
+    };
+
+    let mut children = Vec::new();
+    let mut entries = Vec::new();
+    for (i, port) in layout.rpc.iter().enumerate() {
+        let command = node_command(&dir, i, *port, args.block_interval_ms);
+        let log = dir.join(format!("node-{i}")).join("node.log");
+        let child = match spawn(&command, &log) {
+            Ok(c) => c,
+            Err(e) => {
+                terminate(&mut children);
+                return Err(e);
+            }
+        };
+        eprintln!("  validator {i}: pid {}, rpc http://127.0.0.1:{port}, log {}", child.id(), log.display());
+        entries.push(NodeEntry {
+            rpc: format!("http://127.0.0.1:{port}"),
+            ws: format!("ws://127.0.0.1:{port}"),
+            pid: child.id(),
+            data_dir: dir.join(format!("node-{i}")),
+            log,
+            command,
+        });
+        children.push(child);
+    }
+
+    let rt = runtime()?;
+    let result = rt.block_on(supervise(&dir, &args, entries, &mut children));
+    terminate_unless_detached(&args, &mut children);
+    result
+}
+
+fn terminate_unless_detached(args: &DevnetArgs, children: &mut [Child]) {
+    if args.detach {
+        return;
+    }
+    eprintln!("stopping validators");
+    terminate(children);
+    eprintln!("devnet stopped");
+}
+
+async fn supervise(
+    dir: &Path,
+    args: &DevnetArgs,
+    entries: Vec<NodeEntry>,
+    children: &mut [Child],
+) -> anyhow::Result<()> {
+    let clients = entries
+        .iter()
+        .map(|e| connect(&e.rpc))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    // Wait until every node answers and blocks finalize.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    let status = loop {
+        for (i, c) in children.iter_mut().enumerate() {
+            if let Ok(Some(code)) = c.try_wait() {
+                anyhow::bail!(
+                    "validator {i} exited ({code}) during startup; see {}",
+                    entries[i].log.display()
+                );
+            }
+        }
+        let mut up = 0;
+        let mut min_height = u64::MAX;
+        let mut first = None;
+        for c in &clients {
+            if let Ok(s) = c.status().await {
+                up += 1;
+                min_height = min_height.min(s.height);
+                first.get_or_insert(s);
+            }
+        }
+        let line = format!(
+            "waiting for validators: {up}/{} answering, finalized height {}",
+            clients.len(),
+            if up == 0 { 0 } else { min_height }
+        );
+        if line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+        if up == clients.len() && min_height >= 1 {
+            break first.expect("at least one status");
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "devnet did not start finalizing within 120 s; see the logs in {}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+
+    let file = DevnetFile {
+        chain_id: status.chain_id,
+        genesis_hash: status.genesis_hash.clone(),
+        nodes: entries,
+        faucet_key: dir.join("keys").join("faucet.json"),
+    };
+    let path = dir.join("devnet.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;
+    eprintln!(
+        "devnet is finalizing blocks (chain id {}, genesis {}); wrote {}",
+        status.chain_id,
+        status.genesis_hash,
+        path.display()
+    );
+
+    if !args.no_demo {
+        if let Err(e) = demo(dir, &file).await {
+            eprintln!("demo failed: {e:#}");
+        }
+    }
+    if args.detach {
+        return Ok(());
+    }
+
+    eprintln!("press Ctrl-C to stop");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            _ = tick.tick() => {
+                let mut heights = Vec::new();
+                for (i, c) in clients.iter().enumerate() {
+                    match children[i].try_wait() {
+                        Ok(Some(code)) => heights.push(format!("v{i}: exited ({code})")),
+                        _ => match c.status().await {
+                            Ok(s) => heights.push(format!("v{i}: {} ({} peers)", s.height, s.peers)),
+                            Err(_) => heights.push(format!("v{i}: unreachable")),
+                        },
+                    }
+                }
+                eprintln!("finalized heights: {}", heights.join(", "));
+            }
+        }
+    }
+}
+
+/// Moves funds from the faucet to a new account and shows every node agrees.
+async fn demo(dir: &Path, file: &DevnetFile) -> anyhow::Result<()> {
+    let faucet = read_json::<AccountKeyFile>(&file.faucet_key)?.private_key()?;
+    let demo_path = dir.join("keys").join("demo.json");
+    let demo = if demo_path.exists() {
+        read_json::<AccountKeyFile>(&demo_path)?.private_key()?
+    } else {
+        let k = PrivateKey::random(&mut commonware_utils::sys_rng());
+        write_secret_json(&demo_path, &AccountKeyFile::new(&k))?;
+        k
+    };
+    let client = connect(&file.nodes[0].rpc)?;
+    let status = client.status().await?;
+    let chain = crate::client::identity(&status)?;
+    let nonce = client.get_account(to_hex(faucet.public_key())).await?.nonce;
+    let amount = 1_000_000u128;
+    let tx = veil_primitives::Transaction {
+        sender: faucet.public_key(),
+        nonce,
+        expiry: status.height + 100,
+        call: veil_primitives::Call::Transfer {
+            to: demo.public_key(),
+            amount,
+        },
+    }
+    .sign(&faucet, &chain);
+    let started = Instant::now();
+    let hash = client
+        .submit_transaction(to_hex(commonware_codec::Encode::encode(&tx)))
+        .await?;
+    eprintln!("demo: transfer of {amount} from the faucet to {} submitted ({hash})", to_hex(demo.public_key()));
+    let view = wait_finalized(&client, &hash, Duration::from_secs(60)).await?;
+    eprintln!(
+        "demo: finalized at height {} in {} ms",
+        view.height.unwrap_or_default(),
+        started.elapsed().as_millis()
+    );
+    for (i, n) in file.nodes.iter().enumerate() {
+        let c = connect(&n.rpc)?;
+        // Each node applies the block on its own; wait briefly for laggards.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let a = c.get_account(to_hex(demo.public_key())).await?;
+            if a.height >= view.height.unwrap_or_default() || Instant::now() > deadline {
+                eprintln!("demo: validator {i} reports balance {} at height {}", a.balance, a.height);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,567 @@
+//! JSON-RPC 2.0 over HTTP and WebSocket (one port). See `docs/rpc.md`.
+//!
+//! Every byte string (keys, hashes, transactions, proofs) travels as `0x`-prefixed hex; amounts
+//! as decimal strings, since u128 does not fit a JSON number. Bad input gets
+//! `-32602 invalid params` with the reason; refused transactions get `-32010` with the chain's
+//! reason.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use commonware_codec::{Decode as _, Encode as _};
+use commonware_consensus::{marshal::Identifier, types::Height};
+use commonware_runtime::{Clock, Spawner};
+use jsonrpsee::{
+    PendingSubscriptionSink,
+    core::{RpcResult, SubscriptionResult, async_trait},
+    proc_macros::rpc,
+    server::{Server, ServerConfig, ServerHandle},
+    types::ErrorObjectOwned,
+};
+use serde::{Deserialize, Serialize};
+use veil_primitives::{
+    AccountId, Destination, Digest, Header, Message, Origin, SignedTransaction, TxLimits,
+    decode_hex, from_hex, to_hex,
+};
+
+use crate::{
+    application::{Chain, Head, SubmitError},
+    engine::Marshal,
+};
+
+/// Invalid params.
+const INVALID_PARAMS: i32 = -32602;
+/// The chain refused a transaction.
+const TX_REJECTED: i32 = -32010;
+/// The mempool refused a transaction.
+const POOL_REJECTED: i32 = -32011;
+/// The node cannot answer right now.
+const UNAVAILABLE: i32 = -32050;
+
+fn invalid(msg: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(INVALID_PARAMS, format!("invalid params: {msg}"), None::<()>)
+}
+
+fn unavailable(msg: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(UNAVAILABLE, msg.to_string(), None::<()>)
+}
+
+/// A block by height or by hash.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BlockId {
+    /// Height.
+    Height(u64),
+    /// `0x`-prefixed hash.
+    Hash(String),
+}
+
+/// A header in JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HeaderView {
+    /// Height.
+    pub height: u64,
+    /// Parent hash.
+    pub parent: String,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    /// State root.
+    pub state_root: String,
+    /// Transactions root.
+    pub transactions_root: String,
+    /// Messages root.
+    pub messages_root: String,
+}
+
+impl From<&Header> for HeaderView {
+    fn from(h: &Header) -> Self {
+        Self {
+            height: h.height,
+            parent: to_hex(h.parent),
+            timestamp: h.timestamp,
+            state_root: to_hex(h.state_root),
+            transactions_root: to_hex(h.transactions_root),
+            messages_root: to_hex(h.messages_root),
+        }
+    }
+}
+
+/// A block with its finality certificate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlockView {
+    /// Block hash.
+    pub hash: String,
+    /// Decoded header.
+    pub header: HeaderView,
+    /// Canonical header encoding (what the hash and certificate cover).
+    pub header_encoded: String,
+    /// Encoded signed transactions.
+    pub transactions: Vec<String>,
+    /// Encoded finalization certificate (`null` for genesis, which is final by definition).
+    pub finalization: Option<String>,
+}
+
+/// A finalized head.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HeadView {
+    /// Height.
+    pub height: u64,
+    /// Hash.
+    pub hash: String,
+    /// Timestamp (ms).
+    pub timestamp: u64,
+}
+
+impl From<Head> for HeadView {
+    fn from(h: Head) -> Self {
+        Self {
+            height: h.height,
+            hash: to_hex(h.hash),
+            timestamp: h.timestamp,
+        }
+    }
+}
+
+/// A state value with its proof.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StorageView {
+    /// Height of the block whose state root the proof is against.
+    pub height: u64,
+    /// Hash of that block.
+    pub block_hash: String,
+    /// The state root.
+    pub state_root: String,
+    /// The key.
+    pub key: String,
+    /// The value (`null` when absent).
+    pub value: Option<String>,
+    /// `inclusion` (value present) or `exclusion` (absent).
+    pub proof_kind: String,
+    /// Encoded proof.
+    pub proof: String,
+}
+
+/// One outbound message.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MessageView {
+    /// `account:0x..` or `chain`.
+    pub origin: String,
+    /// `worker:0x..`, `contract:0x..` or `topic:<name>`.
+    pub destination: String,
+    /// Per-origin sequence.
+    pub sequence: u64,
+    /// Payload.
+    pub payload: String,
+    /// Canonical encoding (the messages root leaf).
+    pub encoded: String,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        let origin = match &m.origin {
+            Origin::Account(a) => format!("account:{}", to_hex(a)),
+            Origin::Chain => "chain".into(),
+        };
+        let destination = match &m.destination {
+            Destination::Worker(w) => format!("worker:{}", to_hex(w)),
+            Destination::Contract(c) => format!("contract:{}", to_hex(c)),
+            Destination::Topic(t) => format!("topic:{}", String::from_utf8_lossy(t)),
+        };
+        Self {
+            origin,
+            destination,
+            sequence: m.sequence,
+            payload: to_hex(&m.payload),
+            encoded: to_hex(m.encode()),
+        }
+    }
+}
+
+/// A block's outbound messages.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MessagesView {
+    /// Height.
+    pub height: u64,
+    /// The header's messages root.
+    pub messages_root: String,
+    /// Messages in order.
+    pub messages: Vec<MessageView>,
+}
+
+/// An account.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccountView {
+    /// Account id.
+    pub account: String,
+    /// Free balance (decimal string).
+    pub balance: String,
+    /// Next nonce.
+    pub nonce: u64,
+    /// Height of the finalized state read.
+    pub height: u64,
+}
+
+/// A transaction's status.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TransactionView {
+    /// Hash.
+    pub hash: String,
+    /// `pending`, `finalized` or `unknown`.
+    pub status: String,
+    /// Block height once finalized.
+    pub height: Option<u64>,
+    /// Position in the block.
+    pub index: Option<u32>,
+    /// Fee burnt (decimal string).
+    pub fee: Option<String>,
+    /// Whether the call succeeded.
+    pub success: Option<bool>,
+    /// Why the call failed.
+    pub error: Option<String>,
+}
+
+/// Node status.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusView {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Genesis hash.
+    pub genesis_hash: String,
+    /// Consensus group public key (what light clients verify certificates against).
+    pub group_key: String,
+    /// Height of the latest finalized block whose state this node has applied.
+    pub height: u64,
+    /// Latest finalized height known to consensus (may briefly lead `height`).
+    pub finalized: u64,
+    /// Hash of the block at `height`.
+    pub hash: String,
+    /// Number of validators.
+    pub validators: usize,
+    /// Connected validator peers.
+    pub peers: usize,
+    /// Pending transactions.
+    pub mempool: usize,
+}
+
+/// The node's RPC interface.
+#[rpc(server, client, namespace = "veil")]
+pub trait VeilApi {
+    /// Submits an encoded signed transaction; returns its hash.
+    #[method(name = "submitTransaction")]
+    async fn submit_transaction(&self, tx: String) -> RpcResult<String>;
+
+    /// A finalized block by height or hash, with its certificate.
+    #[method(name = "getBlock")]
+    async fn get_block(&self, id: BlockId) -> RpcResult<Option<BlockView>>;
+
+    /// The latest finalized block this node has applied.
+    #[method(name = "finalizedHead")]
+    async fn finalized_head(&self) -> RpcResult<HeadView>;
+
+    /// Finalized heads as they are applied.
+    #[subscription(name = "subscribeFinalizedHeads" => "finalizedHeads", unsubscribe = "unsubscribeFinalizedHeads", item = HeadView)]
+    async fn subscribe_finalized_heads(&self) -> SubscriptionResult;
+
+    /// A state value with its proof against the latest finalized state root.
+    #[method(name = "getStorage")]
+    async fn get_storage(&self, key: String) -> RpcResult<StorageView>;
+
+    /// The messages a finalized block sent out.
+    #[method(name = "getMessages")]
+    async fn get_messages(&self, height: u64) -> RpcResult<Option<MessagesView>>;
+
+    /// An account's balance and nonce.
+    #[method(name = "getAccount")]
+    async fn get_account(&self, account: String) -> RpcResult<AccountView>;
+
+    /// A transaction's status.
+    #[method(name = "getTransaction")]
+    async fn get_transaction(&self, hash: String) -> RpcResult<TransactionView>;
+
+    /// Node status.
+    #[method(name = "status")]
+    async fn status(&self) -> RpcResult<StatusView>;
+
+    /// The node's metrics in Prometheus text format.
+    #[method(name = "metrics")]
+    async fn metrics(&self) -> RpcResult<String>;
+}
+
+/// Counts connected peers from the p2p tracker's metrics (one series per connected peer).
+fn connected_peers(metrics: &str) -> usize {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("tracker") && l.contains("_connected{"))
+        .count()
+}
+
+/// Serves the API for one node.
+pub struct Rpc<E: commonware_storage::Context + Spawner + Clock> {
+    chain: Arc<Chain<E>>,
+    marshal: Marshal,
+    validators: usize,
+    group_key: String,
+    metrics: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+impl<E: commonware_storage::Context + Spawner + Clock> Rpc<E> {
+    /// Wraps a node. `metrics` renders the node's Prometheus metrics.
+    pub fn new(
+        chain: Arc<Chain<E>>,
+        marshal: Marshal,
+        validators: usize,
+        group_key: String,
+        metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    ) -> Self {
+        Self {
+            chain,
+            marshal,
+            validators,
+            group_key,
+            metrics,
+        }
+    }
+
+    /// Starts serving HTTP and WebSocket on `addr`.
+    pub async fn serve(self, addr: SocketAddr) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+        let config = ServerConfig::builder()
+            .max_request_body_size(2 * 1024 * 1024)
+            .max_connections(1024)
+            .build();
+        let server = Server::builder()
+            .set_config(config)
+            .build(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind RPC on {addr}: {e}"))?;
+        let local = server.local_addr()?;
+        Ok((local, server.start(self.into_rpc())))
+    }
+
+    async fn block_view(&self, height: u64) -> RpcResult<Option<BlockView>> {
+        if height == 0 {
+            let genesis = self.chain.genesis_block();
+            return Ok(Some(BlockView {
+                hash: to_hex(genesis.hash()),
+                header: (&genesis.header).into(),
+                header_encoded: to_hex(genesis.header.encode()),
+                transactions: Vec::new(),
+                finalization: None,
+            }));
+        }
+        let Some(block) = self.marshal.get_block(Height::new(height)).await else {
+            return Ok(None);
+        };
+        let fin = self.marshal.get_finalization(Height::new(height)).await;
+        let b = block.inner();
+        Ok(Some(BlockView {
+            hash: to_hex(b.hash()),
+            header: (&b.header).into(),
+            header_encoded: to_hex(b.header.encode()),
+            transactions: b.transactions.iter().map(|t| to_hex(t.encode())).collect(),
+            finalization: fin.map(|f| to_hex(f.encode())),
+        }))
+    }
+}
+
+#[async_trait]
+impl<E> VeilApiServer for Rpc<E>
+where
+    E: commonware_storage::Context + Spawner + Clock,
+{
+    async fn submit_transaction(&self, tx: String) -> RpcResult<String> {
+        let bytes = from_hex(&tx).map_err(|e| invalid(format!("tx is not hex: {e}")))?;
+        let max = veil_primitives::MAX_TX_BYTES_CAP as usize;
+        if bytes.len() > max {
+            return Err(ErrorObjectOwned::owned(
+                TX_REJECTED,
+                format!("transaction is {} bytes, above the limit of {max}", bytes.len()),
+                None::<()>,
+            ));
+        }
+        let tx = SignedTransaction::decode_cfg(bytes, &TxLimits { max_payload: max })
+            .map_err(|e| {
+                let e = veil_chain::TxError::from(e);
+                ErrorObjectOwned::owned(TX_REJECTED, e.to_string(), None::<()>)
+            })?;
+        match self.chain.submit(tx).await {
+            Ok(hash) => Ok(to_hex(hash)),
+            Err(SubmitError::Rejected(e)) => {
+                Err(ErrorObjectOwned::owned(TX_REJECTED, e.to_string(), None::<()>))
+            }
+            Err(SubmitError::Pool(e)) => {
+                Err(ErrorObjectOwned::owned(POOL_REJECTED, e.to_string(), None::<()>))
+            }
+            Err(e @ SubmitError::Unavailable(_)) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get_block(&self, id: BlockId) -> RpcResult<Option<BlockView>> {
+        match id {
+            BlockId::Height(h) => self.block_view(h).await,
+            BlockId::Hash(hash) => {
+                let digest: Digest = decode_hex(&hash).map_err(invalid)?;
+                if digest == self.chain.identity.genesis_hash {
+                    return self.block_view(0).await;
+                }
+                match self.marshal.get_info(Identifier::Digest(digest)).await {
+                    Some((h, _)) => self.block_view(h.get()).await,
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    async fn finalized_head(&self) -> RpcResult<HeadView> {
+        Ok(self.chain.tip().into())
+    }
+
+    async fn subscribe_finalized_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut heads = self.chain.subscribe_heads();
+        let sink = pending.accept().await?;
+        loop {
+            tokio::select! {
+                _ = sink.closed() => return Ok(()),
+                head = heads.recv() => match head {
+                    Ok(head) => {
+                        let msg = serde_json::value::to_raw_value(&HeadView::from(head))?;
+                        if sink.send(msg).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    // A slow subscriber skips heads it missed; the next one still arrives.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+
+    async fn get_storage(&self, key: String) -> RpcResult<StorageView> {
+        let key: Digest = decode_hex(&key).map_err(invalid)?;
+        let proven = self.chain.state.prove(&key).await.map_err(unavailable)?;
+        let block_hash = match self.chain.store.head(proven.height).map_err(unavailable)? {
+            Some((hash, _)) => hash,
+            None if proven.height == 0 => self.chain.identity.genesis_hash,
+            None => return Err(unavailable("finalized head missing from index")),
+        };
+        Ok(StorageView {
+            height: proven.height,
+            block_hash: to_hex(block_hash),
+            state_root: to_hex(proven.root),
+            key: to_hex(key),
+            proof_kind: if proven.value.is_some() { "inclusion" } else { "exclusion" }.into(),
+            value: proven.value.map(to_hex),
+            proof: to_hex(proven.proof),
+        })
+    }
+
+    async fn get_messages(&self, height: u64) -> RpcResult<Option<MessagesView>> {
+        let Some(block) = self.block_view(height).await? else {
+            return Ok(None);
+        };
+        let messages = if height == 0 {
+            Vec::new()
+        } else {
+            match self
+                .chain
+                .store
+                .messages(height, veil_primitives::MAX_TX_BYTES_CAP as usize)
+                .map_err(unavailable)?
+            {
+                Some(m) => m,
+                // Finalized by consensus but not yet applied here.
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(MessagesView {
+            height,
+            messages_root: block.header.messages_root,
+            messages: messages.iter().map(MessageView::from).collect(),
+        }))
+    }
+
+    async fn get_account(&self, account: String) -> RpcResult<AccountView> {
+        let id: AccountId = decode_hex(&account).map_err(invalid)?;
+        let height = self.chain.tip().height;
+        let a = self
+            .chain
+            .state
+            .account_at(None, &id)
+            .await
+            .map_err(unavailable)?;
+        Ok(AccountView {
+            account: to_hex(&id),
+            balance: a.free.to_string(),
+            nonce: a.nonce,
+            height,
+        })
+    }
+
+    async fn get_transaction(&self, hash: String) -> RpcResult<TransactionView> {
+        let digest: Digest = decode_hex(&hash).map_err(invalid)?;
+        let receipt = self.chain.store.receipt(&digest).map_err(unavailable)?;
+        let view = match receipt {
+            Some(r) => TransactionView {
+                hash: to_hex(digest),
+                status: "finalized".into(),
+                height: Some(r.height),
+                index: Some(r.index),
+                fee: Some(r.fee.to_string()),
+                success: Some(r.error.is_none()),
+                error: r.error,
+            },
+            None => TransactionView {
+                hash: to_hex(digest),
+                status: if self.chain.mempool.lock().contains(&digest) {
+                    "pending"
+                } else {
+                    "unknown"
+                }
+                .into(),
+                height: None,
+                index: None,
+                fee: None,
+                success: None,
+                error: None,
+            },
+        };
+        Ok(view)
+    }
+
+    async fn status(&self) -> RpcResult<StatusView> {
+        let tip = self.chain.tip();
+        let finalized = self
+            .marshal
+            .get_info(Identifier::Latest)
+            .await
+            .map(|(h, _)| h.get())
+            .unwrap_or(0)
+            .max(tip.height);
+        Ok(StatusView {
+            chain_id: self.chain.identity.chain_id,
+            genesis_hash: to_hex(self.chain.identity.genesis_hash),
+            group_key: self.group_key.clone(),
+            height: tip.height,
+            finalized,
+            hash: to_hex(tip.hash),
+            validators: self.validators,
+            peers: connected_peers(&(self.metrics)()),
+            mempool: self.chain.mempool.lock().len(),
+        })
+    }
+
+    async fn metrics(&self) -> RpcResult<String> {
+        Ok((self.metrics)())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_connected_peers() {
+        let text = "# HELP network_tracker_directory_connected x\n\
+                    network_tracker_directory_connected{peer=\"a\"} 1\n\
+                    network_tracker_directory_connected{peer=\"b\"} 2\n\
+                    network_tracker_tracked 4\n";
+        assert_eq!(super::connected_peers(text), 2);
+    }
+}
