@@ -261,7 +261,13 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
             dir.display(),
             args.validators
         );
-        write_genesis(&dir, args.validators, 1, Vec::new(), 1_000_000_000_000_000_000)?;
+        write_genesis(
+            &dir,
+            args.validators,
+            1,
+            Vec::new(),
+            1_000_000_000_000_000_000,
+        )?;
         let layout = Layout {
             rpc: free_ports(args.validators)?,
         };
@@ -281,7 +287,11 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
                 return Err(e);
             }
         };
-        eprintln!("  validator {i}: pid {}, rpc http://127.0.0.1:{port}, log {}", child.id(), log.display());
+        eprintln!(
+            "  validator {i}: pid {}, rpc http://127.0.0.1:{port}, log {}",
+            child.id(),
+            log.display()
+        );
         entries.push(NodeEntry {
             rpc: format!("http://127.0.0.1:{port}"),
             ws: format!("ws://127.0.0.1:{port}"),
@@ -439,7 +449,10 @@ async fn demo(dir: &Path, file: &DevnetFile) -> anyhow::Result<()> {
     let hash = client
         .submit_transaction(to_hex(commonware_codec::Encode::encode(&tx)))
         .await?;
-    eprintln!("demo: transfer of {amount} from the faucet to {} submitted ({hash})", to_hex(demo.public_key()));
+    eprintln!(
+        "demo: transfer of {amount} from the faucet to {} submitted ({hash})",
+        to_hex(demo.public_key())
+    );
     let view = wait_finalized(&client, &hash, Duration::from_secs(60)).await?;
     eprintln!(
         "demo: finalized at height {} in {} ms",
@@ -453,7 +466,10 @@ async fn demo(dir: &Path, file: &DevnetFile) -> anyhow::Result<()> {
         loop {
             let a = c.get_account(to_hex(demo.public_key())).await?;
             if a.height >= view.height.unwrap_or_default() || Instant::now() > deadline {
-                eprintln!("demo: validator {i} reports balance {} at height {}", a.balance, a.height);
+                eprintln!(
+                    "demo: validator {i} reports balance {} at height {}",
+                    a.balance, a.height
+                );
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

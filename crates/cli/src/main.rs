@@ -10,7 +10,11 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "veil", version, about = "Veil: a confidential-cloud chain with TEE workers")]
+#[command(
+    name = "veil",
+    version,
+    about = "Veil: a confidential-cloud chain with TEE workers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

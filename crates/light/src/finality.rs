@@ -60,12 +60,19 @@ pub fn decode_group_key(bytes: &[u8]) -> Result<GroupKey, Error> {
 
 /// Decodes a finalization certificate from untrusted bytes.
 pub fn decode_certificate(bytes: &[u8]) -> Result<Certificate, Error> {
-    Certificate::decode_cfg(bytes.to_vec(), &Scheme::certificate_codec_config_unbounded())
-        .map_err(|e| Error::MalformedCertificate(e.to_string()))
+    Certificate::decode_cfg(
+        bytes.to_vec(),
+        &Scheme::certificate_codec_config_unbounded(),
+    )
+    .map_err(|e| Error::MalformedCertificate(e.to_string()))
 }
 
 /// Checks that `certificate` finalizes `header` under `group_key`.
-pub fn verify_finality(group_key: &GroupKey, header: &Header, certificate: &[u8]) -> Result<(), Error> {
+pub fn verify_finality(
+    group_key: &GroupKey,
+    header: &Header,
+    certificate: &[u8],
+) -> Result<(), Error> {
     let cert = decode_certificate(certificate)?;
     let verifier = Scheme::certificate_verifier(namespace::CONSENSUS, *group_key);
     // Threshold verification draws no randomness; the rng only satisfies the trait bound.

@@ -26,8 +26,8 @@ use veil_primitives::{AccountId, Balance, Params, PrivateKey, decode_hex, from_h
 
 use crate::keys::{AccountKeyFile, ValidatorKeyFile};
 
-pub use veil_light::{GroupKey, Scheme};
 use veil_light::finality::ConsensusVariant as Variant_;
+pub use veil_light::{GroupKey, Scheme};
 
 /// Most validators a spec may name.
 pub const MAX_VALIDATORS: u32 = 128;

@@ -373,23 +373,30 @@ where
         if bytes.len() > max {
             return Err(ErrorObjectOwned::owned(
                 TX_REJECTED,
-                format!("transaction is {} bytes, above the limit of {max}", bytes.len()),
+                format!(
+                    "transaction is {} bytes, above the limit of {max}",
+                    bytes.len()
+                ),
                 None::<()>,
             ));
         }
-        let tx = SignedTransaction::decode_cfg(bytes, &TxLimits { max_payload: max })
-            .map_err(|e| {
+        let tx =
+            SignedTransaction::decode_cfg(bytes, &TxLimits { max_payload: max }).map_err(|e| {
                 let e = veil_chain::TxError::from(e);
                 ErrorObjectOwned::owned(TX_REJECTED, e.to_string(), None::<()>)
             })?;
         match self.chain.submit(tx).await {
             Ok(hash) => Ok(to_hex(hash)),
-            Err(SubmitError::Rejected(e)) => {
-                Err(ErrorObjectOwned::owned(TX_REJECTED, e.to_string(), None::<()>))
-            }
-            Err(SubmitError::Pool(e)) => {
-                Err(ErrorObjectOwned::owned(POOL_REJECTED, e.to_string(), None::<()>))
-            }
+            Err(SubmitError::Rejected(e)) => Err(ErrorObjectOwned::owned(
+                TX_REJECTED,
+                e.to_string(),
+                None::<()>,
+            )),
+            Err(SubmitError::Pool(e)) => Err(ErrorObjectOwned::owned(
+                POOL_REJECTED,
+                e.to_string(),
+                None::<()>,
+            )),
             Err(e @ SubmitError::Unavailable(_)) => Err(unavailable(e)),
         }
     }
@@ -414,7 +421,10 @@ where
         Ok(self.chain.tip().into())
     }
 
-    async fn subscribe_finalized_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+    async fn subscribe_finalized_heads(
+        &self,
+        pending: PendingSubscriptionSink,
+    ) -> SubscriptionResult {
         let mut heads = self.chain.subscribe_heads();
         let sink = pending.accept().await?;
         loop {
@@ -448,7 +458,12 @@ where
             block_hash: to_hex(block_hash),
             state_root: to_hex(proven.root),
             key: to_hex(key),
-            proof_kind: if proven.value.is_some() { "inclusion" } else { "exclusion" }.into(),
+            proof_kind: if proven.value.is_some() {
+                "inclusion"
+            } else {
+                "exclusion"
+            }
+            .into(),
             value: proven.value.map(to_hex),
             proof: to_hex(proven.proof),
         })

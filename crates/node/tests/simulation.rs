@@ -428,3 +428,182 @@ fn no_height_finalizes_two_blocks_across_seeds() {
         });
     }
 }
+
+#[test]
+fn light_client_checks_certificates_messages_and_state_proofs() {
+    use commonware_codec::Encode as _;
+    use veil_light::{
+        Error,
+        state::{verify_absence, verify_inclusion},
+        verify_chain, verify_finality, verify_messages,
+    };
+    use veil_primitives::Destination;
+
+    deterministic::Runner::timed(Duration::from_secs(600)).start(|context| async move {
+        let net = setup(&context, 3, link()).await;
+        let mut vs = Vec::new();
+        for i in 0..4 {
+            vs.push(start(&context, &net, i).await);
+        }
+        let group_key = net.genesis.group_key();
+        wait_height(
+            &context,
+            &vs.iter().collect::<Vec<_>>(),
+            2,
+            Duration::from_secs(60),
+        )
+        .await;
+
+        // A message through mq, so some block has a non-empty messages root.
+        let faucet: PrivateKey = net.generated.faucet.private_key().unwrap();
+        let tx = Transaction {
+            sender: faucet.public_key(),
+            nonce: 0,
+            expiry: 1_000,
+            call: Call::SendMessage {
+                destination: Destination::Topic(b"gatekeeper".to_vec()),
+                payload: b"hello".to_vec(),
+            },
+        }
+        .sign(&faucet, &vs[0].chain.identity);
+        let hash = vs[0].chain.submit(tx).await.unwrap();
+        let receipt = loop {
+            if let Some(r) = vs[0].chain.store.receipt(&hash).unwrap() {
+                break r;
+            }
+            context.sleep(Duration::from_millis(50)).await;
+        };
+        let h = receipt.height;
+        wait_height(
+            &context,
+            &vs.iter().collect::<Vec<_>>(),
+            h + 2,
+            Duration::from_secs(60),
+        )
+        .await;
+
+        let m = &vs[1].marshal;
+        let block = m.get_block(Height::new(h)).await.unwrap();
+        let header = block.inner().header.clone();
+        let cert = m
+            .get_finalization(Height::new(h))
+            .await
+            .unwrap()
+            .encode()
+            .to_vec();
+        assert_eq!(verify_finality(&group_key, &header, &cert), Ok(()));
+
+        // A forged certificate: every single-bit flip is rejected.
+        for i in 0..cert.len() {
+            let mut forged = cert.clone();
+            forged[i] ^= 0x01;
+            assert!(
+                verify_finality(&group_key, &header, &forged).is_err(),
+                "bit flip at {i} accepted"
+            );
+        }
+        // A valid certificate for another block.
+        let next = m
+            .get_block(Height::new(h + 1))
+            .await
+            .unwrap()
+            .inner()
+            .header
+            .clone();
+        assert!(matches!(
+            verify_finality(&group_key, &next, &cert),
+            Err(Error::WrongBlock { .. })
+        ));
+        // A certificate checked against another network's key.
+        let other = setup(&context, 4, link()).await.genesis.group_key();
+        assert_eq!(
+            verify_finality(&other, &header, &cert),
+            Err(Error::BadSignature)
+        );
+
+        // Header chains up to the certified header.
+        let mut headers = Vec::new();
+        for height in 1..h {
+            headers.push(
+                m.get_block(Height::new(height))
+                    .await
+                    .unwrap()
+                    .inner()
+                    .header
+                    .clone(),
+            );
+        }
+        assert_eq!(verify_chain(&headers, &header), Ok(()));
+        let mut broken = headers.clone();
+        broken[0].timestamp += 1;
+        assert!(verify_chain(&broken, &header).is_err());
+        let mut skipped = headers.clone();
+        skipped.remove(headers.len() / 2);
+        if !skipped.is_empty() {
+            assert!(verify_chain(&skipped, &header).is_err());
+        }
+
+        // The block's messages against its messages root.
+        let messages = vs[1].chain.store.messages(h, 1 << 16).unwrap().unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].payload, b"hello");
+        assert_eq!(verify_messages(&header, &messages), Ok(()));
+        let mut tampered = messages.clone();
+        tampered[0].payload = b"hellO".to_vec();
+        assert_eq!(
+            verify_messages(&header, &tampered),
+            Err(Error::MessagesRoot)
+        );
+        assert_eq!(verify_messages(&header, &[]), Err(Error::MessagesRoot));
+
+        // State proofs against the finalized state root, tied to a certified header.
+        let key = veil_chain::keys::account(&faucet.public_key());
+        let proven = vs[1].chain.state.prove(&key).await.unwrap();
+        let at = m
+            .get_block(Height::new(proven.height))
+            .await
+            .unwrap()
+            .inner()
+            .header
+            .clone();
+        assert_eq!(at.state_root, proven.root);
+        let value = proven.value.clone().unwrap();
+        assert!(verify_inclusion(
+            &at.state_root,
+            &key,
+            &value,
+            &proven.proof
+        ));
+        let mut wrong_value = value.clone();
+        wrong_value[0] ^= 1;
+        assert!(!verify_inclusion(
+            &at.state_root,
+            &key,
+            &wrong_value,
+            &proven.proof
+        ));
+        assert!(
+            !verify_inclusion(&header.messages_root, &key, &value, &proven.proof),
+            "wrong root accepted"
+        );
+        for cut in [1, proven.proof.len() / 2, proven.proof.len() - 1] {
+            assert!(
+                !verify_inclusion(&at.state_root, &key, &value, &proven.proof[..cut]),
+                "truncated proof accepted"
+            );
+        }
+        let absent = veil_chain::keys::account(&PrivateKey::from_seed(12345).public_key());
+        let excl = vs[1].chain.state.prove(&absent).await.unwrap();
+        assert!(excl.value.is_none());
+        assert!(verify_absence(&excl.root, &absent, &excl.proof));
+        assert!(
+            !verify_absence(&excl.root, &key, &excl.proof),
+            "exclusion of a present key accepted"
+        );
+        assert!(!verify_absence(
+            &excl.root,
+            &absent,
+            &excl.proof[..excl.proof.len() - 1]
+        ));
+    });
+}
