@@ -220,7 +220,7 @@ fn spawn(command: &[String], log: &Path) -> anyhow::Result<Child> {
         .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", command[0]))
 }
 
-fn terminate(children: &mut [Child]) {
+pub(crate) fn terminate(children: &mut [Child]) {
     use rustix::process::{Pid, Signal, kill_process};
     for c in children.iter() {
         if let Some(pid) = Pid::from_raw(c.id() as i32) {
@@ -242,10 +242,12 @@ fn terminate(children: &mut [Child]) {
     }
 }
 
-pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
-    let dir = &args.dir;
-    std::fs::create_dir_all(dir)?;
-    let dir = dir.canonicalize()?;
+/// Creates (or resumes) the devnet in `dir` and starts its validator processes.
+pub(crate) fn launch(
+    dir: &Path,
+    validators: usize,
+    block_interval_ms: u64,
+) -> anyhow::Result<(Vec<Child>, Vec<NodeEntry>)> {
     let layout_path = dir.join("layout.json");
     let layout: Layout = if dir.join("genesis.json").exists() {
         let layout: Layout = read_json(&layout_path)?;
@@ -257,28 +259,20 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         layout
     } else {
         eprintln!(
-            "creating devnet in {} with {} validators",
-            dir.display(),
-            args.validators
+            "creating devnet in {} with {validators} validators",
+            dir.display()
         );
-        write_genesis(
-            &dir,
-            args.validators,
-            1,
-            Vec::new(),
-            1_000_000_000_000_000_000,
-        )?;
+        write_genesis(dir, validators, 1, Vec::new(), 1_000_000_000_000_000_000)?;
         let layout = Layout {
-            rpc: free_ports(args.validators)?,
+            rpc: free_ports(validators)?,
         };
         std::fs::write(&layout_path, serde_json::to_string_pretty(&layout)?)?;
         layout
     };
-
     let mut children = Vec::new();
     let mut entries = Vec::new();
     for (i, port) in layout.rpc.iter().enumerate() {
-        let command = node_command(&dir, i, *port, args.block_interval_ms);
+        let command = node_command(dir, i, *port, block_interval_ms);
         let log = dir.join(format!("node-{i}")).join("node.log");
         let child = match spawn(&command, &log) {
             Ok(c) => c,
@@ -302,7 +296,13 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         });
         children.push(child);
     }
+    Ok((children, entries))
+}
 
+pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.dir)?;
+    let dir = args.dir.canonicalize()?;
+    let (mut children, entries) = launch(&dir, args.validators, args.block_interval_ms)?;
     let rt = runtime()?;
     let result = rt.block_on(supervise(&dir, &args, entries, &mut children));
     terminate_unless_detached(&args, &mut children);
@@ -328,48 +328,7 @@ async fn supervise(
         .iter()
         .map(|e| connect(&e.rpc))
         .collect::<anyhow::Result<Vec<_>>>()?;
-
-    // Wait until every node answers and blocks finalize.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = String::new();
-    let status = loop {
-        for (i, c) in children.iter_mut().enumerate() {
-            if let Ok(Some(code)) = c.try_wait() {
-                anyhow::bail!(
-                    "validator {i} exited ({code}) during startup; see {}",
-                    entries[i].log.display()
-                );
-            }
-        }
-        let mut up = 0;
-        let mut min_height = u64::MAX;
-        let mut first = None;
-        for c in &clients {
-            if let Ok(s) = c.status().await {
-                up += 1;
-                min_height = min_height.min(s.height);
-                first.get_or_insert(s);
-            }
-        }
-        let line = format!(
-            "waiting for validators: {up}/{} answering, finalized height {}",
-            clients.len(),
-            if up == 0 { 0 } else { min_height }
-        );
-        if line != last {
-            eprintln!("{line}");
-            last = line;
-        }
-        if up == clients.len() && min_height >= 1 {
-            break first.expect("at least one status");
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "devnet did not start finalizing within 120 s; see the logs in {}",
-            dir.display()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let status = wait_ready(dir, &clients, &entries, children).await?;
 
     let file = DevnetFile {
         chain_id: status.chain_id,
@@ -416,6 +375,55 @@ async fn supervise(
                 eprintln!("finalized heights: {}", heights.join(", "));
             }
         }
+    }
+}
+
+/// Waits until every node answers and blocks finalize, showing progress.
+pub(crate) async fn wait_ready(
+    dir: &Path,
+    clients: &[jsonrpsee::http_client::HttpClient],
+    entries: &[NodeEntry],
+    children: &mut [Child],
+) -> anyhow::Result<veil_node::rpc::StatusView> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    loop {
+        for (i, c) in children.iter_mut().enumerate() {
+            if let Ok(Some(code)) = c.try_wait() {
+                anyhow::bail!(
+                    "validator {i} exited ({code}) during startup; see {}",
+                    entries[i].log.display()
+                );
+            }
+        }
+        let mut up = 0;
+        let mut min_height = u64::MAX;
+        let mut first = None;
+        for c in clients {
+            if let Ok(s) = c.status().await {
+                up += 1;
+                min_height = min_height.min(s.height);
+                first.get_or_insert(s);
+            }
+        }
+        let line = format!(
+            "waiting for validators: {up}/{} answering, finalized height {}",
+            clients.len(),
+            if up == 0 { 0 } else { min_height }
+        );
+        if line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+        if up == clients.len() && min_height >= 1 {
+            return Ok(first.expect("at least one status"));
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "devnet did not start finalizing within 120 s; see the logs in {}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
