@@ -1,7 +1,7 @@
 use commonware_codec::{Encode, EncodeSize};
 use commonware_cryptography::{BatchEntry, BatchVerifier};
 use commonware_parallel::Sequential;
-use rand::{CryptoRng, Rng};
+use rand::CryptoRng;
 use veil_primitives::{
     AccountId, Balance, Call, ChainIdentity, Digest, Height, Message, Origin, SignedTransaction,
     signing_payload,
@@ -94,7 +94,7 @@ impl From<StateError> for ExecError {
 /// Returns the index of the first bad signature. Batch verification needs fresh randomness so a
 /// proposer cannot craft signatures that cancel out; the result does not depend on it.
 pub fn verify_signatures(
-    rng: &mut (impl CryptoRng + Rng),
+    rng: &mut impl CryptoRng,
     chain: &ChainIdentity,
     txs: &[SignedTransaction],
 ) -> Result<(), usize> {

@@ -72,8 +72,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Single-core ed25519 verifications per second over real transactions.
 fn verify_bound(chain: &ChainIdentity) -> f64 {
-    let key = PrivateKey::random(&mut commonware_utils::sys_rng());
-    let to = PrivateKey::random(&mut commonware_utils::sys_rng()).public_key();
+    let key = PrivateKey::random(commonware_utils::sys_rng());
+    let to = PrivateKey::random(commonware_utils::sys_rng()).public_key();
     let txs: Vec<SignedTransaction> = (0..4_000)
         .map(|n| {
             Transaction {

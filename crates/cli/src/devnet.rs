@@ -345,10 +345,10 @@ async fn supervise(
         path.display()
     );
 
-    if !args.no_demo {
-        if let Err(e) = demo(dir, &file).await {
-            eprintln!("demo failed: {e:#}");
-        }
+    if !args.no_demo
+        && let Err(e) = demo(dir, &file).await
+    {
+        eprintln!("demo failed: {e:#}");
     }
     if args.detach {
         return Ok(());
@@ -434,7 +434,7 @@ async fn demo(dir: &Path, file: &DevnetFile) -> anyhow::Result<()> {
     let demo = if demo_path.exists() {
         read_json::<AccountKeyFile>(&demo_path)?.private_key()?
     } else {
-        let k = PrivateKey::random(&mut commonware_utils::sys_rng());
+        let k = PrivateKey::random(commonware_utils::sys_rng());
         write_secret_json(&demo_path, &AccountKeyFile::new(&k))?;
         k
     };

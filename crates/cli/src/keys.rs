@@ -30,7 +30,7 @@ pub(crate) enum KeyCommand {
 pub(crate) fn run(command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Generate { out, force } => {
-            let key = PrivateKey::random(&mut commonware_utils::sys_rng());
+            let key = PrivateKey::random(commonware_utils::sys_rng());
             if let Some(out) = out {
                 anyhow::ensure!(
                     force || !out.exists(),

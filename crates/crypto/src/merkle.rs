@@ -96,7 +96,7 @@ pub fn verify(root: &Digest, leaf: &[u8], proof: &Proof) -> bool {
             let Some(s) = siblings.next() else {
                 return false;
             };
-            acc = if i % 2 == 0 {
+            acc = if i.is_multiple_of(2) {
                 node_hash(&acc, s)
             } else {
                 node_hash(s, &acc)

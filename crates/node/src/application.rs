@@ -256,7 +256,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
     async fn ensure_state(
         &self,
         parent: &Digested<Block>,
-        ancestry: &mut (impl Ancestry<Block> + Unpin),
+        ancestry: &mut impl Ancestry<Block>,
     ) -> Result<Option<Digest>, Unavailable> {
         let tip = self.tip();
         let hash = parent.digest();
@@ -305,7 +305,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
         &self,
         now: u64,
         parent: &Digested<Block>,
-        ancestry: &mut (impl Ancestry<Block> + Unpin),
+        ancestry: &mut impl Ancestry<Block>,
     ) -> Option<Digested<Block>> {
         let _guard = self.exec.lock().await;
         let base = match self.ensure_state(parent, ancestry).await {
@@ -414,7 +414,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
         now: u64,
         block: &Digested<Block>,
         parent: &Digested<Block>,
-        ancestry: &mut (impl Ancestry<Block> + Unpin),
+        ancestry: &mut impl Ancestry<Block>,
     ) -> Option<bool> {
         let b = block.inner();
         let p = parent.inner();

@@ -24,10 +24,7 @@ use commonware_consensus::{
     simplex::{self, elector::RoundRobin},
     types::{Epoch, FixedEpocher, ViewDelta},
 };
-use commonware_cryptography::{
-    Digested, Sha256,
-    certificate::{ConstantProvider, Verifier as _},
-};
+use commonware_cryptography::{Digested, Sha256, certificate::ConstantProvider};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{
@@ -170,12 +167,8 @@ where
 
     let certificates = immutable::Archive::init(
         context.child("finalizations"),
-        archive_config(
-            prefix,
-            "finalizations",
-            &page_cache,
-            Scheme::certificate_codec_config_unbounded(),
-        ),
+        // Threshold certificates decode without configuration.
+        archive_config(prefix, "finalizations", &page_cache, ()),
     )
     .await
     .map_err(|e| anyhow::anyhow!("opening finalizations archive: {e}"))?;

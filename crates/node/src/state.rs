@@ -110,9 +110,10 @@ pub struct StateStore<E: commonware_storage::Context + Spawner> {
     pending: Mutex<HashMap<Digest, Pending>>,
 }
 
-fn config(
-    prefix: &str,
-) -> VariableConfig<EightCap, ((), (commonware_codec::RangeCfg<usize>, ())), Sequential> {
+/// Codec config of a state operation: (key config, value length bound).
+type OperationCfg = ((), (commonware_codec::RangeCfg<usize>, ()));
+
+fn config(prefix: &str) -> VariableConfig<EightCap, OperationCfg, Sequential> {
     let page_cache = CacheRef::new(
         commonware_runtime::buffer::paged::page_size(commonware_runtime::BLOB_PAGE_SIZE),
         NZUsize!(1024),
