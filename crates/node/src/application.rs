@@ -123,6 +123,42 @@ pub struct Chain<E: commonware_storage::Context + Spawner + Clock> {
     tip: Mutex<Head>,
     outputs: Mutex<HashMap<Digest, Outputs>>,
     heads: tokio::sync::broadcast::Sender<Head>,
+    verified: Mutex<VerifiedCache>,
+    to_gossip: mpsc::Sender<SignedTransaction>,
+    from_chain: Mutex<Option<mpsc::Receiver<SignedTransaction>>>,
+}
+
+/// Hashes of transactions whose signatures this node already checked (at mempool entry), so a
+/// block carrying them need not check them again. Bounded; oldest entries go first.
+struct VerifiedCache {
+    set: std::collections::HashSet<Digest>,
+    order: std::collections::VecDeque<Digest>,
+    capacity: usize,
+}
+
+impl VerifiedCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            set: Default::default(),
+            order: Default::default(),
+            capacity,
+        }
+    }
+
+    fn insert(&mut self, hash: Digest) {
+        if self.set.insert(hash) {
+            self.order.push_back(hash);
+            if self.order.len() > self.capacity
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, hash: &Digest) -> bool {
+        self.set.contains(hash)
+    }
 }
 
 fn unix_ms(t: std::time::SystemTime) -> u64 {
@@ -154,6 +190,8 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
         config: ProductionConfig,
     ) -> Self {
         let (heads, _) = tokio::sync::broadcast::channel(1024);
+        let (to_gossip, from_chain) = mpsc::channel(16 * 1024);
+        let verified = VerifiedCache::new(4 * config.mempool_capacity.max(1024));
         Self {
             identity,
             genesis,
@@ -165,7 +203,15 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
             tip: Mutex::new(tip),
             outputs: Mutex::new(HashMap::new()),
             heads,
+            verified: Mutex::new(verified),
+            to_gossip,
+            from_chain: Mutex::new(Some(from_chain)),
         }
+    }
+
+    /// Transactions accepted over RPC, for the gossip task to send to peers (taken once).
+    pub fn take_gossip(&self) -> Option<mpsc::Receiver<SignedTransaction>> {
+        self.from_chain.lock().take()
     }
 
     /// The last finalized block whose state is committed.
@@ -178,9 +224,23 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
         self.heads.subscribe()
     }
 
-    /// Checks a transaction and adds it to the mempool. Returns its hash.
+    /// Checks a transaction from a user, adds it to the mempool and gossips it to the other
+    /// validators. Returns its hash.
     pub async fn submit(&self, tx: SignedTransaction) -> Result<Digest, SubmitError> {
-        if !tx.verify(&self.identity) {
+        self.accept(tx, true).await
+    }
+
+    /// Checks a transaction and adds it to the mempool; `announce` also queues it for gossip.
+    pub async fn accept(
+        &self,
+        tx: SignedTransaction,
+        announce: bool,
+    ) -> Result<Digest, SubmitError> {
+        let hash = tx.hash();
+        if self.mempool.lock().contains(&hash) {
+            return Err(SubmitError::Pool(crate::mempool::PoolError::Duplicate));
+        }
+        if !self.verified.lock().contains(&hash) && !tx.verify(&self.identity) {
             return Err(SubmitError::Rejected(veil_chain::TxError::BadSignature));
         }
         let height = self.tip().height;
@@ -198,7 +258,11 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
                 }
             }
         }
-        let hash = tx.hash();
+        self.verified.lock().insert(hash);
+        if announce {
+            // Gossip is best effort: if peers fall far behind, they learn of it from the block.
+            let _ = self.to_gossip.clone().try_send(tx.clone());
+        }
         self.mempool.lock().insert(hash, tx)?;
         Ok(hash)
     }
@@ -428,8 +492,16 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
         if b.header.transactions_root != tx_root(&b.transactions) {
             return Some(false);
         }
-        if veil_chain::verify_signatures(&mut rand::rng(), &self.identity, &b.transactions).is_err()
-        {
+        // Signatures this node checked at mempool entry need no second look.
+        let unchecked: Vec<SignedTransaction> = {
+            let verified = self.verified.lock();
+            b.transactions
+                .iter()
+                .filter(|t| !verified.contains(&t.hash()))
+                .cloned()
+                .collect()
+        };
+        if veil_chain::verify_signatures(&mut rand::rng(), &self.identity, &unchecked).is_err() {
             return Some(false);
         }
         let _guard = self.exec.lock().await;

@@ -52,6 +52,8 @@ pub mod channel {
     pub const BROADCAST: u64 = 3;
     /// Finalized block and certificate backfill.
     pub const BACKFILL: u64 = 4;
+    /// Transaction gossip.
+    pub const TRANSACTIONS: u64 = 5;
 }
 
 /// Per-peer, per-channel message rate.
@@ -82,6 +84,8 @@ pub struct Channels<S, R> {
     pub broadcast: (S, R),
     /// Block backfill.
     pub backfill: (S, R),
+    /// Transaction gossip.
+    pub transactions: (S, R),
 }
 
 /// Consensus timing.
@@ -234,6 +238,19 @@ where
     let broadcast = broadcast_engine.start(channels.broadcast);
 
     let (finalized, finalizer) = start_finalizer(context.child("finalizer"), chain.clone());
+    let (gossip_out, gossip_in) = match chain.take_gossip() {
+        Some(outbox) => {
+            let (a, b) = crate::gossip::start(
+                context.child("gossip"),
+                chain.clone(),
+                outbox,
+                channels.transactions,
+                blocker.clone(),
+            );
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    };
     let marshal_handle = actor.start(finalized, buffer, resolver);
 
     let inline: Inline<E, Scheme, App<E>, Block, FixedEpocher> = Inline::new(
@@ -275,8 +292,11 @@ where
     );
     let consensus = consensus.start(channels.votes, channels.certificates, channels.resolver);
 
+    let mut handles = vec![broadcast, marshal_handle, consensus, finalizer];
+    handles.extend(gossip_out);
+    handles.extend(gossip_in);
     Ok(Engine {
         marshal: marshal_mailbox,
-        handles: vec![broadcast, marshal_handle, consensus, finalizer],
+        handles,
     })
 }

@@ -4,6 +4,7 @@
 pub mod application;
 pub mod engine;
 pub mod genesis;
+pub mod gossip;
 pub mod keys;
 pub mod mempool;
 pub mod rpc;

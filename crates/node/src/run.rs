@@ -174,6 +174,7 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
             resolver: network.register(engine::channel::RESOLVER, q),
             broadcast: network.register(engine::channel::BROADCAST, q),
             backfill: network.register(engine::channel::BACKFILL, q),
+            transactions: network.register(engine::channel::TRANSACTIONS, q),
         };
         network.start();
 

@@ -97,6 +97,9 @@ impl From<QmdbError<Family>> for Error {
     }
 }
 
+/// Blocks between full syncs of the state database.
+const SYNC_INTERVAL: Height = 256;
+
 /// A block's executed, not yet finalized state.
 struct Pending {
     height: Height,
@@ -361,7 +364,13 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
         let mut guard = self.db.write().await;
         let db = guard.take().ok_or_else(poisoned)?;
         // On error the handle is gone; the durable state is intact and a restart reopens it.
-        let db = db.apply_batch(batch).await?.commit().await?;
+        let db = db.apply_batch(batch).await?;
+        // A periodic full sync also persists the activity bitmap, bounding replay at restart.
+        let db = if height.is_multiple_of(SYNC_INTERVAL) {
+            db.sync().await?
+        } else {
+            db.commit().await?
+        };
         *guard = Some(db);
         *self.committed.lock() = Committed { height, parent };
         self.pending.lock().retain(|_, p| p.height > height);

@@ -125,6 +125,10 @@ async fn start(context: &Ctx, net: &Net, i: usize) -> Validator {
             .register(engine::channel::BACKFILL, q)
             .await
             .unwrap(),
+        transactions: control
+            .register(engine::channel::TRANSACTIONS, q)
+            .await
+            .unwrap(),
     };
     let scheme = net.genesis.scheme(Some(share)).unwrap();
     let provider = net.oracle.manager();
@@ -369,7 +373,7 @@ fn halts_safely_with_two_crashed_and_resumes() {
 
 #[test]
 fn no_height_finalizes_two_blocks_across_seeds() {
-    for seed in 0..4u64 {
+    for seed in 0..12u64 {
         let lossy = Link {
             latency: Duration::from_millis(20),
             jitter: Duration::from_millis(15),
@@ -605,5 +609,63 @@ fn light_client_checks_certificates_messages_and_state_proofs() {
             &absent,
             &excl.proof[..excl.proof.len() - 1]
         ));
+    });
+}
+
+#[test]
+fn gossiped_transaction_is_finalized_after_its_entry_validator_crashes() {
+    deterministic::Runner::timed(Duration::from_secs(600)).start(|context| async move {
+        let net = setup(&context, 5, link()).await;
+        let mut vs = Vec::new();
+        for i in 0..4 {
+            vs.push(start(&context, &net, i).await);
+        }
+        wait_height(
+            &context,
+            &vs.iter().collect::<Vec<_>>(),
+            2,
+            Duration::from_secs(60),
+        )
+        .await;
+        let faucet: PrivateKey = net.generated.faucet.private_key().unwrap();
+        let carol = PrivateKey::from_seed(7).public_key();
+        let tx = Transaction {
+            sender: faucet.public_key(),
+            nonce: 0,
+            expiry: 1_000,
+            call: Call::Transfer {
+                to: carol.clone(),
+                amount: 5,
+            },
+        }
+        .sign(&faucet, &vs[0].chain.identity);
+        let hash = vs[0].chain.submit(tx).await.unwrap();
+        // Wait until a peer holds it, then take the entry validator down before it can lead.
+        let start_t = context.current();
+        while !vs[1].chain.mempool.lock().contains(&hash)
+            && vs[1].chain.store.receipt(&hash).unwrap().is_none()
+        {
+            assert!(
+                context.current().duration_since(start_t).unwrap() < Duration::from_secs(10),
+                "gossip never arrived"
+            );
+            context.sleep(Duration::from_millis(5)).await;
+        }
+        vs[0].handle.abort();
+        cut(&net, &public(&net, 0)).await;
+        let start_t = context.current();
+        let receipt = loop {
+            if let Some(r) = vs[2].chain.store.receipt(&hash).unwrap() {
+                break r;
+            }
+            assert!(
+                context.current().duration_since(start_t).unwrap() < Duration::from_secs(60),
+                "gossiped transaction never finalized"
+            );
+            context.sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(receipt.error, None);
+        wait_height(&context, &[&vs[3]], receipt.height, Duration::from_secs(30)).await;
+        assert_eq!(account(&vs[3], &carol).await.free, 5);
     });
 }
