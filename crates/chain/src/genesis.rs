@@ -19,6 +19,8 @@ pub struct GenesisState {
     pub governance: AccountId,
     /// Initial parameters.
     pub params: Params,
+    /// The consensus group public key, encoded.
+    pub consensus_key: Vec<u8>,
 }
 
 /// The state writes of genesis (height 0).
@@ -34,6 +36,7 @@ pub async fn genesis_changes(genesis: &GenesisState) -> Result<Changes, String> 
         },
     );
     o.put(keys::params(), &genesis.params);
+    o.set(keys::consensus_key(), genesis.consensus_key.clone());
     o.put(keys::governance_key(), &genesis.governance);
     for (who, amount) in &genesis.balances {
         match balances::mint(&mut o, who, *amount).await {

@@ -1,13 +1,13 @@
 //! The chain's key space.
 //!
-//! Every state key is `SHA-256(namespace ‖ module ‖ item)`, so keys are fixed-size, spread
+//! Every state key is [veil_primitives::state_key]: `SHA-256(namespace ‖ module ‖ item)`, so keys are fixed-size, spread
 //! evenly, and a light client can compute the key of anything it wants a proof for.
 
-use veil_primitives::{AccountId, Digest, Origin, hash_parts, namespace};
+use veil_primitives::{AccountId, Digest, Origin};
 
 /// Key of an item owned by `module`.
 pub fn key(module: &[u8], item: &[u8]) -> Digest {
-    hash_parts(&[namespace::STATE_KEY, &[module.len() as u8], module, item])
+    veil_primitives::state_key(module, item)
 }
 
 /// An account record: nonce and free balance.
@@ -28,6 +28,14 @@ pub fn block_info() -> Digest {
 /// The chain parameters.
 pub fn params() -> Digest {
     key(b"governance/params", &[])
+}
+
+/// The consensus group public key (encoded), fixed at genesis.
+///
+/// Genesis state commits it, and the genesis hash commits the genesis state root, so a light
+/// client handed a genesis hash can check the group key it is given by proof.
+pub fn consensus_key() -> Digest {
+    veil_primitives::consensus_key_key()
 }
 
 /// The governance key.

@@ -32,6 +32,7 @@ fn setup() -> (MemoryState, PrivateKey, PrivateKey, PrivateKey) {
         ],
         governance: gov.public_key(),
         params: Params::default(),
+        consensus_key: vec![7; 96],
     };
     let mut state = MemoryState::default();
     state.apply(&block_on(genesis_changes(&genesis)).unwrap());

@@ -48,6 +48,12 @@ pub enum Error {
     /// The messages do not hash to the header's messages root.
     #[error("messages do not match the messages root")]
     MessagesRoot,
+    /// The header is not a genesis header.
+    #[error("not a genesis header")]
+    NotGenesis,
+    /// The group key is not the one genesis state commits to.
+    #[error("group key does not match the genesis state")]
+    GroupKeyProof,
     /// The group key bytes do not decode.
     #[error("malformed group key: {0}")]
     MalformedGroupKey(String),
@@ -88,6 +94,36 @@ pub fn verify_finality(
         });
     }
     Ok(())
+}
+
+/// What a light client trusts after checking genesis: the chain and its consensus group key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trust {
+    /// Hash of the genesis header.
+    pub genesis_hash: Digest,
+    /// The consensus group key committed by genesis state.
+    pub group_key: GroupKey,
+}
+
+/// Checks a genesis header and the group key it commits to (by an inclusion proof under the
+/// genesis state root). After this, the genesis hash alone names both the chain and the key
+/// that finalizes it.
+pub fn verify_genesis(header: &Header, group_key: &[u8], proof: &[u8]) -> Result<Trust, Error> {
+    if header.height != 0 || header.parent != Digest::from([0u8; 32]) {
+        return Err(Error::NotGenesis);
+    }
+    if !crate::state::verify_inclusion(
+        &header.state_root,
+        &veil_primitives::consensus_key_key(),
+        group_key,
+        proof,
+    ) {
+        return Err(Error::GroupKeyProof);
+    }
+    Ok(Trust {
+        genesis_hash: header.hash(),
+        group_key: decode_group_key(group_key)?,
+    })
 }
 
 /// Checks that `headers` (ascending) form a hash chain ending at `certified`, which the caller

@@ -10,6 +10,6 @@ pub mod finality;
 pub mod state;
 
 pub use finality::{
-    Certificate, Error, GroupKey, Scheme, decode_certificate, decode_group_key, verify_chain,
-    verify_finality, verify_messages,
+    Certificate, Error, GroupKey, Scheme, Trust, decode_certificate, decode_group_key,
+    verify_chain, verify_finality, verify_genesis, verify_messages,
 };

@@ -152,6 +152,7 @@ impl Genesis {
         spec.params
             .validate()
             .map_err(|e| anyhow::anyhow!("params: {e}"))?;
+        let consensus_key = sharing.public().encode().to_vec();
         Ok(Self {
             chain_id: spec.chain_id,
             participants,
@@ -162,6 +163,7 @@ impl Genesis {
                 balances,
                 governance,
                 params: spec.params.clone(),
+                consensus_key,
             },
         })
     }

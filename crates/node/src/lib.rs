@@ -74,6 +74,17 @@ where
             header
         }
     };
+    // Light clients check the group key against the genesis hash with this proof; QMDB proves
+    // against its current root only, so it is taken while the state is still at genesis.
+    if store.genesis_proof()?.is_none() {
+        anyhow::ensure!(
+            state.committed().height == 0,
+            "the index database lost the genesis proof of the consensus key; \
+             the data directory is damaged"
+        );
+        let proven = state.prove(&veil_chain::keys::consensus_key()).await?;
+        store.set_genesis_proof(&proven.proof)?;
+    }
     let genesis_hash = header.hash();
     let committed = state.committed();
     let tip = if committed.height == 0 {

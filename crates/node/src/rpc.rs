@@ -219,6 +219,21 @@ pub struct TransactionView {
     pub error: Option<String>,
 }
 
+/// What a light client needs to start from genesis.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GenesisView {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Genesis hash (the hash of `header_encoded`).
+    pub genesis_hash: String,
+    /// Encoded genesis header.
+    pub header_encoded: String,
+    /// Encoded consensus group public key.
+    pub group_key: String,
+    /// Inclusion proof of the group key under the genesis state root.
+    pub group_key_proof: String,
+}
+
 /// Node status.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StatusView {
@@ -284,6 +299,10 @@ pub trait VeilApi {
     /// The node's metrics in Prometheus text format.
     #[method(name = "metrics")]
     async fn metrics(&self) -> RpcResult<String>;
+
+    /// The genesis header, group key and the proof binding them.
+    #[method(name = "genesis")]
+    async fn genesis(&self) -> RpcResult<GenesisView>;
 }
 
 /// Counts connected peers from the p2p tracker's metrics (one series per connected peer).
@@ -566,6 +585,22 @@ where
 
     async fn metrics(&self) -> RpcResult<String> {
         Ok((self.metrics)())
+    }
+
+    async fn genesis(&self) -> RpcResult<GenesisView> {
+        let proof = self
+            .chain
+            .store
+            .genesis_proof()
+            .map_err(unavailable)?
+            .ok_or_else(|| unavailable("genesis proof missing"))?;
+        Ok(GenesisView {
+            chain_id: self.chain.identity.chain_id,
+            genesis_hash: to_hex(self.chain.identity.genesis_hash),
+            header_encoded: to_hex(self.chain.genesis.encode()),
+            group_key: self.group_key.clone(),
+            group_key_proof: to_hex(proof),
+        })
     }
 }
 

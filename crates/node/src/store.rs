@@ -73,6 +73,28 @@ impl Store {
         tx.commit().map_err(err)
     }
 
+    /// The proof of the consensus group key under the genesis state root.
+    pub fn genesis_proof(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = tx.open_table(META).map_err(err)?;
+        Ok(table
+            .get("genesis_consensus_proof")
+            .map_err(err)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Records the proof of the consensus group key under the genesis state root.
+    pub fn set_genesis_proof(&self, proof: &[u8]) -> anyhow::Result<()> {
+        let tx = self.db.begin_write().map_err(err)?;
+        {
+            let mut table = tx.open_table(META).map_err(err)?;
+            table
+                .insert("genesis_consensus_proof", proof)
+                .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
     /// Records a finalized block's hash, timestamp and outputs.
     pub fn put_outputs(
         &self,

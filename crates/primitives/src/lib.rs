@@ -43,6 +43,18 @@ pub struct ChainIdentity {
     pub genesis_hash: Digest,
 }
 
+/// Key of an item in the chain's authenticated state: `SHA-256(namespace ‖ len ‖ module ‖ item)`.
+///
+/// Fixed-size, evenly spread, and computable by a light client that wants a proof.
+pub fn state_key(module: &[u8], item: &[u8]) -> Digest {
+    hash_parts(&[namespace::STATE_KEY, &[module.len() as u8], module, item])
+}
+
+/// State key of the consensus group public key, set at genesis.
+pub fn consensus_key_key() -> Digest {
+    state_key(b"system/consensus_key", &[])
+}
+
 /// Encodes bytes as lowercase hex with a `0x` prefix, the form used in RPC and files.
 pub fn to_hex(bytes: impl AsRef<[u8]>) -> String {
     format!("0x{}", hex::encode(bytes))
