@@ -2,3 +2,4 @@
 //! client and pRuntime.
 
 pub mod merkle;
+pub mod seal;

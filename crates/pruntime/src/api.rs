@@ -1,0 +1,293 @@
+//! pRuntime's JSON-RPC APIs, named as in the whitepaper.
+//!
+//! - Private (for the host, bind to loopback): `InitRuntime`, `SyncBlockchain`, `GetRAQuote`,
+//!   `GetIdentity`.
+//! - Public (for users): `Info` and `GetIdentity`, each answer signed by the worker key so it
+//!   can be relayed by anyone without being forged.
+//!
+//! Every input is untrusted: sizes are bounded and bytes decoded with limits; a refused call
+//! changes nothing.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
+use jsonrpsee::{
+    RpcModule,
+    core::RpcResult,
+    proc_macros::rpc,
+    server::{Server, ServerConfig, ServerHandle},
+    types::ErrorObjectOwned,
+};
+use serde::{Deserialize, Serialize};
+use veil_primitives::{Digest, Header, MAX_TX_BYTES_CAP, Message, decode_hex, from_hex, to_hex};
+
+use crate::{
+    runtime::{Runtime, RuntimeError, SignedAnswer},
+    sync::Batch,
+};
+
+const INVALID_PARAMS: i32 = -32602;
+const SYNC_REJECTED: i32 = -32020;
+const GENESIS_REJECTED: i32 = -32021;
+const UNKNOWN_BLOCK: i32 = -32022;
+const INTERNAL: i32 = -32050;
+
+fn invalid(msg: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(INVALID_PARAMS, format!("invalid params: {msg}"), None::<()>)
+}
+
+fn runtime_error(e: RuntimeError) -> ErrorObjectOwned {
+    let code = match &e {
+        RuntimeError::Sync(_) => SYNC_REJECTED,
+        RuntimeError::Genesis(_) => GENESIS_REJECTED,
+        RuntimeError::UnknownBlock(_) => UNKNOWN_BLOCK,
+        RuntimeError::Internal(_) => INTERNAL,
+    };
+    ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
+}
+
+/// `InitRuntime` parameters: the chain to follow.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InitRequest {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Encoded genesis header.
+    pub genesis_header: String,
+    /// Encoded consensus group key.
+    pub group_key: String,
+    /// Inclusion proof of the group key under the genesis state root.
+    pub group_key_proof: String,
+}
+
+/// `SyncBlockchain` parameters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// Encoded consecutive headers.
+    pub headers: Vec<String>,
+    /// Encoded finalization of the last header.
+    pub certificate: String,
+    /// Encoded outbound messages of each block.
+    pub messages: Vec<Vec<String>>,
+}
+
+/// `SyncBlockchain` result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// Height synced to.
+    pub synced_height: u64,
+    /// Messages in the batch addressed to this worker.
+    pub messages_for_worker: usize,
+}
+
+/// `GetIdentity` result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdentityView {
+    /// Signing public key.
+    pub public_key: String,
+    /// ECDH public key.
+    pub ecdh_public_key: String,
+    /// TEE kind.
+    pub tee: veil_attestation::TeeKind,
+    /// Dev mode.
+    pub insecure: bool,
+    /// Measurement.
+    pub measurement: String,
+}
+
+/// `GetRAQuote` result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QuoteView {
+    /// Encoded evidence.
+    pub evidence: String,
+    /// The block hash bound into the report data.
+    pub block_hash: String,
+}
+
+/// The host's API.
+#[rpc(server, client)]
+pub trait PrivateApi {
+    /// Sets the chain to follow.
+    #[method(name = "InitRuntime")]
+    async fn init_runtime(&self, request: InitRequest) -> RpcResult<()>;
+    /// Feeds a batch of finalized blocks.
+    #[method(name = "SyncBlockchain")]
+    async fn sync_blockchain(&self, request: SyncRequest) -> RpcResult<SyncResponse>;
+    /// Attestation evidence bound to a recently synced block.
+    #[method(name = "GetRAQuote")]
+    async fn get_ra_quote(&self, block_hash: String) -> RpcResult<QuoteView>;
+    /// The worker identity.
+    #[method(name = "GetIdentity")]
+    async fn get_identity(&self) -> RpcResult<IdentityView>;
+}
+
+/// The users' API; answers are signed by the worker key.
+#[rpc(server, client, namespace = "public")]
+pub trait PublicApi {
+    /// Public facts (identity, TEE, sync progress).
+    #[method(name = "Info")]
+    async fn info(&self) -> RpcResult<SignedAnswer>;
+    /// The worker identity.
+    #[method(name = "GetIdentity")]
+    async fn get_identity(&self) -> RpcResult<SignedAnswer>;
+}
+
+/// Shared handle to the runtime for both servers.
+#[derive(Clone)]
+pub struct Api {
+    runtime: Arc<Mutex<Runtime>>,
+}
+
+impl Api {
+    /// Wraps a runtime.
+    pub fn new(runtime: Runtime) -> Self {
+        Self {
+            runtime: Arc::new(Mutex::new(runtime)),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Runtime) -> T) -> T {
+        let mut guard = self.runtime.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    fn identity_view(&self) -> IdentityView {
+        self.with(|r| {
+            let info = r.info();
+            IdentityView {
+                public_key: info.public_key,
+                ecdh_public_key: info.ecdh_public_key,
+                tee: info.tee,
+                insecure: info.insecure,
+                measurement: info.measurement,
+            }
+        })
+    }
+
+    /// Serves the private API on `private` and the public API on `public`.
+    pub async fn serve(
+        self,
+        private: SocketAddr,
+        public: SocketAddr,
+    ) -> anyhow::Result<((SocketAddr, ServerHandle), (SocketAddr, ServerHandle))> {
+        let host = Server::builder()
+            .set_config(
+                ServerConfig::builder()
+                    .max_request_body_size(256 * 1024 * 1024)
+                    .max_connections(16)
+                    .build(),
+            )
+            .build(private)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind private API on {private}: {e}"))?;
+        let users = Server::builder()
+            .set_config(
+                ServerConfig::builder()
+                    .max_request_body_size(64 * 1024)
+                    .max_connections(1024)
+                    .build(),
+            )
+            .build(public)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind public API on {public}: {e}"))?;
+        let host_addr = host.local_addr()?;
+        let users_addr = users.local_addr()?;
+        let private_module: RpcModule<Api> = PrivateApiServer::into_rpc(self.clone());
+        let public_module: RpcModule<Api> = PublicApiServer::into_rpc(self);
+        Ok((
+            (host_addr, host.start(private_module)),
+            (users_addr, users.start(public_module)),
+        ))
+    }
+}
+
+fn decode_batch(request: &SyncRequest) -> Result<Batch, ErrorObjectOwned> {
+    if request.headers.len() > crate::sync::MAX_BATCH_HEADERS {
+        return Err(runtime_error(RuntimeError::Sync(
+            crate::sync::SyncError::TooLarge(request.headers.len()),
+        )));
+    }
+    let headers = request
+        .headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let bytes = from_hex(h).map_err(|e| invalid(format!("header {i}: {e}")))?;
+            Header::decode(bytes).map_err(|e| invalid(format!("header {i}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let certificate =
+        from_hex(&request.certificate).map_err(|e| invalid(format!("certificate: {e}")))?;
+    let messages = request
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, block)| {
+            block
+                .iter()
+                .map(|m| {
+                    let bytes =
+                        from_hex(m).map_err(|e| invalid(format!("message of block {i}: {e}")))?;
+                    Message::decode_cfg(bytes, &(MAX_TX_BYTES_CAP as usize))
+                        .map_err(|e| invalid(format!("message of block {i}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Batch {
+        headers,
+        certificate,
+        messages,
+    })
+}
+
+#[jsonrpsee::core::async_trait]
+impl PrivateApiServer for Api {
+    async fn init_runtime(&self, request: InitRequest) -> RpcResult<()> {
+        let header = from_hex(&request.genesis_header)
+            .map_err(invalid)
+            .and_then(|b| Header::decode(b).map_err(invalid))?;
+        let key = from_hex(&request.group_key).map_err(invalid)?;
+        let proof = from_hex(&request.group_key_proof).map_err(invalid)?;
+        self.with(|r| r.init(request.chain_id, &header, &key, &proof))
+            .map_err(runtime_error)
+    }
+
+    async fn sync_blockchain(&self, request: SyncRequest) -> RpcResult<SyncResponse> {
+        let batch = decode_batch(&request)?;
+        let (height, mine) = self.with(|r| r.sync(&batch)).map_err(runtime_error)?;
+        Ok(SyncResponse {
+            synced_height: height,
+            messages_for_worker: mine.len(),
+        })
+    }
+
+    async fn get_ra_quote(&self, block_hash: String) -> RpcResult<QuoteView> {
+        let hash: Digest = decode_hex(&block_hash).map_err(invalid)?;
+        let evidence = self.with(|r| r.ra_quote(&hash)).map_err(runtime_error)?;
+        Ok(QuoteView {
+            evidence: to_hex(evidence.encode()),
+            block_hash: to_hex(hash),
+        })
+    }
+
+    async fn get_identity(&self) -> RpcResult<IdentityView> {
+        Ok(self.identity_view())
+    }
+}
+
+#[jsonrpsee::core::async_trait]
+impl PublicApiServer for Api {
+    async fn info(&self) -> RpcResult<SignedAnswer> {
+        self.with(|r| r.sign_answer(&r.info()))
+            .map_err(|e| runtime_error(RuntimeError::Internal(e)))
+    }
+
+    async fn get_identity(&self) -> RpcResult<SignedAnswer> {
+        let view = self.identity_view();
+        self.with(|r| r.sign_answer(&view))
+            .map_err(|e| runtime_error(RuntimeError::Internal(e)))
+    }
+}

@@ -1,0 +1,66 @@
+//! The worker identity: an ed25519 signing key (signs egress and public answers) and an X25519
+//! ECDH key (secure channels, encrypted key delivery). Created inside pRuntime at first start,
+//! sealed, never exported.
+
+use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_cryptography::Signer as _;
+use commonware_math::algebra::Random as _;
+use veil_primitives::{AccountId, PrivateKey, Signature};
+use x25519_dalek::{PublicKey as EcdhPublic, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::storage::SealedDir;
+
+const FILE: &str = "identity";
+
+/// Signature domain of pRuntime's public API answers.
+pub const PUBLIC_ANSWER_NAMESPACE: &[u8] = b"_VEIL_PRUNTIME_PUBLIC_ANSWER";
+
+/// The worker's keys.
+pub struct Identity {
+    signing: PrivateKey,
+    ecdh: StaticSecret,
+}
+
+impl Identity {
+    /// Loads the sealed identity, or creates and seals a new one. Returns it and whether it was
+    /// created now.
+    pub fn load_or_create(dir: &SealedDir) -> anyhow::Result<(Self, bool)> {
+        if let Some(bytes) = dir.read(FILE)? {
+            anyhow::ensure!(bytes.len() == 64, "sealed identity has the wrong length");
+            let signing = PrivateKey::decode(bytes[..32].to_vec())
+                .map_err(|e| anyhow::anyhow!("sealed identity: {e}"))?;
+            let mut ecdh = Zeroizing::new([0u8; 32]);
+            ecdh.copy_from_slice(&bytes[32..]);
+            return Ok((
+                Self {
+                    signing,
+                    ecdh: StaticSecret::from(*ecdh),
+                },
+                false,
+            ));
+        }
+        let signing = PrivateKey::random(commonware_utils::sys_rng());
+        let ecdh = StaticSecret::random_from_rng(&mut rand::rng());
+        let mut bytes = Zeroizing::new(Vec::with_capacity(64));
+        bytes.extend_from_slice(&signing.encode());
+        bytes.extend_from_slice(ecdh.as_bytes());
+        dir.write(FILE, &bytes)?;
+        Ok((Self { signing, ecdh }, true))
+    }
+
+    /// The signing public key: the worker's id.
+    pub fn public_key(&self) -> AccountId {
+        self.signing.public_key()
+    }
+
+    /// The ECDH public key.
+    pub fn ecdh_public(&self) -> [u8; 32] {
+        EcdhPublic::from(&self.ecdh).to_bytes()
+    }
+
+    /// Signs `msg` under `namespace`.
+    pub fn sign(&self, namespace: &[u8], msg: &[u8]) -> Signature {
+        self.signing.sign(namespace, msg)
+    }
+}

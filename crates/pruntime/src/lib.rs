@@ -1,0 +1,13 @@
+//! pRuntime, the enclave runtime: sealed identity, light-client sync of the chain, attestation
+//! and its JSON-RPC APIs.
+//!
+//! This crate is what runs inside the TEE and gets measured, so it holds no node or host code:
+//! it trusts nothing but the genesis it is initialized with (checked by proof) and the finality
+//! certificates it verifies. It keeps no replica of chain state.
+
+pub mod api;
+pub mod identity;
+pub mod runtime;
+pub mod storage;
+pub mod sync;
+pub mod tee;

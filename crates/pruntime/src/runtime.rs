@@ -1,0 +1,214 @@
+//! The runtime: identity, sealed sync state, and the operations the APIs expose.
+
+use std::path::Path;
+
+use commonware_codec::{DecodeExt as _, Encode as _};
+use serde::{Deserialize, Serialize};
+use veil_attestation::{Evidence, TeeKind, report_data};
+use veil_primitives::{Digest, Header, Height, Message, to_hex};
+
+use crate::{
+    identity::{Identity, PUBLIC_ANSWER_NAMESPACE},
+    storage::SealedDir,
+    sync::{Batch, SyncError, SyncState, decode_state},
+    tee::TeeBackend,
+};
+
+const SYNC_FILE: &str = "sync";
+
+/// Public facts about this pRuntime.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Info {
+    /// Worker signing key (hex).
+    pub public_key: String,
+    /// Worker ECDH key (hex).
+    pub ecdh_public_key: String,
+    /// TEE kind.
+    pub tee: TeeKind,
+    /// `true` in dev mode: nothing proves this runtime runs in a TEE.
+    pub insecure: bool,
+    /// Code measurement (hex).
+    pub measurement: String,
+    /// Chain id, once initialized.
+    pub chain_id: Option<u64>,
+    /// Genesis hash, once initialized.
+    pub genesis_hash: Option<String>,
+    /// Last synced height (0 = genesis only).
+    pub synced_height: Height,
+    /// Hash of the last synced block.
+    pub synced_hash: Option<String>,
+    /// Messages addressed to this worker received so far.
+    pub messages_received: u64,
+}
+
+/// A public answer and the worker's signature over its exact bytes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignedAnswer {
+    /// The answer, as JSON text.
+    pub payload: String,
+    /// Worker public key (hex).
+    pub public_key: String,
+    /// Ed25519 signature over `payload` under the public-answer namespace (hex).
+    pub signature: String,
+}
+
+/// Errors of runtime operations.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A sync batch was refused.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// The genesis given is not acceptable.
+    #[error("genesis rejected: {0}")]
+    Genesis(String),
+    /// The block hash is not one pRuntime synced recently.
+    #[error("block {0} is not among the recently synced blocks")]
+    UnknownBlock(String),
+    /// Storage or TEE failure.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// pRuntime.
+pub struct Runtime {
+    tee: Box<dyn TeeBackend>,
+    sealed: SealedDir,
+    identity: Identity,
+    state: Option<SyncState>,
+}
+
+impl Runtime {
+    /// Opens the runtime's sealed data in `data_dir`, creating the identity at first start.
+    pub fn open(tee: Box<dyn TeeBackend>, data_dir: &Path) -> anyhow::Result<(Self, bool)> {
+        let sealed = SealedDir::new(data_dir, tee.sealing_root()?, tee.measurement())?;
+        let (identity, created) = Identity::load_or_create(&sealed)?;
+        let state = match sealed.read(SYNC_FILE)? {
+            Some(bytes) => Some(decode_state(&bytes)?),
+            None => None,
+        };
+        Ok((
+            Self {
+                tee,
+                sealed,
+                identity,
+                state,
+            },
+            created,
+        ))
+    }
+
+    /// The worker identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Sync progress, once initialized.
+    pub fn state(&self) -> Option<&SyncState> {
+        self.state.as_ref()
+    }
+
+    /// Raw sealed sync file (for tests that prove nothing was written).
+    pub fn sealed_state_bytes(&self) -> Option<Vec<u8>> {
+        self.sealed.raw(SYNC_FILE)
+    }
+
+    /// Sets the chain to follow, checking that the group key is the one genesis commits to.
+    /// Idempotent for the same genesis; a different genesis is refused.
+    pub fn init(
+        &mut self,
+        chain_id: u64,
+        genesis: &Header,
+        group_key: &[u8],
+        proof: &[u8],
+    ) -> Result<(), RuntimeError> {
+        let trust = veil_light::verify_genesis(genesis, group_key, proof)
+            .map_err(|e| RuntimeError::Genesis(e.to_string()))?;
+        if let Some(s) = &self.state {
+            if s.genesis_hash == trust.genesis_hash && s.chain_id == chain_id {
+                return Ok(());
+            }
+            return Err(RuntimeError::Genesis(format!(
+                "already following genesis {} (chain {})",
+                to_hex(s.genesis_hash),
+                s.chain_id
+            )));
+        }
+        let state = SyncState::genesis(chain_id, &trust);
+        self.sealed.write(SYNC_FILE, &state.encode())?;
+        self.state = Some(state);
+        Ok(())
+    }
+
+    /// Checks and applies a batch; returns the new height and the messages addressed to this
+    /// worker. Nothing changes unless the whole batch is valid.
+    pub fn sync(&mut self, batch: &Batch) -> Result<(Height, Vec<Message>), RuntimeError> {
+        let state = self.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        let (next, mine) = state.check(batch, &self.identity.public_key())?;
+        self.sealed.write(SYNC_FILE, &next.encode())?;
+        let height = next.next_height - 1;
+        self.state = Some(next);
+        Ok((height, mine))
+    }
+
+    /// Evidence binding the identity keys, the genesis and a recently synced block.
+    pub fn ra_quote(&self, block_hash: &Digest) -> Result<Evidence, RuntimeError> {
+        let state = self.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        if !state.recent.contains(block_hash) {
+            return Err(RuntimeError::UnknownBlock(to_hex(block_hash)));
+        }
+        let data = report_data(
+            self.identity.public_key().as_ref(),
+            &self.identity.ecdh_public(),
+            &state.genesis_hash,
+            block_hash,
+        );
+        Ok(self.tee.evidence(&data)?)
+    }
+
+    /// Public facts.
+    pub fn info(&self) -> Info {
+        let kind = self.tee.kind();
+        Info {
+            public_key: to_hex(self.identity.public_key()),
+            ecdh_public_key: to_hex(self.identity.ecdh_public()),
+            tee: kind,
+            insecure: kind.insecure(),
+            measurement: to_hex(self.tee.measurement()),
+            chain_id: self.state.as_ref().map(|s| s.chain_id),
+            genesis_hash: self.state.as_ref().map(|s| to_hex(s.genesis_hash)),
+            synced_height: self.state.as_ref().map(|s| s.next_height - 1).unwrap_or(0),
+            synced_hash: self.state.as_ref().map(|s| to_hex(s.last_hash)),
+            messages_received: self
+                .state
+                .as_ref()
+                .map(|s| s.messages_received)
+                .unwrap_or(0),
+        }
+    }
+
+    /// Signs a public answer.
+    pub fn sign_answer<T: Serialize>(&self, answer: &T) -> anyhow::Result<SignedAnswer> {
+        let payload = serde_json::to_string(answer)?;
+        let signature = self
+            .identity
+            .sign(PUBLIC_ANSWER_NAMESPACE, payload.as_bytes());
+        Ok(SignedAnswer {
+            payload,
+            public_key: to_hex(self.identity.public_key()),
+            signature: to_hex(signature.encode()),
+        })
+    }
+}
+
+/// Checks a signed answer and returns its payload (for clients).
+pub fn verify_answer(answer: &SignedAnswer) -> Result<String, String> {
+    use commonware_cryptography::Verifier as _;
+    let key: veil_primitives::AccountId =
+        veil_primitives::decode_hex(&answer.public_key).map_err(|e| format!("public_key: {e}"))?;
+    let bytes = veil_primitives::from_hex(&answer.signature).map_err(|e| e.to_string())?;
+    let sig = veil_primitives::Signature::decode(bytes).map_err(|e| e.to_string())?;
+    if !key.verify(PUBLIC_ANSWER_NAMESPACE, answer.payload.as_bytes(), &sig) {
+        return Err("signature does not verify".into());
+    }
+    Ok(answer.payload.clone())
+}

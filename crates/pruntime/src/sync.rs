@@ -1,0 +1,221 @@
+//! Light-client sync: pRuntime follows the chain by checking finality, not by replaying it.
+//!
+//! A batch is a run of consecutive headers, the finalization certificate of the last one, and
+//! each block's outbound messages. pRuntime checks, before changing anything, that the batch
+//! starts exactly where it stopped (no replay, no gap), that the headers link by hash, that the
+//! certificate finalizes the last header under the genesis group key, and that each block's
+//! messages hash to its messages root. Only then does it take the messages addressed to it and
+//! advance, sealing its progress to disk.
+
+use std::collections::VecDeque;
+
+use bytes::BufMut;
+use commonware_codec::{
+    Buf, DecodeExt as _, Encode as _, EncodeSize, RangeCfg, Read, ReadExt, Write,
+};
+use veil_light::{GroupKey, Trust};
+use veil_primitives::{AccountId, Destination, Digest, Header, Height, Message};
+
+/// Most headers in one batch.
+pub const MAX_BATCH_HEADERS: usize = 10_000;
+/// How many recent block hashes pRuntime remembers (for attestation freshness).
+pub const RECENT_HASHES: usize = 256;
+
+/// Why a batch was refused. pRuntime's state is unchanged after any of these.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SyncError {
+    /// `InitRuntime` has not been called.
+    #[error("runtime not initialized with a genesis")]
+    NotInitialized,
+    /// No headers.
+    #[error("empty batch")]
+    Empty,
+    /// More headers than allowed.
+    #[error("batch of {0} headers exceeds the limit of {MAX_BATCH_HEADERS}")]
+    TooLarge(usize),
+    /// Bytes that do not decode.
+    #[error("malformed batch: {0}")]
+    Malformed(String),
+    /// The batch starts below the next height: already synced.
+    #[error("replayed: batch starts at height {got}, already synced up to {}", expected - 1)]
+    Replayed {
+        /// Next expected height.
+        expected: Height,
+        /// First height in the batch.
+        got: Height,
+    },
+    /// The batch starts above the next height: blocks were skipped.
+    #[error("skipped blocks: batch starts at height {got}, expected {expected}")]
+    Skipped {
+        /// Next expected height.
+        expected: Height,
+        /// First height in the batch.
+        got: Height,
+    },
+    /// The first header does not extend the last synced block.
+    #[error("batch does not extend the last synced block")]
+    WrongParent,
+    /// Headers do not link or the certificate does not finalize the last one.
+    #[error(transparent)]
+    Light(#[from] veil_light::Error),
+    /// Messages missing or extra for some block.
+    #[error("batch carries messages for {got} blocks, expected {expected}")]
+    MessageCount {
+        /// Headers in the batch.
+        expected: usize,
+        /// Message lists in the batch.
+        got: usize,
+    },
+    /// A block's messages do not match its messages root.
+    #[error("messages of block {0} do not match its messages root")]
+    Messages(Height),
+}
+
+/// A decoded batch.
+pub struct Batch {
+    /// Consecutive headers, ascending.
+    pub headers: Vec<Header>,
+    /// Encoded finalization of the last header.
+    pub certificate: Vec<u8>,
+    /// Each block's outbound messages, in order.
+    pub messages: Vec<Vec<Message>>,
+}
+
+/// What pRuntime knows of the chain; sealed to disk after every accepted batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncState {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Genesis hash.
+    pub genesis_hash: Digest,
+    /// Encoded group key.
+    pub group_key: Vec<u8>,
+    /// Next height to sync.
+    pub next_height: Height,
+    /// Hash of the last synced block.
+    pub last_hash: Digest,
+    /// Messages addressed to this worker received so far.
+    pub messages_received: u64,
+    /// Hashes of the most recent synced blocks, newest last.
+    pub recent: VecDeque<Digest>,
+}
+
+impl SyncState {
+    /// State right after genesis.
+    pub fn genesis(chain_id: u64, trust: &Trust) -> Self {
+        let mut recent = VecDeque::new();
+        recent.push_back(trust.genesis_hash);
+        Self {
+            chain_id,
+            genesis_hash: trust.genesis_hash,
+            group_key: trust.group_key.encode().to_vec(),
+            next_height: 1,
+            last_hash: trust.genesis_hash,
+            messages_received: 0,
+            recent,
+        }
+    }
+
+    /// The group key, decoded.
+    pub fn group_key(&self) -> Result<GroupKey, veil_light::Error> {
+        veil_light::decode_group_key(&self.group_key)
+    }
+
+    /// Checks a batch without changing anything; returns the state it leads to and the
+    /// messages addressed to `me`.
+    pub fn check(&self, batch: &Batch, me: &AccountId) -> Result<(Self, Vec<Message>), SyncError> {
+        let Some(last) = batch.headers.last() else {
+            return Err(SyncError::Empty);
+        };
+        if batch.headers.len() > MAX_BATCH_HEADERS {
+            return Err(SyncError::TooLarge(batch.headers.len()));
+        }
+        let first = &batch.headers[0];
+        if first.height < self.next_height {
+            return Err(SyncError::Replayed {
+                expected: self.next_height,
+                got: first.height,
+            });
+        }
+        if first.height > self.next_height {
+            return Err(SyncError::Skipped {
+                expected: self.next_height,
+                got: first.height,
+            });
+        }
+        if first.parent != self.last_hash {
+            return Err(SyncError::WrongParent);
+        }
+        let n = batch.headers.len();
+        veil_light::verify_chain(&batch.headers[..n - 1], last)?;
+        veil_light::verify_finality(&self.group_key()?, last, &batch.certificate)?;
+        if batch.messages.len() != n {
+            return Err(SyncError::MessageCount {
+                expected: n,
+                got: batch.messages.len(),
+            });
+        }
+        let mut mine = Vec::new();
+        for (h, msgs) in batch.headers.iter().zip(&batch.messages) {
+            veil_light::verify_messages(h, msgs).map_err(|_| SyncError::Messages(h.height))?;
+            mine.extend(
+                msgs.iter()
+                    .filter(|m| matches!(&m.destination, Destination::Worker(w) if w == me))
+                    .cloned(),
+            );
+        }
+        let mut next = self.clone();
+        next.next_height = last.height + 1;
+        next.last_hash = last.hash();
+        next.messages_received += mine.len() as u64;
+        // Only the tail can be recent; hashing every header of a long batch would waste time.
+        let tail = n.saturating_sub(RECENT_HASHES);
+        for h in &batch.headers[tail..n - 1] {
+            next.recent.push_back(h.hash());
+        }
+        next.recent.push_back(next.last_hash);
+        while next.recent.len() > RECENT_HASHES {
+            next.recent.pop_front();
+        }
+        Ok((next, mine))
+    }
+}
+
+impl Write for SyncState {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.chain_id.write(buf);
+        self.genesis_hash.write(buf);
+        self.group_key.write(buf);
+        self.next_height.write(buf);
+        self.last_hash.write(buf);
+        self.messages_received.write(buf);
+        self.recent.iter().cloned().collect::<Vec<_>>().write(buf);
+    }
+}
+
+impl EncodeSize for SyncState {
+    fn encode_size(&self) -> usize {
+        let recent: Vec<Digest> = self.recent.iter().cloned().collect();
+        8 + 32 + self.group_key.encode_size() + 8 + 32 + 8 + recent.encode_size()
+    }
+}
+
+impl Read for SyncState {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, commonware_codec::Error> {
+        Ok(Self {
+            chain_id: u64::read(buf)?,
+            genesis_hash: Digest::read(buf)?,
+            group_key: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=256), ()))?,
+            next_height: u64::read(buf)?,
+            last_hash: Digest::read(buf)?,
+            messages_received: u64::read(buf)?,
+            recent: Vec::<Digest>::read_cfg(buf, &(RangeCfg::new(0..=RECENT_HASHES), ()))?.into(),
+        })
+    }
+}
+
+/// Decodes a sealed state.
+pub fn decode_state(bytes: &[u8]) -> anyhow::Result<SyncState> {
+    SyncState::decode(bytes.to_vec()).map_err(|e| anyhow::anyhow!("sealed sync state: {e}"))
+}
