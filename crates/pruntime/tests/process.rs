@@ -8,7 +8,7 @@ use std::{
 };
 
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use veil_node::testing::SyntheticChain;
+use veil_node::synthetic::SyntheticChain;
 use veil_primitives::to_hex;
 use veil_pruntime::{
     api::{InitRequest, PrivateApiClient, PublicApiClient as _, SyncRequest},

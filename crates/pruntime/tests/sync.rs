@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use commonware_codec::{DecodeExt as _, Encode as _};
 use veil_attestation::{DevQuote, Evidence, report_data};
-use veil_node::testing::SyntheticChain;
+use veil_node::synthetic::SyntheticChain;
 use veil_primitives::{Destination, Message, Origin, hash};
 use veil_pruntime::{
     runtime::{Runtime, RuntimeError, verify_answer},

@@ -1,6 +1,6 @@
-//! Test helpers (feature `test-utils`): a synthetic chain with a real genesis (QMDB state root
-//! and group-key proof) and real threshold certificates, for testing light clients and pRuntime
-//! without running consensus.
+//! A synthetic chain: a real genesis (QMDB state root and group-key proof) and real threshold
+//! certificates over hand-made headers, for testing and benchmarking light clients and pRuntime
+//! without running consensus. Never used by a running node.
 
 use commonware_codec::Encode as _;
 use commonware_consensus::{
