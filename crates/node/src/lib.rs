@@ -11,8 +11,7 @@ pub mod rpc;
 pub mod run;
 pub mod state;
 pub mod store;
-#[cfg(feature = "test-utils")]
-pub mod testing;
+pub mod synthetic;
 
 /// Namespace of consensus signatures (votes and certificates).
 pub const CONSENSUS_NAMESPACE: &[u8] = veil_primitives::namespace::CONSENSUS;
