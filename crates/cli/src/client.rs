@@ -163,10 +163,14 @@ pub(crate) enum BenchCommand {
     /// Finalized transfers per second on a local devnet, with latency, against the
     /// single-core ed25519 verification rate.
     Chain(crate::bench::ChainBenchArgs),
+    /// pRuntime light-client sync rate (blocks/s), against hashing plus one certificate check
+    /// per batch.
+    Sync(crate::bench_sync::SyncBenchArgs),
 }
 
 pub(crate) fn bench(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Chain(args) => crate::bench::chain(args),
+        BenchCommand::Sync(args) => crate::bench_sync::sync(args),
     }
 }

@@ -1,6 +1,7 @@
 //! The `veil` command: run nodes and devnets, manage keys, send transactions, query status.
 
 mod bench;
+mod bench_sync;
 mod client;
 mod devnet;
 mod keys;
@@ -87,7 +88,7 @@ struct NodeArgs {
 fn init_logging() {
     use tracing_subscriber::{EnvFilter, fmt};
     let filter = EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,commonware_p2p=warn,commonware_consensus=warn,commonware_runtime=warn,commonware_broadcast=warn,commonware_resolver=warn,commonware_storage=warn,jsonrpsee=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,commonware_p2p=warn,commonware_consensus=warn,commonware_runtime=warn,commonware_broadcast=warn,commonware_resolver=warn,commonware_storage=error,jsonrpsee=warn"));
     let json = std::env::var("VEIL_LOG_FORMAT").is_ok_and(|v| v == "json");
     use std::io::IsTerminal as _;
     let builder = fmt()

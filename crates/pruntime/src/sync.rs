@@ -147,7 +147,13 @@ impl SyncState {
             return Err(SyncError::WrongParent);
         }
         let n = batch.headers.len();
-        veil_light::verify_chain(&batch.headers[..n - 1], last)?;
+        // Hash each header once: the links, the certificate and the recent list all use them.
+        let hashes: Vec<Digest> = batch.headers.iter().map(Header::hash).collect();
+        for (i, pair) in batch.headers.windows(2).enumerate() {
+            if pair[1].parent != hashes[i] || pair[1].height != pair[0].height + 1 {
+                return Err(veil_light::Error::BrokenChain { index: i }.into());
+            }
+        }
         veil_light::verify_finality(&self.group_key()?, last, &batch.certificate)?;
         if batch.messages.len() != n {
             return Err(SyncError::MessageCount {
@@ -166,14 +172,10 @@ impl SyncState {
         }
         let mut next = self.clone();
         next.next_height = last.height + 1;
-        next.last_hash = last.hash();
+        next.last_hash = hashes[n - 1];
         next.messages_received += mine.len() as u64;
-        // Only the tail can be recent; hashing every header of a long batch would waste time.
-        let tail = n.saturating_sub(RECENT_HASHES);
-        for h in &batch.headers[tail..n - 1] {
-            next.recent.push_back(h.hash());
-        }
-        next.recent.push_back(next.last_hash);
+        next.recent
+            .extend(hashes[n.saturating_sub(RECENT_HASHES)..].iter().copied());
         while next.recent.len() > RECENT_HASHES {
             next.recent.pop_front();
         }
