@@ -53,6 +53,21 @@ enum Command {
         /// Account (hex public key).
         account: String,
     },
+    /// Relay finalized blocks from a node into a pRuntime (the worker's untrusted host).
+    Host {
+        /// Node RPC URL (HTTP).
+        #[arg(long, default_value = "http://127.0.0.1:9944")]
+        node: String,
+        /// Node WebSocket URL (defaults to the RPC URL with ws://).
+        #[arg(long)]
+        node_ws: Option<String>,
+        /// pRuntime private API URL.
+        #[arg(long, default_value = "http://127.0.0.1:8000")]
+        pruntime: String,
+        /// Blocks per sync batch.
+        #[arg(long, default_value_t = 1000)]
+        batch: u64,
+    },
     /// Measure performance.
     Bench {
         #[command(subcommand)]
@@ -114,11 +129,43 @@ fn main() {
         Command::Transfer(args) => client::transfer(args),
         Command::Account { rpc, account } => client::account(&rpc, &account),
         Command::Bench { command } => client::bench(command),
+        Command::Host {
+            node,
+            node_ws,
+            pruntime,
+            batch,
+        } => run_host(node, node_ws, pruntime, batch),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn run_host(
+    node: String,
+    node_ws: Option<String>,
+    pruntime: String,
+    batch: u64,
+) -> anyhow::Result<()> {
+    let node_ws = node_ws.unwrap_or_else(|| node.replacen("http", "ws", 1));
+    let config = veil_host::HostConfig {
+        node_rpc: node,
+        node_ws,
+        pruntime,
+        batch: batch.clamp(1, veil_node::rpc::MAX_SYNC_BATCH),
+    };
+    let rt = client::runtime()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = veil_host::run(config) => {}
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("host stopped");
+        Ok(())
+    })
 }
 
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {

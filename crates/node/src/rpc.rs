@@ -234,6 +234,21 @@ pub struct GenesisView {
     pub group_key_proof: String,
 }
 
+/// A run of finalized blocks for a light client (a pRuntime host): headers, each block's
+/// outbound messages, and the finalization certificate of the last one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncBatchView {
+    /// Encoded headers, consecutive and ascending.
+    pub headers: Vec<String>,
+    /// Encoded outbound messages of each block.
+    pub messages: Vec<Vec<String>>,
+    /// Encoded finalization of the last header.
+    pub certificate: String,
+}
+
+/// Most blocks in one `veil_getSyncBatch` answer.
+pub const MAX_SYNC_BATCH: u64 = 1_000;
+
 /// Node status.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StatusView {
@@ -303,6 +318,11 @@ pub trait VeilApi {
     /// The genesis header, group key and the proof binding them.
     #[method(name = "genesis")]
     async fn genesis(&self) -> RpcResult<GenesisView>;
+
+    /// Finalized blocks `from..` (at most `max`, capped at 1000) with messages and the last
+    /// block's certificate; `null` when `from` is not finalized and applied yet.
+    #[method(name = "getSyncBatch")]
+    async fn get_sync_batch(&self, from: u64, max: u64) -> RpcResult<Option<SyncBatchView>>;
 }
 
 /// Counts connected peers from the p2p tracker's metrics (one series per connected peer).
@@ -585,6 +605,49 @@ where
 
     async fn metrics(&self) -> RpcResult<String> {
         Ok((self.metrics)())
+    }
+
+    async fn get_sync_batch(&self, from: u64, max: u64) -> RpcResult<Option<SyncBatchView>> {
+        if from == 0 {
+            return Err(invalid(
+                "from must be at least 1 (genesis is given by veil_genesis)",
+            ));
+        }
+        let tip = self.chain.tip().height;
+        if from > tip {
+            return Ok(None);
+        }
+        let mut to = tip.min(from.saturating_add(max.clamp(1, MAX_SYNC_BATCH) - 1));
+        // End the batch at the highest block that has its own certificate.
+        let certificate = loop {
+            if let Some(f) = self.marshal.get_finalization(Height::new(to)).await {
+                break f.encode();
+            }
+            if to == from {
+                return Ok(None);
+            }
+            to -= 1;
+        };
+        let mut headers = Vec::new();
+        let mut messages = Vec::new();
+        for h in from..=to {
+            let Some(block) = self.marshal.get_block(Height::new(h)).await else {
+                return Err(unavailable(format!("finalized block {h} missing")));
+            };
+            headers.push(to_hex(block.inner().header.encode()));
+            let ms = self
+                .chain
+                .store
+                .messages(h, veil_primitives::MAX_TX_BYTES_CAP as usize)
+                .map_err(unavailable)?
+                .ok_or_else(|| unavailable(format!("messages of block {h} missing")))?;
+            messages.push(ms.iter().map(|m| to_hex(m.encode())).collect());
+        }
+        Ok(Some(SyncBatchView {
+            headers,
+            messages,
+            certificate: to_hex(certificate),
+        }))
     }
 
     async fn genesis(&self) -> RpcResult<GenesisView> {

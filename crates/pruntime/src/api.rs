@@ -121,6 +121,22 @@ pub trait PrivateApi {
     /// The worker identity.
     #[method(name = "GetIdentity")]
     async fn get_identity(&self) -> RpcResult<IdentityView>;
+    /// Sync progress (`null` before `InitRuntime`).
+    #[method(name = "GetSyncState")]
+    async fn get_sync_state(&self) -> RpcResult<Option<SyncStateView>>;
+}
+
+/// `GetSyncState` result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyncStateView {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Genesis hash.
+    pub genesis_hash: String,
+    /// Last synced height.
+    pub synced_height: u64,
+    /// Hash of the last synced block.
+    pub synced_hash: String,
 }
 
 /// The users' API; answers are signed by the worker key.
@@ -275,6 +291,17 @@ impl PrivateApiServer for Api {
 
     async fn get_identity(&self) -> RpcResult<IdentityView> {
         Ok(self.identity_view())
+    }
+
+    async fn get_sync_state(&self) -> RpcResult<Option<SyncStateView>> {
+        Ok(self.with(|r| {
+            r.state().map(|s| SyncStateView {
+                chain_id: s.chain_id,
+                genesis_hash: to_hex(s.genesis_hash),
+                synced_height: s.next_height - 1,
+                synced_hash: to_hex(s.last_hash),
+            })
+        }))
     }
 }
 

@@ -1,0 +1,233 @@
+//! A worker end to end, as real processes: a devnet, a `pruntime` and a `veil host` relaying
+//! finalized blocks into it. A message sent on chain to the worker reaches pRuntime through its
+//! light client; `kill -9` of the host loses nothing and sync resumes after a restart.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use commonware_codec::Encode as _;
+use commonware_cryptography::Signer as _;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use veil_node::{
+    keys::{AccountKeyFile, read_json},
+    rpc::VeilApiClient as _,
+};
+use veil_primitives::{Call, ChainIdentity, Destination, Transaction, decode_hex, to_hex};
+use veil_pruntime::{
+    api::{PrivateApiClient, PublicApiClient as _},
+    runtime::{Info, verify_answer},
+};
+
+const VEIL: &str = env!("CARGO_BIN_EXE_veil");
+
+fn pruntime_bin() -> PathBuf {
+    // Built alongside `veil` by `cargo test --workspace`.
+    let bin = Path::new(VEIL).with_file_name("pruntime");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the workspace tests, or `cargo build --release -p veil-pruntime` first",
+        bin.display()
+    );
+    bin
+}
+
+struct Procs(Vec<Child>, PathBuf);
+impl Drop for Procs {
+    fn drop(&mut self) {
+        use rustix::process::{Pid, Signal, kill_process};
+        for c in &mut self.0 {
+            if let Some(pid) = Pid::from_raw(c.id() as i32) {
+                let _ = kill_process(pid, Signal::TERM);
+            }
+        }
+        for c in &mut self.0 {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn log(dir: &Path, name: &str) -> (Stdio, Stdio) {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))
+        .unwrap();
+    (Stdio::from(f.try_clone().unwrap()), Stdio::from(f))
+}
+
+fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn http(url: &str) -> HttpClient {
+    HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(5))
+        .build(url)
+        .unwrap()
+}
+
+fn port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn host_relays_blocks_and_messages_into_pruntime_and_survives_kill_9() {
+    let dir = std::env::temp_dir().join(format!("veil-worker-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut procs = Procs(Vec::new(), dir.clone());
+    let (out, err) = log(&dir, "devnet.out");
+    procs.0.push(
+        Command::new(VEIL)
+            .args(["devnet", "--dir"])
+            .arg(dir.join("net"))
+            .args(["--no-demo", "--block-interval-ms", "100"])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+    let file: serde_json::Value = poll("devnet.json", Duration::from_secs(180), || {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("net/devnet.json")).ok()?).ok()
+    });
+    let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
+
+    let (private, public) = (port(), port());
+    let (out, err) = log(&dir, "pruntime.log");
+    procs.0.push(
+        Command::new(pruntime_bin())
+            .arg("--data-dir")
+            .arg(dir.join("pruntime"))
+            .args(["--private-rpc", &format!("127.0.0.1:{private}")])
+            .args(["--public-rpc", &format!("127.0.0.1:{public}")])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+    let spawn_host = |procs: &mut Procs| {
+        let (out, err) = log(&dir, "host.log");
+        procs.0.push(
+            Command::new(VEIL)
+                .args([
+                    "host",
+                    "--node",
+                    &rpc,
+                    "--pruntime",
+                    &format!("http://127.0.0.1:{private}"),
+                ])
+                .args(["--batch", "50"])
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .unwrap(),
+        );
+        procs.0.len() - 1
+    };
+    let host_index = spawn_host(&mut procs);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = http(&rpc);
+    let pruntime = http(&format!("http://127.0.0.1:{private}"));
+    let synced = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(PrivateApiClient::get_sync_state(&pruntime))
+            .ok()
+            .flatten()
+            .map(|s| s.synced_height)
+    };
+    let tip = |rt: &tokio::runtime::Runtime| rt.block_on(node.status()).unwrap().height;
+
+    // The host initializes pRuntime and brings it to the node's height.
+    let target = tip(&rt);
+    poll("pRuntime to sync", Duration::from_secs(60), || {
+        synced(&rt).filter(|h| *h >= target)
+    });
+
+    // A message to the worker, sent on chain, arrives through the light client.
+    let worker = rt
+        .block_on(PrivateApiClient::get_identity(&pruntime))
+        .unwrap()
+        .public_key;
+    let status = rt.block_on(node.status()).unwrap();
+    let chain = ChainIdentity {
+        chain_id: status.chain_id,
+        genesis_hash: decode_hex(&status.genesis_hash).unwrap(),
+    };
+    let faucet = read_json::<AccountKeyFile>(&dir.join("net/keys/faucet.json"))
+        .unwrap()
+        .private_key()
+        .unwrap();
+    let tx = Transaction {
+        sender: faucet.public_key(),
+        nonce: 0,
+        expiry: status.height + 100,
+        call: Call::SendMessage {
+            destination: Destination::Worker(decode_hex(&worker).unwrap()),
+            payload: b"hello worker".to_vec(),
+        },
+    }
+    .sign(&faucet, &chain);
+    rt.block_on(node.submit_transaction(to_hex(tx.encode())))
+        .unwrap();
+    let public_api = http(&format!("http://127.0.0.1:{public}"));
+    poll(
+        "the message to reach pRuntime",
+        Duration::from_secs(60),
+        || {
+            let answer = rt.block_on(public_api.info()).ok()?;
+            let info: Info = serde_json::from_str(&verify_answer(&answer).ok()?).ok()?;
+            (info.messages_received == 1).then_some(())
+        },
+    );
+
+    // kill -9 the host: pRuntime stays where it was while blocks go on.
+    use rustix::process::{Pid, Signal, kill_process};
+    let host_pid = procs.0[host_index].id();
+    kill_process(Pid::from_raw(host_pid as i32).unwrap(), Signal::KILL).unwrap();
+    let _ = procs.0[host_index].wait();
+    let stalled = synced(&rt).unwrap();
+    poll("the chain to move on", Duration::from_secs(30), || {
+        (tip(&rt) >= stalled + 20).then_some(())
+    });
+    assert!(
+        synced(&rt).unwrap() <= stalled + 1,
+        "pRuntime advanced without a host"
+    );
+
+    // A new host resumes from pRuntime's sealed progress.
+    spawn_host(&mut procs);
+    let target = tip(&rt);
+    poll("sync to resume", Duration::from_secs(60), || {
+        synced(&rt).filter(|h| *h >= target)
+    });
+}
