@@ -22,6 +22,7 @@ use veil_node::{
     rpc::VeilApiClient as _,
 };
 use veil_primitives::{Params, PrivateKey, to_hex};
+use veil_pruntime::api::PrivateApiClient as _;
 
 use crate::client::{connect, runtime, wait_finalized};
 
@@ -132,6 +133,9 @@ pub(crate) struct DevnetArgs {
     /// Number of validators (only when creating).
     #[arg(long, default_value_t = 4)]
     validators: usize,
+    /// Number of workers, each a pRuntime (dev TEE) and its host (only when creating).
+    #[arg(long, default_value_t = 3)]
+    workers: usize,
     /// Skip the demo transfer.
     #[arg(long)]
     no_demo: bool,
@@ -147,6 +151,9 @@ pub(crate) struct DevnetArgs {
 #[derive(Serialize, Deserialize)]
 struct Layout {
     rpc: Vec<u16>,
+    /// Per worker: pRuntime private and public API ports.
+    #[serde(default)]
+    workers: Vec<(u16, u16)>,
 }
 
 /// `DIR/devnet.json`: how to reach (and restart) each node.
@@ -160,6 +167,25 @@ pub(crate) struct DevnetFile {
     pub nodes: Vec<NodeEntry>,
     /// Faucet key file.
     pub faucet_key: PathBuf,
+    /// The workers.
+    pub workers: Vec<WorkerEntry>,
+}
+
+/// One worker in `devnet.json`.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WorkerEntry {
+    /// pRuntime's public API (users).
+    pub pruntime: String,
+    /// pRuntime's private API (its host).
+    pub pruntime_private: String,
+    /// pRuntime process id.
+    pub pruntime_pid: u32,
+    /// Host process id.
+    pub host_pid: u32,
+    /// pRuntime log.
+    pub pruntime_log: PathBuf,
+    /// Host log.
+    pub host_log: PathBuf,
 }
 
 /// One validator in `devnet.json`.
@@ -246,8 +272,9 @@ pub(crate) fn terminate(children: &mut [Child]) {
 pub(crate) fn launch(
     dir: &Path,
     validators: usize,
+    workers: usize,
     block_interval_ms: u64,
-) -> anyhow::Result<(Vec<Child>, Vec<NodeEntry>)> {
+) -> anyhow::Result<(Vec<Child>, Vec<NodeEntry>, Vec<WorkerEntry>)> {
     let layout_path = dir.join("layout.json");
     let layout: Layout = if dir.join("genesis.json").exists() {
         let layout: Layout = read_json(&layout_path)?;
@@ -263,12 +290,24 @@ pub(crate) fn launch(
             dir.display()
         );
         write_genesis(dir, validators, 1, Vec::new(), 1_000_000_000_000_000_000)?;
+        let ports = free_ports(workers * 2)?;
         let layout = Layout {
             rpc: free_ports(validators)?,
+            workers: ports.chunks(2).map(|p| (p[0], p[1])).collect(),
         };
         std::fs::write(&layout_path, serde_json::to_string_pretty(&layout)?)?;
         layout
     };
+    let with_workers = !layout.workers.is_empty() && ensure_pruntime();
+    if !layout.workers.is_empty() && !with_workers {
+        eprintln!(
+            "workers not started: the pruntime binary is missing next to {}; \
+             build it with `cargo build --release -p veil-pruntime`",
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
     let mut children = Vec::new();
     let mut entries = Vec::new();
     for (i, port) in layout.rpc.iter().enumerate() {
@@ -296,15 +335,117 @@ pub(crate) fn launch(
         });
         children.push(child);
     }
-    Ok((children, entries))
+    let mut workers = Vec::new();
+    if !with_workers {
+        return Ok((children, entries, workers));
+    }
+    for (w, (private, public)) in layout.workers.iter().enumerate() {
+        match spawn_worker(dir, w, *private, *public, &entries[w % entries.len()].rpc) {
+            Ok((pruntime, host, entry)) => {
+                eprintln!(
+                    "  worker {w}: pRuntime pid {} (public {}), host pid {}",
+                    pruntime.id(),
+                    entry.pruntime,
+                    host.id()
+                );
+                children.push(pruntime);
+                children.push(host);
+                workers.push(entry);
+            }
+            Err(e) => {
+                terminate(&mut children);
+                return Err(e);
+            }
+        }
+    }
+    Ok((children, entries, workers))
+}
+
+/// Makes sure the `pruntime` binary sits next to this one. Under `cargo run` it is built on the
+/// spot (it is a separate binary, so `cargo run` does not build it).
+fn ensure_pruntime() -> bool {
+    let Ok(exe) = std::env::current_exe() else {
+        return false;
+    };
+    if exe.with_file_name("pruntime").exists() {
+        return true;
+    }
+    let Ok(cargo) = std::env::var("CARGO") else {
+        return false;
+    };
+    let release = exe
+        .parent()
+        .and_then(|d| d.file_name())
+        .is_some_and(|n| n == "release");
+    eprintln!("building the pruntime binary (first run only)");
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "veil-pruntime", "--bin", "pruntime"]);
+    if release {
+        cmd.arg("--release");
+    }
+    let built = cmd.status().is_ok_and(|s| s.success());
+    built && exe.with_file_name("pruntime").exists()
+}
+
+/// Starts worker `w`: a dev-mode pRuntime and the host that feeds it from `node`.
+fn spawn_worker(
+    dir: &Path,
+    w: usize,
+    private: u16,
+    public: u16,
+    node: &str,
+) -> anyhow::Result<(Child, Child, WorkerEntry)> {
+    let exe = std::env::current_exe()?;
+    let pruntime_exe = exe.with_file_name("pruntime");
+    anyhow::ensure!(
+        pruntime_exe.exists(),
+        "{} not found; build it with `cargo build --release -p veil-pruntime`",
+        pruntime_exe.display()
+    );
+    let wdir = dir.join(format!("worker-{w}"));
+    let pruntime_log = wdir.join("pruntime.log");
+    let host_log = wdir.join("host.log");
+    let pruntime = spawn(
+        &[
+            pruntime_exe.display().to_string(),
+            "--data-dir".into(),
+            wdir.join("pruntime").display().to_string(),
+            "--private-rpc".into(),
+            format!("127.0.0.1:{private}"),
+            "--public-rpc".into(),
+            format!("127.0.0.1:{public}"),
+        ],
+        &pruntime_log,
+    )?;
+    let host = spawn(
+        &[
+            exe.display().to_string(),
+            "host".into(),
+            "--node".into(),
+            node.to_string(),
+            "--pruntime".into(),
+            format!("http://127.0.0.1:{private}"),
+        ],
+        &host_log,
+    )?;
+    let entry = WorkerEntry {
+        pruntime: format!("http://127.0.0.1:{public}"),
+        pruntime_private: format!("http://127.0.0.1:{private}"),
+        pruntime_pid: pruntime.id(),
+        host_pid: host.id(),
+        pruntime_log,
+        host_log,
+    };
+    Ok((pruntime, host, entry))
 }
 
 pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir)?;
     let dir = args.dir.canonicalize()?;
-    let (mut children, entries) = launch(&dir, args.validators, args.block_interval_ms)?;
+    let (mut children, entries, workers) =
+        launch(&dir, args.validators, args.workers, args.block_interval_ms)?;
     let rt = runtime()?;
-    let result = rt.block_on(supervise(&dir, &args, entries, &mut children));
+    let result = rt.block_on(supervise(&dir, &args, entries, workers, &mut children));
     terminate_unless_detached(&args, &mut children);
     result
 }
@@ -322,19 +463,21 @@ async fn supervise(
     dir: &Path,
     args: &DevnetArgs,
     entries: Vec<NodeEntry>,
+    workers: Vec<WorkerEntry>,
     children: &mut [Child],
 ) -> anyhow::Result<()> {
     let clients = entries
         .iter()
         .map(|e| connect(&e.rpc))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let status = wait_ready(dir, &clients, &entries, children).await?;
+    let status = wait_ready(dir, &clients, &entries, &mut children[..entries.len()]).await?;
 
     let file = DevnetFile {
         chain_id: status.chain_id,
         genesis_hash: status.genesis_hash.clone(),
         nodes: entries,
         faucet_key: dir.join("keys").join("faucet.json"),
+        workers,
     };
     let path = dir.join("devnet.json");
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;
@@ -372,7 +515,21 @@ async fn supervise(
                         },
                     }
                 }
+                let mut synced = Vec::new();
+                for (w, worker) in file.workers.iter().enumerate() {
+                    let state = match connect(&worker.pruntime_private) {
+                        Ok(c) => c.get_sync_state().await.ok().flatten(),
+                        Err(_) => None,
+                    };
+                    synced.push(match state {
+                        Some(s) => format!("w{w}: {}", s.synced_height),
+                        None => format!("w{w}: -"),
+                    });
+                }
                 eprintln!("finalized heights: {}", heights.join(", "));
+                if !synced.is_empty() {
+                    eprintln!("pRuntime synced:   {}", synced.join(", "));
+                }
             }
         }
     }
