@@ -3,7 +3,7 @@
 //! with identical balances. Also checks that bad RPC input gets clear errors.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -54,18 +54,36 @@ impl Drop for Cleanup {
     }
 }
 
-fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+/// Polls `f` until it yields, failing after `timeout` with the devnet's logs for diagnosis.
+fn poll<T>(dir: &Path, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        if Instant::now() >= deadline {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                diagnostics(dir)
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<_> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn diagnostics(dir: &Path) -> String {
+    let mut out = format!("--- devnet.out\n{}\n", tail(&dir.join("devnet.out"), 30));
+    for i in 0..4 {
+        let log = dir.join(format!("node-{i}/node.log"));
+        out.push_str(&format!("--- node-{i}\n{}\n", tail(&log, 15)));
+    }
+    out
 }
 
 fn client(url: &str) -> HttpClient {
@@ -92,7 +110,7 @@ fn devnet_transfer_kill_restart_catch_up() {
     let devnet = Command::new(VEIL)
         .args(["devnet", "--dir"])
         .arg(&dir)
-        .args(["--no-demo", "--block-interval-ms", "100"])
+        .args(["--no-demo", "--workers", "0", "--block-interval-ms", "100"])
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -106,7 +124,7 @@ fn devnet_transfer_kill_restart_catch_up() {
     };
 
     let devnet_json = dir.join("devnet.json");
-    let file: serde_json::Value = poll("devnet.json", Duration::from_secs(180), || {
+    let file: serde_json::Value = poll(&dir, "devnet.json", Duration::from_secs(180), || {
         let text = std::fs::read_to_string(&devnet_json).ok()?;
         serde_json::from_str(&text).ok()
     });
@@ -127,11 +145,12 @@ fn devnet_transfer_kill_restart_catch_up() {
     let clients: Vec<HttpClient> = rpcs.iter().map(|u| client(u)).collect();
 
     // `veil status --json` reports the fields operators script against.
-    let status: serde_json::Value = poll("all peers connected", Duration::from_secs(60), || {
-        let out = veil(&["status", "--rpc", &rpcs[0], "--json"]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        (v["peers"].as_u64()? == 3).then_some(v)
-    });
+    let status: serde_json::Value =
+        poll(&dir, "all peers connected", Duration::from_secs(60), || {
+            let out = veil(&["status", "--rpc", &rpcs[0], "--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            (v["peers"].as_u64()? == 3).then_some(v)
+        });
     assert_eq!(status["validators"], 4);
     assert!(status["height"].as_u64().unwrap() >= 1);
     assert!(status["finalized"].as_u64().unwrap() >= status["height"].as_u64().unwrap());
@@ -172,6 +191,7 @@ fn devnet_transfer_kill_restart_catch_up() {
         .max()
         .unwrap();
     poll(
+        &dir,
         "finality without validator 3",
         Duration::from_secs(60),
         || {
@@ -211,6 +231,7 @@ fn devnet_transfer_kill_restart_catch_up() {
         .unwrap()
         + 5;
     poll(
+        &dir,
         "restarted validator to catch up",
         Duration::from_secs(120),
         || {
