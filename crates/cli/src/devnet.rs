@@ -289,11 +289,18 @@ pub(crate) fn launch(
             "creating devnet in {} with {validators} validators",
             dir.display()
         );
-        write_genesis(dir, validators, 1, Vec::new(), 1_000_000_000_000_000_000)?;
-        let ports = free_ports(workers * 2)?;
+        // All ports in one call: listeners held together cannot be handed out twice.
+        let ports = free_ports(2 * validators + 2 * workers)?;
+        let (p2p, rest) = ports.split_at(validators);
+        let (rpc, worker_ports) = rest.split_at(validators);
+        let p2p = p2p
+            .iter()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+            .collect();
+        write_genesis(dir, validators, 1, p2p, 1_000_000_000_000_000_000)?;
         let layout = Layout {
-            rpc: free_ports(validators)?,
-            workers: ports.chunks(2).map(|p| (p[0], p[1])).collect(),
+            rpc: rpc.to_vec(),
+            workers: worker_ports.chunks(2).map(|p| (p[0], p[1])).collect(),
         };
         std::fs::write(&layout_path, serde_json::to_string_pretty(&layout)?)?;
         layout

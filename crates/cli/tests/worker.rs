@@ -86,12 +86,14 @@ fn http(url: &str) -> HttpClient {
         .unwrap()
 }
 
-fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two free ports, held together while chosen so they differ.
+fn two_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 #[test]
@@ -117,7 +119,7 @@ fn host_relays_blocks_and_messages_into_pruntime_and_survives_kill_9() {
     });
     let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
 
-    let (private, public) = (port(), port());
+    let (private, public) = two_ports();
     let (out, err) = log(&dir, "pruntime.log");
     procs.0.push(
         Command::new(pruntime_bin())

@@ -25,12 +25,14 @@ impl Drop for Proc {
     }
 }
 
-fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two free ports, held together while chosen so they differ.
+fn two_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 fn spawn(dir: &Path, private: u16, public: u16) -> Proc {
@@ -83,7 +85,7 @@ fn kill_9_and_restart_keeps_identity_and_progress() {
         std::env::temp_dir().join(format!("veil-pruntime-proc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (private, public) = (port(), port());
+    let (private, public) = two_ports();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
