@@ -8,6 +8,8 @@
 //! Verification (DCAP via `dcap-qvl`, and the dev RA service's signature) is not implemented
 //! yet; this crate defines the formats pRuntime produces.
 
+pub mod dcap;
+
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
