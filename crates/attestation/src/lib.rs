@@ -9,6 +9,7 @@
 //! yet; this crate defines the formats pRuntime produces.
 
 pub mod dcap;
+pub mod dev;
 
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};

@@ -5,6 +5,7 @@ mod bench_sync;
 mod client;
 mod devnet;
 mod keys;
+mod ra_service;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -68,6 +69,8 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         batch: u64,
     },
+    /// Run the dev remote attestation service (INSECURE, dev mode only).
+    RaService(ra_service::RaServiceArgs),
     /// Measure performance.
     Bench {
         #[command(subcommand)]
@@ -129,6 +132,7 @@ fn main() {
         Command::Transfer(args) => client::transfer(args),
         Command::Account { rpc, account } => client::account(&rpc, &account),
         Command::Bench { command } => client::bench(command),
+        Command::RaService(args) => ra_service::run(args),
         Command::Host {
             node,
             node_ws,
