@@ -137,25 +137,20 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
             .iter()
             .all(|a| a.ip().is_loopback() || is_private(a));
         let max_message = engine::max_message_size(validators as u32);
-        let mut p2p = if local {
-            lookup::Config::local(
-                handshake,
-                namespace::P2P,
-                listen,
-                NZUsize!(validators.max(1)),
-                max_message,
-                NZUsize!(1024),
-            )
+        // Loopback and private networks need the relaxed dial and handshake limits.
+        let p2p_config = if local {
+            lookup::Config::local
         } else {
-            lookup::Config::recommended(
-                handshake,
-                namespace::P2P,
-                listen,
-                NZUsize!(validators.max(1)),
-                max_message,
-                NZUsize!(1024),
-            )
+            lookup::Config::recommended
         };
+        let mut p2p = p2p_config(
+            handshake,
+            namespace::P2P,
+            listen,
+            NZUsize!(validators.max(1)),
+            max_message,
+            NZUsize!(1024),
+        );
         p2p.allow_private_ips = local;
         let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
         let peers: Map<AccountId, Address> = genesis

@@ -177,6 +177,15 @@ async fn start(context: &Ctx, net: &Net, i: usize) -> Validator {
     }
 }
 
+/// Starts all four validators.
+async fn start_all(context: &Ctx, net: &Net) -> Vec<Validator> {
+    let mut vs = Vec::new();
+    for i in 0..4 {
+        vs.push(start(context, net, i).await);
+    }
+    vs
+}
+
 /// Replaces a crashed validator with a fresh process over the same storage.
 async fn restart(context: &Ctx, net: &Net, vs: &mut Vec<Validator>, i: usize) {
     let old = vs.remove(i);
@@ -248,10 +257,7 @@ fn public(net: &Net, i: usize) -> AccountId {
 fn finality_continues_with_one_crashed_and_it_catches_up() {
     deterministic::Runner::timed(Duration::from_secs(900)).start(|context| async move {
         let net = setup(&context, 1, link()).await;
-        let mut vs = Vec::new();
-        for i in 0..4 {
-            vs.push(start(&context, &net, i).await);
-        }
+        let mut vs = start_all(&context, &net).await;
         wait_height(
             &context,
             &vs.iter().collect::<Vec<_>>(),
@@ -332,10 +338,7 @@ fn finality_continues_with_one_crashed_and_it_catches_up() {
 fn halts_safely_with_two_crashed_and_resumes() {
     deterministic::Runner::timed(Duration::from_secs(900)).start(|context| async move {
         let net = setup(&context, 2, link()).await;
-        let mut vs = Vec::new();
-        for i in 0..4 {
-            vs.push(start(&context, &net, i).await);
-        }
+        let mut vs = start_all(&context, &net).await;
         wait_height(
             &context,
             &vs.iter().collect::<Vec<_>>(),
@@ -381,10 +384,7 @@ fn no_height_finalizes_two_blocks_across_seeds() {
         };
         deterministic::Runner::seeded(seed).start(|context| async move {
             let net = setup(&context, 100 + seed, lossy).await;
-            let mut vs = Vec::new();
-            for i in 0..4 {
-                vs.push(start(&context, &net, i).await);
-            }
+            let mut vs = start_all(&context, &net).await;
             wait_height(
                 &context,
                 &vs.iter().collect::<Vec<_>>(),
@@ -445,10 +445,7 @@ fn light_client_checks_certificates_messages_and_state_proofs() {
 
     deterministic::Runner::timed(Duration::from_secs(600)).start(|context| async move {
         let net = setup(&context, 3, link()).await;
-        let mut vs = Vec::new();
-        for i in 0..4 {
-            vs.push(start(&context, &net, i).await);
-        }
+        let vs = start_all(&context, &net).await;
         let group_key = net.genesis.group_key();
         wait_height(
             &context,
@@ -616,10 +613,7 @@ fn light_client_checks_certificates_messages_and_state_proofs() {
 fn gossiped_transaction_is_finalized_after_its_entry_validator_crashes() {
     deterministic::Runner::timed(Duration::from_secs(600)).start(|context| async move {
         let net = setup(&context, 5, link()).await;
-        let mut vs = Vec::new();
-        for i in 0..4 {
-            vs.push(start(&context, &net, i).await);
-        }
+        let vs = start_all(&context, &net).await;
         wait_height(
             &context,
             &vs.iter().collect::<Vec<_>>(),
