@@ -475,7 +475,6 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
     /// Checks a peer's block. `None`: abstain (keep the vote pending).
     async fn check(
         &self,
-        now: u64,
         block: &Digested<Block>,
         parent: &Digested<Block>,
         ancestry: &mut impl Ancestry<Block>,
@@ -488,7 +487,6 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
         if b.header.timestamp <= p.header.timestamp {
             return Some(false);
         }
-        let _ = now;
         if b.header.transactions_root != tx_root(&b.transactions) {
             return Some(false);
         }
@@ -658,8 +656,7 @@ where
         if ts > now + drift {
             runtime.sleep(Duration::from_millis(ts - now - drift)).await;
         }
-        let now = unix_ms(runtime.current());
-        match self.chain.check(now, &block, &parent, &mut ancestry).await {
+        match self.chain.check(&block, &parent, &mut ancestry).await {
             Some(v) => v,
             None => futures::future::pending().await,
         }
