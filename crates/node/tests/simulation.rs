@@ -216,6 +216,11 @@ async fn heal(net: &Net, who: &AccountId) {
     }
 }
 
+/// Polls (in virtual time) until every validator's applied height reaches `h`.
+async fn wait_all(context: &Ctx, vs: &[Validator], h: u64, deadline: Duration) {
+    wait_height(context, &vs.iter().collect::<Vec<_>>(), h, deadline).await;
+}
+
 /// Polls (in virtual time) until every listed validator's applied height reaches `h`.
 async fn wait_height(context: &Ctx, vs: &[&Validator], h: u64, deadline: Duration) {
     let start = context.current();
@@ -235,6 +240,18 @@ async fn wait_height(context: &Ctx, vs: &[&Validator], h: u64, deadline: Duratio
 
 async fn account(v: &Validator, who: &AccountId) -> Account {
     v.chain.state.account_at(None, who).await.unwrap()
+}
+
+/// A transaction from the faucet (nonce 0), signed for the network's chain.
+fn from_faucet(net: &Net, v: &Validator, call: Call) -> veil_primitives::SignedTransaction {
+    let faucet: PrivateKey = net.generated.faucet.private_key().unwrap();
+    Transaction {
+        sender: faucet.public_key(),
+        nonce: 0,
+        expiry: 1_000,
+        call,
+    }
+    .sign(&faucet, &v.chain.identity)
 }
 
 fn link() -> Link {
@@ -258,27 +275,18 @@ fn finality_continues_with_one_crashed_and_it_catches_up() {
     deterministic::Runner::timed(Duration::from_secs(900)).start(|context| async move {
         let net = setup(&context, 1, link()).await;
         let mut vs = start_all(&context, &net).await;
-        wait_height(
-            &context,
-            &vs.iter().collect::<Vec<_>>(),
-            3,
-            Duration::from_secs(60),
-        )
-        .await;
+        wait_all(&context, &vs, 3, Duration::from_secs(60)).await;
 
         // A transfer from the faucet, submitted to validator 0.
-        let faucet: PrivateKey = net.generated.faucet.private_key().unwrap();
         let bob = PrivateKey::from_seed(99).public_key();
-        let tx = Transaction {
-            sender: faucet.public_key(),
-            nonce: 0,
-            expiry: 1_000,
-            call: Call::Transfer {
+        let tx = from_faucet(
+            &net,
+            &vs[0],
+            Call::Transfer {
                 to: bob.clone(),
                 amount: 12_345,
             },
-        }
-        .sign(&faucet, &vs[0].chain.identity);
+        );
         let tx_hash: Digest = vs[0].chain.submit(tx).await.unwrap();
 
         // Crash validator 3 and cut its links.
@@ -301,13 +309,7 @@ fn finality_continues_with_one_crashed_and_it_catches_up() {
         heal(&net, &v3).await;
         restart(&context, &net, &mut vs, 3).await;
         let target = vs[0].chain.tip().height + 3;
-        wait_height(
-            &context,
-            &vs.iter().collect::<Vec<_>>(),
-            target,
-            Duration::from_secs(120),
-        )
-        .await;
+        wait_all(&context, &vs, target, Duration::from_secs(120)).await;
 
         // Same chain and same balances everywhere.
         for v in &vs {
@@ -339,13 +341,7 @@ fn halts_safely_with_two_crashed_and_resumes() {
     deterministic::Runner::timed(Duration::from_secs(900)).start(|context| async move {
         let net = setup(&context, 2, link()).await;
         let mut vs = start_all(&context, &net).await;
-        wait_height(
-            &context,
-            &vs.iter().collect::<Vec<_>>(),
-            3,
-            Duration::from_secs(60),
-        )
-        .await;
+        wait_all(&context, &vs, 3, Duration::from_secs(60)).await;
         for i in [2, 3] {
             vs[i].handle.abort();
             cut(&net, &public(&net, i)).await;
@@ -364,13 +360,7 @@ fn halts_safely_with_two_crashed_and_resumes() {
             heal(&net, &public(&net, i)).await;
             restart(&context, &net, &mut vs, i).await;
         }
-        wait_height(
-            &context,
-            &vs.iter().collect::<Vec<_>>(),
-            stalled + 3,
-            Duration::from_secs(180),
-        )
-        .await;
+        wait_all(&context, &vs, stalled + 3, Duration::from_secs(180)).await;
     });
 }
 
@@ -385,13 +375,7 @@ fn no_height_finalizes_two_blocks_across_seeds() {
         deterministic::Runner::seeded(seed).start(|context| async move {
             let net = setup(&context, 100 + seed, lossy).await;
             let mut vs = start_all(&context, &net).await;
-            wait_height(
-                &context,
-                &vs.iter().collect::<Vec<_>>(),
-                2,
-                Duration::from_secs(120),
-            )
-            .await;
+            wait_all(&context, &vs, 2, Duration::from_secs(120)).await;
             // Crash one validator chosen by the seed, restart it later.
             let victim = (seed % 4) as usize;
             vs[victim].handle.abort();
@@ -405,13 +389,7 @@ fn no_height_finalizes_two_blocks_across_seeds() {
             wait_height(&context, &live, h + 4, Duration::from_secs(120)).await;
             restart(&context, &net, &mut vs, victim).await;
             let h = vs[(victim + 1) % 4].chain.tip().height;
-            wait_height(
-                &context,
-                &vs.iter().collect::<Vec<_>>(),
-                h + 2,
-                Duration::from_secs(240),
-            )
-            .await;
+            wait_all(&context, &vs, h + 2, Duration::from_secs(240)).await;
 
             let top = vs.iter().map(|v| v.chain.tip().height).min().unwrap();
             let mut seen: BTreeMap<u64, Digest> = BTreeMap::new();
@@ -447,26 +425,18 @@ fn light_client_checks_certificates_messages_and_state_proofs() {
         let net = setup(&context, 3, link()).await;
         let vs = start_all(&context, &net).await;
         let group_key = net.genesis.group_key();
-        wait_height(
-            &context,
-            &vs.iter().collect::<Vec<_>>(),
-            2,
-            Duration::from_secs(60),
-        )
-        .await;
+        wait_all(&context, &vs, 2, Duration::from_secs(60)).await;
 
         // A message through mq, so some block has a non-empty messages root.
         let faucet: PrivateKey = net.generated.faucet.private_key().unwrap();
-        let tx = Transaction {
-            sender: faucet.public_key(),
-            nonce: 0,
-            expiry: 1_000,
-            call: Call::SendMessage {
+        let tx = from_faucet(
+            &net,
+            &vs[0],
+            Call::SendMessage {
                 destination: Destination::Topic(b"gatekeeper".to_vec()),
                 payload: b"hello".to_vec(),
             },
-        }
-        .sign(&faucet, &vs[0].chain.identity);
+        );
         let hash = vs[0].chain.submit(tx).await.unwrap();
         let receipt = loop {
             if let Some(r) = vs[0].chain.store.receipt(&hash).unwrap() {
@@ -475,13 +445,7 @@ fn light_client_checks_certificates_messages_and_state_proofs() {
             context.sleep(Duration::from_millis(50)).await;
         };
         let h = receipt.height;
-        wait_height(
-            &context,
-            &vs.iter().collect::<Vec<_>>(),
-            h + 2,
-            Duration::from_secs(60),
-        )
-        .await;
+        wait_all(&context, &vs, h + 2, Duration::from_secs(60)).await;
 
         let m = &vs[1].marshal;
         let block = m.get_block(Height::new(h)).await.unwrap();
@@ -614,25 +578,16 @@ fn gossiped_transaction_is_finalized_after_its_entry_validator_crashes() {
     deterministic::Runner::timed(Duration::from_secs(600)).start(|context| async move {
         let net = setup(&context, 5, link()).await;
         let vs = start_all(&context, &net).await;
-        wait_height(
-            &context,
-            &vs.iter().collect::<Vec<_>>(),
-            2,
-            Duration::from_secs(60),
-        )
-        .await;
-        let faucet: PrivateKey = net.generated.faucet.private_key().unwrap();
+        wait_all(&context, &vs, 2, Duration::from_secs(60)).await;
         let carol = PrivateKey::from_seed(7).public_key();
-        let tx = Transaction {
-            sender: faucet.public_key(),
-            nonce: 0,
-            expiry: 1_000,
-            call: Call::Transfer {
+        let tx = from_faucet(
+            &net,
+            &vs[0],
+            Call::Transfer {
                 to: carol.clone(),
                 amount: 5,
             },
-        }
-        .sign(&faucet, &vs[0].chain.identity);
+        );
         let hash = vs[0].chain.submit(tx).await.unwrap();
         // Wait until a peer holds it, then take the entry validator down before it can lead.
         let start_t = context.current();

@@ -31,6 +31,16 @@ fn open(d: &Dir) -> (Runtime, bool) {
     Runtime::open(Box::new(tee), &d.0.join("data")).unwrap()
 }
 
+/// Initializes `rt` with `chain`'s genesis, group key and proof.
+fn init(rt: &mut Runtime, chain: &SyntheticChain) -> Result<(), RuntimeError> {
+    rt.init(
+        chain.chain_id,
+        &chain.headers[0],
+        &chain.group_key,
+        &chain.group_key_proof,
+    )
+}
+
 fn batch(chain: &SyntheticChain, from: u64, to: u64) -> Batch {
     Batch {
         headers: chain.headers[from as usize..=to as usize].to_vec(),
@@ -78,13 +88,7 @@ fn byzantine_host_cannot_move_pruntime() {
         .unwrap_err();
     assert!(matches!(err, RuntimeError::Genesis(_)), "{err}");
     assert!(rt.state().is_none());
-    rt.init(
-        chain.chain_id,
-        &chain.headers[0],
-        &chain.group_key,
-        &chain.group_key_proof,
-    )
-    .unwrap();
+    init(&mut rt, &chain).unwrap();
     // Re-init with another genesis is refused.
     assert!(
         rt.init(
@@ -204,13 +208,7 @@ fn identity_and_progress_survive_restart_and_quotes_bind_them() {
     let (first_key, first_ecdh) = {
         let (mut rt, created) = open(&d);
         assert!(created);
-        rt.init(
-            chain.chain_id,
-            &chain.headers[0],
-            &chain.group_key,
-            &chain.group_key_proof,
-        )
-        .unwrap();
+        init(&mut rt, &chain).unwrap();
         rt.sync(&batch(&chain, 1, 5)).unwrap();
         (rt.identity().public_key(), rt.identity().ecdh_public())
     };
