@@ -27,10 +27,12 @@ pub struct DcapReport {
     pub svn: u16,
     /// The report data the enclave chose.
     pub report_data: [u8; 64],
+    /// Whether the quote is from a TDX trust domain (else an SGX enclave).
+    pub tdx: bool,
 }
 
 /// Why a quote was not accepted.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DcapError {
     /// The collateral is not valid JSON of the expected shape.
     #[error("malformed collateral: {0}")]
@@ -73,6 +75,7 @@ pub fn verify_with_root(
 fn summarize(v: VerifiedReport) -> DcapReport {
     const SGX_DEBUG: u8 = 0x02;
     const TD_DEBUG: u8 = 0x01;
+    let tdx = !matches!(v.report, Report::SgxEnclave(_));
     let (debug, measurement, signer, svn, report_data) = match &v.report {
         Report::SgxEnclave(r) => (
             r.attributes[0] & SGX_DEBUG != 0,
@@ -111,5 +114,6 @@ fn summarize(v: VerifiedReport) -> DcapReport {
         signer,
         svn,
         report_data,
+        tdx,
     }
 }

@@ -27,7 +27,7 @@ pub struct SignedDevQuote {
 }
 
 /// Why a signed dev quote was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DevError {
     /// Bytes that do not decode.
     #[error("malformed signed dev quote: {0}")]

@@ -5,38 +5,135 @@
 //! by the enclave; Veil puts [report_data] there, which binds the worker's signing and ECDH
 //! keys, the chain (genesis hash) and a recent block hash (freshness).
 //!
-//! Verification (DCAP via `dcap-qvl`, and the dev RA service's signature) is not implemented
-//! yet; this crate defines the formats pRuntime produces.
+//! [verify] checks evidence for the chain's registry: the dev RA service's signature
+//! ([dev]) or a DCAP quote ([dcap]), at the block time.
 
 pub mod dcap;
 pub mod dev;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
-use serde::{Deserialize, Serialize};
-use veil_primitives::{Digest, hash_parts};
+use veil_primitives::{AccountId, Digest, hash_parts};
 
 /// Domain of the report data hash.
 pub const REPORT_DATA_DOMAIN: &[u8] = b"_VEIL_ATTESTATION_REPORT_DATA";
 /// Largest quote accepted from untrusted input.
 pub const MAX_QUOTE_BYTES: usize = 64 * 1024;
 
-/// Which TEE produced the evidence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TeeKind {
-    /// Simulated TEE. Insecure: for development only.
-    Dev,
-    /// Intel SGX with a DCAP quote.
-    SgxDcap,
-    /// Intel TDX with a DCAP quote.
-    Tdx,
+pub use veil_primitives::TeeKind;
+
+/// What the chain trusts to vouch for evidence, fixed at genesis.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrustAnchors<'a> {
+    /// The dev RA service's key; `None` unless genesis allows insecure attestation.
+    pub dev_key: Option<&'a AccountId>,
+    /// DER root certificate for DCAP; `None` means Intel's production root.
+    pub dcap_root: Option<&'a [u8]>,
 }
 
-impl TeeKind {
-    /// Whether evidence of this kind proves anything. Dev evidence does not.
-    pub fn insecure(self) -> bool {
-        matches!(self, Self::Dev)
+/// What verified evidence says about the code that produced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// TEE kind.
+    pub kind: TeeKind,
+    /// MRENCLAVE, MRTD, or the dev measurement.
+    pub measurement: Vec<u8>,
+    /// MRSIGNER (SGX only; empty otherwise).
+    pub signer: Vec<u8>,
+    /// ISVSVN (SGX only).
+    pub svn: u16,
+    /// DCAP TCB status, or `dev`.
+    pub tcb_status: String,
+    /// Intel advisories that apply.
+    pub advisory_ids: Vec<String>,
+    /// Debug enclave or TD: the host can read its memory.
+    pub debug: bool,
+    /// The report data.
+    pub report_data: [u8; 64],
+}
+
+/// Why evidence was not accepted.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Bytes that do not decode as evidence.
+    #[error("malformed evidence: {0}")]
+    Malformed(String),
+    /// Dev evidence on a chain whose genesis does not allow insecure attestation.
+    #[error("dev (insecure) evidence is not accepted: genesis does not allow insecure attestation")]
+    InsecureNotAllowed,
+    /// The dev RA service's signature was refused.
+    #[error("dev evidence: {0}")]
+    Dev(#[from] dev::DevError),
+    /// The DCAP quote was refused.
+    #[error(transparent)]
+    Dcap(#[from] dcap::DcapError),
+    /// The quote is of another TEE than the evidence claims.
+    #[error("evidence claims {claimed:?} but the quote is {actual:?}")]
+    KindMismatch {
+        /// Kind in the evidence.
+        claimed: TeeKind,
+        /// Kind of the quote.
+        actual: TeeKind,
+    },
+}
+
+/// Verifies encoded evidence at `now_secs` (the block time) against the chain's trust anchors.
+///
+/// This checks only that a trusted party vouches for the quote; whether its code, TCB and report
+/// data are acceptable is the registry policy's decision.
+pub fn verify(
+    evidence: &[u8],
+    collateral: &[u8],
+    anchors: TrustAnchors<'_>,
+    now_secs: u64,
+) -> Result<Verified, VerifyError> {
+    use commonware_codec::DecodeExt as _;
+    let evidence =
+        Evidence::decode(evidence.to_vec()).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    match evidence.kind {
+        TeeKind::Dev => {
+            let key = anchors.dev_key.ok_or(VerifyError::InsecureNotAllowed)?;
+            let quote = dev::verify(&evidence.quote, key)?;
+            Ok(Verified {
+                kind: TeeKind::Dev,
+                measurement: quote.measurement.to_vec(),
+                signer: Vec::new(),
+                svn: 0,
+                tcb_status: "dev".into(),
+                advisory_ids: Vec::new(),
+                debug: false,
+                report_data: quote.report_data,
+            })
+        }
+        claimed @ (TeeKind::SgxDcap | TeeKind::Tdx) => {
+            let collateral = dcap::parse_collateral(collateral)?;
+            let report = match anchors.dcap_root {
+                Some(root) => {
+                    dcap::verify_with_root(root.to_vec(), &evidence.quote, &collateral, now_secs)?
+                }
+                None => dcap::verify(&evidence.quote, &collateral, now_secs)?,
+            };
+            let actual = if report.tdx {
+                TeeKind::Tdx
+            } else {
+                TeeKind::SgxDcap
+            };
+            if actual != claimed {
+                return Err(VerifyError::KindMismatch { claimed, actual });
+            }
+            Ok(Verified {
+                kind: actual,
+                measurement: report.measurement,
+                signer: report.signer,
+                svn: report.svn,
+                tcb_status: report.tcb_status,
+                advisory_ids: report.advisory_ids,
+                debug: report.debug,
+                report_data: report.report_data,
+            })
+        }
     }
 }
 
@@ -103,12 +200,7 @@ impl Read for DevQuote {
 
 impl Write for Evidence {
     fn write(&self, buf: &mut impl BufMut) {
-        let tag: u8 = match self.kind {
-            TeeKind::Dev => 0,
-            TeeKind::SgxDcap => 1,
-            TeeKind::Tdx => 2,
-        };
-        tag.write(buf);
+        self.kind.write(buf);
         self.quote.write(buf);
     }
 }
@@ -122,12 +214,7 @@ impl EncodeSize for Evidence {
 impl Read for Evidence {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
-        let kind = match u8::read(buf)? {
-            0 => TeeKind::Dev,
-            1 => TeeKind::SgxDcap,
-            2 => TeeKind::Tdx,
-            t => return Err(Error::InvalidEnum(t)),
-        };
+        let kind = TeeKind::read(buf)?;
         let quote = Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=MAX_QUOTE_BYTES), ()))?;
         Ok(Self { kind, quote })
     }

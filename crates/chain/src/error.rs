@@ -90,6 +90,31 @@ pub enum TxError {
         /// Limit.
         max: usize,
     },
+    /// A worker registration was refused.
+    #[error("registration refused: {0}")]
+    Registration(Box<crate::registry::RegistrationError>),
+    /// A worker message from a key that is not a registered worker.
+    #[error("worker {0} is not registered")]
+    UnknownWorker(String),
+    /// A worker message whose signature does not verify.
+    #[error("bad worker message signature (wrong key or chain)")]
+    BadWorkerSignature,
+    /// A worker message sequence already used: a replay or a duplicate.
+    #[error("worker message sequence {got} already used; the worker's next sequence is {expected}")]
+    SequenceReplayed {
+        /// Next sequence of the worker.
+        expected: u64,
+        /// Sequence in the message.
+        got: u64,
+    },
+    /// A worker message sequence beyond the next one.
+    #[error("worker message sequence {got} skips ahead; the worker's next sequence is {expected}")]
+    SequenceGap {
+        /// Next sequence of the worker.
+        expected: u64,
+        /// Sequence in the message.
+        got: u64,
+    },
     /// An arithmetic overflow (e.g. a balance beyond u128).
     #[error("arithmetic overflow")]
     Overflow,

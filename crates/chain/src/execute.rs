@@ -10,6 +10,7 @@ use veil_primitives::{
 use crate::{
     MAX_NONCE_GAP, StateError, StateRead, TxError, balances, governance, mq,
     overlay::{Changes, Overlay},
+    registry,
     system::{self, BlockInfo},
 };
 
@@ -22,6 +23,8 @@ pub struct BlockEnv {
     pub height: Height,
     /// Its timestamp (ms).
     pub timestamp: u64,
+    /// Hash of its parent.
+    pub parent: Digest,
 }
 
 /// The result of one included transaction.
@@ -126,12 +129,14 @@ pub fn verify_signatures(
         .unwrap_or_default())
 }
 
-/// Checks a transaction for the mempool against state after `height`; does not verify the
-/// signature. Returns the sender's next nonce.
+/// Checks a transaction for the mempool against the current state, for inclusion in the next
+/// block `env`; does not verify the transaction signature. Calls whose outcome can be known now
+/// (a registration, a worker message) are checked too, so a submitter learns at once why they
+/// would fail. Returns the sender's next nonce.
 pub async fn check_transaction<S: StateRead>(
     state: &S,
     tx: &SignedTransaction,
-    height: Height,
+    env: &BlockEnv,
 ) -> Result<u64, ExecCheckError> {
     let o = Overlay::new(state);
     let params = governance::params(&o).await?;
@@ -144,7 +149,7 @@ pub async fn check_transaction<S: StateRead>(
         .into());
     }
     let t = &tx.transaction;
-    let next = height + 1;
+    let next = env.height;
     if t.expiry < next {
         return Err(TxError::Expired {
             expiry: t.expiry,
@@ -186,6 +191,17 @@ pub async fn check_transaction<S: StateRead>(
         }
         .into());
     }
+    match &t.call {
+        Call::Register(reg) => {
+            registry::check(&o, env, &t.sender, reg)
+                .await?
+                .map_err(|e| TxError::Registration(Box::new(e)))?;
+        }
+        Call::WorkerMessage(m) => {
+            mq::check_worker_message(&o, &env.chain, m, false).await??;
+        }
+        _ => {}
+    }
     Ok(account.nonce)
 }
 
@@ -217,6 +233,7 @@ pub async fn execute_block<S: StateRead>(
             height: env.height,
             timestamp: env.timestamp,
         },
+        &env.parent,
     );
     let params = governance::params(&o).await?;
     if txs.len() > params.max_block_txs as usize {
@@ -226,6 +243,7 @@ pub async fn execute_block<S: StateRead>(
         });
     }
     let mut messages = Vec::new();
+    registry::on_block(&mut o, &mut messages, env.height).await?;
     let mut receipts = Vec::with_capacity(txs.len());
     for (index, tx) in txs.iter().enumerate() {
         let invalid = |error| BlockError::InvalidTransaction { index, error };
@@ -264,6 +282,7 @@ pub async fn execute_block<S: StateRead>(
         let result = match apply_call(
             &mut call_overlay,
             &mut call_messages,
+            env,
             t.sender.clone(),
             &t.call,
             &params,
@@ -294,13 +313,19 @@ pub async fn execute_block<S: StateRead>(
 async fn apply_call<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
+    env: &BlockEnv,
     sender: AccountId,
     call: &Call,
     params: &veil_primitives::Params,
 ) -> Result<(), ExecError> {
     match call {
         Call::Transfer { to, amount } => balances::transfer(o, &sender, to, *amount).await,
-        Call::Governance(g) => governance::apply(o, &sender, g).await,
+        Call::Governance(g) => governance::apply(o, outbox, &sender, g).await,
+        Call::Register(reg) => registry::register(o, outbox, env, &sender, reg).await,
+        Call::WorkerMessage(m) => {
+            mq::relay_worker_message(o, outbox, &env.chain, m, params.max_message_bytes as usize)
+                .await
+        }
         Call::SendMessage {
             destination,
             payload,

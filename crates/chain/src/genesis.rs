@@ -1,4 +1,4 @@
-use veil_primitives::{AccountId, Balance, Params};
+use veil_primitives::{AccountId, Balance, Digest, Params, RegistryParams};
 
 use crate::{
     StateError, TxError, balances,
@@ -21,11 +21,21 @@ pub struct GenesisState {
     pub params: Params,
     /// The consensus group public key, encoded.
     pub consensus_key: Vec<u8>,
+    /// The registration policy.
+    pub registry: RegistryParams,
+    /// The dev RA service's key. Setting it allows insecure (dev) attestation on this chain.
+    pub dev_attestation_key: Option<AccountId>,
+    /// DER root certificate for DCAP quotes; `None` trusts Intel's production root.
+    pub dcap_root: Option<Vec<u8>>,
 }
 
 /// The state writes of genesis (height 0).
 pub async fn genesis_changes(genesis: &GenesisState) -> Result<Changes, String> {
     genesis.params.validate()?;
+    genesis
+        .registry
+        .validate()
+        .map_err(|e| format!("registry: {e}"))?;
     let empty = MemoryState::default();
     let mut o = Overlay::new(&empty);
     system::on_block(
@@ -34,10 +44,18 @@ pub async fn genesis_changes(genesis: &GenesisState) -> Result<Changes, String> 
             height: 0,
             timestamp: genesis.timestamp,
         },
+        &Digest::from([0u8; 32]),
     );
     o.put(keys::params(), &genesis.params);
     o.set(keys::consensus_key(), genesis.consensus_key.clone());
     o.put(keys::governance_key(), &genesis.governance);
+    o.put(keys::registry_params(), &genesis.registry);
+    if let Some(k) = &genesis.dev_attestation_key {
+        o.put(keys::dev_attestation_key(), k);
+    }
+    if let Some(root) = &genesis.dcap_root {
+        o.set(keys::dcap_root(), root.clone());
+    }
     for (who, amount) in &genesis.balances {
         match balances::mint(&mut o, who, *amount).await {
             Ok(()) => {}

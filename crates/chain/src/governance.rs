@@ -1,8 +1,8 @@
 //! Chain parameters and the key allowed to change them.
 
-use veil_primitives::{AccountId, GovernanceCall, Params};
+use veil_primitives::{AccountId, GovernanceCall, Message, Params};
 
-use crate::{StateError, StateRead, TxError, execute::ExecError, keys, overlay::Overlay};
+use crate::{StateError, StateRead, TxError, execute::ExecError, keys, overlay::Overlay, registry};
 
 /// Current parameters (defaults before genesis has set them).
 pub async fn params<S: StateRead>(o: &Overlay<'_, S>) -> Result<Params, StateError> {
@@ -19,6 +19,7 @@ pub async fn governance_key<S: StateRead>(
 /// Applies a governance call signed by `sender`.
 pub(crate) async fn apply<S: StateRead>(
     o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
     sender: &AccountId,
     call: &GovernanceCall,
 ) -> Result<(), ExecError> {
@@ -31,6 +32,7 @@ pub(crate) async fn apply<S: StateRead>(
             o.put(keys::params(), p);
         }
         GovernanceCall::SetGovernanceKey(k) => o.put(keys::governance_key(), k),
+        GovernanceCall::SetRegistryParams(p) => registry::set_params(o, outbox, p).await?,
     }
     Ok(())
 }

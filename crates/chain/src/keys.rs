@@ -48,3 +48,56 @@ pub fn mq_sequence(origin: &Origin) -> Digest {
     use veil_primitives::Encode;
     key(b"mq/sequence", &origin.encode())
 }
+
+/// Hash of the block at `height`, kept for [veil_primitives::RECENT_BLOCK_HASHES] blocks.
+pub fn block_hash(height: u64) -> Digest {
+    key(b"system/block_hash", &height.to_be_bytes())
+}
+
+/// The registration policy.
+pub fn registry_params() -> Digest {
+    key(b"registry/params", &[])
+}
+
+/// The dev RA service's key; present only if genesis allows insecure attestation.
+pub fn dev_attestation_key() -> Digest {
+    key(b"registry/dev_attestation_key", &[])
+}
+
+/// A custom DCAP root certificate (DER), set at genesis; absent means Intel's root.
+pub fn dcap_root() -> Digest {
+    key(b"registry/dcap_root", &[])
+}
+
+/// Number of registered workers.
+pub fn worker_count() -> Digest {
+    key(b"registry/count", &[])
+}
+
+/// The registered worker at an index.
+pub fn worker_at(index: u64) -> Digest {
+    key(b"registry/index", &index.to_be_bytes())
+}
+
+/// A worker's position in the index.
+pub fn worker_position(worker: &AccountId) -> Digest {
+    key(b"registry/position", worker.as_ref())
+}
+
+/// The worker currently registered at an operator's endpoint.
+pub fn registry_slot(slot: &Digest) -> Digest {
+    key(b"registry/slot", slot.as_ref())
+}
+
+/// How many registrations expire at `height`.
+pub fn expiring_count(height: u64) -> Digest {
+    key(b"registry/expiring", &height.to_be_bytes())
+}
+
+/// The `index`-th registration expiring at `height`.
+pub fn expiring_at(height: u64, index: u64) -> Digest {
+    let mut item = [0u8; 16];
+    item[..8].copy_from_slice(&height.to_be_bytes());
+    item[8..].copy_from_slice(&index.to_be_bytes());
+    key(b"registry/expiring_at", &item)
+}

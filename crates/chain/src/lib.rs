@@ -10,7 +10,9 @@
 //! - [system]: nonces and the current block.
 //! - [balances]: native token, transfers, fees per transaction and per byte.
 //! - [governance]: a governance key that sets chain parameters.
-//! - [mq]: routes messages and keeps one sequence per sender.
+//! - [registry]: attested workers, their registration policy and expiry.
+//! - [mq]: routes messages, including registered workers' signed egress, and keeps one sequence
+//!   per sender.
 
 mod error;
 mod execute;
@@ -21,6 +23,7 @@ mod overlay;
 pub mod balances;
 pub mod governance;
 pub mod mq;
+pub mod registry;
 pub mod system;
 
 pub use error::{StateError, TxError};
@@ -34,5 +37,7 @@ pub use overlay::{Changes, MemoryState, Overlay, StateRead};
 /// How far ahead of the account nonce the mempool accepts transactions.
 pub const MAX_NONCE_GAP: u64 = 64;
 
+#[cfg(test)]
+mod registry_tests;
 #[cfg(test)]
 mod tests;

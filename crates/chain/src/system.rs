@@ -1,7 +1,7 @@
 //! The current block, readable by every module and provable to light clients.
 
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
-use veil_primitives::Height;
+use veil_primitives::{Digest, Height, RECENT_BLOCK_HASHES};
 
 use crate::{StateError, StateRead, keys, overlay::Overlay};
 
@@ -42,7 +42,23 @@ pub async fn block_info<S: StateRead>(o: &Overlay<'_, S>) -> Result<BlockInfo, S
     Ok(o.read(&keys::block_info()).await?.unwrap_or_default())
 }
 
-/// Records the block being executed.
-pub fn on_block<S: StateRead>(o: &mut Overlay<'_, S>, info: BlockInfo) {
+/// Records the block being executed and its parent's hash, and forgets the hash that fell out
+/// of the recent window.
+pub fn on_block<S: StateRead>(o: &mut Overlay<'_, S>, info: BlockInfo, parent: &Digest) {
     o.put(keys::block_info(), &info);
+    if info.height > 0 {
+        let parent_height = info.height - 1;
+        o.put(keys::block_hash(parent_height), parent);
+        if let Some(old) = parent_height.checked_sub(RECENT_BLOCK_HASHES) {
+            o.remove(keys::block_hash(old));
+        }
+    }
+}
+
+/// Hash of a recent block (within [RECENT_BLOCK_HASHES] of the current one).
+pub async fn block_hash<S: StateRead>(
+    o: &Overlay<'_, S>,
+    height: Height,
+) -> Result<Option<Digest>, StateError> {
+    o.read(&keys::block_hash(height)).await
 }

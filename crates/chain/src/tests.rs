@@ -33,6 +33,9 @@ fn setup() -> (MemoryState, PrivateKey, PrivateKey, PrivateKey) {
         governance: gov.public_key(),
         params: Params::default(),
         consensus_key: vec![7; 96],
+        registry: Default::default(),
+        dev_attestation_key: None,
+        dcap_root: None,
     };
     let mut state = MemoryState::default();
     state.apply(&block_on(genesis_changes(&genesis)).unwrap());
@@ -54,6 +57,7 @@ fn env(height: u64) -> BlockEnv {
         chain: chain(),
         height,
         timestamp: height * 1000,
+        parent: hash(&height.saturating_sub(1).to_be_bytes()),
     }
 }
 
@@ -172,7 +176,10 @@ fn mempool_checks_give_clear_errors() {
             amount: 1,
         },
     );
-    assert_eq!(block_on(check_transaction(&state, &ok, 0)).unwrap(), 0);
+    assert_eq!(
+        block_on(check_transaction(&state, &ok, &env(1))).unwrap(),
+        0
+    );
     let poor = tx(
         &bob,
         0,
@@ -181,11 +188,11 @@ fn mempool_checks_give_clear_errors() {
             amount: 1,
         },
     );
-    let e = block_on(check_transaction(&state, &poor, 0)).unwrap_err();
+    let e = block_on(check_transaction(&state, &poor, &env(1))).unwrap_err();
     assert!(e.to_string().contains("insufficient balance"), "{e}");
     let mut expired = ok.clone();
     expired.transaction.expiry = 0;
-    let e = block_on(check_transaction(&state, &expired, 5)).unwrap_err();
+    let e = block_on(check_transaction(&state, &expired, &env(6))).unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
     let far = tx(
         &alice,
@@ -195,7 +202,7 @@ fn mempool_checks_give_clear_errors() {
             amount: 1,
         },
     );
-    assert!(block_on(check_transaction(&state, &far, 0)).is_err());
+    assert!(block_on(check_transaction(&state, &far, &env(1))).is_err());
 }
 
 #[test]

@@ -243,14 +243,20 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
         if !self.verified.lock().contains(&hash) && !tx.verify(&self.identity) {
             return Err(SubmitError::Rejected(veil_chain::TxError::BadSignature));
         }
-        let height = self.tip().height;
+        let tip = self.tip();
         {
             let view = self
                 .state
                 .view()
                 .await
                 .map_err(|e| SubmitError::Unavailable(e.to_string()))?;
-            match veil_chain::check_transaction(&view, &tx, height).await {
+            let env = BlockEnv {
+                chain: self.identity,
+                height: tip.height + 1,
+                timestamp: tip.timestamp,
+                parent: tip.hash,
+            };
+            match veil_chain::check_transaction(&view, &tx, &env).await {
                 Ok(_) => {}
                 Err(veil_chain::ExecCheckError::Tx(e)) => return Err(SubmitError::Rejected(e)),
                 Err(veil_chain::ExecCheckError::State(e)) => {
@@ -282,6 +288,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
             chain: self.identity,
             height: header.height,
             timestamp: header.timestamp,
+            parent: header.parent,
         };
         let executed = match self
             .state
@@ -422,6 +429,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
             chain: self.identity,
             height,
             timestamp,
+            parent: parent.digest(),
         };
         let executed = loop {
             match self

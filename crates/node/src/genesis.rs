@@ -22,7 +22,9 @@ use commonware_math::algebra::Random as _;
 use commonware_utils::{N3f1, ordered::Set};
 use serde::{Deserialize, Serialize};
 use veil_chain::GenesisState;
-use veil_primitives::{AccountId, Balance, Params, PrivateKey, decode_hex, from_hex, to_hex};
+use veil_primitives::{
+    AccountId, Balance, Params, PrivateKey, RegistryParams, decode_hex, from_hex, to_hex,
+};
 
 use crate::keys::{AccountKeyFile, ValidatorKeyFile};
 
@@ -71,6 +73,24 @@ pub struct GenesisSpec {
     /// Chain parameters.
     #[serde(default)]
     pub params: Params,
+    /// Worker registration: policy and trust anchors.
+    #[serde(default)]
+    pub registry: RegistrySpec,
+}
+
+/// Worker registration settings in the genesis spec.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrySpec {
+    /// Registration policy (governance may change it later).
+    pub params: RegistryParams,
+    /// Accept dev (simulated, INSECURE) attestation. Fixed for the chain's life; needs
+    /// `dev_attestation_key`.
+    pub allow_insecure: bool,
+    /// Key of the dev RA service (`veil ra-service`), hex.
+    pub dev_attestation_key: Option<String>,
+    /// DER root certificate for DCAP quotes, hex; absent means Intel's production root.
+    pub dcap_root_ca: Option<String>,
 }
 
 /// A parsed, checked genesis spec.
@@ -152,6 +172,34 @@ impl Genesis {
         spec.params
             .validate()
             .map_err(|e| anyhow::anyhow!("params: {e}"))?;
+        spec.registry
+            .params
+            .validate()
+            .map_err(|e| anyhow::anyhow!("registry params: {e}"))?;
+        let dev_attestation_key = match (
+            &spec.registry.dev_attestation_key,
+            spec.registry.allow_insecure,
+        ) {
+            (Some(k), true) => Some(
+                decode_hex::<AccountId>(k)
+                    .map_err(|e| anyhow::anyhow!("registry.dev_attestation_key: {e}"))?,
+            ),
+            (None, true) => {
+                anyhow::bail!("registry.allow_insecure needs registry.dev_attestation_key")
+            }
+            (Some(_), false) => anyhow::bail!(
+                "registry.dev_attestation_key is set but registry.allow_insecure is false; \
+                 set allow_insecure to accept dev attestation, or remove the key"
+            ),
+            (None, false) => None,
+        };
+        let dcap_root = spec
+            .registry
+            .dcap_root_ca
+            .as_deref()
+            .map(from_hex)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("registry.dcap_root_ca: {e}"))?;
         let consensus_key = sharing.public().encode().to_vec();
         Ok(Self {
             chain_id: spec.chain_id,
@@ -164,6 +212,9 @@ impl Genesis {
                 governance,
                 params: spec.params.clone(),
                 consensus_key,
+                registry: spec.registry.params.clone(),
+                dev_attestation_key,
+                dcap_root,
             },
         })
     }
@@ -239,6 +290,7 @@ pub fn generate(
             amount: faucet_balance,
         }],
         params,
+        registry: RegistrySpec::default(),
     };
     Ok(Generated {
         spec,

@@ -160,6 +160,7 @@ impl From<&Message> for MessageView {
         let origin = match &m.origin {
             Origin::Account(a) => format!("account:{}", to_hex(a)),
             Origin::Chain => "chain".into(),
+            Origin::Worker(w) => format!("worker:{}", to_hex(w)),
         };
         let destination = match &m.destination {
             Destination::Worker(w) => format!("worker:{}", to_hex(w)),
@@ -270,6 +271,55 @@ pub struct StatusView {
     pub peers: usize,
     /// Pending transactions.
     pub mempool: usize,
+    /// Registered workers.
+    pub workers: u64,
+    /// Of which registered with dev (insecure) attestation.
+    pub insecure_workers: u64,
+}
+
+/// A registered worker.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerView {
+    /// Signing key (its identity).
+    pub worker: String,
+    /// X25519 key.
+    pub ecdh_public_key: String,
+    /// TEE kind.
+    pub tee: veil_primitives::TeeKind,
+    /// Measurement.
+    pub measurement: String,
+    /// TCB status at registration (`dev` for dev evidence).
+    pub tcb_status: String,
+    /// Registered with dev evidence: nothing proves it runs in a TEE.
+    pub insecure: bool,
+    /// Public pRuntime endpoint.
+    pub endpoint: String,
+    /// Operator account.
+    pub operator: String,
+    /// Height of the last registration.
+    pub registered_at: u64,
+    /// First height at which the registration lapses unless renewed.
+    pub expiry: u64,
+    /// The worker's next egress sequence (`null` in lists).
+    pub next_sequence: Option<u64>,
+}
+
+impl WorkerView {
+    fn new(id: &AccountId, w: &veil_primitives::WorkerInfo, next_sequence: Option<u64>) -> Self {
+        Self {
+            worker: to_hex(id),
+            ecdh_public_key: to_hex(w.ecdh_key),
+            tee: w.tee,
+            measurement: to_hex(&w.measurement),
+            tcb_status: w.tcb_status.clone(),
+            insecure: w.insecure,
+            endpoint: w.endpoint.clone(),
+            operator: to_hex(&w.operator),
+            registered_at: w.registered_at,
+            expiry: w.expiry,
+            next_sequence,
+        }
+    }
 }
 
 /// The node's RPC interface.
@@ -307,6 +357,14 @@ pub trait VeilApi {
     #[method(name = "getTransaction")]
     async fn get_transaction(&self, hash: String) -> RpcResult<TransactionView>;
 
+    /// A registered worker (`null` if not registered).
+    #[method(name = "getWorker")]
+    async fn get_worker(&self, worker: String) -> RpcResult<Option<WorkerView>>;
+
+    /// Registered workers (at most 1000).
+    #[method(name = "workers")]
+    async fn workers(&self) -> RpcResult<Vec<WorkerView>>;
+
     /// Node status.
     #[method(name = "status")]
     async fn status(&self) -> RpcResult<StatusView>;
@@ -324,6 +382,9 @@ pub trait VeilApi {
     #[method(name = "getSyncBatch")]
     async fn get_sync_batch(&self, from: u64, max: u64) -> RpcResult<Option<SyncBatchView>>;
 }
+
+/// Most workers `status` reads to count the insecure ones.
+const MAX_STATUS_WORKERS: u64 = 10_000;
 
 /// Counts connected peers from the p2p tracker's metrics (one series per connected peer).
 fn connected_peers(metrics: &str) -> usize {
@@ -581,7 +642,28 @@ where
         Ok(view)
     }
 
+    async fn get_worker(&self, worker: String) -> RpcResult<Option<WorkerView>> {
+        let id: AccountId = decode_hex(&worker).map_err(invalid)?;
+        let w = self.chain.state.worker(&id).await.map_err(unavailable)?;
+        Ok(w.map(|(info, next)| WorkerView::new(&id, &info, Some(next))))
+    }
+
+    async fn workers(&self) -> RpcResult<Vec<WorkerView>> {
+        let (_, list) = self.chain.state.workers(1000).await.map_err(unavailable)?;
+        Ok(list
+            .iter()
+            .map(|(id, info)| WorkerView::new(id, info, None))
+            .collect())
+    }
+
     async fn status(&self) -> RpcResult<StatusView> {
+        let (workers, list) = self
+            .chain
+            .state
+            .workers(MAX_STATUS_WORKERS)
+            .await
+            .map_err(unavailable)?;
+        let insecure_workers = list.iter().filter(|(_, w)| w.insecure).count() as u64;
         let tip = self.chain.tip();
         let finalized = self
             .marshal
@@ -600,6 +682,8 @@ where
             validators: self.validators,
             peers: connected_peers(&(self.metrics)()),
             mempool: self.chain.mempool.lock().len(),
+            workers,
+            insecure_workers,
         })
     }
 

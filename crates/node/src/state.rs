@@ -309,6 +309,52 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
             .map_err(|e| Error::Db(e.to_string()))
     }
 
+    /// A registered worker in finalized state, with its next egress sequence.
+    pub async fn worker(
+        &self,
+        id: &veil_primitives::AccountId,
+    ) -> Result<Option<(veil_primitives::WorkerInfo, u64)>, Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        let o = veil_chain::Overlay::new(&view);
+        let db = |e: veil_chain::StateError| Error::Db(e.to_string());
+        let Some(info) = veil_chain::registry::worker(&o, id).await.map_err(db)? else {
+            return Ok(None);
+        };
+        let origin = veil_primitives::Origin::Worker(id.clone());
+        let next = veil_chain::mq::next_sequence(&o, &origin)
+            .await
+            .map_err(db)?;
+        Ok(Some((info, next)))
+    }
+
+    /// The number of registered workers and the first `max` of them, in finalized state.
+    pub async fn workers(
+        &self,
+        max: u64,
+    ) -> Result<
+        (
+            u64,
+            Vec<(veil_primitives::AccountId, veil_primitives::WorkerInfo)>,
+        ),
+        Error,
+    > {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        let o = veil_chain::Overlay::new(&view);
+        let db = |e: veil_chain::StateError| Error::Db(e.to_string());
+        let count = veil_chain::registry::count(&o).await.map_err(db)?;
+        let mut out = Vec::new();
+        for i in 0..count.min(max) {
+            if let Some(w) = veil_chain::registry::worker_at(&o, i).await.map_err(db)?
+                && let Some(info) = veil_chain::registry::worker(&o, &w).await.map_err(db)?
+            {
+                out.push((w, info));
+            }
+        }
+        Ok((count, out))
+    }
+
     /// Chain parameters as of `base` (`None`: finalized state).
     pub async fn params_at(&self, base: Option<&Digest>) -> Result<veil_primitives::Params, Error> {
         let guard = self.db.read().await;

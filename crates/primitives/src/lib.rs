@@ -9,6 +9,7 @@ mod hash;
 mod message;
 pub mod namespace;
 mod params;
+mod registry;
 mod transaction;
 
 pub use block::{Block, BlockLimits, Header, MAX_BLOCK_BYTES, MAX_BLOCK_TXS_CAP, MAX_TX_BYTES_CAP};
@@ -16,6 +17,12 @@ pub use commonware_codec::{Decode, DecodeExt, Encode, Error as CodecError, Read,
 pub use hash::{Digest, hash, hash_parts};
 pub use message::{Destination, MAX_TOPIC_BYTES, Message, Origin};
 pub use params::Params;
+pub use registry::{
+    DeregistrationReason, MAX_ATTESTATION_BYTES, MAX_ENDPOINT_BYTES, MAX_LABEL_BYTES,
+    MAX_MEASUREMENT_BYTES, MAX_POLICY_ENTRIES, Measurement, RECENT_BLOCK_HASHES, Registration,
+    RegistryEvent, RegistryParams, SignedWorkerMessage, TeeKind, WorkerInfo, WorkerMessage,
+    worker_key,
+};
 pub use transaction::{
     Call, GovernanceCall, SignedTransaction, Transaction, TxLimits, signing_payload,
 };

@@ -16,6 +16,8 @@ pub enum Origin {
     Account(AccountId),
     /// The chain itself (a module's output).
     Chain,
+    /// A registered worker, through a signed worker message.
+    Worker(AccountId),
 }
 
 /// Where a message routed by `mq` goes.
@@ -50,6 +52,10 @@ impl Write for Origin {
                 a.write(buf);
             }
             Self::Chain => 1u8.write(buf),
+            Self::Worker(w) => {
+                2u8.write(buf);
+                w.write(buf);
+            }
         }
     }
 }
@@ -57,7 +63,7 @@ impl Write for Origin {
 impl EncodeSize for Origin {
     fn encode_size(&self) -> usize {
         1 + match self {
-            Self::Account(a) => a.encode_size(),
+            Self::Account(a) | Self::Worker(a) => a.encode_size(),
             Self::Chain => 0,
         }
     }
@@ -69,6 +75,7 @@ impl Read for Origin {
         match u8::read(buf)? {
             0 => Ok(Self::Account(AccountId::read(buf)?)),
             1 => Ok(Self::Chain),
+            2 => Ok(Self::Worker(AccountId::read(buf)?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }

@@ -15,3 +15,7 @@ pub const MERKLE_LEAF: &[u8] = b"_VEIL_CRYPTO_MERKLE_LEAF";
 pub const MERKLE_NODE: &[u8] = b"_VEIL_CRYPTO_MERKLE_NODE";
 /// Keys of the chain's authenticated state.
 pub const STATE_KEY: &[u8] = b"_VEIL_CHAIN_STATE_KEY";
+/// A worker's registration request (binds operator and endpoint to the attested keys).
+pub const REGISTRATION: &[u8] = b"_VEIL_REGISTRY_REGISTER";
+/// A worker's egress message through `mq`.
+pub const WORKER_MESSAGE: &[u8] = b"_VEIL_MQ_WORKER_MESSAGE";

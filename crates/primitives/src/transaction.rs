@@ -4,8 +4,8 @@ use commonware_codec::{Encode, EncodeSize, Error, RangeCfg, Read, ReadExt, Write
 use commonware_cryptography::{Signer as _, Verifier as _};
 
 use crate::{
-    AccountId, Balance, ChainIdentity, Destination, Digest, Height, Params, PrivateKey, Signature,
-    hash, namespace,
+    AccountId, Balance, ChainIdentity, Destination, Digest, Height, Params, PrivateKey,
+    Registration, RegistryParams, Signature, SignedWorkerMessage, hash, namespace,
 };
 
 /// Bounds for decoding transactions from untrusted bytes.
@@ -30,6 +30,9 @@ pub enum GovernanceCall {
     SetParams(Params),
     /// Hand governance to another key.
     SetGovernanceKey(AccountId),
+    /// Replace the registration policy. Workers whose code is no longer allowlisted are
+    /// deregistered.
+    SetRegistryParams(RegistryParams),
 }
 
 /// What a transaction asks the chain to do.
@@ -51,6 +54,11 @@ pub enum Call {
         /// Opaque payload.
         payload: Vec<u8>,
     },
+    /// Register (or renew) a worker, with its attestation evidence. The sender is the operator.
+    Register(Box<Registration>),
+    /// Relay a registered worker's signed egress message. Anyone may relay it; the first copy
+    /// of each sequence wins.
+    WorkerMessage(SignedWorkerMessage),
 }
 
 /// An unsigned transaction.
@@ -122,6 +130,10 @@ impl Write for GovernanceCall {
                 1u8.write(buf);
                 k.write(buf);
             }
+            Self::SetRegistryParams(p) => {
+                2u8.write(buf);
+                p.write(buf);
+            }
         }
     }
 }
@@ -131,6 +143,7 @@ impl EncodeSize for GovernanceCall {
         1 + match self {
             Self::SetParams(p) => p.encode_size(),
             Self::SetGovernanceKey(k) => k.encode_size(),
+            Self::SetRegistryParams(p) => p.encode_size(),
         }
     }
 }
@@ -141,6 +154,7 @@ impl Read for GovernanceCall {
         match u8::read(buf)? {
             0 => Ok(Self::SetParams(Params::read(buf)?)),
             1 => Ok(Self::SetGovernanceKey(AccountId::read(buf)?)),
+            2 => Ok(Self::SetRegistryParams(RegistryParams::read(buf)?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }
@@ -166,6 +180,14 @@ impl Write for Call {
                 destination.write(buf);
                 payload.write(buf);
             }
+            Self::Register(r) => {
+                3u8.write(buf);
+                r.write(buf);
+            }
+            Self::WorkerMessage(m) => {
+                4u8.write(buf);
+                m.write(buf);
+            }
         }
     }
 }
@@ -179,6 +201,8 @@ impl EncodeSize for Call {
                 destination,
                 payload,
             } => destination.encode_size() + payload.encode_size(),
+            Self::Register(r) => r.encode_size(),
+            Self::WorkerMessage(m) => m.encode_size(),
         }
     }
 }
@@ -196,6 +220,11 @@ impl Read for Call {
                 destination: Destination::read(buf)?,
                 payload: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=limits.max_payload), ()))?,
             }),
+            3 => Ok(Self::Register(Box::new(Registration::read(buf)?))),
+            4 => Ok(Self::WorkerMessage(SignedWorkerMessage::read_cfg(
+                buf,
+                &limits.max_payload,
+            )?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }

@@ -1,0 +1,366 @@
+//! The worker registry: who may run pRuntime for this chain.
+//!
+//! A worker registers with attestation evidence, checked at block time against the trust anchors
+//! fixed at genesis (the dev RA key, if insecure attestation is allowed, and the DCAP root) and
+//! the policy governance sets ([RegistryParams]). An entry lasts `registration_blocks`; workers
+//! renew by registering again. The chain tells a worker about its registration through `mq`
+//! ([RegistryEvent]), so pRuntime learns it from verified blocks rather than from its host.
+//!
+//! Entries are indexed (`registry/index/i`) so a policy change can walk them and deregister the
+//! workers whose code is no longer allowlisted, and queued by expiry height so lapsed entries
+//! leave state at the first block past their expiry.
+
+use veil_attestation::{TrustAnchors, VerifyError, report_data};
+use veil_primitives::{
+    AccountId, DeregistrationReason, Destination, Digest, Encode as _, Height, Message, Origin,
+    Registration, RegistryEvent, RegistryParams, WorkerInfo, hash_parts, to_hex,
+};
+
+use crate::{
+    BlockEnv, StateError, StateRead, TxError, execute::ExecError, keys, mq, overlay::Overlay,
+};
+
+/// Why a registration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    /// Submitted by an account other than the operator the worker signed for.
+    #[error("the worker signed this registration for operator {signed}, not for the sender")]
+    OperatorMismatch {
+        /// Operator in the registration (hex).
+        signed: String,
+    },
+    /// The worker's signature does not verify.
+    #[error("bad worker signature (wrong key, chain or fields)")]
+    BadWorkerSignature,
+    /// No endpoint.
+    #[error("empty endpoint")]
+    EmptyEndpoint,
+    /// The evidence is not vouched for by a trusted party.
+    #[error("evidence refused: {0}")]
+    Evidence(#[from] VerifyError),
+    /// The attested block is in the future.
+    #[error("attested height {attested} is not below the current height {height}")]
+    FutureBlock {
+        /// Attested height.
+        attested: Height,
+        /// Height of the block being executed.
+        height: Height,
+    },
+    /// The attested block is too old.
+    #[error(
+        "stale evidence: it binds block {attested}, more than {max_age} blocks before {height}"
+    )]
+    Stale {
+        /// Attested height.
+        attested: Height,
+        /// Height of the block being executed.
+        height: Height,
+        /// `freshness_blocks`.
+        max_age: u64,
+    },
+    /// The report data does not bind this worker's keys, this chain and the attested block.
+    #[error(
+        "report data does not match the worker keys, genesis and block hash at the attested height"
+    )]
+    ReportDataMismatch,
+    /// A debug enclave or TD: its memory is readable by the host.
+    #[error("debug enclaves are not accepted")]
+    DebugEnclave,
+    /// The platform's TCB status is not accepted.
+    #[error("TCB status {0} is not accepted")]
+    TcbStatus(String),
+    /// An Intel advisory applies that governance does not tolerate.
+    #[error("security advisory {0} applies to the platform and is not tolerated")]
+    Advisory(String),
+    /// The code is not allowlisted.
+    #[error("measurement {0} is not on the allowlist")]
+    NotAllowlisted(String),
+    /// The worker is registered by another operator.
+    #[error("worker is registered by another operator")]
+    OwnedByOther,
+}
+
+/// The registration policy (defaults before genesis sets one).
+pub async fn params<S: StateRead>(o: &Overlay<'_, S>) -> Result<RegistryParams, StateError> {
+    Ok(o.read(&keys::registry_params()).await?.unwrap_or_default())
+}
+
+/// A worker's entry.
+pub async fn worker<S: StateRead>(
+    o: &Overlay<'_, S>,
+    worker: &AccountId,
+) -> Result<Option<WorkerInfo>, StateError> {
+    o.read(&veil_primitives::worker_key(worker)).await
+}
+
+/// Number of registered workers.
+pub async fn count<S: StateRead>(o: &Overlay<'_, S>) -> Result<u64, StateError> {
+    Ok(o.read(&keys::worker_count()).await?.unwrap_or(0))
+}
+
+/// The registered worker at index `i` (`0..count`).
+pub async fn worker_at<S: StateRead>(
+    o: &Overlay<'_, S>,
+    i: u64,
+) -> Result<Option<AccountId>, StateError> {
+    o.read(&keys::worker_at(i)).await
+}
+
+/// Checks a registration submitted by `sender` for the block `env`, without writing anything.
+/// Returns the entry it would store.
+pub async fn check<S: StateRead>(
+    o: &Overlay<'_, S>,
+    env: &BlockEnv,
+    sender: &AccountId,
+    reg: &Registration,
+) -> Result<Result<WorkerInfo, RegistrationError>, StateError> {
+    let policy = params(o).await?;
+    let dev_key: Option<AccountId> = o.read(&keys::dev_attestation_key()).await?;
+    let dcap_root = o.get(&keys::dcap_root()).await?;
+    let refuse = |e: RegistrationError| Ok(Err(e));
+
+    if &reg.operator != sender {
+        return refuse(RegistrationError::OperatorMismatch {
+            signed: to_hex(&reg.operator),
+        });
+    }
+    if reg.endpoint.is_empty() {
+        return refuse(RegistrationError::EmptyEndpoint);
+    }
+    if !reg.verify_signature(&env.chain) {
+        return refuse(RegistrationError::BadWorkerSignature);
+    }
+    if reg.attested_height >= env.height {
+        return refuse(RegistrationError::FutureBlock {
+            attested: reg.attested_height,
+            height: env.height,
+        });
+    }
+    if env.height - reg.attested_height > policy.freshness_blocks {
+        return refuse(RegistrationError::Stale {
+            attested: reg.attested_height,
+            height: env.height,
+            max_age: policy.freshness_blocks,
+        });
+    }
+    // The parent is in `env` (the mempool checks before the block records it in state).
+    let recorded = if reg.attested_height + 1 == env.height {
+        Some(env.parent)
+    } else {
+        o.read::<Digest>(&keys::block_hash(reg.attested_height))
+            .await?
+    };
+    let Some(block_hash) = recorded else {
+        // Pruned: only possible if freshness exceeds what the chain keeps, which params forbid.
+        return refuse(RegistrationError::Stale {
+            attested: reg.attested_height,
+            height: env.height,
+            max_age: policy.freshness_blocks,
+        });
+    };
+    let anchors = TrustAnchors {
+        dev_key: dev_key.as_ref(),
+        dcap_root: dcap_root.as_deref(),
+    };
+    let verified = match veil_attestation::verify(
+        &reg.evidence,
+        &reg.collateral,
+        anchors,
+        env.timestamp / 1000,
+    ) {
+        Ok(v) => v,
+        Err(e) => return refuse(e.into()),
+    };
+    let expected = report_data(
+        reg.worker.as_ref(),
+        &reg.ecdh_key,
+        &env.chain.genesis_hash,
+        &block_hash,
+    );
+    if verified.report_data != expected {
+        return refuse(RegistrationError::ReportDataMismatch);
+    }
+    if verified.debug {
+        return refuse(RegistrationError::DebugEnclave);
+    }
+    if !verified.kind.insecure() {
+        if !policy.tcb_statuses.contains(&verified.tcb_status) {
+            return refuse(RegistrationError::TcbStatus(verified.tcb_status));
+        }
+        if let Some(a) = verified
+            .advisory_ids
+            .iter()
+            .find(|a| !policy.advisories.contains(a))
+        {
+            return refuse(RegistrationError::Advisory(a.clone()));
+        }
+    }
+    if !policy
+        .allowlist
+        .iter()
+        .any(|m| m.allows(&verified.measurement, &verified.signer, verified.svn))
+    {
+        return refuse(RegistrationError::NotAllowlisted(to_hex(
+            &verified.measurement,
+        )));
+    }
+    if let Some(existing) = worker(o, &reg.worker).await?
+        && &existing.operator != sender
+    {
+        return refuse(RegistrationError::OwnedByOther);
+    }
+    Ok(Ok(WorkerInfo {
+        ecdh_key: reg.ecdh_key,
+        tee: verified.kind,
+        measurement: verified.measurement,
+        signer: verified.signer,
+        svn: verified.svn,
+        tcb_status: verified.tcb_status,
+        insecure: verified.kind.insecure(),
+        endpoint: reg.endpoint.clone(),
+        operator: sender.clone(),
+        registered_at: env.height,
+        expiry: env.height.saturating_add(policy.registration_blocks),
+    }))
+}
+
+/// Registers (or renews) a worker. A new identity at the operator's endpoint replaces the old.
+pub(crate) async fn register<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    env: &BlockEnv,
+    sender: &AccountId,
+    reg: &Registration,
+) -> Result<(), ExecError> {
+    let info = check(o, env, sender, reg)
+        .await?
+        .map_err(|e| TxError::Registration(Box::new(e)))?;
+    let slot = keys::registry_slot(&slot_id(&info.operator, &info.endpoint));
+    if let Some(previous) = o.read::<AccountId>(&slot).await?
+        && previous != reg.worker
+    {
+        remove(o, outbox, &previous, DeregistrationReason::Replaced).await?;
+    }
+    if worker(o, &reg.worker).await?.is_none() {
+        let n = count(o).await?;
+        o.put(keys::worker_at(n), &reg.worker);
+        o.put(keys::worker_position(&reg.worker), &n);
+        o.put(keys::worker_count(), &(n + 1));
+    }
+    o.put(slot, &reg.worker);
+    let queued = o
+        .read(&keys::expiring_count(info.expiry))
+        .await?
+        .unwrap_or(0u64);
+    o.put(keys::expiring_at(info.expiry, queued), &reg.worker);
+    o.put(keys::expiring_count(info.expiry), &(queued + 1));
+    let heartbeat_blocks = params(o).await?.heartbeat_blocks;
+    let event = RegistryEvent::Registered {
+        expiry: info.expiry,
+        heartbeat_blocks,
+    };
+    o.put(veil_primitives::worker_key(&reg.worker), &info);
+    notify(o, outbox, &reg.worker, event).await?;
+    Ok(())
+}
+
+/// Removes the entries that expire at `height`. Runs at the start of every block.
+pub(crate) async fn on_block<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    height: Height,
+) -> Result<(), StateError> {
+    let n: u64 = o.read(&keys::expiring_count(height)).await?.unwrap_or(0);
+    for i in 0..n {
+        let key = keys::expiring_at(height, i);
+        if let Some(w) = o.read::<AccountId>(&key).await? {
+            // Renewed entries moved their expiry; only remove those still due now.
+            if worker(o, &w).await?.is_some_and(|e| e.expiry == height) {
+                remove(o, outbox, &w, DeregistrationReason::Expired).await?;
+            }
+        }
+        o.remove(key);
+    }
+    if n > 0 {
+        o.remove(keys::expiring_count(height));
+    }
+    Ok(())
+}
+
+/// Replaces the policy and deregisters workers whose code it no longer allows.
+pub(crate) async fn set_params<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    new: &RegistryParams,
+) -> Result<(), ExecError> {
+    new.validate().map_err(TxError::InvalidParams)?;
+    o.put(keys::registry_params(), new);
+    let mut revoked = Vec::new();
+    for i in 0..count(o).await? {
+        let Some(w) = worker_at(o, i).await? else {
+            continue;
+        };
+        if let Some(e) = worker(o, &w).await?
+            && !new
+                .allowlist
+                .iter()
+                .any(|m| m.allows(&e.measurement, &e.signer, e.svn))
+        {
+            revoked.push(w);
+        }
+    }
+    for w in revoked {
+        remove(o, outbox, &w, DeregistrationReason::Revoked).await?;
+    }
+    Ok(())
+}
+
+async fn remove<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    w: &AccountId,
+    reason: DeregistrationReason,
+) -> Result<(), StateError> {
+    let Some(info) = worker(o, w).await? else {
+        return Ok(());
+    };
+    o.remove(veil_primitives::worker_key(w));
+    let slot = keys::registry_slot(&slot_id(&info.operator, &info.endpoint));
+    if o.read::<AccountId>(&slot).await?.as_ref() == Some(w) {
+        o.remove(slot);
+    }
+    // Swap-remove from the index.
+    let n = count(o).await?;
+    let pos: u64 = o.read(&keys::worker_position(w)).await?.unwrap_or(0);
+    let last = n.saturating_sub(1);
+    if pos != last
+        && let Some(moved) = worker_at(o, last).await?
+    {
+        o.put(keys::worker_at(pos), &moved);
+        o.put(keys::worker_position(&moved), &pos);
+    }
+    o.remove(keys::worker_at(last));
+    o.remove(keys::worker_position(w));
+    o.put(keys::worker_count(), &last);
+    notify(o, outbox, w, RegistryEvent::Deregistered { reason }).await
+}
+
+async fn notify<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    w: &AccountId,
+    event: RegistryEvent,
+) -> Result<(), StateError> {
+    mq::emit(
+        o,
+        outbox,
+        Origin::Chain,
+        Destination::Worker(w.clone()),
+        event.encode().to_vec(),
+    )
+    .await
+}
+
+fn slot_id(operator: &AccountId, endpoint: &str) -> Digest {
+    hash_parts(&[operator.as_ref(), endpoint.as_bytes()])
+}

@@ -1,0 +1,641 @@
+//! Registry and worker-message tests with dev evidence (DCAP paths are in `tests/dcap.rs`).
+
+use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_cryptography::Signer as _;
+use futures::executor::block_on;
+use veil_attestation::{DevQuote, Evidence, TeeKind, VerifyError, dev, report_data};
+use veil_primitives::{
+    AccountId, Call, ChainIdentity, DeregistrationReason, Destination, GovernanceCall, Measurement,
+    Message, Origin, Params, PrivateKey, Registration, RegistryEvent, RegistryParams,
+    SignedTransaction, Transaction, WorkerMessage, hash,
+};
+
+use crate::{
+    BlockEnv, BlockOutcome, ExecCheckError, GenesisState, MemoryState, TxError, balances,
+    check_transaction, execute_block, genesis_changes, overlay::Overlay, registry,
+    registry::RegistrationError,
+};
+
+const MEASUREMENT: [u8; 32] = [9; 32];
+
+fn chain() -> ChainIdentity {
+    ChainIdentity {
+        chain_id: 7,
+        genesis_hash: hash(b"genesis"),
+    }
+}
+
+/// Hash the test chain gives the block at `height`.
+fn block_hash(height: u64) -> veil_primitives::Digest {
+    hash(&height.to_be_bytes())
+}
+
+fn env(height: u64) -> BlockEnv {
+    BlockEnv {
+        chain: chain(),
+        height,
+        timestamp: height * 1000,
+        parent: block_hash(height - 1),
+    }
+}
+
+/// A chain in memory with a dev RA service, a governance key and a funded operator.
+struct Net {
+    state: MemoryState,
+    height: u64,
+    ra: PrivateKey,
+    gov: PrivateKey,
+    operator: PrivateKey,
+}
+
+fn policy() -> RegistryParams {
+    RegistryParams {
+        allowlist: vec![Measurement::Exact(MEASUREMENT.to_vec())],
+        freshness_blocks: 10,
+        registration_blocks: 50,
+        heartbeat_blocks: 5,
+        ..Default::default()
+    }
+}
+
+impl Net {
+    fn new(allow_insecure: bool) -> Self {
+        let (ra, gov, operator) = (
+            PrivateKey::from_seed(100),
+            PrivateKey::from_seed(101),
+            PrivateKey::from_seed(102),
+        );
+        let genesis = GenesisState {
+            timestamp: 0,
+            balances: vec![
+                (gov.public_key(), 1_000_000_000),
+                (operator.public_key(), 1_000_000_000),
+                (PrivateKey::from_seed(103).public_key(), 1_000_000_000),
+            ],
+            governance: gov.public_key(),
+            params: Params::default(),
+            consensus_key: vec![7; 96],
+            registry: policy(),
+            dev_attestation_key: allow_insecure.then(|| ra.public_key()),
+            dcap_root: None,
+        };
+        let mut state = MemoryState::default();
+        state.apply(&block_on(genesis_changes(&genesis)).unwrap());
+        let mut net = Self {
+            state,
+            height: 0,
+            ra,
+            gov,
+            operator,
+        };
+        // A few blocks so there are recent hashes to attest.
+        for _ in 0..3 {
+            net.block(Vec::new());
+        }
+        net
+    }
+
+    fn block(&mut self, txs: Vec<SignedTransaction>) -> BlockOutcome {
+        self.height += 1;
+        let out = block_on(execute_block(&self.state, &env(self.height), &txs)).unwrap();
+        self.state.apply(&out.changes);
+        out
+    }
+
+    fn tx(&self, from: &PrivateKey, call: Call) -> SignedTransaction {
+        let o = Overlay::new(&self.state);
+        let nonce = block_on(balances::account(&o, &from.public_key()))
+            .unwrap()
+            .nonce;
+        Transaction {
+            sender: from.public_key(),
+            nonce,
+            expiry: self.height + 100,
+            call,
+        }
+        .sign(from, &chain())
+    }
+
+    /// Runs one call in a block; returns its result and the block's messages.
+    fn run(&mut self, from: &PrivateKey, call: Call) -> (Result<(), TxError>, Vec<Message>) {
+        let tx = self.tx(from, call);
+        let out = self.block(vec![tx]);
+        (out.receipts[0].result.clone(), out.messages)
+    }
+
+    /// What the mempool says about a call for the next block.
+    fn check(&self, from: &PrivateKey, call: Call) -> Result<u64, TxError> {
+        let tx = self.tx(from, call);
+        match block_on(check_transaction(&self.state, &tx, &env(self.height + 1))) {
+            Ok(n) => Ok(n),
+            Err(ExecCheckError::Tx(e)) => Err(e),
+            Err(ExecCheckError::State(e)) => panic!("{e}"),
+        }
+    }
+
+    fn worker(&self, w: &AccountId) -> Option<veil_primitives::WorkerInfo> {
+        block_on(registry::worker(&Overlay::new(&self.state), w)).unwrap()
+    }
+
+    fn count(&self) -> u64 {
+        block_on(registry::count(&Overlay::new(&self.state))).unwrap()
+    }
+}
+
+/// A worker's keys.
+struct Worker {
+    key: PrivateKey,
+    ecdh: [u8; 32],
+}
+
+fn worker(seed: u64) -> Worker {
+    Worker {
+        key: PrivateKey::from_seed(seed),
+        ecdh: [seed as u8; 32],
+    }
+}
+
+/// How to build a registration; each field defaults to the honest value.
+struct Spec<'a> {
+    worker: &'a Worker,
+    operator: AccountId,
+    endpoint: &'a str,
+    attested: u64,
+    measurement: [u8; 32],
+    ra: &'a PrivateKey,
+    genesis: veil_primitives::Digest,
+    quoted_keys: Option<&'a Worker>,
+    signer: Option<&'a PrivateKey>,
+}
+
+impl Net {
+    fn spec<'a>(&'a self, w: &'a Worker) -> Spec<'a> {
+        Spec {
+            worker: w,
+            operator: self.operator.public_key(),
+            endpoint: "http://127.0.0.1:9000",
+            attested: self.height,
+            measurement: MEASUREMENT,
+            ra: &self.ra,
+            genesis: chain().genesis_hash,
+            quoted_keys: None,
+            signer: None,
+        }
+    }
+}
+
+fn build(s: Spec<'_>) -> Call {
+    let quoted = s.quoted_keys.unwrap_or(s.worker);
+    let data = report_data(
+        quoted.key.public_key().as_ref(),
+        &quoted.ecdh,
+        &s.genesis,
+        &block_hash(s.attested),
+    );
+    let signed = dev::sign(
+        s.ra,
+        DevQuote {
+            measurement: s.measurement,
+            report_data: data,
+        },
+    );
+    let evidence = Evidence {
+        kind: TeeKind::Dev,
+        quote: signed.encode().to_vec(),
+    };
+    let payload = Registration::signing_payload(
+        &chain(),
+        &s.worker.key.public_key(),
+        &s.worker.ecdh,
+        &s.operator,
+        s.endpoint,
+        s.attested,
+    );
+    let signature = s
+        .signer
+        .unwrap_or(&s.worker.key)
+        .sign(veil_primitives::namespace::REGISTRATION, &payload);
+    Call::Register(Box::new(Registration {
+        worker: s.worker.key.public_key(),
+        ecdh_key: s.worker.ecdh,
+        operator: s.operator,
+        endpoint: s.endpoint.into(),
+        attested_height: s.attested,
+        signature,
+        evidence: evidence.encode().to_vec(),
+        collateral: Vec::new(),
+    }))
+}
+
+fn refused(e: RegistrationError) -> Result<(), TxError> {
+    Err(TxError::Registration(Box::new(e)))
+}
+
+fn events_for(messages: &[Message], w: &AccountId) -> Vec<RegistryEvent> {
+    messages
+        .iter()
+        .filter(|m| m.origin == Origin::Chain && m.destination == Destination::Worker(w.clone()))
+        .map(|m| RegistryEvent::decode(m.payload.clone()).unwrap())
+        .collect()
+}
+
+#[test]
+fn registration_stores_the_entry_and_tells_the_worker() {
+    let mut net = Net::new(true);
+    let w = worker(1);
+    let call = build(net.spec(&w));
+    assert_eq!(net.check(&net.operator, call.clone()), Ok(0));
+    let operator = net.operator.clone();
+    let (result, messages) = net.run(&operator, call);
+    assert_eq!(result, Ok(()));
+    let info = net.worker(&w.key.public_key()).unwrap();
+    assert_eq!(info.ecdh_key, w.ecdh);
+    assert_eq!(info.tee, TeeKind::Dev);
+    assert!(info.insecure);
+    assert_eq!(info.measurement, MEASUREMENT.to_vec());
+    assert_eq!(info.operator, operator.public_key());
+    assert_eq!(info.endpoint, "http://127.0.0.1:9000");
+    assert_eq!(info.registered_at, 4);
+    assert_eq!(info.expiry, 4 + 50);
+    assert_eq!(net.count(), 1);
+    assert_eq!(
+        events_for(&messages, &w.key.public_key()),
+        vec![RegistryEvent::Registered {
+            expiry: 54,
+            heartbeat_blocks: 5
+        }]
+    );
+}
+
+#[test]
+fn every_bad_registration_is_refused_with_its_reason() {
+    let mut net = Net::new(true);
+    let w = worker(1);
+    let other = worker(2);
+    let intruder = PrivateKey::from_seed(103);
+    let rogue_ra = PrivateKey::from_seed(55);
+    type Case<'a> = Box<dyn Fn(&Net) -> (Call, RegistrationError) + 'a>;
+    let cases: Vec<(&str, Case<'_>)> = vec![
+        (
+            "untrusted RA service",
+            Box::new(|net: &Net| {
+                (
+                    build(Spec {
+                        ra: &rogue_ra,
+                        ..net.spec(&w)
+                    }),
+                    RegistrationError::Evidence(VerifyError::Dev(dev::DevError::UntrustedSigner)),
+                )
+            }),
+        ),
+        (
+            "report data of other keys",
+            Box::new(|net: &Net| {
+                (
+                    build(Spec {
+                        quoted_keys: Some(&other),
+                        ..net.spec(&w)
+                    }),
+                    RegistrationError::ReportDataMismatch,
+                )
+            }),
+        ),
+        (
+            "report data of another genesis",
+            Box::new(|net: &Net| {
+                (
+                    build(Spec {
+                        genesis: hash(b"other chain"),
+                        ..net.spec(&w)
+                    }),
+                    RegistrationError::ReportDataMismatch,
+                )
+            }),
+        ),
+        (
+            "block in the future",
+            Box::new(|net: &Net| {
+                (
+                    build(Spec {
+                        attested: net.height + 1,
+                        ..net.spec(&w)
+                    }),
+                    RegistrationError::FutureBlock {
+                        attested: net.height + 1,
+                        height: net.height + 1,
+                    },
+                )
+            }),
+        ),
+        (
+            "code not allowlisted",
+            Box::new(|net: &Net| {
+                (
+                    build(Spec {
+                        measurement: [1; 32],
+                        ..net.spec(&w)
+                    }),
+                    RegistrationError::NotAllowlisted(veil_primitives::to_hex([1u8; 32])),
+                )
+            }),
+        ),
+        (
+            "worker signed for another operator",
+            Box::new(|net: &Net| {
+                (
+                    build(Spec {
+                        operator: intruder.public_key(),
+                        ..net.spec(&w)
+                    }),
+                    RegistrationError::OperatorMismatch {
+                        signed: veil_primitives::to_hex(intruder.public_key()),
+                    },
+                )
+            }),
+        ),
+        (
+            "registration not signed by the worker",
+            Box::new(|net: &Net| {
+                (
+                    build(Spec {
+                        signer: Some(&other.key),
+                        ..net.spec(&w)
+                    }),
+                    RegistrationError::BadWorkerSignature,
+                )
+            }),
+        ),
+        (
+            "empty endpoint",
+            Box::new(|net: &Net| {
+                (
+                    build(Spec {
+                        endpoint: "",
+                        ..net.spec(&w)
+                    }),
+                    RegistrationError::EmptyEndpoint,
+                )
+            }),
+        ),
+    ];
+    let operator = net.operator.clone();
+    for (name, case) in cases {
+        let (call, reason) = case(&net);
+        let mempool = net.check(&operator, call.clone());
+        assert_eq!(
+            mempool,
+            Err(TxError::Registration(Box::new(reason.clone()))),
+            "mempool: {name}"
+        );
+        let (result, _) = net.run(&operator, call);
+        assert_eq!(result, refused(reason), "block: {name}");
+        assert_eq!(net.count(), 0, "{name}");
+    }
+
+    // Malformed evidence.
+    let Call::Register(mut reg) = build(net.spec(&w)) else {
+        unreachable!()
+    };
+    reg.evidence = vec![7, 1, 2];
+    let (result, _) = net.run(&operator, Call::Register(reg));
+    assert!(
+        matches!(&result, Err(TxError::Registration(e)) if matches!(**e, RegistrationError::Evidence(VerifyError::Malformed(_)))),
+        "{result:?}"
+    );
+
+    // Stale: attests a block older than freshness_blocks.
+    let attested = net.height;
+    let stale = build(Spec {
+        attested,
+        ..net.spec(&w)
+    });
+    for _ in 0..10 {
+        net.block(Vec::new());
+    }
+    let (result, _) = net.run(&operator, stale);
+    assert_eq!(
+        result,
+        refused(RegistrationError::Stale {
+            attested,
+            height: net.height,
+            max_age: 10
+        })
+    );
+
+    // A worker cannot be taken over by another operator.
+    net.run(&operator, build(net.spec(&w))).0.unwrap();
+    let (result, _) = net.run(
+        &intruder,
+        build(Spec {
+            operator: intruder.public_key(),
+            endpoint: "http://evil",
+            ..net.spec(&w)
+        }),
+    );
+    assert_eq!(result, refused(RegistrationError::OwnedByOther));
+}
+
+#[test]
+fn dev_evidence_is_refused_unless_genesis_allows_insecure_attestation() {
+    let mut net = Net::new(false);
+    let w = worker(1);
+    let operator = net.operator.clone();
+    let (result, _) = net.run(&operator, build(net.spec(&w)));
+    assert_eq!(
+        result,
+        refused(RegistrationError::Evidence(VerifyError::InsecureNotAllowed))
+    );
+    assert_eq!(net.count(), 0);
+}
+
+#[test]
+fn renewal_extends_and_lapsed_registrations_expire() {
+    let mut net = Net::new(true);
+    let w = worker(1);
+    let id = w.key.public_key();
+    let operator = net.operator.clone();
+    net.run(&operator, build(net.spec(&w))).0.unwrap();
+    let first = net.worker(&id).unwrap().expiry;
+    // Renew halfway.
+    while net.height < first - 25 {
+        net.block(Vec::new());
+    }
+    net.run(&operator, build(net.spec(&w))).0.unwrap();
+    let second = net.worker(&id).unwrap().expiry;
+    assert!(second > first);
+    assert_eq!(net.count(), 1);
+    // The first expiry passes without effect.
+    while net.height < first + 1 {
+        net.block(Vec::new());
+    }
+    assert!(net.worker(&id).is_some());
+    // The renewed one lapses at its height.
+    let mut deregistered = Vec::new();
+    while net.height < second {
+        let out = net.block(Vec::new());
+        deregistered.extend(events_for(&out.messages, &id));
+    }
+    assert!(net.worker(&id).is_none());
+    assert_eq!(net.count(), 0);
+    assert_eq!(
+        deregistered,
+        vec![RegistryEvent::Deregistered {
+            reason: DeregistrationReason::Expired
+        }]
+    );
+}
+
+#[test]
+fn a_new_identity_at_the_same_endpoint_replaces_the_old() {
+    let mut net = Net::new(true);
+    let (old, new) = (worker(1), worker(2));
+    let operator = net.operator.clone();
+    net.run(&operator, build(net.spec(&old))).0.unwrap();
+    let (result, messages) = net.run(&operator, build(net.spec(&new)));
+    assert_eq!(result, Ok(()));
+    assert!(net.worker(&old.key.public_key()).is_none());
+    assert!(net.worker(&new.key.public_key()).is_some());
+    assert_eq!(net.count(), 1);
+    assert_eq!(
+        events_for(&messages, &old.key.public_key()),
+        vec![RegistryEvent::Deregistered {
+            reason: DeregistrationReason::Replaced
+        }]
+    );
+    // Another endpoint is another worker.
+    let third = worker(3);
+    net.run(
+        &operator,
+        build(Spec {
+            endpoint: "http://127.0.0.1:9001",
+            ..net.spec(&third)
+        }),
+    )
+    .0
+    .unwrap();
+    assert_eq!(net.count(), 2);
+}
+
+#[test]
+fn removing_a_measurement_deregisters_its_workers() {
+    let mut net = Net::new(true);
+    let (a, b) = (worker(1), worker(2));
+    let operator = net.operator.clone();
+    net.run(&operator, build(net.spec(&a))).0.unwrap();
+    // `b` runs other allowlisted code.
+    let mut p = policy();
+    p.allowlist.push(Measurement::Exact(vec![5; 32]));
+    let gov = net.gov.clone();
+    net.run(&gov, Call::Governance(GovernanceCall::SetRegistryParams(p)))
+        .0
+        .unwrap();
+    net.run(
+        &operator,
+        build(Spec {
+            measurement: [5; 32],
+            endpoint: "http://b",
+            ..net.spec(&b)
+        }),
+    )
+    .0
+    .unwrap();
+    assert_eq!(net.count(), 2);
+    // Governance drops MEASUREMENT: `a` goes, `b` stays.
+    let mut p = policy();
+    p.allowlist = vec![Measurement::Exact(vec![5; 32])];
+    let (result, messages) = net.run(&gov, Call::Governance(GovernanceCall::SetRegistryParams(p)));
+    assert_eq!(result, Ok(()));
+    assert!(net.worker(&a.key.public_key()).is_none());
+    assert!(net.worker(&b.key.public_key()).is_some());
+    assert_eq!(net.count(), 1);
+    assert_eq!(
+        events_for(&messages, &a.key.public_key()),
+        vec![RegistryEvent::Deregistered {
+            reason: DeregistrationReason::Revoked
+        }]
+    );
+    // Only governance may change the policy, and only to a valid one.
+    let (result, _) = net.run(
+        &operator,
+        Call::Governance(GovernanceCall::SetRegistryParams(policy())),
+    );
+    assert_eq!(result, Err(TxError::NotGovernance));
+    let bad = RegistryParams {
+        freshness_blocks: 0,
+        ..policy()
+    };
+    let (result, _) = net.run(
+        &gov,
+        Call::Governance(GovernanceCall::SetRegistryParams(bad)),
+    );
+    assert!(matches!(result, Err(TxError::InvalidParams(_))));
+}
+
+#[test]
+fn worker_messages_need_registration_signature_and_the_exact_next_sequence() {
+    let mut net = Net::new(true);
+    let w = worker(1);
+    let id = w.key.public_key();
+    let relayer = PrivateKey::from_seed(103);
+    let msg = |seq: u64, key: &PrivateKey| {
+        Call::WorkerMessage(
+            WorkerMessage {
+                sender: id.clone(),
+                destination: Destination::Topic(b"heartbeat".to_vec()),
+                sequence: seq,
+                payload: vec![seq as u8],
+            }
+            .sign(key, &chain()),
+        )
+    };
+    // Unknown sender.
+    let unknown = Err(TxError::UnknownWorker(veil_primitives::to_hex(&id)));
+    assert_eq!(net.check(&relayer, msg(0, &w.key)).map(|_| ()), unknown);
+    assert_eq!(net.run(&relayer, msg(0, &w.key)).0, unknown);
+
+    let operator = net.operator.clone();
+    net.run(&operator, build(net.spec(&w))).0.unwrap();
+    // Bad signature.
+    assert_eq!(
+        net.run(&relayer, msg(0, &relayer)).0,
+        Err(TxError::BadWorkerSignature)
+    );
+    // Gap.
+    assert_eq!(
+        net.run(&relayer, msg(1, &w.key)).0,
+        Err(TxError::SequenceGap {
+            expected: 0,
+            got: 1
+        })
+    );
+    // In order: routed with the worker as origin, relayed by anyone.
+    let (result, messages) = net.run(&relayer, msg(0, &w.key));
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        messages,
+        vec![Message {
+            origin: Origin::Worker(id.clone()),
+            destination: Destination::Topic(b"heartbeat".to_vec()),
+            sequence: 0,
+            payload: vec![0],
+        }]
+    );
+    // Replay: refused by the mempool and in a block.
+    let replayed = Err(TxError::SequenceReplayed {
+        expected: 1,
+        got: 0,
+    });
+    assert_eq!(net.check(&relayer, msg(0, &w.key)).map(|_| ()), replayed);
+    assert_eq!(net.run(&relayer, msg(0, &w.key)).0, replayed);
+    // The next one, and two in one block (the mempool accepts the later one ahead).
+    let t1 = net.tx(&relayer, msg(1, &w.key));
+    let t2 = net.tx(&operator, msg(2, &w.key));
+    assert!(net.check(&operator, msg(2, &w.key)).is_ok());
+    let out = net.block(vec![t1, t2]);
+    assert_eq!(out.receipts[0].result, Ok(()));
+    assert_eq!(out.receipts[1].result, Ok(()));
+    assert_eq!(
+        out.messages.iter().map(|m| m.sequence).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+}
