@@ -30,11 +30,11 @@ fn block_hash(height: u64) -> veil_primitives::Digest {
     hash(&height.to_be_bytes())
 }
 
-fn env(height: u64) -> BlockEnv {
+fn env_at(height: u64, base_ms: u64) -> BlockEnv {
     BlockEnv {
         chain: chain(),
         height,
-        timestamp: height * 1000,
+        timestamp: base_ms + height * 1000,
         parent: block_hash(height - 1),
     }
 }
@@ -46,6 +46,10 @@ struct Net {
     ra: PrivateKey,
     gov: PrivateKey,
     operator: PrivateKey,
+    /// Block time of height 0 (ms).
+    base_ms: u64,
+    /// Endpoint registrations name by default.
+    endpoint: &'static str,
 }
 
 fn policy() -> RegistryParams {
@@ -60,6 +64,11 @@ fn policy() -> RegistryParams {
 
 impl Net {
     fn new(allow_insecure: bool) -> Self {
+        Self::with_anchors(allow_insecure, None, 0)
+    }
+
+    /// A chain trusting `dcap_root`, whose blocks are timed from `base_ms`.
+    fn with_anchors(allow_insecure: bool, dcap_root: Option<Vec<u8>>, base_ms: u64) -> Self {
         let (ra, gov, operator) = (
             PrivateKey::from_seed(100),
             PrivateKey::from_seed(101),
@@ -77,7 +86,7 @@ impl Net {
             consensus_key: vec![7; 96],
             registry: policy(),
             dev_attestation_key: allow_insecure.then(|| ra.public_key()),
-            dcap_root: None,
+            dcap_root,
         };
         let mut state = MemoryState::default();
         state.apply(&block_on(genesis_changes(&genesis)).unwrap());
@@ -87,6 +96,8 @@ impl Net {
             ra,
             gov,
             operator,
+            base_ms,
+            endpoint: "http://127.0.0.1:9000",
         };
         // A few blocks so there are recent hashes to attest.
         for _ in 0..3 {
@@ -97,7 +108,12 @@ impl Net {
 
     fn block(&mut self, txs: Vec<SignedTransaction>) -> BlockOutcome {
         self.height += 1;
-        let out = block_on(execute_block(&self.state, &env(self.height), &txs)).unwrap();
+        let out = block_on(execute_block(
+            &self.state,
+            &env_at(self.height, self.base_ms),
+            &txs,
+        ))
+        .unwrap();
         self.state.apply(&out.changes);
         out
     }
@@ -126,7 +142,11 @@ impl Net {
     /// What the mempool says about a call for the next block.
     fn check(&self, from: &PrivateKey, call: Call) -> Result<u64, TxError> {
         let tx = self.tx(from, call);
-        match block_on(check_transaction(&self.state, &tx, &env(self.height + 1))) {
+        match block_on(check_transaction(
+            &self.state,
+            &tx,
+            &env_at(self.height + 1, self.base_ms),
+        )) {
             Ok(n) => Ok(n),
             Err(ExecCheckError::Tx(e)) => Err(e),
             Err(ExecCheckError::State(e)) => panic!("{e}"),
@@ -173,7 +193,7 @@ impl Net {
         Spec {
             worker: w,
             operator: self.operator.public_key(),
-            endpoint: "http://127.0.0.1:9000",
+            endpoint: self.endpoint,
             attested: self.height,
             measurement: MEASUREMENT,
             ra: &self.ra,
@@ -578,7 +598,7 @@ fn worker_messages_need_registration_signature_and_the_exact_next_sequence() {
     let id = w.key.public_key();
     let relayer = PrivateKey::from_seed(103);
     let msg = |seq: u64, key: &PrivateKey| {
-        Call::WorkerMessage(
+        Call::WorkerMessage(Box::new(
             WorkerMessage {
                 sender: id.clone(),
                 destination: Destination::Topic(b"heartbeat".to_vec()),
@@ -586,7 +606,7 @@ fn worker_messages_need_registration_signature_and_the_exact_next_sequence() {
                 payload: vec![seq as u8],
             }
             .sign(key, &chain()),
-        )
+        ))
     };
     // Unknown sender.
     let unknown = Err(TxError::UnknownWorker(veil_primitives::to_hex(&id)));
@@ -638,4 +658,264 @@ fn worker_messages_need_registration_signature_and_the_exact_next_sequence() {
         out.messages.iter().map(|m| m.sequence).collect::<Vec<_>>(),
         vec![1, 2]
     );
+}
+
+mod dcap {
+    //! The DCAP path end to end: quotes and collateral from a test root CA, verified at block
+    //! time by the chain, then judged by the registry policy.
+
+    use veil_attestation::{
+        dcap::DcapError,
+        testing::{CollateralSpec, DEFAULT_ISSUE_SECS, SgxQuoteSpec, TestCa},
+    };
+
+    use super::*;
+
+    const MR_ENCLAVE: [u8; 32] = [0xE1; 32];
+    const MR_SIGNER: [u8; 32] = [0x51; 32];
+
+    /// A chain trusting `ca`, at a time inside the collateral's validity.
+    fn net(ca: &TestCa) -> Net {
+        let mut net = Net::with_anchors(
+            false,
+            Some(ca.root_der()),
+            (DEFAULT_ISSUE_SECS + 86_400) * 1000,
+        );
+        let mut p = policy();
+        p.allowlist = vec![
+            Measurement::Exact(MR_ENCLAVE.to_vec()),
+            Measurement::Signer {
+                mr_signer: MR_SIGNER.to_vec(),
+                min_svn: 3,
+            },
+        ];
+        p.tcb_statuses = vec!["UpToDate".into(), "SWHardeningNeeded".into()];
+        p.advisories = vec!["INTEL-SA-00615".into()];
+        let gov = net.gov.clone();
+        net.run(&gov, Call::Governance(GovernanceCall::SetRegistryParams(p)))
+            .0
+            .unwrap();
+        net
+    }
+
+    struct Quote {
+        spec: SgxQuoteSpec,
+        collateral: CollateralSpec,
+        kind: TeeKind,
+        keys_of: Option<u64>,
+    }
+
+    fn honest() -> Quote {
+        Quote {
+            spec: SgxQuoteSpec {
+                mr_enclave: MR_ENCLAVE,
+                mr_signer: [0; 32],
+                isv_svn: 1,
+                debug: false,
+                report_data: [0; 64],
+            },
+            collateral: CollateralSpec::default(),
+            kind: TeeKind::SgxDcap,
+            keys_of: None,
+        }
+    }
+
+    fn register(net: &mut Net, ca: &TestCa, w: &Worker, mut q: Quote) -> Result<(), TxError> {
+        let quoted = q.keys_of.map(worker);
+        let keys = quoted.as_ref().unwrap_or(w);
+        q.spec.report_data = report_data(
+            keys.key.public_key().as_ref(),
+            &keys.ecdh,
+            &chain().genesis_hash,
+            &block_hash(net.height),
+        );
+        let Call::Register(mut reg) = build(net.spec(w)) else {
+            unreachable!()
+        };
+        reg.evidence = Evidence {
+            kind: q.kind,
+            quote: ca.sgx_quote(&q.spec),
+        }
+        .encode()
+        .to_vec();
+        reg.collateral = ca.collateral(&q.collateral);
+        let operator = net.operator.clone();
+        net.run(&operator, Call::Register(reg)).0
+    }
+
+    #[test]
+    fn an_attested_enclave_registers_as_secure() {
+        let ca = TestCa::new(1);
+        let mut net = net(&ca);
+        let w = worker(1);
+        assert_eq!(register(&mut net, &ca, &w, honest()), Ok(()));
+        let info = net.worker(&w.key.public_key()).unwrap();
+        assert_eq!(info.tee, TeeKind::SgxDcap);
+        assert!(!info.insecure);
+        assert_eq!(info.measurement, MR_ENCLAVE.to_vec());
+        assert_eq!(info.tcb_status, "UpToDate");
+    }
+
+    #[test]
+    fn every_bad_dcap_registration_is_refused_with_its_reason() {
+        let ca = TestCa::new(1);
+        let mut net = net(&ca);
+        let w = worker(1);
+        type Expect = fn(&RegistrationError) -> bool;
+        let refusals: Vec<(&str, Quote, Expect)> = vec![
+            (
+                "debug enclave",
+                Quote {
+                    spec: SgxQuoteSpec {
+                        debug: true,
+                        ..honest().spec
+                    },
+                    ..honest()
+                },
+                |e| *e == RegistrationError::DebugEnclave,
+            ),
+            (
+                "TCB out of date",
+                Quote {
+                    collateral: CollateralSpec {
+                        tcb_status: "OutOfDate".into(),
+                        ..Default::default()
+                    },
+                    ..honest()
+                },
+                |e| *e == RegistrationError::TcbStatus("OutOfDate".into()),
+            ),
+            (
+                "advisory not tolerated",
+                Quote {
+                    collateral: CollateralSpec {
+                        tcb_status: "SWHardeningNeeded".into(),
+                        advisory_ids: vec!["INTEL-SA-00615".into(), "INTEL-SA-00999".into()],
+                        ..Default::default()
+                    },
+                    ..honest()
+                },
+                |e| *e == RegistrationError::Advisory("INTEL-SA-00999".into()),
+            ),
+            (
+                "code not allowlisted",
+                Quote {
+                    spec: SgxQuoteSpec {
+                        mr_enclave: [2; 32],
+                        ..honest().spec
+                    },
+                    ..honest()
+                },
+                |e| matches!(e, RegistrationError::NotAllowlisted(_)),
+            ),
+            (
+                "signer allowlisted but SVN too low",
+                Quote {
+                    spec: SgxQuoteSpec {
+                        mr_enclave: [2; 32],
+                        mr_signer: MR_SIGNER,
+                        isv_svn: 2,
+                        ..honest().spec
+                    },
+                    ..honest()
+                },
+                |e| matches!(e, RegistrationError::NotAllowlisted(_)),
+            ),
+            (
+                "report data of other keys",
+                Quote {
+                    keys_of: Some(9),
+                    ..honest()
+                },
+                |e| *e == RegistrationError::ReportDataMismatch,
+            ),
+            (
+                "SGX quote presented as TDX",
+                Quote {
+                    kind: TeeKind::Tdx,
+                    ..honest()
+                },
+                |e| {
+                    *e == RegistrationError::Evidence(VerifyError::KindMismatch {
+                        claimed: TeeKind::Tdx,
+                        actual: TeeKind::SgxDcap,
+                    })
+                },
+            ),
+            (
+                "collateral expired at block time",
+                Quote {
+                    collateral: CollateralSpec {
+                        issue_secs: DEFAULT_ISSUE_SECS - 1000,
+                        next_update_secs: DEFAULT_ISSUE_SECS,
+                        ..Default::default()
+                    },
+                    ..honest()
+                },
+                |e| {
+                    matches!(
+                        e,
+                        RegistrationError::Evidence(VerifyError::Dcap(DcapError::Verification(_)))
+                    )
+                },
+            ),
+        ];
+        for (name, quote, expected) in refusals {
+            match register(&mut net, &ca, &w, quote) {
+                Err(TxError::Registration(e)) => assert!(expected(&e), "{name}: got {e}"),
+                other => panic!("{name}: expected a refusal, got {other:?}"),
+            }
+            assert_eq!(net.count(), 0, "{name}");
+        }
+
+        // A quote from another CA (e.g. a forged Intel chain) proves nothing here.
+        let rogue = TestCa::new(2);
+        match register(&mut net, &rogue, &w, honest()) {
+            Err(TxError::Registration(e)) => assert!(
+                matches!(*e, RegistrationError::Evidence(VerifyError::Dcap(_))),
+                "{e}"
+            ),
+            other => panic!("rogue CA: {other:?}"),
+        }
+
+        // The tolerated advisory with an accepted status, and a new enough SVN under the
+        // allowlisted signer, both register.
+        let tolerated = Quote {
+            collateral: CollateralSpec {
+                tcb_status: "SWHardeningNeeded".into(),
+                advisory_ids: vec!["INTEL-SA-00615".into()],
+                ..Default::default()
+            },
+            ..honest()
+        };
+        assert_eq!(register(&mut net, &ca, &w, tolerated), Ok(()));
+        let signed = Quote {
+            spec: SgxQuoteSpec {
+                mr_enclave: [2; 32],
+                mr_signer: MR_SIGNER,
+                isv_svn: 3,
+                ..honest().spec
+            },
+            ..honest()
+        };
+        let w2 = worker(2);
+        assert_eq!(
+            register_at(&mut net, &ca, &w2, signed, "http://second"),
+            Ok(())
+        );
+        assert_eq!(net.count(), 2);
+    }
+
+    fn register_at(
+        net: &mut Net,
+        ca: &TestCa,
+        w: &Worker,
+        q: Quote,
+        endpoint: &'static str,
+    ) -> Result<(), TxError> {
+        let saved = std::mem::replace(&mut net.endpoint, endpoint);
+        let r = register(net, ca, w, q);
+        net.endpoint = saved;
+        r
+    }
 }
