@@ -117,7 +117,11 @@ pub(crate) fn chain(args: ChainBenchArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&dir)?;
     let dir = dir.canonicalize()?;
-    let (mut children, entries, _) = launch(&dir, args.validators, 0, args.block_interval_ms)?;
+    let crate::devnet::Launched {
+        mut children,
+        nodes: entries,
+        ..
+    } = launch(&dir, args.validators, 0, args.block_interval_ms, 2_400)?;
     let rt = runtime()?;
     let result = rt.block_on(run(&dir, &args, per_sender, &entries, &mut children));
     terminate(&mut children);

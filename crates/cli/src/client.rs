@@ -53,6 +53,10 @@ pub(crate) fn status(rpc: &str, json: bool) -> anyhow::Result<()> {
         println!("validators   {}", status.validators);
         println!("peers        {}", status.peers);
         println!("mempool      {}", status.mempool);
+        println!(
+            "workers      {} registered ({} insecure: dev attestation)",
+            status.workers, status.insecure_workers
+        );
     }
     Ok(())
 }

@@ -43,6 +43,40 @@ pub(crate) struct GenesisArgs {
     /// Faucet balance.
     #[arg(long, default_value_t = 1_000_000_000_000_000_000)]
     faucet_balance: u128,
+    /// Accept dev (simulated, INSECURE) attestation: creates the dev RA service key
+    /// (`keys/ra-service.json`) and names it in genesis. For development networks only.
+    #[arg(long)]
+    allow_insecure: bool,
+    /// Code allowed to register as a worker: a measurement in hex (MRENCLAVE, MRTD, or a dev
+    /// pRuntime's binary hash, shown by `pruntime --print-measurement`). Repeatable.
+    #[arg(long = "allow-measurement")]
+    allow_measurements: Vec<String>,
+}
+
+/// Registration settings for a new genesis.
+#[derive(Default)]
+struct RegistryOptions {
+    allow_insecure: bool,
+    allowlist: Vec<Vec<u8>>,
+    /// Funded operator accounts to create (`keys/operator-N.json`).
+    operators: usize,
+    params: Option<veil_primitives::RegistryParams>,
+}
+
+/// What each devnet operator account starts with: enough for years of heartbeats.
+const OPERATOR_BALANCE: u128 = 1_000_000_000_000_000;
+
+/// Devnet registration period: 10 minutes at the default block interval, so renewals show.
+const DEVNET_REGISTRATION_BLOCKS: u64 = 2_400;
+
+/// Devnet registration policy: short periods so renewal and heartbeats show within minutes.
+fn devnet_registry_params(registration_blocks: u64) -> veil_primitives::RegistryParams {
+    veil_primitives::RegistryParams {
+        freshness_blocks: 64.min(registration_blocks / 2).max(1),
+        registration_blocks,
+        heartbeat_blocks: 40,
+        ..Default::default()
+    }
 }
 
 fn now_ms() -> u64 {
@@ -69,6 +103,7 @@ fn write_genesis(
     chain_id: u64,
     p2p: Vec<SocketAddr>,
     faucet_balance: u128,
+    registry: RegistryOptions,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(validators >= 1, "at least one validator is needed");
     let p2p = if p2p.is_empty() {
@@ -84,7 +119,7 @@ fn write_genesis(
         );
         p2p
     };
-    let generated = generate(
+    let mut generated = generate(
         &mut commonware_utils::sys_rng(),
         chain_id,
         now_ms(),
@@ -94,6 +129,36 @@ fn write_genesis(
     )?;
     std::fs::create_dir_all(out)?;
     let keys = out.join("keys");
+    let spec = &mut generated.spec.registry;
+    if let Some(p) = registry.params {
+        spec.params = p;
+    }
+    spec.params.allowlist.extend(
+        registry
+            .allowlist
+            .into_iter()
+            .map(veil_primitives::Measurement::Exact),
+    );
+    if registry.allow_insecure {
+        let ra = PrivateKey::random(commonware_utils::sys_rng());
+        write_secret_json(&keys.join("ra-service.json"), &AccountKeyFile::new(&ra))?;
+        spec.allow_insecure = true;
+        spec.dev_attestation_key = Some(to_hex(ra.public_key()));
+    }
+    for i in 0..registry.operators {
+        let op = PrivateKey::random(commonware_utils::sys_rng());
+        write_secret_json(
+            &keys.join(format!("operator-{i}.json")),
+            &AccountKeyFile::new(&op),
+        )?;
+        generated
+            .spec
+            .balances
+            .push(veil_node::genesis::BalanceSpec {
+                account: to_hex(op.public_key()),
+                amount: OPERATOR_BALANCE,
+            });
+    }
     for (i, v) in generated.validators.iter().enumerate() {
         write_secret_json(&keys.join(format!("validator-{i}.json")), v)?;
     }
@@ -110,12 +175,22 @@ pub(crate) fn genesis(args: GenesisArgs) -> anyhow::Result<()> {
         "{} already holds a genesis.json",
         args.out.display()
     );
+    let allowlist = args
+        .allow_measurements
+        .iter()
+        .map(|m| veil_primitives::from_hex(m).map_err(|e| anyhow::anyhow!("measurement {m}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     write_genesis(
         &args.out,
         args.validators,
         args.chain_id,
         args.p2p,
         args.faucet_balance,
+        RegistryOptions {
+            allow_insecure: args.allow_insecure,
+            allowlist,
+            ..Default::default()
+        },
     )?;
     println!("wrote {}", args.out.join("genesis.json").display());
     println!(
@@ -142,6 +217,9 @@ pub(crate) struct DevnetArgs {
     /// Least time between blocks, in milliseconds.
     #[arg(long, default_value_t = 250)]
     block_interval_ms: u64,
+    /// Blocks a worker registration lasts before the host must renew it (only when creating).
+    #[arg(long, default_value_t = DEVNET_REGISTRATION_BLOCKS)]
+    registration_blocks: u64,
     /// Exit after the devnet is up (and the demo ran), leaving nodes running. For scripts.
     #[arg(long)]
     detach: bool,
@@ -154,6 +232,9 @@ struct Layout {
     /// Per worker: pRuntime private and public API ports.
     #[serde(default)]
     workers: Vec<(u16, u16)>,
+    /// Dev RA service port.
+    #[serde(default)]
+    ra_service: Option<u16>,
 }
 
 /// `DIR/devnet.json`: how to reach (and restart) each node.
@@ -169,6 +250,8 @@ pub(crate) struct DevnetFile {
     pub faucet_key: PathBuf,
     /// The workers.
     pub workers: Vec<WorkerEntry>,
+    /// The dev RA service (INSECURE), if workers run.
+    pub ra_service: Option<String>,
 }
 
 /// One worker in `devnet.json`.
@@ -186,6 +269,12 @@ pub(crate) struct WorkerEntry {
     pub pruntime_log: PathBuf,
     /// Host log.
     pub host_log: PathBuf,
+    /// The operator account key file the host registers and posts with.
+    pub operator_key: PathBuf,
+    /// Command line that (re)starts this pRuntime.
+    pub pruntime_command: Vec<String>,
+    /// Command line that (re)starts this host.
+    pub host_command: Vec<String>,
 }
 
 /// One validator in `devnet.json`.
@@ -269,12 +358,25 @@ pub(crate) fn terminate(children: &mut [Child]) {
 }
 
 /// Creates (or resumes) the devnet in `dir` and starts its validator processes.
+/// The processes of a launched devnet.
+pub(crate) struct Launched {
+    /// Every child process (validators first, in order).
+    pub children: Vec<Child>,
+    /// The validators.
+    pub nodes: Vec<NodeEntry>,
+    /// The workers.
+    pub workers: Vec<WorkerEntry>,
+    /// The dev RA service URL, if workers run.
+    pub ra_service: Option<String>,
+}
+
 pub(crate) fn launch(
     dir: &Path,
     validators: usize,
     workers: usize,
     block_interval_ms: u64,
-) -> anyhow::Result<(Vec<Child>, Vec<NodeEntry>, Vec<WorkerEntry>)> {
+    registration_blocks: u64,
+) -> anyhow::Result<Launched> {
     let layout_path = dir.join("layout.json");
     let layout: Layout = if dir.join("genesis.json").exists() {
         let layout: Layout = read_json(&layout_path)?;
@@ -289,18 +391,50 @@ pub(crate) fn launch(
             "creating devnet in {} with {validators} validators",
             dir.display()
         );
+        // The allowlist names the pRuntime build the workers run, so build it first.
+        let workers = if workers > 0 && !ensure_pruntime() {
+            eprintln!(
+                "workers not started: the pruntime binary is missing next to {}; \
+                 build it with `cargo build --release -p veil-pruntime`",
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+            0
+        } else {
+            workers
+        };
         // All ports in one call: listeners held together cannot be handed out twice.
-        let ports = free_ports(2 * validators + 2 * workers)?;
+        let ports = free_ports(2 * validators + 2 * workers + 1)?;
         let (p2p, rest) = ports.split_at(validators);
-        let (rpc, worker_ports) = rest.split_at(validators);
+        let (rpc, rest) = rest.split_at(validators);
+        let (ra, worker_ports) = rest.split_at(1);
         let p2p = p2p
             .iter()
             .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
             .collect();
-        write_genesis(dir, validators, 1, p2p, 1_000_000_000_000_000_000)?;
+        let allowlist = if workers > 0 {
+            vec![pruntime_measurement()?]
+        } else {
+            Vec::new()
+        };
+        write_genesis(
+            dir,
+            validators,
+            1,
+            p2p,
+            1_000_000_000_000_000_000,
+            RegistryOptions {
+                allow_insecure: workers > 0,
+                allowlist,
+                operators: workers,
+                params: Some(devnet_registry_params(registration_blocks)),
+            },
+        )?;
         let layout = Layout {
             rpc: rpc.to_vec(),
             workers: worker_ports.chunks(2).map(|p| (p[0], p[1])).collect(),
+            ra_service: (workers > 0).then_some(ra[0]),
         };
         std::fs::write(&layout_path, serde_json::to_string_pretty(&layout)?)?;
         layout
@@ -343,11 +477,53 @@ pub(crate) fn launch(
         children.push(child);
     }
     let mut workers = Vec::new();
-    if !with_workers {
-        return Ok((children, entries, workers));
+    let ra_port = match layout.ra_service {
+        Some(p) if with_workers => p,
+        _ => {
+            return Ok(Launched {
+                children,
+                nodes: entries,
+                workers,
+                ra_service: None,
+            });
+        }
+    };
+    let ra_log = dir.join("ra-service.log");
+    match spawn(
+        &[
+            std::env::current_exe()?.display().to_string(),
+            "ra-service".into(),
+            "--key".into(),
+            dir.join("keys")
+                .join("ra-service.json")
+                .display()
+                .to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{ra_port}"),
+        ],
+        &ra_log,
+    ) {
+        Ok(c) => {
+            eprintln!(
+                "  dev RA service (INSECURE): pid {}, http://127.0.0.1:{ra_port}",
+                c.id()
+            );
+            children.push(c);
+        }
+        Err(e) => {
+            terminate(&mut children);
+            return Err(e);
+        }
     }
+    let ra_url = format!("http://127.0.0.1:{ra_port}");
     for (w, (private, public)) in layout.workers.iter().enumerate() {
-        match spawn_worker(dir, w, *private, *public, &entries[w % entries.len()].rpc) {
+        match spawn_worker(
+            dir,
+            w,
+            (*private, *public),
+            &entries[w % entries.len()].rpc,
+            &ra_url,
+        ) {
             Ok((pruntime, host, entry)) => {
                 eprintln!(
                     "  worker {w}: pRuntime pid {} (public {}), host pid {}",
@@ -365,7 +541,21 @@ pub(crate) fn launch(
             }
         }
     }
-    Ok((children, entries, workers))
+    Ok(Launched {
+        children,
+        nodes: entries,
+        workers,
+        ra_service: Some(ra_url),
+    })
+}
+
+/// SHA-256 of the `pruntime` binary next to this one: the dev TEE's measurement.
+fn pruntime_measurement() -> anyhow::Result<Vec<u8>> {
+    use sha2::Digest as _;
+    let path = std::env::current_exe()?.with_file_name("pruntime");
+    let bytes = std::fs::read(&path)
+        .map_err(|e| anyhow::anyhow!("cannot measure {}: {e}", path.display()))?;
+    Ok(sha2::Sha256::digest(&bytes).to_vec())
 }
 
 /// Makes sure the `pruntime` binary sits next to this one. Under `cargo run` it is built on the
@@ -398,9 +588,9 @@ fn ensure_pruntime() -> bool {
 fn spawn_worker(
     dir: &Path,
     w: usize,
-    private: u16,
-    public: u16,
+    (private, public): (u16, u16),
     node: &str,
+    ra_service: &str,
 ) -> anyhow::Result<(Child, Child, WorkerEntry)> {
     let exe = std::env::current_exe()?;
     let pruntime_exe = exe.with_file_name("pruntime");
@@ -412,29 +602,32 @@ fn spawn_worker(
     let wdir = dir.join(format!("worker-{w}"));
     let pruntime_log = wdir.join("pruntime.log");
     let host_log = wdir.join("host.log");
-    let pruntime = spawn(
-        &[
-            pruntime_exe.display().to_string(),
-            "--data-dir".into(),
-            wdir.join("pruntime").display().to_string(),
-            "--private-rpc".into(),
-            format!("127.0.0.1:{private}"),
-            "--public-rpc".into(),
-            format!("127.0.0.1:{public}"),
-        ],
-        &pruntime_log,
-    )?;
-    let host = spawn(
-        &[
-            exe.display().to_string(),
-            "host".into(),
-            "--node".into(),
-            node.to_string(),
-            "--pruntime".into(),
-            format!("http://127.0.0.1:{private}"),
-        ],
-        &host_log,
-    )?;
+    let operator_key = dir.join("keys").join(format!("operator-{w}.json"));
+    let pruntime_command = vec![
+        pruntime_exe.display().to_string(),
+        "--data-dir".into(),
+        wdir.join("pruntime").display().to_string(),
+        "--private-rpc".into(),
+        format!("127.0.0.1:{private}"),
+        "--public-rpc".into(),
+        format!("127.0.0.1:{public}"),
+    ];
+    let pruntime = spawn(&pruntime_command, &pruntime_log)?;
+    let host_command = vec![
+        exe.display().to_string(),
+        "host".into(),
+        "--node".into(),
+        node.to_string(),
+        "--pruntime".into(),
+        format!("http://127.0.0.1:{private}"),
+        "--operator-key".into(),
+        operator_key.display().to_string(),
+        "--endpoint".into(),
+        format!("http://127.0.0.1:{public}"),
+        "--ra-service".into(),
+        ra_service.to_string(),
+    ];
+    let host = spawn(&host_command, &host_log)?;
     let entry = WorkerEntry {
         pruntime: format!("http://127.0.0.1:{public}"),
         pruntime_private: format!("http://127.0.0.1:{private}"),
@@ -442,6 +635,9 @@ fn spawn_worker(
         host_pid: host.id(),
         pruntime_log,
         host_log,
+        operator_key,
+        pruntime_command,
+        host_command,
     };
     Ok((pruntime, host, entry))
 }
@@ -449,10 +645,26 @@ fn spawn_worker(
 pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir)?;
     let dir = args.dir.canonicalize()?;
-    let (mut children, entries, workers) =
-        launch(&dir, args.validators, args.workers, args.block_interval_ms)?;
+    let Launched {
+        mut children,
+        nodes: entries,
+        workers,
+        ra_service,
+    } = launch(
+        &dir,
+        args.validators,
+        args.workers,
+        args.block_interval_ms,
+        args.registration_blocks,
+    )?;
     let rt = runtime()?;
-    let result = rt.block_on(supervise(&dir, &args, entries, workers, &mut children));
+    let result = rt.block_on(supervise(
+        &dir,
+        &args,
+        entries,
+        (workers, ra_service),
+        &mut children,
+    ));
     terminate_unless_detached(&args, &mut children);
     result
 }
@@ -470,7 +682,7 @@ async fn supervise(
     dir: &Path,
     args: &DevnetArgs,
     entries: Vec<NodeEntry>,
-    workers: Vec<WorkerEntry>,
+    (workers, ra_service): (Vec<WorkerEntry>, Option<String>),
     children: &mut [Child],
 ) -> anyhow::Result<()> {
     let clients = entries
@@ -485,6 +697,7 @@ async fn supervise(
         nodes: entries,
         faucet_key: dir.join("keys").join("faucet.json"),
         workers,
+        ra_service,
     };
     let path = dir.join("devnet.json");
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;
@@ -499,6 +712,11 @@ async fn supervise(
         && let Err(e) = demo(dir, &file).await
     {
         eprintln!("demo failed: {e:#}");
+    }
+    if !file.workers.is_empty()
+        && let Err(e) = wait_registered(&clients[0], file.workers.len()).await
+    {
+        eprintln!("{e:#}; see the host logs under {}", dir.display());
     }
     if args.detach {
         return Ok(());
@@ -586,6 +804,34 @@ pub(crate) async fn wait_ready(
             Instant::now() < deadline,
             "devnet did not start finalizing within 120 s; see the logs in {}",
             dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until `n` workers are registered on chain, showing progress.
+async fn wait_registered(
+    client: &jsonrpsee::http_client::HttpClient,
+    n: usize,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = None;
+    loop {
+        let status = client.status().await?;
+        if last != Some(status.workers) {
+            eprintln!(
+                "workers registered: {}/{n} ({} insecure: dev attestation)",
+                status.workers, status.insecure_workers
+            );
+            last = Some(status.workers);
+        }
+        if status.workers as usize >= n {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} of {n} workers registered within 120 s",
+            status.workers
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -68,6 +68,8 @@ enum Command {
         /// Blocks per sync batch.
         #[arg(long, default_value_t = 1000)]
         batch: u64,
+        #[command(flatten)]
+        operator: OperatorArgs,
     },
     /// Run the dev remote attestation service (INSECURE, dev mode only).
     RaService(ra_service::RaServiceArgs),
@@ -138,7 +140,8 @@ fn main() {
             node_ws,
             pruntime,
             batch,
-        } => run_host(node, node_ws, pruntime, batch),
+            operator,
+        } => run_host(node, node_ws, pruntime, batch, operator),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -146,18 +149,48 @@ fn main() {
     }
 }
 
+/// The operator a host acts for (registration and egress). Without `--operator-key` the host
+/// only relays blocks.
+#[derive(clap::Args)]
+struct OperatorArgs {
+    /// Operator account key file: pays for and signs the worker's registration and egress.
+    #[arg(long, requires = "endpoint")]
+    operator_key: Option<std::path::PathBuf>,
+    /// pRuntime's public URL, registered on chain for users to reach.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Dev RA service URL (`veil ra-service`), needed when pRuntime runs the dev TEE.
+    #[arg(long)]
+    ra_service: Option<String>,
+    /// DCAP collateral JSON file (as fetched from a PCCS), needed for SGX and TDX.
+    #[arg(long)]
+    collateral: Option<std::path::PathBuf>,
+}
+
 fn run_host(
     node: String,
     node_ws: Option<String>,
     pruntime: String,
     batch: u64,
+    operator: OperatorArgs,
 ) -> anyhow::Result<()> {
     let node_ws = node_ws.unwrap_or_else(|| node.replacen("http", "ws", 1));
+    let operator = match operator.operator_key {
+        Some(path) => Some(veil_host::OperatorConfig {
+            key: veil_node::keys::read_json::<veil_node::keys::AccountKeyFile>(&path)?
+                .private_key()?,
+            endpoint: operator.endpoint.unwrap_or_default(),
+            ra_service: operator.ra_service,
+            collateral: operator.collateral,
+        }),
+        None => None,
+    };
     let config = veil_host::HostConfig {
         node_rpc: node,
         node_ws,
         pruntime,
         batch: batch.clamp(1, veil_node::rpc::MAX_SYNC_BATCH),
+        operator,
     };
     let rt = client::runtime()?;
     rt.block_on(async {

@@ -1,6 +1,11 @@
-//! A worker end to end, as real processes: a devnet, a `pruntime` and a `veil host` relaying
-//! finalized blocks into it. A message sent on chain to the worker reaches pRuntime through its
-//! light client; `kill -9` of the host loses nothing and sync resumes after a restart.
+//! Workers end to end, as real processes.
+//!
+//! - A devnet, a `pruntime` and a `veil host` relaying finalized blocks into it: a message sent
+//!   on chain to the worker reaches pRuntime through its light client; `kill -9` of the host
+//!   loses nothing and sync resumes after a restart.
+//! - A devnet's own workers register with dev attestation through the dev RA service, send
+//!   heartbeats as signed egress, and a pRuntime killed with `kill -9` comes back with the same
+//!   identity, resumes sync and is not registered again.
 
 use std::{
     net::TcpListener,
@@ -102,21 +107,7 @@ fn host_relays_blocks_and_messages_into_pruntime_and_survives_kill_9() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut procs = Procs(Vec::new(), dir.clone());
-    let (out, err) = log(&dir, "devnet.out");
-    procs.0.push(
-        Command::new(VEIL)
-            .args(["devnet", "--dir"])
-            .arg(dir.join("net"))
-            .args(["--no-demo", "--block-interval-ms", "100"])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap(),
-    );
-    let file: serde_json::Value = poll("devnet.json", Duration::from_secs(180), || {
-        serde_json::from_str(&std::fs::read_to_string(dir.join("net/devnet.json")).ok()?).ok()
-    });
+    let file = start_devnet(&dir, &mut procs, &["--workers", "0"]);
     let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
 
     let (private, public) = two_ports();
@@ -232,4 +223,177 @@ fn host_relays_blocks_and_messages_into_pruntime_and_survives_kill_9() {
     poll("sync to resume", Duration::from_secs(60), || {
         synced(&rt).filter(|h| *h >= target)
     });
+}
+
+fn start_devnet(dir: &Path, procs: &mut Procs, extra: &[&str]) -> serde_json::Value {
+    let (out, err) = log(dir, "devnet.out");
+    procs.0.push(
+        Command::new(VEIL)
+            .args(["devnet", "--dir"])
+            .arg(dir.join("net"))
+            .args(["--no-demo", "--block-interval-ms", "100"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+    poll("devnet.json", Duration::from_secs(180), || {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("net/devnet.json")).ok()?).ok()
+    })
+}
+
+#[test]
+fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
+    let dir = std::env::temp_dir().join(format!("veil-registry-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut procs = Procs(Vec::new(), dir.clone());
+    let file = start_devnet(&dir, &mut procs, &["--workers", "2"]);
+    let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
+    let workers = file["workers"].as_array().unwrap().clone();
+    assert_eq!(workers.len(), 2);
+    assert!(file["ra_service"].as_str().is_some());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = http(&rpc);
+
+    // Every worker registers, flagged insecure (dev attestation), at its public endpoint.
+    poll("both workers to register", Duration::from_secs(120), || {
+        let s = rt.block_on(node.status()).ok()?;
+        (s.workers == 2).then_some(())
+    });
+    let status = rt.block_on(node.status()).unwrap();
+    assert_eq!(status.insecure_workers, 2);
+    let listed = rt.block_on(node.workers()).unwrap();
+    let mut endpoints: Vec<_> = listed.iter().map(|w| w.endpoint.clone()).collect();
+    endpoints.sort();
+    let mut expected: Vec<_> = workers
+        .iter()
+        .map(|w| w["pruntime"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(endpoints, expected);
+    assert!(
+        listed
+            .iter()
+            .all(|w| w.insecure && w.tee == veil_primitives::TeeKind::Dev)
+    );
+
+    // `veil status --json` reports the registered count.
+    let out = Command::new(VEIL)
+        .args(["status", "--json", "--rpc", &rpc])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["workers"], 2);
+
+    // Worker 0's pRuntime knows it is registered (from the chain) and its heartbeats, signed
+    // egress posted by its host, are routed by the chain.
+    let w0 = &workers[0];
+    let private = http(w0["pruntime_private"].as_str().unwrap());
+    let identity = rt
+        .block_on(PrivateApiClient::get_identity(&private))
+        .unwrap();
+    let entry = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(node.get_worker(identity.public_key.clone()))
+            .unwrap()
+    };
+    let registered_at = entry(&rt).expect("worker 0 registered").registered_at;
+    poll("a heartbeat on chain", Duration::from_secs(60), || {
+        (entry(&rt)?.next_sequence? >= 1).then_some(())
+    });
+    let effects = rt
+        .block_on(PrivateApiClient::dump_side_effect(&private))
+        .unwrap();
+    assert!(effects.registered_until.is_some());
+
+    // kill -9 pRuntime, restart it from the same sealed data.
+    use rustix::process::{Pid, Signal, kill_process};
+    let pid = w0["pruntime_pid"].as_u64().unwrap() as i32;
+    kill_process(Pid::from_raw(pid).unwrap(), Signal::KILL).unwrap();
+    poll("pRuntime to die", Duration::from_secs(10), || {
+        rt.block_on(PrivateApiClient::get_identity(&private))
+            .is_err()
+            .then_some(())
+    });
+    let sequence_before = entry(&rt).unwrap().next_sequence.unwrap();
+    let command: Vec<String> = w0["pruntime_command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let (out, err) = log(&dir, "pruntime-restarted.log");
+    procs.0.push(
+        Command::new(&command[0])
+            .args(&command[1..])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+    // Same identity; the host (still running) resumes sync; heartbeats go on.
+    let again = poll("pRuntime to come back", Duration::from_secs(30), || {
+        rt.block_on(PrivateApiClient::get_identity(&private)).ok()
+    });
+    assert_eq!(again, identity);
+    let target = rt.block_on(node.status()).unwrap().height;
+    poll("sync to resume", Duration::from_secs(60), || {
+        let s = rt
+            .block_on(PrivateApiClient::get_sync_state(&private))
+            .ok()??;
+        (s.synced_height >= target).then_some(())
+    });
+    poll("heartbeats to go on", Duration::from_secs(60), || {
+        (entry(&rt)?.next_sequence? > sequence_before).then_some(())
+    });
+    // Not registered again: the entry is the one from before the crash.
+    assert_eq!(entry(&rt).unwrap().registered_at, registered_at);
+}
+
+#[test]
+fn hosts_renew_registrations_before_they_expire() {
+    let dir = std::env::temp_dir().join(format!("veil-renew-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut procs = Procs(Vec::new(), dir.clone());
+    // Registrations of 60 blocks (about 6 s): the host renews within the last 15.
+    let file = start_devnet(
+        &dir,
+        &mut procs,
+        &["--workers", "1", "--registration-blocks", "60"],
+    );
+    let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = http(&rpc);
+    let first = poll("the worker to register", Duration::from_secs(120), || {
+        rt.block_on(node.workers()).ok()?.into_iter().next()
+    });
+    // Renewed twice, never lapsing in between.
+    let mut current = first.clone();
+    for round in 0..2 {
+        let renewed = poll("a renewal", Duration::from_secs(60), || {
+            let w = rt.block_on(node.get_worker(first.worker.clone())).ok()?;
+            let w = w.unwrap_or_else(|| panic!("registration lapsed (round {round})"));
+            (w.registered_at > current.registered_at).then_some(w)
+        });
+        assert!(renewed.expiry > current.expiry);
+        assert!(
+            renewed.registered_at < current.expiry,
+            "renewed at {} after the expiry {}",
+            renewed.registered_at,
+            current.expiry
+        );
+        current = renewed;
+    }
+    assert_eq!(rt.block_on(node.status()).unwrap().workers, 1);
 }

@@ -5,6 +5,14 @@
 //! up in batches, then follows finalized heads over WebSocket. When the node or pRuntime
 //! restarts, it reconnects with exponential backoff and resumes from pRuntime's own sealed
 //! progress, so restarting the host loses nothing.
+//!
+//! Given an operator key, the host also does the operator's duties ([OperatorConfig]): it
+//! registers the worker, renews the registration before it lapses, and posts the egress
+//! pRuntime signed (`DumpSideEffect`) as transactions.
+
+mod duties;
+
+pub use duties::OperatorConfig;
 
 use std::time::{Duration, Instant};
 
@@ -27,9 +35,11 @@ pub struct HostConfig {
     pub pruntime: String,
     /// Blocks per sync batch.
     pub batch: u64,
+    /// Act for this operator (register, renew, post egress); `None` only relays blocks.
+    pub operator: Option<OperatorConfig>,
 }
 
-fn http(url: &str) -> anyhow::Result<HttpClient> {
+pub(crate) fn http(url: &str) -> anyhow::Result<HttpClient> {
     HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(60))
         .max_request_size(256 * 1024 * 1024)
@@ -86,8 +96,26 @@ async fn session(config: &HostConfig) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("node WebSocket {} unreachable: {e}", config.node_ws))?;
     let mut heads = ws.subscribe_finalized_heads().await?;
+    let mut duties = match &config.operator {
+        Some(op) => {
+            let worker = veil_primitives::decode_hex(&identity.public_key)
+                .map_err(|e| anyhow::anyhow!("pRuntime reported a bad key: {e}"))?;
+            let chain = veil_primitives::ChainIdentity {
+                chain_id: genesis.chain_id,
+                genesis_hash: veil_primitives::decode_hex(&genesis.genesis_hash)
+                    .map_err(|e| anyhow::anyhow!("node reported a bad genesis hash: {e}"))?,
+            };
+            Some(duties::Duties::new(op.clone(), chain, worker))
+        }
+        None => None,
+    };
     loop {
         catch_up(&node, &pruntime, config.batch).await?;
+        if let Some(d) = duties.as_mut()
+            && let Err(e) = d.round(&node, &pruntime).await
+        {
+            warn!("operator duties: {e:#}");
+        }
         // Wake on the next finalized head; poll anyway now and then in case one was missed.
         match tokio::time::timeout(Duration::from_secs(10), heads.next()).await {
             Ok(Some(Ok(_))) | Err(_) => {}

@@ -28,6 +28,9 @@ pub const RECENT_BLOCK_HASHES: u64 = 256;
 /// Largest evidence or collateral blob in a registration.
 pub const MAX_ATTESTATION_BYTES: usize = 48 * 1024;
 
+/// Topic of worker heartbeats. Payload: synced height (u64, big-endian) then that block's hash.
+pub const HEARTBEAT_TOPIC: &[u8] = b"veil/heartbeat";
+
 /// Which TEE produced a worker's evidence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -58,7 +58,7 @@ pub enum Call {
     Register(Box<Registration>),
     /// Relay a registered worker's signed egress message. Anyone may relay it; the first copy
     /// of each sequence wins.
-    WorkerMessage(SignedWorkerMessage),
+    WorkerMessage(Box<SignedWorkerMessage>),
 }
 
 /// An unsigned transaction.
@@ -221,10 +221,9 @@ impl Read for Call {
                 payload: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=limits.max_payload), ()))?,
             }),
             3 => Ok(Self::Register(Box::new(Registration::read(buf)?))),
-            4 => Ok(Self::WorkerMessage(SignedWorkerMessage::read_cfg(
-                buf,
-                &limits.max_payload,
-            )?)),
+            4 => Ok(Self::WorkerMessage(Box::new(
+                SignedWorkerMessage::read_cfg(buf, &limits.max_payload)?,
+            ))),
             t => Err(Error::InvalidEnum(t)),
         }
     }

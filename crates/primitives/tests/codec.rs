@@ -5,8 +5,9 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use proptest::prelude::*;
 use veil_primitives::{
-    Block, BlockLimits, Call, ChainIdentity, Destination, GovernanceCall, Header, Message, Origin,
-    Params, PrivateKey, SignedTransaction, Transaction, TxLimits, hash,
+    Block, BlockLimits, Call, ChainIdentity, Destination, GovernanceCall, Header, Measurement,
+    Message, Origin, Params, PrivateKey, Registration, RegistryEvent, RegistryParams,
+    SignedTransaction, SignedWorkerMessage, Transaction, TxLimits, WorkerInfo, WorkerMessage, hash,
 };
 
 fn chain() -> ChainIdentity {
@@ -36,6 +37,61 @@ fn call() -> impl Strategy<Value = Call> {
             .prop_map(|(topic, payload)| Call::SendMessage {
                 destination: Destination::Topic(topic),
                 payload
+            }),
+        (
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 1..64),
+            any::<u16>()
+        )
+            .prop_map(|(fresh, m, svn)| Call::Governance(
+                GovernanceCall::SetRegistryParams(RegistryParams {
+                    freshness_blocks: fresh,
+                    allowlist: vec![
+                        Measurement::Exact(m),
+                        Measurement::Signer {
+                            mr_signer: vec![1; 32],
+                            min_svn: svn
+                        }
+                    ],
+                    advisories: vec!["INTEL-SA-00001".into()],
+                    ..RegistryParams::default()
+                })
+            )),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 0..300),
+            proptest::collection::vec(any::<u8>(), 0..300)
+        )
+            .prop_map(|(seed, height, evidence, collateral)| {
+                let worker = PrivateKey::from_seed(seed);
+                Call::Register(Box::new(Registration {
+                    worker: worker.public_key(),
+                    ecdh_key: [7; 32],
+                    operator: PrivateKey::from_seed(seed ^ 1).public_key(),
+                    endpoint: "http://127.0.0.1:8001".into(),
+                    attested_height: height,
+                    signature: worker.sign(b"x", b"y"),
+                    evidence,
+                    collateral,
+                }))
+            }),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 0..300)
+        )
+            .prop_map(|(seed, sequence, payload)| {
+                let worker = PrivateKey::from_seed(seed);
+                Call::WorkerMessage(Box::new(
+                    WorkerMessage {
+                        sender: worker.public_key(),
+                        destination: Destination::Topic(b"veil/heartbeat".to_vec()),
+                        sequence,
+                        payload,
+                    }
+                    .sign(&worker, &chain()),
+                ))
             }),
     ]
 }
@@ -93,6 +149,11 @@ proptest! {
         let _ = Block::decode_cfg(bytes.clone(), &BlockLimits::default());
         let _ = Header::decode(bytes.clone());
         let _ = Message::decode_cfg(bytes.clone(), &1024);
+        let _ = Registration::decode(bytes.clone());
+        let _ = RegistryParams::decode(bytes.clone());
+        let _ = WorkerInfo::decode(bytes.clone());
+        let _ = RegistryEvent::decode(bytes.clone());
+        let _ = SignedWorkerMessage::decode_cfg(bytes.clone(), &1024);
         let _ = Params::decode(bytes);
     }
 

@@ -1,7 +1,7 @@
 //! pRuntime's JSON-RPC APIs, named as in the whitepaper.
 //!
 //! - Private (for the host, bind to loopback): `InitRuntime`, `SyncBlockchain`, `GetRAQuote`,
-//!   `GetIdentity`.
+//!   `GetIdentity`, `GetSyncState`, `GetRegistration`, `DumpSideEffect`.
 //! - Public (for users): `Info` and `GetIdentity`, each answer signed by the worker key so it
 //!   can be relayed by anyone without being forged.
 //!
@@ -44,6 +44,7 @@ fn runtime_error(e: RuntimeError) -> ErrorObjectOwned {
         RuntimeError::Sync(_) => SYNC_REJECTED,
         RuntimeError::Genesis(_) => GENESIS_REJECTED,
         RuntimeError::UnknownBlock(_) => UNKNOWN_BLOCK,
+        RuntimeError::Invalid(_) => INVALID_PARAMS,
         RuntimeError::Internal(_) => INTERNAL,
     };
     ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
@@ -124,6 +125,38 @@ pub trait PrivateApi {
     /// Sync progress (`null` before `InitRuntime`).
     #[method(name = "GetSyncState")]
     async fn get_sync_state(&self) -> RpcResult<Option<SyncStateView>>;
+    /// A signed registration for `operator` at `endpoint`, attesting the last synced block.
+    #[method(name = "GetRegistration")]
+    async fn get_registration(
+        &self,
+        operator: String,
+        endpoint: String,
+    ) -> RpcResult<RegistrationView>;
+    /// Signed egress messages not yet seen on chain, in sequence order.
+    #[method(name = "DumpSideEffect")]
+    async fn dump_side_effect(&self) -> RpcResult<SideEffectsView>;
+}
+
+/// `GetRegistration` result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegistrationView {
+    /// Encoded `Registration` (evidence inside, collateral empty).
+    pub registration: String,
+    /// TEE kind of the evidence.
+    pub tee: veil_attestation::TeeKind,
+    /// Height of the attested block.
+    pub attested_height: u64,
+}
+
+/// `DumpSideEffect` result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SideEffectsView {
+    /// Encoded `SignedWorkerMessage`s, in sequence order.
+    pub messages: Vec<String>,
+    /// Their sequences.
+    pub sequences: Vec<u64>,
+    /// Registered until this height, as the chain told pRuntime (`null`: not registered).
+    pub registered_until: Option<u64>,
 }
 
 /// `GetSyncState` result.
@@ -302,6 +335,44 @@ impl PrivateApiServer for Api {
                 synced_hash: to_hex(s.last_hash),
             })
         }))
+    }
+
+    async fn get_registration(
+        &self,
+        operator: String,
+        endpoint: String,
+    ) -> RpcResult<RegistrationView> {
+        self.registration_view(&operator, endpoint)
+    }
+
+    async fn dump_side_effect(&self) -> RpcResult<SideEffectsView> {
+        let (pending, info) = self.with(|r| (r.side_effects(), r.info()));
+        Ok(SideEffectsView {
+            sequences: pending.iter().map(|m| m.message.sequence).collect(),
+            messages: pending.iter().map(|m| to_hex(m.encode())).collect(),
+            registered_until: info.registered_until,
+        })
+    }
+}
+
+impl Api {
+    fn registration_view(
+        &self,
+        operator: &str,
+        endpoint: String,
+    ) -> Result<RegistrationView, ErrorObjectOwned> {
+        let operator = decode_hex(operator).map_err(|e| invalid(format!("operator: {e}")))?;
+        let (reg, tee) = self
+            .with(|r| {
+                r.registration(operator, endpoint)
+                    .map(|reg| (reg, r.info().tee))
+            })
+            .map_err(runtime_error)?;
+        Ok(RegistrationView {
+            attested_height: reg.attested_height,
+            registration: to_hex(reg.encode()),
+            tee,
+        })
     }
 }
 

@@ -5,7 +5,9 @@
 use commonware_codec::{DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use commonware_math::algebra::Random as _;
-use veil_primitives::{AccountId, PrivateKey, Signature};
+use veil_primitives::{
+    AccountId, ChainIdentity, PrivateKey, Signature, SignedWorkerMessage, WorkerMessage,
+};
 use x25519_dalek::{PublicKey as EcdhPublic, StaticSecret};
 use zeroize::Zeroizing;
 
@@ -62,5 +64,10 @@ impl Identity {
     /// Signs `msg` under `namespace`.
     pub fn sign(&self, namespace: &[u8], msg: &[u8]) -> Signature {
         self.signing.sign(namespace, msg)
+    }
+
+    /// Signs an egress message for `chain`.
+    pub fn sign_message(&self, msg: WorkerMessage, chain: &ChainIdentity) -> SignedWorkerMessage {
+        msg.sign(&self.signing, chain)
     }
 }

@@ -43,6 +43,10 @@ struct Args {
     /// Public API (for users).
     #[arg(long, default_value = "127.0.0.1:8001")]
     public_rpc: SocketAddr,
+    /// Print this build's dev-TEE measurement (hex SHA-256 of the binary, what genesis
+    /// allowlists with `veil genesis --allow-measurement`) and exit.
+    #[arg(long)]
+    print_measurement: bool,
 }
 
 fn main() {
@@ -60,6 +64,13 @@ fn main() {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    if args.print_measurement {
+        use sha2::Digest as _;
+        let exe = std::env::current_exe()?;
+        let bytes = std::fs::read(&exe)?;
+        println!("{}", veil_primitives::to_hex(sha2::Sha256::digest(&bytes)));
+        return Ok(());
+    }
     let tee: Box<dyn TeeBackend> = match args.tee {
         Tee::Dev => {
             let key = args

@@ -5,12 +5,16 @@ use std::path::Path;
 use commonware_codec::{DecodeExt as _, Encode as _};
 use serde::{Deserialize, Serialize};
 use veil_attestation::{Evidence, TeeKind, report_data};
-use veil_primitives::{Digest, Header, Height, Message, to_hex};
+use veil_primitives::{
+    AccountId, ChainIdentity, Destination, Digest, HEARTBEAT_TOPIC, Header, Height,
+    MAX_ENDPOINT_BYTES, Message, Origin, Registration, RegistryEvent, SignedWorkerMessage,
+    WorkerMessage, namespace, to_hex,
+};
 
 use crate::{
     identity::{Identity, PUBLIC_ANSWER_NAMESPACE},
     storage::SealedDir,
-    sync::{Batch, SyncError, SyncState, decode_state},
+    sync::{Batch, MAX_PENDING_EGRESS, SyncError, SyncState, decode_state},
     tee::TeeBackend,
 };
 
@@ -39,6 +43,10 @@ pub struct Info {
     pub synced_hash: Option<String>,
     /// Messages addressed to this worker received so far.
     pub messages_received: u64,
+    /// Registered until this height, as the chain told this runtime (`null`: not registered).
+    pub registered_until: Option<Height>,
+    /// Egress messages signed but not yet seen on chain.
+    pub egress_pending: usize,
 }
 
 /// A public answer and the worker's signature over its exact bytes.
@@ -64,6 +72,9 @@ pub enum RuntimeError {
     /// The block hash is not one pRuntime synced recently.
     #[error("block {0} is not among the recently synced blocks")]
     UnknownBlock(String),
+    /// A request pRuntime will not sign.
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// Storage or TEE failure.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -141,13 +152,113 @@ impl Runtime {
 
     /// Checks and applies a batch; returns the new height and the messages addressed to this
     /// worker. Nothing changes unless the whole batch is valid.
+    ///
+    /// The chain's registry events set what pRuntime knows of its registration, copies of its
+    /// own egress confirm it, and crossing a heartbeat height while registered signs a
+    /// heartbeat. All of it is sealed together with the sync progress.
     pub fn sync(&mut self, batch: &Batch) -> Result<(Height, Vec<Message>), RuntimeError> {
         let state = self.state.as_ref().ok_or(SyncError::NotInitialized)?;
-        let (next, mine) = state.check(batch, &self.identity.public_key())?;
-        self.sealed.write(SYNC_FILE, &next.encode())?;
+        let me = self.identity.public_key();
+        let (mut next, seen) = state.check(batch, &me)?;
+        let previous = state.next_height - 1;
+        let mut mine = Vec::new();
+        for m in seen {
+            match (&m.origin, &m.destination) {
+                (Origin::Worker(w), _) if w == &me => next.egress.confirm(m.sequence),
+                (Origin::Chain, Destination::Worker(_)) => {
+                    match RegistryEvent::decode(m.payload.clone()) {
+                        Ok(RegistryEvent::Registered {
+                            expiry,
+                            heartbeat_blocks,
+                        }) => next.egress.registration = Some((expiry, heartbeat_blocks)),
+                        Ok(RegistryEvent::Deregistered { .. }) => {
+                            next.egress.registration = None;
+                            next.egress.drop_pending();
+                        }
+                        Err(_) => {}
+                    }
+                    mine.push(m);
+                }
+                _ => mine.push(m),
+            }
+        }
         let height = next.next_height - 1;
+        if let Some((expiry, every)) = next.egress.registration
+            && height < expiry
+            && height / every > previous / every
+            && next.egress.pending.len() < MAX_PENDING_EGRESS
+        {
+            let mut payload = height.to_be_bytes().to_vec();
+            payload.extend_from_slice(next.last_hash.as_ref());
+            let heartbeat = WorkerMessage {
+                sender: me,
+                destination: Destination::Topic(HEARTBEAT_TOPIC.to_vec()),
+                sequence: next.egress.next_sequence,
+                payload,
+            };
+            let chain = ChainIdentity {
+                chain_id: next.chain_id,
+                genesis_hash: next.genesis_hash,
+            };
+            next.egress
+                .pending
+                .push(self.identity.sign_message(heartbeat, &chain));
+            next.egress.next_sequence += 1;
+        }
+        self.sealed.write(SYNC_FILE, &next.encode())?;
         self.state = Some(next);
         Ok((height, mine))
+    }
+
+    /// Signed egress not yet seen on chain, for the host to post.
+    pub fn side_effects(&self) -> Vec<SignedWorkerMessage> {
+        self.state
+            .as_ref()
+            .map(|s| s.egress.pending.clone())
+            .unwrap_or_default()
+    }
+
+    /// A registration for `operator` at `endpoint`, attesting the last synced block: evidence
+    /// from the TEE plus the worker's signature binding operator and endpoint. Dev evidence
+    /// still needs the dev RA service's signature, and DCAP evidence its collateral.
+    pub fn registration(
+        &self,
+        operator: AccountId,
+        endpoint: String,
+    ) -> Result<Registration, RuntimeError> {
+        let state = self.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        if endpoint.is_empty() || endpoint.len() > MAX_ENDPOINT_BYTES {
+            return Err(RuntimeError::Invalid(format!(
+                "endpoint must be 1..={MAX_ENDPOINT_BYTES} bytes"
+            )));
+        }
+        let evidence = self.ra_quote(&state.last_hash)?;
+        let chain = ChainIdentity {
+            chain_id: state.chain_id,
+            genesis_hash: state.genesis_hash,
+        };
+        let worker = self.identity.public_key();
+        let ecdh_key = self.identity.ecdh_public();
+        let attested_height = state.next_height - 1;
+        let payload = Registration::signing_payload(
+            &chain,
+            &worker,
+            &ecdh_key,
+            &operator,
+            &endpoint,
+            attested_height,
+        );
+        let signature = self.identity.sign(namespace::REGISTRATION, &payload);
+        Ok(Registration {
+            worker,
+            ecdh_key,
+            operator,
+            endpoint,
+            attested_height,
+            signature,
+            evidence: evidence.encode().to_vec(),
+            collateral: Vec::new(),
+        })
     }
 
     /// Evidence binding the identity keys, the genesis and a recently synced block.
@@ -182,6 +293,15 @@ impl Runtime {
                 .state
                 .as_ref()
                 .map(|s| s.messages_received)
+                .unwrap_or(0),
+            registered_until: self
+                .state
+                .as_ref()
+                .and_then(|s| s.egress.registration.map(|r| r.0)),
+            egress_pending: self
+                .state
+                .as_ref()
+                .map(|s| s.egress.pending.len())
                 .unwrap_or(0),
         }
     }

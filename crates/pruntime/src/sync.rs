@@ -14,7 +14,9 @@ use commonware_codec::{
     Buf, DecodeExt as _, Encode as _, EncodeSize, RangeCfg, Read, ReadExt, Write,
 };
 use veil_light::{GroupKey, Trust};
-use veil_primitives::{AccountId, Destination, Digest, Header, Height, Message};
+use veil_primitives::{
+    AccountId, Destination, Digest, Header, Height, Message, Origin, SignedWorkerMessage,
+};
 
 /// Most headers in one batch.
 pub const MAX_BATCH_HEADERS: usize = 10_000;
@@ -98,6 +100,39 @@ pub struct SyncState {
     pub messages_received: u64,
     /// Hashes of the most recent synced blocks, newest last.
     pub recent: VecDeque<Digest>,
+    /// Registration and egress.
+    pub egress: Egress,
+}
+
+/// Most unconfirmed egress messages pRuntime keeps; beyond it, heartbeats are skipped.
+pub const MAX_PENDING_EGRESS: usize = 64;
+
+/// What pRuntime knows of its registration (from the chain's messages) and its egress queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Egress {
+    /// Registered until this height, with this heartbeat interval; `None` if not registered.
+    pub registration: Option<(Height, u64)>,
+    /// Sequence of the next egress message.
+    pub next_sequence: u64,
+    /// Signed egress not yet seen on chain, in sequence order.
+    pub pending: Vec<SignedWorkerMessage>,
+}
+
+impl Egress {
+    /// The chain routed our message `sequence`: it and everything before it are confirmed.
+    pub fn confirm(&mut self, sequence: u64) {
+        self.pending.retain(|m| m.message.sequence > sequence);
+        self.next_sequence = self.next_sequence.max(sequence + 1);
+    }
+
+    /// Drops unconfirmed egress (e.g. after deregistration): the chain would refuse it, and
+    /// its sequences will be reused so the stream stays gapless.
+    pub fn drop_pending(&mut self) {
+        if let Some(first) = self.pending.first() {
+            self.next_sequence = first.message.sequence;
+        }
+        self.pending.clear();
+    }
 }
 
 impl SyncState {
@@ -113,6 +148,7 @@ impl SyncState {
             last_hash: trust.genesis_hash,
             messages_received: 0,
             recent,
+            egress: Egress::default(),
         }
     }
 
@@ -122,7 +158,7 @@ impl SyncState {
     }
 
     /// Checks a batch without changing anything; returns the state it leads to and the
-    /// messages addressed to `me`.
+    /// messages addressed to `me` or sent by `me` (the chain's copies of its egress).
     pub fn check(&self, batch: &Batch, me: &AccountId) -> Result<(Self, Vec<Message>), SyncError> {
         let Some(last) = batch.headers.last() else {
             return Err(SyncError::Empty);
@@ -166,14 +202,20 @@ impl SyncState {
             veil_light::verify_messages(h, msgs).map_err(|_| SyncError::Messages(h.height))?;
             mine.extend(
                 msgs.iter()
-                    .filter(|m| matches!(&m.destination, Destination::Worker(w) if w == me))
+                    .filter(|m| {
+                        matches!(&m.destination, Destination::Worker(w) if w == me)
+                            || matches!(&m.origin, Origin::Worker(w) if w == me)
+                    })
                     .cloned(),
             );
         }
         let mut next = self.clone();
         next.next_height = last.height + 1;
         next.last_hash = hashes[n - 1];
-        next.messages_received += mine.len() as u64;
+        next.messages_received += mine
+            .iter()
+            .filter(|m| matches!(&m.destination, Destination::Worker(w) if w == me))
+            .count() as u64;
         next.recent
             .extend(hashes[n.saturating_sub(RECENT_HASHES)..].iter().copied());
         while next.recent.len() > RECENT_HASHES {
@@ -192,13 +234,20 @@ impl Write for SyncState {
         self.last_hash.write(buf);
         self.messages_received.write(buf);
         self.recent.iter().cloned().collect::<Vec<_>>().write(buf);
+        self.egress.write(buf);
     }
 }
 
 impl EncodeSize for SyncState {
     fn encode_size(&self) -> usize {
         let recent: Vec<Digest> = self.recent.iter().cloned().collect();
-        8 + 32 + self.group_key.encode_size() + 8 + 32 + 8 + recent.encode_size()
+        8 + 32
+            + self.group_key.encode_size()
+            + 8
+            + 32
+            + 8
+            + recent.encode_size()
+            + self.egress.encode_size()
     }
 }
 
@@ -213,6 +262,38 @@ impl Read for SyncState {
             last_hash: Digest::read(buf)?,
             messages_received: u64::read(buf)?,
             recent: Vec::<Digest>::read_cfg(buf, &(RangeCfg::new(0..=RECENT_HASHES), ()))?.into(),
+            egress: Egress::read(buf)?,
+        })
+    }
+}
+
+impl Write for Egress {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.registration.write(buf);
+        self.next_sequence.write(buf);
+        self.pending.write(buf);
+    }
+}
+
+impl EncodeSize for Egress {
+    fn encode_size(&self) -> usize {
+        self.registration.encode_size() + 8 + self.pending.encode_size()
+    }
+}
+
+impl Read for Egress {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, commonware_codec::Error> {
+        Ok(Self {
+            registration: Option::<(Height, u64)>::read_cfg(buf, &((), ()))?,
+            next_sequence: u64::read(buf)?,
+            pending: Vec::<SignedWorkerMessage>::read_cfg(
+                buf,
+                &(
+                    RangeCfg::new(0..=MAX_PENDING_EGRESS),
+                    veil_primitives::MAX_TX_BYTES_CAP as usize,
+                ),
+            )?,
         })
     }
 }
