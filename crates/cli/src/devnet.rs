@@ -742,14 +742,7 @@ async fn supervise(
                 }
                 let mut synced = Vec::new();
                 for (w, worker) in file.workers.iter().enumerate() {
-                    let state = match connect(&worker.pruntime_private) {
-                        Ok(c) => c.get_sync_state().await.ok().flatten(),
-                        Err(_) => None,
-                    };
-                    synced.push(match state {
-                        Some(s) => format!("w{w}: {}", s.synced_height),
-                        None => format!("w{w}: -"),
-                    });
+                    synced.push(format!("w{w}: {}", worker_line(&clients[0], worker).await));
                 }
                 eprintln!("finalized heights: {}", heights.join(", "));
                 if !synced.is_empty() {
@@ -806,6 +799,29 @@ pub(crate) async fn wait_ready(
             dir.display()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A worker's sync height and, from the chain, its registration and egress count.
+async fn worker_line(node: &jsonrpsee::http_client::HttpClient, worker: &WorkerEntry) -> String {
+    let Ok(pruntime) = connect(&worker.pruntime_private) else {
+        return "-".into();
+    };
+    let (Ok(Some(state)), Ok(identity)) = (
+        pruntime.get_sync_state().await,
+        pruntime.get_identity().await,
+    ) else {
+        return "unreachable".into();
+    };
+    match node.get_worker(identity.public_key).await {
+        Ok(Some(w)) => format!(
+            "{} (registered until {}, {} heartbeats)",
+            state.synced_height,
+            w.expiry,
+            w.next_sequence.unwrap_or(0)
+        ),
+        Ok(None) => format!("{} (not registered)", state.synced_height),
+        Err(_) => state.synced_height.to_string(),
     }
 }
 
