@@ -63,7 +63,8 @@ struct RegistryOptions {
     params: Option<veil_primitives::RegistryParams>,
 }
 
-/// What each devnet operator account starts with: enough for years of heartbeats.
+/// What governance and each devnet operator account start with: enough for years of
+/// heartbeats.
 const OPERATOR_BALANCE: u128 = 1_000_000_000_000_000;
 
 /// Devnet registration period: 10 minutes at the default block interval, so renewals show.
@@ -145,6 +146,14 @@ fn write_genesis(
         spec.allow_insecure = true;
         spec.dev_attestation_key = Some(to_hex(ra.public_key()));
     }
+    // Governance pays fees like any account.
+    generated
+        .spec
+        .balances
+        .push(veil_node::genesis::BalanceSpec {
+            account: generated.spec.governance.clone(),
+            amount: OPERATOR_BALANCE,
+        });
     for i in 0..registry.operators {
         let op = PrivateKey::random(commonware_utils::sys_rng());
         write_secret_json(
@@ -235,6 +244,9 @@ struct Layout {
     /// Dev RA service port.
     #[serde(default)]
     ra_service: Option<u16>,
+    /// Measurement (hex) of the `pruntime` build the workers' sealed data belongs to.
+    #[serde(default)]
+    pruntime_measurement: Option<String>,
 }
 
 /// `DIR/devnet.json`: how to reach (and restart) each node.
@@ -378,7 +390,7 @@ pub(crate) fn launch(
     registration_blocks: u64,
 ) -> anyhow::Result<Launched> {
     let layout_path = dir.join("layout.json");
-    let layout: Layout = if dir.join("genesis.json").exists() {
+    let mut layout: Layout = if dir.join("genesis.json").exists() {
         let layout: Layout = read_json(&layout_path)?;
         eprintln!(
             "resuming devnet in {} ({} validators)",
@@ -418,6 +430,7 @@ pub(crate) fn launch(
         } else {
             Vec::new()
         };
+        let measurement = allowlist.first().map(to_hex);
         write_genesis(
             dir,
             validators,
@@ -435,11 +448,15 @@ pub(crate) fn launch(
             rpc: rpc.to_vec(),
             workers: worker_ports.chunks(2).map(|p| (p[0], p[1])).collect(),
             ra_service: (workers > 0).then_some(ra[0]),
+            pruntime_measurement: measurement,
         };
         std::fs::write(&layout_path, serde_json::to_string_pretty(&layout)?)?;
         layout
     };
     let with_workers = !layout.workers.is_empty() && ensure_pruntime();
+    if with_workers {
+        renew_worker_identities_after_rebuild(dir, &layout_path, &mut layout)?;
+    }
     if !layout.workers.is_empty() && !with_workers {
         eprintln!(
             "workers not started: the pruntime binary is missing next to {}; \
@@ -547,6 +564,36 @@ pub(crate) fn launch(
         workers,
         ra_service: Some(ra_url),
     })
+}
+
+/// Sealed data is bound to the code that sealed it, as in an enclave: a rebuilt `pruntime`
+/// cannot open its predecessor's identity. In a devnet, start such workers afresh; their new
+/// identities register at the same endpoints and replace the old ones on chain.
+fn renew_worker_identities_after_rebuild(
+    dir: &Path,
+    layout_path: &Path,
+    layout: &mut Layout,
+) -> anyhow::Result<()> {
+    let current = to_hex(pruntime_measurement()?);
+    if layout.pruntime_measurement.as_deref() == Some(current.as_str()) {
+        return Ok(());
+    }
+    if layout.pruntime_measurement.is_some() {
+        eprintln!(
+            "pruntime was rebuilt (measurement {current}); its sealed data is bound to the old \
+             build, so the workers start with new identities that replace the old registrations"
+        );
+        for w in 0..layout.workers.len() {
+            let data = dir.join(format!("worker-{w}")).join("pruntime");
+            if data.exists() {
+                std::fs::remove_dir_all(&data)
+                    .map_err(|e| anyhow::anyhow!("cannot reset {}: {e}", data.display()))?;
+            }
+        }
+    }
+    layout.pruntime_measurement = Some(current);
+    std::fs::write(layout_path, serde_json::to_string_pretty(&layout)?)?;
+    Ok(())
 }
 
 /// SHA-256 of the `pruntime` binary next to this one: the dev TEE's measurement.
@@ -714,6 +761,11 @@ async fn supervise(
         eprintln!("demo failed: {e:#}");
     }
     if !file.workers.is_empty()
+        && let Err(e) = allowlist_current_pruntime(dir, &clients[0]).await
+    {
+        eprintln!("could not allowlist the current pruntime build: {e:#}");
+    }
+    if !file.workers.is_empty()
         && let Err(e) = wait_registered(&clients[0], file.workers.len()).await
     {
         eprintln!("{e:#}; see the host logs under {}", dir.display());
@@ -800,6 +852,58 @@ pub(crate) async fn wait_ready(
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// A resumed devnet may run a rebuilt `pruntime`, whose measurement genesis did not allowlist:
+/// add it through governance (the devnet holds the governance key), as an operator would for
+/// an upgrade, so its workers can register.
+async fn allowlist_current_pruntime(
+    dir: &Path,
+    client: &jsonrpsee::http_client::HttpClient,
+) -> anyhow::Result<()> {
+    use commonware_codec::DecodeExt as _;
+    let measurement = pruntime_measurement()?;
+    let key = veil_chain::keys::registry_params();
+    let stored = client.get_storage(to_hex(key)).await?;
+    let mut params = match stored.value {
+        Some(v) => veil_primitives::RegistryParams::decode(veil_primitives::from_hex(&v)?)
+            .map_err(|e| anyhow::anyhow!("registry params in state: {e}"))?,
+        None => veil_primitives::RegistryParams::default(),
+    };
+    let allowed = veil_primitives::Measurement::Exact(measurement.clone());
+    if params.allowlist.contains(&allowed) {
+        return Ok(());
+    }
+    params.allowlist.push(allowed);
+    let governance =
+        read_json::<AccountKeyFile>(&dir.join("keys").join("governance.json"))?.private_key()?;
+    let status = client.status().await?;
+    let chain = crate::client::identity(&status)?;
+    let nonce = client
+        .get_account(to_hex(governance.public_key()))
+        .await?
+        .nonce;
+    let tx = veil_primitives::Transaction {
+        sender: governance.public_key(),
+        nonce,
+        expiry: status.height + 100,
+        call: veil_primitives::Call::Governance(
+            veil_primitives::GovernanceCall::SetRegistryParams(params),
+        ),
+    }
+    .sign(&governance, &chain);
+    let hash = client
+        .submit_transaction(to_hex(commonware_codec::Encode::encode(&tx)))
+        .await?;
+    let view = wait_finalized(client, &hash, Duration::from_secs(60)).await?;
+    if let Some(e) = view.error {
+        anyhow::bail!("governance refused the new allowlist: {e}");
+    }
+    eprintln!(
+        "pruntime was rebuilt since genesis: allowlisted its measurement {} through governance",
+        to_hex(&measurement)
+    );
+    Ok(())
 }
 
 /// A worker's sync height and, from the chain, its registration and egress count.
