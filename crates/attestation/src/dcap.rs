@@ -5,9 +5,9 @@
 //! the debug flag, the measurement, and the report data. Debug quotes verify here (with the flag
 //! set) so the registry can refuse them with a reason of its own.
 
+pub use dcap_qvl::QuoteCollateralV3;
 use dcap_qvl::{
-    QuoteCollateralV3,
-    quote::Report,
+    quote::{Quote, Report},
     verify::{QuoteVerifier, VerifiedReport},
 };
 
@@ -41,6 +41,33 @@ pub enum DcapError {
     /// The quote failed verification (signature, certificate chain, CRLs, collateral time).
     #[error("quote verification failed: {0}")]
     Verification(String),
+    /// The quote does not parse or carries no PCK certificate.
+    #[error("malformed quote: {0}")]
+    Malformed(String),
+}
+
+/// What a PCCS needs to serve a quote's collateral.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollateralQuery {
+    /// The platform's FMSPC (hex, upper case), from the PCK certificate.
+    pub fmspc: String,
+    /// The PCK CA: `processor` or `platform`.
+    pub ca: &'static str,
+    /// TDX (else SGX) collateral.
+    pub tdx: bool,
+}
+
+/// Reads from a quote's PCK certificate what to ask a PCCS for.
+pub fn collateral_query(quote: &[u8]) -> Result<CollateralQuery, DcapError> {
+    let malformed = |e: anyhow::Error| DcapError::Malformed(format!("{e:#}"));
+    let q = Quote::parse(quote).map_err(malformed)?;
+    let fmspc = dcap_qvl::intel::quote_fmspc(&q).map_err(malformed)?;
+    let ca = dcap_qvl::intel::quote_ca(&q).map_err(malformed)?;
+    Ok(CollateralQuery {
+        fmspc: fmspc.iter().map(|b| format!("{b:02X}")).collect(),
+        ca: ca.as_id_str(),
+        tdx: !q.header.is_sgx(),
+    })
 }
 
 /// Parses collateral in the JSON form PCCS clients (and `dcap-qvl`) produce.

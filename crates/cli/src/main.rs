@@ -162,7 +162,10 @@ struct OperatorArgs {
     /// Dev RA service URL (`veil ra-service`), needed when pRuntime runs the dev TEE.
     #[arg(long)]
     ra_service: Option<String>,
-    /// DCAP collateral JSON file (as fetched from a PCCS), needed for SGX and TDX.
+    /// PCCS base URL (API v4) to fetch DCAP collateral from, for SGX and TDX workers.
+    #[arg(long, conflicts_with = "collateral")]
+    pccs_url: Option<String>,
+    /// DCAP collateral JSON file, instead of a PCCS (e.g. for air-gapped operators).
     #[arg(long)]
     collateral: Option<std::path::PathBuf>,
 }
@@ -181,7 +184,11 @@ fn run_host(
                 .private_key()?,
             endpoint: operator.endpoint.unwrap_or_default(),
             ra_service: operator.ra_service,
-            collateral: operator.collateral,
+            collateral: match (operator.pccs_url, operator.collateral) {
+                (Some(url), _) => Some(veil_host::CollateralSource::Pccs(url)),
+                (None, Some(path)) => Some(veil_host::CollateralSource::File(path)),
+                (None, None) => None,
+            },
         }),
         None => None,
     };

@@ -34,9 +34,18 @@ pub struct OperatorConfig {
     pub endpoint: String,
     /// Dev RA service URL (`veil ra-service`), for dev evidence.
     pub ra_service: Option<String>,
-    /// DCAP collateral JSON file (as a PCCS serves it), for SGX and TDX evidence. Read at each
-    /// registration, so refreshing the file is enough.
-    pub collateral: Option<PathBuf>,
+    /// Where DCAP collateral comes from, for SGX and TDX evidence.
+    pub collateral: Option<CollateralSource>,
+}
+
+/// Where a host gets DCAP collateral for its worker's quotes.
+#[derive(Clone, Debug)]
+pub enum CollateralSource {
+    /// A JSON file (the `dcap-qvl` collateral form), read at each registration, so refreshing
+    /// the file is enough.
+    File(PathBuf),
+    /// A PCCS base URL (API v4), asked at each registration.
+    Pccs(String),
 }
 
 impl std::fmt::Debug for OperatorConfig {
@@ -175,12 +184,22 @@ impl Duties {
                 .to_vec();
             }
             TeeKind::SgxDcap | TeeKind::Tdx => {
-                let path = self.config.collateral.as_ref().ok_or_else(|| {
-                    anyhow::anyhow!("DCAP evidence needs collateral: give --collateral FILE")
+                let source = self.config.collateral.as_ref().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "DCAP evidence needs collateral: give --pccs-url URL or --collateral FILE"
+                    )
                 })?;
-                reg.collateral = std::fs::read(path).map_err(|e| {
-                    anyhow::anyhow!("cannot read collateral {}: {e}", path.display())
-                })?;
+                reg.collateral = match source {
+                    CollateralSource::File(path) => std::fs::read(path).map_err(|e| {
+                        anyhow::anyhow!("cannot read collateral {}: {e}", path.display())
+                    })?,
+                    CollateralSource::Pccs(url) => {
+                        let evidence = Evidence::decode(reg.evidence.clone())
+                            .map_err(|e| anyhow::anyhow!("pRuntime returned bad evidence: {e}"))?;
+                        crate::pccs::fetch_collateral(&crate::pccs::client()?, url, &evidence.quote)
+                            .await?
+                    }
+                };
             }
         }
         Ok(reg)

@@ -11,8 +11,9 @@
 //! pRuntime signed (`DumpSideEffect`) as transactions.
 
 mod duties;
+pub mod pccs;
 
-pub use duties::OperatorConfig;
+pub use duties::{CollateralSource, OperatorConfig};
 
 use std::time::{Duration, Instant};
 
