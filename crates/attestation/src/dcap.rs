@@ -20,10 +20,13 @@ pub struct DcapReport {
     pub advisory_ids: Vec<String>,
     /// Whether the enclave or TD runs in debug mode (its memory is readable by the host).
     pub debug: bool,
-    /// SGX: MRENCLAVE; TDX: MRTD.
+    /// SGX: MRENCLAVE; TDX: [veil_primitives::tdx_measurement] of MRTD, MRCONFIGID, MROWNER,
+    /// MROWNERCONFIG and RTMR0..3.
     pub measurement: Vec<u8>,
     /// SGX: MRSIGNER; TDX: empty.
     pub signer: Vec<u8>,
+    /// SGX: ISVPRODID; TDX: 0.
+    pub prod_id: u16,
     /// SGX: ISVSVN; TDX: 0.
     pub svn: u16,
     /// The report data the enclave chose.
@@ -106,35 +109,38 @@ fn summarize(v: VerifiedReport) -> DcapReport {
     const SGX_DEBUG: u8 = 0x02;
     const TD_DEBUG: u8 = 0x01;
     let tdx = !matches!(v.report, Report::SgxEnclave(_));
-    let (debug, measurement, signer, svn, report_data) = match &v.report {
+    let td = |r: &dcap_qvl::quote::TDReport10| {
+        (
+            r.td_attributes[0] & TD_DEBUG != 0,
+            veil_primitives::tdx_measurement(&[
+                &r.mr_td,
+                &r.mr_config_id,
+                &r.mr_owner,
+                &r.mr_owner_config,
+                &r.rt_mr0,
+                &r.rt_mr1,
+                &r.rt_mr2,
+                &r.rt_mr3,
+            ])
+            .to_vec(),
+            Vec::new(),
+            0,
+            0,
+            r.report_data,
+        )
+    };
+    let (debug, measurement, signer, prod_id, svn, report_data) = match &v.report {
         Report::SgxEnclave(r) => (
             r.attributes[0] & SGX_DEBUG != 0,
             r.mr_enclave.to_vec(),
             r.mr_signer.to_vec(),
+            r.isv_prod_id,
             r.isv_svn,
             r.report_data,
         ),
-        Report::TD10(r) => (
-            r.td_attributes[0] & TD_DEBUG != 0,
-            r.mr_td.to_vec(),
-            Vec::new(),
-            0,
-            r.report_data,
-        ),
-        Report::TD15(r) => (
-            r.base.td_attributes[0] & TD_DEBUG != 0,
-            r.base.mr_td.to_vec(),
-            Vec::new(),
-            0,
-            r.base.report_data,
-        ),
-        Report::TD15Ex(r) => (
-            r.base.base.td_attributes[0] & TD_DEBUG != 0,
-            r.base.base.mr_td.to_vec(),
-            Vec::new(),
-            0,
-            r.base.base.report_data,
-        ),
+        Report::TD10(r) => td(r),
+        Report::TD15(r) => td(&r.base),
+        Report::TD15Ex(r) => td(&r.base.base),
     };
     DcapReport {
         tcb_status: v.status,
@@ -142,6 +148,7 @@ fn summarize(v: VerifiedReport) -> DcapReport {
         debug,
         measurement,
         signer,
+        prod_id,
         svn,
         report_data,
         tdx,

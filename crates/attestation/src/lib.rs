@@ -42,6 +42,8 @@ pub struct Verified {
     pub measurement: Vec<u8>,
     /// MRSIGNER (SGX only; empty otherwise).
     pub signer: Vec<u8>,
+    /// ISVPRODID (SGX only).
+    pub prod_id: u16,
     /// ISVSVN (SGX only).
     pub svn: u16,
     /// DCAP TCB status, or `dev`.
@@ -100,6 +102,7 @@ pub fn verify(
                 kind: TeeKind::Dev,
                 measurement: quote.measurement.to_vec(),
                 signer: Vec::new(),
+                prod_id: 0,
                 svn: 0,
                 tcb_status: "dev".into(),
                 advisory_ids: Vec::new(),
@@ -127,6 +130,7 @@ pub fn verify(
                 kind: actual,
                 measurement: report.measurement,
                 signer: report.signer,
+                prod_id: report.prod_id,
                 svn: report.svn,
                 tcb_status: report.tcb_status,
                 advisory_ids: report.advisory_ids,

@@ -105,6 +105,8 @@ pub struct SgxQuoteSpec {
     pub mr_enclave: [u8; 32],
     /// MRSIGNER.
     pub mr_signer: [u8; 32],
+    /// ISVPRODID.
+    pub isv_prod_id: u16,
     /// ISVSVN.
     pub isv_svn: u16,
     /// Sets the DEBUG attribute. [crate::dcap] verifies such quotes and reports the flag; the
@@ -120,6 +122,7 @@ impl Default for SgxQuoteSpec {
         Self {
             mr_enclave: [0; 32],
             mr_signer: [0; 32],
+            isv_prod_id: 0,
             isv_svn: 0,
             debug: false,
             report_data: [0; 64],
@@ -242,7 +245,7 @@ impl TestCa {
             attributes,
             mr_enclave: spec.mr_enclave,
             mr_signer: spec.mr_signer,
-            isv_prod_id: 0,
+            isv_prod_id: spec.isv_prod_id,
             isv_svn: spec.isv_svn,
             report_data: spec.report_data,
         });

@@ -115,5 +115,20 @@ fn sgx_sample_quote() {
 #[test]
 fn tdx_sample_quote() {
     let report = check("tdx_quote", "tdx_quote_collateral.json", 584);
-    assert_eq!(report.measurement.len(), 48);
+    assert!(report.tdx);
+    // The measurement pins MRTD and the configuration and runtime registers, not MRTD alone.
+    let quote = std::fs::read(samples().join("tdx_quote")).unwrap();
+    let parsed = dcap_qvl::quote::Quote::parse(&quote).unwrap();
+    let td = parsed.report.as_td10().expect("a TD report");
+    let expected = veil_primitives::tdx_measurement(&[
+        &td.mr_td,
+        &td.mr_config_id,
+        &td.mr_owner,
+        &td.mr_owner_config,
+        &td.rt_mr0,
+        &td.rt_mr1,
+        &td.rt_mr2,
+        &td.rt_mr3,
+    ]);
+    assert_eq!(report.measurement, expected.to_vec());
 }

@@ -17,6 +17,7 @@ fn spec() -> SgxQuoteSpec {
     SgxQuoteSpec {
         mr_enclave: [0x11; 32],
         mr_signer: [0x22; 32],
+        isv_prod_id: 3,
         isv_svn: 7,
         debug: false,
         report_data,
@@ -58,6 +59,7 @@ fn quote_verifies_and_reports_its_fields() {
             debug: false,
             measurement: spec.mr_enclave.to_vec(),
             signer: spec.mr_signer.to_vec(),
+            prod_id: spec.isv_prod_id,
             svn: spec.isv_svn,
             report_data: spec.report_data,
             tdx: false,

@@ -130,9 +130,10 @@ pub fn verify_signatures(
 }
 
 /// Checks a transaction for the mempool against the current state, for inclusion in the next
-/// block `env`; does not verify the transaction signature. Calls whose outcome can be known now
-/// (a registration, a worker message) are checked too, so a submitter learns at once why they
-/// would fail. Returns the sender's next nonce.
+/// block `env`; does not verify the transaction signature. A worker message, and the cheap
+/// claims of a registration, are checked too, so a submitter learns at once why they would
+/// fail; registration evidence is verified only in the block, where it costs a fee. Returns
+/// the sender's next nonce.
 pub async fn check_transaction<S: StateRead>(
     state: &S,
     tx: &SignedTransaction,
@@ -193,11 +194,19 @@ pub async fn check_transaction<S: StateRead>(
     }
     match &t.call {
         Call::Register(reg) => {
-            registry::check(&o, env, &t.sender, reg)
+            registry::check_claims(&o, env, &t.sender, reg)
                 .await?
                 .map_err(|e| TxError::Registration(Box::new(e)))?;
         }
         Call::WorkerMessage(m) => {
+            let max = params.max_message_bytes as usize;
+            if m.message.payload.len() > max {
+                return Err(TxError::MessageTooLarge {
+                    size: m.message.payload.len(),
+                    max,
+                }
+                .into());
+            }
             mq::check_worker_message(&o, &env.chain, m, false).await??;
         }
         _ => {}

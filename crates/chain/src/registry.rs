@@ -12,8 +12,8 @@
 
 use veil_attestation::{TrustAnchors, VerifyError, report_data};
 use veil_primitives::{
-    AccountId, DeregistrationReason, Destination, Digest, Encode as _, Height, Message, Origin,
-    Registration, RegistryEvent, RegistryParams, WorkerInfo, hash_parts, to_hex,
+    AccountId, CodeIdentity, DeregistrationReason, Destination, Digest, Encode as _, Height,
+    Message, Origin, Registration, RegistryEvent, RegistryParams, WorkerInfo, hash_parts, to_hex,
 };
 
 use crate::{
@@ -106,17 +106,17 @@ pub async fn worker_at<S: StateRead>(
     o.read(&keys::worker_at(i)).await
 }
 
-/// Checks a registration submitted by `sender` for the block `env`, without writing anything.
-/// Returns the entry it would store.
-pub async fn check<S: StateRead>(
+/// The cheap half of [check]: everything but the evidence (operator, endpoint, worker
+/// signature, freshness, ownership). The mempool runs only this, so a registration whose
+/// evidence fails still pays its fee in a block: verifying evidence costs about a millisecond
+/// and must not be free to ask for. Returns the hash of the attested block.
+pub async fn check_claims<S: StateRead>(
     o: &Overlay<'_, S>,
     env: &BlockEnv,
     sender: &AccountId,
     reg: &Registration,
-) -> Result<Result<WorkerInfo, RegistrationError>, StateError> {
+) -> Result<Result<Digest, RegistrationError>, StateError> {
     let policy = params(o).await?;
-    let dev_key: Option<AccountId> = o.read(&keys::dev_attestation_key()).await?;
-    let dcap_root = o.get(&keys::dcap_root()).await?;
     let refuse = |e: RegistrationError| Ok(Err(e));
 
     if &reg.operator != sender {
@@ -158,6 +158,30 @@ pub async fn check<S: StateRead>(
             max_age: policy.freshness_blocks,
         });
     };
+    if let Some(existing) = worker(o, &reg.worker).await?
+        && &existing.operator != sender
+    {
+        return refuse(RegistrationError::OwnedByOther);
+    }
+    Ok(Ok(block_hash))
+}
+
+/// Checks a registration submitted by `sender` for the block `env`, without writing anything.
+/// Returns the entry it would store.
+pub async fn check<S: StateRead>(
+    o: &Overlay<'_, S>,
+    env: &BlockEnv,
+    sender: &AccountId,
+    reg: &Registration,
+) -> Result<Result<WorkerInfo, RegistrationError>, StateError> {
+    let block_hash = match check_claims(o, env, sender, reg).await? {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(e)),
+    };
+    let policy = params(o).await?;
+    let dev_key: Option<AccountId> = o.read(&keys::dev_attestation_key()).await?;
+    let dcap_root = o.get(&keys::dcap_root()).await?;
+    let refuse = |e: RegistrationError| Ok(Err(e));
     let anchors = TrustAnchors {
         dev_key: dev_key.as_ref(),
         dcap_root: dcap_root.as_deref(),
@@ -195,27 +219,27 @@ pub async fn check<S: StateRead>(
             return refuse(RegistrationError::Advisory(a.clone()));
         }
     }
-    if !policy
-        .allowlist
-        .iter()
-        .any(|m| m.allows(&verified.measurement, &verified.signer, verified.svn))
-    {
+    let code = CodeIdentity {
+        tee: verified.kind,
+        measurement: &verified.measurement,
+        signer: &verified.signer,
+        prod_id: verified.prod_id,
+        svn: verified.svn,
+    };
+    if !policy.allowlist.iter().any(|m| m.allows(&code)) {
         return refuse(RegistrationError::NotAllowlisted(to_hex(
             &verified.measurement,
         )));
-    }
-    if let Some(existing) = worker(o, &reg.worker).await?
-        && &existing.operator != sender
-    {
-        return refuse(RegistrationError::OwnedByOther);
     }
     Ok(Ok(WorkerInfo {
         ecdh_key: reg.ecdh_key,
         tee: verified.kind,
         measurement: verified.measurement,
         signer: verified.signer,
+        prod_id: verified.prod_id,
         svn: verified.svn,
         tcb_status: verified.tcb_status,
+        advisory_ids: verified.advisory_ids,
         insecure: verified.kind.insecure(),
         endpoint: reg.endpoint.clone(),
         operator: sender.clone(),
@@ -239,13 +263,27 @@ pub(crate) async fn register<S: StateRead>(
     if let Some(previous) = o.read::<AccountId>(&slot).await?
         && previous != reg.worker
     {
-        remove(o, outbox, &previous, DeregistrationReason::Replaced).await?;
+        // Only an entry of this operator at this endpoint is replaced.
+        let theirs = worker(o, &previous).await?;
+        if theirs.is_some_and(|p| p.operator == info.operator && p.endpoint == info.endpoint) {
+            remove(o, outbox, &previous, DeregistrationReason::Replaced).await?;
+        }
     }
-    if worker(o, &reg.worker).await?.is_none() {
-        let n = count(o).await?;
-        o.put(keys::worker_at(n), &reg.worker);
-        o.put(keys::worker_position(&reg.worker), &n);
-        o.put(keys::worker_count(), &(n + 1));
+    match worker(o, &reg.worker).await? {
+        None => {
+            let n = count(o).await?;
+            o.put(keys::worker_at(n), &reg.worker);
+            o.put(keys::worker_position(&reg.worker), &n);
+            o.put(keys::worker_count(), &(n + 1));
+        }
+        // A renewal at a new endpoint frees the old one.
+        Some(old) if old.endpoint != info.endpoint => {
+            let old_slot = keys::registry_slot(&slot_id(&old.operator, &old.endpoint));
+            if o.read::<AccountId>(&old_slot).await?.as_ref() == Some(&reg.worker) {
+                o.remove(old_slot);
+            }
+        }
+        Some(_) => {}
     }
     o.put(slot, &reg.worker);
     let queued = o
@@ -301,10 +339,7 @@ pub(crate) async fn set_params<S: StateRead>(
             continue;
         };
         if let Some(e) = worker(o, &w).await?
-            && !new
-                .allowlist
-                .iter()
-                .any(|m| m.allows(&e.measurement, &e.signer, e.svn))
+            && !still_admitted(new, &e)
         {
             revoked.push(w);
         }
@@ -313,6 +348,17 @@ pub(crate) async fn set_params<S: StateRead>(
         remove(o, outbox, &w, DeregistrationReason::Revoked).await?;
     }
     Ok(())
+}
+
+/// Whether a registered worker still passes the policy's code and platform rules.
+fn still_admitted(policy: &RegistryParams, e: &WorkerInfo) -> bool {
+    let code = e.code();
+    if !policy.allowlist.iter().any(|m| m.allows(&code)) {
+        return false;
+    }
+    e.insecure
+        || (policy.tcb_statuses.contains(&e.tcb_status)
+            && e.advisory_ids.iter().all(|a| policy.advisories.contains(a)))
 }
 
 async fn remove<S: StateRead>(
@@ -331,7 +377,13 @@ async fn remove<S: StateRead>(
     }
     // Swap-remove from the index.
     let n = count(o).await?;
-    let pos: u64 = o.read(&keys::worker_position(w)).await?.unwrap_or(0);
+    let pos: u64 = o
+        .read(&keys::worker_position(w))
+        .await?
+        .ok_or_else(|| StateError::Corrupt {
+            key: to_hex(keys::worker_position(w)),
+            reason: "registered worker without an index position".into(),
+        })?;
     let last = n.saturating_sub(1);
     if pos != last
         && let Some(moved) = worker_at(o, last).await?

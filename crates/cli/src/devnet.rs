@@ -47,17 +47,44 @@ pub(crate) struct GenesisArgs {
     /// (`keys/ra-service.json`) and names it in genesis. For development networks only.
     #[arg(long)]
     allow_insecure: bool,
-    /// Code allowed to register as a worker: a measurement in hex (MRENCLAVE, MRTD, or a dev
-    /// pRuntime's binary hash, shown by `pruntime --print-measurement`). Repeatable.
-    #[arg(long = "allow-measurement")]
-    allow_measurements: Vec<String>,
+    /// Code allowed to register as a worker, repeatable: `sgx:MRENCLAVE`,
+    /// `sgx-signer:MRSIGNER:ISVPRODID:MIN_ISVSVN`, `tdx:DIGEST` or `dev:HASH` (a dev pRuntime
+    /// build, shown by `pruntime --print-measurement`), hashes in hex.
+    #[arg(long = "allow-measurement", value_parser = parse_measurement)]
+    allow_measurements: Vec<veil_primitives::Measurement>,
+}
+
+/// Parses an allowlist entry (see `--allow-measurement`).
+fn parse_measurement(s: &str) -> Result<veil_primitives::Measurement, String> {
+    use veil_primitives::Measurement;
+    let hash = |h: &str| -> Result<Vec<u8>, String> {
+        let bytes = veil_primitives::from_hex(h).map_err(|e| format!("{h}: {e}"))?;
+        if bytes.len() != 32 {
+            return Err(format!("{h}: expected 32 bytes, got {}", bytes.len()));
+        }
+        Ok(bytes)
+    };
+    let number = |n: &str| n.parse::<u16>().map_err(|e| format!("{n}: {e}"));
+    match s.split(':').collect::<Vec<_>>().as_slice() {
+        ["sgx", h] => Ok(Measurement::Sgx(hash(h)?)),
+        ["tdx", h] => Ok(Measurement::Tdx(hash(h)?)),
+        ["dev", h] => Ok(Measurement::Dev(hash(h)?)),
+        ["sgx-signer", h, prod, svn] => Ok(Measurement::SgxSigner {
+            mr_signer: hash(h)?,
+            prod_id: number(prod)?,
+            min_svn: number(svn)?,
+        }),
+        _ => Err(format!(
+            "{s}: expected sgx:HASH, sgx-signer:MRSIGNER:PRODID:MINSVN, tdx:HASH or dev:HASH"
+        )),
+    }
 }
 
 /// Registration settings for a new genesis.
 #[derive(Default)]
 struct RegistryOptions {
     allow_insecure: bool,
-    allowlist: Vec<Vec<u8>>,
+    allowlist: Vec<veil_primitives::Measurement>,
     /// Funded operator accounts to create (`keys/operator-N.json`).
     operators: usize,
     params: Option<veil_primitives::RegistryParams>,
@@ -134,12 +161,7 @@ fn write_genesis(
     if let Some(p) = registry.params {
         spec.params = p;
     }
-    spec.params.allowlist.extend(
-        registry
-            .allowlist
-            .into_iter()
-            .map(veil_primitives::Measurement::Exact),
-    );
+    spec.params.allowlist.extend(registry.allowlist);
     if registry.allow_insecure {
         let ra = PrivateKey::random(commonware_utils::sys_rng());
         write_secret_json(&keys.join("ra-service.json"), &AccountKeyFile::new(&ra))?;
@@ -184,11 +206,7 @@ pub(crate) fn genesis(args: GenesisArgs) -> anyhow::Result<()> {
         "{} already holds a genesis.json",
         args.out.display()
     );
-    let allowlist = args
-        .allow_measurements
-        .iter()
-        .map(|m| veil_primitives::from_hex(m).map_err(|e| anyhow::anyhow!("measurement {m}: {e}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let allowlist = args.allow_measurements;
     write_genesis(
         &args.out,
         args.validators,
@@ -425,12 +443,16 @@ pub(crate) fn launch(
             .iter()
             .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
             .collect();
-        let allowlist = if workers > 0 {
-            vec![pruntime_measurement()?]
+        let measurement = if workers > 0 {
+            Some(pruntime_measurement()?)
         } else {
-            Vec::new()
+            None
         };
-        let measurement = allowlist.first().map(to_hex);
+        let allowlist = measurement
+            .iter()
+            .map(|m| veil_primitives::Measurement::Dev(m.clone()))
+            .collect();
+        let measurement = measurement.map(to_hex);
         write_genesis(
             dir,
             validators,
@@ -870,7 +892,7 @@ async fn allowlist_current_pruntime(
             .map_err(|e| anyhow::anyhow!("registry params in state: {e}"))?,
         None => veil_primitives::RegistryParams::default(),
     };
-    let allowed = veil_primitives::Measurement::Exact(measurement.clone());
+    let allowed = veil_primitives::Measurement::Dev(measurement.clone());
     if params.allowlist.contains(&allowed) {
         return Ok(());
     }

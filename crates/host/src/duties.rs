@@ -97,7 +97,11 @@ impl Duties {
         if lapsed || (self.in_flight.is_empty() && self.registration.is_none()) {
             self.next_nonce = None;
         }
-        self.register(node, pruntime, tip, entry.as_ref()).await?;
+        // A failing registration (RA service or PCCS down, say) must not stop egress.
+        if let Err(e) = self.register(node, pruntime, tip, entry.as_ref()).await {
+            warn!("registration: {e:#}; retrying in {REFUSAL_BACKOFF} blocks");
+            self.retry_after = tip + REFUSAL_BACKOFF;
+        }
         if let Some(entry) = &entry {
             self.post_egress(node, pruntime, tip, entry).await?;
         }

@@ -18,10 +18,10 @@ pub use hash::{Digest, hash, hash_parts};
 pub use message::{Destination, MAX_TOPIC_BYTES, Message, Origin};
 pub use params::Params;
 pub use registry::{
-    DeregistrationReason, HEARTBEAT_TOPIC, MAX_ATTESTATION_BYTES, MAX_ENDPOINT_BYTES,
+    CodeIdentity, DeregistrationReason, HEARTBEAT_TOPIC, MAX_ATTESTATION_BYTES, MAX_ENDPOINT_BYTES,
     MAX_LABEL_BYTES, MAX_MEASUREMENT_BYTES, MAX_POLICY_ENTRIES, Measurement, RECENT_BLOCK_HASHES,
-    Registration, RegistryEvent, RegistryParams, SignedWorkerMessage, TeeKind, WorkerInfo,
-    WorkerMessage, worker_key,
+    Registration, RegistryEvent, RegistryParams, SignedWorkerMessage, TDX_MEASUREMENT_DOMAIN,
+    TeeKind, WorkerInfo, WorkerMessage, tdx_measurement, worker_key,
 };
 pub use transaction::{
     Call, GovernanceCall, SignedTransaction, Transaction, TxLimits, signing_payload,

@@ -79,32 +79,77 @@ impl Read for TeeKind {
     }
 }
 
-/// An allowlisted measurement.
+/// An allowlisted measurement. Each entry admits one TEE kind only, so a dev quote (which
+/// claims whatever measurement it likes) can never match an enclave's entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Measurement {
-    /// Exactly this code: SGX MRENCLAVE, TDX MRTD, or the dev measurement (binary hash), hex.
-    Exact(#[serde(with = "hex_bytes")] Vec<u8>),
-    /// Any enclave signed by this MRSIGNER with at least this ISVSVN.
-    Signer {
+    /// Exactly this SGX enclave (MRENCLAVE, hex).
+    Sgx(#[serde(with = "hex_bytes")] Vec<u8>),
+    /// Exactly this TDX trust domain: the digest [tdx_measurement] of its MRTD, configuration
+    /// and runtime measurement registers (hex).
+    Tdx(#[serde(with = "hex_bytes")] Vec<u8>),
+    /// Any SGX enclave of this product signed by this MRSIGNER, at least at this ISVSVN.
+    SgxSigner {
         /// MRSIGNER, hex.
         #[serde(with = "hex_bytes")]
         mr_signer: Vec<u8>,
+        /// ISVPRODID: which of the signer's enclaves.
+        prod_id: u16,
         /// Lowest accepted ISVSVN.
         min_svn: u16,
     },
+    /// A dev pRuntime build (SHA-256 of the binary, hex). Dev evidence proves nothing; it is
+    /// accepted only where genesis allows insecure attestation.
+    Dev(#[serde(with = "hex_bytes")] Vec<u8>),
+}
+
+/// The code identity a verified quote reports, as the allowlist sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct CodeIdentity<'a> {
+    /// TEE kind.
+    pub tee: TeeKind,
+    /// MRENCLAVE, the TDX digest, or the dev binary hash.
+    pub measurement: &'a [u8],
+    /// MRSIGNER (SGX only; empty otherwise).
+    pub signer: &'a [u8],
+    /// ISVPRODID (SGX only).
+    pub prod_id: u16,
+    /// ISVSVN (SGX only).
+    pub svn: u16,
 }
 
 impl Measurement {
-    /// Whether code with this measurement, signer and SVN is allowed by this entry.
-    pub fn allows(&self, measurement: &[u8], signer: &[u8], svn: u16) -> bool {
-        match self {
-            Self::Exact(m) => m == measurement,
-            Self::Signer { mr_signer, min_svn } => {
-                !signer.is_empty() && mr_signer == signer && svn >= *min_svn
-            }
+    /// Whether this entry admits the code.
+    pub fn allows(&self, code: &CodeIdentity<'_>) -> bool {
+        match (self, code.tee) {
+            (Self::Sgx(m), TeeKind::SgxDcap)
+            | (Self::Tdx(m), TeeKind::Tdx)
+            | (Self::Dev(m), TeeKind::Dev) => m == code.measurement,
+            (
+                Self::SgxSigner {
+                    mr_signer,
+                    prod_id,
+                    min_svn,
+                },
+                TeeKind::SgxDcap,
+            ) => mr_signer == code.signer && *prod_id == code.prod_id && code.svn >= *min_svn,
+            _ => false,
         }
     }
+}
+
+/// Domain of the TDX measurement digest.
+pub const TDX_MEASUREMENT_DOMAIN: &[u8] = b"_VEIL_ATTESTATION_TDX_MEASUREMENT";
+
+/// The measurement Veil allowlists for a TDX trust domain: a digest of MRTD (firmware),
+/// MRCONFIGID, MROWNER, MROWNERCONFIG and RTMR0..3 (boot chain, kernel, command line and
+/// application), so that allowlisting a TD pins everything that runs in it, not only its
+/// firmware.
+pub fn tdx_measurement(registers: &[&[u8]; 8]) -> Digest {
+    let mut parts: Vec<&[u8]> = vec![TDX_MEASUREMENT_DOMAIN];
+    parts.extend_from_slice(registers);
+    hash_parts(&parts)
 }
 
 /// Registration policy and worker duties, set at genesis and changed by governance.
@@ -165,10 +210,10 @@ impl RegistryParams {
             return Err("TCB statuses and advisory ids are at most 64 bytes");
         }
         if self.allowlist.iter().any(|m| match m {
-            Measurement::Exact(m) => m.is_empty() || m.len() > MAX_MEASUREMENT_BYTES,
-            Measurement::Signer { mr_signer, .. } => mr_signer.len() != 32,
+            Measurement::Sgx(m) | Measurement::Tdx(m) | Measurement::Dev(m) => m.len() != 32,
+            Measurement::SgxSigner { mr_signer, .. } => mr_signer.len() != 32,
         }) {
-            return Err("allowlisted measurements are 1..=64 bytes and MRSIGNERs 32 bytes");
+            return Err("allowlisted measurements and MRSIGNERs are 32 bytes");
         }
         Ok(())
     }
@@ -246,10 +291,14 @@ pub struct WorkerInfo {
     pub measurement: Vec<u8>,
     /// MRSIGNER (SGX only).
     pub signer: Vec<u8>,
+    /// ISVPRODID (SGX only).
+    pub prod_id: u16,
     /// ISVSVN (SGX only).
     pub svn: u16,
     /// TCB status at registration (`dev` for dev evidence).
     pub tcb_status: String,
+    /// Intel advisories that applied at registration.
+    pub advisory_ids: Vec<String>,
     /// Registered with dev evidence: nothing proves it runs in a TEE.
     pub insecure: bool,
     /// Public pRuntime URL or multiaddr.
@@ -260,6 +309,19 @@ pub struct WorkerInfo {
     pub registered_at: Height,
     /// First height at which the registration is no longer valid.
     pub expiry: Height,
+}
+
+impl WorkerInfo {
+    /// The code identity, for allowlist checks.
+    pub fn code(&self) -> CodeIdentity<'_> {
+        CodeIdentity {
+            tee: self.tee,
+            measurement: &self.measurement,
+            signer: &self.signer,
+            prod_id: self.prod_id,
+            svn: self.svn,
+        }
+    }
 }
 
 /// State key of a worker's registry entry, computable by a light client.
@@ -375,14 +437,27 @@ fn string_size(s: &str) -> usize {
 impl Write for Measurement {
     fn write(&self, buf: &mut impl BufMut) {
         match self {
-            Self::Exact(m) => {
+            Self::Sgx(m) => {
                 0u8.write(buf);
                 m.write(buf);
             }
-            Self::Signer { mr_signer, min_svn } => {
+            Self::Tdx(m) => {
                 1u8.write(buf);
+                m.write(buf);
+            }
+            Self::SgxSigner {
+                mr_signer,
+                prod_id,
+                min_svn,
+            } => {
+                2u8.write(buf);
                 mr_signer.write(buf);
+                prod_id.write(buf);
                 min_svn.write(buf);
+            }
+            Self::Dev(m) => {
+                3u8.write(buf);
+                m.write(buf);
             }
         }
     }
@@ -391,8 +466,8 @@ impl Write for Measurement {
 impl EncodeSize for Measurement {
     fn encode_size(&self) -> usize {
         1 + match self {
-            Self::Exact(m) => m.encode_size(),
-            Self::Signer { mr_signer, .. } => mr_signer.encode_size() + 2,
+            Self::Sgx(m) | Self::Tdx(m) | Self::Dev(m) => m.encode_size(),
+            Self::SgxSigner { mr_signer, .. } => mr_signer.encode_size() + 4,
         }
     }
 }
@@ -400,15 +475,16 @@ impl EncodeSize for Measurement {
 impl Read for Measurement {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        let bytes = |buf: &mut _| Vec::<u8>::read_cfg(buf, &bytes_cfg(MAX_MEASUREMENT_BYTES));
         match u8::read(buf)? {
-            0 => Ok(Self::Exact(Vec::<u8>::read_cfg(
-                buf,
-                &bytes_cfg(MAX_MEASUREMENT_BYTES),
-            )?)),
-            1 => Ok(Self::Signer {
-                mr_signer: Vec::<u8>::read_cfg(buf, &bytes_cfg(MAX_MEASUREMENT_BYTES))?,
+            0 => Ok(Self::Sgx(bytes(buf)?)),
+            1 => Ok(Self::Tdx(bytes(buf)?)),
+            2 => Ok(Self::SgxSigner {
+                mr_signer: bytes(buf)?,
+                prod_id: u16::read(buf)?,
                 min_svn: u16::read(buf)?,
             }),
+            3 => Ok(Self::Dev(bytes(buf)?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }
@@ -518,8 +594,10 @@ impl Write for WorkerInfo {
         self.tee.write(buf);
         self.measurement.write(buf);
         self.signer.write(buf);
+        self.prod_id.write(buf);
         self.svn.write(buf);
         write_string(&self.tcb_status, buf);
+        write_strings(&self.advisory_ids, buf);
         self.insecure.write(buf);
         write_string(&self.endpoint, buf);
         self.operator.write(buf);
@@ -533,8 +611,9 @@ impl EncodeSize for WorkerInfo {
         32 + 1
             + self.measurement.encode_size()
             + self.signer.encode_size()
-            + 2
+            + 4
             + string_size(&self.tcb_status)
+            + strings_size(&self.advisory_ids)
             + 1
             + string_size(&self.endpoint)
             + self.operator.encode_size()
@@ -550,8 +629,10 @@ impl Read for WorkerInfo {
             tee: TeeKind::read(buf)?,
             measurement: Vec::<u8>::read_cfg(buf, &bytes_cfg(MAX_MEASUREMENT_BYTES))?,
             signer: Vec::<u8>::read_cfg(buf, &bytes_cfg(MAX_MEASUREMENT_BYTES))?,
+            prod_id: u16::read(buf)?,
             svn: u16::read(buf)?,
             tcb_status: read_string(buf, MAX_LABEL_BYTES)?,
+            advisory_ids: read_strings(buf)?,
             insecure: bool::read(buf)?,
             endpoint: read_string(buf, MAX_ENDPOINT_BYTES)?,
             operator: AccountId::read(buf)?,

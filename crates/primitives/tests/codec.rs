@@ -47,9 +47,12 @@ fn call() -> impl Strategy<Value = Call> {
                 GovernanceCall::SetRegistryParams(RegistryParams {
                     freshness_blocks: fresh,
                     allowlist: vec![
-                        Measurement::Exact(m),
-                        Measurement::Signer {
+                        Measurement::Sgx(m.clone()),
+                        Measurement::Tdx(m.clone()),
+                        Measurement::Dev(m),
+                        Measurement::SgxSigner {
                             mr_signer: vec![1; 32],
+                            prod_id: svn ^ 1,
                             min_svn: svn
                         }
                     ],

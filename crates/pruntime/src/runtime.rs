@@ -171,10 +171,9 @@ impl Runtime {
                             expiry,
                             heartbeat_blocks,
                         }) => next.egress.registration = Some((expiry, heartbeat_blocks)),
-                        Ok(RegistryEvent::Deregistered { .. }) => {
-                            next.egress.registration = None;
-                            next.egress.drop_pending();
-                        }
+                        // Unconfirmed egress stays: a sequence, once signed, always carries
+                        // the same message, and it is posted again after re-registration.
+                        Ok(RegistryEvent::Deregistered { .. }) => next.egress.registration = None,
                         Err(_) => {}
                     }
                     mine.push(m);

@@ -124,15 +124,6 @@ impl Egress {
         self.pending.retain(|m| m.message.sequence > sequence);
         self.next_sequence = self.next_sequence.max(sequence + 1);
     }
-
-    /// Drops unconfirmed egress (e.g. after deregistration): the chain would refuse it, and
-    /// its sequences will be reused so the stream stays gapless.
-    pub fn drop_pending(&mut self) {
-        if let Some(first) = self.pending.first() {
-            self.next_sequence = first.message.sequence;
-        }
-        self.pending.clear();
-    }
 }
 
 impl SyncState {
