@@ -93,6 +93,9 @@ pub enum TxError {
     /// A worker registration was refused.
     #[error("registration refused: {0}")]
     Registration(Box<crate::registry::RegistrationError>),
+    /// A staking call failed.
+    #[error("staking: {0}")]
+    Staking(Box<crate::staking::StakingError>),
     /// A worker message from a key that is not a registered worker.
     #[error("worker {0} is not registered")]
     UnknownWorker(String),

@@ -10,7 +10,7 @@ use veil_primitives::{
 use crate::{
     MAX_NONCE_GAP, StateError, StateRead, TxError, balances, governance, mq,
     overlay::{Changes, Overlay},
-    registry,
+    registry, staking,
     system::{self, BlockInfo},
 };
 
@@ -253,6 +253,7 @@ pub async fn execute_block<S: StateRead>(
     }
     let mut messages = Vec::new();
     registry::on_block(&mut o, &mut messages, env.height).await?;
+    staking::on_block(&mut o, &mut messages, env.height).await?;
     let mut receipts = Vec::with_capacity(txs.len());
     for (index, tx) in txs.iter().enumerate() {
         let invalid = |error| BlockError::InvalidTransaction { index, error };
@@ -331,6 +332,7 @@ async fn apply_call<S: StateRead>(
         Call::Transfer { to, amount } => balances::transfer(o, &sender, to, *amount).await,
         Call::Governance(g) => governance::apply(o, outbox, &sender, g).await,
         Call::Register(reg) => registry::register(o, outbox, env, &sender, reg).await,
+        Call::Staking(c) => staking::apply(o, &sender, c, env.height).await,
         Call::WorkerMessage(m) => {
             mq::relay_worker_message(o, outbox, &env.chain, m, params.max_message_bytes as usize)
                 .await

@@ -1,4 +1,4 @@
-use veil_primitives::{AccountId, Balance, Digest, Params, RegistryParams};
+use veil_primitives::{AccountId, Balance, Digest, Params, RegistryParams, StakingParams};
 
 use crate::{
     StateError, TxError, balances,
@@ -23,6 +23,8 @@ pub struct GenesisState {
     pub consensus_key: Vec<u8>,
     /// The registration policy.
     pub registry: RegistryParams,
+    /// Staking and election parameters.
+    pub staking: StakingParams,
     /// The dev RA service's key. Setting it allows insecure (dev) attestation on this chain.
     pub dev_attestation_key: Option<AccountId>,
     /// DER root certificate for DCAP quotes; `None` trusts Intel's production root.
@@ -36,6 +38,10 @@ pub async fn genesis_changes(genesis: &GenesisState) -> Result<Changes, String> 
         .registry
         .validate()
         .map_err(|e| format!("registry: {e}"))?;
+    genesis
+        .staking
+        .validate()
+        .map_err(|e| format!("staking: {e}"))?;
     let empty = MemoryState::default();
     let mut o = Overlay::new(&empty);
     system::on_block(
@@ -50,6 +56,7 @@ pub async fn genesis_changes(genesis: &GenesisState) -> Result<Changes, String> 
     o.set(keys::consensus_key(), genesis.consensus_key.clone());
     o.put(keys::governance_key(), &genesis.governance);
     o.put(keys::registry_params(), &genesis.registry);
+    o.put(keys::staking_params(), &genesis.staking);
     if let Some(k) = &genesis.dev_attestation_key {
         o.put(keys::dev_attestation_key(), k);
     }

@@ -33,6 +33,10 @@ pub(crate) async fn apply<S: StateRead>(
         }
         GovernanceCall::SetGovernanceKey(k) => o.put(keys::governance_key(), k),
         GovernanceCall::SetRegistryParams(p) => registry::set_params(o, outbox, p).await?,
+        GovernanceCall::SetStakingParams(p) => {
+            p.validate().map_err(TxError::InvalidParams)?;
+            o.put(keys::staking_params(), p);
+        }
     }
     Ok(())
 }

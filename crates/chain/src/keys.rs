@@ -69,21 +69,6 @@ pub fn dcap_root() -> Digest {
     key(b"registry/dcap_root", &[])
 }
 
-/// Number of registered workers.
-pub fn worker_count() -> Digest {
-    key(b"registry/count", &[])
-}
-
-/// The registered worker at an index.
-pub fn worker_at(index: u64) -> Digest {
-    key(b"registry/index", &index.to_be_bytes())
-}
-
-/// A worker's position in the index.
-pub fn worker_position(worker: &AccountId) -> Digest {
-    key(b"registry/position", worker.as_ref())
-}
-
 /// The worker currently registered at an operator's endpoint.
 pub fn registry_slot(slot: &Digest) -> Digest {
     key(b"registry/slot", slot.as_ref())
@@ -100,4 +85,34 @@ pub fn expiring_at(height: u64, index: u64) -> Digest {
     item[..8].copy_from_slice(&height.to_be_bytes());
     item[8..].copy_from_slice(&index.to_be_bytes());
     key(b"registry/expiring_at", &item)
+}
+
+/// The staking parameters.
+pub fn staking_params() -> Digest {
+    key(b"staking/params", &[])
+}
+
+/// An account's bond.
+pub fn staking_ledger(who: &AccountId) -> Digest {
+    key(b"staking/ledger", who.as_ref())
+}
+
+/// The worker an account backs as a gatekeeper candidate.
+pub fn staking_backs(who: &AccountId) -> Digest {
+    key(b"staking/backs", who.as_ref())
+}
+
+/// The account backing a candidate worker.
+pub fn staking_backer(worker: &AccountId) -> Digest {
+    key(b"staking/backer", worker.as_ref())
+}
+
+/// The candidates an account nominates.
+pub fn staking_nominations(who: &AccountId) -> Digest {
+    key(b"staking/nominations", who.as_ref())
+}
+
+/// The latest election result.
+pub fn staking_election() -> Digest {
+    key(b"staking/election", &[])
 }

@@ -11,19 +11,23 @@
 //! - [balances]: native token, transfers, fees per transaction and per byte.
 //! - [governance]: a governance key that sets chain parameters.
 //! - [registry]: attested workers, their registration policy and expiry.
+//! - [staking]: bonds, gatekeeper candidates, nominations and the NPoS gatekeeper election.
 //! - [mq]: routes messages, including registered workers' signed egress, and keeps one sequence
 //!   per sender.
 
 mod error;
 mod execute;
 mod genesis;
+pub mod index;
 pub mod keys;
 mod overlay;
+pub mod phragmen;
 
 pub mod balances;
 pub mod governance;
 pub mod mq;
 pub mod registry;
+pub mod staking;
 pub mod system;
 
 pub use error::{StateError, TxError};

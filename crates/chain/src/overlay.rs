@@ -82,6 +82,23 @@ impl<'a, S: StateRead> Overlay<'a, S> {
             })
     }
 
+    /// Reads and decodes a value that needs a decoding bound.
+    pub async fn read_cfg<T: Decode>(
+        &self,
+        key: &Digest,
+        cfg: &T::Cfg,
+    ) -> Result<Option<T>, StateError> {
+        let Some(bytes) = self.get(key).await? else {
+            return Ok(None);
+        };
+        T::decode_cfg(bytes::Bytes::from(bytes), cfg)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                key: to_hex(key),
+                reason: e.to_string(),
+            })
+    }
+
     /// Moves another overlay's writes into this one.
     pub fn merge(&mut self, changes: Changes) {
         self.changes.extend(changes);

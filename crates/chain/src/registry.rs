@@ -17,7 +17,8 @@ use veil_primitives::{
 };
 
 use crate::{
-    BlockEnv, StateError, StateRead, TxError, execute::ExecError, keys, mq, overlay::Overlay,
+    BlockEnv, StateError, StateRead, TxError, execute::ExecError, index::AccountSet, keys, mq,
+    overlay::Overlay,
 };
 
 /// Why a registration was refused.
@@ -93,9 +94,12 @@ pub async fn worker<S: StateRead>(
     o.read(&veil_primitives::worker_key(worker)).await
 }
 
+/// Registered workers.
+pub const WORKERS: AccountSet = AccountSet::new(b"registry/workers");
+
 /// Number of registered workers.
 pub async fn count<S: StateRead>(o: &Overlay<'_, S>) -> Result<u64, StateError> {
-    Ok(o.read(&keys::worker_count()).await?.unwrap_or(0))
+    WORKERS.count(o).await
 }
 
 /// The registered worker at index `i` (`0..count`).
@@ -103,7 +107,7 @@ pub async fn worker_at<S: StateRead>(
     o: &Overlay<'_, S>,
     i: u64,
 ) -> Result<Option<AccountId>, StateError> {
-    o.read(&keys::worker_at(i)).await
+    WORKERS.at(o, i).await
 }
 
 /// The cheap half of [check]: everything but the evidence (operator, endpoint, worker
@@ -271,10 +275,7 @@ pub(crate) async fn register<S: StateRead>(
     }
     match worker(o, &reg.worker).await? {
         None => {
-            let n = count(o).await?;
-            o.put(keys::worker_at(n), &reg.worker);
-            o.put(keys::worker_position(&reg.worker), &n);
-            o.put(keys::worker_count(), &(n + 1));
+            WORKERS.insert(o, &reg.worker).await?;
         }
         // A renewal at a new endpoint frees the old one.
         Some(old) if old.endpoint != info.endpoint => {
@@ -334,10 +335,7 @@ pub(crate) async fn set_params<S: StateRead>(
     new.validate().map_err(TxError::InvalidParams)?;
     o.put(keys::registry_params(), new);
     let mut revoked = Vec::new();
-    for i in 0..count(o).await? {
-        let Some(w) = worker_at(o, i).await? else {
-            continue;
-        };
+    for w in WORKERS.members(o).await? {
         if let Some(e) = worker(o, &w).await?
             && !still_admitted(new, &e)
         {
@@ -375,25 +373,7 @@ async fn remove<S: StateRead>(
     if o.read::<AccountId>(&slot).await?.as_ref() == Some(w) {
         o.remove(slot);
     }
-    // Swap-remove from the index.
-    let n = count(o).await?;
-    let pos: u64 = o
-        .read(&keys::worker_position(w))
-        .await?
-        .ok_or_else(|| StateError::Corrupt {
-            key: to_hex(keys::worker_position(w)),
-            reason: "registered worker without an index position".into(),
-        })?;
-    let last = n.saturating_sub(1);
-    if pos != last
-        && let Some(moved) = worker_at(o, last).await?
-    {
-        o.put(keys::worker_at(pos), &moved);
-        o.put(keys::worker_position(&moved), &pos);
-    }
-    o.remove(keys::worker_at(last));
-    o.remove(keys::worker_position(w));
-    o.put(keys::worker_count(), &last);
+    WORKERS.remove(o, w).await?;
     notify(o, outbox, w, RegistryEvent::Deregistered { reason }).await
 }
 

@@ -80,6 +80,10 @@ impl Net {
                 (gov.public_key(), 1_000_000_000),
                 (operator.public_key(), 1_000_000_000),
                 (PrivateKey::from_seed(103).public_key(), 1_000_000_000),
+                (PrivateKey::from_seed(104).public_key(), 1_000_000_000),
+                (PrivateKey::from_seed(105).public_key(), 1_000_000_000),
+                (PrivateKey::from_seed(106).public_key(), 1_000_000_000),
+                (PrivateKey::from_seed(107).public_key(), 1_000_000_000),
             ],
             governance: gov.public_key(),
             params: Params::default(),
@@ -87,6 +91,7 @@ impl Net {
             registry: policy(),
             dev_attestation_key: allow_insecure.then(|| ra.public_key()),
             dcap_root,
+            staking: Default::default(),
         };
         let mut state = MemoryState::default();
         state.apply(&block_on(genesis_changes(&genesis)).unwrap());
@@ -1040,4 +1045,266 @@ fn moving_to_a_new_endpoint_frees_the_old_one() {
     .unwrap();
     assert!(net.worker(&w.key.public_key()).is_none());
     assert_eq!(net.count(), 2);
+}
+
+mod staking {
+    //! Bonds, candidacy, nominations and the Phragmén gatekeeper election, on registered
+    //! workers.
+
+    use veil_primitives::{Election, StakingCall, StakingParams};
+
+    use super::*;
+    use crate::staking::{ELECTION_TOPIC, Ledger, StakingError, ledger};
+
+    fn params() -> StakingParams {
+        StakingParams {
+            n_gatekeepers: 3,
+            gatekeeper_min_bond: 10_000,
+            nominator_min_bond: 1_000,
+            election_period_blocks: 10,
+            unbond_delay_blocks: 5,
+        }
+    }
+
+    fn net() -> Net {
+        let mut net = Net::new(true);
+        let gov = net.gov.clone();
+        net.run(
+            &gov,
+            Call::Governance(GovernanceCall::SetStakingParams(params())),
+        )
+        .0
+        .unwrap();
+        net
+    }
+
+    fn staking(net: &mut Net, who: &PrivateKey, call: StakingCall) -> Result<(), TxError> {
+        net.run(who, Call::Staking(call)).0
+    }
+
+    fn refused(e: StakingError) -> Result<(), TxError> {
+        Err(TxError::Staking(Box::new(e)))
+    }
+
+    fn ledger_of(net: &Net, who: &PrivateKey) -> Ledger {
+        block_on(ledger(&Overlay::new(&net.state), &who.public_key())).unwrap()
+    }
+
+    /// Registers `w` operated by `op` at its own endpoint and backs it with `bond`.
+    fn candidate(net: &mut Net, op: &PrivateKey, w: &Worker, bond: u128) {
+        let endpoint: &'static str = Box::leak(format!("http://w{}", w.ecdh[0]).into_boxed_str());
+        net.run(
+            op,
+            build(Spec {
+                operator: op.public_key(),
+                endpoint,
+                ..net.spec(w)
+            }),
+        )
+        .0
+        .unwrap();
+        staking(net, op, StakingCall::Bond { amount: bond }).unwrap();
+        staking(
+            net,
+            op,
+            StakingCall::Candidate {
+                worker: w.key.public_key(),
+            },
+        )
+        .unwrap();
+    }
+
+    /// Runs empty blocks up to the next election; returns its result and the announcement.
+    fn next_election(net: &mut Net) -> (Election, Vec<Election>) {
+        let period = params().election_period_blocks;
+        let mut announced = Vec::new();
+        loop {
+            let out = net.block(Vec::new());
+            announced.extend(
+                out.messages
+                    .iter()
+                    .filter(|m| m.destination == Destination::Topic(ELECTION_TOPIC.to_vec()))
+                    .map(|m| Election::decode(m.payload.clone()).unwrap()),
+            );
+            if net.height.is_multiple_of(period) {
+                let stored = block_on(crate::staking::election(&Overlay::new(&net.state)))
+                    .unwrap()
+                    .unwrap();
+                return (stored, announced);
+            }
+        }
+    }
+
+    #[test]
+    fn bonds_unbond_after_the_delay() {
+        let mut net = net();
+        let who = PrivateKey::from_seed(104);
+        let free = |net: &Net| {
+            block_on(balances::account(
+                &Overlay::new(&net.state),
+                &who.public_key(),
+            ))
+            .unwrap()
+            .free
+        };
+        staking(&mut net, &who, StakingCall::Bond { amount: 5_000 }).unwrap();
+        assert_eq!(ledger_of(&net, &who).bonded, 5_000);
+        assert_eq!(
+            staking(&mut net, &who, StakingCall::Unbond { amount: 6_000 }),
+            refused(StakingError::NotEnoughBonded {
+                amount: 6_000,
+                bonded: 5_000
+            })
+        );
+        staking(&mut net, &who, StakingCall::Unbond { amount: 2_000 }).unwrap();
+        let unlock_at = net.height + params().unbond_delay_blocks;
+        assert_eq!(
+            ledger_of(&net, &who),
+            Ledger {
+                bonded: 3_000,
+                unlocking: vec![(2_000, unlock_at)]
+            }
+        );
+        // Too early: nothing moves.
+        let before = free(&net);
+        staking(&mut net, &who, StakingCall::WithdrawUnbonded).unwrap();
+        assert_eq!(ledger_of(&net, &who).unlocking.len(), 1);
+        let after_early = free(&net);
+        assert!(after_early < before, "only the fee was paid");
+        while net.height < unlock_at {
+            net.block(Vec::new());
+        }
+        let tx = net.tx(&who, Call::Staking(StakingCall::WithdrawUnbonded));
+        let out = net.block(vec![tx]);
+        assert_eq!(out.receipts[0].result, Ok(()));
+        assert!(ledger_of(&net, &who).unlocking.is_empty());
+        assert_eq!(free(&net) + out.receipts[0].fee, after_early + 2_000);
+    }
+
+    #[test]
+    fn roles_have_rules() {
+        let mut net = net();
+        let (op, other) = (net.operator.clone(), PrivateKey::from_seed(104));
+        let w = worker(1);
+        net.run(&op, build(net.spec(&w))).0.unwrap();
+        let id = w.key.public_key();
+        // Someone else's worker.
+        staking(&mut net, &other, StakingCall::Bond { amount: 20_000 }).unwrap();
+        assert_eq!(
+            staking(
+                &mut net,
+                &other,
+                StakingCall::Candidate { worker: id.clone() }
+            ),
+            refused(StakingError::NotYourWorker(veil_primitives::to_hex(&id)))
+        );
+        // Too little bond.
+        staking(&mut net, &op, StakingCall::Bond { amount: 500 }).unwrap();
+        assert_eq!(
+            staking(&mut net, &op, StakingCall::Candidate { worker: id.clone() }),
+            refused(StakingError::BondTooSmall {
+                needed: 10_000,
+                bonded: 500
+            })
+        );
+        staking(&mut net, &op, StakingCall::Bond { amount: 10_000 }).unwrap();
+        staking(&mut net, &op, StakingCall::Candidate { worker: id.clone() }).unwrap();
+        // A backer may not nominate, nor unbond below the candidate minimum.
+        assert_eq!(
+            staking(
+                &mut net,
+                &op,
+                StakingCall::Nominate {
+                    targets: vec![id.clone()]
+                }
+            ),
+            refused(StakingError::OtherRole)
+        );
+        assert_eq!(
+            staking(&mut net, &op, StakingCall::Unbond { amount: 1_000 }),
+            refused(StakingError::WouldUnderbond {
+                left: 9_500,
+                needed: 10_000
+            })
+        );
+        // Nominations name candidates only, 1 to 16 of them.
+        let stranger = worker(9).key.public_key();
+        assert_eq!(
+            staking(
+                &mut net,
+                &other,
+                StakingCall::Nominate {
+                    targets: vec![stranger.clone()]
+                }
+            ),
+            refused(StakingError::NotACandidate(veil_primitives::to_hex(
+                &stranger
+            )))
+        );
+        assert_eq!(
+            staking(&mut net, &other, StakingCall::Nominate { targets: vec![] }),
+            refused(StakingError::BadTargets)
+        );
+        staking(
+            &mut net,
+            &other,
+            StakingCall::Nominate {
+                targets: vec![id.clone()],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            staking(
+                &mut net,
+                &other,
+                StakingCall::Candidate { worker: id.clone() }
+            ),
+            refused(StakingError::NotYourWorker(veil_primitives::to_hex(&id)))
+        );
+        // Chill lifts the role and its minimum.
+        staking(&mut net, &op, StakingCall::Chill).unwrap();
+        staking(&mut net, &op, StakingCall::Unbond { amount: 10_500 }).unwrap();
+    }
+
+    #[test]
+    fn elections_follow_stake_and_skip_deregistered_workers() {
+        let mut net = net();
+        let ops: Vec<PrivateKey> = (104..108).map(PrivateKey::from_seed).collect();
+        let workers: Vec<Worker> = (1..5).map(worker).collect();
+        for (op, w) in ops.iter().zip(&workers) {
+            candidate(&mut net, op, w, 20_000);
+        }
+        // A heavy nominator backs workers 2 and 3: both must be elected.
+        let nominator = net.operator.clone();
+        staking(&mut net, &nominator, StakingCall::Bond { amount: 500_000 }).unwrap();
+        staking(
+            &mut net,
+            &nominator,
+            StakingCall::Nominate {
+                targets: vec![workers[2].key.public_key(), workers[3].key.public_key()],
+            },
+        )
+        .unwrap();
+        let (first, announced) = next_election(&mut net);
+        assert_eq!(announced, vec![first.clone()]);
+        // Setting up took more than a period, so earlier rounds ran with fewer candidates.
+        assert!(first.round >= 1);
+        assert_eq!(first.gatekeepers.len(), 3);
+        assert!(first.gatekeepers.contains(&workers[2].key.public_key()));
+        assert!(first.gatekeepers.contains(&workers[3].key.public_key()));
+
+        // Governance revokes worker 2's code: the next election skips it.
+        let mut p = policy();
+        p.allowlist = vec![Measurement::Dev(vec![1; 32])];
+        let gov = net.gov.clone();
+        net.run(&gov, Call::Governance(GovernanceCall::SetRegistryParams(p)))
+            .0
+            .unwrap();
+        let (second, _) = next_election(&mut net);
+        assert_eq!(second.round, first.round + 1);
+        assert!(
+            second.gatekeepers.is_empty(),
+            "every candidate ran revoked code"
+        );
+    }
 }

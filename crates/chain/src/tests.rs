@@ -36,6 +36,7 @@ fn setup() -> (MemoryState, PrivateKey, PrivateKey, PrivateKey) {
         registry: Default::default(),
         dev_attestation_key: None,
         dcap_root: None,
+        staking: Default::default(),
     };
     let mut state = MemoryState::default();
     state.apply(&block_on(genesis_changes(&genesis)).unwrap());

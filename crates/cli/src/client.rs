@@ -57,6 +57,10 @@ pub(crate) fn status(rpc: &str, json: bool) -> anyhow::Result<()> {
             "workers      {} registered ({} insecure: dev attestation)",
             status.workers, status.insecure_workers
         );
+        println!(
+            "gatekeepers  {} elected in round {}",
+            status.gatekeepers, status.election_round
+        );
     }
     Ok(())
 }

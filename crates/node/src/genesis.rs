@@ -23,7 +23,8 @@ use commonware_utils::{N3f1, ordered::Set};
 use serde::{Deserialize, Serialize};
 use veil_chain::GenesisState;
 use veil_primitives::{
-    AccountId, Balance, Params, PrivateKey, RegistryParams, decode_hex, from_hex, to_hex,
+    AccountId, Balance, Params, PrivateKey, RegistryParams, StakingParams, decode_hex, from_hex,
+    to_hex,
 };
 
 use crate::keys::{AccountKeyFile, ValidatorKeyFile};
@@ -76,6 +77,9 @@ pub struct GenesisSpec {
     /// Worker registration: policy and trust anchors.
     #[serde(default)]
     pub registry: RegistrySpec,
+    /// Staking and gatekeeper election parameters.
+    #[serde(default)]
+    pub staking: StakingParams,
 }
 
 /// Worker registration settings in the genesis spec.
@@ -172,6 +176,9 @@ impl Genesis {
         spec.params
             .validate()
             .map_err(|e| anyhow::anyhow!("params: {e}"))?;
+        spec.staking
+            .validate()
+            .map_err(|e| anyhow::anyhow!("staking params: {e}"))?;
         spec.registry
             .params
             .validate()
@@ -213,6 +220,7 @@ impl Genesis {
                 params: spec.params.clone(),
                 consensus_key,
                 registry: spec.registry.params.clone(),
+                staking: spec.staking.clone(),
                 dev_attestation_key,
                 dcap_root,
             },
@@ -291,6 +299,7 @@ pub fn generate(
         }],
         params,
         registry: RegistrySpec::default(),
+        staking: StakingParams::default(),
     };
     Ok(Generated {
         spec,

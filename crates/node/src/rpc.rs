@@ -275,6 +275,21 @@ pub struct StatusView {
     pub workers: u64,
     /// Of which registered with dev (insecure) attestation.
     pub insecure_workers: u64,
+    /// Latest gatekeeper election round (0 before the first election).
+    pub election_round: u64,
+    /// Gatekeepers elected in that round.
+    pub gatekeepers: usize,
+}
+
+/// A gatekeeper election result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ElectionView {
+    /// Round, from 1.
+    pub round: u64,
+    /// Height of the block that ran it.
+    pub height: u64,
+    /// Elected workers, in election order.
+    pub gatekeepers: Vec<String>,
 }
 
 /// A registered worker.
@@ -364,6 +379,10 @@ pub trait VeilApi {
     /// Registered workers (at most 1000).
     #[method(name = "workers")]
     async fn workers(&self) -> RpcResult<Vec<WorkerView>>;
+
+    /// The latest gatekeeper election (`null` before the first).
+    #[method(name = "election")]
+    async fn election(&self) -> RpcResult<Option<ElectionView>>;
 
     /// Node status.
     #[method(name = "status")]
@@ -656,7 +675,17 @@ where
             .collect())
     }
 
+    async fn election(&self) -> RpcResult<Option<ElectionView>> {
+        let e = self.chain.state.election().await.map_err(unavailable)?;
+        Ok(e.map(|e| ElectionView {
+            round: e.round,
+            height: e.height,
+            gatekeepers: e.gatekeepers.iter().map(to_hex).collect(),
+        }))
+    }
+
     async fn status(&self) -> RpcResult<StatusView> {
+        let election = self.chain.state.election().await.map_err(unavailable)?;
         let (workers, list) = self
             .chain
             .state
@@ -684,6 +713,8 @@ where
             mempool: self.chain.mempool.lock().len(),
             workers,
             insecure_workers,
+            election_round: election.as_ref().map_or(0, |e| e.round),
+            gatekeepers: election.map_or(0, |e| e.gatekeepers.len()),
         })
     }
 

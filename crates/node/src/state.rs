@@ -328,6 +328,15 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
         Ok(Some((info, next)))
     }
 
+    /// The latest gatekeeper election, in finalized state.
+    pub async fn election(&self) -> Result<Option<veil_primitives::Election>, Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        veil_chain::staking::election(&veil_chain::Overlay::new(&view))
+            .await
+            .map_err(|e| Error::Db(e.to_string()))
+    }
+
     /// The number of registered workers and the first `max` of them, in finalized state.
     pub async fn workers(
         &self,

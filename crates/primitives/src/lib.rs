@@ -10,6 +10,7 @@ mod message;
 pub mod namespace;
 mod params;
 mod registry;
+mod staking;
 mod transaction;
 
 pub use block::{Block, BlockLimits, Header, MAX_BLOCK_BYTES, MAX_BLOCK_TXS_CAP, MAX_TX_BYTES_CAP};
@@ -23,6 +24,7 @@ pub use registry::{
     Registration, RegistryEvent, RegistryParams, SignedWorkerMessage, TDX_MEASUREMENT_DOMAIN,
     TeeKind, WorkerInfo, WorkerMessage, tdx_measurement, worker_key,
 };
+pub use staking::{Election, MAX_GATEKEEPERS, MAX_NOMINATIONS, StakingCall, StakingParams};
 pub use transaction::{
     Call, GovernanceCall, SignedTransaction, Transaction, TxLimits, signing_payload,
 };

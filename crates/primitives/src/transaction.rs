@@ -5,7 +5,8 @@ use commonware_cryptography::{Signer as _, Verifier as _};
 
 use crate::{
     AccountId, Balance, ChainIdentity, Destination, Digest, Height, Params, PrivateKey,
-    Registration, RegistryParams, Signature, SignedWorkerMessage, hash, namespace,
+    Registration, RegistryParams, Signature, SignedWorkerMessage, StakingCall, StakingParams, hash,
+    namespace,
 };
 
 /// Bounds for decoding transactions from untrusted bytes.
@@ -33,6 +34,8 @@ pub enum GovernanceCall {
     /// Replace the registration policy. Workers whose code is no longer allowlisted are
     /// deregistered.
     SetRegistryParams(RegistryParams),
+    /// Replace the staking parameters.
+    SetStakingParams(StakingParams),
 }
 
 /// What a transaction asks the chain to do.
@@ -59,6 +62,8 @@ pub enum Call {
     /// Relay a registered worker's signed egress message. Anyone may relay it; the first copy
     /// of each sequence wins.
     WorkerMessage(Box<SignedWorkerMessage>),
+    /// Bond, unbond, stand a worker as gatekeeper candidate, or nominate.
+    Staking(StakingCall),
 }
 
 /// An unsigned transaction.
@@ -134,6 +139,10 @@ impl Write for GovernanceCall {
                 2u8.write(buf);
                 p.write(buf);
             }
+            Self::SetStakingParams(p) => {
+                3u8.write(buf);
+                p.write(buf);
+            }
         }
     }
 }
@@ -144,6 +153,7 @@ impl EncodeSize for GovernanceCall {
             Self::SetParams(p) => p.encode_size(),
             Self::SetGovernanceKey(k) => k.encode_size(),
             Self::SetRegistryParams(p) => p.encode_size(),
+            Self::SetStakingParams(p) => p.encode_size(),
         }
     }
 }
@@ -155,6 +165,7 @@ impl Read for GovernanceCall {
             0 => Ok(Self::SetParams(Params::read(buf)?)),
             1 => Ok(Self::SetGovernanceKey(AccountId::read(buf)?)),
             2 => Ok(Self::SetRegistryParams(RegistryParams::read(buf)?)),
+            3 => Ok(Self::SetStakingParams(StakingParams::read(buf)?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }
@@ -188,6 +199,10 @@ impl Write for Call {
                 4u8.write(buf);
                 m.write(buf);
             }
+            Self::Staking(c) => {
+                5u8.write(buf);
+                c.write(buf);
+            }
         }
     }
 }
@@ -203,6 +218,7 @@ impl EncodeSize for Call {
             } => destination.encode_size() + payload.encode_size(),
             Self::Register(r) => r.encode_size(),
             Self::WorkerMessage(m) => m.encode_size(),
+            Self::Staking(c) => c.encode_size(),
         }
     }
 }
@@ -224,6 +240,7 @@ impl Read for Call {
             4 => Ok(Self::WorkerMessage(Box::new(
                 SignedWorkerMessage::read_cfg(buf, &limits.max_payload)?,
             ))),
+            5 => Ok(Self::Staking(StakingCall::read(buf)?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }

@@ -5,9 +5,10 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use proptest::prelude::*;
 use veil_primitives::{
-    Block, BlockLimits, Call, ChainIdentity, Destination, GovernanceCall, Header, Measurement,
-    Message, Origin, Params, PrivateKey, Registration, RegistryEvent, RegistryParams,
-    SignedTransaction, SignedWorkerMessage, Transaction, TxLimits, WorkerInfo, WorkerMessage, hash,
+    Block, BlockLimits, Call, ChainIdentity, Destination, Election, GovernanceCall, Header,
+    Measurement, Message, Origin, Params, PrivateKey, Registration, RegistryEvent, RegistryParams,
+    SignedTransaction, SignedWorkerMessage, StakingCall, StakingParams, Transaction, TxLimits,
+    WorkerInfo, WorkerMessage, hash,
 };
 
 fn chain() -> ChainIdentity {
@@ -96,6 +97,30 @@ fn call() -> impl Strategy<Value = Call> {
                     .sign(&worker, &chain()),
                 ))
             }),
+        (any::<u128>(), any::<u64>(), 0usize..20).prop_map(|(amount, seed, n)| {
+            let targets: Vec<_> = (0..n as u64)
+                .map(|i| PrivateKey::from_seed(seed ^ i).public_key())
+                .collect();
+            Call::Staking(match seed % 6 {
+                0 => StakingCall::Bond { amount },
+                1 => StakingCall::Unbond { amount },
+                2 => StakingCall::WithdrawUnbonded,
+                3 => StakingCall::Candidate {
+                    worker: PrivateKey::from_seed(seed).public_key(),
+                },
+                4 => StakingCall::Nominate {
+                    targets: targets.into_iter().take(16).collect(),
+                },
+                _ => StakingCall::Chill,
+            })
+        }),
+        (1u32..1000, any::<u128>()).prop_map(|(n, bond)| Call::Governance(
+            GovernanceCall::SetStakingParams(StakingParams {
+                n_gatekeepers: n,
+                gatekeeper_min_bond: bond,
+                ..StakingParams::default()
+            })
+        )),
     ]
 }
 
@@ -157,6 +182,8 @@ proptest! {
         let _ = WorkerInfo::decode(bytes.clone());
         let _ = RegistryEvent::decode(bytes.clone());
         let _ = SignedWorkerMessage::decode_cfg(bytes.clone(), &1024);
+        let _ = StakingParams::decode(bytes.clone());
+        let _ = Election::decode(bytes.clone());
         let _ = Params::decode(bytes);
     }
 

@@ -1,0 +1,217 @@
+//! Staking types: bonding, gatekeeper candidacy, nominations and the election result.
+
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, Balance, Height};
+
+/// Most candidates one nominator may back.
+pub const MAX_NOMINATIONS: usize = 16;
+/// Most gatekeepers an election may elect.
+pub const MAX_GATEKEEPERS: u32 = 1_000;
+
+/// What an account asks of the staking module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StakingCall {
+    /// Move free balance into the sender's bond.
+    Bond {
+        /// Amount.
+        amount: Balance,
+    },
+    /// Start unbonding part of the bond; it becomes free after `unbond_delay_blocks`.
+    Unbond {
+        /// Amount.
+        amount: Balance,
+    },
+    /// Free every unbonding chunk whose delay has passed.
+    WithdrawUnbonded,
+    /// Offer one of the sender's registered workers as a gatekeeper candidate, backed by the
+    /// sender's bond (at least `gatekeeper_min_bond`).
+    Candidate {
+        /// The worker (its identity key).
+        worker: AccountId,
+    },
+    /// Back these candidates with the sender's bond (at least `nominator_min_bond`).
+    Nominate {
+        /// Candidate workers, 1 to [MAX_NOMINATIONS].
+        targets: Vec<AccountId>,
+    },
+    /// Stop being a candidate's backer or a nominator.
+    Chill,
+}
+
+/// Staking parameters, set at genesis and changed by governance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StakingParams {
+    /// Gatekeepers each election elects.
+    pub n_gatekeepers: u32,
+    /// Least bond behind a gatekeeper candidate. Gatekeepers hold the root key, so they stake
+    /// more than anyone else.
+    pub gatekeeper_min_bond: Balance,
+    /// Least bond of a nominator.
+    pub nominator_min_bond: Balance,
+    /// An election runs at every multiple of this height.
+    pub election_period_blocks: u64,
+    /// Blocks between unbonding and the funds becoming free.
+    pub unbond_delay_blocks: u64,
+}
+
+impl Default for StakingParams {
+    fn default() -> Self {
+        Self {
+            n_gatekeepers: 3,
+            gatekeeper_min_bond: 1_000_000_000,
+            nominator_min_bond: 1_000_000,
+            election_period_blocks: 600,
+            unbond_delay_blocks: 14_400,
+        }
+    }
+}
+
+impl StakingParams {
+    /// Checks invariants that would make elections unusable.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        if self.n_gatekeepers == 0 || self.n_gatekeepers > MAX_GATEKEEPERS {
+            return Err("n_gatekeepers must be between 1 and 1000");
+        }
+        if self.election_period_blocks == 0 {
+            return Err("election_period_blocks must be positive");
+        }
+        if self.gatekeeper_min_bond == 0 {
+            return Err("gatekeeper_min_bond must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// The result of a gatekeeper election.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Election {
+    /// Election round, from 1.
+    pub round: u64,
+    /// Height of the block that ran it.
+    pub height: Height,
+    /// Elected workers, in election order.
+    pub gatekeepers: Vec<AccountId>,
+}
+
+impl Write for StakingCall {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Self::Bond { amount } => {
+                0u8.write(buf);
+                amount.write(buf);
+            }
+            Self::Unbond { amount } => {
+                1u8.write(buf);
+                amount.write(buf);
+            }
+            Self::WithdrawUnbonded => 2u8.write(buf),
+            Self::Candidate { worker } => {
+                3u8.write(buf);
+                worker.write(buf);
+            }
+            Self::Nominate { targets } => {
+                4u8.write(buf);
+                targets.write(buf);
+            }
+            Self::Chill => 5u8.write(buf),
+        }
+    }
+}
+
+impl EncodeSize for StakingCall {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::Bond { amount } | Self::Unbond { amount } => amount.encode_size(),
+            Self::WithdrawUnbonded | Self::Chill => 0,
+            Self::Candidate { worker } => worker.encode_size(),
+            Self::Nominate { targets } => targets.encode_size(),
+        }
+    }
+}
+
+impl Read for StakingCall {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        match u8::read(buf)? {
+            0 => Ok(Self::Bond {
+                amount: u128::read(buf)?,
+            }),
+            1 => Ok(Self::Unbond {
+                amount: u128::read(buf)?,
+            }),
+            2 => Ok(Self::WithdrawUnbonded),
+            3 => Ok(Self::Candidate {
+                worker: AccountId::read(buf)?,
+            }),
+            4 => Ok(Self::Nominate {
+                targets: Vec::<AccountId>::read_cfg(
+                    buf,
+                    &(RangeCfg::new(0..=MAX_NOMINATIONS), ()),
+                )?,
+            }),
+            5 => Ok(Self::Chill),
+            t => Err(Error::InvalidEnum(t)),
+        }
+    }
+}
+
+impl Write for StakingParams {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.n_gatekeepers.write(buf);
+        self.gatekeeper_min_bond.write(buf);
+        self.nominator_min_bond.write(buf);
+        self.election_period_blocks.write(buf);
+        self.unbond_delay_blocks.write(buf);
+    }
+}
+
+impl EncodeSize for StakingParams {
+    fn encode_size(&self) -> usize {
+        4 + 16 + 16 + 8 + 8
+    }
+}
+
+impl Read for StakingParams {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            n_gatekeepers: u32::read(buf)?,
+            gatekeeper_min_bond: u128::read(buf)?,
+            nominator_min_bond: u128::read(buf)?,
+            election_period_blocks: u64::read(buf)?,
+            unbond_delay_blocks: u64::read(buf)?,
+        })
+    }
+}
+
+impl Write for Election {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.round.write(buf);
+        self.height.write(buf);
+        self.gatekeepers.write(buf);
+    }
+}
+
+impl EncodeSize for Election {
+    fn encode_size(&self) -> usize {
+        16 + self.gatekeepers.encode_size()
+    }
+}
+
+impl Read for Election {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            round: u64::read(buf)?,
+            height: u64::read(buf)?,
+            gatekeepers: Vec::<AccountId>::read_cfg(
+                buf,
+                &(RangeCfg::new(0..=MAX_GATEKEEPERS as usize), ()),
+            )?,
+        })
+    }
+}
