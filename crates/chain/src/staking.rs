@@ -127,6 +127,25 @@ pub async fn ledger<S: StateRead>(
         .unwrap_or_default())
 }
 
+/// An account's ledger, the candidate it backs and the candidates it nominates.
+pub async fn roles<S: StateRead>(
+    o: &Overlay<'_, S>,
+    who: &AccountId,
+) -> Result<(Ledger, Option<AccountId>, Vec<AccountId>), StateError> {
+    let nominations = o
+        .read_cfg(
+            &keys::staking_nominations(who),
+            &(RangeCfg::new(0..=MAX_NOMINATIONS), ()),
+        )
+        .await?
+        .unwrap_or_default();
+    Ok((
+        ledger(o, who).await?,
+        o.read(&keys::staking_backs(who)).await?,
+        nominations,
+    ))
+}
+
 /// The latest election, if any ran.
 pub async fn election<S: StateRead>(o: &Overlay<'_, S>) -> Result<Option<Election>, StateError> {
     o.read(&keys::staking_election()).await

@@ -121,7 +121,7 @@ pub(crate) fn chain(args: ChainBenchArgs) -> anyhow::Result<()> {
         mut children,
         nodes: entries,
         ..
-    } = launch(&dir, args.validators, 0, args.block_interval_ms, 2_400)?;
+    } = launch(&dir, args.validators, 0, args.block_interval_ms, 2_400, 0)?;
     let rt = runtime()?;
     let result = rt.block_on(run(&dir, &args, per_sender, &entries, &mut children));
     terminate(&mut children);

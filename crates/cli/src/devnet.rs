@@ -80,9 +80,10 @@ fn parse_measurement(s: &str) -> Result<veil_primitives::Measurement, String> {
     }
 }
 
-/// Registration settings for a new genesis.
+/// Registration and staking settings for a new genesis.
 #[derive(Default)]
-struct RegistryOptions {
+struct GenesisOptions {
+    staking: Option<veil_primitives::StakingParams>,
     allow_insecure: bool,
     allowlist: Vec<veil_primitives::Measurement>,
     /// Funded operator accounts to create (`keys/operator-N.json`).
@@ -93,6 +94,20 @@ struct RegistryOptions {
 /// What governance and each devnet operator account start with: enough for years of
 /// heartbeats.
 const OPERATOR_BALANCE: u128 = 1_000_000_000_000_000;
+
+/// What each devnet gatekeeper candidate bonds (the devnet's gatekeeper minimum).
+const DEVNET_GATEKEEPER_BOND: u128 = 1_000_000_000_000;
+
+/// Devnet elections: every 40 blocks (10 s at the default interval).
+fn devnet_staking_params(gatekeepers: usize) -> veil_primitives::StakingParams {
+    veil_primitives::StakingParams {
+        n_gatekeepers: gatekeepers.max(1) as u32,
+        gatekeeper_min_bond: DEVNET_GATEKEEPER_BOND,
+        nominator_min_bond: 1_000_000_000,
+        election_period_blocks: 40,
+        unbond_delay_blocks: 400,
+    }
+}
 
 /// Devnet registration period: 10 minutes at the default block interval, so renewals show.
 const DEVNET_REGISTRATION_BLOCKS: u64 = 2_400;
@@ -131,7 +146,7 @@ fn write_genesis(
     chain_id: u64,
     p2p: Vec<SocketAddr>,
     faucet_balance: u128,
-    registry: RegistryOptions,
+    registry: GenesisOptions,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(validators >= 1, "at least one validator is needed");
     let p2p = if p2p.is_empty() {
@@ -157,6 +172,9 @@ fn write_genesis(
     )?;
     std::fs::create_dir_all(out)?;
     let keys = out.join("keys");
+    if let Some(p) = registry.staking {
+        generated.spec.staking = p;
+    }
     let spec = &mut generated.spec.registry;
     if let Some(p) = registry.params {
         spec.params = p;
@@ -213,7 +231,7 @@ pub(crate) fn genesis(args: GenesisArgs) -> anyhow::Result<()> {
         args.chain_id,
         args.p2p,
         args.faucet_balance,
-        RegistryOptions {
+        GenesisOptions {
             allow_insecure: args.allow_insecure,
             allowlist,
             ..Default::default()
@@ -247,6 +265,10 @@ pub(crate) struct DevnetArgs {
     /// Blocks a worker registration lasts before the host must renew it (only when creating).
     #[arg(long, default_value_t = DEVNET_REGISTRATION_BLOCKS)]
     registration_blocks: u64,
+    /// How many workers stand as gatekeeper candidates, and how many are elected (only when
+    /// creating; at most the number of workers).
+    #[arg(long, default_value_t = 3)]
+    gatekeepers: usize,
     /// Exit after the devnet is up (and the demo ran), leaving nodes running. For scripts.
     #[arg(long)]
     detach: bool,
@@ -265,6 +287,9 @@ struct Layout {
     /// Measurement (hex) of the `pruntime` build the workers' sealed data belongs to.
     #[serde(default)]
     pruntime_measurement: Option<String>,
+    /// The first this many workers stand as gatekeeper candidates.
+    #[serde(default)]
+    gatekeepers: usize,
 }
 
 /// `DIR/devnet.json`: how to reach (and restart) each node.
@@ -406,6 +431,7 @@ pub(crate) fn launch(
     workers: usize,
     block_interval_ms: u64,
     registration_blocks: u64,
+    gatekeepers: usize,
 ) -> anyhow::Result<Launched> {
     let layout_path = dir.join("layout.json");
     let mut layout: Layout = if dir.join("genesis.json").exists() {
@@ -434,6 +460,7 @@ pub(crate) fn launch(
         } else {
             workers
         };
+        let gatekeepers = gatekeepers.min(workers);
         // All ports in one call: listeners held together cannot be handed out twice.
         let ports = free_ports(2 * validators + 2 * workers + 1)?;
         let (p2p, rest) = ports.split_at(validators);
@@ -459,11 +486,12 @@ pub(crate) fn launch(
             1,
             p2p,
             1_000_000_000_000_000_000,
-            RegistryOptions {
+            GenesisOptions {
                 allow_insecure: workers > 0,
                 allowlist,
                 operators: workers,
                 params: Some(devnet_registry_params(registration_blocks)),
+                staking: Some(devnet_staking_params(gatekeepers)),
             },
         )?;
         let layout = Layout {
@@ -471,6 +499,7 @@ pub(crate) fn launch(
             workers: worker_ports.chunks(2).map(|p| (p[0], p[1])).collect(),
             ra_service: (workers > 0).then_some(ra[0]),
             pruntime_measurement: measurement,
+            gatekeepers,
         };
         std::fs::write(&layout_path, serde_json::to_string_pretty(&layout)?)?;
         layout
@@ -561,7 +590,7 @@ pub(crate) fn launch(
             w,
             (*private, *public),
             &entries[w % entries.len()].rpc,
-            &ra_url,
+            (&ra_url, w < layout.gatekeepers),
         ) {
             Ok((pruntime, host, entry)) => {
                 eprintln!(
@@ -659,7 +688,7 @@ fn spawn_worker(
     w: usize,
     (private, public): (u16, u16),
     node: &str,
-    ra_service: &str,
+    (ra_service, gatekeeper): (&str, bool),
 ) -> anyhow::Result<(Child, Child, WorkerEntry)> {
     let exe = std::env::current_exe()?;
     let pruntime_exe = exe.with_file_name("pruntime");
@@ -696,6 +725,13 @@ fn spawn_worker(
         "--ra-service".into(),
         ra_service.to_string(),
     ];
+    let mut host_command = host_command;
+    if gatekeeper {
+        host_command.extend([
+            "--gatekeeper-bond".into(),
+            DEVNET_GATEKEEPER_BOND.to_string(),
+        ]);
+    }
     let host = spawn(&host_command, &host_log)?;
     let entry = WorkerEntry {
         pruntime: format!("http://127.0.0.1:{public}"),
@@ -725,6 +761,7 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         args.workers,
         args.block_interval_ms,
         args.registration_blocks,
+        args.gatekeepers,
     )?;
     let rt = runtime()?;
     let result = rt.block_on(supervise(
@@ -819,6 +856,14 @@ async fn supervise(
                     synced.push(format!("w{w}: {}", worker_line(&clients[0], worker).await));
                 }
                 eprintln!("finalized heights: {}", heights.join(", "));
+                if let Ok(s) = clients[0].status().await
+                    && !file.workers.is_empty()
+                {
+                    eprintln!(
+                        "gatekeepers:      {} elected in round {}",
+                        s.gatekeepers, s.election_round
+                    );
+                }
                 if !synced.is_empty() {
                     eprintln!("pRuntime synced:   {}", synced.join(", "));
                 }

@@ -168,6 +168,9 @@ struct OperatorArgs {
     /// DCAP collateral JSON file, instead of a PCCS (e.g. for air-gapped operators).
     #[arg(long)]
     collateral: Option<std::path::PathBuf>,
+    /// Stand the worker as a gatekeeper candidate, bonding this much from the operator.
+    #[arg(long)]
+    gatekeeper_bond: Option<u128>,
 }
 
 fn run_host(
@@ -189,6 +192,7 @@ fn run_host(
                 (None, Some(path)) => Some(veil_host::CollateralSource::File(path)),
                 (None, None) => None,
             },
+            gatekeeper_bond: operator.gatekeeper_bond,
         }),
         None => None,
     };

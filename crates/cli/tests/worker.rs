@@ -283,6 +283,21 @@ fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
             .all(|w| w.insecure && w.tee == veil_primitives::TeeKind::Dev)
     );
 
+    // Their hosts bond and stand them as gatekeeper candidates; an election elects both.
+    let election = poll(
+        "an election of both workers",
+        Duration::from_secs(90),
+        || {
+            let e = rt.block_on(node.election()).ok()??;
+            (e.gatekeepers.len() == 2).then_some(e)
+        },
+    );
+    let mut elected = election.gatekeepers.clone();
+    elected.sort();
+    let mut registered: Vec<_> = listed.iter().map(|w| w.worker.clone()).collect();
+    registered.sort();
+    assert_eq!(elected, registered);
+
     // `veil status --json` reports the registered count.
     let out = Command::new(VEIL)
         .args(["status", "--json", "--rpc", &rpc])

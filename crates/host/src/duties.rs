@@ -15,8 +15,8 @@ use tracing::{info, warn};
 use veil_attestation::{Evidence, TeeKind};
 use veil_node::rpc::{VeilApiClient as _, WorkerView};
 use veil_primitives::{
-    AccountId, Call, ChainIdentity, Height, MAX_TX_BYTES_CAP, PrivateKey, Registration,
-    SignedWorkerMessage, Transaction, from_hex, to_hex,
+    AccountId, Balance, Call, ChainIdentity, Height, MAX_TX_BYTES_CAP, PrivateKey, Registration,
+    SignedWorkerMessage, StakingCall, Transaction, from_hex, to_hex,
 };
 use veil_pruntime::api::PrivateApiClient as _;
 
@@ -36,6 +36,8 @@ pub struct OperatorConfig {
     pub ra_service: Option<String>,
     /// Where DCAP collateral comes from, for SGX and TDX evidence.
     pub collateral: Option<CollateralSource>,
+    /// Stand the worker as a gatekeeper candidate, backed by this bond.
+    pub gatekeeper_bond: Option<Balance>,
 }
 
 /// Where a host gets DCAP collateral for its worker's quotes.
@@ -55,6 +57,7 @@ impl std::fmt::Debug for OperatorConfig {
             .field("endpoint", &self.endpoint)
             .field("ra_service", &self.ra_service)
             .field("collateral", &self.collateral)
+            .field("gatekeeper_bond", &self.gatekeeper_bond)
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +71,7 @@ pub(crate) struct Duties {
     registration: Option<(String, Height)>,
     retry_after: Height,
     in_flight: BTreeMap<u64, Height>,
+    staking: Option<(String, Height)>,
 }
 
 impl Duties {
@@ -80,6 +84,7 @@ impl Duties {
             registration: None,
             retry_after: 0,
             in_flight: BTreeMap::new(),
+            staking: None,
         }
     }
 
@@ -93,8 +98,11 @@ impl Duties {
         let entry = node.get_worker(to_hex(&self.worker)).await?;
         // Resynchronize the nonce when nothing of ours can still be pending.
         let lapsed = self.in_flight.values().any(|&exp| exp < tip)
-            || self.registration.as_ref().is_some_and(|r| r.1 < tip);
-        if lapsed || (self.in_flight.is_empty() && self.registration.is_none()) {
+            || self.registration.as_ref().is_some_and(|r| r.1 < tip)
+            || self.staking.as_ref().is_some_and(|r| r.1 < tip);
+        if lapsed
+            || (self.in_flight.is_empty() && self.registration.is_none() && self.staking.is_none())
+        {
             self.next_nonce = None;
         }
         // A failing registration (RA service or PCCS down, say) must not stop egress.
@@ -103,8 +111,56 @@ impl Duties {
             self.retry_after = tip + REFUSAL_BACKOFF;
         }
         if let Some(entry) = &entry {
+            if let Err(e) = self.stand(node, tip).await {
+                warn!("gatekeeper candidacy: {e:#}");
+            }
             self.post_egress(node, pruntime, tip, entry).await?;
         }
+        Ok(())
+    }
+
+    /// Keeps the registered worker standing as a gatekeeper candidate: bonds up to the
+    /// configured amount, then declares the candidacy, one transaction per round.
+    async fn stand(&mut self, node: &HttpClient, tip: Height) -> anyhow::Result<()> {
+        let Some(bond) = self.config.gatekeeper_bond else {
+            return Ok(());
+        };
+        if let Some((hash, until)) = self.staking.clone() {
+            let view = node.get_transaction(hash).await?;
+            if view.status == "finalized" {
+                self.staking = None;
+                if let Some(e) = view.error {
+                    warn!(%e, "staking transaction failed");
+                }
+            } else if tip <= until {
+                return Ok(());
+            } else {
+                self.staking = None;
+            }
+        }
+        let view = node
+            .get_staking(to_hex(self.config.key.public_key()))
+            .await?;
+        if view.backs.as_deref() == Some(to_hex(&self.worker).as_str()) {
+            return Ok(());
+        }
+        let bonded: Balance = view
+            .bonded
+            .parse()
+            .map_err(|e| anyhow::anyhow!("node reported a bad bond: {e}"))?;
+        let call = if bonded < bond {
+            StakingCall::Bond {
+                amount: bond - bonded,
+            }
+        } else {
+            StakingCall::Candidate {
+                worker: self.worker.clone(),
+            }
+        };
+        let what = format!("{call:?}");
+        let hash = self.submit(node, Call::Staking(call), tip).await?;
+        info!(%hash, call = %what, "gatekeeper candidacy");
+        self.staking = Some((hash, tip + TX_TTL));
         Ok(())
     }
 

@@ -201,6 +201,21 @@ pub struct AccountView {
     pub height: u64,
 }
 
+/// An account's staking: bond, unbonding chunks and role.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StakingView {
+    /// Account id.
+    pub account: String,
+    /// Bonded (decimal string).
+    pub bonded: String,
+    /// Unbonding chunks: amount (decimal string) and the height it can be withdrawn from.
+    pub unlocking: Vec<(String, u64)>,
+    /// The gatekeeper candidate (worker) this account backs.
+    pub backs: Option<String>,
+    /// The candidates this account nominates.
+    pub nominations: Vec<String>,
+}
+
 /// A transaction's status.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TransactionView {
@@ -367,6 +382,10 @@ pub trait VeilApi {
     /// An account's balance and nonce.
     #[method(name = "getAccount")]
     async fn get_account(&self, account: String) -> RpcResult<AccountView>;
+
+    /// An account's bond and staking role.
+    #[method(name = "getStaking")]
+    async fn get_staking(&self, account: String) -> RpcResult<StakingView>;
 
     /// A transaction's status.
     #[method(name = "getTransaction")]
@@ -627,6 +646,23 @@ where
             balance: a.free.to_string(),
             nonce: a.nonce,
             height,
+        })
+    }
+
+    async fn get_staking(&self, account: String) -> RpcResult<StakingView> {
+        let id: AccountId = decode_hex(&account).map_err(invalid)?;
+        let (ledger, backs, nominations) =
+            self.chain.state.staking(&id).await.map_err(unavailable)?;
+        Ok(StakingView {
+            account: to_hex(&id),
+            bonded: ledger.bonded.to_string(),
+            unlocking: ledger
+                .unlocking
+                .iter()
+                .map(|(a, h)| (a.to_string(), *h))
+                .collect(),
+            backs: backs.map(to_hex),
+            nominations: nominations.iter().map(to_hex).collect(),
         })
     }
 

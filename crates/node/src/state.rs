@@ -328,6 +328,25 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
         Ok(Some((info, next)))
     }
 
+    /// An account's bond, the candidate it backs and whom it nominates, in finalized state.
+    pub async fn staking(
+        &self,
+        who: &veil_primitives::AccountId,
+    ) -> Result<
+        (
+            veil_chain::staking::Ledger,
+            Option<veil_primitives::AccountId>,
+            Vec<veil_primitives::AccountId>,
+        ),
+        Error,
+    > {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        veil_chain::staking::roles(&veil_chain::Overlay::new(&view), who)
+            .await
+            .map_err(|e| Error::Db(e.to_string()))
+    }
+
     /// The latest gatekeeper election, in finalized state.
     pub async fn election(&self) -> Result<Option<veil_primitives::Election>, Error> {
         let guard = self.db.read().await;
