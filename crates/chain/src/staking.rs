@@ -20,8 +20,7 @@ use crate::{
     overlay::Overlay, phragmen, registry,
 };
 
-/// Topic of election results (payload: an encoded [Election]).
-pub const ELECTION_TOPIC: &[u8] = b"veil/gatekeeper-election";
+pub use veil_primitives::ELECTION_TOPIC;
 /// Most unbonding chunks an account may have at once.
 pub const MAX_UNLOCKING: usize = 32;
 

@@ -298,6 +298,20 @@ fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
     registered.sort();
     assert_eq!(elected, registered);
 
+    // Each pRuntime learns from verified blocks that it was elected.
+    for w in &workers {
+        let public = http(w["pruntime"].as_str().unwrap());
+        poll(
+            "pRuntime to see its election",
+            Duration::from_secs(60),
+            || {
+                let answer = rt.block_on(public.info()).ok()?;
+                let info: Info = serde_json::from_str(&verify_answer(&answer).ok()?).ok()?;
+                (info.gatekeeper && info.election_round >= election.round).then_some(())
+            },
+        );
+    }
+
     // `veil status --json` reports the registered count.
     let out = Command::new(VEIL)
         .args(["status", "--json", "--rpc", &rpc])

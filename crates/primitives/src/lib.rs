@@ -24,7 +24,9 @@ pub use registry::{
     Registration, RegistryEvent, RegistryParams, SignedWorkerMessage, TDX_MEASUREMENT_DOMAIN,
     TeeKind, WorkerInfo, WorkerMessage, tdx_measurement, worker_key,
 };
-pub use staking::{Election, MAX_GATEKEEPERS, MAX_NOMINATIONS, StakingCall, StakingParams};
+pub use staking::{
+    ELECTION_TOPIC, Election, MAX_GATEKEEPERS, MAX_NOMINATIONS, StakingCall, StakingParams,
+};
 pub use transaction::{
     Call, GovernanceCall, SignedTransaction, Transaction, TxLimits, signing_payload,
 };

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AccountId, Balance, Height};
 
+/// Topic of election results (payload: an encoded [Election]).
+pub const ELECTION_TOPIC: &[u8] = b"veil/gatekeeper-election";
+
 /// Most candidates one nominator may back.
 pub const MAX_NOMINATIONS: usize = 16;
 /// Most gatekeepers an election may elect.

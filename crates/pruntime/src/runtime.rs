@@ -6,7 +6,7 @@ use commonware_codec::{DecodeExt as _, Encode as _};
 use serde::{Deserialize, Serialize};
 use veil_attestation::{Evidence, TeeKind, report_data};
 use veil_primitives::{
-    AccountId, ChainIdentity, Destination, Digest, HEARTBEAT_TOPIC, Header, Height,
+    AccountId, ChainIdentity, Destination, Digest, Election, HEARTBEAT_TOPIC, Header, Height,
     MAX_ENDPOINT_BYTES, Message, Origin, Registration, RegistryEvent, SignedWorkerMessage,
     WorkerMessage, namespace, to_hex,
 };
@@ -47,6 +47,10 @@ pub struct Info {
     pub registered_until: Option<Height>,
     /// Egress messages signed but not yet seen on chain.
     pub egress_pending: usize,
+    /// The latest gatekeeper election this runtime has verified (0: none yet).
+    pub election_round: u64,
+    /// Whether that election elected this worker as a gatekeeper.
+    pub gatekeeper: bool,
 }
 
 /// A public answer and the worker's signature over its exact bytes.
@@ -165,6 +169,11 @@ impl Runtime {
         for m in seen {
             match (&m.origin, &m.destination) {
                 (Origin::Worker(w), _) if w == &me => next.egress.confirm(m.sequence),
+                (Origin::Chain, Destination::Topic(_)) => {
+                    if let Ok(e) = Election::decode(m.payload.clone()) {
+                        next.election = (e.round, e.gatekeepers.contains(&me));
+                    }
+                }
                 (Origin::Chain, Destination::Worker(_)) => {
                     match RegistryEvent::decode(m.payload.clone()) {
                         Ok(RegistryEvent::Registered {
@@ -302,6 +311,8 @@ impl Runtime {
                 .as_ref()
                 .map(|s| s.egress.pending.len())
                 .unwrap_or(0),
+            election_round: self.state.as_ref().map_or(0, |s| s.election.0),
+            gatekeeper: self.state.as_ref().is_some_and(|s| s.election.1),
         }
     }
 

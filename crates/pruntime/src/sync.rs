@@ -15,7 +15,8 @@ use commonware_codec::{
 };
 use veil_light::{GroupKey, Trust};
 use veil_primitives::{
-    AccountId, Destination, Digest, Header, Height, Message, Origin, SignedWorkerMessage,
+    AccountId, Destination, Digest, ELECTION_TOPIC, Header, Height, Message, Origin,
+    SignedWorkerMessage,
 };
 
 /// Most headers in one batch.
@@ -98,6 +99,8 @@ pub struct SyncState {
     pub last_hash: Digest,
     /// Messages addressed to this worker received so far.
     pub messages_received: u64,
+    /// The latest gatekeeper election seen, and whether it elected this worker.
+    pub election: (u64, bool),
     /// Hashes of the most recent synced blocks, newest last.
     pub recent: VecDeque<Digest>,
     /// Registration and egress.
@@ -138,6 +141,7 @@ impl SyncState {
             next_height: 1,
             last_hash: trust.genesis_hash,
             messages_received: 0,
+            election: (0, false),
             recent,
             egress: Egress::default(),
         }
@@ -149,7 +153,8 @@ impl SyncState {
     }
 
     /// Checks a batch without changing anything; returns the state it leads to and the
-    /// messages addressed to `me` or sent by `me` (the chain's copies of its egress).
+    /// messages addressed to `me`, sent by `me` (the chain's copies of its egress), or
+    /// announcing a gatekeeper election.
     pub fn check(&self, batch: &Batch, me: &AccountId) -> Result<(Self, Vec<Message>), SyncError> {
         let Some(last) = batch.headers.last() else {
             return Err(SyncError::Empty);
@@ -196,6 +201,8 @@ impl SyncState {
                     .filter(|m| {
                         matches!(&m.destination, Destination::Worker(w) if w == me)
                             || matches!(&m.origin, Origin::Worker(w) if w == me)
+                            || (m.origin == Origin::Chain
+                                && matches!(&m.destination, Destination::Topic(t) if t == ELECTION_TOPIC))
                     })
                     .cloned(),
             );
@@ -224,6 +231,7 @@ impl Write for SyncState {
         self.next_height.write(buf);
         self.last_hash.write(buf);
         self.messages_received.write(buf);
+        self.election.write(buf);
         self.recent.iter().cloned().collect::<Vec<_>>().write(buf);
         self.egress.write(buf);
     }
@@ -237,6 +245,7 @@ impl EncodeSize for SyncState {
             + 8
             + 32
             + 8
+            + self.election.encode_size()
             + recent.encode_size()
             + self.egress.encode_size()
     }
@@ -252,6 +261,7 @@ impl Read for SyncState {
             next_height: u64::read(buf)?,
             last_hash: Digest::read(buf)?,
             messages_received: u64::read(buf)?,
+            election: <(u64, bool)>::read_cfg(buf, &((), ()))?,
             recent: Vec::<Digest>::read_cfg(buf, &(RangeCfg::new(0..=RECENT_HASHES), ()))?.into(),
             egress: Egress::read(buf)?,
         })
@@ -292,4 +302,52 @@ impl Read for Egress {
 /// Decodes a sealed state.
 pub fn decode_state(bytes: &[u8]) -> anyhow::Result<SyncState> {
     SyncState::decode(bytes.to_vec()).map_err(|e| anyhow::anyhow!("sealed sync state: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use commonware_cryptography::Signer as _;
+    use veil_primitives::{ChainIdentity, PrivateKey, WorkerMessage, hash};
+
+    use super::*;
+
+    #[test]
+    fn sealed_state_round_trips_with_every_field_set() {
+        let key = PrivateKey::from_seed(1);
+        let chain = ChainIdentity {
+            chain_id: 9,
+            genesis_hash: hash(b"g"),
+        };
+        let pending = (0..3)
+            .map(|i| {
+                WorkerMessage {
+                    sender: key.public_key(),
+                    destination: Destination::Topic(b"veil/heartbeat".to_vec()),
+                    sequence: i,
+                    payload: vec![i as u8; 40],
+                }
+                .sign(&key, &chain)
+            })
+            .collect();
+        let state = SyncState {
+            chain_id: 9,
+            genesis_hash: hash(b"g"),
+            group_key: vec![1; 96],
+            next_height: 77,
+            last_hash: hash(b"last"),
+            messages_received: 5,
+            election: (3, true),
+            recent: (0..10u8).map(|i| hash(&[i])).collect(),
+            egress: Egress {
+                registration: Some((500, 40)),
+                next_sequence: 3,
+                pending,
+            },
+        };
+        // `encode` checks the declared size against what was written.
+        let bytes = state.encode();
+        assert_eq!(bytes.len(), state.encode_size());
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+        assert!(decode_state(&bytes[..bytes.len() - 1]).is_err());
+    }
 }
