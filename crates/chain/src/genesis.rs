@@ -25,6 +25,8 @@ pub struct GenesisState {
     pub registry: RegistryParams,
     /// Staking and election parameters.
     pub staking: StakingParams,
+    /// The genesis node's public identity (signing key, X25519 key), if the network has one.
+    pub genesis_worker: Option<(AccountId, [u8; 32])>,
     /// The dev RA service's key. Setting it allows insecure (dev) attestation on this chain.
     pub dev_attestation_key: Option<AccountId>,
     /// DER root certificate for DCAP quotes; `None` trusts Intel's production root.
@@ -57,6 +59,9 @@ pub async fn genesis_changes(genesis: &GenesisState) -> Result<Changes, String> 
     o.put(keys::governance_key(), &genesis.governance);
     o.put(keys::registry_params(), &genesis.registry);
     o.put(keys::staking_params(), &genesis.staking);
+    if let Some(identity) = &genesis.genesis_worker {
+        o.put(keys::genesis_worker(), identity);
+    }
     if let Some(k) = &genesis.dev_attestation_key {
         o.put(keys::dev_attestation_key(), k);
     }

@@ -87,6 +87,11 @@ pub fn expiring_at(height: u64, index: u64) -> Digest {
     key(b"registry/expiring_at", &item)
 }
 
+/// The genesis node's public identity (signing key, X25519 key), fixed at genesis.
+pub fn genesis_worker() -> Digest {
+    key(b"gatekeeper/genesis_worker", &[])
+}
+
 /// The staking parameters.
 pub fn staking_params() -> Digest {
     key(b"staking/params", &[])

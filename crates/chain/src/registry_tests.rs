@@ -92,6 +92,7 @@ impl Net {
             dev_attestation_key: allow_insecure.then(|| ra.public_key()),
             dcap_root,
             staking: Default::default(),
+            genesis_worker: None,
         };
         let mut state = MemoryState::default();
         state.apply(&block_on(genesis_changes(&genesis)).unwrap());

@@ -37,6 +37,7 @@ fn setup() -> (MemoryState, PrivateKey, PrivateKey, PrivateKey) {
         dev_attestation_key: None,
         dcap_root: None,
         staking: Default::default(),
+        genesis_worker: None,
     };
     let mut state = MemoryState::default();
     state.apply(&block_on(genesis_changes(&genesis)).unwrap());

@@ -47,6 +47,10 @@ pub(crate) struct GenesisArgs {
     /// (`keys/ra-service.json`) and names it in genesis. For development networks only.
     #[arg(long)]
     allow_insecure: bool,
+    /// The genesis node: a pRuntime's private API. Its `Bootstrap` creates the genesis identity
+    /// and the first root key (sealed), and the public identity goes into the spec.
+    #[arg(long)]
+    genesis_pruntime: Option<String>,
     /// Code allowed to register as a worker, repeatable: `sgx:MRENCLAVE`,
     /// `sgx-signer:MRSIGNER:ISVPRODID:MIN_ISVSVN`, `tdx:DIGEST` or `dev:HASH` (a dev pRuntime
     /// build, shown by `pruntime --print-measurement`), hashes in hex.
@@ -84,6 +88,7 @@ fn parse_measurement(s: &str) -> Result<veil_primitives::Measurement, String> {
 #[derive(Default)]
 struct GenesisOptions {
     staking: Option<veil_primitives::StakingParams>,
+    genesis_worker: Option<veil_node::genesis::GenesisWorkerSpec>,
     allow_insecure: bool,
     allowlist: Vec<veil_primitives::Measurement>,
     /// Funded operator accounts to create (`keys/operator-N.json`).
@@ -175,6 +180,7 @@ fn write_genesis(
     if let Some(p) = registry.staking {
         generated.spec.staking = p;
     }
+    generated.spec.genesis_worker = registry.genesis_worker;
     let spec = &mut generated.spec.registry;
     if let Some(p) = registry.params {
         spec.params = p;
@@ -225,6 +231,28 @@ pub(crate) fn genesis(args: GenesisArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     let allowlist = args.allow_measurements;
+    let genesis_worker = match &args.genesis_pruntime {
+        Some(url) => {
+            let pruntime = connect(url)?;
+            let view = runtime()?
+                .block_on(pruntime.bootstrap())
+                .map_err(|e| anyhow::anyhow!("pRuntime at {url} would not bootstrap: {e}"))?;
+            println!(
+                "genesis node {} ({})",
+                view.genesis_key,
+                if view.created {
+                    "bootstrapped now"
+                } else {
+                    "already bootstrapped"
+                }
+            );
+            Some(veil_node::genesis::GenesisWorkerSpec {
+                signing_key: view.genesis_key,
+                ecdh_key: view.genesis_ecdh_key,
+            })
+        }
+        None => None,
+    };
     write_genesis(
         &args.out,
         args.validators,
@@ -234,6 +262,7 @@ pub(crate) fn genesis(args: GenesisArgs) -> anyhow::Result<()> {
         GenesisOptions {
             allow_insecure: args.allow_insecure,
             allowlist,
+            genesis_worker,
             ..Default::default()
         },
     )?;
@@ -492,6 +521,7 @@ pub(crate) fn launch(
                 operators: workers,
                 params: Some(devnet_registry_params(registration_blocks)),
                 staking: Some(devnet_staking_params(gatekeepers)),
+                genesis_worker: None,
             },
         )?;
         let layout = Layout {

@@ -426,3 +426,58 @@ fn hosts_renew_registrations_before_they_expire() {
     }
     assert_eq!(rt.block_on(node.status()).unwrap().workers, 1);
 }
+
+#[test]
+fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
+    let dir = std::env::temp_dir().join(format!("veil-bootstrap-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut procs = Procs(Vec::new(), dir.clone());
+    let (private, public) = two_ports();
+    let (out, err) = log(&dir, "pruntime.log");
+    procs.0.push(
+        Command::new(pruntime_bin())
+            .arg("--data-dir")
+            .arg(dir.join("pruntime"))
+            .args(["--private-rpc", &format!("127.0.0.1:{private}")])
+            .args(["--public-rpc", &format!("127.0.0.1:{public}")])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{private}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pruntime = http(&url);
+    poll("pRuntime to listen", Duration::from_secs(30), || {
+        rt.block_on(PrivateApiClient::get_identity(&pruntime)).ok()
+    });
+
+    let out = Command::new(VEIL)
+        .args(["genesis", "--validators", "1", "--out"])
+        .arg(dir.join("net"))
+        .args(["--genesis-pruntime", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Bootstrapping again returns the same identity: the spec names the sealed one.
+    let again = rt.block_on(PrivateApiClient::bootstrap(&pruntime)).unwrap();
+    assert!(!again.created);
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("net/genesis.json")).unwrap())
+            .unwrap();
+    assert_eq!(spec["genesis_worker"]["signing_key"], again.genesis_key);
+    assert_eq!(spec["genesis_worker"]["ecdh_key"], again.genesis_ecdh_key);
+    let genesis = veil_node::genesis::Genesis::load(&dir.join("net/genesis.json")).unwrap();
+    let (key, ecdh) = genesis.state.genesis_worker.unwrap();
+    assert_eq!(to_hex(key), again.genesis_key);
+    assert_eq!(to_hex(ecdh), again.genesis_ecdh_key);
+}

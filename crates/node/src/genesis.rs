@@ -80,6 +80,20 @@ pub struct GenesisSpec {
     /// Staking and gatekeeper election parameters.
     #[serde(default)]
     pub staking: StakingParams,
+    /// The genesis node's public identity `pk_g` (from pRuntime's `Bootstrap`): the one
+    /// pRuntime elected gatekeepers will ask for the first root key.
+    #[serde(default)]
+    pub genesis_worker: Option<GenesisWorkerSpec>,
+}
+
+/// The genesis node's public identity in the genesis spec.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisWorkerSpec {
+    /// ed25519 key (hex).
+    pub signing_key: String,
+    /// X25519 key (hex).
+    pub ecdh_key: String,
 }
 
 /// Worker registration settings in the genesis spec.
@@ -207,6 +221,18 @@ impl Genesis {
             .map(from_hex)
             .transpose()
             .map_err(|e| anyhow::anyhow!("registry.dcap_root_ca: {e}"))?;
+        let genesis_worker = match &spec.genesis_worker {
+            Some(g) => {
+                let key: AccountId = decode_hex(&g.signing_key)
+                    .map_err(|e| anyhow::anyhow!("genesis_worker.signing_key: {e}"))?;
+                let ecdh: [u8; 32] = from_hex(&g.ecdh_key)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| anyhow::anyhow!("genesis_worker.ecdh_key: 32 bytes of hex"))?;
+                Some((key, ecdh))
+            }
+            None => None,
+        };
         let consensus_key = sharing.public().encode().to_vec();
         Ok(Self {
             chain_id: spec.chain_id,
@@ -221,6 +247,7 @@ impl Genesis {
                 consensus_key,
                 registry: spec.registry.params.clone(),
                 staking: spec.staking.clone(),
+                genesis_worker,
                 dev_attestation_key,
                 dcap_root,
             },
@@ -300,6 +327,7 @@ pub fn generate(
         params,
         registry: RegistrySpec::default(),
         staking: StakingParams::default(),
+        genesis_worker: None,
     };
     Ok(Generated {
         spec,

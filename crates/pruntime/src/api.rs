@@ -1,7 +1,7 @@
 //! pRuntime's JSON-RPC APIs, named as in the whitepaper.
 //!
 //! - Private (for the host, bind to loopback): `InitRuntime`, `SyncBlockchain`, `GetRAQuote`,
-//!   `GetIdentity`, `GetSyncState`, `GetRegistration`, `DumpSideEffect`.
+//!   `GetIdentity`, `GetSyncState`, `GetRegistration`, `DumpSideEffect`, `Bootstrap`.
 //! - Public (for users): `Info` and `GetIdentity`, each answer signed by the worker key so it
 //!   can be relayed by anyone without being forged.
 //!
@@ -135,6 +135,21 @@ pub trait PrivateApi {
     /// Signed egress messages not yet seen on chain, in sequence order.
     #[method(name = "DumpSideEffect")]
     async fn dump_side_effect(&self) -> RpcResult<SideEffectsView>;
+    /// Takes the genesis role (once per network): seals a genesis identity and the era-0 root
+    /// key, and reveals the identity's public keys only.
+    #[method(name = "Bootstrap")]
+    async fn bootstrap(&self) -> RpcResult<BootstrapView>;
+}
+
+/// `Bootstrap` result: the public genesis identity `pk_g`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BootstrapView {
+    /// ed25519 key (hex).
+    pub genesis_key: String,
+    /// X25519 key (hex): the static key of the genesis node's secure channels.
+    pub genesis_ecdh_key: String,
+    /// Whether the role was created by this call (else it already existed).
+    pub created: bool,
 }
 
 /// `GetRegistration` result.
@@ -343,6 +358,15 @@ impl PrivateApiServer for Api {
         endpoint: String,
     ) -> RpcResult<RegistrationView> {
         self.registration_view(&operator, endpoint)
+    }
+
+    async fn bootstrap(&self) -> RpcResult<BootstrapView> {
+        let ((key, ecdh), created) = self.with(|r| r.bootstrap()).map_err(runtime_error)?;
+        Ok(BootstrapView {
+            genesis_key: to_hex(key),
+            genesis_ecdh_key: to_hex(ecdh),
+            created,
+        })
     }
 
     async fn dump_side_effect(&self) -> RpcResult<SideEffectsView> {

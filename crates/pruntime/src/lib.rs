@@ -6,6 +6,7 @@
 //! certificates it verifies. It keeps no replica of chain state.
 
 pub mod api;
+pub mod genesis;
 pub mod identity;
 pub mod runtime;
 pub mod storage;

@@ -12,6 +12,7 @@ use veil_primitives::{
 };
 
 use crate::{
+    genesis::GenesisRole,
     identity::{Identity, PUBLIC_ANSWER_NAMESPACE},
     storage::SealedDir,
     sync::{Batch, MAX_PENDING_EGRESS, SyncError, SyncState, decode_state},
@@ -51,6 +52,8 @@ pub struct Info {
     pub election_round: u64,
     /// Whether that election elected this worker as a gatekeeper.
     pub gatekeeper: bool,
+    /// The public genesis identity (ed25519 key), if this runtime is the genesis node.
+    pub genesis_key: Option<String>,
 }
 
 /// A public answer and the worker's signature over its exact bytes.
@@ -90,6 +93,7 @@ pub struct Runtime {
     sealed: SealedDir,
     identity: Identity,
     state: Option<SyncState>,
+    genesis: Option<GenesisRole>,
 }
 
 impl Runtime {
@@ -101,15 +105,35 @@ impl Runtime {
             Some(bytes) => Some(decode_state(&bytes)?),
             None => None,
         };
+        let genesis = GenesisRole::load(&sealed)?;
         Ok((
             Self {
                 tee,
                 sealed,
                 identity,
                 state,
+                genesis,
             },
             created,
         ))
+    }
+
+    /// Takes the genesis role: creates and seals the genesis identity and the era-0 root key
+    /// (or loads them if this runtime already has the role). Returns the public genesis
+    /// identity `pk_g` and whether it was created now.
+    pub fn bootstrap(&mut self) -> Result<((AccountId, [u8; 32]), bool), RuntimeError> {
+        if let Some(role) = &self.genesis {
+            return Ok((role.public(), false));
+        }
+        let (role, created) = GenesisRole::bootstrap(&self.sealed)?;
+        let public = role.public();
+        self.genesis = Some(role);
+        Ok((public, created))
+    }
+
+    /// The genesis role, if this runtime was bootstrapped.
+    pub fn genesis(&self) -> Option<&GenesisRole> {
+        self.genesis.as_ref()
     }
 
     /// The worker identity.
@@ -313,6 +337,7 @@ impl Runtime {
                 .unwrap_or(0),
             election_round: self.state.as_ref().map_or(0, |s| s.election.0),
             gatekeeper: self.state.as_ref().is_some_and(|s| s.election.1),
+            genesis_key: self.genesis.as_ref().map(|g| to_hex(g.public().0)),
         }
     }
 

@@ -260,3 +260,58 @@ fn sealed_files_hold_no_plaintext_secrets() {
     assert!(!sealed.windows(32).any(|w| w == rt.identity().ecdh_public()));
     let _ = pk.encode();
 }
+
+/// Every file under `dir`, recursively.
+fn files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn bootstrap_seals_the_root_key_and_reveals_only_the_genesis_identity() {
+    use base64::Engine as _;
+    let d = dir("bootstrap");
+    let (mut rt, _) = open(&d);
+    assert!(rt.genesis().is_none());
+    let (public, created) = rt.bootstrap().unwrap();
+    assert!(created);
+    let root = *rt.genesis().unwrap().root_key();
+    assert_ne!(root, [0; 32]);
+    // Idempotent, and the same after a restart.
+    assert_eq!(rt.bootstrap().unwrap(), (public.clone(), false));
+    drop(rt);
+    let (rt, _) = open(&d);
+    assert_eq!(rt.genesis().unwrap().public(), public);
+    assert_eq!(rt.genesis().unwrap().root_key(), &root);
+    let info = serde_json::to_string(&rt.info()).unwrap();
+    assert!(info.contains(&veil_primitives::to_hex(&public.0)));
+
+    // The root key is nowhere outside pRuntime: not on disk, not in what it shows, in any form.
+    let forms = [
+        root.to_vec(),
+        hex::encode(root).into_bytes(),
+        base64::engine::general_purpose::STANDARD
+            .encode(root)
+            .into_bytes(),
+    ];
+    let found = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    let on_disk = files(&d.0);
+    assert!(on_disk.iter().any(|p| p.ends_with("genesis")));
+    for path in on_disk {
+        let bytes = std::fs::read(&path).unwrap();
+        for form in &forms {
+            assert!(!found(&bytes, form), "root key in {}", path.display());
+        }
+    }
+    for form in &forms {
+        assert!(!found(info.as_bytes(), form), "root key in Info");
+    }
+}
