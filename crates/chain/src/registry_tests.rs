@@ -1293,6 +1293,10 @@ mod staking {
         assert_eq!(first.gatekeepers.len(), 3);
         assert!(first.gatekeepers.contains(&workers[2].key.public_key()));
         assert!(first.gatekeepers.contains(&workers[3].key.public_key()));
+        // Each with its registered X25519 key.
+        for (g, key) in first.gatekeepers.iter().zip(&first.ecdh_keys) {
+            assert_eq!(&net.worker(g).unwrap().ecdh_key, key);
+        }
 
         // Governance revokes worker 2's code: the next election skips it.
         let mut p = policy();

@@ -293,6 +293,7 @@ pub(crate) async fn on_block<S: StateRead>(
     }
     // Candidates: still registered, and backed by at least the minimum.
     let mut candidates = Vec::new();
+    let mut ecdh_keys = Vec::new();
     let mut votes = Vec::new();
     let mut members = CANDIDATES.members(o).await?;
     members.sort();
@@ -301,9 +302,13 @@ pub(crate) async fn on_block<S: StateRead>(
             continue;
         };
         let bonded = ledger(o, &backer).await?.bonded;
-        if bonded < p.gatekeeper_min_bond || registry::worker(o, &worker).await?.is_none() {
+        let Some(entry) = registry::worker(o, &worker).await? else {
+            continue;
+        };
+        if bonded < p.gatekeeper_min_bond {
             continue;
         }
+        ecdh_keys.push(entry.ecdh_key);
         votes.push(phragmen::Vote {
             stake: bonded,
             targets: vec![candidates.len()],
@@ -338,6 +343,7 @@ pub(crate) async fn on_block<S: StateRead>(
         round,
         height,
         gatekeepers: winners.iter().map(|&i| candidates[i].clone()).collect(),
+        ecdh_keys: winners.iter().map(|&i| ecdh_keys[i]).collect(),
     };
     o.put(keys::staking_election(), &result);
     mq::emit(

@@ -294,6 +294,10 @@ fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
     );
     let mut elected = election.gatekeepers.clone();
     elected.sort();
+    for (g, key) in election.gatekeepers.iter().zip(&election.ecdh_keys) {
+        let entry = listed.iter().find(|w| &w.worker == g).unwrap();
+        assert_eq!(&entry.ecdh_public_key, key);
+    }
     let mut registered: Vec<_> = listed.iter().map(|w| w.worker.clone()).collect();
     registered.sort();
     assert_eq!(elected, registered);

@@ -305,6 +305,8 @@ pub struct ElectionView {
     pub height: u64,
     /// Elected workers, in election order.
     pub gatekeepers: Vec<String>,
+    /// Their X25519 keys, in the same order.
+    pub ecdh_keys: Vec<String>,
 }
 
 /// A registered worker.
@@ -717,6 +719,7 @@ where
             round: e.round,
             height: e.height,
             gatekeepers: e.gatekeepers.iter().map(to_hex).collect(),
+            ecdh_keys: e.ecdh_keys.iter().map(to_hex).collect(),
         }))
     }
 

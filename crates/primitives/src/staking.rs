@@ -98,6 +98,10 @@ pub struct Election {
     pub height: Height,
     /// Elected workers, in election order.
     pub gatekeepers: Vec<AccountId>,
+    /// Their registered X25519 keys, in the same order: the static keys of the secure
+    /// channels gatekeepers open, so a pRuntime that verified this announcement knows whom
+    /// it may talk to without reading the registry.
+    pub ecdh_keys: Vec<[u8; 32]>,
 }
 
 impl Write for StakingCall {
@@ -196,25 +200,29 @@ impl Write for Election {
         self.round.write(buf);
         self.height.write(buf);
         self.gatekeepers.write(buf);
+        self.ecdh_keys.write(buf);
     }
 }
 
 impl EncodeSize for Election {
     fn encode_size(&self) -> usize {
-        16 + self.gatekeepers.encode_size()
+        16 + self.gatekeepers.encode_size() + self.ecdh_keys.encode_size()
     }
 }
 
 impl Read for Election {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
-        Ok(Self {
+        let bound = &(RangeCfg::new(0..=MAX_GATEKEEPERS as usize), ());
+        let e = Self {
             round: u64::read(buf)?,
             height: u64::read(buf)?,
-            gatekeepers: Vec::<AccountId>::read_cfg(
-                buf,
-                &(RangeCfg::new(0..=MAX_GATEKEEPERS as usize), ()),
-            )?,
-        })
+            gatekeepers: Vec::<AccountId>::read_cfg(buf, bound)?,
+            ecdh_keys: Vec::<[u8; 32]>::read_cfg(buf, bound)?,
+        };
+        if e.ecdh_keys.len() != e.gatekeepers.len() {
+            return Err(Error::Invalid("Election", "one ECDH key per gatekeeper"));
+        }
+        Ok(e)
     }
 }
