@@ -84,6 +84,33 @@ fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T
     }
 }
 
+/// A fresh directory for one test, removed (with its processes stopped) when the test ends.
+fn test_dir(name: &str) -> (PathBuf, Procs) {
+    let dir = std::env::temp_dir().join(format!("veil-{name}-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    (dir.clone(), Procs(Vec::new(), dir))
+}
+
+/// Starts a dev-mode `pruntime` with its data in `dir`; returns its private and public ports.
+fn spawn_pruntime(dir: &Path, procs: &mut Procs) -> (u16, u16) {
+    let (private, public) = two_ports();
+    let (out, err) = log(dir, "pruntime.log");
+    procs.0.push(
+        Command::new(pruntime_bin())
+            .arg("--data-dir")
+            .arg(dir.join("pruntime"))
+            .args(["--private-rpc", &format!("127.0.0.1:{private}")])
+            .args(["--public-rpc", &format!("127.0.0.1:{public}")])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+    (private, public)
+}
+
 fn http(url: &str) -> HttpClient {
     HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(5))
@@ -103,27 +130,11 @@ fn two_ports() -> (u16, u16) {
 
 #[test]
 fn host_relays_blocks_and_messages_into_pruntime_and_survives_kill_9() {
-    let dir = std::env::temp_dir().join(format!("veil-worker-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut procs = Procs(Vec::new(), dir.clone());
+    let (dir, mut procs) = test_dir("worker");
     let file = start_devnet(&dir, &mut procs, &["--workers", "0"]);
     let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
 
-    let (private, public) = two_ports();
-    let (out, err) = log(&dir, "pruntime.log");
-    procs.0.push(
-        Command::new(pruntime_bin())
-            .arg("--data-dir")
-            .arg(dir.join("pruntime"))
-            .args(["--private-rpc", &format!("127.0.0.1:{private}")])
-            .args(["--public-rpc", &format!("127.0.0.1:{public}")])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap(),
-    );
+    let (private, public) = spawn_pruntime(&dir, &mut procs);
     let spawn_host = |procs: &mut Procs| {
         let (out, err) = log(&dir, "host.log");
         procs.0.push(
@@ -246,10 +257,7 @@ fn start_devnet(dir: &Path, procs: &mut Procs, extra: &[&str]) -> serde_json::Va
 
 #[test]
 fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
-    let dir = std::env::temp_dir().join(format!("veil-registry-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut procs = Procs(Vec::new(), dir.clone());
+    let (dir, mut procs) = test_dir("registry");
     let file = start_devnet(&dir, &mut procs, &["--workers", "2"]);
     let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
     let workers = file["workers"].as_array().unwrap().clone();
@@ -392,10 +400,7 @@ fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
 
 #[test]
 fn hosts_renew_registrations_before_they_expire() {
-    let dir = std::env::temp_dir().join(format!("veil-renew-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut procs = Procs(Vec::new(), dir.clone());
+    let (dir, mut procs) = test_dir("renew");
     // Registrations of 60 blocks (about 6 s): the host renews within the last 15.
     let file = start_devnet(
         &dir,
@@ -433,24 +438,8 @@ fn hosts_renew_registrations_before_they_expire() {
 
 #[test]
 fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
-    let dir = std::env::temp_dir().join(format!("veil-bootstrap-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut procs = Procs(Vec::new(), dir.clone());
-    let (private, public) = two_ports();
-    let (out, err) = log(&dir, "pruntime.log");
-    procs.0.push(
-        Command::new(pruntime_bin())
-            .arg("--data-dir")
-            .arg(dir.join("pruntime"))
-            .args(["--private-rpc", &format!("127.0.0.1:{private}")])
-            .args(["--public-rpc", &format!("127.0.0.1:{public}")])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap(),
-    );
+    let (dir, mut procs) = test_dir("bootstrap");
+    let (private, _) = spawn_pruntime(&dir, &mut procs);
     let url = format!("http://127.0.0.1:{private}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
