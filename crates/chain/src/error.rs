@@ -118,6 +118,20 @@ pub enum TxError {
         /// Sequence in the message.
         got: u64,
     },
+    /// A gatekeeper message from a key that is neither an elected gatekeeper nor a key holder.
+    #[error("{0} is not a gatekeeper")]
+    NotGatekeeper(String),
+    /// A gatekeeper message whose signature does not verify.
+    #[error("bad gatekeeper message signature (wrong key or chain)")]
+    BadGatekeeperSignature,
+    /// An identical copy of this gatekeeper message was already routed.
+    #[error("gatekeeper message {0} was already routed with the same content")]
+    DuplicateGatekeeperMessage(u64),
+    /// Contracts are enabled only once the network has launched.
+    #[error(
+        "the network has not launched yet: contracts are disabled until every elected gatekeeper holds the root key"
+    )]
+    NotLaunched,
     /// An arithmetic overflow (e.g. a balance beyond u128).
     #[error("arithmetic overflow")]
     Overflow,

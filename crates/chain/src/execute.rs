@@ -3,12 +3,12 @@ use commonware_cryptography::{BatchEntry, BatchVerifier};
 use commonware_parallel::Sequential;
 use rand::CryptoRng;
 use veil_primitives::{
-    AccountId, Balance, Call, ChainIdentity, Digest, Height, Message, Origin, SignedTransaction,
-    signing_payload,
+    AccountId, Balance, Call, ChainIdentity, Destination, Digest, Height, Message, Origin, Phase,
+    SignedTransaction, signing_payload,
 };
 
 use crate::{
-    MAX_NONCE_GAP, StateError, StateRead, TxError, balances, governance, mq,
+    MAX_NONCE_GAP, StateError, StateRead, TxError, balances, gatekeeper, governance, mq,
     overlay::{Changes, Overlay},
     registry, staking,
     system::{self, BlockInfo},
@@ -209,6 +209,18 @@ pub async fn check_transaction<S: StateRead>(
             }
             mq::check_worker_message(&o, &env.chain, m, false).await??;
         }
+        Call::GatekeeperMessage(m)
+            if gatekeeper::check_gatekeeper_message(&o, &env.chain, m).await??
+                == gatekeeper::Copy::Duplicate =>
+        {
+            return Err(TxError::DuplicateGatekeeperMessage(m.message.sequence).into());
+        }
+        Call::SendMessage {
+            destination: Destination::Contract(_),
+            ..
+        } if gatekeeper::phase(&o).await? == Phase::Prelaunch => {
+            return Err(TxError::NotLaunched.into());
+        }
         _ => {}
     }
     Ok(account.nonce)
@@ -335,12 +347,30 @@ async fn apply_call<S: StateRead>(
         Call::Staking(c) => staking::apply(o, &sender, c, env.height).await,
         Call::WorkerMessage(m) => {
             mq::relay_worker_message(o, outbox, &env.chain, m, params.max_message_bytes as usize)
-                .await
+                .await?;
+            let m = &m.message;
+            Ok(gatekeeper::on_worker_message(
+                o,
+                outbox,
+                &m.sender,
+                &m.destination,
+                &m.payload,
+                env.height,
+            )
+            .await?)
+        }
+        Call::GatekeeperMessage(m) => {
+            gatekeeper::relay(o, outbox, &env.chain, m, params.max_message_bytes as usize).await
         }
         Call::SendMessage {
             destination,
             payload,
         } => {
+            if matches!(destination, Destination::Contract(_))
+                && gatekeeper::phase(o).await? == Phase::Prelaunch
+            {
+                return Err(TxError::NotLaunched.into());
+            }
             mq::send(
                 o,
                 outbox,

@@ -1,4 +1,6 @@
-use veil_primitives::{AccountId, Balance, Digest, Params, RegistryParams, StakingParams};
+use veil_primitives::{
+    AccountId, Balance, Digest, GenesisWorker, Params, RegistryParams, StakingParams,
+};
 
 use crate::{
     StateError, TxError, balances,
@@ -25,8 +27,9 @@ pub struct GenesisState {
     pub registry: RegistryParams,
     /// Staking and election parameters.
     pub staking: StakingParams,
-    /// The genesis node's public identity (signing key, X25519 key), if the network has one.
-    pub genesis_worker: Option<(AccountId, [u8; 32])>,
+    /// The genesis node (public identity, endpoint, root-key check), if the network has one.
+    /// Without one the network never launches.
+    pub genesis_worker: Option<GenesisWorker>,
     /// The dev RA service's key. Setting it allows insecure (dev) attestation on this chain.
     pub dev_attestation_key: Option<AccountId>,
     /// DER root certificate for DCAP quotes; `None` trusts Intel's production root.

@@ -87,9 +87,44 @@ pub fn expiring_at(height: u64, index: u64) -> Digest {
     key(b"registry/expiring_at", &item)
 }
 
-/// The genesis node's public identity (signing key, X25519 key), fixed at genesis.
+/// The genesis node's identity, endpoint and root-key check, fixed at genesis.
 pub fn genesis_worker() -> Digest {
     key(b"gatekeeper/genesis_worker", &[])
+}
+
+/// Whether the network has launched.
+pub fn phase() -> Digest {
+    key(b"gatekeeper/phase", &[])
+}
+
+/// The pRuntimes that hold the root key (after launch: the last fully confirmed round).
+pub fn key_holders() -> Digest {
+    key(b"gatekeeper/holders", &[])
+}
+
+/// Gatekeepers of the current round that confirmed readiness.
+pub fn confirmed() -> Digest {
+    key(b"gatekeeper/confirmed", &[])
+}
+
+/// The last election round that is closed (fully confirmed or expired).
+pub fn closed_round() -> Digest {
+    key(b"gatekeeper/closed_round", &[])
+}
+
+/// Content hash of the gatekeepers' message `sequence`, kept for a window after routing.
+pub fn gatekeeper_routed(sequence: u64) -> Digest {
+    key(b"gatekeeper/routed", &sequence.to_be_bytes())
+}
+
+/// The latest encrypted gatekeeper state checkpoint.
+pub fn gatekeeper_state() -> Digest {
+    key(b"gatekeeper/state", &[])
+}
+
+/// How many divergences were recorded.
+pub fn divergences() -> Digest {
+    key(b"gatekeeper/divergences", &[])
 }
 
 /// The staking parameters.

@@ -12,6 +12,8 @@
 //! - [governance]: a governance key that sets chain parameters.
 //! - [registry]: attested workers, their registration policy and expiry.
 //! - [staking]: bonds, gatekeeper candidates, nominations and the NPoS gatekeeper election.
+//! - [gatekeeper]: readiness confirmations, launch, slashing of silent gatekeepers, and the
+//!   gatekeepers' shared egress stream with duplicate and divergence handling.
 //! - [mq]: routes messages, including registered workers' signed egress, and keeps one sequence
 //!   per sender.
 
@@ -24,6 +26,7 @@ mod overlay;
 pub mod phragmen;
 
 pub mod balances;
+pub mod gatekeeper;
 pub mod governance;
 pub mod mq;
 pub mod registry;

@@ -16,8 +16,8 @@ use veil_primitives::{
 };
 
 use crate::{
-    StateError, StateRead, TxError, balances, execute::ExecError, index::AccountSet, keys, mq,
-    overlay::Overlay, phragmen, registry,
+    StateError, StateRead, TxError, balances, execute::ExecError, gatekeeper, index::AccountSet,
+    keys, mq, overlay::Overlay, phragmen, registry,
 };
 
 pub use veil_primitives::ELECTION_TOPIC;
@@ -269,9 +269,7 @@ pub(crate) async fn apply<S: StateRead>(
         }
         StakingCall::Chill => {
             if let Some(worker) = backing {
-                o.remove(keys::staking_backs(who));
-                o.remove(keys::staking_backer(&worker));
-                CANDIDATES.remove(o, &worker).await?;
+                drop_candidate(o, who, &worker).await?;
             }
             o.remove(keys::staking_nominations(who));
             NOMINATORS.remove(o, who).await?;
@@ -281,14 +279,51 @@ pub(crate) async fn apply<S: StateRead>(
     Ok(())
 }
 
-/// Runs the election when `height` ends an election period.
+/// Ends `backer`'s candidacy for `worker`.
+pub(crate) async fn drop_candidate<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    backer: &AccountId,
+    worker: &AccountId,
+) -> Result<(), StateError> {
+    o.remove(keys::staking_backs(backer));
+    o.remove(keys::staking_backer(worker));
+    CANDIDATES.remove(o, worker).await.map(|_| ())
+}
+
+/// Burns `ppm` millionths of `who`'s bond (unbonding chunks included, so unbonding right
+/// before a deadline does not escape it); returns the amount burnt.
+pub(crate) async fn slash<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    who: &AccountId,
+    ppm: u32,
+) -> Result<Balance, StateError> {
+    let cut =
+        |v: Balance| v / 1_000_000 * ppm as Balance + v % 1_000_000 * ppm as Balance / 1_000_000;
+    let mut l = ledger(o, who).await?;
+    let mut total = cut(l.bonded);
+    l.bonded -= total;
+    for (amount, _) in &mut l.unlocking {
+        let c = cut(*amount);
+        *amount -= c;
+        total = total.saturating_add(c);
+    }
+    put_ledger(o, who, &l);
+    Ok(total)
+}
+
+/// Runs the election when `height` ends an election period and no round is still waiting for
+/// confirmations, or at once when the open round's deadline passed (after slashing its silent
+/// gatekeepers, see [gatekeeper::expire_round]).
 pub(crate) async fn on_block<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
     height: Height,
 ) -> Result<(), StateError> {
     let p = params(o).await?;
-    if height == 0 || !height.is_multiple_of(p.election_period_blocks) {
+    let expired = gatekeeper::expire_round(o, outbox, height, &p).await?;
+    let periodic = height != 0 && height.is_multiple_of(p.election_period_blocks);
+    let due = expired || (periodic && gatekeeper::open_round(o).await?.is_none());
+    if !due {
         return Ok(());
     }
     // Candidates: still registered, and backed by at least the minimum.
@@ -344,8 +379,12 @@ pub(crate) async fn on_block<S: StateRead>(
         height,
         gatekeepers: winners.iter().map(|&i| candidates[i].clone()).collect(),
         ecdh_keys: winners.iter().map(|&i| ecdh_keys[i]).collect(),
+        deadline: height.saturating_add(p.distribution_deadline_blocks),
+        holders: gatekeeper::holders(o).await?,
+        key_check: gatekeeper::key_check(o).await?,
     };
     o.put(keys::staking_election(), &result);
+    gatekeeper::on_election(o, &result).await?;
     mq::emit(
         o,
         outbox,

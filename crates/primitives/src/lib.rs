@@ -5,6 +5,7 @@
 //! RPC client can never make a node allocate more than a block may hold.
 
 mod block;
+mod gatekeeper;
 mod hash;
 mod message;
 pub mod namespace;
@@ -15,6 +16,11 @@ mod transaction;
 
 pub use block::{Block, BlockLimits, Header, MAX_BLOCK_BYTES, MAX_BLOCK_TXS_CAP, MAX_TX_BYTES_CAP};
 pub use commonware_codec::{Decode, DecodeExt, Encode, Error as CodecError, Read, ReadExt, Write};
+pub use gatekeeper::{
+    DIVERGENCE_TOPIC, Divergence, GATEKEEPER_STATE_TOPIC, GatekeeperMessage, GenesisWorker,
+    KeyHolder, LAUNCH_TOPIC, Launch, MAX_GATEKEEPER_STATE_BYTES, Phase, READY_TOPIC, Ready,
+    SLASH_TOPIC, SignedGatekeeperMessage, Slashed, holders_cfg, root_key_check,
+};
 pub use hash::{Digest, hash, hash_parts};
 pub use message::{Destination, MAX_TOPIC_BYTES, Message, Origin};
 pub use params::Params;

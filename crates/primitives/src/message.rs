@@ -18,6 +18,9 @@ pub enum Origin {
     Chain,
     /// A registered worker, through a signed worker message.
     Worker(AccountId),
+    /// The gatekeepers as one replicated sender: the first copy of each sequence any elected
+    /// gatekeeper signs.
+    Gatekeepers,
 }
 
 /// Where a message routed by `mq` goes.
@@ -56,6 +59,7 @@ impl Write for Origin {
                 2u8.write(buf);
                 w.write(buf);
             }
+            Self::Gatekeepers => 3u8.write(buf),
         }
     }
 }
@@ -64,7 +68,7 @@ impl EncodeSize for Origin {
     fn encode_size(&self) -> usize {
         1 + match self {
             Self::Account(a) | Self::Worker(a) => a.encode_size(),
-            Self::Chain => 0,
+            Self::Chain | Self::Gatekeepers => 0,
         }
     }
 }
@@ -76,6 +80,7 @@ impl Read for Origin {
             0 => Ok(Self::Account(AccountId::read(buf)?)),
             1 => Ok(Self::Chain),
             2 => Ok(Self::Worker(AccountId::read(buf)?)),
+            3 => Ok(Self::Gatekeepers),
             t => Err(Error::InvalidEnum(t)),
         }
     }

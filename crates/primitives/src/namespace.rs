@@ -19,3 +19,13 @@ pub const STATE_KEY: &[u8] = b"_VEIL_CHAIN_STATE_KEY";
 pub const REGISTRATION: &[u8] = b"_VEIL_REGISTRY_REGISTER";
 /// A worker's egress message through `mq`.
 pub const WORKER_MESSAGE: &[u8] = b"_VEIL_MQ_WORKER_MESSAGE";
+/// The gatekeepers' shared egress stream through `mq`.
+pub const GATEKEEPER_MESSAGE: &[u8] = b"_VEIL_MQ_GATEKEEPER_MESSAGE";
+/// Key checks of root keys (a hash that names a root key without revealing it).
+pub const ROOT_KEY_CHECK: &[u8] = b"_VEIL_GATEKEEPER_ROOT_KEY_CHECK";
+/// The prologue of Noise channels between pRuntimes (binds chain and purpose).
+pub const NOISE_PROLOGUE: &[u8] = b"_VEIL_PRUNTIME_NOISE";
+/// AEAD associated data of gatekeeper state checkpoints.
+pub const GATEKEEPER_STATE: &[u8] = b"_VEIL_GATEKEEPER_STATE";
+/// Seeds of the gatekeepers' deterministic random bit generator.
+pub const GATEKEEPER_DRBG: &[u8] = b"_VEIL_GATEKEEPER_DRBG";

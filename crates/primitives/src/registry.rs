@@ -421,16 +421,16 @@ fn bytes_cfg(max: usize) -> (RangeCfg<usize>, ()) {
     (RangeCfg::new(0..=max), ())
 }
 
-fn read_string(buf: &mut impl Buf, max: usize) -> Result<String, Error> {
+pub(crate) fn read_string(buf: &mut impl Buf, max: usize) -> Result<String, Error> {
     let bytes = Vec::<u8>::read_cfg(buf, &bytes_cfg(max))?;
     String::from_utf8(bytes).map_err(|_| Error::Invalid("string", "not UTF-8"))
 }
 
-fn write_string(s: &str, buf: &mut impl BufMut) {
+pub(crate) fn write_string(s: &str, buf: &mut impl BufMut) {
     s.as_bytes().to_vec().write(buf);
 }
 
-fn string_size(s: &str) -> usize {
+pub(crate) fn string_size(s: &str) -> usize {
     s.as_bytes().to_vec().encode_size()
 }
 

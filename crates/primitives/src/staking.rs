@@ -4,7 +4,10 @@ use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, Balance, Height};
+use crate::{
+    AccountId, Balance, Digest, Height,
+    gatekeeper::{KeyHolder, holders_cfg},
+};
 
 /// Topic of election results (payload: an encoded [Election]).
 pub const ELECTION_TOPIC: &[u8] = b"veil/gatekeeper-election";
@@ -59,6 +62,11 @@ pub struct StakingParams {
     pub election_period_blocks: u64,
     /// Blocks between unbonding and the funds becoming free.
     pub unbond_delay_blocks: u64,
+    /// Blocks an election's gatekeepers have to fetch the root key and confirm. After that the
+    /// round expires, the silent ones are slashed and the chain elects again.
+    pub distribution_deadline_blocks: u64,
+    /// Share of a silent gatekeeper's backing bond that is burnt, in millionths.
+    pub slash_ppm: u32,
 }
 
 impl Default for StakingParams {
@@ -69,6 +77,8 @@ impl Default for StakingParams {
             nominator_min_bond: 1_000_000,
             election_period_blocks: 600,
             unbond_delay_blocks: 14_400,
+            distribution_deadline_blocks: 100,
+            slash_ppm: 100_000,
         }
     }
 }
@@ -85,12 +95,18 @@ impl StakingParams {
         if self.gatekeeper_min_bond == 0 {
             return Err("gatekeeper_min_bond must be positive");
         }
+        if self.distribution_deadline_blocks == 0 {
+            return Err("distribution_deadline_blocks must be positive");
+        }
+        if self.slash_ppm > 1_000_000 {
+            return Err("slash_ppm is at most 1000000 (all of the bond)");
+        }
         Ok(())
     }
 }
 
 /// The result of a gatekeeper election.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Election {
     /// Election round, from 1.
     pub round: u64,
@@ -102,6 +118,13 @@ pub struct Election {
     /// channels gatekeepers open, so a pRuntime that verified this announcement knows whom
     /// it may talk to without reading the registry.
     pub ecdh_keys: Vec<[u8; 32]>,
+    /// The round expires at this height unless every gatekeeper confirmed by then.
+    pub deadline: Height,
+    /// The pRuntimes that hold the root key and answer key requests: the genesis node before
+    /// launch, then the gatekeepers of the last fully confirmed round.
+    pub holders: Vec<KeyHolder>,
+    /// [crate::root_key_check] of the root key the gatekeepers must end up holding.
+    pub key_check: Digest,
 }
 
 impl Write for StakingCall {
@@ -173,12 +196,14 @@ impl Write for StakingParams {
         self.nominator_min_bond.write(buf);
         self.election_period_blocks.write(buf);
         self.unbond_delay_blocks.write(buf);
+        self.distribution_deadline_blocks.write(buf);
+        self.slash_ppm.write(buf);
     }
 }
 
 impl EncodeSize for StakingParams {
     fn encode_size(&self) -> usize {
-        4 + 16 + 16 + 8 + 8
+        4 + 16 + 16 + 8 + 8 + 8 + 4
     }
 }
 
@@ -191,6 +216,8 @@ impl Read for StakingParams {
             nominator_min_bond: u128::read(buf)?,
             election_period_blocks: u64::read(buf)?,
             unbond_delay_blocks: u64::read(buf)?,
+            distribution_deadline_blocks: u64::read(buf)?,
+            slash_ppm: u32::read(buf)?,
         })
     }
 }
@@ -201,12 +228,19 @@ impl Write for Election {
         self.height.write(buf);
         self.gatekeepers.write(buf);
         self.ecdh_keys.write(buf);
+        self.deadline.write(buf);
+        self.holders.write(buf);
+        self.key_check.write(buf);
     }
 }
 
 impl EncodeSize for Election {
     fn encode_size(&self) -> usize {
-        16 + self.gatekeepers.encode_size() + self.ecdh_keys.encode_size()
+        16 + self.gatekeepers.encode_size()
+            + self.ecdh_keys.encode_size()
+            + 8
+            + self.holders.encode_size()
+            + 32
     }
 }
 
@@ -219,6 +253,9 @@ impl Read for Election {
             height: u64::read(buf)?,
             gatekeepers: Vec::<AccountId>::read_cfg(buf, bound)?,
             ecdh_keys: Vec::<[u8; 32]>::read_cfg(buf, bound)?,
+            deadline: u64::read(buf)?,
+            holders: Vec::<KeyHolder>::read_cfg(buf, &holders_cfg())?,
+            key_check: Digest::read(buf)?,
         };
         if e.ecdh_keys.len() != e.gatekeepers.len() {
             return Err(Error::Invalid("Election", "one ECDH key per gatekeeper"));

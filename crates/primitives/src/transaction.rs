@@ -5,8 +5,8 @@ use commonware_cryptography::{Signer as _, Verifier as _};
 
 use crate::{
     AccountId, Balance, ChainIdentity, Destination, Digest, Height, Params, PrivateKey,
-    Registration, RegistryParams, Signature, SignedWorkerMessage, StakingCall, StakingParams, hash,
-    namespace,
+    Registration, RegistryParams, Signature, SignedGatekeeperMessage, SignedWorkerMessage,
+    StakingCall, StakingParams, hash, namespace,
 };
 
 /// Bounds for decoding transactions from untrusted bytes.
@@ -64,6 +64,10 @@ pub enum Call {
     WorkerMessage(Box<SignedWorkerMessage>),
     /// Bond, unbond, stand a worker as gatekeeper candidate, or nominate.
     Staking(StakingCall),
+    /// Relay one gatekeeper's copy of a message of the gatekeepers' shared stream. The first
+    /// copy of each sequence is routed; identical later copies are dropped, and a different
+    /// one is recorded as a divergence.
+    GatekeeperMessage(Box<SignedGatekeeperMessage>),
 }
 
 /// An unsigned transaction.
@@ -203,6 +207,10 @@ impl Write for Call {
                 5u8.write(buf);
                 c.write(buf);
             }
+            Self::GatekeeperMessage(m) => {
+                6u8.write(buf);
+                m.write(buf);
+            }
         }
     }
 }
@@ -219,6 +227,7 @@ impl EncodeSize for Call {
             Self::Register(r) => r.encode_size(),
             Self::WorkerMessage(m) => m.encode_size(),
             Self::Staking(c) => c.encode_size(),
+            Self::GatekeeperMessage(m) => m.encode_size(),
         }
     }
 }
@@ -241,6 +250,9 @@ impl Read for Call {
                 SignedWorkerMessage::read_cfg(buf, &limits.max_payload)?,
             ))),
             5 => Ok(Self::Staking(StakingCall::read(buf)?)),
+            6 => Ok(Self::GatekeeperMessage(Box::new(
+                SignedGatekeeperMessage::read_cfg(buf, &limits.max_payload)?,
+            ))),
             t => Err(Error::InvalidEnum(t)),
         }
     }

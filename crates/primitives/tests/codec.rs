@@ -5,11 +5,20 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use proptest::prelude::*;
 use veil_primitives::{
-    Block, BlockLimits, Call, ChainIdentity, Destination, Election, GovernanceCall, Header,
-    Measurement, Message, Origin, Params, PrivateKey, Registration, RegistryEvent, RegistryParams,
-    SignedTransaction, SignedWorkerMessage, StakingCall, StakingParams, Transaction, TxLimits,
-    WorkerInfo, WorkerMessage, hash,
+    Block, BlockLimits, Call, ChainIdentity, Destination, Divergence, Election, GatekeeperMessage,
+    GenesisWorker, GovernanceCall, Header, KeyHolder, Launch, Measurement, Message, Origin, Params,
+    Phase, PrivateKey, Ready, Registration, RegistryEvent, RegistryParams, SignedGatekeeperMessage,
+    SignedTransaction, SignedWorkerMessage, Slashed, StakingCall, StakingParams, Transaction,
+    TxLimits, WorkerInfo, WorkerMessage, hash, root_key_check,
 };
+
+fn holder(seed: u64) -> KeyHolder {
+    KeyHolder {
+        worker: PrivateKey::from_seed(seed).public_key(),
+        ecdh_key: [seed as u8; 32],
+        endpoint: format!("http://127.0.0.1:{}", seed % 65_536),
+    }
+}
 
 fn chain() -> ChainIdentity {
     ChainIdentity {
@@ -114,13 +123,34 @@ fn call() -> impl Strategy<Value = Call> {
                 _ => StakingCall::Chill,
             })
         }),
-        (1u32..1000, any::<u128>()).prop_map(|(n, bond)| Call::Governance(
-            GovernanceCall::SetStakingParams(StakingParams {
-                n_gatekeepers: n,
-                gatekeeper_min_bond: bond,
-                ..StakingParams::default()
-            })
-        )),
+        (1u32..1000, any::<u128>(), any::<u64>(), any::<u32>()).prop_map(
+            |(n, bond, deadline, ppm)| Call::Governance(GovernanceCall::SetStakingParams(
+                StakingParams {
+                    n_gatekeepers: n,
+                    gatekeeper_min_bond: bond,
+                    distribution_deadline_blocks: deadline,
+                    slash_ppm: ppm,
+                    ..StakingParams::default()
+                }
+            ))
+        ),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 0..300)
+        )
+            .prop_map(|(seed, sequence, payload)| {
+                let key = PrivateKey::from_seed(seed);
+                Call::GatekeeperMessage(Box::new(
+                    GatekeeperMessage {
+                        signer: key.public_key(),
+                        destination: Destination::Topic(b"veil/gatekeeper-state".to_vec()),
+                        sequence,
+                        payload,
+                    }
+                    .sign(&key, &chain()),
+                ))
+            }),
     ]
 }
 
@@ -184,6 +214,13 @@ proptest! {
         let _ = SignedWorkerMessage::decode_cfg(bytes.clone(), &1024);
         let _ = StakingParams::decode(bytes.clone());
         let _ = Election::decode(bytes.clone());
+        let _ = Launch::decode(bytes.clone());
+        let _ = Ready::decode(bytes.clone());
+        let _ = Slashed::decode(bytes.clone());
+        let _ = Divergence::decode(bytes.clone());
+        let _ = Phase::decode(bytes.clone());
+        let _ = GenesisWorker::decode(bytes.clone());
+        let _ = SignedGatekeeperMessage::decode_cfg(bytes.clone(), &1024);
         let _ = Params::decode(bytes);
     }
 
@@ -198,6 +235,57 @@ proptest! {
         let mut extra = bytes.to_vec();
         extra.push(0);
         prop_assert!(Block::decode_cfg(extra, &BlockLimits::default()).is_err());
+    }
+
+    #[test]
+    fn gatekeeper_types_round_trip(seed in any::<u64>(), round in any::<u64>(), n in 0usize..8, cut in any::<usize>()) {
+        let keys: Vec<_> = (0..n as u64).map(|i| PrivateKey::from_seed(seed ^ i).public_key()).collect();
+        let check = root_key_check(round, &[seed as u8; 32]);
+        let election = Election {
+            round,
+            height: seed,
+            gatekeepers: keys.clone(),
+            ecdh_keys: (0..n).map(|i| [i as u8; 32]).collect(),
+            deadline: seed ^ round,
+            holders: (0..n as u64).map(holder).collect(),
+            key_check: check,
+        };
+        let bytes = election.encode();
+        prop_assert_eq!(Election::decode(bytes.clone()).unwrap(), election);
+        prop_assert!(Election::decode(bytes.slice(..cut % bytes.len())).is_err());
+        let launch = Launch { round, era: seed, gatekeepers: keys.clone() };
+        prop_assert_eq!(Launch::decode(launch.encode()).unwrap(), launch);
+        let ready = Ready { round, key_check: check };
+        prop_assert_eq!(Ready::decode(ready.encode()).unwrap(), ready);
+        let slashed = Slashed { round, worker: holder(seed).worker, backer: holder(round).worker, amount: seed as u128 * 7 };
+        prop_assert_eq!(Slashed::decode(slashed.encode()).unwrap(), slashed);
+        let divergence = Divergence { sequence: seed, routed: check, other: hash(b"x"), signer: holder(round).worker };
+        prop_assert_eq!(Divergence::decode(divergence.encode()).unwrap(), divergence);
+        for phase in [Phase::Prelaunch, Phase::Launched { height: seed, era: round }] {
+            prop_assert_eq!(Phase::decode(phase.encode()).unwrap(), phase);
+        }
+        let genesis = GenesisWorker { holder: holder(seed), key_check: check };
+        prop_assert_eq!(GenesisWorker::decode(genesis.encode()).unwrap(), genesis);
+    }
+
+    #[test]
+    fn gatekeeper_copies_share_content_but_not_signatures(seed in any::<u64>(), payload in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let (a, b) = (PrivateKey::from_seed(seed), PrivateKey::from_seed(seed ^ 1));
+        let copy = |k: &PrivateKey| GatekeeperMessage {
+            signer: k.public_key(),
+            destination: Destination::Topic(b"t".to_vec()),
+            sequence: 4,
+            payload: payload.clone(),
+        };
+        prop_assert_eq!(copy(&a).content_hash(), copy(&b).content_hash());
+        let signed = copy(&a).sign(&a, &chain());
+        prop_assert!(signed.verify(&chain()));
+        let mut forged = signed.clone();
+        forged.message.signer = b.public_key();
+        prop_assert!(!forged.verify(&chain()));
+        let mut other = copy(&a);
+        other.payload.push(1);
+        prop_assert_ne!(other.content_hash(), copy(&a).content_hash());
     }
 
     #[test]
