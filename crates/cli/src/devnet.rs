@@ -49,8 +49,12 @@ pub(crate) struct GenesisArgs {
     allow_insecure: bool,
     /// The genesis node: a pRuntime's private API. Its `Bootstrap` creates the genesis identity
     /// and the first root key (sealed), and the public identity goes into the spec.
-    #[arg(long)]
+    #[arg(long, requires = "genesis_endpoint")]
     genesis_pruntime: Option<String>,
+    /// The genesis pRuntime's public API URL, written to the spec: elected gatekeepers' hosts
+    /// send their key requests there.
+    #[arg(long)]
+    genesis_endpoint: Option<String>,
     /// Code allowed to register as a worker, repeatable: `sgx:MRENCLAVE`,
     /// `sgx-signer:MRSIGNER:ISVPRODID:MIN_ISVSVN`, `tdx:DIGEST` or `dev:HASH` (a dev pRuntime
     /// build, shown by `pruntime --print-measurement`), hashes in hex.
@@ -111,6 +115,8 @@ fn devnet_staking_params(gatekeepers: usize) -> veil_primitives::StakingParams {
         nominator_min_bond: 1_000_000_000,
         election_period_blocks: 40,
         unbond_delay_blocks: 400,
+        distribution_deadline_blocks: 120,
+        slash_ppm: 100_000,
     }
 }
 
@@ -246,9 +252,17 @@ pub(crate) fn genesis(args: GenesisArgs) -> anyhow::Result<()> {
                     "already bootstrapped"
                 }
             );
+            let endpoint = args.genesis_endpoint.clone().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--genesis-pruntime needs --genesis-endpoint: the genesis pRuntime's public \
+                     API URL, where elected gatekeepers ask for the root key"
+                )
+            })?;
             Some(veil_node::genesis::GenesisWorkerSpec {
                 signing_key: view.genesis_key,
                 ecdh_key: view.genesis_ecdh_key,
+                endpoint,
+                key_check: view.key_check,
             })
         }
         None => None,

@@ -454,6 +454,7 @@ fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
         .args(["genesis", "--validators", "1", "--out"])
         .arg(dir.join("net"))
         .args(["--genesis-pruntime", &url])
+        .args(["--genesis-endpoint", "http://127.0.0.1:9"])
         .output()
         .unwrap();
     assert!(
@@ -469,8 +470,20 @@ fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
             .unwrap();
     assert_eq!(spec["genesis_worker"]["signing_key"], again.genesis_key);
     assert_eq!(spec["genesis_worker"]["ecdh_key"], again.genesis_ecdh_key);
+    assert_eq!(spec["genesis_worker"]["key_check"], again.key_check);
     let genesis = veil_node::genesis::Genesis::load(&dir.join("net/genesis.json")).unwrap();
-    let (key, ecdh) = genesis.state.genesis_worker.unwrap();
-    assert_eq!(to_hex(key), again.genesis_key);
-    assert_eq!(to_hex(ecdh), again.genesis_ecdh_key);
+    let g = genesis.state.genesis_worker.unwrap();
+    assert_eq!(to_hex(g.holder.worker), again.genesis_key);
+    assert_eq!(to_hex(g.holder.ecdh_key), again.genesis_ecdh_key);
+    assert_eq!(g.holder.endpoint, "http://127.0.0.1:9");
+    assert_eq!(to_hex(g.key_check), again.key_check);
+    // Without the endpoint, gatekeepers could not reach the genesis node: refused.
+    let out = Command::new(VEIL)
+        .args(["genesis", "--validators", "1", "--out"])
+        .arg(dir.join("net2"))
+        .args(["--genesis-pruntime", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--genesis-endpoint"));
 }

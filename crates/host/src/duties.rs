@@ -16,9 +16,9 @@ use veil_attestation::{Evidence, TeeKind};
 use veil_node::rpc::{VeilApiClient as _, WorkerView};
 use veil_primitives::{
     AccountId, Balance, Call, ChainIdentity, Height, MAX_TX_BYTES_CAP, PrivateKey, Registration,
-    SignedWorkerMessage, StakingCall, Transaction, from_hex, to_hex,
+    SignedGatekeeperMessage, SignedWorkerMessage, StakingCall, Transaction, from_hex, to_hex,
 };
-use veil_pruntime::api::PrivateApiClient as _;
+use veil_pruntime::api::{PrivateApiClient as _, PublicApiClient as _};
 
 /// Blocks a host transaction stays valid; after that it is sent again if still needed.
 const TX_TTL: Height = 20;
@@ -71,6 +71,7 @@ pub(crate) struct Duties {
     registration: Option<(String, Height)>,
     retry_after: Height,
     in_flight: BTreeMap<u64, Height>,
+    gatekeeper_in_flight: BTreeMap<u64, Height>,
     staking: Option<(String, Height)>,
 }
 
@@ -84,6 +85,7 @@ impl Duties {
             registration: None,
             retry_after: 0,
             in_flight: BTreeMap::new(),
+            gatekeeper_in_flight: BTreeMap::new(),
             staking: None,
         }
     }
@@ -114,7 +116,101 @@ impl Duties {
             if let Err(e) = self.stand(node, tip).await {
                 warn!("gatekeeper candidacy: {e:#}");
             }
+            if let Err(e) = self.fetch_root_key(pruntime).await {
+                warn!("root key request: {e:#}; trying the next holder next round");
+            }
             self.post_egress(node, pruntime, tip, entry).await?;
+            self.post_gatekeeper_copies(node, pruntime, tip).await?;
+        }
+        Ok(())
+    }
+
+    /// An elected gatekeeper without the root key asks a holder for it: the host carries the
+    /// first Noise message to the holder's public API and its answer back, and learns nothing
+    /// from either.
+    async fn fetch_root_key(&mut self, pruntime: &HttpClient) -> anyhow::Result<()> {
+        let Some(state) = pruntime.get_sync_state().await? else {
+            return Ok(());
+        };
+        if !state.elected || state.holds_root_key {
+            return Ok(());
+        }
+        let request = pruntime
+            .start_key_request()
+            .await
+            .map_err(|e| anyhow::anyhow!("pRuntime would not start a key request: {e}"))?;
+        let holder = crate::http(&request.endpoint)?;
+        let answer = holder
+            .request_root_key(request.message)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("key holder {} at {}: {e}", request.holder, request.endpoint)
+            })?;
+        let received = pruntime
+            .finish_key_request(answer.message)
+            .await
+            .map_err(|e| anyhow::anyhow!("pRuntime refused the holder's answer: {e}"))?;
+        info!(
+            round = request.round,
+            holder = %request.holder,
+            era = received.era,
+            "root key received by pRuntime; readiness confirmation queued"
+        );
+        Ok(())
+    }
+
+    /// Posts this gatekeeper's copies of the gatekeepers' messages that the chain has not
+    /// routed. Other gatekeepers post identical copies; the chain keeps the first.
+    async fn post_gatekeeper_copies(
+        &mut self,
+        node: &HttpClient,
+        pruntime: &HttpClient,
+        tip: Height,
+    ) -> anyhow::Result<()> {
+        let effects = pruntime.dump_side_effect().await?;
+        if effects.gatekeeper_messages.is_empty() {
+            self.gatekeeper_in_flight.clear();
+            return Ok(());
+        }
+        let next = node.gatekeeper_stream().await?.next_sequence;
+        self.gatekeeper_in_flight.retain(|&seq, _| seq >= next);
+        for (seq, encoded) in effects
+            .gatekeeper_sequences
+            .iter()
+            .zip(&effects.gatekeeper_messages)
+        {
+            if *seq < next
+                || self
+                    .gatekeeper_in_flight
+                    .get(seq)
+                    .is_some_and(|&exp| tip <= exp)
+            {
+                continue;
+            }
+            let msg = SignedGatekeeperMessage::decode_cfg(
+                from_hex(encoded)?,
+                &(MAX_TX_BYTES_CAP as usize),
+            )
+            .map_err(|e| anyhow::anyhow!("pRuntime returned a bad gatekeeper message: {e}"))?;
+            match self
+                .submit(node, Call::GatekeeperMessage(Box::new(msg)), tip)
+                .await
+            {
+                Ok(hash) => {
+                    info!(sequence = seq, %hash, "gatekeeper copy posted");
+                    self.gatekeeper_in_flight.insert(*seq, tip + TX_TTL);
+                }
+                Err(e)
+                    if e.to_string()
+                        .contains("already routed with the same content") =>
+                {
+                    self.gatekeeper_in_flight.insert(*seq, tip + TX_TTL);
+                }
+                Err(e) => {
+                    warn!(sequence = seq, "gatekeeper copy not accepted: {e:#}");
+                    break;
+                }
+            }
         }
         Ok(())
     }

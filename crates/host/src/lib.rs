@@ -8,7 +8,12 @@
 //!
 //! Given an operator key, the host also does the operator's duties ([OperatorConfig]): it
 //! registers the worker, renews the registration before it lapses, and posts the egress
-//! pRuntime signed (`DumpSideEffect`) as transactions.
+//! pRuntime signed (`DumpSideEffect`) as transactions. When its worker is elected gatekeeper,
+//! it carries the two Noise messages of the root-key request between its pRuntime and a key
+//! holder's public API, and posts the gatekeeper's copies of the gatekeepers' messages.
+//!
+//! A host without an operator key only relays blocks: that is the genesis node's host, whose
+//! pRuntime answers key requests on its own public API and retires at launch.
 
 mod duties;
 pub mod pccs;
@@ -73,6 +78,17 @@ async fn session(config: &HostConfig) -> anyhow::Result<()> {
         .get_identity()
         .await
         .map_err(|e| anyhow::anyhow!("pRuntime at {} unreachable: {e}", config.pruntime))?;
+    if pruntime
+        .get_sync_state()
+        .await?
+        .is_some_and(|s| s.genesis.as_deref() == Some("retired"))
+    {
+        info!(
+            "this pRuntime was the genesis node and retired after the launch; it answers \
+             nothing but its status, so there is nothing left to relay"
+        );
+        std::future::pending::<()>().await;
+    }
     let genesis = node
         .genesis()
         .await

@@ -86,7 +86,8 @@ pub struct GenesisSpec {
     pub genesis_worker: Option<GenesisWorkerSpec>,
 }
 
-/// The genesis node's public identity in the genesis spec.
+/// The genesis node in the genesis spec: its public identity, where gatekeepers reach it,
+/// and the check of the root key it created.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct GenesisWorkerSpec {
@@ -94,6 +95,10 @@ pub struct GenesisWorkerSpec {
     pub signing_key: String,
     /// X25519 key (hex).
     pub ecdh_key: String,
+    /// Public pRuntime API URL, where elected gatekeepers' hosts send key requests.
+    pub endpoint: String,
+    /// Check of the era-0 root key (hex), from `Bootstrap`.
+    pub key_check: String,
 }
 
 /// Worker registration settings in the genesis spec.
@@ -229,7 +234,22 @@ impl Genesis {
                     .ok()
                     .and_then(|b| b.try_into().ok())
                     .ok_or_else(|| anyhow::anyhow!("genesis_worker.ecdh_key: 32 bytes of hex"))?;
-                Some((key, ecdh))
+                let key_check = decode_hex(&g.key_check)
+                    .map_err(|e| anyhow::anyhow!("genesis_worker.key_check: {e}"))?;
+                anyhow::ensure!(
+                    !g.endpoint.is_empty()
+                        && g.endpoint.len() <= veil_primitives::MAX_ENDPOINT_BYTES,
+                    "genesis_worker.endpoint must be 1 to {} bytes",
+                    veil_primitives::MAX_ENDPOINT_BYTES
+                );
+                Some(veil_primitives::GenesisWorker {
+                    holder: veil_primitives::KeyHolder {
+                        worker: key,
+                        ecdh_key: ecdh,
+                        endpoint: g.endpoint.clone(),
+                    },
+                    key_check,
+                })
             }
             None => None,
         };

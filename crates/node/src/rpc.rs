@@ -19,7 +19,7 @@ use jsonrpsee::{
 };
 use serde::{Deserialize, Serialize};
 use veil_primitives::{
-    AccountId, Destination, Digest, Header, Message, Origin, SignedTransaction, TxLimits,
+    AccountId, Destination, Digest, Header, Message, Origin, Phase, SignedTransaction, TxLimits,
     decode_hex, from_hex, to_hex,
 };
 
@@ -161,6 +161,7 @@ impl From<&Message> for MessageView {
             Origin::Account(a) => format!("account:{}", to_hex(a)),
             Origin::Chain => "chain".into(),
             Origin::Worker(w) => format!("worker:{}", to_hex(w)),
+            Origin::Gatekeepers => "gatekeepers".into(),
         };
         let destination = match &m.destination {
             Destination::Worker(w) => format!("worker:{}", to_hex(w)),
@@ -294,6 +295,17 @@ pub struct StatusView {
     pub election_round: u64,
     /// Gatekeepers elected in that round.
     pub gatekeepers: usize,
+    /// `prelaunch` until every elected gatekeeper confirmed the root key, then `launched`.
+    pub phase: String,
+    /// Root-key era (`null` before launch).
+    pub era: Option<u64>,
+    /// The genesis node: `active` before launch, `retired` after (it wipes the root key when
+    /// it sees the launch), `none` if genesis named none.
+    pub genesis: String,
+    /// Gatekeepers of the current round that confirmed the root key.
+    pub confirmed_gatekeepers: usize,
+    /// Divergences between gatekeepers' copies recorded by the chain.
+    pub divergences: u64,
 }
 
 /// A gatekeeper election result.
@@ -307,6 +319,38 @@ pub struct ElectionView {
     pub gatekeepers: Vec<String>,
     /// Their X25519 keys, in the same order.
     pub ecdh_keys: Vec<String>,
+    /// The round expires at this height unless every gatekeeper confirmed.
+    pub deadline: u64,
+    /// Workers that hold the root key and answer key requests, with their endpoints.
+    pub holders: Vec<KeyHolderView>,
+    /// Check of the root key the gatekeepers must hold.
+    pub key_check: String,
+    /// Whether the round closed (fully confirmed, or expired).
+    pub closed: bool,
+    /// Gatekeepers that confirmed (if this is the current round).
+    pub confirmed: Vec<String>,
+}
+
+/// A holder of the root key.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyHolderView {
+    /// Identity key.
+    pub worker: String,
+    /// X25519 key.
+    pub ecdh_key: String,
+    /// Public pRuntime API.
+    pub endpoint: String,
+}
+
+/// The gatekeepers' stream on chain.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GatekeeperStreamView {
+    /// Next sequence of the gatekeepers' stream.
+    pub next_sequence: u64,
+    /// The latest encrypted state checkpoint (hex), if any.
+    pub state_checkpoint: Option<String>,
+    /// Divergences recorded.
+    pub divergences: u64,
 }
 
 /// A registered worker.
@@ -404,6 +448,10 @@ pub trait VeilApi {
     /// The latest gatekeeper election (`null` before the first).
     #[method(name = "election")]
     async fn election(&self) -> RpcResult<Option<ElectionView>>;
+    /// The gatekeepers' shared stream: next sequence, latest encrypted state checkpoint and
+    /// divergences.
+    #[method(name = "gatekeeperStream")]
+    async fn gatekeeper_stream(&self) -> RpcResult<GatekeeperStreamView>;
 
     /// Node status.
     #[method(name = "status")]
@@ -715,16 +763,49 @@ where
 
     async fn election(&self) -> RpcResult<Option<ElectionView>> {
         let e = self.chain.state.election().await.map_err(unavailable)?;
+        let b = self.chain.state.bootstrap().await.map_err(unavailable)?;
         Ok(e.map(|e| ElectionView {
             round: e.round,
             height: e.height,
             gatekeepers: e.gatekeepers.iter().map(to_hex).collect(),
             ecdh_keys: e.ecdh_keys.iter().map(to_hex).collect(),
+            deadline: e.deadline,
+            holders: e
+                .holders
+                .iter()
+                .map(|h| KeyHolderView {
+                    worker: to_hex(&h.worker),
+                    ecdh_key: to_hex(h.ecdh_key),
+                    endpoint: h.endpoint.clone(),
+                })
+                .collect(),
+            key_check: to_hex(e.key_check),
+            closed: e.round <= b.closed_round,
+            confirmed: b.confirmed.iter().map(to_hex).collect(),
         }))
+    }
+
+    async fn gatekeeper_stream(&self) -> RpcResult<GatekeeperStreamView> {
+        let b = self.chain.state.bootstrap().await.map_err(unavailable)?;
+        Ok(GatekeeperStreamView {
+            next_sequence: b.next_gatekeeper_sequence,
+            state_checkpoint: b.state_checkpoint.map(to_hex),
+            divergences: b.divergences,
+        })
     }
 
     async fn status(&self) -> RpcResult<StatusView> {
         let election = self.chain.state.election().await.map_err(unavailable)?;
+        let b = self.chain.state.bootstrap().await.map_err(unavailable)?;
+        let (phase, era) = match b.phase {
+            Phase::Prelaunch => ("prelaunch", None),
+            Phase::Launched { era, .. } => ("launched", Some(era)),
+        };
+        let genesis = match (&b.genesis_worker, era) {
+            (None, _) => "none",
+            (Some(_), None) => "active",
+            (Some(_), Some(_)) => "retired",
+        };
         let (workers, list) = self
             .chain
             .state
@@ -754,6 +835,11 @@ where
             insecure_workers,
             election_round: election.as_ref().map_or(0, |e| e.round),
             gatekeepers: election.map_or(0, |e| e.gatekeepers.len()),
+            phase: phase.into(),
+            era,
+            genesis: genesis.into(),
+            confirmed_gatekeepers: b.confirmed.len(),
+            divergences: b.divergences,
         })
     }
 

@@ -1,9 +1,11 @@
 //! pRuntime's JSON-RPC APIs, named as in the whitepaper.
 //!
 //! - Private (for the host, bind to loopback): `InitRuntime`, `SyncBlockchain`, `GetRAQuote`,
-//!   `GetIdentity`, `GetSyncState`, `GetRegistration`, `DumpSideEffect`, `Bootstrap`.
-//! - Public (for users): `Info` and `GetIdentity`, each answer signed by the worker key so it
-//!   can be relayed by anyone without being forged.
+//!   `GetIdentity`, `GetSyncState`, `GetRegistration`, `DumpSideEffect`, `Bootstrap`,
+//!   `StartKeyRequest`, `FinishKeyRequest`.
+//! - Public (for users and other workers): `Info` and `GetIdentity`, each answer signed by the
+//!   worker key so it can be relayed by anyone without being forged, and `RequestRootKey`, a
+//!   Noise handshake message in and out (only elected gatekeepers can complete it).
 //!
 //! Every input is untrusted: sizes are bounded and bytes decoded with limits; a refused call
 //! changes nothing.
@@ -33,6 +35,8 @@ const INVALID_PARAMS: i32 = -32602;
 const SYNC_REJECTED: i32 = -32020;
 const GENESIS_REJECTED: i32 = -32021;
 const UNKNOWN_BLOCK: i32 = -32022;
+const RETIRED: i32 = -32023;
+const KEY_EXCHANGE: i32 = -32024;
 const INTERNAL: i32 = -32050;
 
 fn invalid(msg: impl std::fmt::Display) -> ErrorObjectOwned {
@@ -45,6 +49,8 @@ fn runtime_error(e: RuntimeError) -> ErrorObjectOwned {
         RuntimeError::Genesis(_) => GENESIS_REJECTED,
         RuntimeError::UnknownBlock(_) => UNKNOWN_BLOCK,
         RuntimeError::Invalid(_) => INVALID_PARAMS,
+        RuntimeError::Retired => RETIRED,
+        RuntimeError::KeyExchange(_) => KEY_EXCHANGE,
         RuntimeError::Internal(_) => INTERNAL,
     };
     ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
@@ -139,6 +145,43 @@ pub trait PrivateApi {
     /// key, and reveals the identity's public keys only.
     #[method(name = "Bootstrap")]
     async fn bootstrap(&self) -> RpcResult<BootstrapView>;
+    /// Starts fetching the root key (elected gatekeepers only): the first Noise message and
+    /// the holder to deliver it to.
+    #[method(name = "StartKeyRequest")]
+    async fn start_key_request(&self) -> RpcResult<KeyRequestView>;
+    /// Completes the key request with the holder's answer; seals the key and confirms
+    /// readiness on chain (through egress).
+    #[method(name = "FinishKeyRequest")]
+    async fn finish_key_request(&self, answer: String) -> RpcResult<KeyReceivedView>;
+}
+
+/// `StartKeyRequest` result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyRequestView {
+    /// The holder's identity key.
+    pub holder: String,
+    /// The holder's public API URL.
+    pub endpoint: String,
+    /// The election round.
+    pub round: u64,
+    /// First Noise message (hex), for the holder's `public_RequestRootKey`.
+    pub message: String,
+}
+
+/// `FinishKeyRequest` result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyReceivedView {
+    /// Era of the root key.
+    pub era: u64,
+    /// Its check (hex), as the chain knows it.
+    pub key_check: String,
+}
+
+/// `public_RequestRootKey` result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyAnswerView {
+    /// Second Noise message (hex), for the requester's `FinishKeyRequest`.
+    pub message: String,
 }
 
 /// `Bootstrap` result: the public genesis identity `pk_g`.
@@ -148,6 +191,8 @@ pub struct BootstrapView {
     pub genesis_key: String,
     /// X25519 key (hex): the static key of the genesis node's secure channels.
     pub genesis_ecdh_key: String,
+    /// Check of the era-0 root key (hex): a hash that names the key without revealing it.
+    pub key_check: String,
     /// Whether the role was created by this call (else it already existed).
     pub created: bool,
 }
@@ -172,6 +217,13 @@ pub struct SideEffectsView {
     pub sequences: Vec<u64>,
     /// Registered until this height, as the chain told pRuntime (`null`: not registered).
     pub registered_until: Option<u64>,
+    /// Encoded `SignedGatekeeperMessage`s: this gatekeeper's copies of the gatekeepers'
+    /// messages not yet seen on chain, in sequence order.
+    #[serde(default)]
+    pub gatekeeper_messages: Vec<String>,
+    /// Their sequences in the gatekeepers' stream.
+    #[serde(default)]
+    pub gatekeeper_sequences: Vec<u64>,
 }
 
 /// `GetSyncState` result.
@@ -185,6 +237,18 @@ pub struct SyncStateView {
     pub synced_height: u64,
     /// Hash of the last synced block.
     pub synced_hash: String,
+    /// Whether the latest verified election elected this worker.
+    #[serde(default)]
+    pub elected: bool,
+    /// Whether it holds the root key the election names.
+    #[serde(default)]
+    pub holds_root_key: bool,
+    /// Whether the network launched.
+    #[serde(default)]
+    pub launched: bool,
+    /// `active` or `retired` if this is the genesis node.
+    #[serde(default)]
+    pub genesis: Option<String>,
 }
 
 /// The users' API; answers are signed by the worker key.
@@ -196,6 +260,9 @@ pub trait PublicApi {
     /// The worker identity.
     #[method(name = "GetIdentity")]
     async fn get_identity(&self) -> RpcResult<SignedAnswer>;
+    /// Answers an elected gatekeeper's Noise key request (key holders only).
+    #[method(name = "RequestRootKey")]
+    async fn request_root_key(&self, message: String) -> RpcResult<KeyAnswerView>;
 }
 
 /// Shared handle to the runtime for both servers.
@@ -343,11 +410,20 @@ impl PrivateApiServer for Api {
 
     async fn get_sync_state(&self) -> RpcResult<Option<SyncStateView>> {
         Ok(self.with(|r| {
+            let info = r.info();
             r.state().map(|s| SyncStateView {
                 chain_id: s.chain_id,
                 genesis_hash: to_hex(s.genesis_hash),
                 synced_height: s.next_height - 1,
                 synced_hash: to_hex(s.last_hash),
+                elected: info.gatekeeper,
+                holds_root_key: s.gatekeeper.as_ref().is_some_and(|g| {
+                    s.election
+                        .as_ref()
+                        .is_some_and(|e| e.key_check == g.key_check())
+                }),
+                launched: info.launched,
+                genesis: info.genesis,
             })
         }))
     }
@@ -361,20 +437,47 @@ impl PrivateApiServer for Api {
     }
 
     async fn bootstrap(&self) -> RpcResult<BootstrapView> {
-        let ((key, ecdh), created) = self.with(|r| r.bootstrap()).map_err(runtime_error)?;
+        let b = self.with(|r| r.bootstrap()).map_err(runtime_error)?;
         Ok(BootstrapView {
-            genesis_key: to_hex(key),
-            genesis_ecdh_key: to_hex(ecdh),
-            created,
+            genesis_key: to_hex(b.public.0),
+            genesis_ecdh_key: to_hex(b.public.1),
+            key_check: to_hex(b.key_check),
+            created: b.created,
+        })
+    }
+
+    async fn start_key_request(&self) -> RpcResult<KeyRequestView> {
+        let (holder, message, round) = self
+            .with(|r| r.start_key_request())
+            .map_err(runtime_error)?;
+        Ok(KeyRequestView {
+            holder: to_hex(&holder.worker),
+            endpoint: holder.endpoint,
+            round,
+            message: to_hex(message),
+        })
+    }
+
+    async fn finish_key_request(&self, answer: String) -> RpcResult<KeyReceivedView> {
+        let answer = from_hex(&answer).map_err(invalid)?;
+        let (era, check) = self
+            .with(|r| r.finish_key_request(&answer))
+            .map_err(runtime_error)?;
+        Ok(KeyReceivedView {
+            era,
+            key_check: to_hex(check),
         })
     }
 
     async fn dump_side_effect(&self) -> RpcResult<SideEffectsView> {
-        let (pending, info) = self.with(|r| (r.side_effects(), r.info()));
+        let (pending, gatekeeper, info) =
+            self.with(|r| (r.side_effects(), r.gatekeeper_side_effects(), r.info()));
         Ok(SideEffectsView {
             sequences: pending.iter().map(|m| m.message.sequence).collect(),
             messages: pending.iter().map(|m| to_hex(m.encode())).collect(),
             registered_until: info.registered_until,
+            gatekeeper_sequences: gatekeeper.iter().map(|m| m.message.sequence).collect(),
+            gatekeeper_messages: gatekeeper.iter().map(|m| to_hex(m.encode())).collect(),
         })
     }
 }
@@ -411,5 +514,18 @@ impl PublicApiServer for Api {
         let view = self.identity_view();
         self.with(|r| r.sign_answer(&view))
             .map_err(|e| runtime_error(RuntimeError::Internal(e)))
+    }
+
+    async fn request_root_key(&self, message: String) -> RpcResult<KeyAnswerView> {
+        if message.len() > 2 * (crate::gatekeeper::MAX_NOISE_MESSAGE + 1) {
+            return Err(invalid("message too long"));
+        }
+        let message = from_hex(&message).map_err(invalid)?;
+        let answer = self
+            .with(|r| r.answer_key_request(&message))
+            .map_err(runtime_error)?;
+        Ok(KeyAnswerView {
+            message: to_hex(answer),
+        })
     }
 }

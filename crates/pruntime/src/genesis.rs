@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 use crate::storage::SealedDir;
 
 const FILE: &str = "genesis";
+const RETIRED_FILE: &str = "genesis-retired";
 const SEALED_LEN: usize = 96;
 
 /// The genesis node's secrets: its identity and the era-0 root key.
@@ -83,5 +84,35 @@ impl GenesisRole {
     /// The era-0 root key. Never leaves pRuntime except encrypted to an elected gatekeeper.
     pub fn root_key(&self) -> &[u8; 32] {
         &self.root_key
+    }
+
+    /// The check of the era-0 root key, which the genesis spec publishes.
+    pub fn key_check(&self) -> veil_primitives::Digest {
+        veil_primitives::root_key_check(0, &self.root_key)
+    }
+
+    /// The genesis ECDH secret, the static key of its Noise channels.
+    pub(crate) fn ecdh_secret(&self) -> &[u8; 32] {
+        self.ecdh.as_bytes()
+    }
+
+    /// Wipes the role: deletes the sealed file and leaves a sealed marker naming the retired
+    /// identity, so a restarted pRuntime still knows it must answer nothing. The secrets are
+    /// zeroized when `self` drops.
+    pub fn retire(self, dir: &SealedDir) -> anyhow::Result<AccountId> {
+        let key = self.signing.public_key();
+        dir.write(RETIRED_FILE, &key.encode())?;
+        dir.remove(FILE)?;
+        Ok(key)
+    }
+
+    /// The retired genesis identity, if this pRuntime was the genesis node and retired.
+    pub fn retired(dir: &SealedDir) -> anyhow::Result<Option<AccountId>> {
+        let Some(bytes) = dir.read(RETIRED_FILE)? else {
+            return Ok(None);
+        };
+        AccountId::decode(bytes.to_vec())
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("sealed retirement marker: {e}"))
     }
 }

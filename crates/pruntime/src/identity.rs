@@ -70,4 +70,18 @@ impl Identity {
     pub fn sign_message(&self, msg: WorkerMessage, chain: &ChainIdentity) -> SignedWorkerMessage {
         msg.sign(&self.signing, chain)
     }
+
+    /// Signs this gatekeeper's copy of a message of the gatekeepers' stream.
+    pub fn sign_gatekeeper_message(
+        &self,
+        msg: veil_primitives::GatekeeperMessage,
+        chain: &ChainIdentity,
+    ) -> veil_primitives::SignedGatekeeperMessage {
+        msg.sign(&self.signing, chain)
+    }
+
+    /// The ECDH secret, for Noise handshakes (never leaves pRuntime).
+    pub(crate) fn ecdh_secret(&self) -> &[u8; 32] {
+        self.ecdh.as_bytes()
+    }
 }

@@ -69,6 +69,17 @@ impl SealedDir {
         Ok(())
     }
 
+    /// Deletes `name` (and makes the deletion durable); a missing file is fine.
+    pub fn remove(&self, name: &str) -> anyhow::Result<()> {
+        match std::fs::remove_file(self.dir.join(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(anyhow::anyhow!("cannot delete {name}: {e}")),
+        }
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(())
+    }
+
     /// Raw sealed bytes of `name` (tests compare them to prove nothing changed).
     pub fn raw(&self, name: &str) -> Option<Vec<u8>> {
         std::fs::read(self.dir.join(name)).ok()

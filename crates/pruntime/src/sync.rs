@@ -15,9 +15,11 @@ use commonware_codec::{
 };
 use veil_light::{GroupKey, Trust};
 use veil_primitives::{
-    AccountId, Destination, Digest, ELECTION_TOPIC, Header, Height, Message, Origin,
-    SignedWorkerMessage,
+    AccountId, Destination, Digest, ELECTION_TOPIC, Election, Header, Height, LAUNCH_TOPIC,
+    MAX_GATEKEEPER_STATE_BYTES, Message, Origin, SignedWorkerMessage,
 };
+
+use crate::gatekeeper::GatekeeperRole;
 
 /// Most headers in one batch.
 pub const MAX_BATCH_HEADERS: usize = 10_000;
@@ -99,13 +101,23 @@ pub struct SyncState {
     pub last_hash: Digest,
     /// Messages addressed to this worker received so far.
     pub messages_received: u64,
-    /// The latest gatekeeper election seen, and whether it elected this worker.
-    pub election: (u64, bool),
+    /// The latest gatekeeper election seen.
+    pub election: Option<Election>,
+    /// Height of the launch block, once seen.
+    pub launched: Option<Height>,
+    /// The latest encrypted gatekeeper state checkpoint routed (kept by every worker, so one
+    /// that becomes a gatekeeper can restore the state once it holds the root key).
+    pub checkpoint: Option<Vec<u8>>,
+    /// The gatekeeper role, once this worker holds the root key.
+    pub gatekeeper: Option<GatekeeperRole>,
     /// Hashes of the most recent synced blocks, newest last.
     pub recent: VecDeque<Digest>,
     /// Registration and egress.
     pub egress: Egress,
 }
+
+/// A verified message relevant to this worker, with the height and hash of its block.
+pub type Seen = (Height, Digest, Message);
 
 /// Most unconfirmed egress messages pRuntime keeps; beyond it, heartbeats are skipped.
 pub const MAX_PENDING_EGRESS: usize = 64;
@@ -141,7 +153,10 @@ impl SyncState {
             next_height: 1,
             last_hash: trust.genesis_hash,
             messages_received: 0,
-            election: (0, false),
+            election: None,
+            launched: None,
+            checkpoint: None,
+            gatekeeper: None,
             recent,
             egress: Egress::default(),
         }
@@ -152,10 +167,18 @@ impl SyncState {
         veil_light::decode_group_key(&self.group_key)
     }
 
-    /// Checks a batch without changing anything; returns the state it leads to and the
-    /// messages addressed to `me`, sent by `me` (the chain's copies of its egress), or
-    /// announcing a gatekeeper election.
-    pub fn check(&self, batch: &Batch, me: &AccountId) -> Result<(Self, Vec<Message>), SyncError> {
+    /// Whether the latest election elected `me`.
+    pub fn elected(&self, me: &AccountId) -> bool {
+        self.election
+            .as_ref()
+            .is_some_and(|e| e.gatekeepers.contains(me))
+    }
+
+    /// Checks a batch without changing anything; returns the state it leads to and, with the
+    /// height and hash of their block, the messages addressed to `me`, sent by `me` (the
+    /// chain's copies of its egress), sent by the gatekeepers, or announcing an election or
+    /// the launch.
+    pub fn check(&self, batch: &Batch, me: &AccountId) -> Result<(Self, Vec<Seen>), SyncError> {
         let Some(last) = batch.headers.last() else {
             return Err(SyncError::Empty);
         };
@@ -194,17 +217,19 @@ impl SyncState {
             });
         }
         let mut mine = Vec::new();
-        for (h, msgs) in batch.headers.iter().zip(&batch.messages) {
+        for ((h, hash), msgs) in batch.headers.iter().zip(&hashes).zip(&batch.messages) {
             veil_light::verify_messages(h, msgs).map_err(|_| SyncError::Messages(h.height))?;
             mine.extend(
                 msgs.iter()
                     .filter(|m| {
                         matches!(&m.destination, Destination::Worker(w) if w == me)
                             || matches!(&m.origin, Origin::Worker(w) if w == me)
+                            || m.origin == Origin::Gatekeepers
                             || (m.origin == Origin::Chain
-                                && matches!(&m.destination, Destination::Topic(t) if t == ELECTION_TOPIC))
+                                && matches!(&m.destination, Destination::Topic(t)
+                                    if t == ELECTION_TOPIC || t == LAUNCH_TOPIC))
                     })
-                    .cloned(),
+                    .map(|m| (h.height, *hash, m.clone())),
             );
         }
         let mut next = self.clone();
@@ -212,7 +237,7 @@ impl SyncState {
         next.last_hash = hashes[n - 1];
         next.messages_received += mine
             .iter()
-            .filter(|m| matches!(&m.destination, Destination::Worker(w) if w == me))
+            .filter(|(_, _, m)| matches!(&m.destination, Destination::Worker(w) if w == me))
             .count() as u64;
         next.recent
             .extend(hashes[n.saturating_sub(RECENT_HASHES)..].iter().copied());
@@ -232,6 +257,9 @@ impl Write for SyncState {
         self.last_hash.write(buf);
         self.messages_received.write(buf);
         self.election.write(buf);
+        self.launched.write(buf);
+        self.checkpoint.write(buf);
+        self.gatekeeper.write(buf);
         self.recent.iter().cloned().collect::<Vec<_>>().write(buf);
         self.egress.write(buf);
     }
@@ -246,6 +274,9 @@ impl EncodeSize for SyncState {
             + 32
             + 8
             + self.election.encode_size()
+            + self.launched.encode_size()
+            + self.checkpoint.encode_size()
+            + self.gatekeeper.encode_size()
             + recent.encode_size()
             + self.egress.encode_size()
     }
@@ -261,7 +292,13 @@ impl Read for SyncState {
             next_height: u64::read(buf)?,
             last_hash: Digest::read(buf)?,
             messages_received: u64::read(buf)?,
-            election: <(u64, bool)>::read_cfg(buf, &((), ()))?,
+            election: Option::<Election>::read(buf)?,
+            launched: Option::<Height>::read(buf)?,
+            checkpoint: Option::<Vec<u8>>::read_cfg(
+                buf,
+                &(RangeCfg::new(0..=MAX_GATEKEEPER_STATE_BYTES), ()),
+            )?,
+            gatekeeper: Option::<GatekeeperRole>::read(buf)?,
             recent: Vec::<Digest>::read_cfg(buf, &(RangeCfg::new(0..=RECENT_HASHES), ()))?.into(),
             egress: Egress::read(buf)?,
         })
@@ -336,7 +373,40 @@ mod tests {
             next_height: 77,
             last_hash: hash(b"last"),
             messages_received: 5,
-            election: (3, true),
+            election: Some(Election {
+                round: 3,
+                height: 70,
+                gatekeepers: vec![key.public_key()],
+                ecdh_keys: vec![[3; 32]],
+                deadline: 90,
+                holders: vec![veil_primitives::KeyHolder {
+                    worker: key.public_key(),
+                    ecdh_key: [4; 32],
+                    endpoint: "http://h".into(),
+                }],
+                key_check: hash(b"check"),
+            }),
+            launched: Some(75),
+            checkpoint: Some(vec![9; 100]),
+            gatekeeper: Some(GatekeeperRole {
+                era: 0,
+                root_key: zeroize::Zeroizing::new([5; 32]),
+                state: crate::gatekeeper::GatekeeperState {
+                    era: 0,
+                    launched_at: 75,
+                    round: 3,
+                    next_sequence: 2,
+                },
+                pending: vec![
+                    veil_primitives::GatekeeperMessage {
+                        signer: key.public_key(),
+                        destination: Destination::Topic(b"t".to_vec()),
+                        sequence: 1,
+                        payload: vec![1; 10],
+                    }
+                    .sign(&key, &chain),
+                ],
+            }),
             recent: (0..10u8).map(|i| hash(&[i])).collect(),
             egress: Egress {
                 registration: Some((500, 40)),

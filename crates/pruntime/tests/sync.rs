@@ -281,12 +281,18 @@ fn bootstrap_seals_the_root_key_and_reveals_only_the_genesis_identity() {
     let d = dir("bootstrap");
     let (mut rt, _) = open(&d);
     assert!(rt.genesis().is_none());
-    let (public, created) = rt.bootstrap().unwrap();
-    assert!(created);
+    let b = rt.bootstrap().unwrap();
+    assert!(b.created);
+    let public = b.public.clone();
     let root = *rt.genesis().unwrap().root_key();
     assert_ne!(root, [0; 32]);
+    assert_eq!(b.key_check, veil_primitives::root_key_check(0, &root));
     // Idempotent, and the same after a restart.
-    assert_eq!(rt.bootstrap().unwrap(), (public.clone(), false));
+    let again = rt.bootstrap().unwrap();
+    assert_eq!(
+        (again.public, again.key_check, again.created),
+        (public.clone(), b.key_check, false)
+    );
     drop(rt);
     let (rt, _) = open(&d);
     assert_eq!(rt.genesis().unwrap().public(), public);
