@@ -58,9 +58,20 @@ pub(crate) fn status(rpc: &str, json: bool) -> anyhow::Result<()> {
             status.workers, status.insecure_workers
         );
         println!(
-            "gatekeepers  {} elected in round {}",
-            status.gatekeepers, status.election_round
+            "gatekeepers  {} elected in round {} ({} confirmed the root key)",
+            status.gatekeepers, status.election_round, status.confirmed_gatekeepers
         );
+        match status.era {
+            Some(era) => println!("phase        launched (root key era {era})"),
+            None => println!("phase        prelaunch (contracts disabled until launch)"),
+        }
+        println!("genesis node {}", status.genesis);
+        if status.divergences > 0 {
+            println!(
+                "divergences  {} (gatekeepers disagreed)",
+                status.divergences
+            );
+        }
     }
     Ok(())
 }

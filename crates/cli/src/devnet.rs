@@ -296,8 +296,10 @@ pub(crate) struct DevnetArgs {
     /// Number of validators (only when creating).
     #[arg(long, default_value_t = 4)]
     validators: usize,
-    /// Number of workers, each a pRuntime (dev TEE) and its host (only when creating).
-    #[arg(long, default_value_t = 3)]
+    /// Number of workers, each a pRuntime (dev TEE) and its host (only when creating). The
+    /// first `--gatekeepers` stand as gatekeeper candidates, the rest are miners. A genesis
+    /// node (one more pRuntime and host) comes with them.
+    #[arg(long, default_value_t = 5)]
     workers: usize,
     /// Skip the demo transfer.
     #[arg(long)]
@@ -330,6 +332,9 @@ struct Layout {
     /// Measurement (hex) of the `pruntime` build the workers' sealed data belongs to.
     #[serde(default)]
     pruntime_measurement: Option<String>,
+    /// The genesis node's pRuntime private and public API ports.
+    #[serde(default)]
+    genesis_node: Option<(u16, u16)>,
     /// The first this many workers stand as gatekeeper candidates.
     #[serde(default)]
     gatekeepers: usize,
@@ -350,6 +355,26 @@ pub(crate) struct DevnetFile {
     pub workers: Vec<WorkerEntry>,
     /// The dev RA service (INSECURE), if workers run.
     pub ra_service: Option<String>,
+    /// The genesis node: a pRuntime holding the first root key until the launch, and its host.
+    #[serde(default)]
+    pub genesis_node: Option<GenesisNodeEntry>,
+}
+
+/// The genesis node in `devnet.json`.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct GenesisNodeEntry {
+    /// pRuntime's public API (gatekeepers' key requests, and its status).
+    pub pruntime: String,
+    /// pRuntime's private API (its host).
+    pub pruntime_private: String,
+    /// pRuntime log.
+    pub pruntime_log: PathBuf,
+    /// Host log.
+    pub host_log: PathBuf,
+    /// Command line that (re)starts this pRuntime.
+    pub pruntime_command: Vec<String>,
+    /// Command line that (re)starts this host.
+    pub host_command: Vec<String>,
 }
 
 /// One worker in `devnet.json`.
@@ -466,6 +491,73 @@ pub(crate) struct Launched {
     pub workers: Vec<WorkerEntry>,
     /// The dev RA service URL, if workers run.
     pub ra_service: Option<String>,
+    /// The genesis node, if workers run.
+    pub genesis_node: Option<GenesisNodeEntry>,
+}
+
+fn genesis_pruntime_command(
+    dir: &Path,
+    (private, public): (u16, u16),
+) -> anyhow::Result<Vec<String>> {
+    let exe = std::env::current_exe()?.with_file_name("pruntime");
+    Ok(vec![
+        exe.display().to_string(),
+        "--data-dir".into(),
+        dir.join("genesis-node")
+            .join("pruntime")
+            .display()
+            .to_string(),
+        "--private-rpc".into(),
+        format!("127.0.0.1:{private}"),
+        "--public-rpc".into(),
+        format!("127.0.0.1:{public}"),
+    ])
+}
+
+/// Starts the genesis node's pRuntime and takes the genesis role in it: its `Bootstrap` seals
+/// the first root key and reveals the genesis identity and the key's check for the spec.
+fn bootstrap_genesis_node(
+    dir: &Path,
+    ports: (u16, u16),
+) -> anyhow::Result<(Child, veil_node::genesis::GenesisWorkerSpec)> {
+    let command = genesis_pruntime_command(dir, ports)?;
+    let mut child = spawn(&command, &dir.join("genesis-node").join("pruntime.log"))?;
+    let url = format!("http://127.0.0.1:{}", ports.0);
+    let pruntime = connect(&url)?;
+    let rt = runtime()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let view = loop {
+        match rt.block_on(pruntime.bootstrap()) {
+            Ok(v) => break v,
+            Err(e) => {
+                if let Ok(Some(code)) = child.try_wait() {
+                    anyhow::bail!(
+                        "the genesis pRuntime exited ({code}); see {}",
+                        dir.join("genesis-node").join("pruntime.log").display()
+                    );
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    anyhow::bail!("the genesis pRuntime at {url} did not bootstrap: {e}");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    eprintln!(
+        "  genesis node: pRuntime pid {}, genesis identity {} (root key sealed inside)",
+        child.id(),
+        view.genesis_key
+    );
+    Ok((
+        child,
+        veil_node::genesis::GenesisWorkerSpec {
+            signing_key: view.genesis_key,
+            ecdh_key: view.genesis_ecdh_key,
+            endpoint: format!("http://127.0.0.1:{}", ports.1),
+            key_check: view.key_check,
+        },
+    ))
 }
 
 pub(crate) fn launch(
@@ -477,6 +569,7 @@ pub(crate) fn launch(
     gatekeepers: usize,
 ) -> anyhow::Result<Launched> {
     let layout_path = dir.join("layout.json");
+    let mut genesis_child = None;
     let mut layout: Layout = if dir.join("genesis.json").exists() {
         let layout: Layout = read_json(&layout_path)?;
         eprintln!(
@@ -505,10 +598,12 @@ pub(crate) fn launch(
         };
         let gatekeepers = gatekeepers.min(workers);
         // All ports in one call: listeners held together cannot be handed out twice.
-        let ports = free_ports(2 * validators + 2 * workers + 1)?;
+        let ports = free_ports(2 * validators + 2 * workers + 3)?;
         let (p2p, rest) = ports.split_at(validators);
         let (rpc, rest) = rest.split_at(validators);
-        let (ra, worker_ports) = rest.split_at(1);
+        let (ra, rest) = rest.split_at(1);
+        let (genesis_ports, worker_ports) = rest.split_at(2);
+        let genesis_ports = (genesis_ports[0], genesis_ports[1]);
         let p2p = p2p
             .iter()
             .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
@@ -523,6 +618,13 @@ pub(crate) fn launch(
             .map(|m| veil_primitives::Measurement::Dev(m.clone()))
             .collect();
         let measurement = measurement.map(to_hex);
+        let genesis_worker = if workers > 0 {
+            let (child, spec) = bootstrap_genesis_node(dir, genesis_ports)?;
+            genesis_child = Some(child);
+            Some(spec)
+        } else {
+            None
+        };
         write_genesis(
             dir,
             validators,
@@ -535,7 +637,7 @@ pub(crate) fn launch(
                 operators: workers,
                 params: Some(devnet_registry_params(registration_blocks)),
                 staking: Some(devnet_staking_params(gatekeepers)),
-                genesis_worker: None,
+                genesis_worker,
             },
         )?;
         let layout = Layout {
@@ -543,6 +645,7 @@ pub(crate) fn launch(
             workers: worker_ports.chunks(2).map(|p| (p[0], p[1])).collect(),
             ra_service: (workers > 0).then_some(ra[0]),
             pruntime_measurement: measurement,
+            genesis_node: (workers > 0).then_some(genesis_ports),
             gatekeepers,
         };
         std::fs::write(&layout_path, serde_json::to_string_pretty(&layout)?)?;
@@ -592,13 +695,53 @@ pub(crate) fn launch(
     let ra_port = match layout.ra_service {
         Some(p) if with_workers => p,
         _ => {
+            if let Some(mut c) = genesis_child {
+                let _ = c.kill();
+            }
             return Ok(Launched {
                 children,
                 nodes: entries,
                 workers,
                 ra_service: None,
+                genesis_node: None,
             });
         }
+    };
+    let genesis_node = match layout.genesis_node {
+        Some(ports) => {
+            let pruntime_command = genesis_pruntime_command(dir, ports)?;
+            let pruntime_log = dir.join("genesis-node").join("pruntime.log");
+            let child = match genesis_child.take() {
+                Some(c) => c,
+                None => spawn(&pruntime_command, &pruntime_log)?,
+            };
+            children.push(child);
+            let host_command = vec![
+                std::env::current_exe()?.display().to_string(),
+                "host".into(),
+                "--node".into(),
+                entries[0].rpc.clone(),
+                "--pruntime".into(),
+                format!("http://127.0.0.1:{}", ports.0),
+            ];
+            let host_log = dir.join("genesis-node").join("host.log");
+            let host = spawn(&host_command, &host_log)?;
+            eprintln!(
+                "  genesis node: pRuntime public http://127.0.0.1:{}, host pid {}",
+                ports.1,
+                host.id()
+            );
+            children.push(host);
+            Some(GenesisNodeEntry {
+                pruntime: format!("http://127.0.0.1:{}", ports.1),
+                pruntime_private: format!("http://127.0.0.1:{}", ports.0),
+                pruntime_log,
+                host_log,
+                pruntime_command,
+                host_command,
+            })
+        }
+        None => None,
     };
     let ra_log = dir.join("ra-service.log");
     match spawn(
@@ -658,6 +801,7 @@ pub(crate) fn launch(
         nodes: entries,
         workers,
         ra_service: Some(ra_url),
+        genesis_node,
     })
 }
 
@@ -685,6 +829,17 @@ fn renew_worker_identities_after_rebuild(
                     .map_err(|e| anyhow::anyhow!("cannot reset {}: {e}", data.display()))?;
             }
         }
+        let genesis = dir.join("genesis-node").join("pruntime");
+        if genesis.exists() {
+            std::fs::remove_dir_all(&genesis)
+                .map_err(|e| anyhow::anyhow!("cannot reset {}: {e}", genesis.display()))?;
+        }
+        eprintln!(
+            "warning: the root key was sealed by the old build (in the genesis node before \
+             launch, in the gatekeepers after) and is lost with it; this devnet cannot launch \
+             or run contracts any more. Delete {} to start a new one.",
+            dir.display()
+        );
     }
     layout.pruntime_measurement = Some(current);
     std::fs::write(layout_path, serde_json::to_string_pretty(&layout)?)?;
@@ -799,6 +954,7 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         nodes: entries,
         workers,
         ra_service,
+        genesis_node,
     } = launch(
         &dir,
         args.validators,
@@ -812,7 +968,7 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         &dir,
         &args,
         entries,
-        (workers, ra_service),
+        (workers, ra_service, genesis_node),
         &mut children,
     ));
     terminate_unless_detached(&args, &mut children);
@@ -832,7 +988,11 @@ async fn supervise(
     dir: &Path,
     args: &DevnetArgs,
     entries: Vec<NodeEntry>,
-    (workers, ra_service): (Vec<WorkerEntry>, Option<String>),
+    (workers, ra_service, genesis_node): (
+        Vec<WorkerEntry>,
+        Option<String>,
+        Option<GenesisNodeEntry>,
+    ),
     children: &mut [Child],
 ) -> anyhow::Result<()> {
     let clients = entries
@@ -848,6 +1008,7 @@ async fn supervise(
         faucet_key: dir.join("keys").join("faucet.json"),
         workers,
         ra_service,
+        genesis_node,
     };
     let path = dir.join("devnet.json");
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;
@@ -870,6 +1031,11 @@ async fn supervise(
     }
     if !file.workers.is_empty()
         && let Err(e) = wait_registered(&clients[0], file.workers.len()).await
+    {
+        eprintln!("{e:#}; see the host logs under {}", dir.display());
+    }
+    if file.genesis_node.is_some()
+        && let Err(e) = wait_launched(&clients[0]).await
     {
         eprintln!("{e:#}; see the host logs under {}", dir.display());
     }
@@ -903,10 +1069,7 @@ async fn supervise(
                 if let Ok(s) = clients[0].status().await
                     && !file.workers.is_empty()
                 {
-                    eprintln!(
-                        "gatekeepers:      {} elected in round {}",
-                        s.gatekeepers, s.election_round
-                    );
+                    eprintln!("network:          {}", launch_line(&s));
                 }
                 if !synced.is_empty() {
                     eprintln!("pRuntime synced:   {}", synced.join(", "));
@@ -1037,6 +1200,46 @@ async fn worker_line(node: &jsonrpsee::http_client::HttpClient, worker: &WorkerE
         ),
         Ok(None) => format!("{} (not registered)", state.synced_height),
         Err(_) => state.synced_height.to_string(),
+    }
+}
+
+/// Launch progress in one line.
+fn launch_line(s: &veil_node::rpc::StatusView) -> String {
+    match s.era {
+        Some(era) => format!(
+            "launched (root key era {era}), {} gatekeepers in round {}, genesis node {}",
+            s.gatekeepers, s.election_round, s.genesis
+        ),
+        None if s.election_round == 0 => {
+            "prelaunch: waiting for the first gatekeeper election".into()
+        }
+        None => format!(
+            "prelaunch: round {}, {}/{} gatekeepers hold the root key",
+            s.election_round, s.confirmed_gatekeepers, s.gatekeepers
+        ),
+    }
+}
+
+/// Waits until the network launched: gatekeepers elected, root key handed over by the genesis
+/// node, every gatekeeper confirmed; shows progress.
+async fn wait_launched(client: &jsonrpsee::http_client::HttpClient) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut last = String::new();
+    loop {
+        let status = client.status().await?;
+        let line = launch_line(&status);
+        if line != last {
+            eprintln!("launch: {line}");
+            last = line;
+        }
+        if status.era.is_some() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the network did not launch within 180 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

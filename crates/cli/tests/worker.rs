@@ -487,3 +487,153 @@ fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--genesis-endpoint"));
 }
+
+/// Files under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
+    use base64::Engine as _;
+    let (dir, mut procs) = test_dir("launch");
+    // The defaults: a genesis node, 3 gatekeeper candidates and 2 miners.
+    let file = start_devnet(&dir, &mut procs, &[]);
+    let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
+    let workers = file["workers"].as_array().unwrap().clone();
+    assert_eq!(workers.len(), 5);
+    let genesis_node = file["genesis_node"].clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = http(&rpc);
+
+    // Registration, election, key distribution over Noise and confirmations, with no one
+    // stepping in.
+    let status = poll("the network to launch", Duration::from_secs(240), || {
+        let s = rt.block_on(node.status()).ok()?;
+        (s.phase == "launched").then_some(s)
+    });
+    assert_eq!(status.era, Some(0));
+    assert_eq!(status.gatekeepers, 3);
+    assert_eq!(status.confirmed_gatekeepers, 3);
+    assert_eq!(status.genesis, "retired");
+    let out = Command::new(VEIL)
+        .args(["status", "--json", "--rpc", &rpc])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["phase"], "launched");
+    assert_eq!(json["era"], 0);
+    assert_eq!(json["gatekeepers"], 3);
+    assert_eq!(json["genesis"], "retired");
+
+    // The gatekeepers hold the root key; the miners do not.
+    let election = rt.block_on(node.election()).unwrap().unwrap();
+    let mut holders = 0;
+    for w in &workers {
+        let public = http(w["pruntime"].as_str().unwrap());
+        let info: Info = poll("pRuntime info", Duration::from_secs(30), || {
+            let answer = rt.block_on(public.info()).ok()?;
+            serde_json::from_str(&verify_answer(&answer).ok()?).ok()
+        });
+        assert!(info.launched);
+        assert_eq!(
+            info.holds_root_key,
+            election.gatekeepers.contains(&info.public_key)
+        );
+        holders += info.holds_root_key as usize;
+    }
+    assert_eq!(holders, 3);
+
+    // The genesis node wiped its key and answers nothing but its status.
+    let genesis_public = http(genesis_node["pruntime"].as_str().unwrap());
+    let info: Info = poll(
+        "the genesis node to retire",
+        Duration::from_secs(30),
+        || {
+            let answer = rt.block_on(genesis_public.info()).ok()?;
+            let info: Info = serde_json::from_str(&verify_answer(&answer).ok()?).ok()?;
+            (info.genesis.as_deref() == Some("retired")).then_some(info)
+        },
+    );
+    assert!(!info.holds_root_key);
+    let refused = rt
+        .block_on(genesis_public.request_root_key("0x00".into()))
+        .unwrap_err();
+    assert!(refused.to_string().contains("retired"), "{refused}");
+
+    // The gatekeepers' first copies are on chain, with no divergence.
+    poll(
+        "the gatekeepers' first checkpoint",
+        Duration::from_secs(60),
+        || {
+            let s = rt.block_on(node.gatekeeper_stream()).ok()?;
+            (s.next_sequence >= 1 && s.state_checkpoint.is_some()).then_some(())
+        },
+    );
+    assert_eq!(rt.block_on(node.status()).unwrap().divergences, 0);
+
+    // Leak test: unseal a gatekeeper's state with its dev sealing key (the one thing a dev TEE
+    // cannot hide) to learn the root key, then search every byte the devnet wrote (chain data,
+    // logs, keys, sealed files) for it, raw, hex and base64.
+    let gatekeeper = workers
+        .iter()
+        .find(|w| {
+            let public = http(w["pruntime"].as_str().unwrap());
+            let answer = rt.block_on(public.info()).unwrap();
+            let info: Info = serde_json::from_str(&verify_answer(&answer).unwrap()).unwrap();
+            info.holds_root_key
+        })
+        .unwrap();
+    let data = PathBuf::from(gatekeeper["pruntime_command"][2].as_str().unwrap());
+    let measurement = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(std::fs::read(pruntime_bin()).unwrap()).to_vec()
+    };
+    let sealed = veil_pruntime::storage::SealedDir::new(
+        &data,
+        zeroize::Zeroizing::new(std::fs::read(data.join("dev-sealing-key")).unwrap()),
+        measurement,
+    )
+    .unwrap();
+    let state = veil_pruntime::sync::decode_state(&sealed.read("sync").unwrap().unwrap()).unwrap();
+    let root_key = *state.gatekeeper.unwrap().root_key;
+    let forms: Vec<Vec<u8>> = vec![
+        root_key.to_vec(),
+        to_hex(root_key).into_bytes(),
+        to_hex(root_key)[2..].to_uppercase().into_bytes(),
+        base64::engine::general_purpose::STANDARD
+            .encode(root_key)
+            .into_bytes(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(root_key)
+            .into_bytes(),
+    ];
+    let all = files(&dir);
+    assert!(all.len() > 20, "the devnet wrote its files");
+    for f in all {
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
+        for form in &forms {
+            assert!(
+                !bytes.windows(form.len()).any(|w| w == form.as_slice()),
+                "the root key leaks in {}",
+                f.display()
+            );
+        }
+    }
+}
