@@ -100,6 +100,40 @@ mod tests {
     }
 
     #[test]
+    fn published_examples() {
+        // Lackner and Skowron, "Approval-Based Multi-Winner Voting: Axioms, Algorithms, and
+        // Applications", Examples 1 and 8: candidates a..h, twelve voters of equal weight
+        // approving {a,b}x3, {a,c}x3, {a,d}x2, {b,c,f}, {e}, {f}, {g}; seq-Phragmén with k = 4
+        // elects {a, b, c, d} (the b/c tie in round 2 broken towards b, as ours does).
+        let (a, b, c, d, e, f, g) = (0, 1, 2, 3, 4, 5, 6);
+        let mut votes = Vec::new();
+        for (set, times) in [
+            (vec![a, b], 3),
+            (vec![a, c], 3),
+            (vec![a, d], 2),
+            (vec![b, c, f], 1),
+            (vec![e], 1),
+            (vec![f], 1),
+            (vec![g], 1),
+        ] {
+            for _ in 0..times {
+                votes.push(vote(1, &set));
+            }
+        }
+        assert_eq!(elect(8, &votes, 4), vec![a, b, c, d]);
+        // The same with every weight scaled far up: only relative stake matters.
+        for v in &mut votes {
+            v.stake = 10u128.pow(30);
+        }
+        assert_eq!(elect(8, &votes, 4), vec![a, b, c, d]);
+
+        // Substrate's sp-npos-elections proof-of-concept case: voters 10, 20 and 30 approve
+        // {1,2}, {1,3} and {2,3}; two seats go to 2 (approval 40) and 3 (approval 50), 3 first.
+        let votes = [vote(10, &[1, 2]), vote(20, &[1, 3]), vote(30, &[2, 3])];
+        assert_eq!(elect(4, &votes, 2), vec![3, 2]);
+    }
+
+    #[test]
     fn a_minority_gets_its_proportional_share() {
         // Two factions: 2/3 of the stake approves candidates 0..3, 1/3 approves 3..6.
         // Plain approval voting would give the majority all 3 seats; Phragmén gives it 2.
