@@ -209,11 +209,20 @@ pub async fn check_transaction<S: StateRead>(
             }
             mq::check_worker_message(&o, &env.chain, m, false).await??;
         }
-        Call::GatekeeperMessage(m)
+        Call::GatekeeperMessage(m) => {
+            let max = gatekeeper::max_payload(&m.message.destination, &params);
+            if m.message.payload.len() > max {
+                return Err(TxError::MessageTooLarge {
+                    size: m.message.payload.len(),
+                    max,
+                }
+                .into());
+            }
             if gatekeeper::check_gatekeeper_message(&o, &env.chain, m).await??
-                == gatekeeper::Copy::Duplicate =>
-        {
-            return Err(TxError::DuplicateGatekeeperMessage(m.message.sequence).into());
+                == gatekeeper::Copy::Duplicate
+            {
+                return Err(TxError::DuplicateGatekeeperMessage(m.message.sequence).into());
+            }
         }
         Call::SendMessage {
             destination: Destination::Contract(_),
@@ -360,7 +369,14 @@ async fn apply_call<S: StateRead>(
             .await?)
         }
         Call::GatekeeperMessage(m) => {
-            gatekeeper::relay(o, outbox, &env.chain, m, params.max_message_bytes as usize).await
+            gatekeeper::relay(
+                o,
+                outbox,
+                &env.chain,
+                m,
+                gatekeeper::max_payload(&m.message.destination, params),
+            )
+            .await
         }
         Call::SendMessage {
             destination,

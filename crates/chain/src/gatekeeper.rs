@@ -98,12 +98,15 @@ pub async fn divergences<S: StateRead>(o: &Overlay<'_, S>) -> Result<u64, StateE
 }
 
 /// A new round was elected: it starts with no confirmations, and one without gatekeepers
-/// closes at once (there is nobody to hand the key to).
+/// closes at once (there is nobody to hand the key to). `backers` are the gatekeepers'
+/// backers, in order.
 pub(crate) async fn on_election<S: StateRead>(
     o: &mut Overlay<'_, S>,
     election: &Election,
+    backers: &[AccountId],
 ) -> Result<(), StateError> {
     o.remove(keys::confirmed());
+    o.put(keys::round_backers(), &backers.to_vec());
     if election.gatekeepers.is_empty() {
         o.put(keys::closed_round(), &election.round);
     }
@@ -210,12 +213,26 @@ pub(crate) async fn expire_round<S: StateRead>(
         return Ok(false);
     }
     let confirmed = confirmed(o).await?;
-    for worker in round.gatekeepers.iter().filter(|w| !confirmed.contains(w)) {
-        let Some(backer) = o.read::<AccountId>(&keys::staking_backer(worker)).await? else {
+    let backers: Vec<AccountId> = o
+        .read_cfg(
+            &keys::round_backers(),
+            &(RangeCfg::new(0..=MAX_GATEKEEPERS as usize), ()),
+        )
+        .await?
+        .unwrap_or_default();
+    for (worker, backer) in round.gatekeepers.iter().zip(backers) {
+        if confirmed.contains(worker) {
             continue;
-        };
+        }
+        // Chilling or unbonding after the election does not escape the slash.
         let amount = staking::slash(o, &backer, p.slash_ppm).await?;
-        staking::drop_candidate(o, &backer, worker).await?;
+        if o.read::<AccountId>(&keys::staking_backer(worker))
+            .await?
+            .as_ref()
+            == Some(&backer)
+        {
+            staking::drop_candidate(o, &backer, worker).await?;
+        }
         let slashed = Slashed {
             round: round.round,
             worker: worker.clone(),
@@ -233,6 +250,18 @@ pub(crate) async fn expire_round<S: StateRead>(
     }
     o.put(keys::closed_round(), &round.round);
     Ok(true)
+}
+
+/// Largest payload of a gatekeeper message to `destination`: state checkpoints may be larger
+/// than ordinary messages.
+pub fn max_payload(destination: &Destination, params: &veil_primitives::Params) -> usize {
+    let ordinary = params.max_message_bytes as usize;
+    match destination {
+        Destination::Topic(t) if t == GATEKEEPER_STATE_TOPIC => {
+            ordinary.max(MAX_GATEKEEPER_STATE_BYTES)
+        }
+        _ => ordinary,
+    }
 }
 
 /// What a gatekeeper message would do.
@@ -286,8 +315,9 @@ pub async fn check_gatekeeper_message<S: StateRead>(
     }
 }
 
-/// Routes the first copy of a gatekeeper message, drops duplicates and records divergences.
-/// A state checkpoint is also kept in chain state, where recovering gatekeepers read it.
+/// Routes the first copy of a gatekeeper message (of at most `max_payload` bytes, see
+/// [max_payload]), drops duplicates and records divergences. A state checkpoint is also kept
+/// in chain state, where recovering gatekeepers read it.
 pub(crate) async fn relay<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,

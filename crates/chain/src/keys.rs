@@ -107,6 +107,12 @@ pub fn confirmed() -> Digest {
     key(b"gatekeeper/confirmed", &[])
 }
 
+/// The accounts that backed the current round's gatekeepers when it was elected, in the same
+/// order (a silent gatekeeper's backer is slashed even if it chilled since).
+pub fn round_backers() -> Digest {
+    key(b"gatekeeper/round_backers", &[])
+}
+
 /// The last election round that is closed (fully confirmed or expired).
 pub fn closed_round() -> Digest {
     key(b"gatekeeper/closed_round", &[])

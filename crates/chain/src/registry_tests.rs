@@ -1524,6 +1524,10 @@ mod bootstrap {
         let backer = PrivateKey::from_seed(106);
         confirm(&mut net, &workers[0], round.round, &ROOT_KEY);
         confirm(&mut net, &workers[1], round.round, &ROOT_KEY);
+        // Chilling before the deadline does not escape the slash.
+        net.run(&backer, Call::Staking(veil_primitives::StakingCall::Chill))
+            .0
+            .unwrap();
         let mut out = None;
         while net.height + 1 < round.deadline {
             assert!(topic::<Slashed>(&net.block(Vec::new()).messages, SLASH_TOPIC).is_empty());

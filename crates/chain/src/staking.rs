@@ -328,6 +328,7 @@ pub(crate) async fn on_block<S: StateRead>(
     }
     // Candidates: still registered, and backed by at least the minimum.
     let mut candidates = Vec::new();
+    let mut backers = Vec::new();
     let mut ecdh_keys = Vec::new();
     let mut votes = Vec::new();
     let mut members = CANDIDATES.members(o).await?;
@@ -349,6 +350,7 @@ pub(crate) async fn on_block<S: StateRead>(
             targets: vec![candidates.len()],
         });
         candidates.push(worker);
+        backers.push(backer);
     }
     let mut nominators = NOMINATORS.members(o).await?;
     nominators.sort();
@@ -384,7 +386,8 @@ pub(crate) async fn on_block<S: StateRead>(
         key_check: gatekeeper::key_check(o).await?,
     };
     o.put(keys::staking_election(), &result);
-    gatekeeper::on_election(o, &result).await?;
+    let round_backers: Vec<AccountId> = winners.iter().map(|&i| backers[i].clone()).collect();
+    gatekeeper::on_election(o, &result, &round_backers).await?;
     mq::emit(
         o,
         outbox,
