@@ -1193,7 +1193,7 @@ async fn worker_line(node: &jsonrpsee::http_client::HttpClient, worker: &WorkerE
     };
     match node.get_worker(identity.public_key).await {
         Ok(Some(w)) => format!(
-            "{} (registered until {}, {} heartbeats)",
+            "{} (registered until {}, {} egress messages)",
             state.synced_height,
             w.expiry,
             w.next_sequence.unwrap_or(0)

@@ -22,6 +22,9 @@ use veil_pruntime::api::{PrivateApiClient as _, PublicApiClient as _};
 
 /// Blocks a host transaction stays valid; after that it is sent again if still needed.
 const TX_TTL: Height = 20;
+/// Blocks each gatekeeper's host waits, per position in the election, before posting a copy
+/// of the gatekeepers' stream that no other host has got on chain yet.
+const GATEKEEPER_STAGGER: Height = 2;
 /// Blocks to wait after a refused registration before trying again.
 const REFUSAL_BACKOFF: Height = 20;
 
@@ -72,6 +75,7 @@ pub(crate) struct Duties {
     retry_after: Height,
     in_flight: BTreeMap<u64, Height>,
     gatekeeper_in_flight: BTreeMap<u64, Height>,
+    gatekeeper_seen: BTreeMap<u64, Height>,
     staking: Option<(String, Height)>,
 }
 
@@ -86,6 +90,7 @@ impl Duties {
             retry_after: 0,
             in_flight: BTreeMap::new(),
             gatekeeper_in_flight: BTreeMap::new(),
+            gatekeeper_seen: BTreeMap::new(),
             staking: None,
         }
     }
@@ -170,16 +175,32 @@ impl Duties {
         let effects = pruntime.dump_side_effect().await?;
         if effects.gatekeeper_messages.is_empty() {
             self.gatekeeper_in_flight.clear();
+            self.gatekeeper_seen.clear();
             return Ok(());
         }
         let next = node.gatekeeper_stream().await?.next_sequence;
         self.gatekeeper_in_flight.retain(|&seq, _| seq >= next);
+        self.gatekeeper_seen.retain(|&seq, _| seq >= next);
+        // Every gatekeeper holds the same copies; the first on chain wins and the rest only
+        // cost fees. The n-th gatekeeper of the election waits n * STAGGER blocks before
+        // posting a copy, so usually one host posts and the others find it routed.
+        let position = node
+            .election()
+            .await?
+            .and_then(|e| {
+                e.gatekeepers
+                    .iter()
+                    .position(|g| g == &to_hex(&self.worker))
+            })
+            .unwrap_or(0) as u64;
         for (seq, encoded) in effects
             .gatekeeper_sequences
             .iter()
             .zip(&effects.gatekeeper_messages)
         {
+            let seen = *self.gatekeeper_seen.entry(*seq).or_insert(tip);
             if *seq < next
+                || tip < seen + position * GATEKEEPER_STAGGER
                 || self
                     .gatekeeper_in_flight
                     .get(seq)
