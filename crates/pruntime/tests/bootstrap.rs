@@ -9,11 +9,13 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     io::Write as _,
-    path::PathBuf,
     sync::{Arc, Mutex},
 };
 
+mod common;
+
 use base64::Engine as _;
+use common::{Dir, dir, files};
 use commonware_codec::{DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use futures::executor::block_on;
@@ -34,19 +36,6 @@ use veil_pruntime::{
     sync::{Batch, SyncError},
     tee::DevTee,
 };
-
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn dir(name: &str) -> Dir {
-    let d = std::env::temp_dir().join(format!("veil-bootstrap-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    Dir(d)
-}
 
 /// A worker: its pRuntime, data and operator.
 struct Node {
@@ -97,7 +86,7 @@ struct Sim {
 }
 
 fn open(name: &str) -> (Runtime, Dir) {
-    let d = dir(name);
+    let d = dir(&format!("bootstrap-{name}"));
     let tee = DevTee::new(&d.0.join("dev-key")).unwrap();
     let (rt, _) = Runtime::open(Box::new(tee), &d.0.join("data")).unwrap();
     (rt, d)
@@ -474,21 +463,6 @@ fn assert_absent(what: &str, haystack: &[u8], key: &[u8; 32]) {
             "the root key leaks in {what}"
         );
     }
-}
-
-fn files(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 #[test]

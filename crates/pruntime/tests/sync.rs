@@ -1,7 +1,9 @@
 //! pRuntime against a byzantine host: every forged, tampered, skipped, reordered or replayed
 //! batch is refused and leaves pRuntime's state (in memory and sealed on disk) unchanged.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{Dir, dir, files};
 
 use commonware_codec::{DecodeExt as _, Encode as _};
 use veil_attestation::{DevQuote, Evidence, report_data};
@@ -12,19 +14,6 @@ use veil_pruntime::{
     sync::{Batch, SyncError},
     tee::DevTee,
 };
-
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn dir(name: &str) -> Dir {
-    let d = std::env::temp_dir().join(format!("veil-pruntime-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    Dir(d)
-}
 
 fn open(d: &Dir) -> (Runtime, bool) {
     let tee = DevTee::new(&d.0.join("dev-key")).unwrap();
@@ -259,20 +248,6 @@ fn sealed_files_hold_no_plaintext_secrets() {
     assert!(!sealed.windows(32).any(|w| w == pk.as_ref()));
     assert!(!sealed.windows(32).any(|w| w == rt.identity().ecdh_public()));
     let _ = pk.encode();
-}
-
-/// Every file under `dir`, recursively.
-fn files(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]
