@@ -78,17 +78,7 @@ async fn session(config: &HostConfig) -> anyhow::Result<()> {
         .get_identity()
         .await
         .map_err(|e| anyhow::anyhow!("pRuntime at {} unreachable: {e}", config.pruntime))?;
-    if pruntime
-        .get_sync_state()
-        .await?
-        .is_some_and(|s| s.genesis.as_deref() == Some("retired"))
-    {
-        info!(
-            "this pRuntime was the genesis node and retired after the launch; it answers \
-             nothing but its status, so there is nothing left to relay"
-        );
-        std::future::pending::<()>().await;
-    }
+    idle_if_retired(&pruntime).await?;
     let genesis = node
         .genesis()
         .await
@@ -127,7 +117,11 @@ async fn session(config: &HostConfig) -> anyhow::Result<()> {
         None => None,
     };
     loop {
-        catch_up(&node, &pruntime, config.batch).await?;
+        if let Err(e) = catch_up(&node, &pruntime, config.batch).await {
+            // The genesis node refuses blocks once it has seen the launch: not a failure.
+            idle_if_retired(&pruntime).await?;
+            return Err(e);
+        }
         if let Some(d) = duties.as_mut()
             && let Err(e) = d.round(&node, &pruntime).await
         {
@@ -140,6 +134,23 @@ async fn session(config: &HostConfig) -> anyhow::Result<()> {
             Ok(None) => anyhow::bail!("node closed the finalized head subscription"),
         }
     }
+}
+
+/// A genesis node that retired after the launch answers nothing but its status: say so once
+/// and relay nothing more.
+async fn idle_if_retired(pruntime: &jsonrpsee::http_client::HttpClient) -> anyhow::Result<()> {
+    if pruntime
+        .get_sync_state()
+        .await?
+        .is_some_and(|s| s.genesis.as_deref() == Some("retired"))
+    {
+        info!(
+            "this pRuntime was the genesis node and retired after the launch; it answers \
+             nothing but its status, so there is nothing left to relay"
+        );
+        std::future::pending::<()>().await;
+    }
+    Ok(())
 }
 
 /// Feeds pRuntime until it has every block the node has finalized and applied.
