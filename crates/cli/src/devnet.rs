@@ -355,29 +355,13 @@ pub(crate) struct DevnetFile {
     pub workers: Vec<WorkerEntry>,
     /// The dev RA service (INSECURE), if workers run.
     pub ra_service: Option<String>,
-    /// The genesis node: a pRuntime holding the first root key until the launch, and its host.
+    /// The genesis node: a pRuntime holding the first root key until the launch, and its host
+    /// (which has no operator key).
     #[serde(default)]
-    pub genesis_node: Option<GenesisNodeEntry>,
+    pub genesis_node: Option<WorkerEntry>,
 }
 
-/// The genesis node in `devnet.json`.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct GenesisNodeEntry {
-    /// pRuntime's public API (gatekeepers' key requests, and its status).
-    pub pruntime: String,
-    /// pRuntime's private API (its host).
-    pub pruntime_private: String,
-    /// pRuntime log.
-    pub pruntime_log: PathBuf,
-    /// Host log.
-    pub host_log: PathBuf,
-    /// Command line that (re)starts this pRuntime.
-    pub pruntime_command: Vec<String>,
-    /// Command line that (re)starts this host.
-    pub host_command: Vec<String>,
-}
-
-/// One worker in `devnet.json`.
+/// One worker (or the genesis node) in `devnet.json`.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct WorkerEntry {
     /// pRuntime's public API (users).
@@ -392,8 +376,9 @@ pub(crate) struct WorkerEntry {
     pub pruntime_log: PathBuf,
     /// Host log.
     pub host_log: PathBuf,
-    /// The operator account key file the host registers and posts with.
-    pub operator_key: PathBuf,
+    /// The operator account key file the host registers and posts with (`null` for the
+    /// genesis node, whose host only relays blocks).
+    pub operator_key: Option<PathBuf>,
     /// Command line that (re)starts this pRuntime.
     pub pruntime_command: Vec<String>,
     /// Command line that (re)starts this host.
@@ -492,7 +477,7 @@ pub(crate) struct Launched {
     /// The dev RA service URL, if workers run.
     pub ra_service: Option<String>,
     /// The genesis node, if workers run.
-    pub genesis_node: Option<GenesisNodeEntry>,
+    pub genesis_node: Option<WorkerEntry>,
 }
 
 fn genesis_pruntime_command(
@@ -715,6 +700,7 @@ pub(crate) fn launch(
                 Some(c) => c,
                 None => spawn(&pruntime_command, &pruntime_log)?,
             };
+            let pruntime_pid = child.id();
             children.push(child);
             let host_command = vec![
                 std::env::current_exe()?.display().to_string(),
@@ -731,12 +717,16 @@ pub(crate) fn launch(
                 ports.1,
                 host.id()
             );
+            let host_pid = host.id();
             children.push(host);
-            Some(GenesisNodeEntry {
+            Some(WorkerEntry {
                 pruntime: format!("http://127.0.0.1:{}", ports.1),
                 pruntime_private: format!("http://127.0.0.1:{}", ports.0),
+                pruntime_pid,
+                host_pid,
                 pruntime_log,
                 host_log,
+                operator_key: None,
                 pruntime_command,
                 host_command,
             })
@@ -939,7 +929,7 @@ fn spawn_worker(
         host_pid: host.id(),
         pruntime_log,
         host_log,
-        operator_key,
+        operator_key: Some(operator_key),
         pruntime_command,
         host_command,
     };
@@ -988,11 +978,7 @@ async fn supervise(
     dir: &Path,
     args: &DevnetArgs,
     entries: Vec<NodeEntry>,
-    (workers, ra_service, genesis_node): (
-        Vec<WorkerEntry>,
-        Option<String>,
-        Option<GenesisNodeEntry>,
-    ),
+    (workers, ra_service, genesis_node): (Vec<WorkerEntry>, Option<String>, Option<WorkerEntry>),
     children: &mut [Child],
 ) -> anyhow::Result<()> {
     let clients = entries
