@@ -13,7 +13,7 @@ use veil_primitives::{AccountId, PrivateKey, Signature};
 use crate::DevQuote;
 
 /// Signature domain of the dev RA service.
-pub const DEV_RA_NAMESPACE: &[u8] = b"_VEIL_ATTESTATION_DEV_RA";
+pub const DEV_RA_NAMESPACE: &[u8] = veil_primitives::namespace::DEV_RA;
 
 /// A dev quote signed by the dev RA service.
 #[derive(Clone, Debug, PartialEq, Eq)]

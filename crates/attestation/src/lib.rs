@@ -5,12 +5,17 @@
 //! by the enclave; Veil puts [report_data] there, which binds the worker's signing and ECDH
 //! keys, the chain (genesis hash) and a recent block hash (freshness).
 //!
-//! [verify] checks evidence for the chain's registry: the dev RA service's signature
-//! ([dev]) or a DCAP quote ([dcap]), at the block time.
+//! `verify` checks evidence for the chain's registry: the dev RA service's signature
+//! ([dev]) or a DCAP quote (`dcap`), at the block time. It sits behind the `dcap` feature, which
+//! the chain (and the host, for collateral) enables and pRuntime does not: the measured enclave
+//! links no quote verifier, x509 or TLS code it never calls.
+//!
+//! Feature `test-utils` adds `testing`, a test PKI issuing DCAP quotes and collateral.
 
+#[cfg(feature = "dcap")]
 pub mod dcap;
 pub mod dev;
-#[cfg(feature = "testing")]
+#[cfg(feature = "test-utils")]
 pub mod testing;
 
 use bytes::BufMut;
@@ -18,13 +23,14 @@ use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 use veil_primitives::{AccountId, Digest, hash_parts};
 
 /// Domain of the report data hash.
-pub const REPORT_DATA_DOMAIN: &[u8] = b"_VEIL_ATTESTATION_REPORT_DATA";
+pub const REPORT_DATA_DOMAIN: &[u8] = veil_primitives::namespace::REPORT_DATA;
 /// Largest quote accepted from untrusted input.
 pub const MAX_QUOTE_BYTES: usize = 64 * 1024;
 
 pub use veil_primitives::TeeKind;
 
 /// What the chain trusts to vouch for evidence, fixed at genesis.
+#[cfg(feature = "dcap")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TrustAnchors<'a> {
     /// The dev RA service's key; `None` unless genesis allows insecure attestation.
@@ -34,6 +40,7 @@ pub struct TrustAnchors<'a> {
 }
 
 /// What verified evidence says about the code that produced it.
+#[cfg(feature = "dcap")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
     /// TEE kind.
@@ -57,6 +64,7 @@ pub struct Verified {
 }
 
 /// Why evidence was not accepted.
+#[cfg(feature = "dcap")]
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VerifyError {
     /// Bytes that do not decode as evidence.
@@ -85,6 +93,7 @@ pub enum VerifyError {
 ///
 /// This checks only that a trusted party vouches for the quote; whether its code, TCB and report
 /// data are acceptable is the registry policy's decision.
+#[cfg(feature = "dcap")]
 pub fn verify(
     evidence: &[u8],
     collateral: &[u8],

@@ -5,7 +5,11 @@
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 use veil_primitives::{AccountId, Balance};
 
-use crate::{StateRead, TxError, execute::ExecError, keys, overlay::Overlay};
+use crate::{
+    error::{ExecError, StateError, TxError},
+    keys,
+    overlay::{Overlay, StateRead},
+};
 
 /// An account record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,7 +47,7 @@ impl Read for Account {
 pub async fn account<S: StateRead>(
     o: &Overlay<'_, S>,
     id: &AccountId,
-) -> Result<Account, crate::StateError> {
+) -> Result<Account, StateError> {
     Ok(o.read(&keys::account(id)).await?.unwrap_or_default())
 }
 
@@ -57,9 +61,7 @@ pub fn put_account<S: StateRead>(o: &mut Overlay<'_, S>, id: &AccountId, account
 }
 
 /// Total issuance.
-pub async fn total_issuance<S: StateRead>(
-    o: &Overlay<'_, S>,
-) -> Result<Balance, crate::StateError> {
+pub async fn total_issuance<S: StateRead>(o: &Overlay<'_, S>) -> Result<Balance, StateError> {
     Ok(o.read::<u128>(&keys::total_issuance()).await?.unwrap_or(0))
 }
 

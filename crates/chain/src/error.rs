@@ -1,4 +1,16 @@
-use veil_primitives::{Balance, Height};
+//! Every error of the state machine, in one leaf module that imports no other module of the
+//! crate, so any module can return any of them without a dependency between modules.
+//!
+//! Two kinds of failure, never confused: [StateError] (the backend failed; nobody's fault,
+//! the block cannot be executed) and [TxError] (the transaction's fault: refused by the
+//! mempool, invalid in a block, or failed after paying its fee). Module functions return
+//! [ExecError], which carries either, so a `?` keeps them apart.
+
+use veil_attestation::VerifyError;
+use veil_primitives::{Balance, Height, MAX_NOMINATIONS};
+
+/// How many unbonding chunks an account may have at once.
+pub const MAX_UNLOCKING: usize = 32;
 
 /// Failure to read committed state. Not the transaction's fault: the block cannot be executed.
 #[derive(Debug, thiserror::Error)]
@@ -92,10 +104,10 @@ pub enum TxError {
     },
     /// A worker registration was refused.
     #[error("registration refused: {0}")]
-    Registration(Box<crate::registry::RegistrationError>),
+    Registration(Box<RegistrationError>),
     /// A staking call failed.
     #[error("staking: {0}")]
-    Staking(Box<crate::staking::StakingError>),
+    Staking(Box<StakingError>),
     /// A worker message from a key that is not a registered worker.
     #[error("worker {0} is not registered")]
     UnknownWorker(String),
@@ -144,4 +156,158 @@ impl From<commonware_codec::Error> for TxError {
             other => Self::Malformed(other.to_string()),
         }
     }
+}
+
+/// Failure of a module function or a check: the transaction's fault, or the backend's.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The transaction is refused or its call failed.
+    #[error(transparent)]
+    Tx(#[from] TxError),
+    /// State could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl From<RegistrationError> for ExecError {
+    fn from(e: RegistrationError) -> Self {
+        Self::Tx(TxError::Registration(Box::new(e)))
+    }
+}
+
+impl From<StakingError> for ExecError {
+    fn from(e: StakingError) -> Self {
+        Self::Tx(TxError::Staking(Box::new(e)))
+    }
+}
+
+/// Why a block cannot be executed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// A transaction may not be in any block (bad nonce, expired, cannot pay its fee, ...).
+    #[error("transaction {index} is not includable: {error}")]
+    InvalidTransaction {
+        /// Position in the block.
+        index: usize,
+        /// Reason.
+        error: TxError,
+    },
+    /// More transactions than `max_block_txs`.
+    #[error("block has {count} transactions, above the limit of {max}")]
+    TooManyTransactions {
+        /// Count.
+        count: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// State could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Why a registration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    /// Submitted by an account other than the operator the worker signed for.
+    #[error("the worker signed this registration for operator {signed}, not for the sender")]
+    OperatorMismatch {
+        /// Operator in the registration (hex).
+        signed: String,
+    },
+    /// The worker's signature does not verify.
+    #[error("bad worker signature (wrong key, chain or fields)")]
+    BadWorkerSignature,
+    /// No endpoint.
+    #[error("empty endpoint")]
+    EmptyEndpoint,
+    /// The evidence is not vouched for by a trusted party.
+    #[error("evidence refused: {0}")]
+    Evidence(#[from] VerifyError),
+    /// The attested block is in the future.
+    #[error("attested height {attested} is not below the current height {height}")]
+    FutureBlock {
+        /// Attested height.
+        attested: Height,
+        /// Height of the block being executed.
+        height: Height,
+    },
+    /// The attested block is too old.
+    #[error(
+        "stale evidence: it binds block {attested}, more than {max_age} blocks before {height}"
+    )]
+    Stale {
+        /// Attested height.
+        attested: Height,
+        /// Height of the block being executed.
+        height: Height,
+        /// `freshness_blocks`.
+        max_age: u64,
+    },
+    /// The report data does not bind this worker's keys, this chain and the attested block.
+    #[error(
+        "report data does not match the worker keys, genesis and block hash at the attested height"
+    )]
+    ReportDataMismatch,
+    /// A debug enclave or TD: its memory is readable by the host.
+    #[error("debug enclaves are not accepted")]
+    DebugEnclave,
+    /// The platform's TCB status is not accepted.
+    #[error("TCB status {0} is not accepted")]
+    TcbStatus(String),
+    /// An Intel advisory applies that governance does not tolerate.
+    #[error("security advisory {0} applies to the platform and is not tolerated")]
+    Advisory(String),
+    /// The code is not allowlisted.
+    #[error("measurement {0} is not on the allowlist")]
+    NotAllowlisted(String),
+    /// The worker is registered by another operator.
+    #[error("worker is registered by another operator")]
+    OwnedByOther,
+}
+
+/// Why a staking call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StakingError {
+    /// Asked to unbond more than is bonded.
+    #[error("cannot unbond {amount}: only {bonded} is bonded")]
+    NotEnoughBonded {
+        /// Requested.
+        amount: Balance,
+        /// Bonded.
+        bonded: Balance,
+    },
+    /// Too many unbonding chunks.
+    #[error("at most {MAX_UNLOCKING} unbonding chunks; withdraw matured ones first")]
+    TooManyUnlocking,
+    /// A bond below what the role needs.
+    #[error("a bond of {needed} is needed, {bonded} is bonded")]
+    BondTooSmall {
+        /// Least bond.
+        needed: Balance,
+        /// Bonded.
+        bonded: Balance,
+    },
+    /// The worker is not registered by the sender.
+    #[error("worker {0} is not registered by the sender")]
+    NotYourWorker(String),
+    /// The account already backs a candidate.
+    #[error("the sender already backs candidate {0}; chill first")]
+    AlreadyBacking(String),
+    /// The account nominates and so cannot back a candidate (or the reverse).
+    #[error("an account either backs a candidate or nominates; chill first")]
+    OtherRole,
+    /// A nomination target is not a candidate.
+    #[error("{0} is not a gatekeeper candidate")]
+    NotACandidate(String),
+    /// No nomination target, or too many.
+    #[error("nominate 1 to {MAX_NOMINATIONS} candidates")]
+    BadTargets,
+    /// Unbonding would leave a backer or nominator below its role's minimum.
+    #[error("unbonding would leave {left} bonded, below the role's minimum {needed}; chill first")]
+    WouldUnderbond {
+        /// Bond that would remain.
+        left: Balance,
+        /// The role's minimum.
+        needed: Balance,
+    },
 }

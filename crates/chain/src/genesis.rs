@@ -1,10 +1,12 @@
+//! The state at height 0, written from the genesis spec.
+
 use veil_primitives::{
     AccountId, Balance, Digest, GenesisWorker, Params, RegistryParams, StakingParams,
 };
 
 use crate::{
-    StateError, TxError, balances,
-    execute::ExecError,
+    balances,
+    error::{ExecError, StateError, TxError},
     keys,
     overlay::{Changes, MemoryState, Overlay},
     system::{self, BlockInfo},

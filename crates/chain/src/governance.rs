@@ -1,8 +1,16 @@
 //! Chain parameters and the key allowed to change them.
+//!
+//! This module only says who governs and holds the chain-wide parameters; a governance call that
+//! sets another module's parameters is carried out by that module (the dispatch in
+//! [crate::execute] routes it there after [authorize]).
 
-use veil_primitives::{AccountId, GovernanceCall, Message, Params};
+use veil_primitives::{AccountId, Params};
 
-use crate::{StateError, StateRead, TxError, execute::ExecError, keys, overlay::Overlay, registry};
+use crate::{
+    error::{ExecError, StateError, TxError},
+    keys,
+    overlay::{Overlay, StateRead},
+};
 
 /// Current parameters (defaults before genesis has set them).
 pub async fn params<S: StateRead>(o: &Overlay<'_, S>) -> Result<Params, StateError> {
@@ -16,27 +24,28 @@ pub async fn governance_key<S: StateRead>(
     o.read(&keys::governance_key()).await
 }
 
-/// Applies a governance call signed by `sender`.
-pub(crate) async fn apply<S: StateRead>(
-    o: &mut Overlay<'_, S>,
-    outbox: &mut Vec<Message>,
+/// Refuses a governance call unless `sender` is the governance key.
+pub(crate) async fn authorize<S: StateRead>(
+    o: &Overlay<'_, S>,
     sender: &AccountId,
-    call: &GovernanceCall,
 ) -> Result<(), ExecError> {
     if governance_key(o).await?.as_ref() != Some(sender) {
         return Err(TxError::NotGovernance.into());
     }
-    match call {
-        GovernanceCall::SetParams(p) => {
-            p.validate().map_err(TxError::InvalidParams)?;
-            o.put(keys::params(), p);
-        }
-        GovernanceCall::SetGovernanceKey(k) => o.put(keys::governance_key(), k),
-        GovernanceCall::SetRegistryParams(p) => registry::set_params(o, outbox, p).await?,
-        GovernanceCall::SetStakingParams(p) => {
-            p.validate().map_err(TxError::InvalidParams)?;
-            o.put(keys::staking_params(), p);
-        }
-    }
     Ok(())
+}
+
+/// Replaces the chain parameters.
+pub(crate) fn set_params<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    p: &Params,
+) -> Result<(), ExecError> {
+    p.validate().map_err(TxError::InvalidParams)?;
+    o.put(keys::params(), p);
+    Ok(())
+}
+
+/// Hands governance to another key.
+pub(crate) fn set_key<S: StateRead>(o: &mut Overlay<'_, S>, key: &AccountId) {
+    o.put(keys::governance_key(), key);
 }

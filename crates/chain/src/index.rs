@@ -6,7 +6,11 @@
 
 use veil_primitives::{AccountId, Digest, to_hex};
 
-use crate::{StateError, StateRead, keys, overlay::Overlay};
+use crate::{
+    error::StateError,
+    keys,
+    overlay::{Overlay, StateRead},
+};
 
 /// A set of accounts under one state prefix.
 #[derive(Clone, Copy, Debug)]

@@ -1,4 +1,4 @@
-//! The chain's key space.
+//! The chain's key space. A leaf: it imports no other module of the crate.
 //!
 //! Every state key is [veil_primitives::state_key]: `SHA-256(namespace ‖ module ‖ item)`, so keys are fixed-size, spread
 //! evenly, and a light client can compute the key of anything it wants a proof for.
@@ -107,8 +107,8 @@ pub fn confirmed() -> Digest {
     key(b"gatekeeper/confirmed", &[])
 }
 
-/// The accounts that backed the current round's gatekeepers when it was elected, in the same
-/// order (a silent gatekeeper's backer is slashed even if it chilled since).
+/// Each gatekeeper of the current round with the account that backed it when it was elected
+/// (a silent gatekeeper's backer is slashed even if it chilled since).
 pub fn round_backers() -> Digest {
     key(b"gatekeeper/round_backers", &[])
 }
@@ -158,7 +158,7 @@ pub fn staking_nominations(who: &AccountId) -> Digest {
     key(b"staking/nominations", who.as_ref())
 }
 
-/// The latest election result.
-pub fn staking_election() -> Digest {
+/// The latest gatekeeper election (its announcement).
+pub fn election() -> Digest {
     key(b"staking/election", &[])
 }

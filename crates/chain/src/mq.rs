@@ -1,12 +1,18 @@
-//! Message routing.
+//! Message routing, and nothing else.
 //!
 //! Every message leaving the chain for workers goes through here. Each origin has one sequence,
 //! starting at 0 and kept in state, so a receiver that sees sequence `n` knows exactly which
 //! messages came before. The block's messages are committed by the header's messages root.
+//! Who may send what (a worker's signature, a gatekeeper's copy) is checked by the modules
+//! that own those senders, before they call [send].
 
-use veil_primitives::{ChainIdentity, Destination, Message, Origin, SignedWorkerMessage, to_hex};
+use veil_primitives::{Destination, Message, Origin};
 
-use crate::{StateError, StateRead, TxError, execute::ExecError, keys, overlay::Overlay, registry};
+use crate::{
+    error::{ExecError, StateError, TxError},
+    keys,
+    overlay::{Overlay, StateRead},
+};
 
 /// Next sequence of `origin`.
 pub async fn next_sequence<S: StateRead>(
@@ -52,56 +58,4 @@ pub(crate) async fn emit<S: StateRead>(
         payload,
     });
     Ok(())
-}
-
-/// Checks a worker's signed message: the sender is registered, signed it for this chain, and
-/// numbered it `next` (the returned value) or, when `exact` is false, later.
-pub async fn check_worker_message<S: StateRead>(
-    o: &Overlay<'_, S>,
-    chain: &ChainIdentity,
-    signed: &SignedWorkerMessage,
-    exact: bool,
-) -> Result<Result<u64, TxError>, StateError> {
-    let m = &signed.message;
-    if registry::worker(o, &m.sender).await?.is_none() {
-        return Ok(Err(TxError::UnknownWorker(to_hex(&m.sender))));
-    }
-    if !signed.verify(chain) {
-        return Ok(Err(TxError::BadWorkerSignature));
-    }
-    let expected = next_sequence(o, &Origin::Worker(m.sender.clone())).await?;
-    if m.sequence < expected {
-        return Ok(Err(TxError::SequenceReplayed {
-            expected,
-            got: m.sequence,
-        }));
-    }
-    if exact && m.sequence > expected {
-        return Ok(Err(TxError::SequenceGap {
-            expected,
-            got: m.sequence,
-        }));
-    }
-    Ok(Ok(expected))
-}
-
-/// Routes a registered worker's signed message, which must carry exactly its next sequence.
-pub(crate) async fn relay_worker_message<S: StateRead>(
-    o: &mut Overlay<'_, S>,
-    outbox: &mut Vec<Message>,
-    chain: &ChainIdentity,
-    signed: &SignedWorkerMessage,
-    max_payload: usize,
-) -> Result<(), ExecError> {
-    check_worker_message(o, chain, signed, true).await??;
-    let m = &signed.message;
-    send(
-        o,
-        outbox,
-        Origin::Worker(m.sender.clone()),
-        m.destination.clone(),
-        m.payload.clone(),
-        max_payload,
-    )
-    .await
 }

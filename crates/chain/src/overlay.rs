@@ -1,9 +1,12 @@
+//! Reading state and buffering writes: [StateRead] is what the node (QMDB) and tests
+//! ([MemoryState]) provide, [Overlay] what every module reads and writes through.
+
 use std::{collections::BTreeMap, future::Future};
 
 use commonware_codec::{Decode, DecodeExt as _, Encode};
 use veil_primitives::{Digest, to_hex};
 
-use crate::StateError;
+use crate::error::StateError;
 
 /// State writes: `Some(value)` sets a key, `None` deletes it. Ordered, so applying them is
 /// deterministic.

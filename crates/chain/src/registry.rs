@@ -9,77 +9,25 @@
 //! Entries are indexed (`registry/index/i`) so a policy change can walk them and deregister the
 //! workers whose code is no longer allowlisted, and queued by expiry height so lapsed entries
 //! leave state at the first block past their expiry.
+//!
+//! A registered worker speaks through signed egress ([SignedWorkerMessage]): this module checks
+//! the signature and the sequence, then hands the message to `mq` for routing.
 
-use veil_attestation::{TrustAnchors, VerifyError, report_data};
+use veil_attestation::{TrustAnchors, report_data};
 use veil_primitives::{
-    AccountId, CodeIdentity, DeregistrationReason, Destination, Digest, Encode as _, Height,
-    Message, Origin, Registration, RegistryEvent, RegistryParams, WorkerInfo, hash_parts, to_hex,
+    AccountId, ChainIdentity, CodeIdentity, DeregistrationReason, Destination, Digest, Encode as _,
+    Height, Message, Origin, Registration, RegistryEvent, RegistryParams, SignedWorkerMessage,
+    WorkerInfo, hash_parts, to_hex,
 };
 
+pub use crate::error::RegistrationError;
 use crate::{
-    BlockEnv, StateError, StateRead, TxError, execute::ExecError, index::AccountSet, keys, mq,
-    overlay::Overlay,
+    error::{ExecError, StateError, TxError},
+    index::AccountSet,
+    keys, mq,
+    overlay::{Overlay, StateRead},
+    system::BlockEnv,
 };
-
-/// Why a registration was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegistrationError {
-    /// Submitted by an account other than the operator the worker signed for.
-    #[error("the worker signed this registration for operator {signed}, not for the sender")]
-    OperatorMismatch {
-        /// Operator in the registration (hex).
-        signed: String,
-    },
-    /// The worker's signature does not verify.
-    #[error("bad worker signature (wrong key, chain or fields)")]
-    BadWorkerSignature,
-    /// No endpoint.
-    #[error("empty endpoint")]
-    EmptyEndpoint,
-    /// The evidence is not vouched for by a trusted party.
-    #[error("evidence refused: {0}")]
-    Evidence(#[from] VerifyError),
-    /// The attested block is in the future.
-    #[error("attested height {attested} is not below the current height {height}")]
-    FutureBlock {
-        /// Attested height.
-        attested: Height,
-        /// Height of the block being executed.
-        height: Height,
-    },
-    /// The attested block is too old.
-    #[error(
-        "stale evidence: it binds block {attested}, more than {max_age} blocks before {height}"
-    )]
-    Stale {
-        /// Attested height.
-        attested: Height,
-        /// Height of the block being executed.
-        height: Height,
-        /// `freshness_blocks`.
-        max_age: u64,
-    },
-    /// The report data does not bind this worker's keys, this chain and the attested block.
-    #[error(
-        "report data does not match the worker keys, genesis and block hash at the attested height"
-    )]
-    ReportDataMismatch,
-    /// A debug enclave or TD: its memory is readable by the host.
-    #[error("debug enclaves are not accepted")]
-    DebugEnclave,
-    /// The platform's TCB status is not accepted.
-    #[error("TCB status {0} is not accepted")]
-    TcbStatus(String),
-    /// An Intel advisory applies that governance does not tolerate.
-    #[error("security advisory {0} applies to the platform and is not tolerated")]
-    Advisory(String),
-    /// The code is not allowlisted.
-    #[error("measurement {0} is not on the allowlist")]
-    NotAllowlisted(String),
-    /// The worker is registered by another operator.
-    #[error("worker is registered by another operator")]
-    OwnedByOther,
-}
 
 /// The registration policy (defaults before genesis sets one).
 pub async fn params<S: StateRead>(o: &Overlay<'_, S>) -> Result<RegistryParams, StateError> {
@@ -119,9 +67,9 @@ pub async fn check_claims<S: StateRead>(
     env: &BlockEnv,
     sender: &AccountId,
     reg: &Registration,
-) -> Result<Result<Digest, RegistrationError>, StateError> {
+) -> Result<Digest, ExecError> {
     let policy = params(o).await?;
-    let refuse = |e: RegistrationError| Ok(Err(e));
+    let refuse = |e: RegistrationError| Err(ExecError::from(e));
 
     if &reg.operator != sender {
         return refuse(RegistrationError::OperatorMismatch {
@@ -167,7 +115,7 @@ pub async fn check_claims<S: StateRead>(
     {
         return refuse(RegistrationError::OwnedByOther);
     }
-    Ok(Ok(block_hash))
+    Ok(block_hash)
 }
 
 /// Checks a registration submitted by `sender` for the block `env`, without writing anything.
@@ -177,15 +125,12 @@ pub async fn check<S: StateRead>(
     env: &BlockEnv,
     sender: &AccountId,
     reg: &Registration,
-) -> Result<Result<WorkerInfo, RegistrationError>, StateError> {
-    let block_hash = match check_claims(o, env, sender, reg).await? {
-        Ok(h) => h,
-        Err(e) => return Ok(Err(e)),
-    };
+) -> Result<WorkerInfo, ExecError> {
+    let block_hash = check_claims(o, env, sender, reg).await?;
     let policy = params(o).await?;
     let dev_key: Option<AccountId> = o.read(&keys::dev_attestation_key()).await?;
     let dcap_root = o.get(&keys::dcap_root()).await?;
-    let refuse = |e: RegistrationError| Ok(Err(e));
+    let refuse = |e: RegistrationError| Err(ExecError::from(e));
     let anchors = TrustAnchors {
         dev_key: dev_key.as_ref(),
         dcap_root: dcap_root.as_deref(),
@@ -235,7 +180,7 @@ pub async fn check<S: StateRead>(
             &verified.measurement,
         )));
     }
-    Ok(Ok(WorkerInfo {
+    Ok(WorkerInfo {
         ecdh_key: reg.ecdh_key,
         tee: verified.kind,
         measurement: verified.measurement,
@@ -249,7 +194,7 @@ pub async fn check<S: StateRead>(
         operator: sender.clone(),
         registered_at: env.height,
         expiry: env.height.saturating_add(policy.registration_blocks),
-    }))
+    })
 }
 
 /// Registers (or renews) a worker. A new identity at the operator's endpoint replaces the old.
@@ -260,9 +205,7 @@ pub(crate) async fn register<S: StateRead>(
     sender: &AccountId,
     reg: &Registration,
 ) -> Result<(), ExecError> {
-    let info = check(o, env, sender, reg)
-        .await?
-        .map_err(|e| TxError::Registration(Box::new(e)))?;
+    let info = check(o, env, sender, reg).await?;
     let slot = keys::registry_slot(&slot_id(&info.operator, &info.endpoint));
     if let Some(previous) = o.read::<AccountId>(&slot).await?
         && previous != reg.worker
@@ -304,7 +247,7 @@ pub(crate) async fn register<S: StateRead>(
 }
 
 /// Removes the entries that expire at `height`. Runs at the start of every block.
-pub(crate) async fn on_block<S: StateRead>(
+pub(crate) async fn expire<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
     height: Height,
@@ -395,4 +338,60 @@ async fn notify<S: StateRead>(
 
 fn slot_id(operator: &AccountId, endpoint: &str) -> Digest {
     hash_parts(&[operator.as_ref(), endpoint.as_bytes()])
+}
+
+/// Checks a worker's signed message: the sender is registered, signed it for this chain, and
+/// numbered it `next` (the returned value) or, when `exact` is false, later.
+pub async fn check_worker_message<S: StateRead>(
+    o: &Overlay<'_, S>,
+    chain: &ChainIdentity,
+    signed: &SignedWorkerMessage,
+    exact: bool,
+) -> Result<u64, ExecError> {
+    let m = &signed.message;
+    if worker(o, &m.sender).await?.is_none() {
+        return Err(TxError::UnknownWorker(to_hex(&m.sender)).into());
+    }
+    if !signed.verify(chain) {
+        return Err(TxError::BadWorkerSignature.into());
+    }
+    let expected = mq::next_sequence(o, &Origin::Worker(m.sender.clone())).await?;
+    if m.sequence < expected {
+        return Err(TxError::SequenceReplayed {
+            expected,
+            got: m.sequence,
+        }
+        .into());
+    }
+    if exact && m.sequence > expected {
+        return Err(TxError::SequenceGap {
+            expected,
+            got: m.sequence,
+        }
+        .into());
+    }
+    Ok(expected)
+}
+
+/// Routes a registered worker's signed message, which must carry exactly its next sequence.
+/// What the message means to the chain (a readiness confirmation, a heartbeat) is for the
+/// caller to dispatch by topic.
+pub(crate) async fn relay_worker_message<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    chain: &ChainIdentity,
+    signed: &SignedWorkerMessage,
+    max_payload: usize,
+) -> Result<(), ExecError> {
+    check_worker_message(o, chain, signed, true).await?;
+    let m = &signed.message;
+    mq::send(
+        o,
+        outbox,
+        Origin::Worker(m.sender.clone()),
+        m.destination.clone(),
+        m.payload.clone(),
+        max_payload,
+    )
+    .await
 }

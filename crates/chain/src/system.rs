@@ -1,9 +1,26 @@
 //! The current block, readable by every module and provable to light clients.
 
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
-use veil_primitives::{Digest, Height, RECENT_BLOCK_HASHES};
+use veil_primitives::{ChainIdentity, Digest, Height, RECENT_BLOCK_HASHES};
 
-use crate::{StateError, StateRead, keys, overlay::Overlay};
+use crate::{
+    error::StateError,
+    keys,
+    overlay::{Overlay, StateRead},
+};
+
+/// Everything a block's execution may depend on besides state and transactions.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockEnv {
+    /// The chain.
+    pub chain: ChainIdentity,
+    /// Height of the block being executed.
+    pub height: Height,
+    /// Its timestamp (ms).
+    pub timestamp: u64,
+    /// Hash of its parent.
+    pub parent: Digest,
+}
 
 /// Height and time of the block being executed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use commonware_cryptography::Signer as _;
 use commonware_math::algebra::Random as _;
-use veil_node::keys::{AccountKeyFile, read_json, write_secret_json};
+use veil_client::keys::{AccountKeyFile, read_json, write_secret_json};
 use veil_primitives::{PrivateKey, to_hex};
 
 #[derive(Subcommand)]

@@ -1,13 +1,18 @@
-//! The `veil` command: run nodes and devnets, manage keys, send transactions, query status.
+//! The `veil` command: run nodes, hosts and devnets, manage keys, send transactions, query
+//! status, measure performance.
+//!
+//! Each subcommand lives in its own module: [node], [host], [genesis], [devnet], [account]
+//! (status, account, transfer), [keys], [ra_service], [bench]; [rpc] says which node to reach.
 
+mod account;
 mod bench;
-mod bench_sync;
-mod client;
 mod devnet;
+mod genesis;
+mod host;
 mod keys;
+mod node;
 mod ra_service;
-
-use std::{net::SocketAddr, path::PathBuf};
+mod rpc;
 
 use clap::{Parser, Subcommand};
 
@@ -25,16 +30,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a validator node.
-    Node(NodeArgs),
+    Node(node::NodeArgs),
     /// Create a new network: genesis spec plus validator, governance and faucet keys.
-    Genesis(devnet::GenesisArgs),
+    Genesis(genesis::GenesisArgs),
     /// Run a local devnet of validator processes on loopback, with a demo.
     Devnet(devnet::DevnetArgs),
     /// Show a node's status.
     Status {
-        /// Node RPC URL.
-        #[arg(long, default_value = "http://127.0.0.1:9944")]
-        rpc: String,
+        /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
+        /// http://127.0.0.1:9944).
+        #[arg(long)]
+        rpc: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -45,64 +51,25 @@ enum Command {
         command: keys::KeyCommand,
     },
     /// Transfer native tokens.
-    Transfer(client::TransferArgs),
+    Transfer(account::TransferArgs),
     /// Show an account's balance and nonce.
     Account {
-        /// Node RPC URL.
-        #[arg(long, default_value = "http://127.0.0.1:9944")]
-        rpc: String,
+        /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
+        /// http://127.0.0.1:9944).
+        #[arg(long)]
+        rpc: Option<String>,
         /// Account (hex public key).
         account: String,
     },
     /// Relay finalized blocks from a node into a pRuntime (the worker's untrusted host).
-    Host {
-        /// Node RPC URL (HTTP).
-        #[arg(long, default_value = "http://127.0.0.1:9944")]
-        node: String,
-        /// Node WebSocket URL (defaults to the RPC URL with ws://).
-        #[arg(long)]
-        node_ws: Option<String>,
-        /// pRuntime private API URL.
-        #[arg(long, default_value = "http://127.0.0.1:8000")]
-        pruntime: String,
-        /// Blocks per sync batch.
-        #[arg(long, default_value_t = 1000)]
-        batch: u64,
-        #[command(flatten)]
-        operator: OperatorArgs,
-    },
+    Host(host::HostArgs),
     /// Run the dev remote attestation service (INSECURE, dev mode only).
     RaService(ra_service::RaServiceArgs),
     /// Measure performance.
     Bench {
         #[command(subcommand)]
-        command: client::BenchCommand,
+        command: bench::BenchCommand,
     },
-}
-
-#[derive(clap::Args)]
-struct NodeArgs {
-    /// Config file (JSON); flags override it.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Data directory.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Genesis spec.
-    #[arg(long)]
-    genesis: Option<PathBuf>,
-    /// Validator key file.
-    #[arg(long)]
-    key: Option<PathBuf>,
-    /// JSON-RPC listen address.
-    #[arg(long)]
-    rpc: Option<SocketAddr>,
-    /// Peer-to-peer listen address (defaults to this validator's address in genesis).
-    #[arg(long)]
-    p2p_listen: Option<SocketAddr>,
-    /// Least time between blocks, in milliseconds.
-    #[arg(long)]
-    block_interval_ms: Option<u64>,
 }
 
 fn init_logging() {
@@ -126,118 +93,19 @@ fn main() {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Node(args) => run_node(args),
-        Command::Genesis(args) => devnet::genesis(args),
+        Command::Node(args) => node::run(args),
+        Command::Genesis(args) => genesis::genesis(args),
         Command::Devnet(args) => devnet::devnet(args),
-        Command::Status { rpc, json } => client::status(&rpc, json),
+        Command::Status { rpc, json } => account::status(rpc, json),
         Command::Key { command } => keys::run(command),
-        Command::Transfer(args) => client::transfer(args),
-        Command::Account { rpc, account } => client::account(&rpc, &account),
-        Command::Bench { command } => client::bench(command),
+        Command::Transfer(args) => account::transfer(args),
+        Command::Account { rpc, account } => account::account(rpc, &account),
+        Command::Bench { command } => bench::run(command),
         Command::RaService(args) => ra_service::run(args),
-        Command::Host {
-            node,
-            node_ws,
-            pruntime,
-            batch,
-            operator,
-        } => run_host(node, node_ws, pruntime, batch, operator),
+        Command::Host(args) => host::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
-}
-
-/// The operator a host acts for (registration and egress). Without `--operator-key` the host
-/// only relays blocks.
-#[derive(clap::Args)]
-struct OperatorArgs {
-    /// Operator account key file: pays for and signs the worker's registration and egress.
-    #[arg(long, requires = "endpoint")]
-    operator_key: Option<std::path::PathBuf>,
-    /// pRuntime's public URL, registered on chain for users to reach.
-    #[arg(long)]
-    endpoint: Option<String>,
-    /// Dev RA service URL (`veil ra-service`), needed when pRuntime runs the dev TEE.
-    #[arg(long)]
-    ra_service: Option<String>,
-    /// PCCS base URL (API v4) to fetch DCAP collateral from, for SGX and TDX workers.
-    #[arg(long, conflicts_with = "collateral")]
-    pccs_url: Option<String>,
-    /// DCAP collateral JSON file, instead of a PCCS (e.g. for air-gapped operators).
-    #[arg(long)]
-    collateral: Option<std::path::PathBuf>,
-    /// Stand the worker as a gatekeeper candidate, bonding this much from the operator.
-    #[arg(long)]
-    gatekeeper_bond: Option<u128>,
-}
-
-fn run_host(
-    node: String,
-    node_ws: Option<String>,
-    pruntime: String,
-    batch: u64,
-    operator: OperatorArgs,
-) -> anyhow::Result<()> {
-    let node_ws = node_ws.unwrap_or_else(|| node.replacen("http", "ws", 1));
-    let operator = match operator.operator_key {
-        Some(path) => Some(veil_host::OperatorConfig {
-            key: veil_node::keys::read_json::<veil_node::keys::AccountKeyFile>(&path)?
-                .private_key()?,
-            endpoint: operator.endpoint.unwrap_or_default(),
-            ra_service: operator.ra_service,
-            collateral: match (operator.pccs_url, operator.collateral) {
-                (Some(url), _) => Some(veil_host::CollateralSource::Pccs(url)),
-                (None, Some(path)) => Some(veil_host::CollateralSource::File(path)),
-                (None, None) => None,
-            },
-            gatekeeper_bond: operator.gatekeeper_bond,
-        }),
-        None => None,
-    };
-    let config = veil_host::HostConfig {
-        node_rpc: node,
-        node_ws,
-        pruntime,
-        batch: batch.clamp(1, veil_node::rpc::MAX_SYNC_BATCH),
-        operator,
-    };
-    let rt = client::runtime()?;
-    rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = veil_host::run(config) => {}
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("host stopped");
-        Ok(())
-    })
-}
-
-fn run_node(args: NodeArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => veil_node::run::NodeConfig::load(path)?,
-        None => veil_node::run::NodeConfig::default(),
-    };
-    if let Some(v) = args.data_dir {
-        config.data_dir = v;
-    }
-    if let Some(v) = args.genesis {
-        config.genesis = v;
-    }
-    if let Some(v) = args.key {
-        config.key = v;
-    }
-    if let Some(v) = args.rpc {
-        config.rpc = v;
-    }
-    if args.p2p_listen.is_some() {
-        config.p2p_listen = args.p2p_listen;
-    }
-    if let Some(v) = args.block_interval_ms {
-        config.block_interval_ms = v;
-    }
-    veil_node::run::run(config)
 }

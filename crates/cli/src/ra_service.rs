@@ -10,10 +10,15 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::Args;
 use commonware_codec::{DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
-use jsonrpsee::{RpcModule, server::Server, types::ErrorObjectOwned};
+use jsonrpsee::{
+    core::{RpcResult, async_trait},
+    server::Server,
+    types::ErrorObjectOwned,
+};
 use veil_attestation::{DevQuote, Evidence, TeeKind, dev};
-use veil_node::keys::{AccountKeyFile, read_json};
+use veil_client::keys::{AccountKeyFile, read_json};
 use veil_primitives::{from_hex, to_hex};
+use veil_pruntime_api::{codes::INVALID_PARAMS, ra::RaServiceApiServer};
 
 #[derive(Args)]
 pub(crate) struct RaServiceArgs {
@@ -26,7 +31,7 @@ pub(crate) struct RaServiceArgs {
 }
 
 fn invalid(msg: impl std::fmt::Display) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(-32602, format!("invalid params: {msg}"), None::<()>)
+    ErrorObjectOwned::owned(INVALID_PARAMS, format!("invalid params: {msg}"), None::<()>)
 }
 
 /// Signs dev evidence (hex of an encoded `Evidence` of kind `dev`); returns the hex of the
@@ -46,25 +51,32 @@ fn sign_evidence(
     Ok(to_hex(dev::sign(key, quote).encode()))
 }
 
+/// The service: one key that vouches for every dev quote it is shown.
+struct RaService {
+    key: veil_primitives::PrivateKey,
+}
+
+#[async_trait]
+impl RaServiceApiServer for RaService {
+    async fn sign_dev_quote(&self, evidence: String) -> RpcResult<String> {
+        sign_evidence(&self.key, &evidence)
+    }
+}
+
 pub(crate) fn run(args: RaServiceArgs) -> anyhow::Result<()> {
     let key = read_json::<AccountKeyFile>(&args.key)?.private_key()?;
     tracing::warn!(
         key = %to_hex(key.public_key()),
         "dev RA service: INSECURE, for development only"
     );
-    let rt = crate::client::runtime()?;
+    let rt = crate::rpc::runtime()?;
     rt.block_on(async move {
-        let mut module = RpcModule::new(key);
-        module.register_method("ra_signDevQuote", |params, key, _| {
-            let evidence: String = params.one().map_err(|e| invalid(e.message()))?;
-            sign_evidence(key, &evidence)
-        })?;
         let server = Server::builder()
             .build(args.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", args.listen))?;
         let addr = server.local_addr()?;
-        let handle = server.start(module);
+        let handle = server.start(RaService { key }.into_rpc());
         tracing::info!(%addr, "dev RA service listening");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

@@ -24,7 +24,7 @@ const NONCE_LEN: usize = 12;
 pub const OVERHEAD: usize = 1 + NONCE_LEN + 16;
 
 /// HKDF salt for every key derived here.
-const SALT: &[u8] = b"_VEIL_CRYPTO_SEAL";
+const SALT: &[u8] = veil_primitives::namespace::CRYPTO_SEAL;
 
 /// Why sealed bytes did not open.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

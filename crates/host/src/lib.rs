@@ -14,21 +14,31 @@
 //!
 //! A host without an operator key only relays blocks: that is the genesis node's host, whose
 //! pRuntime answers key requests on its own public API and retires at launch.
+//!
+//! - [ports]: the node and pRuntime as traits ([ports::ChainClient], [ports::WorkerClient],
+//!   [ports::Peers]), implemented over JSON-RPC here and in process by the launch simulation.
+//! - [relay]: initialization and catch-up (the relay duty).
+//! - [duties]: the operator's duties, one module each.
+//! - [pccs]: DCAP collateral from a PCCS.
+//!
+//! Only [run] (the reconnecting session with its WebSocket subscription) is tied to tokio and
+//! HTTP; everything it drives is generic over the ports.
 
-mod duties;
+pub mod duties;
 pub mod pccs;
+pub mod ports;
+pub mod relay;
 
-pub use duties::{CollateralSource, OperatorConfig};
+pub use duties::{CollateralSource, Duties, OperatorConfig};
 
 use std::time::{Duration, Instant};
 
-use jsonrpsee::{
-    http_client::{HttpClient, HttpClientBuilder},
-    ws_client::WsClientBuilder,
-};
+use jsonrpsee::{http_client::HttpClient, ws_client::WsClientBuilder};
 use tracing::{info, warn};
-use veil_node::rpc::VeilApiClient as _;
-use veil_pruntime::api::{InitRequest, PrivateApiClient as _, SyncRequest};
+use veil_primitives::{ChainIdentity, GenesisNodeStatus, decode_hex};
+use veil_rpc_api::VeilApiClient as _;
+
+use crate::ports::{HttpPeers, WorkerClient, http};
 
 /// Where the host connects.
 #[derive(Clone, Debug)]
@@ -43,15 +53,6 @@ pub struct HostConfig {
     pub batch: u64,
     /// Act for this operator (register, renew, post egress); `None` only relays blocks.
     pub operator: Option<OperatorConfig>,
-}
-
-pub(crate) fn http(url: &str) -> anyhow::Result<HttpClient> {
-    HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(60))
-        .max_request_size(256 * 1024 * 1024)
-        .max_response_size(256 * 1024 * 1024)
-        .build(url)
-        .map_err(|e| anyhow::anyhow!("bad URL {url}: {e}"))
 }
 
 /// Relays until the process is stopped, reconnecting after failures.
@@ -74,24 +75,14 @@ pub async fn run(config: HostConfig) {
 async fn session(config: &HostConfig) -> anyhow::Result<()> {
     let node = http(&config.node_rpc)?;
     let pruntime = http(&config.pruntime)?;
-    let identity = pruntime
-        .get_identity()
-        .await
-        .map_err(|e| anyhow::anyhow!("pRuntime at {} unreachable: {e}", config.pruntime))?;
     idle_if_retired(&pruntime).await?;
-    let genesis = node
-        .genesis()
-        .await
-        .map_err(|e| anyhow::anyhow!("node at {} unreachable: {e}", config.node_rpc))?;
-    pruntime
-        .init_runtime(InitRequest {
-            chain_id: genesis.chain_id,
-            genesis_header: genesis.header_encoded,
-            group_key: genesis.group_key,
-            group_key_proof: genesis.group_key_proof,
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("pRuntime refused the genesis: {e}"))?;
+    let (identity, genesis) = relay::init(&node, &pruntime).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#} (node {}, pRuntime {})",
+            config.node_rpc,
+            config.pruntime
+        )
+    })?;
     info!(
         worker = %identity.public_key,
         insecure = identity.insecure,
@@ -105,25 +96,25 @@ async fn session(config: &HostConfig) -> anyhow::Result<()> {
     let mut heads = ws.subscribe_finalized_heads().await?;
     let mut duties = match &config.operator {
         Some(op) => {
-            let worker = veil_primitives::decode_hex(&identity.public_key)
+            let worker = decode_hex(&identity.public_key)
                 .map_err(|e| anyhow::anyhow!("pRuntime reported a bad key: {e}"))?;
-            let chain = veil_primitives::ChainIdentity {
+            let chain = ChainIdentity {
                 chain_id: genesis.chain_id,
-                genesis_hash: veil_primitives::decode_hex(&genesis.genesis_hash)
+                genesis_hash: decode_hex(&genesis.genesis_hash)
                     .map_err(|e| anyhow::anyhow!("node reported a bad genesis hash: {e}"))?,
             };
-            Some(duties::Duties::new(op.clone(), chain, worker))
+            Some(Duties::new(op.clone(), chain, worker))
         }
         None => None,
     };
     loop {
-        if let Err(e) = catch_up(&node, &pruntime, config.batch).await {
+        if let Err(e) = relay::catch_up(&node, &pruntime, config.batch).await {
             // The genesis node refuses blocks once it has seen the launch: not a failure.
             idle_if_retired(&pruntime).await?;
             return Err(e);
         }
         if let Some(d) = duties.as_mut()
-            && let Err(e) = d.round(&node, &pruntime).await
+            && let Err(e) = d.round(&node, &pruntime, &HttpPeers).await
         {
             warn!("operator duties: {e:#}");
         }
@@ -138,11 +129,11 @@ async fn session(config: &HostConfig) -> anyhow::Result<()> {
 
 /// A genesis node that retired after the launch answers nothing but its status: say so once
 /// and relay nothing more.
-async fn idle_if_retired(pruntime: &jsonrpsee::http_client::HttpClient) -> anyhow::Result<()> {
+async fn idle_if_retired(pruntime: &HttpClient) -> anyhow::Result<()> {
     if pruntime
-        .get_sync_state()
+        .sync_state()
         .await?
-        .is_some_and(|s| s.genesis.as_deref() == Some("retired"))
+        .is_some_and(|s| s.genesis == Some(GenesisNodeStatus::Retired))
     {
         info!(
             "this pRuntime was the genesis node and retired after the launch; it answers \
@@ -151,48 +142,4 @@ async fn idle_if_retired(pruntime: &jsonrpsee::http_client::HttpClient) -> anyho
         std::future::pending::<()>().await;
     }
     Ok(())
-}
-
-/// Feeds pRuntime until it has every block the node has finalized and applied.
-async fn catch_up(node: &HttpClient, pruntime: &HttpClient, batch: u64) -> anyhow::Result<()> {
-    let mut last_log = Instant::now();
-    let mut synced_since_log = 0u64;
-    loop {
-        let state = pruntime
-            .get_sync_state()
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("pRuntime lost its genesis"))?;
-        let from = state.synced_height + 1;
-        let Some(b) = node.get_sync_batch(from, batch).await? else {
-            return Ok(());
-        };
-        let n = b.headers.len() as u64;
-        let synced = pruntime
-            .sync_blockchain(SyncRequest {
-                headers: b.headers,
-                certificate: b.certificate,
-                messages: b.messages,
-            })
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("pRuntime refused blocks {from}..{}: {e}", from + n - 1)
-            })?;
-        synced_since_log += n;
-        if last_log.elapsed() > Duration::from_secs(2) || n >= batch {
-            let tip = node
-                .status()
-                .await
-                .map(|s| s.height)
-                .unwrap_or(synced.synced_height);
-            let rate = synced_since_log as f64 / last_log.elapsed().as_secs_f64().max(1e-3);
-            info!(
-                synced = synced.synced_height,
-                tip,
-                rate = format!("{rate:.0} blocks/s"),
-                "syncing pRuntime"
-            );
-            last_log = Instant::now();
-            synced_since_log = 0;
-        }
-    }
 }

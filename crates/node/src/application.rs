@@ -106,8 +106,8 @@ impl Default for ProductionConfig {
     }
 }
 
-/// The chain: state, indexes, mempool and the finalized tip.
-pub struct Chain<E: commonware_storage::Context + Spawner + Clock> {
+/// This node's copy of the chain: state, indexes, mempool and the finalized tip.
+pub struct LocalChain<E: commonware_storage::Context + Spawner + Clock> {
     /// Chain id and genesis hash; every signature is bound to them.
     pub identity: ChainIdentity,
     /// The genesis header.
@@ -178,7 +178,7 @@ pub fn messages_root(messages: &[Message]) -> Digest {
     veil_crypto::merkle::root(&leaves)
 }
 
-impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
+impl<E: commonware_storage::Context + Spawner + Clock> LocalChain<E> {
     /// Assembles the chain from opened parts. `tip` is the last finalized block whose state is
     /// committed.
     pub fn new(
@@ -258,8 +258,8 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
             };
             match veil_chain::check_transaction(&view, &tx, &env).await {
                 Ok(_) => {}
-                Err(veil_chain::ExecCheckError::Tx(e)) => return Err(SubmitError::Rejected(e)),
-                Err(veil_chain::ExecCheckError::State(e)) => {
+                Err(veil_chain::ExecError::Tx(e)) => return Err(SubmitError::Rejected(e)),
+                Err(veil_chain::ExecError::State(e)) => {
                     return Err(SubmitError::Unavailable(e.to_string()));
                 }
             }
@@ -600,7 +600,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> Chain<E> {
 
 /// The marshal application: proposes and verifies blocks for consensus.
 pub struct App<E: commonware_storage::Context + Spawner + Clock> {
-    chain: Arc<Chain<E>>,
+    chain: Arc<LocalChain<E>>,
 }
 
 impl<E: commonware_storage::Context + Spawner + Clock> Clone for App<E> {
@@ -613,7 +613,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> Clone for App<E> {
 
 impl<E: commonware_storage::Context + Spawner + Clock> App<E> {
     /// Wraps the chain.
-    pub fn new(chain: Arc<Chain<E>>) -> Self {
+    pub fn new(chain: Arc<LocalChain<E>>) -> Self {
         Self { chain }
     }
 }
@@ -694,7 +694,7 @@ impl Reporter for Finalized {
 /// Starts the task that applies finalized blocks; returns the reporter for marshal.
 pub fn start_finalizer<E>(
     context: E,
-    chain: Arc<Chain<E>>,
+    chain: Arc<LocalChain<E>>,
 ) -> (Finalized, commonware_runtime::Handle<()>)
 where
     E: commonware_storage::Context + Spawner + Clock,

@@ -36,7 +36,7 @@ use rand::CryptoRng;
 use veil_primitives::{AccountId, Block, BlockLimits};
 
 use crate::{
-    application::{App, Chain, start_finalizer},
+    application::{App, LocalChain, start_finalizer},
     genesis::Scheme,
 };
 
@@ -147,7 +147,7 @@ fn archive_config<C>(
 pub async fn start<E, S, R, P, B>(
     context: E,
     prefix: &str,
-    chain: Arc<Chain<E>>,
+    chain: Arc<LocalChain<E>>,
     me: AccountId,
     scheme: Scheme,
     timing: Timing,

@@ -27,8 +27,6 @@ use veil_primitives::{
     to_hex,
 };
 
-use crate::keys::{AccountKeyFile, ValidatorKeyFile};
-
 use veil_light::finality::ConsensusVariant as Variant_;
 pub use veil_light::{GroupKey, Scheme};
 
@@ -293,16 +291,17 @@ impl Genesis {
     }
 }
 
-/// Everything `veil genesis` creates for a new network.
+/// Everything `veil genesis` creates for a new network; the caller writes the secrets to key
+/// files.
 pub struct Generated {
     /// The spec.
     pub spec: GenesisSpec,
-    /// One key file per validator, in spec order.
-    pub validators: Vec<ValidatorKeyFile>,
+    /// Each validator's identity key and threshold share, in spec order.
+    pub validators: Vec<(PrivateKey, Share)>,
     /// The governance key.
-    pub governance: AccountKeyFile,
+    pub governance: PrivateKey,
     /// A funded account for demos and tests.
-    pub faucet: AccountKeyFile,
+    pub faucet: PrivateKey,
 }
 
 /// Creates a new network: fresh validator keys, a dealt threshold key, governance and faucet keys.
@@ -328,7 +327,7 @@ pub fn generate(
         let share = shares
             .get_value(&key.public_key())
             .ok_or_else(|| anyhow::anyhow!("dealer produced no share for a validator"))?;
-        validators.push(ValidatorKeyFile::new(key, share));
+        validators.push((key.clone(), share.clone()));
         specs.push(ValidatorSpec {
             public_key: to_hex(key.public_key()),
             p2p: *addr,
@@ -352,7 +351,7 @@ pub fn generate(
     Ok(Generated {
         spec,
         validators,
-        governance: AccountKeyFile::new(&governance),
-        faucet: AccountKeyFile::new(&faucet),
+        governance,
+        faucet,
     })
 }

@@ -17,7 +17,7 @@ use futures::{StreamExt as _, channel::mpsc};
 use tracing::debug;
 use veil_primitives::{AccountId, MAX_TX_BYTES_CAP, SignedTransaction, TxLimits};
 
-use crate::application::Chain;
+use crate::application::LocalChain;
 
 /// Most bytes of transactions in one gossip message.
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
@@ -36,7 +36,7 @@ fn limits() -> (RangeCfg<usize>, TxLimits) {
 /// Starts the gossip tasks: one sends what this node accepted, one takes in what peers send.
 pub fn start<E, S, R, B>(
     context: E,
-    chain: Arc<Chain<E>>,
+    chain: Arc<LocalChain<E>>,
     outbox: mpsc::Receiver<SignedTransaction>,
     (mut sender, mut receiver): (S, R),
     mut blocker: B,

@@ -5,12 +5,12 @@ pub mod application;
 pub mod engine;
 pub mod genesis;
 pub mod gossip;
-pub mod keys;
 pub mod mempool;
 pub mod rpc;
 pub mod run;
 pub mod state;
 pub mod store;
+#[cfg(feature = "test-utils")]
 pub mod synthetic;
 
 /// Namespace of consensus signatures (votes and certificates).
@@ -22,7 +22,7 @@ use commonware_runtime::{Clock, Spawner};
 use veil_primitives::{ChainIdentity, Header};
 
 use crate::{
-    application::{Chain, Head, ProductionConfig},
+    application::{Head, LocalChain, ProductionConfig},
     genesis::Genesis,
     state::StateStore,
     store::Store,
@@ -37,7 +37,7 @@ pub async fn open_chain<E>(
     genesis: &Genesis,
     index_path: &Path,
     config: ProductionConfig,
-) -> anyhow::Result<Arc<Chain<E>>>
+) -> anyhow::Result<Arc<LocalChain<E>>>
 where
     E: commonware_storage::Context + Spawner + Clock,
 {
@@ -111,7 +111,7 @@ where
         chain_id: genesis.chain_id,
         genesis_hash,
     };
-    Ok(Arc::new(Chain::new(
+    Ok(Arc::new(LocalChain::new(
         identity, header, state, store, tip, config,
     )))
 }

@@ -1,9 +1,6 @@
-//! JSON-RPC 2.0 over HTTP and WebSocket (one port). See `docs/rpc.md`.
-//!
-//! Every byte string (keys, hashes, transactions, proofs) travels as `0x`-prefixed hex; amounts
-//! as decimal strings, since u128 does not fit a JSON number. Bad input gets
-//! `-32602 invalid params` with the reason; refused transactions get `-32010` with the chain's
-//! reason.
+//! The node's JSON-RPC server over HTTP and WebSocket (one port): the implementation of
+//! [veil_rpc_api::VeilApiServer] (methods, views and error codes live in `veil-rpc-api`; see
+//! `docs/rpc.md`).
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -13,29 +10,25 @@ use commonware_runtime::{Clock, Spawner};
 use jsonrpsee::{
     PendingSubscriptionSink,
     core::{RpcResult, SubscriptionResult, async_trait},
-    proc_macros::rpc,
     server::{Server, ServerConfig, ServerHandle},
     types::ErrorObjectOwned,
 };
-use serde::{Deserialize, Serialize};
 use veil_primitives::{
-    AccountId, Destination, Digest, Header, Message, Origin, Phase, SignedTransaction, TxLimits,
-    decode_hex, from_hex, to_hex,
+    AccountId, Digest, GenesisNodeStatus, Phase, SignedTransaction, TxLimits, decode_hex, from_hex,
+    to_hex,
+};
+use veil_rpc_api::{
+    AccountView, BlockId, BlockView, ElectionView, GatekeeperStreamView, GenesisView, HeadView,
+    MessageView, MessagesView, PhaseView, ProofKind, StakingView, StatusView, StorageView,
+    SyncBatchView, TransactionView, TxStatus, VeilApiServer, WorkerView,
+    codes::{INVALID_PARAMS, POOL_REJECTED, TX_REJECTED, UNAVAILABLE},
+    limits::{MAX_CONNECTIONS, MAX_LISTED_WORKERS, MAX_REQUEST_BYTES, MAX_SYNC_BATCH},
 };
 
 use crate::{
-    application::{Chain, Head, SubmitError},
+    application::{Head, LocalChain, SubmitError},
     engine::Marshal,
 };
-
-/// Invalid params.
-const INVALID_PARAMS: i32 = -32602;
-/// The chain refused a transaction.
-const TX_REJECTED: i32 = -32010;
-/// The mempool refused a transaction.
-const POOL_REJECTED: i32 = -32011;
-/// The node cannot answer right now.
-const UNAVAILABLE: i32 = -32050;
 
 fn invalid(msg: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(INVALID_PARAMS, format!("invalid params: {msg}"), None::<()>)
@@ -43,72 +36,6 @@ fn invalid(msg: impl std::fmt::Display) -> ErrorObjectOwned {
 
 fn unavailable(msg: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(UNAVAILABLE, msg.to_string(), None::<()>)
-}
-
-/// A block by height or by hash.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum BlockId {
-    /// Height.
-    Height(u64),
-    /// `0x`-prefixed hash.
-    Hash(String),
-}
-
-/// A header in JSON.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct HeaderView {
-    /// Height.
-    pub height: u64,
-    /// Parent hash.
-    pub parent: String,
-    /// Milliseconds since the Unix epoch.
-    pub timestamp: u64,
-    /// State root.
-    pub state_root: String,
-    /// Transactions root.
-    pub transactions_root: String,
-    /// Messages root.
-    pub messages_root: String,
-}
-
-impl From<&Header> for HeaderView {
-    fn from(h: &Header) -> Self {
-        Self {
-            height: h.height,
-            parent: to_hex(h.parent),
-            timestamp: h.timestamp,
-            state_root: to_hex(h.state_root),
-            transactions_root: to_hex(h.transactions_root),
-            messages_root: to_hex(h.messages_root),
-        }
-    }
-}
-
-/// A block with its finality certificate.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct BlockView {
-    /// Block hash.
-    pub hash: String,
-    /// Decoded header.
-    pub header: HeaderView,
-    /// Canonical header encoding (what the hash and certificate cover).
-    pub header_encoded: String,
-    /// Encoded signed transactions.
-    pub transactions: Vec<String>,
-    /// Encoded finalization certificate (`null` for genesis, which is final by definition).
-    pub finalization: Option<String>,
-}
-
-/// A finalized head.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct HeadView {
-    /// Height.
-    pub height: u64,
-    /// Hash.
-    pub hash: String,
-    /// Timestamp (ms).
-    pub timestamp: u64,
 }
 
 impl From<Head> for HeadView {
@@ -119,356 +46,6 @@ impl From<Head> for HeadView {
             timestamp: h.timestamp,
         }
     }
-}
-
-/// A state value with its proof.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StorageView {
-    /// Height of the block whose state root the proof is against.
-    pub height: u64,
-    /// Hash of that block.
-    pub block_hash: String,
-    /// The state root.
-    pub state_root: String,
-    /// The key.
-    pub key: String,
-    /// The value (`null` when absent).
-    pub value: Option<String>,
-    /// `inclusion` (value present) or `exclusion` (absent).
-    pub proof_kind: String,
-    /// Encoded proof.
-    pub proof: String,
-}
-
-/// One outbound message.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MessageView {
-    /// `account:0x..` or `chain`.
-    pub origin: String,
-    /// `worker:0x..`, `contract:0x..` or `topic:<name>`.
-    pub destination: String,
-    /// Per-origin sequence.
-    pub sequence: u64,
-    /// Payload.
-    pub payload: String,
-    /// Canonical encoding (the messages root leaf).
-    pub encoded: String,
-}
-
-impl From<&Message> for MessageView {
-    fn from(m: &Message) -> Self {
-        let origin = match &m.origin {
-            Origin::Account(a) => format!("account:{}", to_hex(a)),
-            Origin::Chain => "chain".into(),
-            Origin::Worker(w) => format!("worker:{}", to_hex(w)),
-            Origin::Gatekeepers => "gatekeepers".into(),
-        };
-        let destination = match &m.destination {
-            Destination::Worker(w) => format!("worker:{}", to_hex(w)),
-            Destination::Contract(c) => format!("contract:{}", to_hex(c)),
-            Destination::Topic(t) => format!("topic:{}", String::from_utf8_lossy(t)),
-        };
-        Self {
-            origin,
-            destination,
-            sequence: m.sequence,
-            payload: to_hex(&m.payload),
-            encoded: to_hex(m.encode()),
-        }
-    }
-}
-
-/// A block's outbound messages.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MessagesView {
-    /// Height.
-    pub height: u64,
-    /// The header's messages root.
-    pub messages_root: String,
-    /// Messages in order.
-    pub messages: Vec<MessageView>,
-}
-
-/// An account.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AccountView {
-    /// Account id.
-    pub account: String,
-    /// Free balance (decimal string).
-    pub balance: String,
-    /// Next nonce.
-    pub nonce: u64,
-    /// Height of the finalized state read.
-    pub height: u64,
-}
-
-/// An account's staking: bond, unbonding chunks and role.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StakingView {
-    /// Account id.
-    pub account: String,
-    /// Bonded (decimal string).
-    pub bonded: String,
-    /// Unbonding chunks: amount (decimal string) and the height it can be withdrawn from.
-    pub unlocking: Vec<(String, u64)>,
-    /// The gatekeeper candidate (worker) this account backs.
-    pub backs: Option<String>,
-    /// The candidates this account nominates.
-    pub nominations: Vec<String>,
-}
-
-/// A transaction's status.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TransactionView {
-    /// Hash.
-    pub hash: String,
-    /// `pending`, `finalized` or `unknown`.
-    pub status: String,
-    /// Block height once finalized.
-    pub height: Option<u64>,
-    /// Position in the block.
-    pub index: Option<u32>,
-    /// Fee burnt (decimal string).
-    pub fee: Option<String>,
-    /// Whether the call succeeded.
-    pub success: Option<bool>,
-    /// Why the call failed.
-    pub error: Option<String>,
-}
-
-/// What a light client needs to start from genesis.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct GenesisView {
-    /// Chain id.
-    pub chain_id: u64,
-    /// Genesis hash (the hash of `header_encoded`).
-    pub genesis_hash: String,
-    /// Encoded genesis header.
-    pub header_encoded: String,
-    /// Encoded consensus group public key.
-    pub group_key: String,
-    /// Inclusion proof of the group key under the genesis state root.
-    pub group_key_proof: String,
-}
-
-/// A run of finalized blocks for a light client (a pRuntime host): headers, each block's
-/// outbound messages, and the finalization certificate of the last one.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SyncBatchView {
-    /// Encoded headers, consecutive and ascending.
-    pub headers: Vec<String>,
-    /// Encoded outbound messages of each block.
-    pub messages: Vec<Vec<String>>,
-    /// Encoded finalization of the last header.
-    pub certificate: String,
-}
-
-/// Most blocks in one `veil_getSyncBatch` answer.
-pub const MAX_SYNC_BATCH: u64 = 1_000;
-
-/// Node status.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StatusView {
-    /// Chain id.
-    pub chain_id: u64,
-    /// Genesis hash.
-    pub genesis_hash: String,
-    /// Consensus group public key (what light clients verify certificates against).
-    pub group_key: String,
-    /// Height of the latest finalized block whose state this node has applied.
-    pub height: u64,
-    /// Latest finalized height known to consensus (may briefly lead `height`).
-    pub finalized: u64,
-    /// Hash of the block at `height`.
-    pub hash: String,
-    /// Number of validators.
-    pub validators: usize,
-    /// Connected validator peers.
-    pub peers: usize,
-    /// Pending transactions.
-    pub mempool: usize,
-    /// Registered workers.
-    pub workers: u64,
-    /// Of which registered with dev (insecure) attestation.
-    pub insecure_workers: u64,
-    /// Latest gatekeeper election round (0 before the first election).
-    pub election_round: u64,
-    /// Gatekeepers elected in that round.
-    pub gatekeepers: usize,
-    /// `prelaunch` until every elected gatekeeper confirmed the root key, then `launched`.
-    pub phase: String,
-    /// Root-key era (`null` before launch).
-    pub era: Option<u64>,
-    /// The genesis node: `active` before launch, `retired` after (it wipes the root key when
-    /// it sees the launch), `none` if genesis named none.
-    pub genesis: String,
-    /// Gatekeepers of the current round that confirmed the root key.
-    pub confirmed_gatekeepers: usize,
-    /// Divergences between gatekeepers' copies recorded by the chain.
-    pub divergences: u64,
-}
-
-/// A gatekeeper election result.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ElectionView {
-    /// Round, from 1.
-    pub round: u64,
-    /// Height of the block that ran it.
-    pub height: u64,
-    /// Elected workers, in election order.
-    pub gatekeepers: Vec<String>,
-    /// Their X25519 keys, in the same order.
-    pub ecdh_keys: Vec<String>,
-    /// The round expires at this height unless every gatekeeper confirmed.
-    pub deadline: u64,
-    /// Workers that hold the root key and answer key requests, with their endpoints.
-    pub holders: Vec<KeyHolderView>,
-    /// Check of the root key the gatekeepers must hold.
-    pub key_check: String,
-    /// Whether the round closed (fully confirmed, or expired).
-    pub closed: bool,
-    /// Gatekeepers that confirmed (if this is the current round).
-    pub confirmed: Vec<String>,
-}
-
-/// A holder of the root key.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct KeyHolderView {
-    /// Identity key.
-    pub worker: String,
-    /// X25519 key.
-    pub ecdh_key: String,
-    /// Public pRuntime API.
-    pub endpoint: String,
-}
-
-/// The gatekeepers' stream on chain.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct GatekeeperStreamView {
-    /// Next sequence of the gatekeepers' stream.
-    pub next_sequence: u64,
-    /// The latest encrypted state checkpoint (hex), if any.
-    pub state_checkpoint: Option<String>,
-    /// Divergences recorded.
-    pub divergences: u64,
-}
-
-/// A registered worker.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WorkerView {
-    /// Signing key (its identity).
-    pub worker: String,
-    /// X25519 key.
-    pub ecdh_public_key: String,
-    /// TEE kind.
-    pub tee: veil_primitives::TeeKind,
-    /// Measurement.
-    pub measurement: String,
-    /// TCB status at registration (`dev` for dev evidence).
-    pub tcb_status: String,
-    /// Registered with dev evidence: nothing proves it runs in a TEE.
-    pub insecure: bool,
-    /// Public pRuntime endpoint.
-    pub endpoint: String,
-    /// Operator account.
-    pub operator: String,
-    /// Height of the last registration.
-    pub registered_at: u64,
-    /// First height at which the registration lapses unless renewed.
-    pub expiry: u64,
-    /// The worker's next egress sequence (`null` in lists).
-    pub next_sequence: Option<u64>,
-}
-
-impl WorkerView {
-    fn new(id: &AccountId, w: &veil_primitives::WorkerInfo, next_sequence: Option<u64>) -> Self {
-        Self {
-            worker: to_hex(id),
-            ecdh_public_key: to_hex(w.ecdh_key),
-            tee: w.tee,
-            measurement: to_hex(&w.measurement),
-            tcb_status: w.tcb_status.clone(),
-            insecure: w.insecure,
-            endpoint: w.endpoint.clone(),
-            operator: to_hex(&w.operator),
-            registered_at: w.registered_at,
-            expiry: w.expiry,
-            next_sequence,
-        }
-    }
-}
-
-/// The node's RPC interface.
-#[rpc(server, client, namespace = "veil")]
-pub trait VeilApi {
-    /// Submits an encoded signed transaction; returns its hash.
-    #[method(name = "submitTransaction")]
-    async fn submit_transaction(&self, tx: String) -> RpcResult<String>;
-
-    /// A finalized block by height or hash, with its certificate.
-    #[method(name = "getBlock")]
-    async fn get_block(&self, id: BlockId) -> RpcResult<Option<BlockView>>;
-
-    /// The latest finalized block this node has applied.
-    #[method(name = "finalizedHead")]
-    async fn finalized_head(&self) -> RpcResult<HeadView>;
-
-    /// Finalized heads as they are applied.
-    #[subscription(name = "subscribeFinalizedHeads" => "finalizedHeads", unsubscribe = "unsubscribeFinalizedHeads", item = HeadView)]
-    async fn subscribe_finalized_heads(&self) -> SubscriptionResult;
-
-    /// A state value with its proof against the latest finalized state root.
-    #[method(name = "getStorage")]
-    async fn get_storage(&self, key: String) -> RpcResult<StorageView>;
-
-    /// The messages a finalized block sent out.
-    #[method(name = "getMessages")]
-    async fn get_messages(&self, height: u64) -> RpcResult<Option<MessagesView>>;
-
-    /// An account's balance and nonce.
-    #[method(name = "getAccount")]
-    async fn get_account(&self, account: String) -> RpcResult<AccountView>;
-
-    /// An account's bond and staking role.
-    #[method(name = "getStaking")]
-    async fn get_staking(&self, account: String) -> RpcResult<StakingView>;
-
-    /// A transaction's status.
-    #[method(name = "getTransaction")]
-    async fn get_transaction(&self, hash: String) -> RpcResult<TransactionView>;
-
-    /// A registered worker (`null` if not registered).
-    #[method(name = "getWorker")]
-    async fn get_worker(&self, worker: String) -> RpcResult<Option<WorkerView>>;
-
-    /// Registered workers (at most 1000).
-    #[method(name = "workers")]
-    async fn workers(&self) -> RpcResult<Vec<WorkerView>>;
-
-    /// The latest gatekeeper election (`null` before the first).
-    #[method(name = "election")]
-    async fn election(&self) -> RpcResult<Option<ElectionView>>;
-    /// The gatekeepers' shared stream: next sequence, latest encrypted state checkpoint and
-    /// divergences.
-    #[method(name = "gatekeeperStream")]
-    async fn gatekeeper_stream(&self) -> RpcResult<GatekeeperStreamView>;
-
-    /// Node status.
-    #[method(name = "status")]
-    async fn status(&self) -> RpcResult<StatusView>;
-
-    /// The node's metrics in Prometheus text format.
-    #[method(name = "metrics")]
-    async fn metrics(&self) -> RpcResult<String>;
-
-    /// The genesis header, group key and the proof binding them.
-    #[method(name = "genesis")]
-    async fn genesis(&self) -> RpcResult<GenesisView>;
-
-    /// Finalized blocks `from..` (at most `max`, capped at 1000) with messages and the last
-    /// block's certificate; `null` when `from` is not finalized and applied yet.
-    #[method(name = "getSyncBatch")]
-    async fn get_sync_batch(&self, from: u64, max: u64) -> RpcResult<Option<SyncBatchView>>;
 }
 
 /// Most workers `status` reads to count the insecure ones.
@@ -484,7 +61,7 @@ fn connected_peers(metrics: &str) -> usize {
 
 /// Serves the API for one node.
 pub struct Rpc<E: commonware_storage::Context + Spawner + Clock> {
-    chain: Arc<Chain<E>>,
+    chain: Arc<LocalChain<E>>,
     marshal: Marshal,
     validators: usize,
     group_key: String,
@@ -494,7 +71,7 @@ pub struct Rpc<E: commonware_storage::Context + Spawner + Clock> {
 impl<E: commonware_storage::Context + Spawner + Clock> Rpc<E> {
     /// Wraps a node. `metrics` renders the node's Prometheus metrics.
     pub fn new(
-        chain: Arc<Chain<E>>,
+        chain: Arc<LocalChain<E>>,
         marshal: Marshal,
         validators: usize,
         group_key: String,
@@ -512,8 +89,8 @@ impl<E: commonware_storage::Context + Spawner + Clock> Rpc<E> {
     /// Starts serving HTTP and WebSocket on `addr`.
     pub async fn serve(self, addr: SocketAddr) -> anyhow::Result<(SocketAddr, ServerHandle)> {
         let config = ServerConfig::builder()
-            .max_request_body_size(2 * 1024 * 1024)
-            .max_connections(1024)
+            .max_request_body_size(MAX_REQUEST_BYTES)
+            .max_connections(MAX_CONNECTIONS)
             .build();
         let server = Server::builder()
             .set_config(config)
@@ -647,11 +224,10 @@ where
             state_root: to_hex(proven.root),
             key: to_hex(key),
             proof_kind: if proven.value.is_some() {
-                "inclusion"
+                ProofKind::Inclusion
             } else {
-                "exclusion"
-            }
-            .into(),
+                ProofKind::Exclusion
+            },
             value: proven.value.map(to_hex),
             proof: to_hex(proven.proof),
         })
@@ -722,7 +298,7 @@ where
         let view = match receipt {
             Some(r) => TransactionView {
                 hash: to_hex(digest),
-                status: "finalized".into(),
+                status: TxStatus::Finalized,
                 height: Some(r.height),
                 index: Some(r.index),
                 fee: Some(r.fee.to_string()),
@@ -732,11 +308,10 @@ where
             None => TransactionView {
                 hash: to_hex(digest),
                 status: if self.chain.mempool.lock().contains(&digest) {
-                    "pending"
+                    TxStatus::Pending
                 } else {
-                    "unknown"
-                }
-                .into(),
+                    TxStatus::Unknown
+                },
                 height: None,
                 index: None,
                 fee: None,
@@ -754,7 +329,12 @@ where
     }
 
     async fn workers(&self) -> RpcResult<Vec<WorkerView>> {
-        let (_, list) = self.chain.state.workers(1000).await.map_err(unavailable)?;
+        let (_, list) = self
+            .chain
+            .state
+            .workers(MAX_LISTED_WORKERS)
+            .await
+            .map_err(unavailable)?;
         Ok(list
             .iter()
             .map(|(id, info)| WorkerView::new(id, info, None))
@@ -763,30 +343,22 @@ where
 
     async fn election(&self) -> RpcResult<Option<ElectionView>> {
         let e = self.chain.state.election().await.map_err(unavailable)?;
-        let b = self.chain.state.bootstrap().await.map_err(unavailable)?;
-        Ok(e.map(|e| ElectionView {
-            round: e.round,
-            height: e.height,
-            gatekeepers: e.gatekeepers.iter().map(to_hex).collect(),
-            ecdh_keys: e.ecdh_keys.iter().map(to_hex).collect(),
-            deadline: e.deadline,
-            holders: e
-                .holders
-                .iter()
-                .map(|h| KeyHolderView {
-                    worker: to_hex(&h.worker),
-                    ecdh_key: to_hex(h.ecdh_key),
-                    endpoint: h.endpoint.clone(),
-                })
-                .collect(),
-            key_check: to_hex(e.key_check),
-            closed: e.round <= b.closed_round,
-            confirmed: b.confirmed.iter().map(to_hex).collect(),
-        }))
+        let l = self
+            .chain
+            .state
+            .launch_status()
+            .await
+            .map_err(unavailable)?;
+        Ok(e.map(|e| ElectionView::new(&e, l.closed_round, &l.confirmed)))
     }
 
     async fn gatekeeper_stream(&self) -> RpcResult<GatekeeperStreamView> {
-        let b = self.chain.state.bootstrap().await.map_err(unavailable)?;
+        let b = self
+            .chain
+            .state
+            .launch_status()
+            .await
+            .map_err(unavailable)?;
         Ok(GatekeeperStreamView {
             next_sequence: b.next_gatekeeper_sequence,
             state_checkpoint: b.state_checkpoint.map(to_hex),
@@ -796,15 +368,20 @@ where
 
     async fn status(&self) -> RpcResult<StatusView> {
         let election = self.chain.state.election().await.map_err(unavailable)?;
-        let b = self.chain.state.bootstrap().await.map_err(unavailable)?;
+        let b = self
+            .chain
+            .state
+            .launch_status()
+            .await
+            .map_err(unavailable)?;
         let (phase, era) = match b.phase {
-            Phase::Prelaunch => ("prelaunch", None),
-            Phase::Launched { era, .. } => ("launched", Some(era)),
+            Phase::Prelaunch => (PhaseView::Prelaunch, None),
+            Phase::Launched { era, .. } => (PhaseView::Launched, Some(era)),
         };
         let genesis = match (&b.genesis_worker, era) {
-            (None, _) => "none",
-            (Some(_), None) => "active",
-            (Some(_), Some(_)) => "retired",
+            (None, _) => GenesisNodeStatus::None,
+            (Some(_), None) => GenesisNodeStatus::Active,
+            (Some(_), Some(_)) => GenesisNodeStatus::Retired,
         };
         let (workers, list) = self
             .chain
@@ -835,9 +412,9 @@ where
             insecure_workers,
             election_round: election.as_ref().map_or(0, |e| e.round),
             gatekeepers: election.map_or(0, |e| e.gatekeepers.len()),
-            phase: phase.into(),
+            phase,
             era,
-            genesis: genesis.into(),
+            genesis,
             confirmed_gatekeepers: b.confirmed.len(),
             divergences: b.divergences,
         })

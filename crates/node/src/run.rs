@@ -7,6 +7,7 @@ use std::{
     time::Duration,
 };
 
+use commonware_cryptography::bls12381::primitives::group::Share;
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _};
 use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
 use commonware_runtime::{Metrics as _, Runner as _, Spawner as _, Supervisor as _, tokio};
@@ -17,13 +18,12 @@ use commonware_stream::{
 use commonware_utils::{NZUsize, ordered::Map};
 use serde::{Deserialize, Serialize};
 use tracing::info;
-use veil_primitives::{AccountId, namespace, to_hex};
+use veil_primitives::{AccountId, PrivateKey, namespace, to_hex};
 
 use crate::{
     application::ProductionConfig,
     engine::{self, Channels, Timing},
     genesis::Genesis,
-    keys::{ValidatorKeyFile, read_json},
     open_chain,
     rpc::Rpc,
 };
@@ -36,7 +36,7 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// The genesis spec.
     pub genesis: PathBuf,
-    /// The validator key file.
+    /// The validator key file (read by the caller, which hands [run] the secrets).
     pub key: PathBuf,
     /// JSON-RPC listen address (HTTP and WebSocket).
     pub rpc: SocketAddr,
@@ -68,15 +68,15 @@ impl Default for NodeConfig {
 impl NodeConfig {
     /// Reads a config file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        read_json(path)
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("invalid {}: {e}", path.display()))
     }
 }
 
-/// Runs a validator until SIGINT or SIGTERM.
-pub fn run(config: NodeConfig) -> anyhow::Result<()> {
+/// Runs a validator with identity `key` and consensus `share` until SIGINT or SIGTERM.
+pub fn run(config: NodeConfig, key: PrivateKey, share: Share) -> anyhow::Result<()> {
     let genesis = Genesis::load(&config.genesis)?;
-    let keyfile: ValidatorKeyFile = read_json(&config.key)?;
-    let (key, share) = keyfile.secrets()?;
     let me: AccountId = key.public_key();
     let index = genesis.participants.position(&me).ok_or_else(|| {
         anyhow::anyhow!(

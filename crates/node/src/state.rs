@@ -351,33 +351,18 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
     pub async fn election(&self) -> Result<Option<veil_primitives::Election>, Error> {
         let guard = self.db.read().await;
         let view = self.view_at(&guard, None)?;
-        veil_chain::staking::election(&veil_chain::Overlay::new(&view))
+        veil_chain::gatekeeper::election(&veil_chain::Overlay::new(&view))
             .await
             .map_err(|e| Error::Db(e.to_string()))
     }
 
-    /// Launch progress in finalized state.
-    pub async fn bootstrap(&self) -> Result<Bootstrap, Error> {
+    /// Launch progress and the gatekeepers' stream, in finalized state.
+    pub async fn launch_status(&self) -> Result<veil_chain::gatekeeper::LaunchStatus, Error> {
         let guard = self.db.read().await;
         let view = self.view_at(&guard, None)?;
-        let o = veil_chain::Overlay::new(&view);
-        let db = |e: veil_chain::StateError| Error::Db(e.to_string());
-        use veil_chain::gatekeeper as g;
-        Ok(Bootstrap {
-            phase: g::phase(&o).await.map_err(db)?,
-            genesis_worker: g::genesis_worker(&o).await.map_err(db)?,
-            holders: g::holders(&o).await.map_err(db)?,
-            confirmed: g::confirmed(&o).await.map_err(db)?,
-            closed_round: g::closed_round(&o).await.map_err(db)?,
-            divergences: g::divergences(&o).await.map_err(db)?,
-            state_checkpoint: g::state_checkpoint(&o).await.map_err(db)?,
-            next_gatekeeper_sequence: veil_chain::mq::next_sequence(
-                &o,
-                &veil_primitives::Origin::Gatekeepers,
-            )
+        veil_chain::gatekeeper::launch_status(&veil_chain::Overlay::new(&view))
             .await
-            .map_err(db)?,
-        })
+            .map_err(|e| Error::Db(e.to_string()))
     }
 
     /// The number of registered workers and the first `max` of them, in finalized state.
@@ -529,25 +514,4 @@ impl<E: commonware_storage::Context + Spawner> StateRead for FinalizedView<'_, E
 
 fn poisoned() -> Error {
     Error::Db("state database unavailable after an earlier failure; restart the node".into())
-}
-
-/// Launch progress and the gatekeepers' stream, as the chain records them.
-#[derive(Clone, Debug)]
-pub struct Bootstrap {
-    /// Before or after launch.
-    pub phase: veil_primitives::Phase,
-    /// The genesis node named at genesis.
-    pub genesis_worker: Option<veil_primitives::GenesisWorker>,
-    /// The pRuntimes that hold the root key.
-    pub holders: Vec<veil_primitives::KeyHolder>,
-    /// Gatekeepers of the current round that confirmed.
-    pub confirmed: Vec<veil_primitives::AccountId>,
-    /// The last closed round.
-    pub closed_round: u64,
-    /// Divergences recorded.
-    pub divergences: u64,
-    /// The latest encrypted gatekeeper state.
-    pub state_checkpoint: Option<Vec<u8>>,
-    /// Next sequence of the gatekeepers' stream.
-    pub next_gatekeeper_sequence: u64,
 }

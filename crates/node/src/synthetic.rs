@@ -51,10 +51,7 @@ impl SyntheticChain {
         let signers = generated
             .validators
             .iter()
-            .map(|v| {
-                let (_, share) = v.secrets().expect("secrets");
-                genesis.scheme(Some(share)).expect("scheme")
-            })
+            .map(|(_, share)| genesis.scheme(Some(share.clone())).expect("scheme"))
             .collect();
         let state = genesis.state.clone();
         let (root, proof) = deterministic::Runner::default().start(|ctx| async move {

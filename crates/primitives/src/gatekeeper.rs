@@ -54,6 +54,29 @@ pub struct GenesisWorker {
     pub key_check: Digest,
 }
 
+/// Where the genesis node is in its one-off life, as the chain and pRuntime report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenesisNodeStatus {
+    /// It holds the root key and answers the elected gatekeepers' key requests (before
+    /// launch).
+    Active,
+    /// It saw the launch and wiped its keys; it answers nothing.
+    Retired,
+    /// Genesis named no genesis node (the network never launches).
+    None,
+}
+
+impl std::fmt::Display for GenesisNodeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Active => "active",
+            Self::Retired => "retired",
+            Self::None => "none",
+        })
+    }
+}
+
 /// Whether the network is live.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Phase {

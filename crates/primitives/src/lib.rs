@@ -17,9 +17,9 @@ mod transaction;
 pub use block::{Block, BlockLimits, Header, MAX_BLOCK_BYTES, MAX_BLOCK_TXS_CAP, MAX_TX_BYTES_CAP};
 pub use commonware_codec::{Decode, DecodeExt, Encode, Error as CodecError, Read, ReadExt, Write};
 pub use gatekeeper::{
-    DIVERGENCE_TOPIC, Divergence, GATEKEEPER_STATE_TOPIC, GatekeeperMessage, GenesisWorker,
-    KeyHolder, LAUNCH_TOPIC, Launch, MAX_GATEKEEPER_STATE_BYTES, Phase, READY_TOPIC, Ready,
-    SLASH_TOPIC, SignedGatekeeperMessage, Slashed, holders_cfg, root_key_check,
+    DIVERGENCE_TOPIC, Divergence, GATEKEEPER_STATE_TOPIC, GatekeeperMessage, GenesisNodeStatus,
+    GenesisWorker, KeyHolder, LAUNCH_TOPIC, Launch, MAX_GATEKEEPER_STATE_BYTES, Phase, READY_TOPIC,
+    Ready, SLASH_TOPIC, SignedGatekeeperMessage, Slashed, holders_cfg, root_key_check,
 };
 pub use hash::{Digest, hash, hash_parts};
 pub use message::{Destination, MAX_TOPIC_BYTES, Message, Origin};
@@ -31,7 +31,7 @@ pub use registry::{
     TeeKind, WorkerInfo, WorkerMessage, tdx_measurement, worker_key,
 };
 pub use staking::{
-    ELECTION_TOPIC, Election, MAX_GATEKEEPERS, MAX_NOMINATIONS, StakingCall, StakingParams,
+    ELECTION_TOPIC, Elected, Election, MAX_GATEKEEPERS, MAX_NOMINATIONS, StakingCall, StakingParams,
 };
 pub use transaction::{
     Call, GovernanceCall, SignedTransaction, Transaction, TxLimits, signing_payload,

@@ -29,3 +29,17 @@ pub const NOISE_PROLOGUE: &[u8] = b"_VEIL_PRUNTIME_NOISE";
 pub const GATEKEEPER_STATE: &[u8] = b"_VEIL_GATEKEEPER_STATE";
 /// Seeds of the gatekeepers' deterministic random bit generator.
 pub const GATEKEEPER_DRBG: &[u8] = b"_VEIL_GATEKEEPER_DRBG";
+/// pRuntime's signed public API answers.
+pub const PUBLIC_ANSWER: &[u8] = b"_VEIL_PRUNTIME_PUBLIC_ANSWER";
+/// Associated data of pRuntime's sealed files.
+pub const SEALED_FILE: &[u8] = b"_VEIL_PRUNTIME_SEALED_FILE";
+/// Associated data of pRuntime's sealed key-value store (log frames and manifest).
+pub const SEALED_KV: &[u8] = b"_VEIL_PRUNTIME_SEALED_KV";
+/// HKDF salt of every key `veil_crypto::seal` derives.
+pub const CRYPTO_SEAL: &[u8] = b"_VEIL_CRYPTO_SEAL";
+/// The dev RA service's signature over dev quotes (INSECURE, dev mode only).
+pub const DEV_RA: &[u8] = b"_VEIL_ATTESTATION_DEV_RA";
+/// Attestation report data binding a worker's keys to a chain and a block.
+pub const REPORT_DATA: &[u8] = b"_VEIL_ATTESTATION_REPORT_DATA";
+/// The digest that names a TDX measurement (MRTD, config and RTMRs).
+pub const TDX_MEASUREMENT: &[u8] = b"_VEIL_ATTESTATION_TDX_MEASUREMENT";

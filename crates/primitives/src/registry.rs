@@ -140,7 +140,7 @@ impl Measurement {
 }
 
 /// Domain of the TDX measurement digest.
-pub const TDX_MEASUREMENT_DOMAIN: &[u8] = b"_VEIL_ATTESTATION_TDX_MEASUREMENT";
+pub const TDX_MEASUREMENT_DOMAIN: &[u8] = crate::namespace::TDX_MEASUREMENT;
 
 /// The measurement Veil allowlists for a TDX trust domain: a digest of MRTD (firmware),
 /// MRCONFIGID, MROWNER, MROWNERCONFIG and RTMR0..3 (boot chain, kernel, command line and

@@ -112,12 +112,8 @@ pub struct Election {
     pub round: u64,
     /// Height of the block that ran it.
     pub height: Height,
-    /// Elected workers, in election order.
-    pub gatekeepers: Vec<AccountId>,
-    /// Their registered X25519 keys, in the same order: the static keys of the secure
-    /// channels gatekeepers open, so a pRuntime that verified this announcement knows whom
-    /// it may talk to without reading the registry.
-    pub ecdh_keys: Vec<[u8; 32]>,
+    /// Elected workers, in election order, with their registered X25519 keys.
+    pub gatekeepers: Vec<Elected>,
     /// The round expires at this height unless every gatekeeper confirmed by then.
     pub deadline: Height,
     /// The pRuntimes that hold the root key and answer key requests: the genesis node before
@@ -222,12 +218,67 @@ impl Read for StakingParams {
     }
 }
 
+/// One elected gatekeeper.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Elected {
+    /// The worker (its identity key).
+    pub worker: AccountId,
+    /// Its registered X25519 key: the static key of the secure channels gatekeepers open, so
+    /// a pRuntime that verified the announcement knows whom it may talk to without reading the
+    /// registry.
+    pub ecdh_key: [u8; 32],
+}
+
+impl Election {
+    /// Whether `worker` was elected.
+    pub fn is_elected(&self, worker: &AccountId) -> bool {
+        self.gatekeepers.iter().any(|g| &g.worker == worker)
+    }
+
+    /// Whether a gatekeeper of this round has the X25519 key `key`.
+    pub fn has_ecdh_key(&self, key: &[u8; 32]) -> bool {
+        self.gatekeepers.iter().any(|g| &g.ecdh_key == key)
+    }
+
+    /// `worker`'s position in the election order.
+    pub fn position(&self, worker: &AccountId) -> Option<usize> {
+        self.gatekeepers.iter().position(|g| &g.worker == worker)
+    }
+
+    /// The elected workers, in order.
+    pub fn workers(&self) -> impl Iterator<Item = &AccountId> {
+        self.gatekeepers.iter().map(|g| &g.worker)
+    }
+}
+
+impl Write for Elected {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.worker.write(buf);
+        self.ecdh_key.write(buf);
+    }
+}
+
+impl EncodeSize for Elected {
+    fn encode_size(&self) -> usize {
+        self.worker.encode_size() + 32
+    }
+}
+
+impl Read for Elected {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            worker: AccountId::read(buf)?,
+            ecdh_key: <[u8; 32]>::read(buf)?,
+        })
+    }
+}
+
 impl Write for Election {
     fn write(&self, buf: &mut impl BufMut) {
         self.round.write(buf);
         self.height.write(buf);
         self.gatekeepers.write(buf);
-        self.ecdh_keys.write(buf);
         self.deadline.write(buf);
         self.holders.write(buf);
         self.key_check.write(buf);
@@ -236,11 +287,7 @@ impl Write for Election {
 
 impl EncodeSize for Election {
     fn encode_size(&self) -> usize {
-        16 + self.gatekeepers.encode_size()
-            + self.ecdh_keys.encode_size()
-            + 8
-            + self.holders.encode_size()
-            + 32
+        16 + self.gatekeepers.encode_size() + 8 + self.holders.encode_size() + 32
     }
 }
 
@@ -248,18 +295,13 @@ impl Read for Election {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         let bound = &(RangeCfg::new(0..=MAX_GATEKEEPERS as usize), ());
-        let e = Self {
+        Ok(Self {
             round: u64::read(buf)?,
             height: u64::read(buf)?,
-            gatekeepers: Vec::<AccountId>::read_cfg(buf, bound)?,
-            ecdh_keys: Vec::<[u8; 32]>::read_cfg(buf, bound)?,
+            gatekeepers: Vec::<Elected>::read_cfg(buf, bound)?,
             deadline: u64::read(buf)?,
             holders: Vec::<KeyHolder>::read_cfg(buf, &holders_cfg())?,
             key_check: Digest::read(buf)?,
-        };
-        if e.ecdh_keys.len() != e.gatekeepers.len() {
-            return Err(Error::Invalid("Election", "one ECDH key per gatekeeper"));
-        }
-        Ok(e)
+        })
     }
 }

@@ -11,12 +11,9 @@ use veil_primitives::{
 use x25519_dalek::{PublicKey as EcdhPublic, StaticSecret};
 use zeroize::Zeroizing;
 
-use crate::storage::SealedDir;
+use crate::sealed::dir::SealedDir;
 
 const FILE: &str = "identity";
-
-/// Signature domain of pRuntime's public API answers.
-pub const PUBLIC_ANSWER_NAMESPACE: &[u8] = b"_VEIL_PRUNTIME_PUBLIC_ANSWER";
 
 /// The worker's keys.
 pub struct Identity {

@@ -1,86 +1,50 @@
-//! The runtime: identity, sealed sync state, and the operations the APIs expose.
+//! The coordinator: opens pRuntime's sealed data, serializes every change, and hands readers a
+//! consistent snapshot.
+//!
+//! **Thread and lock model.** Changes (`InitRuntime`, `SyncBlockchain`, `Bootstrap`, key
+//! requests) take the writer lock, which owns the sealed store: they verify and compute under
+//! it, commit one atomic batch, then publish a new [Snapshot] by swapping an `Arc`. Readers
+//! (`Info`, egress, registrations, key answers) never take the writer lock: they clone the
+//! current snapshot's `Arc` under a read lock held for a pointer copy. A 10,000-block sync
+//! therefore delays no public call; it only queues other changes behind it. The API runs
+//! changes on tokio's blocking pool so they never hold up the async threads ([crate::api]).
 
-use std::path::Path;
-
-use commonware_codec::{DecodeExt as _, Encode as _};
-use serde::{Deserialize, Serialize};
-use veil_attestation::{Evidence, TeeKind, report_data};
-use veil_primitives::{
-    AccountId, ChainIdentity, Destination, Digest, ELECTION_TOPIC, Election,
-    GATEKEEPER_STATE_TOPIC, GatekeeperMessage, HEARTBEAT_TOPIC, Header, Height, KeyHolder,
-    LAUNCH_TOPIC, Launch, MAX_ENDPOINT_BYTES, Message, Origin, READY_TOPIC, Ready, Registration,
-    RegistryEvent, SignedGatekeeperMessage, SignedWorkerMessage, WorkerMessage, namespace, to_hex,
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard, RwLock},
 };
 
+use commonware_codec::Encode as _;
+use serde::Serialize;
+use veil_attestation::Evidence;
+use veil_primitives::{
+    AccountId, Digest, GenesisNodeStatus, Header, Height, KeyHolder, Message, Registration,
+    SignedGatekeeperMessage, SignedWorkerMessage, namespace, to_hex,
+};
+use veil_pruntime_api::{Info, SignedAnswer};
+
 use crate::{
-    gatekeeper::{self, ChannelError, GatekeeperRole, KeyRequest},
-    genesis::GenesisRole,
-    identity::{Identity, PUBLIC_ANSWER_NAMESPACE},
-    storage::SealedDir,
-    sync::{Batch, MAX_PENDING_EGRESS, SyncError, SyncState, decode_state},
+    egress::Emitter,
+    identity::Identity,
+    ingress,
+    roles::{
+        gatekeeper::{self, KeyRequestError, channel, channel::KeyRequest},
+        genesis::GenesisRole,
+        worker,
+    },
+    sealed::{
+        dir::SealedDir,
+        kv::{Batch, SealedKv},
+    },
+    state::State,
+    sync::{Batch as SyncBatch, SyncError},
     tee::TeeBackend,
 };
 
-const SYNC_FILE: &str = "sync";
+pub use crate::error::RuntimeError;
 
-/// Public facts about this pRuntime.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Info {
-    /// Worker signing key (hex).
-    pub public_key: String,
-    /// Worker ECDH key (hex).
-    pub ecdh_public_key: String,
-    /// TEE kind.
-    pub tee: TeeKind,
-    /// `true` in dev mode: nothing proves this runtime runs in a TEE.
-    pub insecure: bool,
-    /// Code measurement (hex).
-    pub measurement: String,
-    /// Chain id, once initialized.
-    pub chain_id: Option<u64>,
-    /// Genesis hash, once initialized.
-    pub genesis_hash: Option<String>,
-    /// Last synced height (0 = genesis only).
-    pub synced_height: Height,
-    /// Hash of the last synced block.
-    pub synced_hash: Option<String>,
-    /// Messages addressed to this worker received so far.
-    pub messages_received: u64,
-    /// Registered until this height, as the chain told this runtime (`null`: not registered).
-    pub registered_until: Option<Height>,
-    /// Egress messages signed but not yet seen on chain.
-    pub egress_pending: usize,
-    /// The latest gatekeeper election this runtime has verified (0: none yet).
-    pub election_round: u64,
-    /// Whether that election elected this worker as a gatekeeper.
-    pub gatekeeper: bool,
-    /// The public genesis identity (ed25519 key), if this runtime is the genesis node.
-    pub genesis_key: Option<String>,
-    /// `active` while this genesis node holds the root key, `retired` once it wiped it after
-    /// the launch; `null` if this runtime is not the genesis node.
-    pub genesis: Option<String>,
-    /// Whether the network launched, as this runtime verified.
-    pub launched: bool,
-    /// Whether this runtime holds the root key as a gatekeeper.
-    pub holds_root_key: bool,
-    /// The era of the root key it holds.
-    pub era: Option<u64>,
-    /// This gatekeeper's copies of gatekeeper messages not yet seen on chain.
-    pub gatekeeper_pending: usize,
-    /// Next sequence of the gatekeepers' stream in this gatekeeper's replicated state.
-    pub gatekeeper_sequence: Option<u64>,
-}
-
-/// A public answer and the worker's signature over its exact bytes.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SignedAnswer {
-    /// The answer, as JSON text.
-    pub payload: String,
-    /// Worker public key (hex).
-    pub public_key: String,
-    /// Ed25519 signature over `payload` under the public-answer namespace (hex).
-    pub signature: String,
-}
+/// Where the sealed store lives inside the data directory.
+pub const STORE_DIR: &str = "store";
 
 /// What `Bootstrap` reveals: the public genesis identity `pk_g` and the root key's check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,119 +57,148 @@ pub struct Bootstrapped {
     pub created: bool,
 }
 
-/// Errors of runtime operations.
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    /// A sync batch was refused.
-    #[error(transparent)]
-    Sync(#[from] SyncError),
-    /// The genesis given is not acceptable.
-    #[error("genesis rejected: {0}")]
-    Genesis(String),
-    /// The block hash is not one pRuntime synced recently.
-    #[error("block {0} is not among the recently synced blocks")]
-    UnknownBlock(String),
-    /// A request pRuntime will not sign.
-    #[error("invalid request: {0}")]
-    Invalid(String),
-    /// This was the genesis node and it retired after the launch: it answers nothing.
-    #[error("this genesis node retired after the launch and wiped its keys; it answers nothing")]
-    Retired,
-    /// A root-key exchange failed.
-    #[error("key exchange refused: {0}")]
-    KeyExchange(#[from] ChannelError),
-    /// Storage or TEE failure.
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+/// Everything readers see, consistent as of the last committed change.
+#[derive(Clone, Default)]
+pub struct Snapshot {
+    /// What pRuntime knows of the chain (`None` before `InitRuntime`).
+    pub state: Option<State>,
+    /// The genesis role, if this pRuntime was bootstrapped and has not retired.
+    pub genesis: Option<Arc<GenesisRole>>,
+    /// The retired genesis identity, if this pRuntime was the genesis node.
+    pub retired: Option<AccountId>,
+}
+
+/// The writer's side: the store, and the key request in flight.
+struct Writer {
+    store: SealedKv,
+    key_request: Option<KeyRequest>,
+    attempts: u64,
 }
 
 /// pRuntime.
 pub struct Runtime {
     tee: Box<dyn TeeBackend>,
-    sealed: SealedDir,
     identity: Identity,
-    state: Option<SyncState>,
-    genesis: Option<GenesisRole>,
-    retired: Option<AccountId>,
-    key_request: Option<KeyRequest>,
-    attempts: u64,
+    store_dir: PathBuf,
+    writer: Mutex<Writer>,
+    current: RwLock<Arc<Snapshot>>,
 }
 
 impl Runtime {
     /// Opens the runtime's sealed data in `data_dir`, creating the identity at first start.
     pub fn open(tee: Box<dyn TeeBackend>, data_dir: &Path) -> anyhow::Result<(Self, bool)> {
-        let sealed = SealedDir::new(data_dir, tee.sealing_root()?, tee.measurement())?;
+        let measurement = tee.measurement();
+        let root = tee.sealing_root()?;
+        let sealed = SealedDir::new(data_dir, root.clone(), measurement.clone())?;
         let (identity, created) = Identity::load_or_create(&sealed)?;
-        let state = match sealed.read(SYNC_FILE)? {
-            Some(bytes) => Some(decode_state(&bytes)?),
-            None => None,
+        let store_dir = data_dir.join(STORE_DIR);
+        let store = SealedKv::open(
+            &store_dir,
+            &root,
+            &measurement,
+            identity.public_key().as_ref(),
+        )
+        .map_err(|e| anyhow::anyhow!("sealed store in {}: {e}", data_dir.display()))?;
+        let snapshot = Snapshot {
+            state: State::load(&store)?,
+            genesis: GenesisRole::load(&store)?.map(Arc::new),
+            retired: GenesisRole::retired(&store)?,
         };
-        let genesis = GenesisRole::load(&sealed)?;
-        let retired = GenesisRole::retired(&sealed)?;
-        let mut runtime = Self {
+        let runtime = Self {
             tee,
-            sealed,
             identity,
-            state,
-            genesis,
-            retired,
-            key_request: None,
-            attempts: 0,
+            store_dir,
+            writer: Mutex::new(Writer {
+                store,
+                key_request: None,
+                attempts: 0,
+            }),
+            current: RwLock::new(Arc::new(snapshot)),
         };
-        // A crash between sealing the launch and wiping the role finishes the wipe now.
-        runtime.retire_if_launched()?;
+        // A crash between seeing the launch and wiping the role finishes the wipe now.
+        {
+            let mut w = runtime.write();
+            let snap = runtime.snapshot();
+            runtime.retire_if_launched(&mut w, &snap)?;
+        }
         Ok((runtime, created))
     }
 
-    fn retire_if_launched(&mut self) -> anyhow::Result<()> {
-        if self.state.as_ref().is_some_and(|s| s.launched.is_some())
-            && let Some(role) = self.genesis.take()
-        {
-            self.retired = Some(role.retire(&self.sealed)?);
+    /// The current snapshot (cheap: an `Arc` clone).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn write(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, snapshot: Snapshot) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+    }
+
+    /// The genesis node wipes its role once it has seen the launch in a verified block.
+    fn retire_if_launched(&self, w: &mut Writer, snap: &Snapshot) -> anyhow::Result<()> {
+        let launched = snap.state.as_ref().is_some_and(|s| s.launched.is_some());
+        if launched && let Some(role) = &snap.genesis {
+            let retired = GenesisRole::retire(role.public().0, &mut w.store)?;
+            self.publish(Snapshot {
+                state: snap.state.clone(),
+                genesis: None,
+                retired: Some(retired),
+            });
             tracing::info!("the network launched: genesis node retired, root key wiped");
         }
         Ok(())
     }
 
-    fn ensure_active(&self) -> Result<(), RuntimeError> {
-        match self.retired {
+    fn ensure_active(snap: &Snapshot) -> Result<(), RuntimeError> {
+        match snap.retired {
             Some(_) => Err(RuntimeError::Retired),
             None => Ok(()),
         }
     }
 
-    fn chain(state: &SyncState) -> ChainIdentity {
-        ChainIdentity {
-            chain_id: state.chain_id,
-            genesis_hash: state.genesis_hash,
+    fn emitter<'a>(&'a self, chain: &'a veil_primitives::ChainIdentity) -> Emitter<'a> {
+        Emitter {
+            identity: &self.identity,
+            chain,
         }
     }
 
     /// Takes the genesis role: creates and seals the genesis identity and the era-0 root key
     /// (or loads them if this runtime already has the role). Returns the public genesis
     /// identity `pk_g` and whether it was created now.
-    pub fn bootstrap(&mut self) -> Result<Bootstrapped, RuntimeError> {
-        self.ensure_active()?;
-        if let Some(role) = &self.genesis {
+    pub fn bootstrap(&self) -> Result<Bootstrapped, RuntimeError> {
+        let mut w = self.write();
+        let snap = self.snapshot();
+        Self::ensure_active(&snap)?;
+        if let Some(role) = &snap.genesis {
             return Ok(Bootstrapped {
                 public: role.public(),
                 key_check: role.key_check(),
                 created: false,
             });
         }
-        let (role, created) = GenesisRole::bootstrap(&self.sealed)?;
+        let (role, created) = GenesisRole::bootstrap(&mut w.store)?;
         let out = Bootstrapped {
             public: role.public(),
             key_check: role.key_check(),
             created,
         };
-        self.genesis = Some(role);
+        self.publish(Snapshot {
+            genesis: Some(Arc::new(role)),
+            ..(*snap).clone()
+        });
         Ok(out)
     }
 
     /// The genesis role, if this runtime was bootstrapped.
-    pub fn genesis(&self) -> Option<&GenesisRole> {
-        self.genesis.as_ref()
+    pub fn genesis(&self) -> Option<Arc<GenesisRole>> {
+        self.snapshot().genesis.clone()
     }
 
     /// The worker identity.
@@ -213,29 +206,43 @@ impl Runtime {
         &self.identity
     }
 
-    /// Sync progress, once initialized.
-    pub fn state(&self) -> Option<&SyncState> {
-        self.state.as_ref()
+    /// What pRuntime knows of the chain, once initialized.
+    pub fn state(&self) -> Option<State> {
+        self.snapshot().state.clone()
     }
 
-    /// Raw sealed sync file (for tests that prove nothing was written).
+    /// Every byte of the sealed store on disk, file by file in name order (for tests that
+    /// prove nothing was written).
     pub fn sealed_state_bytes(&self) -> Option<Vec<u8>> {
-        self.sealed.raw(SYNC_FILE)
+        let _w = self.write();
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.store_dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            out.extend(std::fs::read(name).ok()?);
+        }
+        Some(out)
     }
 
     /// Sets the chain to follow, checking that the group key is the one genesis commits to.
     /// Idempotent for the same genesis; a different genesis is refused.
     pub fn init(
-        &mut self,
+        &self,
         chain_id: u64,
         genesis: &Header,
         group_key: &[u8],
         proof: &[u8],
     ) -> Result<(), RuntimeError> {
-        self.ensure_active()?;
+        let mut w = self.write();
+        let snap = self.snapshot();
+        Self::ensure_active(&snap)?;
         let trust = veil_light::verify_genesis(genesis, group_key, proof)
             .map_err(|e| RuntimeError::Genesis(e.to_string()))?;
-        if let Some(s) = &self.state {
+        if let Some(s) = &snap.state {
             if s.genesis_hash == trust.genesis_hash && s.chain_id == chain_id {
                 return Ok(());
             }
@@ -245,9 +252,14 @@ impl Runtime {
                 s.chain_id
             )));
         }
-        let state = SyncState::genesis(chain_id, &trust);
-        self.sealed.write(SYNC_FILE, &state.encode())?;
-        self.state = Some(state);
+        let state = State::genesis(chain_id, &trust);
+        let mut batch = Batch::default();
+        state.write(None, &mut batch);
+        w.store.commit(batch)?;
+        self.publish(Snapshot {
+            state: Some(state),
+            ..(*snap).clone()
+        });
         Ok(())
     }
 
@@ -256,166 +268,86 @@ impl Runtime {
     ///
     /// The chain's registry events set what pRuntime knows of its registration, copies of its
     /// own egress confirm it, and crossing a heartbeat height while registered signs a
-    /// heartbeat. All of it is sealed together with the sync progress.
-    pub fn sync(&mut self, batch: &Batch) -> Result<(Height, Vec<Message>), RuntimeError> {
-        self.ensure_active()?;
-        let state = self.state.as_ref().ok_or(SyncError::NotInitialized)?;
+    /// heartbeat. All of it is sealed in one commit with the sync progress.
+    pub fn sync(&self, batch: &SyncBatch) -> Result<(Height, Vec<Message>), RuntimeError> {
+        let mut w = self.write();
+        let snap = self.snapshot();
+        Self::ensure_active(&snap)?;
+        let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
         let me = self.identity.public_key();
-        let chain = Self::chain(state);
         let (mut next, seen) = state.check(batch, &me)?;
-        let previous = state.next_height - 1;
-        let mut mine = Vec::new();
-        let out = Egress {
-            identity: &self.identity,
-            chain: &chain,
+        let chain = state.chain();
+        let out = self.emitter(&chain);
+        let mine = ingress::dispatch(&out, &mut next, seen);
+        worker::heartbeat(&out, &mut next, state.synced_height());
+        let mut commit = Batch::default();
+        next.write(Some(state), &mut commit);
+        w.store.commit(commit)?;
+        let height = next.synced_height();
+        let snap = Snapshot {
+            state: Some(next),
+            ..(*snap).clone()
         };
-        for (height, block, m) in seen {
-            match (&m.origin, &m.destination) {
-                (Origin::Worker(w), _) if w == &me => next.egress.confirm(m.sequence),
-                (Origin::Gatekeepers, _) => out.routed(&mut next, &m),
-                (Origin::Chain, Destination::Topic(t)) if t == ELECTION_TOPIC => {
-                    if let Ok(e) = Election::decode(m.payload.clone()) {
-                        out.election(&mut next, e, &block);
-                    }
-                }
-                (Origin::Chain, Destination::Topic(t)) if t == LAUNCH_TOPIC => {
-                    if let Ok(l) = Launch::decode(m.payload.clone()) {
-                        out.launch(&mut next, &l, height, &block);
-                    }
-                }
-                (Origin::Chain, Destination::Worker(_)) => {
-                    match RegistryEvent::decode(m.payload.clone()) {
-                        Ok(RegistryEvent::Registered {
-                            expiry,
-                            heartbeat_blocks,
-                        }) => next.egress.registration = Some((expiry, heartbeat_blocks)),
-                        // Unconfirmed egress stays: a sequence, once signed, always carries
-                        // the same message, and it is posted again after re-registration.
-                        Ok(RegistryEvent::Deregistered { .. }) => next.egress.registration = None,
-                        Err(_) => {}
-                    }
-                    mine.push(m);
-                }
-                _ => mine.push(m),
-            }
-        }
-        let height = next.next_height - 1;
-        if let Some((expiry, every)) = next.egress.registration
-            && height < expiry
-            && height / every > previous / every
-        {
-            let mut payload = height.to_be_bytes().to_vec();
-            payload.extend_from_slice(next.last_hash.as_ref());
-            out.egress(&mut next, HEARTBEAT_TOPIC, payload);
-        }
-        self.sealed.write(SYNC_FILE, &next.encode())?;
-        self.state = Some(next);
-        self.retire_if_launched()?;
+        self.publish(snap.clone());
+        self.retire_if_launched(&mut w, &snap)?;
         Ok((height, mine))
     }
 
     /// Starts a key request to one of the holders the latest verified election names (a
-    /// different one on each attempt); returns the holder and the first Noise message, which
-    /// the host delivers to the holder's public `RequestRootKey`.
-    pub fn start_key_request(&mut self) -> Result<(KeyHolder, Vec<u8>, u64), RuntimeError> {
-        self.ensure_active()?;
-        let state = self.state.as_ref().ok_or(SyncError::NotInitialized)?;
-        let me = self.identity.public_key();
-        let election = state
-            .election
-            .as_ref()
-            .ok_or_else(|| RuntimeError::Invalid("no gatekeeper election seen yet".into()))?;
-        if !election.gatekeepers.contains(&me) {
-            return Err(ChannelError::NotElected(election.round).into());
-        }
-        if state
-            .gatekeeper
-            .as_ref()
-            .is_some_and(|r| r.key_check() == election.key_check)
-        {
-            return Err(RuntimeError::Invalid("already holds the root key".into()));
-        }
-        let holders: Vec<&KeyHolder> = election.holders.iter().filter(|h| h.worker != me).collect();
-        if holders.is_empty() {
-            return Err(RuntimeError::Invalid(
-                "the election names no key holder".into(),
-            ));
-        }
-        let holder = holders[(self.attempts % holders.len() as u64) as usize].clone();
-        self.attempts += 1;
-        let (request, message) = KeyRequest::start(
+    /// different one on each attempt); returns the holder, the first Noise message (which the
+    /// host delivers to the holder's public `RequestRootKey`) and the round.
+    pub fn start_key_request(&self) -> Result<(KeyHolder, Vec<u8>, u64), RuntimeError> {
+        let mut w = self.write();
+        let snap = self.snapshot();
+        Self::ensure_active(&snap)?;
+        let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        let (request, message) = gatekeeper::start_key_request(
+            state,
+            &self.identity.public_key(),
             self.identity.ecdh_secret(),
-            holder.clone(),
-            &Self::chain(state),
-            election.round,
+            w.attempts,
         )?;
-        let round = election.round;
-        self.key_request = Some(request);
-        Ok((holder, message, round))
+        w.attempts += 1;
+        let out = (request.holder.clone(), message, request.round);
+        w.key_request = Some(request);
+        Ok(out)
     }
 
     /// Completes the key request with the holder's answer: seals the root key, restores the
     /// gatekeeper state from the latest checkpoint seen on chain, and confirms readiness.
-    pub fn finish_key_request(&mut self, answer: &[u8]) -> Result<(u64, Digest), RuntimeError> {
-        self.ensure_active()?;
-        let state = self.state.as_ref().ok_or(SyncError::NotInitialized)?;
-        let request = self
-            .key_request
-            .take()
-            .ok_or_else(|| RuntimeError::Invalid("no key request in flight".into()))?;
-        let election = state
-            .election
-            .as_ref()
-            .filter(|e| e.round == request.round)
-            .ok_or_else(|| {
-                RuntimeError::Invalid(
-                    "a new election started since the request; start again".into(),
-                )
-            })?;
-        let chain = Self::chain(state);
-        let (era, root_key) = request.finish(answer, &election.key_check)?;
-        let mut next = state.clone();
-        let restored = next
-            .checkpoint
-            .as_deref()
-            .and_then(|c| gatekeeper::open_checkpoint(&root_key, &chain, c).ok())
-            .map(|(_, s)| s)
-            .unwrap_or(gatekeeper::GatekeeperState {
-                era,
-                ..Default::default()
-            });
-        let role = GatekeeperRole {
-            era,
-            root_key,
-            state: restored,
-            pending: Vec::new(),
-        };
-        let check = role.key_check();
-        next.gatekeeper = Some(role);
-        Egress {
-            identity: &self.identity,
-            chain: &chain,
-        }
-        .ready(&mut next);
-        self.sealed.write(SYNC_FILE, &next.encode())?;
-        self.state = Some(next);
+    pub fn finish_key_request(&self, answer: &[u8]) -> Result<(u64, Digest), RuntimeError> {
+        let mut w = self.write();
+        let snap = self.snapshot();
+        Self::ensure_active(&snap)?;
+        let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        let request = w.key_request.take().ok_or(KeyRequestError::NotStarted)?;
+        let chain = state.chain();
+        let next = gatekeeper::finish_key_request(&self.emitter(&chain), state, request, answer)?;
+        let role = next.gatekeeper.as_ref().expect("the role was just created");
+        let (era, check) = (role.era, role.key_check());
+        let mut commit = Batch::default();
+        next.write(Some(state), &mut commit);
+        w.store.commit(commit)?;
+        self.publish(Snapshot {
+            state: Some(next),
+            ..(*snap).clone()
+        });
         tracing::info!(era, "root key received and sealed");
         Ok((era, check))
     }
 
     /// A key holder's answer to an elected gatekeeper's request (the public `RequestRootKey`).
+    /// Reads the snapshot only, so it never waits behind a sync.
     pub fn answer_key_request(&self, request: &[u8]) -> Result<Vec<u8>, RuntimeError> {
-        self.ensure_active()?;
-        let state = self.state.as_ref().ok_or(SyncError::NotInitialized)?;
-        let election = state
-            .election
-            .as_ref()
-            .ok_or_else(|| RuntimeError::Invalid("no gatekeeper election seen yet".into()))?;
-        let chain = Self::chain(state);
-        let answer = if let Some(g) = &self.genesis {
-            gatekeeper::answer(g.ecdh_secret(), &chain, election, 0, g.root_key(), request)
+        let snap = self.snapshot();
+        Self::ensure_active(&snap)?;
+        let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        let election = state.election.as_ref().ok_or(KeyRequestError::NoElection)?;
+        let chain = state.chain();
+        let answer = if let Some(g) = &snap.genesis {
+            channel::answer(g.ecdh_secret(), &chain, election, 0, g.root_key(), request)
         } else if let Some(role) = &state.gatekeeper {
-            gatekeeper::answer(
+            channel::answer(
                 self.identity.ecdh_secret(),
                 &chain,
                 election,
@@ -433,7 +365,8 @@ impl Runtime {
 
     /// This gatekeeper's copies of gatekeeper messages not yet seen on chain.
     pub fn gatekeeper_side_effects(&self) -> Vec<SignedGatekeeperMessage> {
-        self.state
+        self.snapshot()
+            .state
             .as_ref()
             .and_then(|s| s.gatekeeper.as_ref())
             .map(|g| g.pending.clone())
@@ -442,124 +375,72 @@ impl Runtime {
 
     /// Signed egress not yet seen on chain, for the host to post.
     pub fn side_effects(&self) -> Vec<SignedWorkerMessage> {
-        if self.retired.is_some() {
+        let snap = self.snapshot();
+        if snap.retired.is_some() {
             return Vec::new();
         }
-        self.state
+        snap.state
             .as_ref()
-            .map(|s| s.egress.pending.clone())
+            .map(|s| s.outbox.pending.clone())
             .unwrap_or_default()
     }
 
-    /// A registration for `operator` at `endpoint`, attesting the last synced block: evidence
-    /// from the TEE plus the worker's signature binding operator and endpoint. Dev evidence
-    /// still needs the dev RA service's signature, and DCAP evidence its collateral.
+    /// A registration for `operator` at `endpoint`, attesting the last synced block (see
+    /// [worker::registration]).
     pub fn registration(
         &self,
         operator: AccountId,
         endpoint: String,
     ) -> Result<Registration, RuntimeError> {
-        self.ensure_active()?;
-        let state = self.state.as_ref().ok_or(SyncError::NotInitialized)?;
-        if endpoint.is_empty() || endpoint.len() > MAX_ENDPOINT_BYTES {
-            return Err(RuntimeError::Invalid(format!(
-                "endpoint must be 1..={MAX_ENDPOINT_BYTES} bytes"
-            )));
-        }
-        let evidence = self.ra_quote(&state.last_hash)?;
-        let chain = ChainIdentity {
-            chain_id: state.chain_id,
-            genesis_hash: state.genesis_hash,
-        };
-        let worker = self.identity.public_key();
-        let ecdh_key = self.identity.ecdh_public();
-        let attested_height = state.next_height - 1;
-        let payload = Registration::signing_payload(
-            &chain,
-            &worker,
-            &ecdh_key,
-            &operator,
-            &endpoint,
-            attested_height,
-        );
-        let signature = self.identity.sign(namespace::REGISTRATION, &payload);
-        Ok(Registration {
-            worker,
-            ecdh_key,
-            operator,
-            endpoint,
-            attested_height,
-            signature,
-            evidence: evidence.encode().to_vec(),
-            collateral: Vec::new(),
-        })
+        let snap = self.snapshot();
+        Self::ensure_active(&snap)?;
+        let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        worker::registration(&*self.tee, &self.identity, state, operator, endpoint)
     }
 
     /// Evidence binding the identity keys, the genesis and a recently synced block.
     pub fn ra_quote(&self, block_hash: &Digest) -> Result<Evidence, RuntimeError> {
-        self.ensure_active()?;
-        let state = self.state.as_ref().ok_or(SyncError::NotInitialized)?;
-        if !state.recent.contains(block_hash) {
-            return Err(RuntimeError::UnknownBlock(to_hex(block_hash)));
-        }
-        let data = report_data(
-            self.identity.public_key().as_ref(),
-            &self.identity.ecdh_public(),
-            &state.genesis_hash,
-            block_hash,
-        );
-        Ok(self.tee.evidence(&data)?)
+        let snap = self.snapshot();
+        Self::ensure_active(&snap)?;
+        let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        worker::ra_quote(&*self.tee, &self.identity, state, block_hash)
     }
 
     /// Public facts.
     pub fn info(&self) -> Info {
+        let snap = self.snapshot();
         let kind = self.tee.kind();
-        let role = self.state.as_ref().and_then(|s| s.gatekeeper.as_ref());
+        let state = snap.state.as_ref();
+        let role = state.and_then(|s| s.gatekeeper.as_ref());
         Info {
             public_key: to_hex(self.identity.public_key()),
             ecdh_public_key: to_hex(self.identity.ecdh_public()),
             tee: kind,
             insecure: kind.insecure(),
             measurement: to_hex(self.tee.measurement()),
-            chain_id: self.state.as_ref().map(|s| s.chain_id),
-            genesis_hash: self.state.as_ref().map(|s| to_hex(s.genesis_hash)),
-            synced_height: self.state.as_ref().map(|s| s.next_height - 1).unwrap_or(0),
-            synced_hash: self.state.as_ref().map(|s| to_hex(s.last_hash)),
-            messages_received: self
-                .state
-                .as_ref()
-                .map(|s| s.messages_received)
-                .unwrap_or(0),
-            registered_until: self
-                .state
-                .as_ref()
-                .and_then(|s| s.egress.registration.map(|r| r.0)),
-            egress_pending: self
-                .state
-                .as_ref()
-                .map(|s| s.egress.pending.len())
-                .unwrap_or(0),
-            election_round: self
-                .state
-                .as_ref()
+            chain_id: state.map(|s| s.chain_id),
+            genesis_hash: state.map(|s| to_hex(s.genesis_hash)),
+            synced_height: state.map_or(0, State::synced_height),
+            synced_hash: state.map(|s| to_hex(s.last_hash)),
+            messages_received: state.map_or(0, |s| s.messages_received),
+            registered_until: state.and_then(|s| s.outbox.registration.map(|r| r.0)),
+            egress_pending: state.map_or(0, |s| s.outbox.pending.len()),
+            election_round: state
                 .and_then(|s| s.election.as_ref())
                 .map_or(0, |e| e.round),
-            gatekeeper: self
-                .state
-                .as_ref()
-                .is_some_and(|s| s.elected(&self.identity.public_key())),
-            genesis_key: self
+            gatekeeper: state.is_some_and(|s| s.elected(&self.identity.public_key())),
+            genesis_key: snap
                 .genesis
                 .as_ref()
                 .map(|g| g.public().0)
-                .or_else(|| self.retired.clone())
+                .or_else(|| snap.retired.clone())
                 .map(to_hex),
-            genesis: match (&self.genesis, &self.retired) {
-                (_, Some(_)) => Some("retired".into()),
-                (Some(_), None) => Some("active".into()),
+            genesis: match (&snap.genesis, &snap.retired) {
+                (_, Some(_)) => Some(GenesisNodeStatus::Retired),
+                (Some(_), None) => Some(GenesisNodeStatus::Active),
                 (None, None) => None,
             },
-            launched: self.state.as_ref().is_some_and(|s| s.launched.is_some()),
+            launched: state.is_some_and(|s| s.launched.is_some()),
             holds_root_key: role.is_some(),
             era: role.map(|r| r.era),
             gatekeeper_pending: role.map_or(0, |r| r.pending.len()),
@@ -572,155 +453,11 @@ impl Runtime {
         let payload = serde_json::to_string(answer)?;
         let signature = self
             .identity
-            .sign(PUBLIC_ANSWER_NAMESPACE, payload.as_bytes());
+            .sign(namespace::PUBLIC_ANSWER, payload.as_bytes());
         Ok(SignedAnswer {
             payload,
             public_key: to_hex(self.identity.public_key()),
             signature: to_hex(signature.encode()),
         })
     }
-}
-
-/// What a sync step emits: worker egress (signed with the identity key) and this gatekeeper's
-/// copies of the gatekeepers' messages.
-struct Egress<'a> {
-    identity: &'a Identity,
-    chain: &'a ChainIdentity,
-}
-
-impl Egress<'_> {
-    /// Signs a worker message with the next egress sequence (dropped if too many are pending).
-    fn egress(&self, next: &mut SyncState, topic: &[u8], payload: Vec<u8>) {
-        if next.egress.pending.len() >= MAX_PENDING_EGRESS {
-            tracing::warn!(
-                "egress queue full; dropping a message to {}",
-                String::from_utf8_lossy(topic)
-            );
-            return;
-        }
-        let message = WorkerMessage {
-            sender: self.identity.public_key(),
-            destination: Destination::Topic(topic.to_vec()),
-            sequence: next.egress.next_sequence,
-            payload,
-        };
-        next.egress
-            .pending
-            .push(self.identity.sign_message(message, self.chain));
-        next.egress.next_sequence += 1;
-    }
-
-    /// Confirms readiness if this worker is elected and holds the key the election names.
-    fn ready(&self, next: &mut SyncState) {
-        let Some(e) = &next.election else { return };
-        let Some(role) = &next.gatekeeper else { return };
-        if !e.gatekeepers.contains(&self.identity.public_key()) || role.key_check() != e.key_check {
-            return;
-        }
-        let ready = Ready {
-            round: e.round,
-            key_check: e.key_check,
-        };
-        self.egress(next, READY_TOPIC, ready.encode().to_vec());
-    }
-
-    /// A verified election: remember it, confirm readiness, and after launch checkpoint the
-    /// state for the new round.
-    fn election(&self, next: &mut SyncState, e: Election, block: &Digest) {
-        let elected = e.gatekeepers.contains(&self.identity.public_key());
-        let round = e.round;
-        next.election = Some(e);
-        self.ready(next);
-        if elected
-            && next.launched.is_some()
-            && let Some(role) = &mut next.gatekeeper
-            && role.state.round < round
-        {
-            role.state.round = round;
-            self.checkpoint(role, block);
-        }
-    }
-
-    /// The verified launch: the launch round's gatekeepers checkpoint the state.
-    fn launch(&self, next: &mut SyncState, launch: &Launch, height: Height, block: &Digest) {
-        next.launched = Some(height);
-        if launch.gatekeepers.contains(&self.identity.public_key())
-            && let Some(role) = &mut next.gatekeeper
-        {
-            role.state.launched_at = height;
-            role.state.round = role.state.round.max(launch.round);
-            self.checkpoint(role, block);
-        }
-    }
-
-    /// Emits the state as the stream's next message, encrypted under the root key with a
-    /// DRBG nonce, so every gatekeeper emits the same bytes.
-    fn checkpoint(&self, role: &mut GatekeeperRole, block: &Digest) {
-        if role.pending.len() >= gatekeeper::MAX_PENDING {
-            tracing::warn!("gatekeeper queue full; skipping a checkpoint");
-            return;
-        }
-        let sequence = role.state.next_sequence;
-        role.state.next_sequence += 1;
-        let payload =
-            gatekeeper::seal_checkpoint(&role.root_key, self.chain, sequence, block, &role.state);
-        let message = GatekeeperMessage {
-            signer: self.identity.public_key(),
-            destination: Destination::Topic(GATEKEEPER_STATE_TOPIC.to_vec()),
-            sequence,
-            payload,
-        };
-        role.pending
-            .push(self.identity.sign_gatekeeper_message(message, self.chain));
-    }
-
-    /// A gatekeeper message routed by the chain: confirms our copies up to it, keeps the
-    /// latest checkpoint, and adopts the chain's state when it is ahead of ours (the first copy
-    /// on chain wins).
-    fn routed(&self, next: &mut SyncState, m: &Message) {
-        let is_state =
-            matches!(&m.destination, Destination::Topic(t) if t == GATEKEEPER_STATE_TOPIC);
-        if is_state {
-            next.checkpoint = Some(m.payload.clone());
-        }
-        let Some(role) = &mut next.gatekeeper else {
-            return;
-        };
-        if let Some(ours) = role
-            .pending
-            .iter()
-            .find(|p| p.message.sequence == m.sequence)
-            && (ours.message.payload != m.payload || ours.message.destination != m.destination)
-        {
-            tracing::warn!(
-                sequence = m.sequence,
-                "gatekeeper divergence: the chain routed another copy"
-            );
-        }
-        role.pending.retain(|p| p.message.sequence > m.sequence);
-        if is_state {
-            match gatekeeper::open_checkpoint(&role.root_key, self.chain, &m.payload) {
-                Ok((seq, state)) if seq == m.sequence => {
-                    if state.next_sequence >= role.state.next_sequence {
-                        role.state = state;
-                    }
-                }
-                Ok(_) => tracing::warn!(sequence = m.sequence, "checkpoint names another sequence"),
-                Err(e) => tracing::warn!(sequence = m.sequence, "checkpoint does not open: {e}"),
-            }
-        }
-    }
-}
-
-/// Checks a signed answer and returns its payload (for clients).
-pub fn verify_answer(answer: &SignedAnswer) -> Result<String, String> {
-    use commonware_cryptography::Verifier as _;
-    let key: veil_primitives::AccountId =
-        veil_primitives::decode_hex(&answer.public_key).map_err(|e| format!("public_key: {e}"))?;
-    let bytes = veil_primitives::from_hex(&answer.signature).map_err(|e| e.to_string())?;
-    let sig = veil_primitives::Signature::decode(bytes).map_err(|e| e.to_string())?;
-    if !key.verify(PUBLIC_ANSWER_NAMESPACE, answer.payload.as_bytes(), &sig) {
-        return Err("signature does not verify".into());
-    }
-    Ok(answer.payload.clone())
 }

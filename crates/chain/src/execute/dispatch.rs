@@ -1,0 +1,108 @@
+//! Calls to the modules that carry them out, and routed worker messages to their consumers by
+//! topic.
+//!
+//! A worker's signed egress is checked and routed by [registry]; what it means to the chain is
+//! decided here by its topic: a readiness confirmation goes to [gatekeeper::rounds], a heartbeat
+//! to the liveness monitor once there is one. Adding a consumer is one arm of [on_worker_message].
+
+use veil_primitives::{
+    AccountId, Call, Destination, GovernanceCall, HEARTBEAT_TOPIC, Message, Origin, Params, Phase,
+    READY_TOPIC, WorkerMessage,
+};
+
+use crate::{
+    balances,
+    error::{ExecError, StateError, TxError},
+    gatekeeper, governance, mq,
+    overlay::{Overlay, StateRead},
+    registry, staking,
+    system::BlockEnv,
+};
+
+/// Carries out `sender`'s call in the block `env`.
+pub(crate) async fn apply_call<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    env: &BlockEnv,
+    sender: &AccountId,
+    call: &Call,
+    params: &Params,
+) -> Result<(), ExecError> {
+    match call {
+        Call::Transfer { to, amount } => balances::transfer(o, sender, to, *amount).await,
+        Call::Governance(g) => {
+            governance::authorize(o, sender).await?;
+            match g {
+                GovernanceCall::SetParams(p) => governance::set_params(o, p),
+                GovernanceCall::SetGovernanceKey(k) => {
+                    governance::set_key(o, k);
+                    Ok(())
+                }
+                GovernanceCall::SetRegistryParams(p) => registry::set_params(o, outbox, p).await,
+                GovernanceCall::SetStakingParams(p) => staking::set_params(o, p),
+            }
+        }
+        Call::Register(reg) => registry::register(o, outbox, env, sender, reg).await,
+        Call::Staking(c) => staking::apply(o, sender, c, env.height).await,
+        Call::WorkerMessage(m) => {
+            registry::relay_worker_message(
+                o,
+                outbox,
+                &env.chain,
+                m,
+                params.max_message_bytes as usize,
+            )
+            .await?;
+            Ok(on_worker_message(o, outbox, &m.message, env).await?)
+        }
+        Call::GatekeeperMessage(m) => {
+            gatekeeper::stream::relay(
+                o,
+                outbox,
+                &env.chain,
+                m,
+                gatekeeper::max_payload(&m.message.destination, params),
+            )
+            .await
+        }
+        Call::SendMessage {
+            destination,
+            payload,
+        } => {
+            if matches!(destination, Destination::Contract(_))
+                && gatekeeper::phase(o).await? == Phase::Prelaunch
+            {
+                return Err(TxError::NotLaunched.into());
+            }
+            mq::send(
+                o,
+                outbox,
+                Origin::Account(sender.clone()),
+                destination.clone(),
+                payload.clone(),
+                params.max_message_bytes as usize,
+            )
+            .await
+        }
+    }
+}
+
+/// A worker message the chain just routed, handed to the module that consumes its topic.
+async fn on_worker_message<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    m: &WorkerMessage,
+    env: &BlockEnv,
+) -> Result<(), StateError> {
+    let Destination::Topic(topic) = &m.destination else {
+        return Ok(());
+    };
+    match topic.as_slice() {
+        READY_TOPIC => {
+            gatekeeper::rounds::on_ready(o, outbox, &m.sender, &m.payload, env.height).await
+        }
+        // Routed for the record; the liveness monitor will count them.
+        HEARTBEAT_TOPIC => Ok(()),
+        _ => Ok(()),
+    }
+}

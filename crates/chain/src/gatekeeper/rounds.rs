@@ -1,0 +1,279 @@
+//! Election rounds and the launch.
+//!
+//! Before launch the genesis node holds the root key. Each election round names its key
+//! holders (the genesis node, then the gatekeepers of the last fully confirmed round). The
+//! elected gatekeepers fetch the key from a holder over a Noise channel between pRuntimes and
+//! confirm with a signed [Ready] worker message carrying the key's check. When every gatekeeper
+//! of a round has confirmed, the round closes: its gatekeepers become the key holders and, the
+//! first time, the chain launches and announces it on [LAUNCH_TOPIC]. A round that is not fully
+//! confirmed by its deadline expires ([expire_round]): the silent gatekeepers' backers are
+//! slashed and the chain elects again.
+
+use commonware_codec::{DecodeExt as _, Encode as _, RangeCfg};
+use veil_primitives::{
+    AccountId, Destination, Digest, ELECTION_TOPIC, Elected, Election, GenesisWorker, Height,
+    KeyHolder, LAUNCH_TOPIC, Launch, MAX_GATEKEEPERS, Message, Origin, Phase, Ready, SLASH_TOPIC,
+    Slashed, StakingParams, holders_cfg,
+};
+
+use crate::{
+    error::StateError,
+    keys, mq,
+    overlay::{Overlay, StateRead},
+    registry,
+    staking::{self, Seated},
+};
+
+/// Whether the network has launched.
+pub async fn phase<S: StateRead>(o: &Overlay<'_, S>) -> Result<Phase, StateError> {
+    Ok(o.read(&keys::phase()).await?.unwrap_or_default())
+}
+
+/// The genesis node named at genesis, if any.
+pub async fn genesis_worker<S: StateRead>(
+    o: &Overlay<'_, S>,
+) -> Result<Option<GenesisWorker>, StateError> {
+    o.read(&keys::genesis_worker()).await
+}
+
+/// The pRuntimes that hold the root key: the gatekeepers of the last fully confirmed round, or
+/// the genesis node before any round was.
+pub async fn holders<S: StateRead>(o: &Overlay<'_, S>) -> Result<Vec<KeyHolder>, StateError> {
+    if let Some(h) = o.read_cfg(&keys::key_holders(), &holders_cfg()).await? {
+        return Ok(h);
+    }
+    Ok(genesis_worker(o)
+        .await?
+        .map(|g| vec![g.holder])
+        .unwrap_or_default())
+}
+
+/// The check of the root key gatekeepers must hold (zero when the network has no genesis node,
+/// which no real key matches).
+pub async fn key_check<S: StateRead>(o: &Overlay<'_, S>) -> Result<Digest, StateError> {
+    Ok(genesis_worker(o)
+        .await?
+        .map_or(Digest::from([0u8; 32]), |g| g.key_check))
+}
+
+/// Gatekeepers of the current round that confirmed.
+pub async fn confirmed<S: StateRead>(o: &Overlay<'_, S>) -> Result<Vec<AccountId>, StateError> {
+    Ok(o.read_cfg(
+        &keys::confirmed(),
+        &(RangeCfg::new(0..=MAX_GATEKEEPERS as usize), ()),
+    )
+    .await?
+    .unwrap_or_default())
+}
+
+/// The last closed (fully confirmed or expired) election round.
+pub async fn closed_round<S: StateRead>(o: &Overlay<'_, S>) -> Result<u64, StateError> {
+    Ok(o.read(&keys::closed_round()).await?.unwrap_or(0))
+}
+
+/// The latest election, if any ran.
+pub async fn election<S: StateRead>(o: &Overlay<'_, S>) -> Result<Option<Election>, StateError> {
+    o.read(&keys::election()).await
+}
+
+/// The latest election, if it is still waiting for confirmations.
+pub async fn open_round<S: StateRead>(o: &Overlay<'_, S>) -> Result<Option<Election>, StateError> {
+    let Some(e) = election(o).await? else {
+        return Ok(None);
+    };
+    Ok((e.round > closed_round(o).await?).then_some(e))
+}
+
+/// Whether a periodic election is due at `height`: it ends an election period and no round is
+/// still waiting for confirmations.
+pub async fn election_due<S: StateRead>(
+    o: &Overlay<'_, S>,
+    height: Height,
+    p: &StakingParams,
+) -> Result<bool, StateError> {
+    let periodic = height != 0 && height.is_multiple_of(p.election_period_blocks);
+    Ok(periodic && open_round(o).await?.is_none())
+}
+
+/// Starts round `n + 1` with the gatekeepers [staking::elect] seated: stores and announces the
+/// election (with the key holders and the root-key check they must end up holding). It starts
+/// with no confirmations; a round without gatekeepers closes at once (there is nobody to hand
+/// the key to).
+pub(crate) async fn start_round<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    height: Height,
+    p: &StakingParams,
+    seated: &[Seated],
+) -> Result<(), StateError> {
+    let round = election(o).await?.map_or(1, |e| e.round + 1);
+    let result = Election {
+        round,
+        height,
+        gatekeepers: seated
+            .iter()
+            .map(|s| Elected {
+                worker: s.worker.clone(),
+                ecdh_key: s.ecdh_key,
+            })
+            .collect(),
+        deadline: height.saturating_add(p.distribution_deadline_blocks),
+        holders: holders(o).await?,
+        key_check: key_check(o).await?,
+    };
+    o.put(keys::election(), &result);
+    o.remove(keys::confirmed());
+    let backers: Vec<(AccountId, AccountId)> = seated
+        .iter()
+        .map(|s| (s.worker.clone(), s.backer.clone()))
+        .collect();
+    o.put(keys::round_backers(), &backers);
+    if result.gatekeepers.is_empty() {
+        o.put(keys::closed_round(), &result.round);
+    }
+    mq::emit(
+        o,
+        outbox,
+        Origin::Chain,
+        Destination::Topic(ELECTION_TOPIC.to_vec()),
+        result.encode().to_vec(),
+    )
+    .await
+}
+
+/// Counts a readiness confirmation (the payload of a worker message routed to
+/// [veil_primitives::READY_TOPIC]) from `sender`; closes the round, and launches the network,
+/// once every gatekeeper of the round confirmed.
+///
+/// The worker message itself is always routed (its sequence is spent either way); a
+/// confirmation for another round, from a worker that was not elected, or with another key
+/// check simply does not count.
+pub(crate) async fn on_ready<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    sender: &AccountId,
+    payload: &[u8],
+    height: Height,
+) -> Result<(), StateError> {
+    let Ok(ready) = Ready::decode(payload.to_vec()) else {
+        return Ok(());
+    };
+    let Some(round) = open_round(o).await? else {
+        return Ok(());
+    };
+    if ready.round != round.round
+        || ready.key_check != round.key_check
+        || ready.key_check == Digest::from([0u8; 32])
+        || !round.is_elected(sender)
+    {
+        return Ok(());
+    }
+    let mut confirmed = confirmed(o).await?;
+    if confirmed.contains(sender) {
+        return Ok(());
+    }
+    confirmed.push(sender.clone());
+    if confirmed.len() < round.gatekeepers.len() {
+        o.put(keys::confirmed(), &confirmed);
+        return Ok(());
+    }
+    close_round(o, outbox, &round, height).await
+}
+
+/// Every gatekeeper of `round` confirmed: they become the key holders, and the network
+/// launches if it had not.
+async fn close_round<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    round: &Election,
+    height: Height,
+) -> Result<(), StateError> {
+    let mut holders = Vec::with_capacity(round.gatekeepers.len());
+    for g in &round.gatekeepers {
+        let endpoint = registry::worker(o, &g.worker)
+            .await?
+            .map(|w| w.endpoint)
+            .unwrap_or_default();
+        holders.push(KeyHolder {
+            worker: g.worker.clone(),
+            ecdh_key: g.ecdh_key,
+            endpoint,
+        });
+    }
+    let gatekeepers: Vec<AccountId> = round.workers().cloned().collect();
+    o.put(keys::key_holders(), &holders);
+    o.put(keys::closed_round(), &round.round);
+    o.put(keys::confirmed(), &gatekeepers);
+    if phase(o).await? == Phase::Prelaunch {
+        o.put(keys::phase(), &Phase::Launched { height, era: 0 });
+        let launch = Launch {
+            round: round.round,
+            era: 0,
+            gatekeepers,
+        };
+        mq::emit(
+            o,
+            outbox,
+            Origin::Chain,
+            Destination::Topic(LAUNCH_TOPIC.to_vec()),
+            launch.encode().to_vec(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Closes the open round if its deadline has come: the gatekeepers that did not confirm lose
+/// `slash_ppm` of their backer's bond and their candidacy. Returns whether it expired a round
+/// (the caller then elects again at once).
+pub(crate) async fn expire_round<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    height: Height,
+    p: &StakingParams,
+) -> Result<bool, StateError> {
+    let Some(round) = open_round(o).await? else {
+        return Ok(false);
+    };
+    if height < round.deadline {
+        return Ok(false);
+    }
+    let confirmed = confirmed(o).await?;
+    let backers: Vec<(AccountId, AccountId)> = o
+        .read_cfg(
+            &keys::round_backers(),
+            &(RangeCfg::new(0..=MAX_GATEKEEPERS as usize), ((), ())),
+        )
+        .await?
+        .unwrap_or_default();
+    for (worker, backer) in &backers {
+        if confirmed.contains(worker) {
+            continue;
+        }
+        // Chilling or unbonding after the election does not escape the slash.
+        let amount = staking::slash(o, backer, p.slash_ppm).await?;
+        if o.read::<AccountId>(&keys::staking_backer(worker))
+            .await?
+            .as_ref()
+            == Some(backer)
+        {
+            staking::drop_candidate(o, backer, worker).await?;
+        }
+        let slashed = Slashed {
+            round: round.round,
+            worker: worker.clone(),
+            backer: backer.clone(),
+            amount,
+        };
+        mq::emit(
+            o,
+            outbox,
+            Origin::Chain,
+            Destination::Topic(SLASH_TOPIC.to_vec()),
+            slashed.encode().to_vec(),
+        )
+        .await?;
+    }
+    o.put(keys::closed_round(), &round.round);
+    Ok(true)
+}

@@ -1,0 +1,344 @@
+//! Staking and the gatekeeper election rule (NPoS).
+//!
+//! Accounts bond native tokens. An operator backs one of its registered workers as a gatekeeper
+//! candidate with its bond (at least `gatekeeper_min_bond`, the highest bar on the chain, since
+//! gatekeepers hold the root key); other accounts nominate candidates with theirs. [elect]
+//! computes who wins `n_gatekeepers` seats by sequential Phragmén ([phragmen]) over backers'
+//! and nominators' bonds; when to elect, and what an election starts, is the gatekeeper
+//! module's business ([crate::gatekeeper]), sequenced by [crate::execute]. Unbonded funds
+//! become free only after `unbond_delay_blocks`, so stake that misbehaved can still be slashed
+//! ([slash]).
+
+pub mod phragmen;
+
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
+use veil_primitives::{
+    AccountId, Balance, Height, MAX_NOMINATIONS, StakingCall, StakingParams, to_hex,
+};
+
+pub use crate::error::{MAX_UNLOCKING, StakingError};
+use crate::{
+    balances,
+    error::{ExecError, StateError, TxError},
+    index::AccountSet,
+    keys,
+    overlay::{Overlay, StateRead},
+    registry,
+};
+
+pub use veil_primitives::ELECTION_TOPIC;
+
+/// Workers standing as gatekeeper candidates.
+pub const CANDIDATES: AccountSet = AccountSet::new(b"staking/candidates");
+/// Accounts that nominate.
+pub const NOMINATORS: AccountSet = AccountSet::new(b"staking/nominators");
+
+/// An account's bond.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ledger {
+    /// Bonded, and backing the account's role.
+    pub bonded: Balance,
+    /// Unbonding chunks: amount and the height from which it can be withdrawn.
+    pub unlocking: Vec<(Balance, Height)>,
+}
+
+impl Write for Ledger {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.bonded.write(buf);
+        self.unlocking.write(buf);
+    }
+}
+
+impl EncodeSize for Ledger {
+    fn encode_size(&self) -> usize {
+        16 + self.unlocking.encode_size()
+    }
+}
+
+impl Read for Ledger {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            bonded: u128::read(buf)?,
+            unlocking: Vec::<(u128, u64)>::read_cfg(
+                buf,
+                &(RangeCfg::new(0..=MAX_UNLOCKING), ((), ())),
+            )?,
+        })
+    }
+}
+
+/// Staking parameters (defaults before genesis sets them).
+pub async fn params<S: StateRead>(o: &Overlay<'_, S>) -> Result<StakingParams, StateError> {
+    Ok(o.read(&keys::staking_params()).await?.unwrap_or_default())
+}
+
+/// An account's ledger.
+pub async fn ledger<S: StateRead>(
+    o: &Overlay<'_, S>,
+    who: &AccountId,
+) -> Result<Ledger, StateError> {
+    Ok(o.read(&keys::staking_ledger(who))
+        .await?
+        .unwrap_or_default())
+}
+
+/// An account's ledger, the candidate it backs and the candidates it nominates.
+pub async fn roles<S: StateRead>(
+    o: &Overlay<'_, S>,
+    who: &AccountId,
+) -> Result<(Ledger, Option<AccountId>, Vec<AccountId>), StateError> {
+    let nominations = o
+        .read_cfg(
+            &keys::staking_nominations(who),
+            &(RangeCfg::new(0..=MAX_NOMINATIONS), ()),
+        )
+        .await?
+        .unwrap_or_default();
+    Ok((
+        ledger(o, who).await?,
+        o.read(&keys::staking_backs(who)).await?,
+        nominations,
+    ))
+}
+
+fn put_ledger<S: StateRead>(o: &mut Overlay<'_, S>, who: &AccountId, l: &Ledger) {
+    if l == &Ledger::default() {
+        o.remove(keys::staking_ledger(who));
+    } else {
+        o.put(keys::staking_ledger(who), l);
+    }
+}
+
+fn fail(e: StakingError) -> ExecError {
+    e.into()
+}
+
+/// Replaces the staking parameters (a governance call).
+pub(crate) fn set_params<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    p: &StakingParams,
+) -> Result<(), ExecError> {
+    p.validate().map_err(TxError::InvalidParams)?;
+    o.put(keys::staking_params(), p);
+    Ok(())
+}
+
+/// Applies a staking call from `who` at `height`.
+pub(crate) async fn apply<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    who: &AccountId,
+    call: &StakingCall,
+    height: Height,
+) -> Result<(), ExecError> {
+    let p = params(o).await?;
+    let mut l = ledger(o, who).await?;
+    let backing: Option<AccountId> = o.read(&keys::staking_backs(who)).await?;
+    let nominating = NOMINATORS.contains(o, who).await?;
+    match call {
+        StakingCall::Bond { amount } => {
+            let mut acc = balances::account(o, who).await?;
+            acc.free = acc
+                .free
+                .checked_sub(*amount)
+                .ok_or(TxError::InsufficientBalance {
+                    needed: *amount,
+                    available: acc.free,
+                })?;
+            l.bonded = l.bonded.checked_add(*amount).ok_or(TxError::Overflow)?;
+            balances::put_account(o, who, acc);
+        }
+        StakingCall::Unbond { amount } => {
+            let left =
+                l.bonded
+                    .checked_sub(*amount)
+                    .ok_or(fail(StakingError::NotEnoughBonded {
+                        amount: *amount,
+                        bonded: l.bonded,
+                    }))?;
+            let needed = if backing.is_some() {
+                p.gatekeeper_min_bond
+            } else if nominating {
+                p.nominator_min_bond
+            } else {
+                0
+            };
+            if left < needed {
+                return Err(fail(StakingError::WouldUnderbond { left, needed }));
+            }
+            if l.unlocking.len() >= MAX_UNLOCKING {
+                return Err(fail(StakingError::TooManyUnlocking));
+            }
+            l.bonded = left;
+            l.unlocking
+                .push((*amount, height.saturating_add(p.unbond_delay_blocks)));
+        }
+        StakingCall::WithdrawUnbonded => {
+            let (ready, waiting): (Vec<_>, Vec<_>) =
+                l.unlocking.iter().partition(|(_, at)| *at <= height);
+            let amount = ready.iter().fold(0u128, |a, (v, _)| a.saturating_add(*v));
+            l.unlocking = waiting;
+            let mut acc = balances::account(o, who).await?;
+            acc.free = acc.free.checked_add(amount).ok_or(TxError::Overflow)?;
+            balances::put_account(o, who, acc);
+        }
+        StakingCall::Candidate { worker } => {
+            let registered = registry::worker(o, worker).await?;
+            if registered.is_none_or(|w| &w.operator != who) {
+                return Err(fail(StakingError::NotYourWorker(to_hex(worker))));
+            }
+            if nominating {
+                return Err(fail(StakingError::OtherRole));
+            }
+            if let Some(b) = &backing
+                && b != worker
+            {
+                return Err(fail(StakingError::AlreadyBacking(to_hex(b))));
+            }
+            if l.bonded < p.gatekeeper_min_bond {
+                return Err(fail(StakingError::BondTooSmall {
+                    needed: p.gatekeeper_min_bond,
+                    bonded: l.bonded,
+                }));
+            }
+            o.put(keys::staking_backs(who), worker);
+            o.put(keys::staking_backer(worker), who);
+            CANDIDATES.insert(o, worker).await?;
+        }
+        StakingCall::Nominate { targets } => {
+            if backing.is_some() {
+                return Err(fail(StakingError::OtherRole));
+            }
+            let mut targets = targets.clone();
+            targets.sort();
+            targets.dedup();
+            if targets.is_empty() || targets.len() > MAX_NOMINATIONS {
+                return Err(fail(StakingError::BadTargets));
+            }
+            for t in &targets {
+                if !CANDIDATES.contains(o, t).await? {
+                    return Err(fail(StakingError::NotACandidate(to_hex(t))));
+                }
+            }
+            if l.bonded < p.nominator_min_bond {
+                return Err(fail(StakingError::BondTooSmall {
+                    needed: p.nominator_min_bond,
+                    bonded: l.bonded,
+                }));
+            }
+            o.put(keys::staking_nominations(who), &targets);
+            NOMINATORS.insert(o, who).await?;
+        }
+        StakingCall::Chill => {
+            if let Some(worker) = backing {
+                drop_candidate(o, who, &worker).await?;
+            }
+            o.remove(keys::staking_nominations(who));
+            NOMINATORS.remove(o, who).await?;
+        }
+    }
+    put_ledger(o, who, &l);
+    Ok(())
+}
+
+/// Ends `backer`'s candidacy for `worker`.
+pub(crate) async fn drop_candidate<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    backer: &AccountId,
+    worker: &AccountId,
+) -> Result<(), StateError> {
+    o.remove(keys::staking_backs(backer));
+    o.remove(keys::staking_backer(worker));
+    CANDIDATES.remove(o, worker).await.map(|_| ())
+}
+
+/// Burns `ppm` millionths of `who`'s bond (unbonding chunks included, so unbonding right
+/// before a deadline does not escape it); returns the amount burnt.
+pub(crate) async fn slash<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    who: &AccountId,
+    ppm: u32,
+) -> Result<Balance, StateError> {
+    let cut =
+        |v: Balance| v / 1_000_000 * ppm as Balance + v % 1_000_000 * ppm as Balance / 1_000_000;
+    let mut l = ledger(o, who).await?;
+    let mut total = cut(l.bonded);
+    l.bonded -= total;
+    for (amount, _) in &mut l.unlocking {
+        let c = cut(*amount);
+        *amount -= c;
+        total = total.saturating_add(c);
+    }
+    put_ledger(o, who, &l);
+    Ok(total)
+}
+
+/// A candidate [elect] seated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seated {
+    /// The worker.
+    pub worker: AccountId,
+    /// Its registered X25519 key.
+    pub ecdh_key: [u8; 32],
+    /// The account whose bond backs it (slashed if the gatekeeper fails its duty).
+    pub backer: AccountId,
+}
+
+/// Elects up to `n_gatekeepers` of the candidates still registered and backed by at least the
+/// minimum, by sequential Phragmén over backers' and nominators' bonds; in election order.
+/// Reads state only.
+pub async fn elect<S: StateRead>(
+    o: &Overlay<'_, S>,
+    p: &StakingParams,
+) -> Result<Vec<Seated>, StateError> {
+    let mut candidates: Vec<Seated> = Vec::new();
+    let mut votes = Vec::new();
+    let mut members = CANDIDATES.members(o).await?;
+    members.sort();
+    for worker in members {
+        let Some(backer) = o.read::<AccountId>(&keys::staking_backer(&worker)).await? else {
+            continue;
+        };
+        let bonded = ledger(o, &backer).await?.bonded;
+        let Some(entry) = registry::worker(o, &worker).await? else {
+            continue;
+        };
+        if bonded < p.gatekeeper_min_bond {
+            continue;
+        }
+        votes.push(phragmen::Vote {
+            stake: bonded,
+            targets: vec![candidates.len()],
+        });
+        candidates.push(Seated {
+            worker,
+            ecdh_key: entry.ecdh_key,
+            backer,
+        });
+    }
+    let mut nominators = NOMINATORS.members(o).await?;
+    nominators.sort();
+    for n in nominators {
+        let bonded = ledger(o, &n).await?.bonded;
+        if bonded < p.nominator_min_bond {
+            continue;
+        }
+        let targets: Vec<AccountId> = o
+            .read_cfg(
+                &keys::staking_nominations(&n),
+                &(RangeCfg::new(0..=MAX_NOMINATIONS), ()),
+            )
+            .await?
+            .unwrap_or_default();
+        votes.push(phragmen::Vote {
+            stake: bonded,
+            targets: targets
+                .iter()
+                .filter_map(|t| candidates.binary_search_by(|c| c.worker.cmp(t)).ok())
+                .collect(),
+        });
+    }
+    let winners = phragmen::elect(candidates.len(), &votes, p.n_gatekeepers as usize);
+    Ok(winners.iter().map(|&i| candidates[i].clone()).collect())
+}

@@ -1,0 +1,135 @@
+//! Commands that read and move funds through a node: status, account, transfer.
+
+use std::time::Duration;
+
+use clap::Args;
+use commonware_codec::Encode as _;
+use commonware_cryptography::Signer as _;
+use veil_client::{
+    describe,
+    keys::{AccountKeyFile, read_json},
+    parse_account,
+};
+use veil_primitives::{AccountId, Call, Transaction, to_hex};
+use veil_rpc_api::VeilApiClient as _;
+
+use crate::rpc::{connect, identity, node_url, runtime, wait_finalized};
+
+/// `veil status`.
+pub(crate) fn status(rpc: Option<String>, json: bool) -> anyhow::Result<()> {
+    let rpc = node_url(rpc);
+    let rt = runtime()?;
+    let client = connect(&rpc)?;
+    let status = rt.block_on(veil_client::node::status(&client, &rpc))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        println!("chain id     {}", status.chain_id);
+        println!("genesis      {}", status.genesis_hash);
+        println!("height       {} ({})", status.height, status.hash);
+        println!("finalized    {}", status.finalized);
+        println!("validators   {}", status.validators);
+        println!("peers        {}", status.peers);
+        println!("mempool      {}", status.mempool);
+        println!(
+            "workers      {} registered ({} insecure: dev attestation)",
+            status.workers, status.insecure_workers
+        );
+        println!(
+            "gatekeepers  {} elected in round {} ({} confirmed the root key)",
+            status.gatekeepers, status.election_round, status.confirmed_gatekeepers
+        );
+        match status.era {
+            Some(era) => println!("phase        launched (root key era {era})"),
+            None => println!("phase        prelaunch (contracts disabled until launch)"),
+        }
+        println!("genesis node {}", status.genesis);
+        if status.divergences > 0 {
+            println!(
+                "divergences  {} (gatekeepers disagreed)",
+                status.divergences
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `veil account`.
+pub(crate) fn account(rpc: Option<String>, account: &str) -> anyhow::Result<()> {
+    let rpc = node_url(rpc);
+    let rt = runtime()?;
+    let client = connect(&rpc)?;
+    let id = parse_account(account)?;
+    let a = rt
+        .block_on(client.get_account(to_hex(&id)))
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    println!("{}", serde_json::to_string_pretty(&a)?);
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct TransferArgs {
+    /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
+    /// http://127.0.0.1:9944).
+    #[arg(long)]
+    rpc: Option<String>,
+    /// Sender key file.
+    #[arg(long)]
+    from: std::path::PathBuf,
+    /// Recipient account (hex public key).
+    #[arg(long)]
+    to: String,
+    /// Amount in the smallest unit.
+    #[arg(long)]
+    amount: u128,
+    /// Blocks until the transaction expires.
+    #[arg(long, default_value_t = 100)]
+    ttl: u64,
+    /// Return after submission instead of waiting for finality.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// `veil transfer`.
+pub(crate) fn transfer(args: TransferArgs) -> anyhow::Result<()> {
+    let rpc = node_url(args.rpc.clone());
+    let key = read_json::<AccountKeyFile>(&args.from)?.private_key()?;
+    let to: AccountId = parse_account(&args.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    let rt = runtime()?;
+    let client = connect(&rpc)?;
+    rt.block_on(async {
+        let status = veil_client::node::status(&client, &rpc).await?;
+        let chain = identity(&status)?;
+        let sender = client
+            .get_account(to_hex(key.public_key()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+        let tx = Transaction {
+            sender: key.public_key(),
+            nonce: sender.nonce,
+            expiry: status.height + args.ttl,
+            call: Call::Transfer {
+                to,
+                amount: args.amount,
+            },
+        }
+        .sign(&key, &chain);
+        let hash = client
+            .submit_transaction(to_hex(tx.encode()))
+            .await
+            .map_err(|e| anyhow::anyhow!("transaction refused: {}", describe(&e)))?;
+        eprintln!("submitted {hash}");
+        if args.no_wait {
+            println!("{hash}");
+            return Ok(());
+        }
+        let view = wait_finalized(&client, &hash, Duration::from_secs(60)).await?;
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        anyhow::ensure!(
+            view.success == Some(true),
+            "transfer failed: {}",
+            view.error.unwrap_or_default()
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,22 @@
+//! `veil bench`: performance measured against a bound from the same run (see BENCHMARKS.md).
+//! pRuntime's own benchmarks (sync rate, API latency under sync) are `cargo bench -p
+//! veil-pruntime`.
+
+pub(crate) mod chain;
+
+use clap::Subcommand;
+
+/// `veil bench` commands.
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Finalized transfers per second on a local devnet, with latency, against the
+    /// single-core ed25519 verification rate.
+    Chain(chain::ChainBenchArgs),
+}
+
+/// `veil bench`.
+pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Chain(args) => chain::chain(args),
+    }
+}

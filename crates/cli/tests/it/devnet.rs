@@ -1,0 +1,309 @@
+//! Multi-process end-to-end test: `veil devnet` runs 4 validator processes on loopback; we
+//! transfer, `kill -9` a validator, watch finality go on, restart it, and check it catches up
+//! with identical balances. Also checks that bad RPC input gets clear errors.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use commonware_codec::Encode as _;
+use commonware_cryptography::Signer as _;
+use jsonrpsee::http_client::HttpClient;
+use veil_client::keys::{AccountKeyFile, read_json};
+use veil_primitives::{Call, ChainIdentity, PrivateKey, Transaction, decode_hex, to_hex};
+use veil_rpc_api::VeilApiClient as _;
+
+/// Kills every process it knows about when dropped, so a failing test leaves nothing behind.
+struct Cleanup {
+    devnet: Option<Child>,
+    extra: Vec<Child>,
+    pids: Vec<u32>,
+    dir: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        use rustix::process::{Pid, Signal, kill_process};
+        if let Some(mut d) = self.devnet.take() {
+            if let Some(pid) = Pid::from_raw(d.id() as i32) {
+                let _ = kill_process(pid, Signal::TERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline && matches!(d.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        for c in &mut self.extra {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for pid in &self.pids {
+            if let Some(pid) = Pid::from_raw(*pid as i32) {
+                let _ = kill_process(pid, Signal::KILL);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `f` until it yields, failing after `timeout` with the devnet's logs for diagnosis.
+fn poll<T>(dir: &Path, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                diagnostics(dir)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<_> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn diagnostics(dir: &Path) -> String {
+    let mut out = format!("--- devnet.out\n{}\n", tail(&dir.join("devnet.out"), 30));
+    for i in 0..4 {
+        let log = dir.join(format!("node-{i}/node.log"));
+        out.push_str(&format!("--- node-{i}\n{}\n", tail(&log, 15)));
+    }
+    out
+}
+
+use crate::common::{VEIL, http as client};
+
+fn veil(args: &[&str]) -> std::process::Output {
+    Command::new(VEIL).args(args).output().unwrap()
+}
+
+fn height(rt: &tokio::runtime::Runtime, c: &HttpClient) -> Option<u64> {
+    rt.block_on(c.status()).ok().map(|s| s.height)
+}
+
+#[test]
+fn devnet_transfer_kill_restart_catch_up() {
+    let dir = std::env::temp_dir().join(format!("veil-devnet-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = std::fs::File::create(dir.join("devnet.out")).unwrap();
+    let devnet = Command::new(VEIL)
+        .args(["devnet", "--dir"])
+        .arg(&dir)
+        .args(["--no-demo", "--workers", "0", "--block-interval-ms", "100"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut cleanup = Cleanup {
+        devnet: Some(devnet),
+        extra: Vec::new(),
+        pids: Vec::new(),
+        dir: dir.clone(),
+    };
+
+    let devnet_json = dir.join("devnet.json");
+    let file: serde_json::Value = poll(&dir, "devnet.json", Duration::from_secs(180), || {
+        let text = std::fs::read_to_string(&devnet_json).ok()?;
+        serde_json::from_str(&text).ok()
+    });
+    let nodes = file["nodes"].as_array().unwrap().clone();
+    assert_eq!(nodes.len(), 4);
+    cleanup.pids = nodes
+        .iter()
+        .map(|n| n["pid"].as_u64().unwrap() as u32)
+        .collect();
+    let rpcs: Vec<String> = nodes
+        .iter()
+        .map(|n| n["rpc"].as_str().unwrap().to_string())
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let clients: Vec<HttpClient> = rpcs.iter().map(|u| client(u)).collect();
+
+    // `veil status --json` reports the fields operators script against.
+    let status: serde_json::Value =
+        poll(&dir, "all peers connected", Duration::from_secs(60), || {
+            let out = veil(&["status", "--rpc", &rpcs[0], "--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            (v["peers"].as_u64()? == 3).then_some(v)
+        });
+    assert_eq!(status["validators"], 4);
+    assert!(status["height"].as_u64().unwrap() >= 1);
+    assert!(status["finalized"].as_u64().unwrap() >= status["height"].as_u64().unwrap());
+
+    // A transfer with the CLI, waiting for finality.
+    let bob_key = dir.join("bob.json");
+    let out = veil(&["key", "generate", "--out", bob_key.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bob = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let faucet = dir.join("keys/faucet.json");
+    let out = veil(&[
+        "transfer",
+        "--rpc",
+        &rpcs[0],
+        "--from",
+        faucet.to_str().unwrap(),
+        "--to",
+        &bob,
+        "--amount",
+        "777",
+    ]);
+    assert!(
+        out.status.success(),
+        "transfer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // kill -9 validator 3; the other three keep finalizing.
+    use rustix::process::{Pid, Signal, kill_process};
+    let victim = cleanup.pids[3];
+    kill_process(Pid::from_raw(victim as i32).unwrap(), Signal::KILL).unwrap();
+    let before = (0..3)
+        .filter_map(|i| height(&rt, &clients[i]))
+        .max()
+        .unwrap();
+    poll(
+        &dir,
+        "finality without validator 3",
+        Duration::from_secs(60),
+        || {
+            (0..3)
+                .all(|i| height(&rt, &clients[i]).is_some_and(|h| h >= before + 10))
+                .then_some(())
+        },
+    );
+    assert!(
+        height(&rt, &clients[3]).is_none(),
+        "killed validator still answers"
+    );
+
+    // Restart it with the command devnet.json records; it catches up from its peers.
+    let command: Vec<String> = nodes[3]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let node_log = PathBuf::from(nodes[3]["log"].as_str().unwrap());
+    let out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&node_log)
+        .unwrap();
+    let restarted = Command::new(&command[0])
+        .args(&command[1..])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    cleanup.extra.push(restarted);
+    let target = (0..3)
+        .filter_map(|i| height(&rt, &clients[i]))
+        .max()
+        .unwrap()
+        + 5;
+    poll(
+        &dir,
+        "restarted validator to catch up",
+        Duration::from_secs(120),
+        || {
+            height(&rt, &clients[3])
+                .is_some_and(|h| h >= target)
+                .then_some(())
+        },
+    );
+
+    // Identical balances and blocks everywhere.
+    for c in &clients {
+        let a = rt.block_on(c.get_account(bob.clone())).unwrap();
+        assert_eq!(a.balance, "777");
+        let b = rt
+            .block_on(c.get_block(veil_rpc_api::BlockId::Height(target)))
+            .unwrap()
+            .unwrap();
+        let b0 = rt
+            .block_on(clients[0].get_block(veil_rpc_api::BlockId::Height(target)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.hash, b0.hash);
+        assert!(b.finalization.is_some());
+    }
+
+    // Bad input gets clear errors, and the node keeps serving.
+    let c = &clients[0];
+    let err = rt
+        .block_on(c.submit_transaction("zz".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not hex"), "{err}");
+    let err = rt
+        .block_on(c.submit_transaction("0x0001".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("malformed"), "{err}");
+    let err = rt
+        .block_on(c.get_account("0x1234".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("invalid params"), "{err}");
+    let status = rt.block_on(c.status()).unwrap();
+    let chain = ChainIdentity {
+        chain_id: status.chain_id,
+        genesis_hash: decode_hex(&status.genesis_hash).unwrap(),
+    };
+    let faucet_key = read_json::<AccountKeyFile>(&faucet)
+        .unwrap()
+        .private_key()
+        .unwrap();
+    let mut tx = Transaction {
+        sender: faucet_key.public_key(),
+        nonce: 1,
+        expiry: status.height + 50,
+        call: Call::Transfer {
+            to: PrivateKey::from_seed(5).public_key(),
+            amount: 1,
+        },
+    }
+    .sign(&faucet_key, &chain);
+    tx.transaction.nonce = 2;
+    let err = rt
+        .block_on(c.submit_transaction(to_hex(tx.encode())))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad signature"), "{err}");
+    let used = Transaction {
+        sender: faucet_key.public_key(),
+        nonce: 0,
+        expiry: status.height + 50,
+        call: Call::Transfer {
+            to: PrivateKey::from_seed(5).public_key(),
+            amount: 1,
+        },
+    }
+    .sign(&faucet_key, &chain);
+    let err = rt
+        .block_on(c.submit_transaction(to_hex(used.encode())))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("already used"), "{err}");
+    assert!(rt.block_on(c.status()).is_ok());
+}

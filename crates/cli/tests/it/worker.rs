@@ -1,0 +1,642 @@
+//! Workers end to end, as real processes.
+//!
+//! - A devnet, a `pruntime` and a `veil host` relaying finalized blocks into it: a message sent
+//!   on chain to the worker reaches pRuntime through its light client; `kill -9` of the host
+//!   loses nothing and sync resumes after a restart.
+//! - A devnet's own workers register with dev attestation through the dev RA service, send
+//!   heartbeats as signed egress, and a pRuntime killed with `kill -9` comes back with the same
+//!   identity, resumes sync and is not registered again.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use commonware_codec::Encode as _;
+use commonware_cryptography::Signer as _;
+use veil_client::keys::{AccountKeyFile, read_json};
+use veil_primitives::{Call, ChainIdentity, Destination, Transaction, decode_hex, to_hex};
+use veil_pruntime_api::{Info, PrivateApiClient, PublicApiClient as _};
+use veil_rpc_api::VeilApiClient as _;
+
+use crate::common::{VEIL, http};
+
+fn pruntime_bin() -> PathBuf {
+    // Built alongside `veil` by `cargo test --workspace`.
+    let bin = Path::new(VEIL).with_file_name("pruntime");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the workspace tests, or `cargo build --release -p veil-pruntime` first",
+        bin.display()
+    );
+    bin
+}
+
+struct Procs(Vec<Child>, PathBuf);
+impl Drop for Procs {
+    fn drop(&mut self) {
+        use rustix::process::{Pid, Signal, kill_process};
+        for c in &mut self.0 {
+            if let Some(pid) = Pid::from_raw(c.id() as i32) {
+                let _ = kill_process(pid, Signal::TERM);
+            }
+        }
+        for c in &mut self.0 {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn log(dir: &Path, name: &str) -> (Stdio, Stdio) {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))
+        .unwrap();
+    (Stdio::from(f.try_clone().unwrap()), Stdio::from(f))
+}
+
+fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A fresh directory for one test, removed (with its processes stopped) when the test ends.
+fn test_dir(name: &str) -> (PathBuf, Procs) {
+    let dir = std::env::temp_dir().join(format!("veil-{name}-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    (dir.clone(), Procs(Vec::new(), dir))
+}
+
+/// Starts a dev-mode `pruntime` with its data in `dir`; returns its private and public ports.
+fn spawn_pruntime(dir: &Path, procs: &mut Procs) -> (u16, u16) {
+    let (private, public) = two_ports();
+    let (out, err) = log(dir, "pruntime.log");
+    procs.0.push(
+        Command::new(pruntime_bin())
+            .arg("--data-dir")
+            .arg(dir.join("pruntime"))
+            .args(["--private-rpc", &format!("127.0.0.1:{private}")])
+            .args(["--public-rpc", &format!("127.0.0.1:{public}")])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+    (private, public)
+}
+
+/// Two free ports, held together while chosen so they differ.
+fn two_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+#[test]
+fn host_relays_blocks_and_messages_into_pruntime_and_survives_kill_9() {
+    let (dir, mut procs) = test_dir("worker");
+    let file = start_devnet(&dir, &mut procs, &["--workers", "0"]);
+    let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
+
+    let (private, public) = spawn_pruntime(&dir, &mut procs);
+    let spawn_host = |procs: &mut Procs| {
+        let (out, err) = log(&dir, "host.log");
+        procs.0.push(
+            Command::new(VEIL)
+                .args([
+                    "host",
+                    "--node",
+                    &rpc,
+                    "--pruntime",
+                    &format!("http://127.0.0.1:{private}"),
+                ])
+                .args(["--batch", "50"])
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .unwrap(),
+        );
+        procs.0.len() - 1
+    };
+    let host_index = spawn_host(&mut procs);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = http(&rpc);
+    let pruntime = http(&format!("http://127.0.0.1:{private}"));
+    let synced = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(PrivateApiClient::get_sync_state(&pruntime))
+            .ok()
+            .flatten()
+            .map(|s| s.synced_height)
+    };
+    let tip = |rt: &tokio::runtime::Runtime| rt.block_on(node.status()).unwrap().height;
+
+    // The host initializes pRuntime and brings it to the node's height.
+    let target = tip(&rt);
+    poll("pRuntime to sync", Duration::from_secs(60), || {
+        synced(&rt).filter(|h| *h >= target)
+    });
+
+    // A message to the worker, sent on chain, arrives through the light client.
+    let worker = rt
+        .block_on(PrivateApiClient::get_identity(&pruntime))
+        .unwrap()
+        .public_key;
+    let status = rt.block_on(node.status()).unwrap();
+    let chain = ChainIdentity {
+        chain_id: status.chain_id,
+        genesis_hash: decode_hex(&status.genesis_hash).unwrap(),
+    };
+    let faucet = read_json::<AccountKeyFile>(&dir.join("net/keys/faucet.json"))
+        .unwrap()
+        .private_key()
+        .unwrap();
+    let tx = Transaction {
+        sender: faucet.public_key(),
+        nonce: 0,
+        expiry: status.height + 100,
+        call: Call::SendMessage {
+            destination: Destination::Worker(decode_hex(&worker).unwrap()),
+            payload: b"hello worker".to_vec(),
+        },
+    }
+    .sign(&faucet, &chain);
+    rt.block_on(node.submit_transaction(to_hex(tx.encode())))
+        .unwrap();
+    let public_api = http(&format!("http://127.0.0.1:{public}"));
+    poll(
+        "the message to reach pRuntime",
+        Duration::from_secs(60),
+        || {
+            let answer = rt.block_on(public_api.info()).ok()?;
+            let info: Info = answer.open().ok()?.1;
+            (info.messages_received == 1).then_some(())
+        },
+    );
+
+    // kill -9 the host: pRuntime stays where it was while blocks go on.
+    use rustix::process::{Pid, Signal, kill_process};
+    let host_pid = procs.0[host_index].id();
+    kill_process(Pid::from_raw(host_pid as i32).unwrap(), Signal::KILL).unwrap();
+    let _ = procs.0[host_index].wait();
+    let stalled = synced(&rt).unwrap();
+    poll("the chain to move on", Duration::from_secs(30), || {
+        (tip(&rt) >= stalled + 20).then_some(())
+    });
+    assert!(
+        synced(&rt).unwrap() <= stalled + 1,
+        "pRuntime advanced without a host"
+    );
+
+    // A new host resumes from pRuntime's sealed progress.
+    spawn_host(&mut procs);
+    let target = tip(&rt);
+    poll("sync to resume", Duration::from_secs(60), || {
+        synced(&rt).filter(|h| *h >= target)
+    });
+}
+
+fn start_devnet(dir: &Path, procs: &mut Procs, extra: &[&str]) -> serde_json::Value {
+    let (out, err) = log(dir, "devnet.out");
+    procs.0.push(
+        Command::new(VEIL)
+            .args(["devnet", "--dir"])
+            .arg(dir.join("net"))
+            .args(["--no-demo", "--block-interval-ms", "100"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+    poll("devnet.json", Duration::from_secs(180), || {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("net/devnet.json")).ok()?).ok()
+    })
+}
+
+#[test]
+fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
+    let (dir, mut procs) = test_dir("registry");
+    let file = start_devnet(&dir, &mut procs, &["--workers", "2"]);
+    let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
+    let workers = file["workers"].as_array().unwrap().clone();
+    assert_eq!(workers.len(), 2);
+    assert!(file["ra_service"].as_str().is_some());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = http(&rpc);
+
+    // Every worker registers, flagged insecure (dev attestation), at its public endpoint.
+    poll("both workers to register", Duration::from_secs(120), || {
+        let s = rt.block_on(node.status()).ok()?;
+        (s.workers == 2).then_some(())
+    });
+    let status = rt.block_on(node.status()).unwrap();
+    assert_eq!(status.insecure_workers, 2);
+    let listed = rt.block_on(node.workers()).unwrap();
+    let mut endpoints: Vec<_> = listed.iter().map(|w| w.endpoint.clone()).collect();
+    endpoints.sort();
+    let mut expected: Vec<_> = workers
+        .iter()
+        .map(|w| w["pruntime"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(endpoints, expected);
+    assert!(
+        listed
+            .iter()
+            .all(|w| w.insecure && w.tee == veil_primitives::TeeKind::Dev)
+    );
+
+    // Their hosts bond and stand them as gatekeeper candidates; an election elects both.
+    let election = poll(
+        "an election of both workers",
+        Duration::from_secs(90),
+        || {
+            let e = rt.block_on(node.election()).ok()??;
+            (e.gatekeepers.len() == 2).then_some(e)
+        },
+    );
+    let mut elected: Vec<String> = election
+        .gatekeepers
+        .iter()
+        .map(|g| g.worker.clone())
+        .collect();
+    elected.sort();
+    for g in &election.gatekeepers {
+        let entry = listed.iter().find(|w| w.worker == g.worker).unwrap();
+        assert_eq!(entry.ecdh_public_key, g.ecdh_key);
+    }
+    let mut registered: Vec<_> = listed.iter().map(|w| w.worker.clone()).collect();
+    registered.sort();
+    assert_eq!(elected, registered);
+
+    // Each pRuntime learns from verified blocks that it was elected.
+    for w in &workers {
+        let public = http(w["pruntime"].as_str().unwrap());
+        poll(
+            "pRuntime to see its election",
+            Duration::from_secs(60),
+            || {
+                let answer = rt.block_on(public.info()).ok()?;
+                let info: Info = answer.open().ok()?.1;
+                (info.gatekeeper && info.election_round >= election.round).then_some(())
+            },
+        );
+    }
+
+    // `veil status --json` reports the registered count.
+    let out = Command::new(VEIL)
+        .args(["status", "--json", "--rpc", &rpc])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["workers"], 2);
+
+    // Worker 0's pRuntime knows it is registered (from the chain) and its heartbeats, signed
+    // egress posted by its host, are routed by the chain.
+    let w0 = &workers[0];
+    let private = http(w0["pruntime_private"].as_str().unwrap());
+    let identity = rt
+        .block_on(PrivateApiClient::get_identity(&private))
+        .unwrap();
+    let entry = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(node.get_worker(identity.public_key.clone()))
+            .unwrap()
+    };
+    let registered_at = entry(&rt).expect("worker 0 registered").registered_at;
+    poll("a heartbeat on chain", Duration::from_secs(60), || {
+        (entry(&rt)?.next_sequence? >= 1).then_some(())
+    });
+    let effects = rt
+        .block_on(PrivateApiClient::dump_side_effect(&private))
+        .unwrap();
+    assert!(effects.registered_until.is_some());
+
+    // kill -9 pRuntime, restart it from the same sealed data.
+    use rustix::process::{Pid, Signal, kill_process};
+    let pid = w0["pruntime_pid"].as_u64().unwrap() as i32;
+    kill_process(Pid::from_raw(pid).unwrap(), Signal::KILL).unwrap();
+    poll("pRuntime to die", Duration::from_secs(10), || {
+        rt.block_on(PrivateApiClient::get_identity(&private))
+            .is_err()
+            .then_some(())
+    });
+    let sequence_before = entry(&rt).unwrap().next_sequence.unwrap();
+    let command: Vec<String> = w0["pruntime_command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let (out, err) = log(&dir, "pruntime-restarted.log");
+    procs.0.push(
+        Command::new(&command[0])
+            .args(&command[1..])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+    // Same identity; the host (still running) resumes sync; heartbeats go on.
+    let again = poll("pRuntime to come back", Duration::from_secs(30), || {
+        rt.block_on(PrivateApiClient::get_identity(&private)).ok()
+    });
+    assert_eq!(again, identity);
+    let target = rt.block_on(node.status()).unwrap().height;
+    poll("sync to resume", Duration::from_secs(60), || {
+        let s = rt
+            .block_on(PrivateApiClient::get_sync_state(&private))
+            .ok()??;
+        (s.synced_height >= target).then_some(())
+    });
+    poll("heartbeats to go on", Duration::from_secs(60), || {
+        (entry(&rt)?.next_sequence? > sequence_before).then_some(())
+    });
+    // Not registered again: the entry is the one from before the crash.
+    assert_eq!(entry(&rt).unwrap().registered_at, registered_at);
+}
+
+#[test]
+fn hosts_renew_registrations_before_they_expire() {
+    let (dir, mut procs) = test_dir("renew");
+    // Registrations of 60 blocks (about 6 s): the host renews within the last 15.
+    let file = start_devnet(
+        &dir,
+        &mut procs,
+        &["--workers", "1", "--registration-blocks", "60"],
+    );
+    let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = http(&rpc);
+    let first = poll("the worker to register", Duration::from_secs(120), || {
+        rt.block_on(node.workers()).ok()?.into_iter().next()
+    });
+    // Renewed twice, never lapsing in between.
+    let mut current = first.clone();
+    for round in 0..2 {
+        let renewed = poll("a renewal", Duration::from_secs(60), || {
+            let w = rt.block_on(node.get_worker(first.worker.clone())).ok()?;
+            let w = w.unwrap_or_else(|| panic!("registration lapsed (round {round})"));
+            (w.registered_at > current.registered_at).then_some(w)
+        });
+        assert!(renewed.expiry > current.expiry);
+        assert!(
+            renewed.registered_at < current.expiry,
+            "renewed at {} after the expiry {}",
+            renewed.registered_at,
+            current.expiry
+        );
+        current = renewed;
+    }
+    assert_eq!(rt.block_on(node.status()).unwrap().workers, 1);
+}
+
+#[test]
+fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
+    let (dir, mut procs) = test_dir("bootstrap");
+    let (private, _) = spawn_pruntime(&dir, &mut procs);
+    let url = format!("http://127.0.0.1:{private}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pruntime = http(&url);
+    poll("pRuntime to listen", Duration::from_secs(30), || {
+        rt.block_on(PrivateApiClient::get_identity(&pruntime)).ok()
+    });
+
+    let out = Command::new(VEIL)
+        .args(["genesis", "--validators", "1", "--out"])
+        .arg(dir.join("net"))
+        .args(["--genesis-pruntime", &url])
+        .args(["--genesis-endpoint", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Bootstrapping again returns the same identity: the spec names the sealed one.
+    let again = rt.block_on(PrivateApiClient::bootstrap(&pruntime)).unwrap();
+    assert!(!again.created);
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("net/genesis.json")).unwrap())
+            .unwrap();
+    assert_eq!(spec["genesis_worker"]["signing_key"], again.genesis_key);
+    assert_eq!(spec["genesis_worker"]["ecdh_key"], again.genesis_ecdh_key);
+    assert_eq!(spec["genesis_worker"]["key_check"], again.key_check);
+    let genesis = veil_node::genesis::Genesis::load(&dir.join("net/genesis.json")).unwrap();
+    let g = genesis.state.genesis_worker.unwrap();
+    assert_eq!(to_hex(g.holder.worker), again.genesis_key);
+    assert_eq!(to_hex(g.holder.ecdh_key), again.genesis_ecdh_key);
+    assert_eq!(g.holder.endpoint, "http://127.0.0.1:9");
+    assert_eq!(to_hex(g.key_check), again.key_check);
+    // Without the endpoint, gatekeepers could not reach the genesis node: refused.
+    let out = Command::new(VEIL)
+        .args(["genesis", "--validators", "1", "--out"])
+        .arg(dir.join("net2"))
+        .args(["--genesis-pruntime", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--genesis-endpoint"));
+}
+
+/// Files under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
+    use base64::Engine as _;
+    let (dir, mut procs) = test_dir("launch");
+    // The defaults: a genesis node, 3 gatekeeper candidates and 2 miners.
+    let file = start_devnet(&dir, &mut procs, &[]);
+    let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
+    let workers = file["workers"].as_array().unwrap().clone();
+    assert_eq!(workers.len(), 5);
+    let genesis_node = file["genesis_node"].clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = http(&rpc);
+
+    // Registration, election, key distribution over Noise and confirmations, with no one
+    // stepping in.
+    let status = poll("the network to launch", Duration::from_secs(240), || {
+        let s = rt.block_on(node.status()).ok()?;
+        (s.phase == veil_rpc_api::PhaseView::Launched).then_some(s)
+    });
+    assert_eq!(status.era, Some(0));
+    assert_eq!(status.gatekeepers, 3);
+    assert_eq!(status.confirmed_gatekeepers, 3);
+    assert_eq!(status.genesis, veil_primitives::GenesisNodeStatus::Retired);
+    let out = Command::new(VEIL)
+        .args(["status", "--json", "--rpc", &rpc])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["phase"], "launched");
+    assert_eq!(json["era"], 0);
+    assert_eq!(json["gatekeepers"], 3);
+    assert_eq!(json["genesis"], "retired");
+
+    // The gatekeepers hold the root key; the miners do not.
+    let election = rt.block_on(node.election()).unwrap().unwrap();
+    let mut holders = 0;
+    for w in &workers {
+        let public = http(w["pruntime"].as_str().unwrap());
+        let info: Info = poll("pRuntime info", Duration::from_secs(30), || {
+            let answer = rt.block_on(public.info()).ok()?;
+            answer.open().ok().map(|(_, info)| info)
+        });
+        assert!(info.launched);
+        assert_eq!(
+            info.holds_root_key,
+            election.position(&info.public_key).is_some()
+        );
+        holders += info.holds_root_key as usize;
+    }
+    assert_eq!(holders, 3);
+
+    // The genesis node wiped its key and answers nothing but its status.
+    let genesis_public = http(genesis_node["pruntime"].as_str().unwrap());
+    let info: Info = poll(
+        "the genesis node to retire",
+        Duration::from_secs(30),
+        || {
+            let answer = rt.block_on(genesis_public.info()).ok()?;
+            let info: Info = answer.open().ok()?.1;
+            (info.genesis == Some(veil_primitives::GenesisNodeStatus::Retired)).then_some(info)
+        },
+    );
+    assert!(!info.holds_root_key);
+    let refused = rt
+        .block_on(genesis_public.request_root_key("0x00".into()))
+        .unwrap_err();
+    assert!(refused.to_string().contains("retired"), "{refused}");
+
+    // The gatekeepers' first copies are on chain, with no divergence.
+    poll(
+        "the gatekeepers' first checkpoint",
+        Duration::from_secs(60),
+        || {
+            let s = rt.block_on(node.gatekeeper_stream()).ok()?;
+            (s.next_sequence >= 1 && s.state_checkpoint.is_some()).then_some(())
+        },
+    );
+    assert_eq!(rt.block_on(node.status()).unwrap().divergences, 0);
+
+    // Leak test: unseal a gatekeeper's state with its dev sealing key (the one thing a dev TEE
+    // cannot hide) to learn the root key, then search every byte the devnet wrote (chain data,
+    // logs, keys, sealed files) for it, raw, hex and base64.
+    let gatekeeper = workers
+        .iter()
+        .find(|w| {
+            let public = http(w["pruntime"].as_str().unwrap());
+            let answer = rt.block_on(public.info()).unwrap();
+            let info: Info = answer.open().unwrap().1;
+            info.holds_root_key
+        })
+        .unwrap();
+    let data = PathBuf::from(gatekeeper["pruntime_command"][2].as_str().unwrap());
+    let measurement = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(std::fs::read(pruntime_bin()).unwrap()).to_vec()
+    };
+    // Open the gatekeeper's sealed store as its pRuntime does: identity first, then the store
+    // bound to it.
+    let sealing_root = std::fs::read(data.join("dev-sealing-key")).unwrap();
+    let sealed = veil_pruntime::sealed::dir::SealedDir::new(
+        &data,
+        sealing_root.clone().into(),
+        measurement.clone(),
+    )
+    .unwrap();
+    let (identity, created) = veil_pruntime::identity::Identity::load_or_create(&sealed).unwrap();
+    assert!(!created, "the gatekeeper's identity is on disk");
+    let store = veil_pruntime::sealed::kv::SealedKv::open(
+        &data.join(veil_pruntime::runtime::STORE_DIR),
+        &sealing_root,
+        &measurement,
+        identity.public_key().as_ref(),
+    )
+    .unwrap();
+    let state = veil_pruntime::state::State::load(&store).unwrap().unwrap();
+    let root_key = *state.gatekeeper.unwrap().root_key;
+    let forms: Vec<Vec<u8>> = vec![
+        root_key.to_vec(),
+        to_hex(root_key).into_bytes(),
+        to_hex(root_key)[2..].to_uppercase().into_bytes(),
+        base64::engine::general_purpose::STANDARD
+            .encode(root_key)
+            .into_bytes(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(root_key)
+            .into_bytes(),
+    ];
+    let all = files(&dir);
+    assert!(all.len() > 20, "the devnet wrote its files");
+    for f in all {
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
+        for form in &forms {
+            assert!(
+                !bytes.windows(form.len()).any(|w| w == form.as_slice()),
+                "the root key leaks in {}",
+                f.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Talk to a Veil network as a user: key files, node connections, transactions and readable
+//! errors.
+//!
+//! The CLI is thin over this crate, and a Rust application can use it alone: it links the
+//! node's API (`veil-rpc-api`, client side) and never the validator.
+//!
+//! - [keys]: account and validator key files (owner-only permissions, secrets zeroized).
+//! - [node]: an HTTP connection to a node, the chain identity it serves, signing and
+//!   submitting transactions, waiting for finality.
+//! - [error]: JSON-RPC failures as sentences for a person.
+
+pub mod error;
+pub mod keys;
+pub mod node;
+
+pub use error::{describe, parse_account};

@@ -1,0 +1,115 @@
+//! Posting egress: the worker's signed messages in sequence order, and a gatekeeper's copies
+//! of the gatekeepers' stream, each only while the chain has not routed it.
+
+use commonware_codec::Decode as _;
+use tracing::{info, warn};
+use veil_primitives::{
+    Call, Height, MAX_TX_BYTES_CAP, SignedGatekeeperMessage, SignedWorkerMessage, from_hex, to_hex,
+};
+use veil_rpc_api::WorkerView;
+
+use super::{Duties, GATEKEEPER_STAGGER, TX_TTL};
+use crate::ports::{ChainClient, WorkerClient};
+
+impl Duties {
+    /// Posts this gatekeeper's copies of the gatekeepers' messages that the chain has not
+    /// routed. Other gatekeepers post identical copies; the chain keeps the first.
+    pub(super) async fn post_gatekeeper_copies(
+        &mut self,
+        node: &impl ChainClient,
+        pruntime: &impl WorkerClient,
+        tip: Height,
+    ) -> anyhow::Result<()> {
+        let effects = pruntime.side_effects().await?;
+        if effects.gatekeeper_messages.is_empty() {
+            self.gatekeeper_in_flight.clear();
+            self.gatekeeper_seen.clear();
+            return Ok(());
+        }
+        let next = node.gatekeeper_stream().await?.next_sequence;
+        self.gatekeeper_in_flight.retain(|&seq, _| seq >= next);
+        self.gatekeeper_seen.retain(|&seq, _| seq >= next);
+        // Every gatekeeper holds the same copies; the first on chain wins and the rest only
+        // cost fees. The n-th gatekeeper of the election waits n * STAGGER blocks before
+        // posting a copy, so usually one host posts and the others find it routed.
+        let position = node
+            .election()
+            .await?
+            .and_then(|e| e.position(&to_hex(&self.worker)))
+            .unwrap_or(0) as u64;
+        for egress in &effects.gatekeeper_messages {
+            let (seq, encoded) = (&egress.sequence, &egress.message);
+            let seen = *self.gatekeeper_seen.entry(*seq).or_insert(tip);
+            if *seq < next
+                || tip < seen + position * GATEKEEPER_STAGGER
+                || self
+                    .gatekeeper_in_flight
+                    .get(seq)
+                    .is_some_and(|&exp| tip <= exp)
+            {
+                continue;
+            }
+            let msg = SignedGatekeeperMessage::decode_cfg(
+                from_hex(encoded)?,
+                &(MAX_TX_BYTES_CAP as usize),
+            )
+            .map_err(|e| anyhow::anyhow!("pRuntime returned a bad gatekeeper message: {e}"))?;
+            match self
+                .submit(node, Call::GatekeeperMessage(Box::new(msg)), tip)
+                .await
+            {
+                Ok(hash) => {
+                    info!(sequence = seq, %hash, "gatekeeper copy posted");
+                    self.gatekeeper_in_flight.insert(*seq, tip + TX_TTL);
+                }
+                Err(e)
+                    if e.to_string()
+                        .contains("already routed with the same content") =>
+                {
+                    self.gatekeeper_in_flight.insert(*seq, tip + TX_TTL);
+                }
+                Err(e) => {
+                    warn!(sequence = seq, "gatekeeper copy not accepted: {e:#}");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn post_egress(
+        &mut self,
+        node: &impl ChainClient,
+        pruntime: &impl WorkerClient,
+        tip: Height,
+        entry: &WorkerView,
+    ) -> anyhow::Result<()> {
+        let next = entry.next_sequence.unwrap_or(0);
+        self.in_flight.retain(|&seq, _| seq >= next);
+        let effects = pruntime.side_effects().await?;
+        for egress in &effects.messages {
+            let (seq, encoded) = (&egress.sequence, &egress.message);
+            if *seq < next || self.in_flight.get(seq).is_some_and(|&exp| tip <= exp) {
+                continue;
+            }
+            let msg =
+                SignedWorkerMessage::decode_cfg(from_hex(encoded)?, &(MAX_TX_BYTES_CAP as usize))
+                    .map_err(|e| anyhow::anyhow!("pRuntime returned bad egress: {e}"))?;
+            match self
+                .submit(node, Call::WorkerMessage(Box::new(msg)), tip)
+                .await
+            {
+                Ok(hash) => {
+                    info!(sequence = seq, %hash, "egress posted");
+                    self.in_flight.insert(*seq, tip + TX_TTL);
+                }
+                Err(e) => {
+                    // The rest would leave a gap; try again next round.
+                    warn!(sequence = seq, "egress not accepted: {e:#}");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! The primitives' integration tests, one binary: property tests of every codec ([codec]).
+
+mod codec;

@@ -1,0 +1,16 @@
+//! Error codes of pRuntime's APIs, beyond JSON-RPC's own.
+
+/// Invalid params (JSON-RPC's own code): malformed hex, encodings or sizes.
+pub const INVALID_PARAMS: i32 = -32602;
+/// A sync batch was refused (replayed, skipped, forged, ...); nothing changed.
+pub const SYNC_REJECTED: i32 = -32020;
+/// The genesis given to `InitRuntime` was refused.
+pub const GENESIS_REJECTED: i32 = -32021;
+/// The block hash is not one pRuntime synced recently.
+pub const UNKNOWN_BLOCK: i32 = -32022;
+/// This pRuntime was the genesis node and retired: it answers nothing but its status.
+pub const RETIRED: i32 = -32023;
+/// A root-key exchange was refused.
+pub const KEY_EXCHANGE: i32 = -32024;
+/// Storage or TEE failure inside pRuntime.
+pub const INTERNAL: i32 = -32050;

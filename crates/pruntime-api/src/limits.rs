@@ -1,0 +1,19 @@
+//! Sizes pRuntime enforces and its host relies on.
+
+/// Most headers in one `SyncBlockchain` batch.
+pub const MAX_SYNC_HEADERS: usize = 10_000;
+/// Largest request the private API accepts (a sync batch of [MAX_SYNC_HEADERS] headers with
+/// their messages, hex-encoded).
+pub const MAX_PRIVATE_REQUEST_BYTES: u32 = 256 * 1024 * 1024;
+/// Most connections the private API serves (one host, plus tools).
+pub const MAX_PRIVATE_CONNECTIONS: u32 = 16;
+/// Largest request the public API accepts.
+pub const MAX_PUBLIC_REQUEST_BYTES: u32 = 64 * 1024;
+/// Most connections the public API serves at once.
+pub const MAX_PUBLIC_CONNECTIONS: u32 = 1_024;
+/// Largest Noise handshake message of a root-key request.
+pub const MAX_NOISE_MESSAGE: usize = 65_535;
+/// Most unconfirmed worker egress messages pRuntime keeps.
+pub const MAX_PENDING_EGRESS: usize = 64;
+/// Most unconfirmed copies of the gatekeepers' stream a gatekeeper keeps.
+pub const MAX_PENDING_GATEKEEPER: usize = 64;

@@ -1,0 +1,128 @@
+//! Egress: everything pRuntime says to the chain, signed here and posted by the host.
+//!
+//! Two streams, one emitter ([Emitter]):
+//! - the worker's own messages ([Outbox]: heartbeats, readiness confirmations), signed with the
+//!   identity key under a per-worker sequence the chain checks exactly;
+//! - a gatekeeper's copies of the gatekeepers' shared stream (kept in the gatekeeper role),
+//!   which every gatekeeper signs identically so the first copy on chain serves for all.
+//!
+//! A sequence, once signed, always carries the same message: unconfirmed messages are kept
+//! (sealed) until the chain routes them, and outlive a deregistration.
+
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, RangeCfg, Read, ReadExt, Write};
+use veil_primitives::{
+    ChainIdentity, Destination, GatekeeperMessage, Height, MAX_TX_BYTES_CAP, SignedWorkerMessage,
+    WorkerMessage,
+};
+use veil_pruntime_api::limits::{MAX_PENDING_EGRESS, MAX_PENDING_GATEKEEPER};
+
+use crate::{identity::Identity, roles::gatekeeper::state::GatekeeperRole};
+
+/// What pRuntime knows of its registration (from the chain's messages) and its egress queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outbox {
+    /// Registered until this height, with this heartbeat interval; `None` if not registered.
+    pub registration: Option<(Height, u64)>,
+    /// Sequence of the next egress message.
+    pub next_sequence: u64,
+    /// Signed egress not yet seen on chain, in sequence order.
+    pub pending: Vec<SignedWorkerMessage>,
+}
+
+impl Outbox {
+    /// The chain routed our message `sequence`: it and everything before it are confirmed.
+    pub fn confirm(&mut self, sequence: u64) {
+        self.pending.retain(|m| m.message.sequence > sequence);
+        self.next_sequence = self.next_sequence.max(sequence + 1);
+    }
+}
+
+/// Signs egress for one chain with the worker's identity.
+pub(crate) struct Emitter<'a> {
+    pub(crate) identity: &'a Identity,
+    pub(crate) chain: &'a ChainIdentity,
+}
+
+impl Emitter<'_> {
+    /// Signs a worker message to `topic` with the next egress sequence. Dropped (with a
+    /// warning) when [MAX_PENDING_EGRESS] messages already wait: the host is not posting.
+    pub(crate) fn worker(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>) {
+        if outbox.pending.len() >= MAX_PENDING_EGRESS {
+            tracing::warn!(
+                "egress queue full; dropping a message to {}",
+                String::from_utf8_lossy(topic)
+            );
+            return;
+        }
+        let message = WorkerMessage {
+            sender: self.identity.public_key(),
+            destination: Destination::Topic(topic.to_vec()),
+            sequence: outbox.next_sequence,
+            payload,
+        };
+        outbox
+            .pending
+            .push(self.identity.sign_message(message, self.chain));
+        outbox.next_sequence += 1;
+    }
+
+    /// Signs this gatekeeper's copy of the gatekeepers' next message to `topic`. Returns
+    /// whether it was emitted (not when [MAX_PENDING_GATEKEEPER] copies already wait).
+    pub(crate) fn gatekeeper(
+        &self,
+        role: &mut GatekeeperRole,
+        topic: &[u8],
+        payload: impl FnOnce(u64) -> Vec<u8>,
+    ) -> bool {
+        if role.pending.len() >= MAX_PENDING_GATEKEEPER {
+            tracing::warn!(
+                "gatekeeper queue full; skipping a message to {}",
+                String::from_utf8_lossy(topic)
+            );
+            return false;
+        }
+        let sequence = role.state.next_sequence;
+        role.state.next_sequence += 1;
+        let message = GatekeeperMessage {
+            signer: self.identity.public_key(),
+            destination: Destination::Topic(topic.to_vec()),
+            sequence,
+            payload: payload(sequence),
+        };
+        role.pending
+            .push(self.identity.sign_gatekeeper_message(message, self.chain));
+        true
+    }
+}
+
+impl Write for Outbox {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.registration.write(buf);
+        self.next_sequence.write(buf);
+        self.pending.write(buf);
+    }
+}
+
+impl EncodeSize for Outbox {
+    fn encode_size(&self) -> usize {
+        self.registration.encode_size() + 8 + self.pending.encode_size()
+    }
+}
+
+impl Read for Outbox {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, commonware_codec::Error> {
+        Ok(Self {
+            registration: Option::<(Height, u64)>::read_cfg(buf, &((), ()))?,
+            next_sequence: u64::read(buf)?,
+            pending: Vec::<SignedWorkerMessage>::read_cfg(
+                buf,
+                &(
+                    RangeCfg::new(0..=MAX_PENDING_EGRESS),
+                    MAX_TX_BYTES_CAP as usize,
+                ),
+            )?,
+        })
+    }
+}

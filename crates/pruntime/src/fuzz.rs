@@ -1,0 +1,54 @@
+//! Whatever bytes a host or a peer hands in, decoding fails cleanly and never panics.
+
+use commonware_codec::DecodeExt as _;
+use commonware_cryptography::Signer as _;
+use proptest::prelude::*;
+use veil_primitives::{ChainIdentity, Election, KeyHolder, root_key_check};
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use crate::{
+    egress::Outbox,
+    roles::gatekeeper::{
+        channel::{KeyRequest, answer},
+        state::{GatekeeperRole, open_checkpoint},
+    },
+};
+
+fn chain() -> ChainIdentity {
+    ChainIdentity {
+        chain_id: 5,
+        genesis_hash: veil_primitives::hash(b"g"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_handshake_checkpoint_and_record_bytes_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let secret = StaticSecret::from([1u8; 32]);
+        let public = PublicKey::from(&StaticSecret::from([2u8; 32])).to_bytes();
+        let election = Election {
+            round: 1,
+            height: 1,
+            gatekeepers: vec![veil_primitives::Elected {
+                worker: veil_primitives::PrivateKey::from_seed(100).public_key(),
+                ecdh_key: public,
+            }],
+            deadline: 2,
+            holders: Vec::new(),
+            key_check: root_key_check(0, &[7; 32]),
+        };
+        prop_assert!(answer(secret.as_bytes(), &chain(), &election, 0, &[7; 32], &bytes).is_err());
+        let holder = KeyHolder {
+            worker: veil_primitives::PrivateKey::from_seed(3).public_key(),
+            ecdh_key: PublicKey::from(&secret).to_bytes(),
+            endpoint: "x".into(),
+        };
+        let (request, _) = KeyRequest::start(&[2u8; 32], holder, &chain(), 1).unwrap();
+        prop_assert!(request.finish(&bytes, &election.key_check).is_err());
+        prop_assert!(open_checkpoint(&[7; 32], &chain(), &bytes).is_err());
+        let _ = GatekeeperRole::decode(bytes.clone());
+        let _ = Outbox::decode(bytes.clone());
+    }
+}

@@ -1,0 +1,6 @@
+//! What a pRuntime does besides following the chain, by role. Every pRuntime is a [worker];
+//! the one-off [genesis] node creates the first root key; elected [gatekeeper]s hold it.
+
+pub mod gatekeeper;
+pub mod genesis;
+pub mod worker;

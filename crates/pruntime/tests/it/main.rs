@@ -1,0 +1,9 @@
+//! pRuntime's integration tests, one binary: light-client sync against a byzantine host
+//! ([sync]), the `pruntime` process under `kill -9` ([process]), and the network's launch in
+//! deterministic simulation with the real host duties ([bootstrap], harness in [sim]).
+
+mod bootstrap;
+mod common;
+mod process;
+mod sim;
+mod sync;

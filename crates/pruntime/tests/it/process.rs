@@ -1,0 +1,159 @@
+//! The `pruntime` process: `kill -9` and restart keep the sealed identity and sync progress.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use veil_node::synthetic::SyntheticChain;
+use veil_primitives::to_hex;
+use veil_pruntime_api::{Info, InitRequest, PrivateApiClient, PublicApiClient as _, SyncRequest};
+
+const PRUNTIME: &str = env!("CARGO_BIN_EXE_pruntime");
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Two free ports, held together while chosen so they differ.
+fn two_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+fn spawn(dir: &Path, private: u16, public: u16) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("pruntime.log"))
+        .unwrap();
+    Proc(
+        Command::new(PRUNTIME)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--dev-sealing-key")
+            .arg(dir.join("dev-key"))
+            .args(["--private-rpc", &format!("127.0.0.1:{private}")])
+            .args(["--public-rpc", &format!("127.0.0.1:{public}")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn client(port: u16) -> HttpClient {
+    HttpClientBuilder::default()
+        .build(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+}
+
+fn request(chain: &SyntheticChain, from: usize, to: usize) -> SyncRequest {
+    use commonware_codec::Encode as _;
+    SyncRequest {
+        headers: chain.headers[from..=to]
+            .iter()
+            .map(|h| to_hex(h.encode()))
+            .collect(),
+        certificate: to_hex(chain.certificate(to as u64)),
+        messages: chain.messages[from..=to]
+            .iter()
+            .map(|ms| ms.iter().map(|m| to_hex(m.encode())).collect())
+            .collect(),
+    }
+}
+
+#[test]
+fn kill_9_and_restart_keeps_identity_and_progress() {
+    use commonware_codec::Encode as _;
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("veil-pruntime-proc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (private, public) = two_ports();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut chain = SyntheticChain::new(4);
+    for _ in 0..8 {
+        chain.extend(vec![]);
+    }
+
+    let first = spawn(&dir, private, public);
+    let host = client(private);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let identity = loop {
+        if let Ok(id) = rt.block_on(PrivateApiClient::get_identity(&host)) {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "pruntime did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(identity.insecure);
+    rt.block_on(host.init_runtime(InitRequest {
+        chain_id: chain.chain_id,
+        genesis_header: to_hex(chain.headers[0].encode()),
+        group_key: to_hex(&chain.group_key),
+        group_key_proof: to_hex(&chain.group_key_proof),
+    }))
+    .unwrap();
+    let synced = rt
+        .block_on(host.sync_blockchain(request(&chain, 1, 5)))
+        .unwrap();
+    assert_eq!(synced.synced_height, 5);
+
+    // kill -9, then restart on the same data.
+    use rustix::process::{Pid, Signal, kill_process};
+    kill_process(Pid::from_raw(first.0.id() as i32).unwrap(), Signal::KILL).unwrap();
+    drop(first);
+    let _second = spawn(&dir, private, public);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        if let Ok(id) = rt.block_on(PrivateApiClient::get_identity(&host)) {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "pruntime did not restart");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(again, identity, "identity changed across kill -9");
+
+    // Public, signed answers show the progress survived.
+    let answer = rt.block_on(client(public).info()).unwrap();
+    let info: Info = answer.open().unwrap().1;
+    assert_eq!(info.synced_height, 5);
+    assert_eq!(info.public_key, identity.public_key);
+
+    // Replays get a clear error; the next batch continues.
+    let err = rt
+        .block_on(host.sync_blockchain(request(&chain, 1, 5)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("replayed"), "{err}");
+    let err = rt
+        .block_on(host.sync_blockchain(SyncRequest {
+            headers: vec!["0xzz".into()],
+            certificate: "0x".into(),
+            messages: vec![],
+        }))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("invalid params"), "{err}");
+    let synced = rt
+        .block_on(host.sync_blockchain(request(&chain, 6, 8)))
+        .unwrap();
+    assert_eq!(synced.synced_height, 8);
+    let _ = std::fs::remove_dir_all(&dir);
+}

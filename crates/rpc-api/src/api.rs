@@ -1,0 +1,101 @@
+//! The node's methods (`veil_*`). See `docs/rpc.md`.
+//!
+//! Bad input gets [crate::codes::INVALID_PARAMS] with the reason; refused transactions get
+//! [crate::codes::TX_REJECTED] or [crate::codes::POOL_REJECTED] with the chain's or the pool's
+//! reason.
+
+#[cfg(feature = "server")]
+use jsonrpsee::core::SubscriptionResult;
+#[cfg_attr(not(feature = "server"), allow(unused_imports))]
+use jsonrpsee::{core::RpcResult, proc_macros::rpc};
+
+use crate::views::{
+    AccountView, BlockId, BlockView, ElectionView, GatekeeperStreamView, GenesisView, HeadView,
+    MessagesView, StakingView, StatusView, StorageView, SyncBatchView, TransactionView, WorkerView,
+};
+
+/// The node's RPC interface.
+#[cfg_attr(
+    all(feature = "client", feature = "server"),
+    rpc(client, server, namespace = "veil")
+)]
+#[cfg_attr(
+    all(feature = "client", not(feature = "server")),
+    rpc(client, namespace = "veil")
+)]
+#[cfg_attr(
+    all(feature = "server", not(feature = "client")),
+    rpc(server, namespace = "veil")
+)]
+pub trait VeilApi {
+    /// Submits an encoded signed transaction; returns its hash.
+    #[method(name = "submitTransaction")]
+    async fn submit_transaction(&self, tx: String) -> RpcResult<String>;
+
+    /// A finalized block by height or hash, with its certificate.
+    #[method(name = "getBlock")]
+    async fn get_block(&self, id: BlockId) -> RpcResult<Option<BlockView>>;
+
+    /// The latest finalized block this node has applied.
+    #[method(name = "finalizedHead")]
+    async fn finalized_head(&self) -> RpcResult<HeadView>;
+
+    /// Finalized heads as they are applied.
+    #[subscription(name = "subscribeFinalizedHeads" => "finalizedHeads", unsubscribe = "unsubscribeFinalizedHeads", item = HeadView)]
+    async fn subscribe_finalized_heads(&self) -> SubscriptionResult;
+
+    /// A state value with its proof against the latest finalized state root.
+    #[method(name = "getStorage")]
+    async fn get_storage(&self, key: String) -> RpcResult<StorageView>;
+
+    /// The messages a finalized block sent out.
+    #[method(name = "getMessages")]
+    async fn get_messages(&self, height: u64) -> RpcResult<Option<MessagesView>>;
+
+    /// An account's balance and nonce.
+    #[method(name = "getAccount")]
+    async fn get_account(&self, account: String) -> RpcResult<AccountView>;
+
+    /// An account's bond and staking role.
+    #[method(name = "getStaking")]
+    async fn get_staking(&self, account: String) -> RpcResult<StakingView>;
+
+    /// A transaction's status.
+    #[method(name = "getTransaction")]
+    async fn get_transaction(&self, hash: String) -> RpcResult<TransactionView>;
+
+    /// A registered worker (`null` if not registered).
+    #[method(name = "getWorker")]
+    async fn get_worker(&self, worker: String) -> RpcResult<Option<WorkerView>>;
+
+    /// Registered workers (at most [crate::limits::MAX_LISTED_WORKERS]).
+    #[method(name = "workers")]
+    async fn workers(&self) -> RpcResult<Vec<WorkerView>>;
+
+    /// The latest gatekeeper election (`null` before the first).
+    #[method(name = "election")]
+    async fn election(&self) -> RpcResult<Option<ElectionView>>;
+
+    /// The gatekeepers' shared stream: next sequence, latest encrypted state checkpoint and
+    /// divergences.
+    #[method(name = "gatekeeperStream")]
+    async fn gatekeeper_stream(&self) -> RpcResult<GatekeeperStreamView>;
+
+    /// Node status.
+    #[method(name = "status")]
+    async fn status(&self) -> RpcResult<StatusView>;
+
+    /// The node's metrics in Prometheus text format.
+    #[method(name = "metrics")]
+    async fn metrics(&self) -> RpcResult<String>;
+
+    /// The genesis header, group key and the proof binding them.
+    #[method(name = "genesis")]
+    async fn genesis(&self) -> RpcResult<GenesisView>;
+
+    /// Finalized blocks `from..` (at most `max`, capped at [crate::limits::MAX_SYNC_BATCH])
+    /// with messages and the last block's certificate; `null` when `from` is not finalized
+    /// and applied yet.
+    #[method(name = "getSyncBatch")]
+    async fn get_sync_batch(&self, from: u64, max: u64) -> RpcResult<Option<SyncBatchView>>;
+}
