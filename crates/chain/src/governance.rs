@@ -2,7 +2,7 @@
 //!
 //! This module only says who governs and holds the chain-wide parameters; a governance call that
 //! sets another module's parameters is carried out by that module (the dispatch in
-//! [crate::execute] routes it there after [authorize]).
+//! [crate::execute] routes it there after `authorize`).
 
 use veil_primitives::{AccountId, Params};
 

@@ -4,7 +4,7 @@
 //! starting at 0 and kept in state, so a receiver that sees sequence `n` knows exactly which
 //! messages came before. The block's messages are committed by the header's messages root.
 //! Who may send what (a worker's signature, a gatekeeper's copy) is checked by the modules
-//! that own those senders, before they call [send].
+//! that own those senders, before they call `send`.
 
 use veil_primitives::{Destination, Message, Origin};
 

@@ -2,7 +2,7 @@
 //! status, measure performance.
 //!
 //! Each subcommand lives in its own module: [node], [host], [genesis], [devnet], [account]
-//! (status, account, transfer), [keys], [ra_service], [bench]; [rpc] says which node to reach.
+//! (status, account, transfer), [keys], [ra_service], [mod@bench]; [rpc] says which node to reach.
 
 mod account;
 mod bench;

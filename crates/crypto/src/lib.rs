@@ -1,5 +1,12 @@
 //! Hash trees, key derivation and other cryptographic building blocks shared by chain, light
 //! client and pRuntime.
+//!
+//! - [merkle]: binary Merkle trees with separate leaf and node domains (transactions and
+//!   messages roots, the sealed store's roots), with proofs.
+//! - [seal]: authenticated encryption under keys derived with HKDF-SHA256 from root material and
+//!   a purpose, binding caller-chosen associated data.
+//! - [drbg]: a deterministic random bit generator, so replicated gatekeepers draw identical
+//!   randomness from the root key and a public context.
 
 pub mod drbg;
 pub mod merkle;

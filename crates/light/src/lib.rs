@@ -5,6 +5,9 @@
 //! public key). From that they check that a header was finalized, that a run of headers links up
 //! to a finalized one, that a state value is what the chain holds, and that a block's outbound
 //! messages are exactly the ones it committed to.
+//!
+//! - [finality]: certificates against the group key, header chains, the genesis check.
+//! - [state]: QMDB inclusion and exclusion proofs against a state root.
 
 pub mod finality;
 pub mod state;

@@ -36,7 +36,8 @@ use rand::CryptoRng;
 use veil_primitives::{AccountId, Block, BlockLimits};
 
 use crate::{
-    application::{App, LocalChain, start_finalizer},
+    application::{App, start_finalizer},
+    chain::LocalChain,
     genesis::Scheme,
 };
 

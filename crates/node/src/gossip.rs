@@ -17,7 +17,7 @@ use futures::{StreamExt as _, channel::mpsc};
 use tracing::debug;
 use veil_primitives::{AccountId, MAX_TX_BYTES_CAP, SignedTransaction, TxLimits};
 
-use crate::application::LocalChain;
+use crate::chain::LocalChain;
 
 /// Most bytes of transactions in one gossip message.
 pub const MAX_BATCH_BYTES: usize = 1 << 20;

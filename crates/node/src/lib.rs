@@ -1,7 +1,23 @@
 //! Run a Veil validator: consensus, peer-to-peer networking, durable storage, mempool and
 //! JSON-RPC.
+//!
+//! - [engine]: the commonware wiring (simplex, marshal, broadcast, p2p channels).
+//! - [application]: what consensus calls (`propose`, `verify`) and the finalizer's reporter.
+//! - [chain]: [chain::LocalChain], this node's copy of the chain: building, checking and
+//!   finalizing blocks, mempool admission, the finalized tip.
+//! - [state]: authenticated state (QMDB) with speculative batches per unfinalized block, and
+//!   read views for RPC; [store]: the redb index of finalized outputs.
+//! - [mempool], [gossip], [rpc] (the `veil-rpc-api` server), [genesis], [run].
+//!
+//! Thread and lock model: one commonware runtime (tokio in `veil node`, deterministic in tests)
+//! with 2 worker threads runs consensus, p2p, gossip and RPC. All state work (executing a
+//! proposal or a peer's block, committing a finalized one) runs under one async lock in
+//! [chain::LocalChain], so a block's parent state cannot change under it; the mempool and the
+//! tip sit behind short synchronous mutexes; RPC reads take the state store's read lock for a
+//! view of finalized state.
 
 pub mod application;
+pub mod chain;
 pub mod engine;
 pub mod genesis;
 pub mod gossip;
@@ -22,7 +38,7 @@ use commonware_runtime::{Clock, Spawner};
 use veil_primitives::{ChainIdentity, Header};
 
 use crate::{
-    application::{Head, LocalChain, ProductionConfig},
+    chain::{Head, LocalChain, ProductionConfig},
     genesis::Genesis,
     state::StateStore,
     store::Store,

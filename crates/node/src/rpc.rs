@@ -26,7 +26,7 @@ use veil_rpc_api::{
 };
 
 use crate::{
-    application::{Head, LocalChain, SubmitError},
+    chain::{Head, LocalChain, SubmitError},
     engine::Marshal,
 };
 

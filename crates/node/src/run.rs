@@ -21,7 +21,7 @@ use tracing::info;
 use veil_primitives::{AccountId, PrivateKey, namespace, to_hex};
 
 use crate::{
-    application::ProductionConfig,
+    chain::ProductionConfig,
     engine::{self, Channels, Timing},
     genesis::Genesis,
     open_chain,

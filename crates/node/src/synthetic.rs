@@ -96,7 +96,7 @@ impl SyntheticChain {
             timestamp: parent.timestamp + 1,
             state_root: hash(&height.to_be_bytes()),
             transactions_root: veil_crypto::merkle::empty_root(),
-            messages_root: crate::application::messages_root(&messages),
+            messages_root: crate::chain::messages_root(&messages),
         };
         self.headers.push(header);
         self.messages.push(messages);

@@ -2,15 +2,8 @@ use bytes::BufMut;
 use commonware_codec::Buf;
 use commonware_codec::{Encode, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 
+pub use crate::params::{MAX_BLOCK_BYTES, MAX_BLOCK_TXS_CAP, MAX_TX_BYTES_CAP};
 use crate::{Digest, Height, SignedTransaction, TxLimits, hash};
-
-/// Largest encoded block. Proposers stop adding transactions before reaching it, and it sizes the
-/// peer-to-peer message limit.
-pub const MAX_BLOCK_BYTES: usize = 8 * 1024 * 1024;
-/// Hard cap on `Params::max_tx_bytes` (governance cannot raise it further).
-pub const MAX_TX_BYTES_CAP: u32 = 64 * 1024;
-/// Hard cap on `Params::max_block_txs`.
-pub const MAX_BLOCK_TXS_CAP: u32 = 50_000;
 
 /// Bounds for decoding blocks from untrusted bytes.
 #[derive(Clone, Copy, Debug)]

@@ -10,9 +10,9 @@ use commonware_codec::{Buf, Encode as _, EncodeSize, Error, RangeCfg, Read, Read
 use commonware_cryptography::{Signer as _, Verifier as _};
 
 use crate::{
-    AccountId, ChainIdentity, Destination, Digest, Height, MAX_ENDPOINT_BYTES, MAX_GATEKEEPERS,
-    PrivateKey, Signature, hash_parts, namespace,
-    registry::{read_string, string_size, write_string},
+    AccountId, ChainIdentity, Destination, Digest, Height, MAX_ENDPOINT_BYTES, PrivateKey,
+    Signature, hash_parts, namespace,
+    wire::{read_string, string_size, write_string},
 };
 
 /// Topic of a gatekeeper's readiness confirmation ([Ready]), sent as worker egress.
@@ -25,6 +25,8 @@ pub const GATEKEEPER_STATE_TOPIC: &[u8] = b"veil/gatekeeper-state";
 pub const DIVERGENCE_TOPIC: &[u8] = b"veil/gatekeeper-divergence";
 /// Topic of the chain's slashing reports ([Slashed]).
 pub const SLASH_TOPIC: &[u8] = b"veil/slash";
+/// Most gatekeepers an election may elect.
+pub const MAX_GATEKEEPERS: u32 = 1_000;
 /// Largest encrypted gatekeeper state checkpoint.
 pub const MAX_GATEKEEPER_STATE_BYTES: usize = 64 * 1024;
 

@@ -1,10 +1,18 @@
 //! Define the identifiers, transactions, blocks and messages every Veil component shares.
 //!
 //! Everything here is plain data plus its canonical binary encoding ([commonware_codec]).
-//! Decoders of external bytes take explicit limits ([Limits]) so that a hostile peer, host or
-//! RPC client can never make a node allocate more than a block may hold.
+//! Decoders of external bytes take explicit limits ([TxLimits], [BlockLimits], payload bounds)
+//! so that a hostile peer, host or RPC client can never make a node allocate more than a block
+//! may hold.
+//!
+//! Modules: transactions and calls (`transaction`), blocks and headers (`block`), messages and
+//! their origins and destinations (`message`), chain parameters (`params`), the worker registry
+//! (`registry`) and workers' signed egress (`egress`), staking and elections (`staking`), the
+//! gatekeepers' protocol data (`gatekeeper`), hashing (`hash`), bounded strings on the wire
+//! (`wire`), and [namespace], every signing, hashing and sealing domain.
 
 mod block;
+mod egress;
 mod gatekeeper;
 mod hash;
 mod message;
@@ -13,9 +21,11 @@ mod params;
 mod registry;
 mod staking;
 mod transaction;
+mod wire;
 
 pub use block::{Block, BlockLimits, Header, MAX_BLOCK_BYTES, MAX_BLOCK_TXS_CAP, MAX_TX_BYTES_CAP};
 pub use commonware_codec::{Decode, DecodeExt, Encode, Error as CodecError, Read, ReadExt, Write};
+pub use egress::{HEARTBEAT_TOPIC, SignedWorkerMessage, WorkerMessage};
 pub use gatekeeper::{
     DIVERGENCE_TOPIC, Divergence, GATEKEEPER_STATE_TOPIC, GatekeeperMessage, GenesisNodeStatus,
     GenesisWorker, KeyHolder, LAUNCH_TOPIC, Launch, MAX_GATEKEEPER_STATE_BYTES, Phase, READY_TOPIC,
@@ -25,10 +35,10 @@ pub use hash::{Digest, hash, hash_parts};
 pub use message::{Destination, MAX_TOPIC_BYTES, Message, Origin};
 pub use params::Params;
 pub use registry::{
-    CodeIdentity, DeregistrationReason, HEARTBEAT_TOPIC, MAX_ATTESTATION_BYTES, MAX_ENDPOINT_BYTES,
-    MAX_LABEL_BYTES, MAX_MEASUREMENT_BYTES, MAX_POLICY_ENTRIES, Measurement, RECENT_BLOCK_HASHES,
-    Registration, RegistryEvent, RegistryParams, SignedWorkerMessage, TDX_MEASUREMENT_DOMAIN,
-    TeeKind, WorkerInfo, WorkerMessage, tdx_measurement, worker_key,
+    CodeIdentity, DeregistrationReason, MAX_ATTESTATION_BYTES, MAX_ENDPOINT_BYTES, MAX_LABEL_BYTES,
+    MAX_MEASUREMENT_BYTES, MAX_POLICY_ENTRIES, Measurement, RECENT_BLOCK_HASHES, Registration,
+    RegistryEvent, RegistryParams, TDX_MEASUREMENT_DOMAIN, TeeKind, WorkerInfo, tdx_measurement,
+    worker_key,
 };
 pub use staking::{
     ELECTION_TOPIC, Elected, Election, MAX_GATEKEEPERS, MAX_NOMINATIONS, StakingCall, StakingParams,

@@ -43,3 +43,43 @@ pub const DEV_RA: &[u8] = b"_VEIL_ATTESTATION_DEV_RA";
 pub const REPORT_DATA: &[u8] = b"_VEIL_ATTESTATION_REPORT_DATA";
 /// The digest that names a TDX measurement (MRTD, config and RTMRs).
 pub const TDX_MEASUREMENT: &[u8] = b"_VEIL_ATTESTATION_TDX_MEASUREMENT";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every domain, with the bytes it must keep: a signature or key made under one stays valid
+    /// only while its domain's bytes do, and no two purposes may share one.
+    const ALL: &[(&[u8], &[u8])] = &[
+        (TRANSACTION, b"_VEIL_CHAIN_TX"),
+        (CONSENSUS, b"_VEIL_NODE_CONSENSUS"),
+        (P2P, b"_VEIL_NODE_P2P"),
+        (MERKLE_LEAF, b"_VEIL_CRYPTO_MERKLE_LEAF"),
+        (MERKLE_NODE, b"_VEIL_CRYPTO_MERKLE_NODE"),
+        (STATE_KEY, b"_VEIL_CHAIN_STATE_KEY"),
+        (REGISTRATION, b"_VEIL_REGISTRY_REGISTER"),
+        (WORKER_MESSAGE, b"_VEIL_MQ_WORKER_MESSAGE"),
+        (GATEKEEPER_MESSAGE, b"_VEIL_MQ_GATEKEEPER_MESSAGE"),
+        (ROOT_KEY_CHECK, b"_VEIL_GATEKEEPER_ROOT_KEY_CHECK"),
+        (NOISE_PROLOGUE, b"_VEIL_PRUNTIME_NOISE"),
+        (GATEKEEPER_STATE, b"_VEIL_GATEKEEPER_STATE"),
+        (GATEKEEPER_DRBG, b"_VEIL_GATEKEEPER_DRBG"),
+        (PUBLIC_ANSWER, b"_VEIL_PRUNTIME_PUBLIC_ANSWER"),
+        (SEALED_FILE, b"_VEIL_PRUNTIME_SEALED_FILE"),
+        (SEALED_KV, b"_VEIL_PRUNTIME_SEALED_KV"),
+        (CRYPTO_SEAL, b"_VEIL_CRYPTO_SEAL"),
+        (DEV_RA, b"_VEIL_ATTESTATION_DEV_RA"),
+        (REPORT_DATA, b"_VEIL_ATTESTATION_REPORT_DATA"),
+        (TDX_MEASUREMENT, b"_VEIL_ATTESTATION_TDX_MEASUREMENT"),
+    ];
+
+    #[test]
+    fn domains_keep_their_bytes_and_never_collide() {
+        for (i, (value, expected)) in ALL.iter().enumerate() {
+            assert_eq!(value, expected);
+            for (other, _) in &ALL[i + 1..] {
+                assert!(!value.starts_with(other) && !other.starts_with(value));
+            }
+        }
+    }
+}

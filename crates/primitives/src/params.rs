@@ -3,6 +3,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::Balance;
 
+/// Largest encoded block. Proposers stop adding transactions before reaching it, and it sizes the
+/// peer-to-peer message limit.
+pub const MAX_BLOCK_BYTES: usize = 8 * 1024 * 1024;
+/// Hard cap on `Params::max_tx_bytes` (governance cannot raise it further).
+pub const MAX_TX_BYTES_CAP: u32 = 64 * 1024;
+/// Hard cap on `Params::max_block_txs`.
+pub const MAX_BLOCK_TXS_CAP: u32 = 50_000;
+
 /// Chain parameters. Set at genesis and changed by governance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -43,10 +51,10 @@ impl Params {
 
     /// Checks invariants that would make the chain unusable if violated.
     pub fn validate(&self) -> Result<(), &'static str> {
-        if self.max_tx_bytes < 256 || self.max_tx_bytes > crate::block::MAX_TX_BYTES_CAP {
+        if self.max_tx_bytes < 256 || self.max_tx_bytes > MAX_TX_BYTES_CAP {
             return Err("max_tx_bytes must be between 256 and 65536");
         }
-        if self.max_block_txs == 0 || self.max_block_txs > crate::block::MAX_BLOCK_TXS_CAP {
+        if self.max_block_txs == 0 || self.max_block_txs > MAX_BLOCK_TXS_CAP {
             return Err("max_block_txs must be between 1 and 50000");
         }
         if self.max_expiry_blocks == 0 {

@@ -14,8 +14,7 @@ pub const ELECTION_TOPIC: &[u8] = b"veil/gatekeeper-election";
 
 /// Most candidates one nominator may back.
 pub const MAX_NOMINATIONS: usize = 16;
-/// Most gatekeepers an election may elect.
-pub const MAX_GATEKEEPERS: u32 = 1_000;
+pub use crate::gatekeeper::MAX_GATEKEEPERS;
 
 /// What an account asks of the staking module.
 #[derive(Clone, Debug, PartialEq, Eq)]

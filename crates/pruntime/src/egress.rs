@@ -1,6 +1,6 @@
 //! Egress: everything pRuntime says to the chain, signed here and posted by the host.
 //!
-//! Two streams, one emitter ([Emitter]):
+//! Two streams, one emitter (`Emitter`):
 //! - the worker's own messages ([Outbox]: heartbeats, readiness confirmations), signed with the
 //!   identity key under a per-worker sequence the chain checks exactly;
 //! - a gatekeeper's copies of the gatekeepers' shared stream (kept in the gatekeeper role),

@@ -386,7 +386,7 @@ impl Runtime {
     }
 
     /// A registration for `operator` at `endpoint`, attesting the last synced block (see
-    /// [worker::registration]).
+    /// `roles::worker::registration`).
     pub fn registration(
         &self,
         operator: AccountId,

@@ -3,7 +3,7 @@
 //!
 //! A worker's signed egress is checked and routed by [registry]; what it means to the chain is
 //! decided here by its topic: a readiness confirmation goes to [gatekeeper::rounds], a heartbeat
-//! to the liveness monitor once there is one. Adding a consumer is one arm of [on_worker_message].
+//! to the liveness monitor once there is one. Adding a consumer is one arm of `on_worker_message`.
 
 use veil_primitives::{
     AccountId, Call, Destination, GovernanceCall, HEARTBEAT_TOPIC, Message, Origin, Params, Phase,

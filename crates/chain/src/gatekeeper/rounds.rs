@@ -6,7 +6,7 @@
 //! confirm with a signed [Ready] worker message carrying the key's check. When every gatekeeper
 //! of a round has confirmed, the round closes: its gatekeepers become the key holders and, the
 //! first time, the chain launches and announces it on [LAUNCH_TOPIC]. A round that is not fully
-//! confirmed by its deadline expires ([expire_round]): the silent gatekeepers' backers are
+//! confirmed by its deadline expires (`expire_round`): the silent gatekeepers' backers are
 //! slashed and the chain elects again.
 
 use commonware_codec::{DecodeExt as _, Encode as _, RangeCfg};

@@ -7,7 +7,7 @@
 //! and nominators' bonds; when to elect, and what an election starts, is the gatekeeper
 //! module's business ([crate::gatekeeper]), sequenced by [crate::execute]. Unbonded funds
 //! become free only after `unbond_delay_blocks`, so stake that misbehaved can still be slashed
-//! ([slash]).
+//! (`slash`).
 
 pub mod phragmen;
 

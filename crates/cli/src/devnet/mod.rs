@@ -2,9 +2,9 @@
 //!
 //! A devnet is N validator processes (`veil node`), the dev RA service, a genesis node and W
 //! workers (a dev-mode `pruntime` and its `veil host` each), all on loopback. `veil devnet`
-//! creates the network on first run ([launch]), resumes it on later runs over the same
+//! creates the network on first run ([mod@launch]), resumes it on later runs over the same
 //! directory (upgrading workers whose `pruntime` was rebuilt, [upgrade]), runs a demo transfer
-//! once blocks finalize ([demo]), waits for the workers to register and the network to
+//! once blocks finalize ([mod@demo]), waits for the workers to register and the network to
 //! launch, reports progress ([status]), and stops every process cleanly on Ctrl-C or SIGTERM
 //! ([process]). [layout] is what it writes to disk.
 

@@ -173,6 +173,56 @@ fn devnet_transfer_kill_restart_catch_up() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Errors read as sentences: the chain's reason, not a debug dump of the error object.
+    let poor = dir.join("poor.json");
+    assert!(
+        veil(&["key", "generate", "--out", poor.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = veil(&[
+        "transfer",
+        "--rpc",
+        &rpcs[0],
+        "--from",
+        poor.to_str().unwrap(),
+        "--to",
+        &bob,
+        "--amount",
+        "5",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("insufficient balance") && !err.contains("ErrorObject"),
+        "{err}"
+    );
+    // An account id that is not one says what form is expected.
+    let out = veil(&["account", "--rpc", &rpcs[0], "alice"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("64 hex digits") && !err.contains("End-of-Buffer"),
+        "{err}"
+    );
+    // Without --rpc, a command run next to the devnet (./devnet-data) reaches it.
+    let next_to = dir.join("next-to");
+    std::fs::create_dir_all(next_to.join("devnet-data")).unwrap();
+    std::fs::copy(&devnet_json, next_to.join("devnet-data/devnet.json")).unwrap();
+    let out = Command::new(VEIL)
+        .args(["status", "--json"])
+        .current_dir(&next_to)
+        .env_remove("VEIL_RPC")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["genesis_hash"], status["genesis_hash"]);
+
     // kill -9 validator 3; the other three keep finalizing.
     use rustix::process::{Pid, Signal, kill_process};
     let victim = cleanup.pids[3];

@@ -1,6 +1,6 @@
-//! The operator's duties, one module each: keep the worker registered ([registration]),
-//! standing as a gatekeeper candidate ([staking]), fetch the root key when elected
-//! ([key_request]), and post its egress and gatekeeper copies ([egress]).
+//! The operator's duties, one module each: keep the worker registered (`registration`),
+//! standing as a gatekeeper candidate (`staking`), fetch the root key when elected
+//! (`key_request`), and post its egress and gatekeeper copies (`egress`).
 //!
 //! All are driven by chain state, re-read every round, so a restarted host neither registers
 //! again nor posts a message twice: it registers only when the chain has no entry for the

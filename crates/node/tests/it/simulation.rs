@@ -10,7 +10,7 @@ use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor as _, determ
 use commonware_utils::{NZUsize, TestRng, probability};
 use veil_chain::balances::Account;
 use veil_node::{
-    application::{LocalChain, ProductionConfig},
+    chain::{LocalChain, ProductionConfig},
     engine::{self, Channels, Marshal, Timing},
     genesis::{Generated, Genesis, generate},
     open_chain,
