@@ -105,13 +105,19 @@ pub fn verify_with_root(
     Ok(summarize(report))
 }
 
+/// Whether TD attributes mark the TD as under debug. The whole first byte is the "TD under
+/// debug" group (DEBUG is bit 0, the rest reserved for other debug features): any bit set
+/// means the host may read the TD's memory, so it is treated as debug.
+fn td_under_debug(attributes: &[u8; 8]) -> bool {
+    attributes[0] != 0
+}
+
 fn summarize(v: VerifiedReport) -> DcapReport {
     const SGX_DEBUG: u8 = 0x02;
-    const TD_DEBUG: u8 = 0x01;
     let tdx = !matches!(v.report, Report::SgxEnclave(_));
     let td = |r: &dcap_qvl::quote::TDReport10| {
         (
-            r.td_attributes[0] & TD_DEBUG != 0,
+            td_under_debug(&r.td_attributes),
             veil_primitives::tdx_measurement(&[
                 &r.mr_td,
                 &r.mr_config_id,
@@ -152,5 +158,24 @@ fn summarize(v: VerifiedReport) -> DcapReport {
         svn,
         report_data,
         tdx,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::td_under_debug;
+
+    #[test]
+    fn any_td_under_debug_bit_means_debug() {
+        assert!(!td_under_debug(&[0; 8]));
+        for bit in 0..8 {
+            let mut attributes = [0u8; 8];
+            attributes[0] = 1 << bit;
+            assert!(td_under_debug(&attributes), "TUD bit {bit}");
+        }
+        // Other attribute groups (e.g. SEPT_VE_DISABLE, bit 28) are no debug.
+        let mut attributes = [0u8; 8];
+        attributes[3] = 0x10;
+        assert!(!td_under_debug(&attributes));
     }
 }

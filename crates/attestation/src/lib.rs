@@ -169,6 +169,29 @@ pub fn report_data(
     out
 }
 
+/// The report data the genesis node's evidence must carry: its identity and X25519 keys, the
+/// check of the root key it created, and the chain (id and validators' group key) it is bound
+/// to, so the evidence cannot be reused for another key or another chain.
+pub fn genesis_report_data(
+    chain_id: u64,
+    group_key: &[u8],
+    genesis_key: &[u8],
+    ecdh_key: &[u8],
+    key_check: &Digest,
+) -> [u8; 64] {
+    let h = hash_parts(&[
+        veil_primitives::namespace::GENESIS_REPORT_DATA,
+        &chain_id.to_be_bytes(),
+        veil_primitives::hash(group_key).as_ref(),
+        genesis_key,
+        ecdh_key,
+        key_check.as_ref(),
+    ]);
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(h.as_ref());
+    out
+}
+
 /// Evidence from a TEE.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Evidence {

@@ -147,6 +147,15 @@ pub enum TxError {
     /// An arithmetic overflow (e.g. a balance beyond u128).
     #[error("arithmetic overflow")]
     Overflow,
+    /// The call would write a state value above the store's limit. The call fails (its fee
+    /// is paid); the block stays valid.
+    #[error("the call writes a {size}-byte state value, above the limit of {max}")]
+    StateValueTooLarge {
+        /// Size of the largest value written.
+        size: usize,
+        /// Limit ([veil_primitives::MAX_STATE_VALUE]).
+        max: usize,
+    },
 }
 
 impl From<commonware_codec::Error> for TxError {
@@ -290,6 +299,11 @@ pub enum StakingError {
     /// The worker is not registered by the sender.
     #[error("worker {0} is not registered by the sender")]
     NotYourWorker(String),
+    /// The worker holds dev attestation and the chain does not allow insecure gatekeepers.
+    #[error(
+        "worker {0} is registered with dev (insecure) attestation; this chain does not allow insecure gatekeepers"
+    )]
+    InsecureWorker(String),
     /// The account already backs a candidate.
     #[error("the sender already backs candidate {0}; chill first")]
     AlreadyBacking(String),
@@ -302,6 +316,14 @@ pub enum StakingError {
     /// No nomination target, or too many.
     #[error("nominate 1 to {MAX_NOMINATIONS} candidates")]
     BadTargets,
+    /// The role already has `max_candidates` or `max_nominators` members.
+    #[error("there are already {max} {role}s, the most the chain allows")]
+    Full {
+        /// "candidate" or "nominator".
+        role: &'static str,
+        /// The parameter's value.
+        max: u32,
+    },
     /// Unbonding would leave a backer or nominator below its role's minimum.
     #[error("unbonding would leave {left} bonded, below the role's minimum {needed}; chill first")]
     WouldUnderbond {

@@ -30,12 +30,12 @@ pub fn params() -> Digest {
     key(b"governance/params", &[])
 }
 
-/// The consensus group public key (encoded), fixed at genesis.
+/// The chain record (chain id and consensus group public key), fixed at genesis.
 ///
 /// Genesis state commits it, and the genesis hash commits the genesis state root, so a light
-/// client handed a genesis hash can check the group key it is given by proof.
-pub fn consensus_key() -> Digest {
-    veil_primitives::consensus_key_key()
+/// client handed a genesis hash can check the chain id and group key it is given by proof.
+pub fn chain() -> Digest {
+    veil_primitives::chain_record_key()
 }
 
 /// The governance key.
@@ -62,6 +62,17 @@ pub fn registry_params() -> Digest {
 /// The dev RA service's key; present only if genesis allows insecure attestation.
 pub fn dev_attestation_key() -> Digest {
     key(b"registry/dev_attestation_key", &[])
+}
+
+/// Present (empty) if genesis lets workers with dev attestation stand as gatekeepers.
+pub fn insecure_gatekeepers() -> Digest {
+    key(b"registry/insecure_gatekeepers", &[])
+}
+
+/// How many registered workers hold dev (insecure) attestation, kept so status need not
+/// scan the registry.
+pub fn insecure_workers() -> Digest {
+    key(b"registry/insecure_workers", &[])
 }
 
 /// A custom DCAP root certificate (DER), set at genesis; absent means Intel's root.

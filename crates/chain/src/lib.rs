@@ -42,10 +42,10 @@ pub mod system;
 pub use error::{BlockError, ExecError, StateError, TxError};
 pub use execute::{
     BlockOutcome, Receipt,
-    check::{MAX_NONCE_GAP, check_transaction},
+    check::{Admissible, MAX_NONCE_GAP, check_transaction},
     execute_block, verify_signatures,
 };
-pub use genesis::{GenesisState, genesis_changes};
+pub use genesis::{GenesisAttestation, GenesisState, genesis_changes, verify_genesis_worker};
 pub use overlay::{Changes, MemoryState, Overlay, StateRead};
 pub use system::BlockEnv;
 

@@ -130,19 +130,9 @@ pub async fn check<S: StateRead>(
     let policy = params(o).await?;
     let dev_key: Option<AccountId> = o.read(&keys::dev_attestation_key()).await?;
     let dcap_root = o.get(&keys::dcap_root()).await?;
-    let refuse = |e: RegistrationError| Err(ExecError::from(e));
     let anchors = TrustAnchors {
         dev_key: dev_key.as_ref(),
         dcap_root: dcap_root.as_deref(),
-    };
-    let verified = match veil_attestation::verify(
-        &reg.evidence,
-        &reg.collateral,
-        anchors,
-        env.timestamp / 1000,
-    ) {
-        Ok(v) => v,
-        Err(e) => return refuse(e.into()),
     };
     let expected = report_data(
         reg.worker.as_ref(),
@@ -150,36 +140,13 @@ pub async fn check<S: StateRead>(
         &env.chain.genesis_hash,
         &block_hash,
     );
-    if verified.report_data != expected {
-        return refuse(RegistrationError::ReportDataMismatch);
-    }
-    if verified.debug {
-        return refuse(RegistrationError::DebugEnclave);
-    }
-    if !verified.kind.insecure() {
-        if !policy.tcb_statuses.contains(&verified.tcb_status) {
-            return refuse(RegistrationError::TcbStatus(verified.tcb_status));
-        }
-        if let Some(a) = verified
-            .advisory_ids
-            .iter()
-            .find(|a| !policy.advisories.contains(a))
-        {
-            return refuse(RegistrationError::Advisory(a.clone()));
-        }
-    }
-    let code = CodeIdentity {
-        tee: verified.kind,
-        measurement: &verified.measurement,
-        signer: &verified.signer,
-        prod_id: verified.prod_id,
-        svn: verified.svn,
-    };
-    if !policy.allowlist.iter().any(|m| m.allows(&code)) {
-        return refuse(RegistrationError::NotAllowlisted(to_hex(
-            &verified.measurement,
-        )));
-    }
+    let verified = admit(
+        &policy,
+        anchors,
+        (&reg.evidence, &reg.collateral),
+        env.timestamp / 1000,
+        &expected,
+    )?;
     Ok(WorkerInfo {
         ecdh_key: reg.ecdh_key,
         tee: verified.kind,
@@ -195,6 +162,51 @@ pub async fn check<S: StateRead>(
         registered_at: env.height,
         expiry: env.height.saturating_add(policy.registration_blocks),
     })
+}
+
+/// Checks `evidence` (with its collateral) against the trust anchors and `policy` at
+/// `now_secs`: vouched for, carrying `expected` report data, no debug enclave, TCB status and
+/// advisories accepted (DCAP), and code on the allowlist. Shared by registrations and the
+/// genesis node's attestation.
+pub fn admit(
+    policy: &RegistryParams,
+    anchors: TrustAnchors<'_>,
+    (evidence, collateral): (&[u8], &[u8]),
+    now_secs: u64,
+    expected: &[u8; 64],
+) -> Result<veil_attestation::Verified, RegistrationError> {
+    let verified = veil_attestation::verify(evidence, collateral, anchors, now_secs)?;
+    if &verified.report_data != expected {
+        return Err(RegistrationError::ReportDataMismatch);
+    }
+    if verified.debug {
+        return Err(RegistrationError::DebugEnclave);
+    }
+    if !verified.kind.insecure() {
+        if !policy.tcb_statuses.contains(&verified.tcb_status) {
+            return Err(RegistrationError::TcbStatus(verified.tcb_status));
+        }
+        if let Some(a) = verified
+            .advisory_ids
+            .iter()
+            .find(|a| !policy.advisories.contains(a))
+        {
+            return Err(RegistrationError::Advisory(a.clone()));
+        }
+    }
+    let code = CodeIdentity {
+        tee: verified.kind,
+        measurement: &verified.measurement,
+        signer: &verified.signer,
+        prod_id: verified.prod_id,
+        svn: verified.svn,
+    };
+    if !policy.allowlist.iter().any(|m| m.allows(&code)) {
+        return Err(RegistrationError::NotAllowlisted(to_hex(
+            &verified.measurement,
+        )));
+    }
+    Ok(verified)
 }
 
 /// Registers (or renews) a worker. A new identity at the operator's endpoint replaces the old.
@@ -216,7 +228,14 @@ pub(crate) async fn register<S: StateRead>(
             remove(o, outbox, &previous, DeregistrationReason::Replaced).await?;
         }
     }
-    match worker(o, &reg.worker).await? {
+    let previous = worker(o, &reg.worker).await?;
+    count_insecure(
+        o,
+        previous.as_ref().is_some_and(|e| e.insecure),
+        info.insecure,
+    )
+    .await?;
+    match previous {
         None => {
             WORKERS.insert(o, &reg.worker).await?;
         }
@@ -317,7 +336,35 @@ async fn remove<S: StateRead>(
         o.remove(slot);
     }
     WORKERS.remove(o, w).await?;
+    count_insecure(o, info.insecure, false).await?;
     notify(o, outbox, w, RegistryEvent::Deregistered { reason }).await
+}
+
+/// Keeps [insecure_count] when a worker's entry goes from `was` to `is` insecure.
+async fn count_insecure<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    was: bool,
+    is: bool,
+) -> Result<(), StateError> {
+    if was == is {
+        return Ok(());
+    }
+    let n = insecure_count(o).await?;
+    let n = if is { n + 1 } else { n.saturating_sub(1) };
+    o.put(keys::insecure_workers(), &n);
+    Ok(())
+}
+
+/// How many registered workers hold dev (insecure) attestation.
+pub async fn insecure_count<S: StateRead>(o: &Overlay<'_, S>) -> Result<u64, StateError> {
+    Ok(o.read(&keys::insecure_workers()).await?.unwrap_or(0))
+}
+
+/// Whether genesis lets workers with dev attestation stand as gatekeepers.
+pub async fn insecure_gatekeepers_allowed<S: StateRead>(
+    o: &Overlay<'_, S>,
+) -> Result<bool, StateError> {
+    Ok(o.get(&keys::insecure_gatekeepers()).await?.is_some())
 }
 
 async fn notify<S: StateRead>(

@@ -39,6 +39,11 @@ pub(crate) fn status(rpc: Option<String>, json: bool) -> anyhow::Result<()> {
             "gatekeepers  {} elected in round {} ({} confirmed the root key)",
             status.gatekeepers, status.election_round, status.confirmed_gatekeepers
         );
+        if status.insecure_gatekeepers {
+            println!(
+                "             INSECURE: dev-attested workers may be gatekeepers (their hosts can read the root key)"
+            );
+        }
         match status.era {
             Some(era) => println!("phase        launched (root key era {era})"),
             None => println!("phase        prelaunch (contracts disabled until launch)"),

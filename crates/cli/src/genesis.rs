@@ -11,12 +11,14 @@ use std::{
 };
 
 use clap::Args;
+use commonware_codec::Encode as _;
 use commonware_cryptography::Signer as _;
 use commonware_math::algebra::Random as _;
+use veil_client::describe;
 use veil_client::keys::{AccountKeyFile, ValidatorKeyFile, write_secret_json};
-use veil_node::genesis::{BalanceSpec, GenesisWorkerSpec, generate};
+use veil_node::genesis::{BalanceSpec, Generated, Genesis, GenesisWorkerSpec, generate};
 use veil_primitives::{Measurement, Params, PrivateKey, RegistryParams, StakingParams, to_hex};
-use veil_pruntime_api::PrivateApiClient as _;
+use veil_pruntime_api::{BootstrapRequest, PrivateApiClient as _};
 
 use crate::rpc::{connect, runtime};
 
@@ -42,6 +44,10 @@ pub(crate) struct GenesisArgs {
     /// (`keys/ra-service.json`) and names it in genesis. For development networks only.
     #[arg(long)]
     allow_insecure: bool,
+    /// Also let workers with dev attestation stand as gatekeepers, which hold the root key:
+    /// their hosts can read it. Devnets only.
+    #[arg(long, requires = "allow_insecure")]
+    allow_insecure_gatekeepers: bool,
     /// The genesis node: a pRuntime's private API. Its `Bootstrap` creates the genesis identity
     /// and the first root key (sealed), and the public identity goes into the spec.
     #[arg(long, requires = "genesis_endpoint")]
@@ -50,6 +56,10 @@ pub(crate) struct GenesisArgs {
     /// send their key requests there.
     #[arg(long)]
     genesis_endpoint: Option<String>,
+    /// A PCCS (base URL) to fetch the DCAP collateral of the genesis node's quote from; needed
+    /// when the genesis pRuntime runs in a real TEE.
+    #[arg(long)]
+    genesis_pccs: Option<String>,
     /// Code allowed to register as a worker, repeatable: `sgx:MRENCLAVE`,
     /// `sgx-signer:MRSIGNER:ISVPRODID:MIN_ISVSVN`, `tdx:DIGEST` or `dev:HASH` (a dev pRuntime
     /// build, shown by `pruntime --print-measurement`), hashes in hex.
@@ -90,8 +100,12 @@ pub(crate) struct GenesisOptions {
     pub(crate) staking: Option<StakingParams>,
     /// The genesis node, from its pRuntime's `Bootstrap`.
     pub(crate) genesis_worker: Option<GenesisWorkerSpec>,
+    /// Where to fetch DCAP collateral for the genesis node's quote.
+    pub(crate) genesis_pccs: Option<String>,
     /// Allow dev (INSECURE) attestation: creates the dev RA service key.
     pub(crate) allow_insecure: bool,
+    /// Let dev-attested workers be gatekeepers too (needs `allow_insecure`).
+    pub(crate) allow_insecure_gatekeepers: bool,
     /// Code allowed to register.
     pub(crate) allowlist: Vec<Measurement>,
     /// Funded operator accounts to create (`keys/operator-N.json`).
@@ -122,15 +136,15 @@ pub(crate) fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
         .collect()
 }
 
-/// Writes a new network into `out`: `genesis.json` and the key files under `keys/`.
-pub(crate) fn write_genesis(
-    out: &Path,
+/// Deals a new network: validator keys and their threshold shares of the group key,
+/// governance and faucet keys. Nothing is written yet: the genesis node is bootstrapped for
+/// this chain (its id and group key) before the spec is.
+pub(crate) fn deal(
     validators: usize,
     chain_id: u64,
     p2p: Vec<SocketAddr>,
     faucet_balance: u128,
-    registry: GenesisOptions,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Generated> {
     anyhow::ensure!(validators >= 1, "at least one validator is needed");
     let p2p = if p2p.is_empty() {
         free_ports(validators)?
@@ -145,30 +159,121 @@ pub(crate) fn write_genesis(
         );
         p2p
     };
-    let mut generated = generate(
+    generate(
         &mut commonware_utils::sys_rng(),
         chain_id,
         now_ms(),
         &p2p,
         faucet_balance,
         Params::default(),
-    )?;
+    )
+}
+
+/// The chain a dealt network's genesis node must be bound to: its id and group key.
+pub(crate) fn chain_binding(generated: &Generated) -> anyhow::Result<BootstrapRequest> {
+    let genesis = Genesis::from_spec(&generated.spec)?;
+    Ok(BootstrapRequest {
+        chain_id: generated.spec.chain_id,
+        group_key: to_hex(genesis.group_key().encode()),
+    })
+}
+
+/// Takes the genesis role in the pRuntime at `client` for the dealt chain; returns what the
+/// spec names: its public identity, `endpoint` and the root key's check.
+pub(crate) async fn bootstrap_genesis_node(
+    client: &jsonrpsee::http_client::HttpClient,
+    generated: &Generated,
+    endpoint: String,
+) -> anyhow::Result<(GenesisWorkerSpec, bool)> {
+    let view = client
+        .bootstrap(chain_binding(generated)?)
+        .await
+        .map_err(|e| anyhow::anyhow!("the pRuntime would not bootstrap: {}", describe(&e)))?;
+    Ok((
+        GenesisWorkerSpec {
+            signing_key: view.genesis_key,
+            ecdh_key: view.genesis_ecdh_key,
+            endpoint,
+            key_check: view.key_check,
+            evidence: view.evidence,
+            collateral: None,
+        },
+        view.created,
+    ))
+}
+
+/// Completes the genesis node's evidence: dev evidence is signed with the dev RA key (the
+/// chain trusts no other signer for it), DCAP evidence gets its collateral from `pccs`.
+fn complete_genesis_evidence(
+    worker: &mut GenesisWorkerSpec,
+    ra: Option<&PrivateKey>,
+    pccs: Option<&str>,
+) -> anyhow::Result<()> {
+    use commonware_codec::{DecodeExt as _, Encode as _};
+    use veil_attestation::{DevQuote, Evidence, TeeKind, dev};
+    let evidence = Evidence::decode(veil_primitives::from_hex(&worker.evidence)?)
+        .map_err(|e| anyhow::anyhow!("the genesis pRuntime's evidence: {e}"))?;
+    if evidence.kind == TeeKind::Dev {
+        let ra = ra.ok_or_else(|| {
+            anyhow::anyhow!(
+                "the genesis pRuntime runs in insecure dev mode: a chain accepts it only with                  --allow-insecure and --allow-insecure-gatekeepers (it holds the root key)"
+            )
+        })?;
+        let quote = DevQuote::decode(evidence.quote)
+            .map_err(|e| anyhow::anyhow!("the genesis pRuntime's dev quote: {e}"))?;
+        let signed = Evidence {
+            kind: TeeKind::Dev,
+            quote: dev::sign(ra, quote).encode().to_vec(),
+        };
+        worker.evidence = to_hex(signed.encode());
+        return Ok(());
+    }
+    let pccs = pccs.ok_or_else(|| {
+        anyhow::anyhow!("the genesis node's DCAP quote needs collateral: give --genesis-pccs URL")
+    })?;
+    let client = veil_host::pccs::client()?;
+    let collateral = runtime()?.block_on(veil_host::pccs::fetch_collateral(
+        &client,
+        pccs,
+        &evidence.quote,
+    ))?;
+    worker.collateral = Some(to_hex(collateral));
+    Ok(())
+}
+
+/// Writes a dealt network into `out`: `genesis.json` and the key files under `keys/`.
+pub(crate) fn write_genesis(
+    out: &Path,
+    mut generated: Generated,
+    registry: GenesisOptions,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
     let keys = out.join("keys");
     if let Some(p) = registry.staking {
         generated.spec.staking = p;
     }
-    generated.spec.genesis_worker = registry.genesis_worker;
     let spec = &mut generated.spec.registry;
     if let Some(p) = registry.params {
         spec.params = p;
     }
     spec.params.allowlist.extend(registry.allowlist);
+    let mut ra = None;
     if registry.allow_insecure {
-        let ra = PrivateKey::random(commonware_utils::sys_rng());
-        write_secret_json(&keys.join("ra-service.json"), &AccountKeyFile::new(&ra))?;
+        let key = PrivateKey::random(commonware_utils::sys_rng());
+        write_secret_json(&keys.join("ra-service.json"), &AccountKeyFile::new(&key))?;
         spec.allow_insecure = true;
-        spec.dev_attestation_key = Some(to_hex(ra.public_key()));
+        spec.allow_insecure_gatekeepers = registry.allow_insecure_gatekeepers;
+        spec.dev_attestation_key = Some(to_hex(key.public_key()));
+        ra = Some(key);
+    }
+    if let Some(mut worker) = registry.genesis_worker {
+        let insecure_ok = registry.allow_insecure_gatekeepers;
+        complete_genesis_evidence(
+            &mut worker,
+            ra.as_ref().filter(|_| insecure_ok),
+            registry.genesis_pccs.as_deref(),
+        )?;
+        generated.spec.genesis_worker = Some(worker);
     }
     // Governance pays fees like any account.
     generated.spec.balances.push(BalanceSpec {
@@ -200,6 +305,10 @@ pub(crate) fn write_genesis(
         &keys.join("faucet.json"),
         &AccountKeyFile::new(&generated.faucet),
     )?;
+    // Write nothing a validator would refuse to start from (e.g. a genesis node whose code is
+    // not on the allowlist).
+    veil_node::genesis::Genesis::from_spec(&generated.spec)
+        .map_err(|e| anyhow::anyhow!("the genesis spec would be refused: {e:#}"))?;
     let spec = serde_json::to_string_pretty(&generated.spec)?;
     std::fs::write(out.join("genesis.json"), spec)?;
     Ok(())
@@ -212,47 +321,46 @@ pub(crate) fn genesis(args: GenesisArgs) -> anyhow::Result<()> {
         "{} already holds a genesis.json",
         args.out.display()
     );
-    let allowlist = args.allow_measurements;
+    let generated = deal(
+        args.validators,
+        args.chain_id,
+        args.p2p,
+        args.faucet_balance,
+    )?;
     let genesis_worker = match &args.genesis_pruntime {
         Some(url) => {
-            let pruntime = connect(url)?;
-            let view = runtime()?
-                .block_on(pruntime.bootstrap())
-                .map_err(|e| anyhow::anyhow!("pRuntime at {url} would not bootstrap: {e}"))?;
-            println!(
-                "genesis node {} ({})",
-                view.genesis_key,
-                if view.created {
-                    "bootstrapped now"
-                } else {
-                    "already bootstrapped"
-                }
-            );
             let endpoint = args.genesis_endpoint.clone().ok_or_else(|| {
                 anyhow::anyhow!(
                     "--genesis-pruntime needs --genesis-endpoint: the genesis pRuntime's public \
                      API URL, where elected gatekeepers ask for the root key"
                 )
             })?;
-            Some(GenesisWorkerSpec {
-                signing_key: view.genesis_key,
-                ecdh_key: view.genesis_ecdh_key,
-                endpoint,
-                key_check: view.key_check,
-            })
+            let client = connect(url)?;
+            let (spec, created) = runtime()?
+                .block_on(bootstrap_genesis_node(&client, &generated, endpoint))
+                .map_err(|e| anyhow::anyhow!("{url}: {e:#}"))?;
+            println!(
+                "genesis node {} ({})",
+                spec.signing_key,
+                if created {
+                    "bootstrapped now"
+                } else {
+                    "already bootstrapped"
+                }
+            );
+            Some(spec)
         }
         None => None,
     };
     write_genesis(
         &args.out,
-        args.validators,
-        args.chain_id,
-        args.p2p,
-        args.faucet_balance,
+        generated,
         GenesisOptions {
             allow_insecure: args.allow_insecure,
-            allowlist,
+            allow_insecure_gatekeepers: args.allow_insecure_gatekeepers,
+            allowlist: args.allow_measurements,
             genesis_worker,
+            genesis_pccs: args.genesis_pccs,
             ..Default::default()
         },
     )?;

@@ -38,7 +38,7 @@ use tracing::{info, warn};
 use veil_primitives::{ChainIdentity, GenesisNodeStatus, decode_hex};
 use veil_rpc_api::VeilApiClient as _;
 
-use crate::ports::{HttpPeers, WorkerClient, http};
+use crate::ports::{HttpPeers, WorkerClient};
 
 /// Where the host connects.
 #[derive(Clone, Debug)]
@@ -73,8 +73,8 @@ pub async fn run(config: HostConfig) {
 }
 
 async fn session(config: &HostConfig) -> anyhow::Result<()> {
-    let node = http(&config.node_rpc)?;
-    let pruntime = http(&config.pruntime)?;
+    let node = ports::node(&config.node_rpc)?;
+    let pruntime = ports::pruntime(&config.pruntime)?;
     idle_if_retired(&pruntime).await?;
     let (identity, genesis) = relay::init(&node, &pruntime).await.map_err(|e| {
         anyhow::anyhow!(

@@ -19,7 +19,7 @@ use veil_pruntime_api::{
 };
 use veil_rpc_api::{
     AccountView, ElectionView, GatekeeperStreamView, GenesisView, StakingView, StatusView,
-    SyncBatchView, TransactionView, VeilApiClient, WorkerView,
+    SyncBatchView, TransactionView, VeilApiClient, WorkerView, limits::MAX_RESPONSE_BYTES,
 };
 
 /// A call that failed: refused by the peer, or the peer could not be reached.
@@ -144,15 +144,39 @@ pub trait Peers: Send + Sync {
     ) -> impl Future<Output = Result<Vec<u8>, PortError>> + Send;
 }
 
-/// An HTTP JSON-RPC client for `url`, sized for sync batches.
-pub fn http(url: &str) -> Result<HttpClient, PortError> {
+/// An HTTP JSON-RPC client for `url` that takes answers of at most `max_response` bytes.
+pub fn http(url: &str, max_response: u32) -> Result<HttpClient, PortError> {
     HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(60))
         .max_request_size(MAX_PRIVATE_REQUEST_BYTES)
-        .max_response_size(MAX_PRIVATE_REQUEST_BYTES)
+        .max_response_size(max_response)
         .build(url)
         .map_err(|e| PortError::Unavailable(format!("bad URL {url}: {e}")))
 }
+
+/// A client for a node: answers up to the node's own limit.
+pub fn node(url: &str) -> Result<HttpClient, PortError> {
+    http(url, MAX_RESPONSE_BYTES)
+}
+
+/// A client for this host's pRuntime: sync batches go out, small answers come back.
+pub fn pruntime(url: &str) -> Result<HttpClient, PortError> {
+    http(url, MAX_PRIVATE_REQUEST_BYTES)
+}
+
+/// A client for an endpoint the chain names (another worker's public API): plain `http` or
+/// `https` only, and small answers.
+pub fn peer(url: &str) -> Result<HttpClient, PortError> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(PortError::Unavailable(format!(
+            "refusing endpoint {url:?}: only http:// and https:// are reached"
+        )));
+    }
+    http(url, MAX_PEER_RESPONSE_BYTES)
+}
+
+/// Largest answer accepted from another worker's public API or the dev RA service.
+pub const MAX_PEER_RESPONSE_BYTES: u32 = 1024 * 1024;
 
 impl ChainClient for HttpClient {
     async fn genesis(&self) -> Result<GenesisView, PortError> {
@@ -228,11 +252,13 @@ impl Peers for HttpPeers {
         endpoint: &str,
         message: String,
     ) -> Result<KeyAnswerView, PortError> {
-        Ok(http(endpoint)?.request_root_key(message).await?)
+        Ok(peer(endpoint)?.request_root_key(message).await?)
     }
 
     async fn sign_dev_quote(&self, url: &str, evidence: String) -> Result<String, PortError> {
-        Ok(http(url)?.sign_dev_quote(evidence).await?)
+        Ok(http(url, MAX_PEER_RESPONSE_BYTES)?
+            .sign_dev_quote(evidence)
+            .await?)
     }
 
     async fn collateral(&self, url: &str, quote: &[u8]) -> Result<Vec<u8>, PortError> {

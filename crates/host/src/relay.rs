@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use tracing::info;
+use tracing::{info, warn};
 use veil_pruntime_api::{IdentityView, InitRequest, SyncRequest};
 use veil_rpc_api::GenesisView;
 
-use crate::ports::{ChainClient, WorkerClient};
+use crate::ports::{ChainClient, PortError, WorkerClient};
 
 /// Initializes pRuntime with the chain's genesis (idempotent); returns the worker's identity
 /// and the genesis.
@@ -29,20 +29,35 @@ pub async fn init(
             chain_id: genesis.chain_id,
             genesis_header: genesis.header_encoded.clone(),
             group_key: genesis.group_key.clone(),
-            group_key_proof: genesis.group_key_proof.clone(),
+            chain_proof: genesis.chain_proof.clone(),
         })
         .await
         .map_err(|e| anyhow::anyhow!("pRuntime refused the genesis: {e}"))?;
     Ok((identity, genesis))
 }
 
-/// Feeds pRuntime until it has every block the node has finalized and applied, `batch` blocks
-/// at a time, logging progress every few seconds on long catch-ups.
+/// Whether a refusal says the request or answer was too large (then a smaller batch helps).
+fn too_large(e: &PortError) -> bool {
+    /// jsonrpsee's code for an answer over the server's limit.
+    const OVERSIZED_RESPONSE: i32 = -32008;
+    match e {
+        PortError::Refused { code, .. } if *code == OVERSIZED_RESPONSE => true,
+        other => {
+            let text = other.to_string().to_lowercase();
+            text.contains("too big") || text.contains("too large") || text.contains("413")
+        }
+    }
+}
+
+/// Feeds pRuntime until it has every block the node has finalized and applied, at most `batch`
+/// blocks at a time (halving the batch while a request or an answer is too large), logging
+/// progress every few seconds on long catch-ups.
 pub async fn catch_up(
     chain: &impl ChainClient,
     worker: &impl WorkerClient,
     batch: u64,
 ) -> anyhow::Result<()> {
+    let mut batch = batch.max(1);
     let mut last_log = Instant::now();
     let mut synced_since_log = 0u64;
     loop {
@@ -51,20 +66,44 @@ pub async fn catch_up(
             .await?
             .ok_or_else(|| anyhow::anyhow!("pRuntime lost its genesis"))?;
         let from = state.synced_height + 1;
-        let Some(b) = chain.sync_batch(from, batch).await? else {
-            return Ok(());
+        let b = match chain.sync_batch(from, batch).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(()),
+            Err(e) if too_large(&e) && batch > 1 => {
+                batch /= 2;
+                warn!(
+                    batch,
+                    "the node's answer was too large; asking for fewer blocks"
+                );
+                continue;
+            }
+            Err(e) => return Err(e.into()),
         };
         let n = b.headers.len() as u64;
-        let synced = worker
+        let synced = match worker
             .sync(SyncRequest {
                 headers: b.headers,
                 certificate: b.certificate,
                 messages: b.messages,
             })
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("pRuntime refused blocks {from}..{}: {e}", from + n - 1)
-            })?;
+        {
+            Ok(s) => s,
+            Err(e) if too_large(&e) && n > 1 => {
+                batch = (n / 2).max(1);
+                warn!(
+                    batch,
+                    "the batch was too large for pRuntime; sending fewer blocks"
+                );
+                continue;
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "pRuntime refused blocks {from}..{}: {e}",
+                    from + n - 1
+                ));
+            }
+        };
         synced_since_log += n;
         if last_log.elapsed() > Duration::from_secs(2) || n >= batch {
             let tip = chain

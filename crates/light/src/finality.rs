@@ -51,8 +51,8 @@ pub enum Error {
     /// The header is not a genesis header.
     #[error("not a genesis header")]
     NotGenesis,
-    /// The group key is not the one genesis state commits to.
-    #[error("group key does not match the genesis state")]
+    /// The chain id or group key is not what genesis state commits to.
+    #[error("chain id or group key does not match the genesis state")]
     GroupKeyProof,
     /// The group key bytes do not decode.
     #[error("malformed group key: {0}")]
@@ -99,28 +99,36 @@ pub fn verify_finality(
 /// What a light client trusts after checking genesis: the chain and its consensus group key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trust {
+    /// The chain id genesis state commits to.
+    pub chain_id: u64,
     /// Hash of the genesis header.
     pub genesis_hash: Digest,
     /// The consensus group key committed by genesis state.
     pub group_key: GroupKey,
 }
 
-/// Checks a genesis header and the group key it commits to (by an inclusion proof under the
-/// genesis state root). After this, the genesis hash alone names both the chain and the key
-/// that finalizes it.
-pub fn verify_genesis(header: &Header, group_key: &[u8], proof: &[u8]) -> Result<Trust, Error> {
+/// Checks a genesis header and the chain id and group key it commits to (one inclusion proof of
+/// the chain record under the genesis state root). After this, the genesis hash alone names the
+/// chain, its id and the key that finalizes it, so a host can bind a pRuntime to no other id.
+pub fn verify_genesis(
+    header: &Header,
+    chain_id: u64,
+    group_key: &[u8],
+    proof: &[u8],
+) -> Result<Trust, Error> {
     if header.height != 0 || header.parent != Digest::from([0u8; 32]) {
         return Err(Error::NotGenesis);
     }
     if !crate::state::verify_inclusion(
         &header.state_root,
-        &veil_primitives::consensus_key_key(),
-        group_key,
+        &veil_primitives::chain_record_key(),
+        &veil_primitives::chain_record(chain_id, group_key),
         proof,
     ) {
         return Err(Error::GroupKeyProof);
     }
     Ok(Trust {
+        chain_id,
         genesis_hash: header.hash(),
         group_key: decode_group_key(group_key)?,
     })

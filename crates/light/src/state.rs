@@ -20,7 +20,7 @@ pub type Family = mmr::Family;
 /// Bytes per activity-bitmap chunk. Writer and verifier must agree.
 pub const CHUNK: usize = 32;
 /// Largest state value. Writers must refuse larger ones: the database cannot reopen otherwise.
-pub const MAX_VALUE: usize = 64 * 1024;
+pub const MAX_VALUE: usize = veil_primitives::MAX_STATE_VALUE;
 /// Most digests a proof may carry (real proofs carry about log2 of the operation count).
 pub const MAX_PROOF_DIGESTS: usize = 256;
 

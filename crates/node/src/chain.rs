@@ -159,11 +159,6 @@ pub(crate) fn unix_ms(t: std::time::SystemTime) -> u64 {
         .unwrap_or_default()
 }
 
-fn tx_root(txs: &[SignedTransaction]) -> Digest {
-    let leaves: Vec<_> = txs.iter().map(|t| t.encode()).collect();
-    veil_crypto::merkle::root(&leaves)
-}
-
 /// The messages root over a block's outbound messages.
 pub fn messages_root(messages: &[Message]) -> Digest {
     let leaves: Vec<_> = messages.iter().map(|m| m.encode()).collect();
@@ -236,7 +231,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> LocalChain<E> {
             return Err(SubmitError::Rejected(veil_chain::TxError::BadSignature));
         }
         let tip = self.tip();
-        {
+        let admission = {
             let view = self
                 .state
                 .view()
@@ -249,20 +244,50 @@ impl<E: commonware_storage::Context + Spawner + Clock> LocalChain<E> {
                 parent: tip.hash,
             };
             match veil_chain::check_transaction(&view, &tx, &env).await {
-                Ok(_) => {}
+                Ok(a) => crate::mempool::Admission {
+                    account_nonce: a.account.nonce,
+                    balance: a.account.free,
+                    fee: a.fee,
+                    spend: a.spend,
+                    height: env.height,
+                },
                 Err(veil_chain::ExecError::Tx(e)) => return Err(SubmitError::Rejected(e)),
                 Err(veil_chain::ExecError::State(e)) => {
                     return Err(SubmitError::Unavailable(e.to_string()));
                 }
             }
-        }
+        };
         self.verified.lock().insert(hash);
-        if announce {
+        // Only what this pool admitted is gossiped: a refusal here costs peers nothing.
+        let gossip = announce.then(|| tx.clone());
+        self.mempool.lock().insert(hash, tx, admission)?;
+        if let Some(tx) = gossip {
             // Gossip is best effort: if peers fall far behind, they learn of it from the block.
-            let _ = self.to_gossip.clone().try_send(tx.clone());
+            let _ = self.to_gossip.clone().try_send(tx);
         }
-        self.mempool.lock().insert(hash, tx)?;
         Ok(hash)
+    }
+
+    /// Verifies the signatures of `txs` this node has not checked before (a bounded cache
+    /// keeps mempool entries and verified blocks), in one batch; remembers them once they
+    /// verify. Returns the index of a bad one.
+    fn verify_signatures(&self, txs: &[SignedTransaction]) -> Result<(), usize> {
+        let unchecked: Vec<(usize, SignedTransaction)> = {
+            let verified = self.verified.lock();
+            txs.iter()
+                .enumerate()
+                .filter(|(_, t)| !verified.contains(&t.hash()))
+                .map(|(i, t)| (i, t.clone()))
+                .collect()
+        };
+        let batch: Vec<SignedTransaction> = unchecked.iter().map(|(_, t)| t.clone()).collect();
+        veil_chain::verify_signatures(&mut rand::rng(), &self.identity, &batch)
+            .map_err(|i| unchecked[i].0)?;
+        let mut verified = self.verified.lock();
+        for (_, t) in unchecked {
+            verified.insert(t.hash());
+        }
+        Ok(())
     }
 
     /// The genesis block.
@@ -350,11 +375,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> LocalChain<E> {
             missing.push(b);
         };
         for b in missing.iter().rev() {
-            if let Err(i) = veil_chain::verify_signatures(
-                &mut rand::rng(),
-                &self.identity,
-                &b.inner().transactions,
-            ) {
+            if let Err(i) = self.verify_signatures(&b.inner().transactions) {
                 return Err(Unavailable::Invalid(format!("bad signature in tx {i}")));
             }
             self.replay(base.as_ref(), b.inner()).await?;
@@ -451,7 +472,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> LocalChain<E> {
             parent: parent.digest(),
             timestamp,
             state_root: executed.root,
-            transactions_root: tx_root(&txs),
+            transactions_root: veil_primitives::transactions_root(&txs),
             messages_root: messages_root(&executed.outcome.messages),
         };
         let block = Block {
@@ -487,19 +508,10 @@ impl<E: commonware_storage::Context + Spawner + Clock> LocalChain<E> {
         if b.header.timestamp <= p.header.timestamp {
             return Some(false);
         }
-        if b.header.transactions_root != tx_root(&b.transactions) {
+        if b.header.transactions_root != veil_primitives::transactions_root(&b.transactions) {
             return Some(false);
         }
-        // Signatures this node checked at mempool entry need no second look.
-        let unchecked: Vec<SignedTransaction> = {
-            let verified = self.verified.lock();
-            b.transactions
-                .iter()
-                .filter(|t| !verified.contains(&t.hash()))
-                .cloned()
-                .collect()
-        };
-        if veil_chain::verify_signatures(&mut rand::rng(), &self.identity, &unchecked).is_err() {
+        if self.verify_signatures(&b.transactions).is_err() {
             return Some(false);
         }
         let _guard = self.exec.lock().await;
@@ -544,6 +556,20 @@ impl<E: commonware_storage::Context + Spawner + Clock> LocalChain<E> {
                 header.height,
                 tip.height
             );
+            // A finalized block this node never verified: its body is checked like a peer's
+            // (the decoder already matched it to the transactions root).
+            anyhow::ensure!(
+                block.header.transactions_root
+                    == veil_primitives::transactions_root(&block.transactions),
+                "finalized block {} carries a body its header does not commit to",
+                header.height
+            );
+            if let Err(i) = self.verify_signatures(&block.transactions) {
+                anyhow::bail!(
+                    "finalized block {} carries a bad signature (transaction {i})",
+                    header.height
+                );
+            }
             self.replay(None, block).await.map_err(|e| {
                 anyhow::anyhow!("finalized block {} failed to execute: {e}", header.height)
             })?;

@@ -85,7 +85,7 @@ pub struct GenesisSpec {
 }
 
 /// The genesis node in the genesis spec: its public identity, where gatekeepers reach it,
-/// and the check of the root key it created.
+/// the check of the root key it created, and the evidence that a TEE runs it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct GenesisWorkerSpec {
@@ -97,6 +97,12 @@ pub struct GenesisWorkerSpec {
     pub endpoint: String,
     /// Check of the era-0 root key (hex), from `Bootstrap`.
     pub key_check: String,
+    /// Encoded attestation evidence (hex) from `Bootstrap`, binding the keys, the key check and
+    /// the chain; dev evidence signed by the dev RA service.
+    pub evidence: String,
+    /// DCAP collateral for the evidence (hex), if it is a DCAP quote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collateral: Option<String>,
 }
 
 /// Worker registration settings in the genesis spec.
@@ -108,6 +114,9 @@ pub struct RegistrySpec {
     /// Accept dev (simulated, INSECURE) attestation. Fixed for the chain's life; needs
     /// `dev_attestation_key`.
     pub allow_insecure: bool,
+    /// Also let dev-attested workers stand as gatekeepers (their hosts can read the root
+    /// key). Fixed for the chain's life; needs `allow_insecure`.
+    pub allow_insecure_gatekeepers: bool,
     /// Key of the dev RA service (`veil ra-service`), hex.
     pub dev_attestation_key: Option<String>,
     /// DER root certificate for DCAP quotes, hex; absent means Intel's production root.
@@ -217,6 +226,9 @@ impl Genesis {
             ),
             (None, false) => None,
         };
+        if spec.registry.allow_insecure_gatekeepers && !spec.registry.allow_insecure {
+            anyhow::bail!("registry.allow_insecure_gatekeepers needs registry.allow_insecure");
+        }
         let dcap_root = spec
             .registry
             .dcap_root_ca
@@ -224,6 +236,20 @@ impl Genesis {
             .map(from_hex)
             .transpose()
             .map_err(|e| anyhow::anyhow!("registry.dcap_root_ca: {e}"))?;
+        let genesis_attestation = match &spec.genesis_worker {
+            Some(g) => Some(veil_chain::GenesisAttestation {
+                evidence: from_hex(&g.evidence)
+                    .map_err(|e| anyhow::anyhow!("genesis_worker.evidence: {e}"))?,
+                collateral: g
+                    .collateral
+                    .as_deref()
+                    .map(from_hex)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("genesis_worker.collateral: {e}"))?
+                    .unwrap_or_default(),
+            }),
+            None => None,
+        };
         let genesis_worker = match &spec.genesis_worker {
             Some(g) => {
                 let key: AccountId = decode_hex(&g.signing_key)
@@ -258,6 +284,7 @@ impl Genesis {
             addresses,
             sharing,
             state: GenesisState {
+                chain_id: spec.chain_id,
                 timestamp: spec.timestamp,
                 balances,
                 governance,
@@ -266,9 +293,15 @@ impl Genesis {
                 registry: spec.registry.params.clone(),
                 staking: spec.staking.clone(),
                 genesis_worker,
+                genesis_attestation,
                 dev_attestation_key,
+                allow_insecure_gatekeepers: spec.registry.allow_insecure_gatekeepers,
                 dcap_root,
             },
+        })
+        .and_then(|g: Self| {
+            veil_chain::verify_genesis_worker(&g.state).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(g)
         })
     }
 

@@ -99,7 +99,7 @@ where
             "the index database lost the genesis proof of the consensus key; \
              the data directory is damaged"
         );
-        let proven = state.prove(&veil_chain::keys::consensus_key()).await?;
+        let proven = state.prove(&veil_chain::keys::chain()).await?;
         store.set_genesis_proof(&proven.proof)?;
     }
     let genesis_hash = header.hash();

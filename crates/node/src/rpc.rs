@@ -10,7 +10,7 @@ use commonware_runtime::{Clock, Spawner};
 use jsonrpsee::{
     PendingSubscriptionSink,
     core::{RpcResult, SubscriptionResult, async_trait},
-    server::{Server, ServerConfig, ServerHandle},
+    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
     types::ErrorObjectOwned,
 };
 use veil_primitives::{
@@ -22,7 +22,10 @@ use veil_rpc_api::{
     MessageView, MessagesView, PhaseView, ProofKind, StakingView, StatusView, StorageView,
     SyncBatchView, TransactionView, TxStatus, VeilApiServer, WorkerView,
     codes::{INVALID_PARAMS, POOL_REJECTED, TX_REJECTED, UNAVAILABLE},
-    limits::{MAX_CONNECTIONS, MAX_LISTED_WORKERS, MAX_REQUEST_BYTES, MAX_SYNC_BATCH},
+    limits::{
+        MAX_BATCH_CALLS, MAX_CONNECTIONS, MAX_LISTED_WORKERS, MAX_REQUEST_BYTES,
+        MAX_RESPONSE_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION, MAX_SYNC_BATCH, MAX_SYNC_BATCH_BYTES,
+    },
 };
 
 use crate::{
@@ -47,9 +50,6 @@ impl From<Head> for HeadView {
         }
     }
 }
-
-/// Most workers `status` reads to count the insecure ones.
-const MAX_STATUS_WORKERS: u64 = 10_000;
 
 /// Counts connected peers from the p2p tracker's metrics (one series per connected peer).
 fn connected_peers(metrics: &str) -> usize {
@@ -90,7 +90,10 @@ impl<E: commonware_storage::Context + Spawner + Clock> Rpc<E> {
     pub async fn serve(self, addr: SocketAddr) -> anyhow::Result<(SocketAddr, ServerHandle)> {
         let config = ServerConfig::builder()
             .max_request_body_size(MAX_REQUEST_BYTES)
+            .max_response_body_size(MAX_RESPONSE_BYTES)
             .max_connections(MAX_CONNECTIONS)
+            .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH_CALLS))
+            .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
             .build();
         let server = Server::builder()
             .set_config(config)
@@ -99,6 +102,33 @@ impl<E: commonware_storage::Context + Spawner + Clock> Rpc<E> {
             .map_err(|e| anyhow::anyhow!("cannot bind RPC on {addr}: {e}"))?;
         let local = server.local_addr()?;
         Ok((local, server.start(self.into_rpc())))
+    }
+
+    /// Appends finalized block `h`'s header and messages to a sync batch; returns their hex
+    /// size.
+    async fn push_sync_block(
+        &self,
+        h: u64,
+        headers: &mut Vec<String>,
+        messages: &mut Vec<Vec<String>>,
+    ) -> RpcResult<usize> {
+        let Some(block) = self.marshal.get_block(Height::new(h)).await else {
+            return Err(unavailable(format!("finalized block {h} missing")));
+        };
+        let header = to_hex(block.inner().header.encode());
+        let ms: Vec<String> = self
+            .chain
+            .store
+            .messages(h, veil_primitives::MAX_TX_BYTES_CAP as usize)
+            .map_err(unavailable)?
+            .ok_or_else(|| unavailable(format!("messages of block {h} missing")))?
+            .iter()
+            .map(|m| to_hex(m.encode()))
+            .collect();
+        let size = header.len() + ms.iter().map(String::len).sum::<usize>();
+        headers.push(header);
+        messages.push(ms);
+        Ok(size)
     }
 
     async fn block_view(&self, height: u64) -> RpcResult<Option<BlockView>> {
@@ -383,13 +413,12 @@ where
             (Some(_), None) => GenesisNodeStatus::Active,
             (Some(_), Some(_)) => GenesisNodeStatus::Retired,
         };
-        let (workers, list) = self
+        let registry = self
             .chain
             .state
-            .workers(MAX_STATUS_WORKERS)
+            .registry_summary()
             .await
             .map_err(unavailable)?;
-        let insecure_workers = list.iter().filter(|(_, w)| w.insecure).count() as u64;
         let tip = self.chain.tip();
         let finalized = self
             .marshal
@@ -408,8 +437,9 @@ where
             validators: self.validators,
             peers: connected_peers(&(self.metrics)()),
             mempool: self.chain.mempool.lock().len(),
-            workers,
-            insecure_workers,
+            workers: registry.workers,
+            insecure_workers: registry.insecure_workers,
+            insecure_gatekeepers: registry.insecure_gatekeepers,
             election_round: election.as_ref().map_or(0, |e| e.round),
             gatekeepers: election.map_or(0, |e| e.gatekeepers.len()),
             phase,
@@ -434,32 +464,49 @@ where
         if from > tip {
             return Ok(None);
         }
-        let mut to = tip.min(from.saturating_add(max.clamp(1, MAX_SYNC_BATCH) - 1));
-        // End the batch at the highest block that has its own certificate.
+        let upper = tip.min(from.saturating_add(max.clamp(1, MAX_SYNC_BATCH) - 1));
+        // Gather blocks until the batch reaches its byte budget or `upper`.
+        let mut headers = Vec::new();
+        let mut messages = Vec::new();
+        let mut size = 0;
+        let mut last = from;
+        loop {
+            size += self
+                .push_sync_block(last, &mut headers, &mut messages)
+                .await?;
+            if last == upper || size >= MAX_SYNC_BATCH_BYTES {
+                break;
+            }
+            last += 1;
+        }
+        // End at the highest gathered block that has its own certificate; if none has, go on to
+        // the next one that does (past the budget, still far below the response limit).
+        let mut to = last;
         let certificate = loop {
             if let Some(f) = self.marshal.get_finalization(Height::new(to)).await {
                 break f.encode();
             }
-            if to == from {
-                return Ok(None);
+            if to > from {
+                to -= 1;
+                continue;
             }
-            to -= 1;
-        };
-        let mut headers = Vec::new();
-        let mut messages = Vec::new();
-        for h in from..=to {
-            let Some(block) = self.marshal.get_block(Height::new(h)).await else {
-                return Err(unavailable(format!("finalized block {h} missing")));
+            to = last;
+            let found = loop {
+                to += 1;
+                if to > tip || to > last + MAX_SYNC_BATCH {
+                    return Ok(None);
+                }
+                self.push_sync_block(to, &mut headers, &mut messages)
+                    .await?;
+                if let Some(f) = self.marshal.get_finalization(Height::new(to)).await {
+                    break f.encode();
+                }
             };
-            headers.push(to_hex(block.inner().header.encode()));
-            let ms = self
-                .chain
-                .store
-                .messages(h, veil_primitives::MAX_TX_BYTES_CAP as usize)
-                .map_err(unavailable)?
-                .ok_or_else(|| unavailable(format!("messages of block {h} missing")))?;
-            messages.push(ms.iter().map(|m| to_hex(m.encode())).collect());
-        }
+            break found;
+        };
+        let n = (to - from + 1) as usize;
+        headers.truncate(n);
+        messages.truncate(n);
         Ok(Some(SyncBatchView {
             headers,
             messages,
@@ -479,7 +526,7 @@ where
             genesis_hash: to_hex(self.chain.identity.genesis_hash),
             header_encoded: to_hex(self.chain.genesis.encode()),
             group_key: self.group_key.clone(),
-            group_key_proof: to_hex(proof),
+            chain_proof: to_hex(proof),
         })
     }
 }

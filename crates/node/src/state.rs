@@ -160,6 +160,16 @@ fn check_sizes(changes: &Changes) -> Result<(), Error> {
     Ok(())
 }
 
+/// What `veil_status` reports of the registry.
+pub struct RegistrySummary {
+    /// Registered workers.
+    pub workers: u64,
+    /// Of which with dev attestation.
+    pub insecure_workers: u64,
+    /// Whether dev-attested workers may be gatekeepers.
+    pub insecure_gatekeepers: bool,
+}
+
 /// Read view of the state after some block.
 pub struct View<'a, E: commonware_storage::Context + Spawner> {
     db: &'a Qmdb<E>,
@@ -363,6 +373,21 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
         veil_chain::gatekeeper::launch_status(&veil_chain::Overlay::new(&view))
             .await
             .map_err(|e| Error::Db(e.to_string()))
+    }
+
+    /// Registry counts kept in state (no scan), in finalized state.
+    pub async fn registry_summary(&self) -> Result<RegistrySummary, Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        let o = veil_chain::Overlay::new(&view);
+        let db = |e: veil_chain::StateError| Error::Db(e.to_string());
+        Ok(RegistrySummary {
+            workers: veil_chain::registry::count(&o).await.map_err(db)?,
+            insecure_workers: veil_chain::registry::insecure_count(&o).await.map_err(db)?,
+            insecure_gatekeepers: veil_chain::registry::insecure_gatekeepers_allowed(&o)
+                .await
+                .map_err(db)?,
+        })
     }
 
     /// The number of registered workers and the first `max` of them, in finalized state.

@@ -30,7 +30,7 @@ pub struct SyntheticChain {
     /// Encoded group key.
     pub group_key: Vec<u8>,
     /// Proof of the group key under the genesis state root.
-    pub group_key_proof: Vec<u8>,
+    pub chain_proof: Vec<u8>,
     signers: Vec<Scheme>,
 }
 
@@ -62,7 +62,7 @@ impl SyntheticChain {
                 .await
                 .expect("state store");
             let proof = store
-                .prove(&veil_chain::keys::consensus_key())
+                .prove(&veil_chain::keys::chain())
                 .await
                 .expect("proof");
             (root.expect("created"), proof.proof)
@@ -81,7 +81,7 @@ impl SyntheticChain {
             genesis,
             headers: vec![header],
             messages: vec![Vec::new()],
-            group_key_proof: proof,
+            chain_proof: proof,
             signers,
         }
     }

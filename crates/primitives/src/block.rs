@@ -70,6 +70,12 @@ impl Block {
     }
 }
 
+/// The transactions root of a body: the Merkle root over the encoded transactions.
+pub fn transactions_root(txs: &[SignedTransaction]) -> Digest {
+    let leaves: Vec<_> = txs.iter().map(|t| t.encode()).collect();
+    crate::merkle::root(&leaves)
+}
+
 impl Write for Header {
     fn write(&self, buf: &mut impl BufMut) {
         self.height.write(buf);
@@ -127,6 +133,15 @@ impl Read for Block {
         };
         if start - buf.remaining() > MAX_BLOCK_BYTES {
             return Err(Error::Invalid("Block", "larger than MAX_BLOCK_BYTES"));
+        }
+        // The block hash covers the header only: a body that is not the one the header
+        // commits to is refused where it enters, so no peer can pass off an altered body
+        // under a genuine (even finalized) header.
+        if transactions_root(&block.transactions) != block.header.transactions_root {
+            return Err(Error::Invalid(
+                "Block",
+                "transactions do not match the header's transactions root",
+            ));
         }
         Ok(block)
     }

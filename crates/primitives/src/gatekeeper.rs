@@ -25,8 +25,10 @@ pub const GATEKEEPER_STATE_TOPIC: &[u8] = b"veil/gatekeeper-state";
 pub const DIVERGENCE_TOPIC: &[u8] = b"veil/gatekeeper-divergence";
 /// Topic of the chain's slashing reports ([Slashed]).
 pub const SLASH_TOPIC: &[u8] = b"veil/slash";
-/// Most gatekeepers an election may elect.
-pub const MAX_GATEKEEPERS: u32 = 1_000;
+/// Most gatekeepers an election may elect. An election is stored as one state value with each
+/// gatekeeper (64 bytes) and each key holder (up to 322 bytes with a longest endpoint): at 100
+/// that is under 39 KiB, below [crate::MAX_STATE_VALUE] with room to spare.
+pub const MAX_GATEKEEPERS: u32 = 100;
 /// Largest encrypted gatekeeper state checkpoint.
 pub const MAX_GATEKEEPER_STATE_BYTES: usize = 64 * 1024;
 

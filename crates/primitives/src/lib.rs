@@ -15,6 +15,7 @@ mod block;
 mod egress;
 mod gatekeeper;
 mod hash;
+pub mod merkle;
 mod message;
 pub mod namespace;
 mod params;
@@ -23,7 +24,10 @@ mod staking;
 mod transaction;
 mod wire;
 
-pub use block::{Block, BlockLimits, Header, MAX_BLOCK_BYTES, MAX_BLOCK_TXS_CAP, MAX_TX_BYTES_CAP};
+pub use block::{
+    Block, BlockLimits, Header, MAX_BLOCK_BYTES, MAX_BLOCK_TXS_CAP, MAX_TX_BYTES_CAP,
+    transactions_root,
+};
 pub use commonware_codec::{Decode, DecodeExt, Encode, Error as CodecError, Read, ReadExt, Write};
 pub use egress::{HEARTBEAT_TOPIC, SignedWorkerMessage, WorkerMessage};
 pub use gatekeeper::{
@@ -33,6 +37,7 @@ pub use gatekeeper::{
 };
 pub use hash::{Digest, hash, hash_parts};
 pub use message::{Destination, MAX_TOPIC_BYTES, Message, Origin};
+pub use params::MAX_STATE_VALUE;
 pub use params::Params;
 pub use registry::{
     CodeIdentity, DeregistrationReason, MAX_ATTESTATION_BYTES, MAX_ENDPOINT_BYTES, MAX_LABEL_BYTES,
@@ -41,7 +46,8 @@ pub use registry::{
     worker_key,
 };
 pub use staking::{
-    ELECTION_TOPIC, Elected, Election, MAX_GATEKEEPERS, MAX_NOMINATIONS, StakingCall, StakingParams,
+    ELECTION_TOPIC, Elected, Election, MAX_CANDIDATES_CAP, MAX_GATEKEEPERS, MAX_NOMINATIONS,
+    MAX_NOMINATORS_CAP, StakingCall, StakingParams,
 };
 pub use transaction::{
     Call, GovernanceCall, SignedTransaction, Transaction, TxLimits, signing_payload,
@@ -77,9 +83,19 @@ pub fn state_key(module: &[u8], item: &[u8]) -> Digest {
     hash_parts(&[namespace::STATE_KEY, &[module.len() as u8], module, item])
 }
 
-/// State key of the consensus group public key, set at genesis.
-pub fn consensus_key_key() -> Digest {
-    state_key(b"system/consensus_key", &[])
+/// State key of the chain record: the chain id and the consensus group public key, set at
+/// genesis. The genesis state root commits it, so a light client given a genesis header checks
+/// both with one inclusion proof.
+pub fn chain_record_key() -> Digest {
+    state_key(b"system/chain", &[])
+}
+
+/// The chain record's value: `chain id (u64 BE) ‖ encoded group key`.
+pub fn chain_record(chain_id: u64, group_key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + group_key.len());
+    out.extend_from_slice(&chain_id.to_be_bytes());
+    out.extend_from_slice(group_key);
+    out
 }
 
 /// Encodes bytes as lowercase hex with a `0x` prefix, the form used in RPC and files.

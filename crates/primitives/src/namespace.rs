@@ -43,6 +43,8 @@ pub const DEV_RA: &[u8] = b"_VEIL_ATTESTATION_DEV_RA";
 pub const REPORT_DATA: &[u8] = b"_VEIL_ATTESTATION_REPORT_DATA";
 /// The digest that names a TDX measurement (MRTD, config and RTMRs).
 pub const TDX_MEASUREMENT: &[u8] = b"_VEIL_ATTESTATION_TDX_MEASUREMENT";
+/// Attestation report data binding the genesis node's keys and root-key check to its chain.
+pub const GENESIS_REPORT_DATA: &[u8] = b"_VEIL_ATTESTATION_GENESIS_REPORT_DATA";
 
 #[cfg(test)]
 mod tests {
@@ -71,6 +73,10 @@ mod tests {
         (DEV_RA, b"_VEIL_ATTESTATION_DEV_RA"),
         (REPORT_DATA, b"_VEIL_ATTESTATION_REPORT_DATA"),
         (TDX_MEASUREMENT, b"_VEIL_ATTESTATION_TDX_MEASUREMENT"),
+        (
+            GENESIS_REPORT_DATA,
+            b"_VEIL_ATTESTATION_GENESIS_REPORT_DATA",
+        ),
     ];
 
     #[test]

@@ -8,6 +8,9 @@ use crate::Balance;
 pub const MAX_BLOCK_BYTES: usize = 8 * 1024 * 1024;
 /// Hard cap on `Params::max_tx_bytes` (governance cannot raise it further).
 pub const MAX_TX_BYTES_CAP: u32 = 64 * 1024;
+/// Largest value one state key may hold (the state store's limit). Every value the chain
+/// writes is bounded below it by construction or checked against it.
+pub const MAX_STATE_VALUE: usize = 64 * 1024;
 /// Hard cap on `Params::max_block_txs`.
 pub const MAX_BLOCK_TXS_CAP: u32 = 50_000;
 

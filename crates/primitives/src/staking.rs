@@ -15,6 +15,10 @@ pub const ELECTION_TOPIC: &[u8] = b"veil/gatekeeper-election";
 /// Most candidates one nominator may back.
 pub const MAX_NOMINATIONS: usize = 16;
 pub use crate::gatekeeper::MAX_GATEKEEPERS;
+/// Hard cap on [StakingParams::max_candidates].
+pub const MAX_CANDIDATES_CAP: u32 = 10_000;
+/// Hard cap on [StakingParams::max_nominators].
+pub const MAX_NOMINATORS_CAP: u32 = 100_000;
 
 /// What an account asks of the staking module.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +70,11 @@ pub struct StakingParams {
     pub distribution_deadline_blocks: u64,
     /// Share of a silent gatekeeper's backing bond that is burnt, in millionths.
     pub slash_ppm: u32,
+    /// Most gatekeeper candidates at once. With [Self::max_nominators] it bounds the work of
+    /// an election, which every validator does inside one block.
+    pub max_candidates: u32,
+    /// Most nominators at once.
+    pub max_nominators: u32,
 }
 
 impl Default for StakingParams {
@@ -78,6 +87,8 @@ impl Default for StakingParams {
             unbond_delay_blocks: 14_400,
             distribution_deadline_blocks: 100,
             slash_ppm: 100_000,
+            max_candidates: 1_000,
+            max_nominators: 10_000,
         }
     }
 }
@@ -86,7 +97,7 @@ impl StakingParams {
     /// Checks invariants that would make elections unusable.
     pub fn validate(&self) -> Result<(), &'static str> {
         if self.n_gatekeepers == 0 || self.n_gatekeepers > MAX_GATEKEEPERS {
-            return Err("n_gatekeepers must be between 1 and 1000");
+            return Err("n_gatekeepers must be between 1 and 100");
         }
         if self.election_period_blocks == 0 {
             return Err("election_period_blocks must be positive");
@@ -99,6 +110,20 @@ impl StakingParams {
         }
         if self.slash_ppm > 1_000_000 {
             return Err("slash_ppm is at most 1000000 (all of the bond)");
+        }
+        // A backer must not be able to chill, unbond and withdraw before a round it backs can
+        // expire and slash it.
+        if self.unbond_delay_blocks <= self.distribution_deadline_blocks {
+            return Err("unbond_delay_blocks must exceed distribution_deadline_blocks");
+        }
+        if self.nominator_min_bond == 0 {
+            return Err("nominator_min_bond must be positive");
+        }
+        if self.max_candidates == 0 || self.max_candidates > MAX_CANDIDATES_CAP {
+            return Err("max_candidates must be between 1 and 10000");
+        }
+        if self.max_nominators > MAX_NOMINATORS_CAP {
+            return Err("max_nominators is at most 100000");
         }
         Ok(())
     }
@@ -193,12 +218,14 @@ impl Write for StakingParams {
         self.unbond_delay_blocks.write(buf);
         self.distribution_deadline_blocks.write(buf);
         self.slash_ppm.write(buf);
+        self.max_candidates.write(buf);
+        self.max_nominators.write(buf);
     }
 }
 
 impl EncodeSize for StakingParams {
     fn encode_size(&self) -> usize {
-        4 + 16 + 16 + 8 + 8 + 8 + 4
+        4 + 16 + 16 + 8 + 8 + 8 + 4 + 4 + 4
     }
 }
 
@@ -213,6 +240,8 @@ impl Read for StakingParams {
             unbond_delay_blocks: u64::read(buf)?,
             distribution_deadline_blocks: u64::read(buf)?,
             slash_ppm: u32::read(buf)?,
+            max_candidates: u32::read(buf)?,
+            max_nominators: u32::read(buf)?,
         })
     }
 }

@@ -13,6 +13,11 @@ pub const MAX_PUBLIC_REQUEST_BYTES: u32 = 64 * 1024;
 pub const MAX_PUBLIC_CONNECTIONS: u32 = 1_024;
 /// Largest Noise handshake message of a root-key request.
 pub const MAX_NOISE_MESSAGE: usize = 65_535;
+/// Longest client nonce a signed public answer carries.
+pub const MAX_ANSWER_NONCE: usize = 64;
+/// Most blocks a key holder's verified view may trail the requester's before it refuses to
+/// answer (it cannot tell whether the round it knows is still current).
+pub const MAX_HOLDER_LAG: u64 = 32;
 /// Most unconfirmed worker egress messages pRuntime keeps.
 pub const MAX_PENDING_EGRESS: usize = 64;
 /// Most unconfirmed copies of the gatekeepers' stream a gatekeeper keeps.

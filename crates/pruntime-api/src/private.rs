@@ -18,8 +18,9 @@ pub struct InitRequest {
     pub genesis_header: String,
     /// Encoded consensus group key.
     pub group_key: String,
-    /// Inclusion proof of the group key under the genesis state root.
-    pub group_key_proof: String,
+    /// Inclusion proof of the chain record (chain id and group key) under the genesis state
+    /// root.
+    pub chain_proof: String,
 }
 
 /// `SyncBlockchain` parameters.
@@ -88,6 +89,16 @@ pub struct KeyReceivedView {
     pub key_check: String,
 }
 
+/// `Bootstrap` parameters: the chain the genesis node will belong to, dealt before it is
+/// bootstrapped. It follows no other chain and hands the root key out under no other.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BootstrapRequest {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Encoded consensus group key (hex).
+    pub group_key: String,
+}
+
 /// `Bootstrap` result: the public genesis identity `pk_g`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BootstrapView {
@@ -99,6 +110,9 @@ pub struct BootstrapView {
     pub key_check: String,
     /// Whether the role was created by this call (else it already existed).
     pub created: bool,
+    /// Encoded `veil_attestation::Evidence` binding the identity, the key check and the chain
+    /// (hex). Genesis verification checks it against the registration policy.
+    pub evidence: String,
 }
 
 /// `GetRegistration` result.
@@ -190,10 +204,10 @@ pub trait PrivateApi {
     /// Signed egress messages not yet seen on chain, in sequence order.
     #[method(name = "DumpSideEffect")]
     async fn dump_side_effect(&self) -> RpcResult<SideEffectsView>;
-    /// Takes the genesis role (once per network): seals a genesis identity and the era-0 root
-    /// key, and reveals the identity's public keys only.
+    /// Takes the genesis role for one chain (once per network): seals a genesis identity and
+    /// the era-0 root key bound to that chain, and reveals the identity's public keys only.
     #[method(name = "Bootstrap")]
-    async fn bootstrap(&self) -> RpcResult<BootstrapView>;
+    async fn bootstrap(&self, request: BootstrapRequest) -> RpcResult<BootstrapView>;
     /// Starts fetching the root key (elected gatekeepers only): the first Noise message and
     /// the holder to deliver it to.
     #[method(name = "StartKeyRequest")]

@@ -10,6 +10,8 @@ use veil_primitives::{
     AccountId, GenesisNodeStatus, Height, Signature, TeeKind, decode_hex, from_hex, namespace,
 };
 
+pub use crate::limits::MAX_ANSWER_NONCE;
+
 /// Public facts about a pRuntime (the payload of `public_Info`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Info {
@@ -65,14 +67,19 @@ pub struct KeyAnswerView {
     pub message: String,
 }
 
-/// A public answer and the worker's signature over its exact bytes.
+/// A public answer and the worker's signature over its exact bytes and the client's nonce.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SignedAnswer {
     /// The answer, as JSON text.
     pub payload: String,
+    /// The nonce the client sent with its request (hex), signed with the payload: an answer
+    /// recorded earlier cannot pass for the answer to a new request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// Worker public key (hex).
     pub public_key: String,
-    /// Ed25519 signature over `payload` under [namespace::PUBLIC_ANSWER] (hex).
+    /// Ed25519 signature over [SignedAnswer::signed_bytes] under [namespace::PUBLIC_ANSWER]
+    /// (hex).
     pub signature: String,
 }
 
@@ -88,10 +95,24 @@ pub enum AnswerError {
     /// The payload is not the expected JSON.
     #[error("the answer's payload does not decode: {0}")]
     Payload(String),
+    /// The answer was signed for another request's nonce (or none): a replay.
+    #[error("the answer does not carry this request's nonce: an old answer replayed")]
+    Stale,
 }
 
 impl SignedAnswer {
-    /// Checks the signature; returns the signer and the payload.
+    /// What the signature covers: the nonce (length-prefixed, empty when none) and the payload.
+    pub fn signed_bytes(nonce: Option<&[u8]>, payload: &str) -> Vec<u8> {
+        let nonce = nonce.unwrap_or_default();
+        let mut out = Vec::with_capacity(1 + nonce.len() + payload.len());
+        out.push(nonce.len() as u8);
+        out.extend_from_slice(nonce);
+        out.extend_from_slice(payload.as_bytes());
+        out
+    }
+
+    /// Checks the signature; returns the signer and the payload. Says nothing about freshness:
+    /// use [Self::verify_fresh] when the request carried a nonce.
     pub fn verify(&self) -> Result<(AccountId, &str), AnswerError> {
         let key: AccountId = decode_hex(&self.public_key)
             .map_err(|e| AnswerError::Malformed(format!("public_key: {e}")))?;
@@ -99,10 +120,48 @@ impl SignedAnswer {
             .map_err(|e| AnswerError::Malformed(format!("signature: {e}")))?;
         let sig = Signature::decode(bytes)
             .map_err(|e| AnswerError::Malformed(format!("signature: {e}")))?;
-        if !key.verify(namespace::PUBLIC_ANSWER, self.payload.as_bytes(), &sig) {
+        let nonce = self
+            .nonce
+            .as_deref()
+            .map(from_hex)
+            .transpose()
+            .map_err(|e| AnswerError::Malformed(format!("nonce: {e}")))?;
+        if nonce.as_ref().is_some_and(|n| n.len() > MAX_ANSWER_NONCE) {
+            return Err(AnswerError::Malformed("nonce too long".into()));
+        }
+        let signed = Self::signed_bytes(nonce.as_deref(), &self.payload);
+        if !key.verify(namespace::PUBLIC_ANSWER, &signed, &sig) {
             return Err(AnswerError::BadSignature);
         }
         Ok((key, &self.payload))
+    }
+
+    /// Checks the signature and that the answer was signed for `nonce`, the one this client
+    /// just sent.
+    pub fn verify_fresh(&self, nonce: &[u8]) -> Result<(AccountId, &str), AnswerError> {
+        let verified = self.verify()?;
+        let signed_for = self
+            .nonce
+            .as_deref()
+            .map(from_hex)
+            .transpose()
+            .ok()
+            .flatten();
+        if signed_for.as_deref() != Some(nonce) {
+            return Err(AnswerError::Stale);
+        }
+        Ok(verified)
+    }
+
+    /// [Self::verify_fresh], then decodes the payload as `T`.
+    pub fn open_fresh<T: DeserializeOwned>(
+        &self,
+        nonce: &[u8],
+    ) -> Result<(AccountId, T), AnswerError> {
+        let (key, payload) = self.verify_fresh(nonce)?;
+        let value =
+            serde_json::from_str(payload).map_err(|e| AnswerError::Payload(e.to_string()))?;
+        Ok((key, value))
     }
 
     /// Checks the signature and decodes the payload as `T`.
@@ -129,12 +188,13 @@ impl SignedAnswer {
     rpc(server, namespace = "public")
 )]
 pub trait PublicApi {
-    /// Public facts ([Info]: identity, TEE, sync progress).
+    /// Public facts ([Info]: identity, TEE, sync progress). `nonce` (hex, at most
+    /// [MAX_ANSWER_NONCE] bytes) is signed into the answer; see [SignedAnswer::verify_fresh].
     #[method(name = "Info")]
-    async fn info(&self) -> RpcResult<SignedAnswer>;
-    /// The worker identity ([crate::IdentityView]).
+    async fn info(&self, nonce: Option<String>) -> RpcResult<SignedAnswer>;
+    /// The worker identity ([crate::IdentityView]), with an optional nonce as for `Info`.
     #[method(name = "GetIdentity")]
-    async fn get_identity(&self) -> RpcResult<SignedAnswer>;
+    async fn get_identity(&self, nonce: Option<String>) -> RpcResult<SignedAnswer>;
     /// Answers an elected gatekeeper's Noise key request (key holders only).
     #[method(name = "RequestRootKey")]
     async fn request_root_key(&self, message: String) -> RpcResult<KeyAnswerView>;

@@ -115,7 +115,7 @@ fn main() -> anyhow::Result<()> {
             chain_id: chain.chain_id,
             genesis_header: to_hex(chain.headers[0].encode()),
             group_key: to_hex(&chain.group_key),
-            group_key_proof: to_hex(&chain.group_key_proof),
+            chain_proof: to_hex(&chain.chain_proof),
         })
         .await?;
 
@@ -123,7 +123,7 @@ fn main() -> anyhow::Result<()> {
         let mut idle = Vec::with_capacity(args.idle_calls);
         for _ in 0..args.idle_calls {
             let t = Instant::now();
-            user.info().await?;
+            user.info(None).await?;
             idle.push(t.elapsed());
         }
 
@@ -135,7 +135,7 @@ fn main() -> anyhow::Result<()> {
                 let mut lat = Vec::new();
                 while !done.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    if user.info().await.is_err() {
+                    if user.info(None).await.is_err() {
                         break;
                     }
                     lat.push(t.elapsed());

@@ -99,7 +99,7 @@ fn run(args: &SyncBenchArgs, per_block: usize) -> anyhow::Result<()> {
         chain.chain_id,
         &chain.headers[0],
         &chain.group_key,
-        &chain.group_key_proof,
+        &chain.chain_proof,
     )?;
     let start = Instant::now();
     for b in &batches {

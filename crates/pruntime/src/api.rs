@@ -13,28 +13,30 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use jsonrpsee::{
     RpcModule,
     core::RpcResult,
-    server::{Server, ServerConfig, ServerHandle},
+    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
     types::ErrorObjectOwned,
 };
 use veil_primitives::{Digest, Header, MAX_TX_BYTES_CAP, Message, decode_hex, from_hex, to_hex};
 use veil_pruntime_api::{
-    BootstrapView, EgressView, IdentityView, InitRequest, KeyAnswerView, KeyReceivedView,
-    KeyRequestView, PrivateApiServer, PublicApiServer, QuoteView, RegistrationView,
-    SideEffectsView, SignedAnswer, SyncRequest, SyncResponse, SyncStateView,
+    BootstrapRequest, BootstrapView, EgressView, IdentityView, InitRequest, KeyAnswerView,
+    KeyReceivedView, KeyRequestView, PrivateApiServer, PublicApiServer, QuoteView,
+    RegistrationView, SideEffectsView, SignedAnswer, SyncRequest, SyncResponse, SyncStateView,
     codes::{
         GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, RETIRED, SYNC_REJECTED,
         UNKNOWN_BLOCK,
     },
     limits::{
-        MAX_NOISE_MESSAGE, MAX_PRIVATE_CONNECTIONS, MAX_PRIVATE_REQUEST_BYTES,
+        MAX_ANSWER_NONCE, MAX_NOISE_MESSAGE, MAX_PRIVATE_CONNECTIONS, MAX_PRIVATE_REQUEST_BYTES,
         MAX_PUBLIC_CONNECTIONS, MAX_PUBLIC_REQUEST_BYTES, MAX_SYNC_HEADERS,
     },
 };
 
 use crate::{
     error::RuntimeError,
+    roles::genesis::ChainBinding,
     runtime::Runtime,
     sync::{Batch, SyncError},
+    throttle::{PUBLIC_BURST, PUBLIC_RATE_PER_SEC, PeerLimiter, serve_public},
 };
 
 fn invalid(msg: impl std::fmt::Display) -> ErrorObjectOwned {
@@ -96,9 +98,19 @@ impl Api {
         }
     }
 
-    fn sign<T: serde::Serialize>(&self, answer: &T) -> RpcResult<SignedAnswer> {
+    fn sign<T: serde::Serialize>(
+        &self,
+        answer: &T,
+        nonce: Option<String>,
+    ) -> RpcResult<SignedAnswer> {
+        let nonce = nonce.map(|n| from_hex(&n)).transpose().map_err(invalid)?;
+        if nonce.as_ref().is_some_and(|n| n.len() > MAX_ANSWER_NONCE) {
+            return Err(invalid(format!(
+                "nonce longer than {MAX_ANSWER_NONCE} bytes"
+            )));
+        }
         self.runtime
-            .sign_answer(answer)
+            .sign_answer(answer, nonce.as_deref())
             .map_err(|e| runtime_error(RuntimeError::Internal(e)))
     }
 
@@ -119,24 +131,19 @@ impl Api {
             .build(private)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind private API on {private}: {e}"))?;
-        let users = Server::builder()
-            .set_config(
-                ServerConfig::builder()
-                    .max_request_body_size(MAX_PUBLIC_REQUEST_BYTES)
-                    .max_connections(MAX_PUBLIC_CONNECTIONS)
-                    .build(),
-            )
-            .build(public)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot bind public API on {public}: {e}"))?;
+        let users_config = ServerConfig::builder()
+            .max_request_body_size(MAX_PUBLIC_REQUEST_BYTES)
+            .max_response_body_size(MAX_PUBLIC_REQUEST_BYTES)
+            .max_connections(MAX_PUBLIC_CONNECTIONS)
+            .set_batch_request_config(BatchRequestConfig::Disabled)
+            .http_only()
+            .build();
         let host_addr = host.local_addr()?;
-        let users_addr = users.local_addr()?;
         let private_module: RpcModule<Api> = PrivateApiServer::into_rpc(self.clone());
         let public_module: RpcModule<Api> = PublicApiServer::into_rpc(self);
-        Ok((
-            (host_addr, host.start(private_module)),
-            (users_addr, users.start(public_module)),
-        ))
+        let limiter = Arc::new(PeerLimiter::new(PUBLIC_RATE_PER_SEC, PUBLIC_BURST));
+        let users = serve_public(public, users_config, public_module, limiter).await?;
+        Ok(((host_addr, host.start(private_module)), users))
     }
 }
 
@@ -187,7 +194,7 @@ impl PrivateApiServer for Api {
             .map_err(invalid)
             .and_then(|b| Header::decode(b).map_err(invalid))?;
         let key = from_hex(&request.group_key).map_err(invalid)?;
-        let proof = from_hex(&request.group_key_proof).map_err(invalid)?;
+        let proof = from_hex(&request.chain_proof).map_err(invalid)?;
         self.change(move |r| r.init(request.chain_id, &header, &key, &proof))
             .await
     }
@@ -245,13 +252,19 @@ impl PrivateApiServer for Api {
         })
     }
 
-    async fn bootstrap(&self) -> RpcResult<BootstrapView> {
-        let b = self.change(|r| r.bootstrap()).await?;
+    async fn bootstrap(&self, request: BootstrapRequest) -> RpcResult<BootstrapView> {
+        let binding = ChainBinding {
+            chain_id: request.chain_id,
+            group_key: from_hex(&request.group_key)
+                .map_err(|e| invalid(format!("group_key: {e}")))?,
+        };
+        let b = self.change(move |r| r.bootstrap(binding)).await?;
         Ok(BootstrapView {
             genesis_key: to_hex(b.public.0),
             genesis_ecdh_key: to_hex(b.public.1),
             key_check: to_hex(b.key_check),
             created: b.created,
+            evidence: to_hex(b.evidence.encode()),
         })
     }
 
@@ -299,12 +312,12 @@ impl PrivateApiServer for Api {
 
 #[jsonrpsee::core::async_trait]
 impl PublicApiServer for Api {
-    async fn info(&self) -> RpcResult<SignedAnswer> {
-        self.sign(&self.runtime.info())
+    async fn info(&self, nonce: Option<String>) -> RpcResult<SignedAnswer> {
+        self.sign(&self.runtime.info(), nonce)
     }
 
-    async fn get_identity(&self) -> RpcResult<SignedAnswer> {
-        self.sign(&self.identity_view())
+    async fn get_identity(&self, nonce: Option<String>) -> RpcResult<SignedAnswer> {
+        self.sign(&self.identity_view(), nonce)
     }
 
     async fn request_root_key(&self, message: String) -> RpcResult<KeyAnswerView> {

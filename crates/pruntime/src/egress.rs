@@ -19,6 +19,9 @@ use veil_pruntime_api::limits::{MAX_PENDING_EGRESS, MAX_PENDING_GATEKEEPER};
 
 use crate::{identity::Identity, roles::gatekeeper::state::GatekeeperRole};
 
+/// Egress slots only essential messages may take (see [Emitter::essential]).
+pub(crate) const RESERVED_EGRESS: usize = 8;
+
 /// What pRuntime knows of its registration (from the chain's messages) and its egress queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outbox {
@@ -45,10 +48,23 @@ pub(crate) struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    /// Signs a worker message to `topic` with the next egress sequence. Dropped (with a
-    /// warning) when [MAX_PENDING_EGRESS] messages already wait: the host is not posting.
-    pub(crate) fn worker(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>) {
-        if outbox.pending.len() >= MAX_PENDING_EGRESS {
+    /// Signs a routine worker message (a heartbeat) to `topic` with the next egress
+    /// sequence. Dropped (with a warning) when the queue has no room left beside the slots
+    /// reserved for essential messages: the host is not posting, and a later heartbeat
+    /// replaces this one.
+    pub(crate) fn routine(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>) {
+        self.push(outbox, topic, payload, MAX_PENDING_EGRESS - RESERVED_EGRESS);
+    }
+
+    /// Signs an essential worker message (a readiness confirmation, whose loss would get an
+    /// honest gatekeeper slashed). It may use the [RESERVED_EGRESS] slots routine messages
+    /// leave free, so a backlog of heartbeats never crowds it out.
+    pub(crate) fn essential(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>) {
+        self.push(outbox, topic, payload, MAX_PENDING_EGRESS);
+    }
+
+    fn push(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>, room: usize) {
+        if outbox.pending.len() >= room {
             tracing::warn!(
                 "egress queue full; dropping a message to {}",
                 String::from_utf8_lossy(topic)
@@ -124,5 +140,46 @@ impl Read for Outbox {
                 ),
             )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use veil_primitives::{HEARTBEAT_TOPIC, READY_TOPIC, hash};
+
+    use super::*;
+
+    #[test]
+    fn a_heartbeat_backlog_leaves_room_for_readiness() {
+        let identity = Identity::ephemeral();
+        let chain = ChainIdentity {
+            chain_id: 1,
+            genesis_hash: hash(b"genesis"),
+        };
+        let out = Emitter {
+            identity: &identity,
+            chain: &chain,
+        };
+        let mut outbox = Outbox::default();
+        // The host stops posting: heartbeats pile up until only the reserve is left.
+        for _ in 0..MAX_PENDING_EGRESS * 2 {
+            out.routine(&mut outbox, HEARTBEAT_TOPIC, vec![0; 40]);
+        }
+        assert_eq!(outbox.pending.len(), MAX_PENDING_EGRESS - RESERVED_EGRESS);
+        // Readiness still gets signed, in sequence, up to the full queue.
+        for _ in 0..RESERVED_EGRESS {
+            out.essential(&mut outbox, READY_TOPIC, vec![1]);
+        }
+        assert_eq!(outbox.pending.len(), MAX_PENDING_EGRESS);
+        let last = outbox.pending.last().unwrap();
+        assert_eq!(
+            last.message.destination,
+            Destination::Topic(READY_TOPIC.to_vec())
+        );
+        assert_eq!(last.message.sequence, MAX_PENDING_EGRESS as u64 - 1);
+        // The sealed outbox still decodes at its fullest.
+        let bytes = commonware_codec::Encode::encode(&outbox);
+        let decoded: Outbox = commonware_codec::DecodeExt::decode(bytes).unwrap();
+        assert_eq!(decoded, outbox);
     }
 }

@@ -9,7 +9,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use crate::{
     egress::Outbox,
     roles::gatekeeper::{
-        channel::{KeyRequest, answer},
+        channel::{Holding, KeyRequest, answer},
         state::{GatekeeperRole, open_checkpoint},
     },
 };
@@ -28,6 +28,11 @@ proptest! {
     fn arbitrary_handshake_checkpoint_and_record_bytes_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let secret = StaticSecret::from([1u8; 32]);
         let public = PublicKey::from(&StaticSecret::from([2u8; 32])).to_bytes();
+        let holder = KeyHolder {
+            worker: veil_primitives::PrivateKey::from_seed(3).public_key(),
+            ecdh_key: PublicKey::from(&secret).to_bytes(),
+            endpoint: "x".into(),
+        };
         let election = Election {
             round: 1,
             height: 1,
@@ -36,16 +41,17 @@ proptest! {
                 ecdh_key: public,
             }],
             deadline: 2,
-            holders: Vec::new(),
+            holders: vec![holder.clone()],
             key_check: root_key_check(0, &[7; 32]),
         };
-        prop_assert!(answer(secret.as_bytes(), &chain(), &election, 0, &[7; 32], &bytes).is_err());
-        let holder = KeyHolder {
-            worker: veil_primitives::PrivateKey::from_seed(3).public_key(),
-            ecdh_key: PublicKey::from(&secret).to_bytes(),
-            endpoint: "x".into(),
+        let holding = Holding {
+            election: &election,
+            height: 1,
+            era: 0,
+            root_key: &[7; 32],
         };
-        let (request, _) = KeyRequest::start(&[2u8; 32], holder, &chain(), 1).unwrap();
+        prop_assert!(answer(secret.as_bytes(), &chain(), &holding, &bytes).is_err());
+        let (request, _) = KeyRequest::start(&[2u8; 32], holder, &chain(), 1, 1).unwrap();
         prop_assert!(request.finish(&bytes, &election.key_check).is_err());
         prop_assert!(open_checkpoint(&[7; 32], &chain(), &bytes).is_err());
         let _ = GatekeeperRole::decode(bytes.clone());

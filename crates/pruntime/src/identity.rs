@@ -2,7 +2,7 @@
 //! ECDH key (secure channels, encrypted key delivery). Created inside pRuntime at first start,
 //! sealed, never exported.
 
-use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_codec::{DecodeExt as _, Write as _};
 use commonware_cryptography::Signer as _;
 use commonware_math::algebra::Random as _;
 use veil_primitives::{
@@ -27,7 +27,7 @@ impl Identity {
     pub fn load_or_create(dir: &SealedDir) -> anyhow::Result<(Self, bool)> {
         if let Some(bytes) = dir.read(FILE)? {
             anyhow::ensure!(bytes.len() == 64, "sealed identity has the wrong length");
-            let signing = PrivateKey::decode(bytes[..32].to_vec())
+            let signing = PrivateKey::decode(crate::sealed::wiped_bytes(&bytes[..32]))
                 .map_err(|e| anyhow::anyhow!("sealed identity: {e}"))?;
             let mut ecdh = Zeroizing::new([0u8; 32]);
             ecdh.copy_from_slice(&bytes[32..]);
@@ -42,10 +42,19 @@ impl Identity {
         let signing = PrivateKey::random(commonware_utils::sys_rng());
         let ecdh = StaticSecret::random_from_rng(&mut rand::rng());
         let mut bytes = Zeroizing::new(Vec::with_capacity(64));
-        bytes.extend_from_slice(&signing.encode());
+        signing.write(&mut *bytes);
         bytes.extend_from_slice(ecdh.as_bytes());
         dir.write(FILE, &bytes)?;
         Ok((Self { signing, ecdh }, true))
+    }
+
+    /// Fresh keys that are never sealed, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn ephemeral() -> Self {
+        Self {
+            signing: PrivateKey::random(commonware_utils::sys_rng()),
+            ecdh: StaticSecret::random_from_rng(&mut rand::rng()),
+        }
     }
 
     /// The signing public key: the worker's id.

@@ -30,8 +30,12 @@ pub mod sealed;
 pub mod state;
 pub mod sync;
 pub mod tee;
+pub mod throttle;
 
 pub use error::RuntimeError;
 
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+#[allow(unsafe_code)]
+mod leak;

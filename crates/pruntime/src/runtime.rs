@@ -29,7 +29,7 @@ use crate::{
     ingress,
     roles::{
         gatekeeper::{self, KeyRequestError, channel, channel::KeyRequest},
-        genesis::GenesisRole,
+        genesis::{ChainBinding, GenesisRole},
         worker,
     },
     sealed::{
@@ -55,6 +55,10 @@ pub struct Bootstrapped {
     pub key_check: Digest,
     /// Whether the role was created by this call.
     pub created: bool,
+    /// TEE evidence whose report data binds the identity, the key check and the chain
+    /// ([veil_attestation::genesis_report_data]); dev evidence still needs the dev RA
+    /// service's signature, DCAP evidence its collateral.
+    pub evidence: veil_attestation::Evidence,
 }
 
 /// Everything readers see, consistent as of the last committed change.
@@ -162,6 +166,20 @@ impl Runtime {
         }
     }
 
+    /// The genesis node is never also a registered worker or a gatekeeper: it must not get a
+    /// second path to the root key or a second identity on chain.
+    fn ensure_worker(snap: &Snapshot) -> Result<(), RuntimeError> {
+        Self::ensure_active(snap)?;
+        match snap.genesis {
+            Some(_) => Err(RuntimeError::Invalid(
+                "this pRuntime is the genesis node: it neither registers as a worker nor \
+                 becomes a gatekeeper"
+                    .into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn emitter<'a>(&'a self, chain: &'a veil_primitives::ChainIdentity) -> Emitter<'a> {
         Emitter {
             identity: &self.identity,
@@ -169,31 +187,73 @@ impl Runtime {
         }
     }
 
-    /// Takes the genesis role: creates and seals the genesis identity and the era-0 root key
-    /// (or loads them if this runtime already has the role). Returns the public genesis
-    /// identity `pk_g` and whether it was created now.
-    pub fn bootstrap(&self) -> Result<Bootstrapped, RuntimeError> {
+    /// Takes the genesis role for the chain `binding` names: creates and seals the genesis
+    /// identity and the era-0 root key bound to that chain (or returns the role this runtime
+    /// already has for it). Returns the public genesis identity `pk_g` and whether it was
+    /// created now.
+    ///
+    /// Refused for another chain than the role's, once the runtime follows a chain (a genesis
+    /// node is bootstrapped before its chain starts), and when it holds the gatekeeper role:
+    /// the genesis node and the gatekeepers are never the same pRuntime.
+    pub fn bootstrap(&self, binding: ChainBinding) -> Result<Bootstrapped, RuntimeError> {
         let mut w = self.write();
         let snap = self.snapshot();
         Self::ensure_active(&snap)?;
+        veil_light::decode_group_key(&binding.group_key)
+            .map_err(|e| RuntimeError::Invalid(format!("group key: {e}")))?;
         if let Some(role) = &snap.genesis {
+            if role.binding() != &binding {
+                return Err(RuntimeError::Invalid(format!(
+                    "this pRuntime is already the genesis node of chain {}",
+                    role.binding().chain_id
+                )));
+            }
             return Ok(Bootstrapped {
                 public: role.public(),
                 key_check: role.key_check(),
                 created: false,
+                evidence: self.genesis_evidence(role)?,
             });
         }
-        let (role, created) = GenesisRole::bootstrap(&mut w.store)?;
+        if let Some(state) = &snap.state {
+            let why = if state.gatekeeper.is_some() {
+                "it holds the gatekeeper role"
+            } else {
+                "it already follows a chain"
+            };
+            return Err(RuntimeError::Invalid(format!(
+                "this pRuntime cannot become a genesis node: {why}"
+            )));
+        }
+        let role = GenesisRole::create(&mut w.store, binding)?;
         let out = Bootstrapped {
             public: role.public(),
             key_check: role.key_check(),
-            created,
+            created: true,
+            evidence: self.genesis_evidence(&role)?,
         };
         self.publish(Snapshot {
             genesis: Some(Arc::new(role)),
             ..(*snap).clone()
         });
         Ok(out)
+    }
+
+    /// Evidence that this TEE holds the genesis role for its chain.
+    fn genesis_evidence(
+        &self,
+        role: &GenesisRole,
+    ) -> Result<veil_attestation::Evidence, RuntimeError> {
+        let (key, ecdh) = role.public();
+        let binding = role.binding();
+        let data = veil_attestation::genesis_report_data(
+            binding.chain_id,
+            &binding.group_key,
+            key.as_ref(),
+            &ecdh,
+            &role.key_check(),
+        );
+        Ok(self.tee.evidence(&data)?)
     }
 
     /// The genesis role, if this runtime was bootstrapped.
@@ -240,8 +300,18 @@ impl Runtime {
         let mut w = self.write();
         let snap = self.snapshot();
         Self::ensure_active(&snap)?;
-        let trust = veil_light::verify_genesis(genesis, group_key, proof)
+        let trust = veil_light::verify_genesis(genesis, chain_id, group_key, proof)
             .map_err(|e| RuntimeError::Genesis(e.to_string()))?;
+        if let Some(role) = &snap.genesis {
+            let bound = role.binding();
+            if bound.chain_id != chain_id || bound.group_key != group_key {
+                return Err(RuntimeError::Genesis(format!(
+                    "this genesis node is bound to chain {} and its validators' group key; it \
+                     follows no other chain",
+                    bound.chain_id
+                )));
+            }
+        }
         if let Some(s) = &snap.state {
             if s.genesis_hash == trust.genesis_hash && s.chain_id == chain_id {
                 return Ok(());
@@ -283,6 +353,10 @@ impl Runtime {
         let mut commit = Batch::default();
         next.write(Some(state), &mut commit);
         w.store.commit(commit)?;
+        if state.gatekeeper.is_some() && next.gatekeeper.is_none() {
+            // The role ended: rewrite the sealed files so no old copy of the root key stays.
+            w.store.compact()?;
+        }
         let height = next.synced_height();
         let snap = Snapshot {
             state: Some(next),
@@ -299,7 +373,7 @@ impl Runtime {
     pub fn start_key_request(&self) -> Result<(KeyHolder, Vec<u8>, u64), RuntimeError> {
         let mut w = self.write();
         let snap = self.snapshot();
-        Self::ensure_active(&snap)?;
+        Self::ensure_worker(&snap)?;
         let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
         let (request, message) = gatekeeper::start_key_request(
             state,
@@ -318,7 +392,7 @@ impl Runtime {
     pub fn finish_key_request(&self, answer: &[u8]) -> Result<(u64, Digest), RuntimeError> {
         let mut w = self.write();
         let snap = self.snapshot();
-        Self::ensure_active(&snap)?;
+        Self::ensure_worker(&snap)?;
         let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
         let request = w.key_request.take().ok_or(KeyRequestError::NotStarted)?;
         let chain = state.chain();
@@ -344,17 +418,23 @@ impl Runtime {
         let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
         let election = state.election.as_ref().ok_or(KeyRequestError::NoElection)?;
         let chain = state.chain();
+        let height = state.synced_height();
         let answer = if let Some(g) = &snap.genesis {
-            channel::answer(g.ecdh_secret(), &chain, election, 0, g.root_key(), request)
-        } else if let Some(role) = &state.gatekeeper {
-            channel::answer(
-                self.identity.ecdh_secret(),
-                &chain,
+            let holding = channel::Holding {
                 election,
-                role.era,
-                &role.root_key,
-                request,
-            )
+                height,
+                era: 0,
+                root_key: g.root_key(),
+            };
+            channel::answer(g.ecdh_secret(), &chain, &holding, request)
+        } else if let Some(role) = &state.gatekeeper {
+            let holding = channel::Holding {
+                election,
+                height,
+                era: role.era,
+                root_key: &role.root_key,
+            };
+            channel::answer(self.identity.ecdh_secret(), &chain, &holding, request)
         } else {
             return Err(RuntimeError::Invalid(
                 "this worker holds no root key".into(),
@@ -393,7 +473,7 @@ impl Runtime {
         endpoint: String,
     ) -> Result<Registration, RuntimeError> {
         let snap = self.snapshot();
-        Self::ensure_active(&snap)?;
+        Self::ensure_worker(&snap)?;
         let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
         worker::registration(&*self.tee, &self.identity, state, operator, endpoint)
     }
@@ -401,7 +481,7 @@ impl Runtime {
     /// Evidence binding the identity keys, the genesis and a recently synced block.
     pub fn ra_quote(&self, block_hash: &Digest) -> Result<Evidence, RuntimeError> {
         let snap = self.snapshot();
-        Self::ensure_active(&snap)?;
+        Self::ensure_worker(&snap)?;
         let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
         worker::ra_quote(&*self.tee, &self.identity, state, block_hash)
     }
@@ -448,14 +528,22 @@ impl Runtime {
         }
     }
 
-    /// Signs a public answer.
-    pub fn sign_answer<T: Serialize>(&self, answer: &T) -> anyhow::Result<SignedAnswer> {
+    /// Signs a public answer to a request that carried `nonce`.
+    pub fn sign_answer<T: Serialize>(
+        &self,
+        answer: &T,
+        nonce: Option<&[u8]>,
+    ) -> anyhow::Result<SignedAnswer> {
+        anyhow::ensure!(
+            nonce.is_none_or(|n| n.len() <= veil_pruntime_api::limits::MAX_ANSWER_NONCE),
+            "nonce too long"
+        );
         let payload = serde_json::to_string(answer)?;
-        let signature = self
-            .identity
-            .sign(namespace::PUBLIC_ANSWER, payload.as_bytes());
+        let signed = SignedAnswer::signed_bytes(nonce, &payload);
+        let signature = self.identity.sign(namespace::PUBLIC_ANSWER, &signed);
         Ok(SignedAnswer {
             payload,
+            nonce: nonce.map(to_hex),
             public_key: to_hex(self.identity.public_key()),
             signature: to_hex(signature.encode()),
         })

@@ -24,7 +24,6 @@ use veil_primitives::{
     AccountId, ChainIdentity, Digest, Election, Height, MAX_GATEKEEPER_STATE_BYTES,
     RECENT_BLOCK_HASHES,
 };
-use zeroize::Zeroizing;
 
 use crate::{
     egress::Outbox,
@@ -148,7 +147,7 @@ impl State {
         };
         let gatekeeper = match store.get(GATEKEEPER_ROLE) {
             Some(b) => Some(
-                GatekeeperRole::decode(bytes::Bytes::copy_from_slice(b))
+                GatekeeperRole::decode(crate::sealed::wiped_bytes(b))
                     .map_err(|e| corrupt("gatekeeper role", e))?,
             ),
             None => None,
@@ -215,9 +214,10 @@ impl State {
         }
         if changed(&|p| p.gatekeeper == self.gatekeeper) {
             match &self.gatekeeper {
-                // The role holds the root key: its encoding is wiped after sealing.
+                // The role holds the root key: encoded straight into a buffer wiped after
+                // sealing, with no intermediate copy.
                 Some(role) => {
-                    batch.put(GATEKEEPER_ROLE, Zeroizing::new(role.encode().to_vec()));
+                    batch.put(GATEKEEPER_ROLE, crate::sealed::encode_wiped(role));
                 }
                 None => {
                     batch.delete(GATEKEEPER_ROLE);
@@ -346,6 +346,8 @@ mod tests {
     use commonware_cryptography::Signer as _;
     use veil_primitives::{Destination, PrivateKey, WorkerMessage, hash};
 
+    use zeroize::Zeroizing;
+
     use super::*;
     use crate::roles::gatekeeper::state::GatekeeperState;
 
@@ -449,6 +451,40 @@ mod tests {
         next.write(Some(&state), &mut batch);
         assert_eq!(batch.len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn root_key_copies_are_wiped_before_their_memory_is_freed() {
+        // Sealing, reloading and using the gatekeeper role leaves no freed heap block with
+        // the root key in it (a plain `encode()` or a copy into `Bytes` would).
+        let dir = std::env::temp_dir().join(format!("veil-leak-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root: [u8; 32] = hash(b"a root key seen nowhere else").into();
+        let mut state = full_state();
+        state.gatekeeper.as_mut().unwrap().root_key = Zeroizing::new(root);
+        let copies = crate::leak::freed_copies(&root, || {
+            let mut kv = store(&dir);
+            let mut batch = Batch::default();
+            state.write(None, &mut batch);
+            kv.commit(batch).unwrap();
+            drop(kv);
+            let kv = store(&dir);
+            let loaded = State::load(&kv).unwrap().unwrap();
+            let role = loaded.gatekeeper.as_ref().unwrap();
+            assert_eq!(*role.root_key, root);
+            let chain = loaded.chain();
+            let sealed = crate::roles::gatekeeper::state::seal_checkpoint(
+                &role.root_key,
+                &chain,
+                1,
+                &hash(b"block"),
+                &role.state,
+            );
+            crate::roles::gatekeeper::state::open_checkpoint(&role.root_key, &chain, &sealed)
+                .unwrap();
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(copies, 0, "freed blocks held the root key");
     }
 
     #[test]

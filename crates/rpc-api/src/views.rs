@@ -225,8 +225,9 @@ pub struct GenesisView {
     pub header_encoded: String,
     /// Encoded consensus group public key.
     pub group_key: String,
-    /// Inclusion proof of the group key under the genesis state root.
-    pub group_key_proof: String,
+    /// Inclusion proof of the chain record (chain id and group key) under the genesis state
+    /// root.
+    pub chain_proof: String,
 }
 
 /// A run of finalized blocks for a light client (a pRuntime host): headers, each block's
@@ -276,6 +277,9 @@ pub struct StatusView {
     pub workers: u64,
     /// Of which registered with dev (insecure) attestation.
     pub insecure_workers: u64,
+    /// Whether genesis lets dev-attested workers be gatekeepers (devnets only: such a
+    /// gatekeeper's host can read the root key).
+    pub insecure_gatekeepers: bool,
     /// Latest gatekeeper election round (0 before the first election).
     pub election_round: u64,
     /// Gatekeepers elected in that round.

@@ -9,7 +9,7 @@
 //! ([include]).
 
 use commonware_codec::EncodeSize;
-use veil_primitives::{Balance, Call, Destination, Params, Phase, SignedTransaction};
+use veil_primitives::{Balance, Call, Destination, Params, Phase, SignedTransaction, StakingCall};
 
 use crate::{
     balances::{self, Account},
@@ -22,6 +22,18 @@ use crate::{
 
 /// How far ahead of the account nonce the mempool accepts transactions.
 pub const MAX_NONCE_GAP: u64 = 64;
+
+/// What the mempool learns of a transaction the chain would admit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admissible {
+    /// The sender's account in the state checked against.
+    pub account: Account,
+    /// The transaction's fee.
+    pub fee: Balance,
+    /// What it takes out of the sender's free balance if included: the fee plus a transfer's
+    /// amount or a bond.
+    pub spend: Balance,
+}
 
 /// Where a transaction is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,15 +140,15 @@ pub(crate) async fn include<S: StateRead>(
 /// block `env`; does not verify the transaction signature. A worker message, and the cheap
 /// claims of a registration, are checked too, so a submitter learns at once why they would
 /// fail; registration evidence is verified only in the block, where it costs a fee. Returns
-/// the sender's next nonce.
+/// the sender's account, the fee and what the transaction spends.
 pub async fn check_transaction<S: StateRead>(
     state: &S,
     tx: &SignedTransaction,
     env: &BlockEnv,
-) -> Result<u64, ExecError> {
+) -> Result<Admissible, ExecError> {
     let o = Overlay::new(state);
     let params = governance::params(&o).await?;
-    let (account, _) = includable(&o, &params, tx, env, Inclusion::Pool).await?;
+    let (account, fee) = includable(&o, &params, tx, env, Inclusion::Pool).await?;
     let t = &tx.transaction;
     match &t.call {
         Call::Register(reg) => {
@@ -176,5 +188,14 @@ pub async fn check_transaction<S: StateRead>(
         }
         _ => {}
     }
-    Ok(account.nonce)
+    let moved = match &t.call {
+        Call::Transfer { amount, .. } => *amount,
+        Call::Staking(StakingCall::Bond { amount }) => *amount,
+        _ => 0,
+    };
+    Ok(Admissible {
+        account,
+        fee,
+        spend: fee.saturating_add(moved),
+    })
 }

@@ -88,6 +88,19 @@ pub fn verify_signatures(
         .unwrap_or_default())
 }
 
+/// Refuses a call's writes when one value exceeds what the store keeps, so an oversized
+/// value fails its call instead of the block that carries it.
+fn within_value_limit(changes: Changes) -> Result<Changes, TxError> {
+    let largest = changes.values().flatten().map(Vec::len).max().unwrap_or(0);
+    if largest > veil_primitives::MAX_STATE_VALUE {
+        return Err(TxError::StateValueTooLarge {
+            size: largest,
+            max: veil_primitives::MAX_STATE_VALUE,
+        });
+    }
+    Ok(changes)
+}
+
 /// Executes a block on top of `state`.
 ///
 /// The caller must have verified the signatures ([verify_signatures]). A transaction that cannot
@@ -151,7 +164,7 @@ pub async fn execute_block<S: StateRead>(
         )
         .await
         {
-            Ok(()) => Ok(call_overlay.into_changes()),
+            Ok(()) => within_value_limit(call_overlay.into_changes()),
             Err(ExecError::Tx(e)) => Err(e),
             Err(ExecError::State(e)) => return Err(e.into()),
         };
@@ -170,4 +183,27 @@ pub async fn execute_block<S: StateRead>(
         messages,
         receipts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_over_the_store_limit_fails_the_call() {
+        let mut changes = Changes::new();
+        changes.insert(veil_primitives::hash(b"small"), Some(vec![0; 10]));
+        changes.insert(veil_primitives::hash(b"gone"), None);
+        let limit = veil_primitives::MAX_STATE_VALUE;
+        changes.insert(veil_primitives::hash(b"edge"), Some(vec![0; limit]));
+        assert!(within_value_limit(changes.clone()).is_ok());
+        changes.insert(veil_primitives::hash(b"big"), Some(vec![0; limit + 1]));
+        assert_eq!(
+            within_value_limit(changes),
+            Err(TxError::StateValueTooLarge {
+                size: limit + 1,
+                max: limit
+            })
+        );
+    }
 }

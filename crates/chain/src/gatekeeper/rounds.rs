@@ -36,11 +36,22 @@ pub async fn genesis_worker<S: StateRead>(
     o.read(&keys::genesis_worker()).await
 }
 
-/// The pRuntimes that hold the root key: the gatekeepers of the last fully confirmed round, or
-/// the genesis node before any round was.
+/// The pRuntimes that hold the root key: the gatekeepers of the last fully confirmed round
+/// that are still registered and were not slashed since, or the genesis node before any round
+/// was. A deregistered or revoked worker drops out at once: nobody asks it for the key, and it
+/// may no longer sign the gatekeepers' stream.
 pub async fn holders<S: StateRead>(o: &Overlay<'_, S>) -> Result<Vec<KeyHolder>, StateError> {
-    if let Some(h) = o.read_cfg(&keys::key_holders(), &holders_cfg()).await? {
-        return Ok(h);
+    if let Some(all) = o
+        .read_cfg::<Vec<KeyHolder>>(&keys::key_holders(), &holders_cfg())
+        .await?
+    {
+        let mut registered = Vec::with_capacity(all.len());
+        for h in all {
+            if registry::worker(o, &h.worker).await?.is_some() {
+                registered.push(h);
+            }
+        }
+        return Ok(registered);
     }
     Ok(genesis_worker(o)
         .await?
@@ -224,7 +235,8 @@ async fn close_round<S: StateRead>(
 }
 
 /// Closes the open round if its deadline has come: the gatekeepers that did not confirm lose
-/// `slash_ppm` of their backer's bond and their candidacy. Returns whether it expired a round
+/// `slash_ppm` of their backer's bond and their candidacy, unless none confirmed (then no key
+/// holder may have been reachable, and nobody is at fault). Returns whether it expired a round
 /// (the caller then elects again at once).
 pub(crate) async fn expire_round<S: StateRead>(
     o: &mut Overlay<'_, S>,
@@ -239,6 +251,12 @@ pub(crate) async fn expire_round<S: StateRead>(
         return Ok(false);
     }
     let confirmed = confirmed(o).await?;
+    if confirmed.is_empty() {
+        // Nobody got the key: the holders may have been unreachable, which is no gatekeeper's
+        // fault. The round fails without slashing and the chain elects again.
+        o.put(keys::closed_round(), &round.round);
+        return Ok(true);
+    }
     let backers: Vec<(AccountId, AccountId)> = o
         .read_cfg(
             &keys::round_backers(),
@@ -258,6 +276,15 @@ pub(crate) async fn expire_round<S: StateRead>(
             == Some(backer)
         {
             staking::drop_candidate(o, backer, worker).await?;
+        }
+        // A slashed gatekeeper that held the key from an earlier round holds it no more.
+        if let Some(mut held) = o
+            .read_cfg::<Vec<KeyHolder>>(&keys::key_holders(), &holders_cfg())
+            .await?
+            && held.iter().any(|h| &h.worker == worker)
+        {
+            held.retain(|h| &h.worker != worker);
+            o.put(keys::key_holders(), &held);
         }
         let slashed = Slashed {
             round: round.round,

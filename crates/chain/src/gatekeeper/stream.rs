@@ -15,6 +15,7 @@ use crate::{
     error::{ExecError, StateError, TxError},
     keys, mq,
     overlay::{Overlay, StateRead},
+    registry,
 };
 
 /// How many routed gatekeeper messages the chain remembers, to tell duplicates from
@@ -56,17 +57,19 @@ pub enum CopyStatus {
     Diverges(Digest),
 }
 
-/// Checks a gatekeeper's copy of a message: signed by an elected gatekeeper or a key holder,
-/// for this chain, at or below the stream's next sequence.
+/// Checks a gatekeeper's copy of a message: signed by a registered worker that is an elected
+/// gatekeeper or a key holder, for this chain, at or below the stream's next sequence.
 pub async fn check_gatekeeper_message<S: StateRead>(
     o: &Overlay<'_, S>,
     chain: &ChainIdentity,
     signed: &SignedGatekeeperMessage,
 ) -> Result<CopyStatus, ExecError> {
     let m = &signed.message;
+    // `holders` lists registered workers only; an elected one must still be registered too.
     let elected = rounds::election(o)
         .await?
-        .is_some_and(|e| e.is_elected(&m.signer));
+        .is_some_and(|e| e.is_elected(&m.signer))
+        && registry::worker(o, &m.signer).await?.is_some();
     if !elected
         && !rounds::holders(o)
             .await?

@@ -184,9 +184,14 @@ pub(crate) async fn apply<S: StateRead>(
             balances::put_account(o, who, acc);
         }
         StakingCall::Candidate { worker } => {
-            let registered = registry::worker(o, worker).await?;
-            if registered.is_none_or(|w| &w.operator != who) {
+            let Some(registered) = registry::worker(o, worker)
+                .await?
+                .filter(|w| &w.operator == who)
+            else {
                 return Err(fail(StakingError::NotYourWorker(to_hex(worker))));
+            };
+            if registered.insecure && !registry::insecure_gatekeepers_allowed(o).await? {
+                return Err(fail(StakingError::InsecureWorker(to_hex(worker))));
             }
             if nominating {
                 return Err(fail(StakingError::OtherRole));
@@ -200,6 +205,12 @@ pub(crate) async fn apply<S: StateRead>(
                 return Err(fail(StakingError::BondTooSmall {
                     needed: p.gatekeeper_min_bond,
                     bonded: l.bonded,
+                }));
+            }
+            if backing.is_none() && CANDIDATES.count(o).await? >= p.max_candidates as u64 {
+                return Err(fail(StakingError::Full {
+                    role: "candidate",
+                    max: p.max_candidates,
                 }));
             }
             o.put(keys::staking_backs(who), worker);
@@ -225,6 +236,12 @@ pub(crate) async fn apply<S: StateRead>(
                 return Err(fail(StakingError::BondTooSmall {
                     needed: p.nominator_min_bond,
                     bonded: l.bonded,
+                }));
+            }
+            if !nominating && NOMINATORS.count(o).await? >= p.max_nominators as u64 {
+                return Err(fail(StakingError::Full {
+                    role: "nominator",
+                    max: p.max_nominators,
                 }));
             }
             o.put(keys::staking_nominations(who), &targets);
@@ -294,6 +311,7 @@ pub async fn elect<S: StateRead>(
 ) -> Result<Vec<Seated>, StateError> {
     let mut candidates: Vec<Seated> = Vec::new();
     let mut votes = Vec::new();
+    let insecure_allowed = registry::insecure_gatekeepers_allowed(o).await?;
     let mut members = CANDIDATES.members(o).await?;
     members.sort();
     for worker in members {
@@ -304,7 +322,7 @@ pub async fn elect<S: StateRead>(
         let Some(entry) = registry::worker(o, &worker).await? else {
             continue;
         };
-        if bonded < p.gatekeeper_min_bond {
+        if bonded < p.gatekeeper_min_bond || (entry.insecure && !insecure_allowed) {
             continue;
         }
         votes.push(phragmen::Vote {

@@ -5,14 +5,24 @@
 //! proportional representation: a minority with a third of the stake gets about a third of the
 //! seats. This is the rule Polkadot's NPoS elections build on.
 //!
-//! Arithmetic is exact and integer-only so every validator elects the same set: stakes are
-//! scaled down to weights of at most 40 bits in total, loads are fixed-point with 64
-//! fractional bits, and ties go to the candidate listed first.
+//! The result is exactly the rule's, and the same on every validator:
+//! - weights are the stakes themselves (scaled down only if their sum exceeds `u128`, which
+//!   real balances cannot);
+//! - scores are computed in 256-bit fixed point (192 fractional bits), where each round's
+//!   rounding can only lower a score, by at most one unit per round so far;
+//! - so a candidate whose fixed-point score exceeds the lowest by more than that bound cannot
+//!   be the best. When several are within it (exact ties, or scores closer than ~2^-57
+//!   relative), they are compared exactly, over rationals ([exact]), and an exact tie goes to
+//!   the candidate listed first. Exact arithmetic is thus paid only for near-ties.
 
-/// Fixed-point one (a unit of load).
-const ONE: u128 = 1 << 64;
-/// Largest total weight after scaling: keeps `weight × load` sums far from `u128::MAX`.
-const WEIGHT_BITS: u32 = 40;
+mod exact;
+mod wide;
+
+use exact::History;
+use wide::U256;
+
+/// Fixed-point one (a unit of load): 2^192.
+const ONE: U256 = U256::pow2(192);
 
 /// A voter: its stake and the candidates it approves of (indices into the candidate list).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,13 +36,17 @@ pub struct Vote {
 /// Elects up to `n` of `candidates` candidates; returns their indices in election order.
 /// Candidates nobody approves of are never elected; out-of-range targets are ignored.
 pub fn elect(candidates: usize, votes: &[Vote], n: usize) -> Vec<usize> {
+    // Each round adds at most one ONE to the sum of weight × load over all voters, so every
+    // numerator below stays under ONE × (rounds + 1): no overflow for any realistic n, and
+    // saturation (not wrap-around) beyond.
     let total = votes
         .iter()
-        .fold(0u128, |acc, v| acc.saturating_add(v.stake));
-    let shift = (128 - total.leading_zeros()).saturating_sub(WEIGHT_BITS);
+        .fold(U256::ZERO, |acc, v| acc.saturating_add(U256::from(v.stake)));
+    let shift = total.bits().saturating_sub(128);
     let weights: Vec<u128> = votes.iter().map(|v| v.stake >> shift).collect();
 
-    // Supporters of each candidate (deduplicated), and the approval weight behind it.
+    // Supporters of each candidate (deduplicated), and the approval weight behind it (fits:
+    // the weights sum to less than 2^128).
     let mut supporters: Vec<Vec<usize>> = vec![Vec::new(); candidates];
     let mut approval = vec![0u128; candidates];
     for (v, vote) in votes.iter().enumerate() {
@@ -43,35 +57,55 @@ pub fn elect(candidates: usize, votes: &[Vote], n: usize) -> Vec<usize> {
             // Votes are visited in order, so a repeat within this vote is the last entry.
             if c < candidates && supporters[c].last() != Some(&v) {
                 supporters[c].push(v);
-                approval[c] += weights[v];
+                approval[c] = approval[c].saturating_add(weights[v]);
             }
         }
     }
 
-    let mut load = vec![0u128; votes.len()];
+    // A voter's load is the score of the round that last elected one of its candidates
+    // (round 0: none yet, load zero); `load` is its fixed-point value.
+    let mut load = vec![U256::ZERO; votes.len()];
+    let mut load_round = vec![0usize; votes.len()];
+    let mut history = History::default();
     let mut elected = vec![false; candidates];
     let mut winners = Vec::new();
-    for _ in 0..n {
-        let mut best: Option<(u128, usize)> = None;
-        for c in 0..candidates {
-            if elected[c] || approval[c] == 0 {
-                continue;
-            }
-            let carried = supporters[c].iter().fold(ONE, |acc, &v| {
-                acc.saturating_add(weights[v].saturating_mul(load[v]))
-            });
-            let score = carried / approval[c];
-            if best.is_none_or(|(s, _)| score < s) {
-                best = Some((score, c));
-            }
-        }
-        let Some((score, c)) = best else {
+    for round in 1..=n {
+        let scores: Vec<(usize, U256)> = (0..candidates)
+            .filter(|&c| !elected[c] && approval[c] != 0)
+            .map(|c| {
+                let carried = supporters[c].iter().fold(ONE, |acc, &v| {
+                    acc.saturating_add(load[v].saturating_mul(weights[v]))
+                });
+                (c, carried.div(approval[c]))
+            })
+            .collect();
+        let Some(lowest) = scores.iter().map(|&(_, s)| s).min() else {
             break;
         };
+        // Scores of this round are at most `round` units below their exact values.
+        let bound = lowest.saturating_add(U256::from(round as u128));
+        let contenders: Vec<(usize, U256)> =
+            scores.into_iter().filter(|&(_, s)| s <= bound).collect();
+        let (c, score) = if let [only] = contenders.as_slice() {
+            *only
+        } else {
+            let carried = |c: usize| History::carried(&supporters[c], &load_round, &weights);
+            let best = history.best(
+                contenders
+                    .iter()
+                    .map(|&(c, _)| (c, carried(c), approval[c])),
+            );
+            contenders[best]
+        };
+        history.record(
+            approval[c],
+            History::carried(&supporters[c], &load_round, &weights),
+        );
         elected[c] = true;
         winners.push(c);
         for &v in &supporters[c] {
             load[v] = score;
+            load_round[v] = round;
         }
     }
     winners
@@ -79,6 +113,8 @@ pub fn elect(candidates: usize, votes: &[Vote], n: usize) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn vote(stake: u128, targets: &[usize]) -> Vote {
@@ -172,5 +208,130 @@ mod tests {
     fn result_is_a_function_of_the_input_order_only() {
         let votes = [vote(10, &[0, 1]), vote(20, &[1]), vote(30, &[0, 2])];
         assert_eq!(elect(3, &votes, 2), elect(3, &votes, 2));
+    }
+
+    #[test]
+    fn a_small_stake_beside_a_large_one_still_wins_a_free_seat() {
+        // Two candidates backed by 10^21 and 10^9 and two seats: both are elected. With
+        // stakes scaled to 40-bit weights the second weighed zero and its seat stayed empty.
+        let votes = [vote(10u128.pow(21), &[0]), vote(10u128.pow(9), &[1])];
+        assert_eq!(elect(2, &votes, 2), vec![0, 1]);
+        // A minimum nominator bond still counts beside a large total stake.
+        let votes = [
+            vote(10u128.pow(24), &[0]),
+            vote(10u128.pow(24), &[1]),
+            vote(10u128.pow(6), &[2]),
+        ];
+        assert_eq!(elect(3, &votes, 3), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn scores_closer_than_fixed_point_are_ordered_exactly() {
+        // Approvals S + 1 and S + 2 with S ≈ 2^111: their scores differ by about 2^-111 of
+        // their size, below the fixed-point resolution, and the exact comparison decides.
+        let s = 23 * 10u128.pow(32);
+        let votes = [
+            vote(1, &[0]),
+            vote(s, &[0, 1]),
+            vote(1, &[1]),
+            vote(1, &[1]),
+        ];
+        assert_eq!(elect(2, &votes, 1), vec![1]);
+        // An exact tie goes to the candidate listed first.
+        let votes = [vote(1, &[0]), vote(s, &[0, 1]), vote(1, &[1])];
+        assert_eq!(elect(2, &votes, 1), vec![0]);
+        // A second-round near-tie, where the loads carried from round one matter.
+        let votes = [
+            vote(s, &[0]),
+            vote(s, &[0, 1]),
+            vote(s + 1, &[1, 2]),
+            vote(s, &[2]),
+        ];
+        assert_eq!(elect(3, &votes, 3), oracle(3, &votes, 3));
+    }
+
+    /// Exact sequential Phragmén over rationals, written plainly: every score exact, every
+    /// round, exact ties to the candidate listed first.
+    fn oracle(candidates: usize, votes: &[Vote], n: usize) -> Vec<usize> {
+        use num_bigint::BigInt;
+        use num_rational::BigRational;
+        use num_traits::{One, Zero};
+
+        let mut supporters: Vec<Vec<usize>> = vec![Vec::new(); candidates];
+        let mut approval = vec![BigInt::zero(); candidates];
+        for (v, vote) in votes.iter().enumerate() {
+            if vote.stake == 0 {
+                continue;
+            }
+            for &c in &vote.targets {
+                if c < candidates && !supporters[c].contains(&v) {
+                    supporters[c].push(v);
+                    approval[c] += BigInt::from(vote.stake);
+                }
+            }
+        }
+        let mut load = vec![BigRational::zero(); votes.len()];
+        let mut elected = vec![false; candidates];
+        let mut winners = Vec::new();
+        for _ in 0..n {
+            let mut scores: Vec<(BigRational, usize)> = (0..candidates)
+                .filter(|&c| !elected[c] && !approval[c].is_zero())
+                .map(|c| {
+                    let carried = supporters[c].iter().fold(BigRational::one(), |acc, &v| {
+                        acc + &load[v] * BigInt::from(votes[v].stake)
+                    });
+                    (carried / approval[c].clone(), c)
+                })
+                .collect();
+            scores.sort();
+            let Some((best, c)) = scores.first().cloned() else {
+                break;
+            };
+            elected[c] = true;
+            winners.push(c);
+            for &v in &supporters[c] {
+                load[v] = best.clone();
+            }
+        }
+        winners
+    }
+
+    /// Stakes from 1 to about 10^36: every magnitude a u128 balance takes in practice.
+    fn stake() -> impl Strategy<Value = u128> {
+        (1u128..1_000, 0u32..=33).prop_map(|(m, e)| m * 10u128.pow(e))
+    }
+
+    /// Candidates each backed by their own stake, and nominators approving a few of them.
+    fn election() -> impl Strategy<Value = (usize, Vec<Vote>, usize)> {
+        (1usize..=10).prop_flat_map(|candidates| {
+            let backers = proptest::collection::vec(stake(), candidates);
+            let nominators = proptest::collection::vec(
+                (stake(), proptest::collection::vec(0..candidates, 1..=4)),
+                0..=20,
+            );
+            (backers, nominators, 1..=candidates).prop_map(move |(backers, nominators, n)| {
+                let mut votes: Vec<Vote> = backers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(c, stake)| vote(stake, &[c]))
+                    .collect();
+                votes.extend(
+                    nominators
+                        .into_iter()
+                        .map(|(stake, targets)| Vote { stake, targets }),
+                );
+                (candidates, votes, n)
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn elects_what_exact_phragmen_elects((candidates, votes, n) in election()) {
+            // Identical, exact ties included: both break them towards the first candidate.
+            prop_assert_eq!(elect(candidates, &votes, n), oracle(candidates, &votes, n));
+        }
     }
 }

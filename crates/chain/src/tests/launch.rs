@@ -193,6 +193,43 @@ fn a_silent_gatekeeper_is_slashed_and_the_network_launches_without_it() {
     ));
 }
 
+#[test]
+fn a_round_nobody_confirms_fails_without_slashing_anyone() {
+    // When no gatekeeper of a round confirms, the key holders may have been unreachable:
+    // nobody is provably at fault, so nobody loses stake and the chain simply elects again.
+    let p = StakingParams {
+        distribution_deadline_blocks: 6,
+        ..params()
+    };
+    let (mut net, workers, round) = elected(p);
+    let mut messages = Vec::new();
+    while net.height < round.deadline {
+        let block = net.block(Vec::new()).messages;
+        assert!(topic::<Slashed>(&block, SLASH_TOPIC).is_empty());
+        messages = block;
+    }
+    for seed in 104..107 {
+        let backer = PrivateKey::from_seed(seed).public_key();
+        let ledger = read(&net, async |o| crate::staking::ledger(o, &backer).await).unwrap();
+        assert_eq!(ledger.bonded, 20_000);
+    }
+    let again = topic::<Election>(&messages, crate::staking::ELECTION_TOPIC);
+    assert_eq!(
+        again.len(),
+        1,
+        "the failed round is followed by a new election"
+    );
+    assert_eq!(again[0].round, round.round + 1);
+    assert_eq!(again[0].gatekeepers.len(), 3);
+    for w in &workers[..3] {
+        confirm(&mut net, w, again[0].round, &ROOT_KEY);
+    }
+    assert!(matches!(
+        read(&net, gatekeeper::phase).unwrap(),
+        Phase::Launched { era: 0, .. }
+    ));
+}
+
 fn copy(signer: &Worker, sequence: u64, payload: &[u8]) -> Call {
     copy_signed_by(signer, &signer.key, sequence, payload)
 }
@@ -296,4 +333,260 @@ fn the_first_gatekeeper_copy_wins_and_a_different_one_is_a_divergence() {
         read(&net, gatekeeper::state_checkpoint).unwrap(),
         Some(b"state".to_vec())
     );
+}
+
+/// Signs `calls` with consecutive nonces per sender, for one block.
+fn batch(net: &Net, calls: Vec<(&PrivateKey, Call)>) -> Vec<SignedTransaction> {
+    let mut next: std::collections::BTreeMap<AccountId, u64> = Default::default();
+    calls
+        .into_iter()
+        .map(|(key, call)| {
+            let nonce = next.entry(key.public_key()).or_insert_with(|| {
+                let o = Overlay::new(&net.state);
+                block_on(crate::balances::account(&o, &key.public_key()))
+                    .unwrap()
+                    .nonce
+            });
+            let tx = Transaction {
+                sender: key.public_key(),
+                nonce: *nonce,
+                expiry: net.height + 100,
+                call,
+            }
+            .sign(key, &chain());
+            *nonce += 1;
+            tx
+        })
+        .collect()
+}
+
+fn all_succeed(net: &mut Net, calls: Vec<(&PrivateKey, Call)>) -> Vec<Message> {
+    let txs = batch(net, calls);
+    let out = net.block(txs);
+    for r in &out.receipts {
+        assert_eq!(r.result, Ok(()));
+    }
+    out.messages
+}
+
+#[test]
+fn the_largest_election_fits_in_state() {
+    // Every list the launch keeps as one state value (the election with its holders, the
+    // backers, the confirmations, the key holders) stays under the store's limit at the most
+    // gatekeepers governance may set, each with the longest endpoint a worker may register.
+    use veil_primitives::{MAX_ENDPOINT_BYTES, MAX_GATEKEEPERS, MAX_STATE_VALUE};
+    let seats = MAX_GATEKEEPERS as usize;
+    let mut net = net_with(params());
+    let gov = net.gov.clone();
+    let operators: Vec<PrivateKey> = (0..seats as u64)
+        .map(|i| PrivateKey::from_seed(1_000 + i))
+        .collect();
+    let workers: Vec<Worker> = (301..301 + seats as u64).map(worker).collect();
+    all_succeed(
+        &mut net,
+        operators
+            .iter()
+            .map(|op| {
+                let call = Call::Transfer {
+                    to: op.public_key(),
+                    amount: 1_000_000,
+                };
+                (&gov, call)
+            })
+            .collect(),
+    );
+    let endpoints: Vec<String> = (0..seats)
+        .map(|i| {
+            let head = format!("https://{i:03}.");
+            format!("{head}{}", "a".repeat(MAX_ENDPOINT_BYTES - head.len()))
+        })
+        .collect();
+    let registrations: Vec<Call> = operators
+        .iter()
+        .zip(&workers)
+        .zip(&endpoints)
+        .map(|((op, w), endpoint)| {
+            build(Spec {
+                operator: op.public_key(),
+                endpoint,
+                ..net.spec(w)
+            })
+        })
+        .collect();
+    all_succeed(&mut net, operators.iter().zip(registrations).collect());
+    let bond = Call::Staking(veil_primitives::StakingCall::Bond { amount: 20_000 });
+    all_succeed(
+        &mut net,
+        operators.iter().map(|op| (op, bond.clone())).collect(),
+    );
+    all_succeed(
+        &mut net,
+        operators
+            .iter()
+            .zip(&workers)
+            .map(|(op, w)| {
+                let call = Call::Staking(veil_primitives::StakingCall::Candidate {
+                    worker: w.key.public_key(),
+                });
+                (op, call)
+            })
+            .collect(),
+    );
+    set_params(
+        &mut net,
+        StakingParams {
+            n_gatekeepers: MAX_GATEKEEPERS,
+            ..params()
+        },
+    );
+    let (round, _) = next_election(&mut net);
+    assert_eq!(round.gatekeepers.len(), seats);
+    let relayer = net.operator.clone();
+    let confirmations: Vec<Call> = workers
+        .iter()
+        .map(|w| ready(&net, w, round.round, &ROOT_KEY))
+        .collect();
+    let messages = all_succeed(
+        &mut net,
+        confirmations.into_iter().map(|c| (&relayer, c)).collect(),
+    );
+    assert_eq!(topic::<Launch>(&messages, LAUNCH_TOPIC).len(), 1);
+    // The next election names all of them as holders, each with its long endpoint.
+    let (next, _) = next_election(&mut net);
+    assert_eq!(next.holders.len(), seats);
+    assert!(
+        next.holders
+            .iter()
+            .all(|h| h.endpoint.len() == MAX_ENDPOINT_BYTES)
+    );
+    let largest = net.state.0.values().map(Vec::len).max().unwrap();
+    assert!(
+        largest <= MAX_STATE_VALUE,
+        "a {largest}-byte value exceeds the store's {MAX_STATE_VALUE}-byte limit"
+    );
+    let election = next.encode().len();
+    assert!(election <= MAX_STATE_VALUE);
+    assert!(
+        largest >= election && election > seats * MAX_ENDPOINT_BYTES,
+        "the test reached the largest election ({election} bytes)"
+    );
+}
+
+#[test]
+fn a_deregistered_or_slashed_gatekeeper_holds_the_key_no_more() {
+    let p = StakingParams {
+        distribution_deadline_blocks: 6,
+        ..params()
+    };
+    let (mut net, workers, round) = elected(p);
+    for w in &workers[..3] {
+        confirm(&mut net, w, round.round, &ROOT_KEY);
+    }
+    let holder_ids = |net: &Net| -> Vec<AccountId> {
+        read(net, gatekeeper::holders)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.worker)
+            .collect()
+    };
+    assert_eq!(holder_ids(&net).len(), 3);
+
+    // Its operator replaces workers[0] with a new identity at the same endpoint: the old one
+    // is deregistered, and at once no longer a key holder nor a signer of the stream.
+    let op = PrivateKey::from_seed(104);
+    let successor = worker(9);
+    let spec = Spec {
+        operator: op.public_key(),
+        endpoint: "http://w1",
+        ..net.spec(&successor)
+    };
+    net.run(&op, build(spec)).0.unwrap();
+    assert!(net.worker(&workers[0].key.public_key()).is_none());
+    assert_eq!(
+        holder_ids(&net),
+        vec![workers[1].key.public_key(), workers[2].key.public_key()]
+    );
+    let relayer = net.operator.clone();
+    assert_eq!(
+        net.run(&relayer, copy(&workers[0], 0, b"state")).0,
+        Err(TxError::NotGatekeeper(veil_primitives::to_hex(
+            workers[0].key.public_key()
+        )))
+    );
+
+    // The next election names only the remaining holders. workers[2] stays silent and is
+    // slashed: it leaves the holders too.
+    let (next, _) = next_election(&mut net);
+    assert_eq!(next.holders.len(), 2);
+    assert!(
+        next.holders
+            .iter()
+            .all(|h| h.worker != workers[0].key.public_key())
+    );
+    assert_eq!(next.gatekeepers.len(), 2);
+    confirm(&mut net, &workers[1], next.round, &ROOT_KEY);
+    let mut slashed = Vec::new();
+    while net.height < next.deadline {
+        slashed.extend(topic::<Slashed>(
+            &net.block(Vec::new()).messages,
+            SLASH_TOPIC,
+        ));
+    }
+    assert!(
+        slashed
+            .iter()
+            .any(|s| s.worker == workers[2].key.public_key())
+    );
+    assert_eq!(holder_ids(&net), vec![workers[1].key.public_key()]);
+    assert_eq!(
+        net.run(&relayer, copy(&workers[2], 0, b"state")).0,
+        Err(TxError::NotGatekeeper(veil_primitives::to_hex(
+            workers[2].key.public_key()
+        )))
+    );
+}
+
+#[test]
+fn a_genesis_naming_an_unattested_node_does_not_launch() {
+    // Every validator refuses a genesis whose genesis node is not attested code bound to this
+    // chain, its keys and its root key: no chain starts, so no election ever asks it.
+    let honest = super::genesis_state(true, None);
+    assert!(block_on(genesis_changes(&honest)).is_ok());
+    let refused = |edit: &dyn Fn(&mut GenesisState)| {
+        let mut g = honest.clone();
+        edit(&mut g);
+        block_on(genesis_changes(&g)).unwrap_err()
+    };
+    // A plain program: no evidence at all.
+    let e = refused(&|g| g.genesis_attestation = None);
+    assert!(e.contains("no attestation evidence"), "{e}");
+    // Evidence it signed itself, not the dev RA service genesis trusts.
+    let impostor = PrivateKey::from_seed(666);
+    let e = refused(&|g| {
+        g.genesis_attestation = Some(super::genesis_attestation(&impostor, MEASUREMENT))
+    });
+    assert!(e.contains("attestation is refused"), "{e}");
+    // Code not on the allowlist.
+    let e =
+        refused(&|g| g.genesis_attestation = Some(super::genesis_attestation(&g_ra(), [8; 32])));
+    assert!(e.contains("allowlist"), "{e}");
+    // Evidence for another chain, another root key or other keys.
+    let e = refused(&|g| g.chain_id = 8);
+    assert!(e.contains("report data"), "{e}");
+    let e =
+        refused(&|g| g.genesis_worker.as_mut().unwrap().key_check = veil_primitives::hash(b"x"));
+    assert!(e.contains("report data"), "{e}");
+    let e = refused(&|g| g.genesis_worker.as_mut().unwrap().holder.ecdh_key = [1; 32]);
+    assert!(e.contains("report data"), "{e}");
+    // Dev evidence where genesis does not allow insecure gatekeepers (the genesis node holds
+    // the root key like one).
+    let e = refused(&|g| g.allow_insecure_gatekeepers = false);
+    assert!(e.contains("insecure gatekeepers"), "{e}");
+    // Dev evidence on a chain that trusts no dev RA service.
+    let e = refused(&|g| g.dev_attestation_key = None);
+    assert!(e.contains("attestation is refused"), "{e}");
+}
+
+fn g_ra() -> PrivateKey {
+    PrivateKey::from_seed(100)
 }

@@ -36,6 +36,66 @@ fn genesis_holder() -> veil_primitives::KeyHolder {
     }
 }
 
+fn genesis_worker() -> veil_primitives::GenesisWorker {
+    veil_primitives::GenesisWorker {
+        holder: genesis_holder(),
+        key_check: veil_primitives::root_key_check(0, &ROOT_KEY),
+    }
+}
+
+/// Dev evidence for [genesis_worker] on chain 7 with the tests' group key, signed by `ra`, for
+/// code `measurement`.
+fn genesis_attestation(ra: &PrivateKey, measurement: [u8; 32]) -> crate::GenesisAttestation {
+    let holder = genesis_holder();
+    let report_data = veil_attestation::genesis_report_data(
+        chain().chain_id,
+        &[7; 96],
+        holder.worker.as_ref(),
+        &holder.ecdh_key,
+        &veil_primitives::root_key_check(0, &ROOT_KEY),
+    );
+    let signed = dev::sign(
+        ra,
+        DevQuote {
+            measurement,
+            report_data,
+        },
+    );
+    crate::GenesisAttestation {
+        evidence: Evidence {
+            kind: TeeKind::Dev,
+            quote: signed.encode().to_vec(),
+        }
+        .encode()
+        .to_vec(),
+        collateral: Vec::new(),
+    }
+}
+
+/// The tests' genesis: funded accounts 101 to 107, the dev RA key 100 if `allow_insecure`
+/// (then also an attested genesis node), and `dcap_root` as the DCAP anchor.
+fn genesis_state(allow_insecure: bool, dcap_root: Option<Vec<u8>>) -> GenesisState {
+    let ra = PrivateKey::from_seed(100);
+    GenesisState {
+        chain_id: chain().chain_id,
+        timestamp: 0,
+        balances: (101..108)
+            .map(|seed| (PrivateKey::from_seed(seed).public_key(), 1_000_000_000))
+            .collect(),
+        governance: PrivateKey::from_seed(101).public_key(),
+        params: Params::default(),
+        consensus_key: vec![7; 96],
+        registry: policy(),
+        dev_attestation_key: allow_insecure.then(|| ra.public_key()),
+        allow_insecure_gatekeepers: allow_insecure,
+        dcap_root,
+        staking: Default::default(),
+        // A genesis node needs attestation; these tests have dev evidence only.
+        genesis_worker: allow_insecure.then(genesis_worker),
+        genesis_attestation: allow_insecure.then(|| genesis_attestation(&ra, MEASUREMENT)),
+    }
+}
+
 fn chain() -> ChainIdentity {
     ChainIdentity {
         chain_id: 7,
@@ -85,6 +145,13 @@ impl Net {
         Self::with_anchors(allow_insecure, None, 0)
     }
 
+    /// A chain that accepts dev attestation for workers but not for gatekeepers.
+    fn without_insecure_gatekeepers() -> Self {
+        let mut net = Self::new(true);
+        net.state.0.remove(&crate::keys::insecure_gatekeepers());
+        net
+    }
+
     /// A chain trusting `dcap_root`, whose blocks are timed from `base_ms`.
     fn with_anchors(allow_insecure: bool, dcap_root: Option<Vec<u8>>, base_ms: u64) -> Self {
         let (ra, gov, operator) = (
@@ -92,29 +159,7 @@ impl Net {
             PrivateKey::from_seed(101),
             PrivateKey::from_seed(102),
         );
-        let genesis = GenesisState {
-            timestamp: 0,
-            balances: vec![
-                (gov.public_key(), 1_000_000_000),
-                (operator.public_key(), 1_000_000_000),
-                (PrivateKey::from_seed(103).public_key(), 1_000_000_000),
-                (PrivateKey::from_seed(104).public_key(), 1_000_000_000),
-                (PrivateKey::from_seed(105).public_key(), 1_000_000_000),
-                (PrivateKey::from_seed(106).public_key(), 1_000_000_000),
-                (PrivateKey::from_seed(107).public_key(), 1_000_000_000),
-            ],
-            governance: gov.public_key(),
-            params: Params::default(),
-            consensus_key: vec![7; 96],
-            registry: policy(),
-            dev_attestation_key: allow_insecure.then(|| ra.public_key()),
-            dcap_root,
-            staking: Default::default(),
-            genesis_worker: Some(veil_primitives::GenesisWorker {
-                holder: genesis_holder(),
-                key_check: veil_primitives::root_key_check(0, &ROOT_KEY),
-            }),
-        };
+        let genesis = genesis_state(allow_insecure, dcap_root);
         let mut state = MemoryState::default();
         state.apply(&block_on(genesis_changes(&genesis)).unwrap());
         let mut net = Self {
@@ -174,7 +219,7 @@ impl Net {
             &tx,
             &env_at(self.height + 1, self.base_ms),
         )) {
-            Ok(n) => Ok(n),
+            Ok(a) => Ok(a.account.nonce),
             Err(ExecError::Tx(e)) => Err(e),
             Err(ExecError::State(e)) => panic!("{e}"),
         }
@@ -184,8 +229,18 @@ impl Net {
         block_on(registry::worker(&Overlay::new(&self.state), w)).unwrap()
     }
 
+    /// Registered workers; also checks the kept count of insecure ones against a scan.
     fn count(&self) -> u64 {
-        block_on(registry::count(&Overlay::new(&self.state))).unwrap()
+        let o = Overlay::new(&self.state);
+        let n = block_on(registry::count(&o)).unwrap();
+        let scanned = (0..n)
+            .filter(|&i| {
+                let w = block_on(registry::worker_at(&o, i)).unwrap().unwrap();
+                self.worker(&w).unwrap().insecure
+            })
+            .count() as u64;
+        assert_eq!(block_on(registry::insecure_count(&o)).unwrap(), scanned);
+        n
     }
 }
 

@@ -25,6 +25,7 @@ fn key(seed: u64) -> PrivateKey {
 fn setup() -> (MemoryState, PrivateKey, PrivateKey, PrivateKey) {
     let (alice, bob, gov) = (key(1), key(2), key(3));
     let genesis = GenesisState {
+        chain_id: chain().chain_id,
         timestamp: 0,
         balances: vec![
             (alice.public_key(), 1_000_000),
@@ -35,9 +36,11 @@ fn setup() -> (MemoryState, PrivateKey, PrivateKey, PrivateKey) {
         consensus_key: vec![7; 96],
         registry: Default::default(),
         dev_attestation_key: None,
+        allow_insecure_gatekeepers: false,
         dcap_root: None,
         staking: Default::default(),
         genesis_worker: None,
+        genesis_attestation: None,
     };
     let mut state = MemoryState::default();
     state.apply(&block_on(genesis_changes(&genesis)).unwrap());
@@ -178,10 +181,10 @@ fn mempool_checks_give_clear_errors() {
             amount: 1,
         },
     );
-    assert_eq!(
-        block_on(check_transaction(&state, &ok, &env(1))).unwrap(),
-        0
-    );
+    let admissible = block_on(check_transaction(&state, &ok, &env(1))).unwrap();
+    assert_eq!(admissible.account.nonce, 0);
+    // It spends its fee and the amount it moves.
+    assert_eq!(admissible.spend, admissible.fee + 1);
     let poor = tx(
         &bob,
         0,

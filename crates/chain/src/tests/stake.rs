@@ -13,9 +13,10 @@ pub(super) fn params() -> StakingParams {
         gatekeeper_min_bond: 10_000,
         nominator_min_bond: 1_000,
         election_period_blocks: 10,
-        unbond_delay_blocks: 5,
+        unbond_delay_blocks: 1_001,
         distribution_deadline_blocks: 1_000,
         slash_ppm: 100_000,
+        ..Default::default()
     }
 }
 
@@ -245,6 +246,91 @@ fn roles_have_rules() {
     // Chill lifts the role and its minimum.
     staking(&mut net, &op, StakingCall::Chill).unwrap();
     staking(&mut net, &op, StakingCall::Unbond { amount: 10_500 }).unwrap();
+}
+
+#[test]
+fn a_dev_worker_is_no_gatekeeper_unless_genesis_allows_it() {
+    // Dev attestation proves nothing, and a gatekeeper holds the root key: a chain that
+    // accepts dev workers still refuses them as candidates unless genesis says otherwise.
+    let mut net = Net::without_insecure_gatekeepers();
+    set_params(&mut net, params());
+    let (op, w) = (net.operator.clone(), worker(1));
+    net.run(&op, build(net.spec(&w))).0.unwrap();
+    assert!(net.worker(&w.key.public_key()).unwrap().insecure);
+    staking(&mut net, &op, StakingCall::Bond { amount: 20_000 }).unwrap();
+    let id = w.key.public_key();
+    assert_eq!(
+        staking(&mut net, &op, StakingCall::Candidate { worker: id.clone() }),
+        refused(StakingError::InsecureWorker(veil_primitives::to_hex(&id)))
+    );
+    // The registry counts it, so status need not scan.
+    let insecure = block_on(crate::registry::insecure_count(&Overlay::new(&net.state)));
+    assert_eq!(insecure.unwrap(), 1);
+
+    // Where genesis allows insecure gatekeepers (a devnet), the same worker stands.
+    let mut devnet = net_with(params());
+    devnet.run(&op, build(devnet.spec(&w))).0.unwrap();
+    staking(&mut devnet, &op, StakingCall::Bond { amount: 20_000 }).unwrap();
+    staking(&mut devnet, &op, StakingCall::Candidate { worker: id }).unwrap();
+}
+
+#[test]
+fn candidates_and_nominators_are_capped() {
+    // The caps bound what an election (run inside one block) reads and computes.
+    let mut net = net_with(StakingParams {
+        max_candidates: 2,
+        max_nominators: 1,
+        ..params()
+    });
+    let workers: Vec<Worker> = (1..4).map(worker).collect();
+    let ops: Vec<PrivateKey> = (104..107).map(PrivateKey::from_seed).collect();
+    candidate(&mut net, &ops[0], &workers[0], 20_000);
+    candidate(&mut net, &ops[1], &workers[1], 20_000);
+    let (op, w) = (&ops[2], &workers[2]);
+    net.run(
+        op,
+        build(Spec {
+            operator: op.public_key(),
+            endpoint: "http://w3",
+            ..net.spec(w)
+        }),
+    )
+    .0
+    .unwrap();
+    staking(&mut net, op, StakingCall::Bond { amount: 20_000 }).unwrap();
+    let third = StakingCall::Candidate {
+        worker: w.key.public_key(),
+    };
+    assert_eq!(
+        staking(&mut net, op, third.clone()),
+        refused(StakingError::Full {
+            role: "candidate",
+            max: 2
+        })
+    );
+    // A candidate's backer renews freely; a chill makes room.
+    let first = StakingCall::Candidate {
+        worker: workers[0].key.public_key(),
+    };
+    staking(&mut net, &ops[0], first).unwrap();
+    staking(&mut net, &ops[0], StakingCall::Chill).unwrap();
+    staking(&mut net, op, third).unwrap();
+
+    let targets = vec![workers[1].key.public_key()];
+    let (n1, n2) = (PrivateKey::from_seed(103), net.operator.clone());
+    for n in [&n1, &n2] {
+        staking(&mut net, n, StakingCall::Bond { amount: 5_000 }).unwrap();
+    }
+    let nominate = StakingCall::Nominate { targets };
+    staking(&mut net, &n1, nominate.clone()).unwrap();
+    assert_eq!(
+        staking(&mut net, &n2, nominate.clone()),
+        refused(StakingError::Full {
+            role: "nominator",
+            max: 1
+        })
+    );
+    staking(&mut net, &n1, nominate.clone()).unwrap();
 }
 
 #[test]

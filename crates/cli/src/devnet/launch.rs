@@ -9,9 +9,8 @@ use std::{
 };
 
 use veil_client::keys::read_json;
-use veil_node::genesis::GenesisWorkerSpec;
+use veil_node::genesis::{Generated, GenesisWorkerSpec};
 use veil_primitives::{Measurement, to_hex};
-use veil_pruntime_api::PrivateApiClient as _;
 
 use super::{
     layout::{
@@ -25,7 +24,7 @@ use super::{
     upgrade::renew_worker_identities_after_rebuild,
 };
 use crate::{
-    genesis::{GenesisOptions, free_ports, write_genesis},
+    genesis::{GenesisOptions, bootstrap_genesis_node, deal, free_ports, write_genesis},
     rpc::{connect, runtime},
 };
 
@@ -155,25 +154,29 @@ fn create(dir: &Path, config: &LaunchConfig) -> anyhow::Result<(Layout, Option<C
         .iter()
         .map(|m| Measurement::Dev(m.clone()))
         .collect();
+    // Deal the validators' keys first: the genesis node is bound to this chain's id and group
+    // key before the spec names it.
+    let generated = deal(validators, 1, p2p, FAUCET_BALANCE)?;
     let (genesis_child, genesis_worker) = if workers > 0 {
-        let (child, spec) = bootstrap_genesis_node(dir, genesis_ports)?;
+        let (child, spec) = start_genesis_pruntime(dir, genesis_ports, &generated)?;
         (Some(child), Some(spec))
     } else {
         (None, None)
     };
     write_genesis(
         dir,
-        validators,
-        1,
-        p2p,
-        FAUCET_BALANCE,
+        generated,
         GenesisOptions {
             allow_insecure: workers > 0,
+            // The devnet's gatekeepers are dev workers: say so, since their hosts can read
+            // the root key (`veil status` shows it).
+            allow_insecure_gatekeepers: workers > 0,
             allowlist,
             operators: workers,
             params: Some(devnet_registry_params(config.registration_blocks)),
             staking: Some(devnet_staking_params(gatekeepers)),
             genesis_worker,
+            genesis_pccs: None,
         },
     )?;
     let layout = Layout {
@@ -352,11 +355,13 @@ fn start_ra_service(dir: &Path, port: u16, children: &mut Vec<Child>) -> anyhow:
     Ok(format!("http://127.0.0.1:{port}"))
 }
 
-/// Starts the genesis node's pRuntime and takes the genesis role in it: its `Bootstrap` seals
-/// the first root key and reveals the genesis identity and the key's check for the spec.
-fn bootstrap_genesis_node(
+/// Starts the genesis node's pRuntime and takes the genesis role in it for the dealt chain: its
+/// `Bootstrap` seals the first root key bound to that chain and reveals the genesis identity
+/// and the key's check for the spec.
+fn start_genesis_pruntime(
     dir: &Path,
     ports: (u16, u16),
+    generated: &Generated,
 ) -> anyhow::Result<(Child, GenesisWorkerSpec)> {
     let command = genesis_pruntime_command(dir, ports)?;
     let mut child = spawn(&command, &dir.join("genesis-node").join("pruntime.log"))?;
@@ -364,9 +369,14 @@ fn bootstrap_genesis_node(
     let pruntime = connect(&url)?;
     let rt = runtime()?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    let view = loop {
-        match rt.block_on(pruntime.bootstrap()) {
-            Ok(v) => break v,
+    let endpoint = format!("http://127.0.0.1:{}", ports.1);
+    let spec = loop {
+        match rt.block_on(bootstrap_genesis_node(
+            &pruntime,
+            generated,
+            endpoint.clone(),
+        )) {
+            Ok((spec, _)) => break spec,
             Err(e) => {
                 if let Ok(Some(code)) = child.try_wait() {
                     anyhow::bail!(
@@ -383,19 +393,12 @@ fn bootstrap_genesis_node(
         }
     };
     eprintln!(
-        "  genesis node: pRuntime pid {}, genesis identity {} (root key sealed inside)",
+        "  genesis node: pRuntime pid {}, genesis identity {} (root key sealed inside, bound \
+         to this chain)",
         child.id(),
-        view.genesis_key
+        spec.signing_key
     );
-    Ok((
-        child,
-        GenesisWorkerSpec {
-            signing_key: view.genesis_key,
-            ecdh_key: view.genesis_ecdh_key,
-            endpoint: format!("http://127.0.0.1:{}", ports.1),
-            key_check: view.key_check,
-        },
-    ))
+    Ok((child, spec))
 }
 
 /// Starts worker `w`: a dev-mode pRuntime and the host that feeds it from `node`.

@@ -19,6 +19,7 @@ pub(crate) fn devnet_staking_params(gatekeepers: usize) -> StakingParams {
         unbond_delay_blocks: 400,
         distribution_deadline_blocks: 120,
         slash_ppm: 100_000,
+        ..Default::default()
     }
 }
 

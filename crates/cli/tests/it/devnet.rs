@@ -145,6 +145,7 @@ fn devnet_transfer_kill_restart_catch_up() {
     assert_eq!(status["validators"], 4);
     assert!(status["height"].as_u64().unwrap() >= 1);
     assert!(status["finalized"].as_u64().unwrap() >= status["height"].as_u64().unwrap());
+    rpc_limits_hold(&rt, &rpcs[0]);
 
     // A transfer with the CLI, waiting for finality.
     let bob_key = dir.join("bob.json");
@@ -356,4 +357,46 @@ fn devnet_transfer_kill_restart_catch_up() {
         .to_string();
     assert!(err.contains("already used"), "{err}");
     assert!(rt.block_on(c.status()).is_ok());
+}
+
+/// The node's RPC refuses oversized batches and caps subscriptions per connection, so one
+/// client cannot make a validator do unbounded work per request or hold unbounded streams.
+fn rpc_limits_hold(rt: &tokio::runtime::Runtime, rpc: &str) {
+    use jsonrpsee::{
+        core::{client::ClientT as _, params::BatchRequestBuilder},
+        rpc_params,
+        ws_client::WsClientBuilder,
+    };
+    use veil_rpc_api::limits::{MAX_BATCH_CALLS, MAX_SUBSCRIPTIONS_PER_CONNECTION};
+
+    let http = client(rpc);
+    let batch = |n: u32| {
+        let mut b = BatchRequestBuilder::new();
+        for _ in 0..n {
+            b.insert("veil_status", rpc_params![]).unwrap();
+        }
+        b
+    };
+    let ok = rt
+        .block_on(http.batch_request::<serde_json::Value>(batch(MAX_BATCH_CALLS)))
+        .unwrap();
+    assert_eq!(ok.num_successful_calls(), MAX_BATCH_CALLS as usize);
+    assert!(
+        rt.block_on(http.batch_request::<serde_json::Value>(batch(MAX_BATCH_CALLS + 1)))
+            .is_err(),
+        "a batch over the limit was served"
+    );
+
+    let ws_url = rpc.replacen("http://", "ws://", 1);
+    rt.block_on(async {
+        let ws = WsClientBuilder::default().build(&ws_url).await.unwrap();
+        let mut held = Vec::new();
+        for _ in 0..MAX_SUBSCRIPTIONS_PER_CONNECTION {
+            held.push(ws.subscribe_finalized_heads().await.unwrap());
+        }
+        assert!(
+            ws.subscribe_finalized_heads().await.is_err(),
+            "a subscription over the limit was accepted"
+        );
+    });
 }

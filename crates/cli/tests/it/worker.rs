@@ -195,7 +195,7 @@ fn host_relays_blocks_and_messages_into_pruntime_and_survives_kill_9() {
         "the message to reach pRuntime",
         Duration::from_secs(60),
         || {
-            let answer = rt.block_on(public_api.info()).ok()?;
+            let answer = rt.block_on(public_api.info(None)).ok()?;
             let info: Info = answer.open().ok()?.1;
             (info.messages_received == 1).then_some(())
         },
@@ -224,12 +224,22 @@ fn host_relays_blocks_and_messages_into_pruntime_and_survives_kill_9() {
 }
 
 fn start_devnet(dir: &Path, procs: &mut Procs, extra: &[&str]) -> serde_json::Value {
+    start_devnet_every(dir, procs, 100, extra)
+}
+
+fn start_devnet_every(
+    dir: &Path,
+    procs: &mut Procs,
+    block_interval_ms: u64,
+    extra: &[&str],
+) -> serde_json::Value {
     let (out, err) = log(dir, "devnet.out");
     procs.0.push(
         Command::new(VEIL)
             .args(["devnet", "--dir"])
             .arg(dir.join("net"))
-            .args(["--no-demo", "--block-interval-ms", "100"])
+            .args(["--no-demo", "--block-interval-ms"])
+            .arg(block_interval_ms.to_string())
             .args(extra)
             .stdin(Stdio::null())
             .stdout(out)
@@ -263,6 +273,8 @@ fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
     });
     let status = rt.block_on(node.status()).unwrap();
     assert_eq!(status.insecure_workers, 2);
+    // The devnet lets its dev workers be gatekeepers, and says so.
+    assert!(status.insecure_gatekeepers);
     let listed = rt.block_on(node.workers()).unwrap();
     let mut endpoints: Vec<_> = listed.iter().map(|w| w.endpoint.clone()).collect();
     endpoints.sort();
@@ -308,7 +320,7 @@ fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
             "pRuntime to see its election",
             Duration::from_secs(60),
             || {
-                let answer = rt.block_on(public.info()).ok()?;
+                let answer = rt.block_on(public.info(None)).ok()?;
                 let info: Info = answer.open().ok()?.1;
                 (info.gatekeeper && info.election_round >= election.round).then_some(())
             },
@@ -437,15 +449,21 @@ fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
         .build()
         .unwrap();
     let pruntime = http(&url);
-    poll("pRuntime to listen", Duration::from_secs(30), || {
+    let identity = poll("pRuntime to listen", Duration::from_secs(30), || {
         rt.block_on(PrivateApiClient::get_identity(&pruntime)).ok()
     });
 
+    // The pRuntime runs in dev mode, so the chain must allow insecure attestation and
+    // insecure gatekeepers (the genesis node holds the root key like one), and its code must
+    // be on the allowlist like any worker's.
+    let allow = format!("dev:{}", identity.measurement.trim_start_matches("0x"));
     let out = Command::new(VEIL)
         .args(["genesis", "--validators", "1", "--out"])
         .arg(dir.join("net"))
         .args(["--genesis-pruntime", &url])
         .args(["--genesis-endpoint", "http://127.0.0.1:9"])
+        .args(["--allow-insecure", "--allow-insecure-gatekeepers"])
+        .args(["--allow-measurement", &allow])
         .output()
         .unwrap();
     assert!(
@@ -453,12 +471,30 @@ fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Bootstrapping again returns the same identity: the spec names the sealed one.
-    let again = rt.block_on(PrivateApiClient::bootstrap(&pruntime)).unwrap();
-    assert!(!again.created);
+    // Bootstrapping again for the same chain returns the same identity: the spec names the
+    // sealed one. The role is bound to the chain's id and group key, dealt first.
     let spec: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("net/genesis.json")).unwrap())
             .unwrap();
+    let loaded = veil_node::genesis::Genesis::load(&dir.join("net/genesis.json")).unwrap();
+    let binding = veil_pruntime_api::BootstrapRequest {
+        chain_id: loaded.chain_id,
+        group_key: to_hex(commonware_codec::Encode::encode(&loaded.group_key())),
+    };
+    let again = rt
+        .block_on(PrivateApiClient::bootstrap(&pruntime, binding.clone()))
+        .unwrap();
+    assert!(!again.created);
+    // Another chain's binding is refused: the genesis node belongs to one chain only.
+    let other = veil_pruntime_api::BootstrapRequest {
+        chain_id: loaded.chain_id + 1,
+        ..binding
+    };
+    let refused = rt
+        .block_on(PrivateApiClient::bootstrap(&pruntime, other))
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("already the genesis node"), "{refused}");
     assert_eq!(spec["genesis_worker"]["signing_key"], again.genesis_key);
     assert_eq!(spec["genesis_worker"]["ecdh_key"], again.genesis_ecdh_key);
     assert_eq!(spec["genesis_worker"]["key_check"], again.key_check);
@@ -468,6 +504,27 @@ fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
     assert_eq!(to_hex(g.holder.ecdh_key), again.genesis_ecdh_key);
     assert_eq!(g.holder.endpoint, "http://127.0.0.1:9");
     assert_eq!(to_hex(g.key_check), again.key_check);
+    // The spec carries the genesis node's evidence, signed by the dev RA service. A spec whose
+    // genesis node shows evidence nobody vouched for (a plain program's) is refused by every
+    // validator: no chain starts.
+    assert_ne!(spec["genesis_worker"]["evidence"], again.evidence);
+    let mut forged = spec.clone();
+    forged["genesis_worker"]["evidence"] = serde_json::Value::String(again.evidence.clone());
+    let forged_path = dir.join("net/forged-genesis.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let refused = veil_node::genesis::Genesis::load(&forged_path)
+        .err()
+        .expect("a genesis with an unattested genesis node loads")
+        .to_string();
+    assert!(refused.contains("attestation is refused"), "{refused}");
+    let mut unlisted = spec.clone();
+    unlisted["registry"]["params"]["allowlist"] = serde_json::json!([]);
+    std::fs::write(&forged_path, unlisted.to_string()).unwrap();
+    let refused = veil_node::genesis::Genesis::load(&forged_path)
+        .err()
+        .expect("a genesis node off the allowlist loads")
+        .to_string();
+    assert!(refused.contains("not on the allowlist"), "{refused}");
     // Without the endpoint, gatekeepers could not reach the genesis node: refused.
     let out = Command::new(VEIL)
         .args(["genesis", "--validators", "1", "--out"])
@@ -537,7 +594,7 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     for w in &workers {
         let public = http(w["pruntime"].as_str().unwrap());
         let info: Info = poll("pRuntime info", Duration::from_secs(30), || {
-            let answer = rt.block_on(public.info()).ok()?;
+            let answer = rt.block_on(public.info(None)).ok()?;
             answer.open().ok().map(|(_, info)| info)
         });
         assert!(info.launched);
@@ -555,7 +612,7 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         "the genesis node to retire",
         Duration::from_secs(30),
         || {
-            let answer = rt.block_on(genesis_public.info()).ok()?;
+            let answer = rt.block_on(genesis_public.info(None)).ok()?;
             let info: Info = answer.open().ok()?.1;
             (info.genesis == Some(veil_primitives::GenesisNodeStatus::Retired)).then_some(info)
         },
@@ -584,7 +641,7 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         .iter()
         .find(|w| {
             let public = http(w["pruntime"].as_str().unwrap());
-            let answer = rt.block_on(public.info()).unwrap();
+            let answer = rt.block_on(public.info(None)).unwrap();
             let info: Info = answer.open().unwrap().1;
             info.holds_root_key
         })
@@ -638,5 +695,126 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
                 f.display()
             );
         }
+    }
+}
+
+/// A block carrying as many messages as a block may (16 KiB each, until the 8 MiB block is
+/// full) is served whole and synced by every worker. A review reproduced the opposite with 480
+/// such messages: every answer about that block was "too big", and every worker stopped at the
+/// block before it for good while the chain went on.
+#[test]
+fn a_block_full_of_messages_is_synced_by_every_worker() {
+    let (dir, mut procs) = test_dir("big-block");
+    // Slow blocks, so that everything sent right after one block lands in the next.
+    let file = start_devnet_every(&dir, &mut procs, 4_000, &["--workers", "2"]);
+    let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = jsonrpsee::http_client::HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .max_response_size(64 * 1024 * 1024)
+        .build(&rpc)
+        .unwrap();
+    let status = rt.block_on(node.status()).unwrap();
+    let chain = ChainIdentity {
+        chain_id: status.chain_id,
+        genesis_hash: decode_hex(&status.genesis_hash).unwrap(),
+    };
+    let faucet = read_json::<AccountKeyFile>(&dir.join("net/keys/faucet.json"))
+        .unwrap()
+        .private_key()
+        .unwrap();
+    let submit = |tx: veil_primitives::SignedTransaction| {
+        rt.block_on(node.submit_transaction(to_hex(tx.encode())))
+    };
+
+    // Eight senders (a sender may have 64 transactions pending), funded by the faucet.
+    let senders: Vec<veil_primitives::PrivateKey> = (0..8)
+        .map(|i| veil_primitives::PrivateKey::from_seed(70_000 + i))
+        .collect();
+    let first = rt
+        .block_on(node.get_account(to_hex(faucet.public_key())))
+        .unwrap()
+        .nonce;
+    let height = rt.block_on(node.status()).unwrap().height;
+    let mut last = String::new();
+    for (nonce, s) in (first..).zip(&senders) {
+        let tx = Transaction {
+            sender: faucet.public_key(),
+            nonce,
+            expiry: height + 100,
+            call: Call::Transfer {
+                to: s.public_key(),
+                amount: 100_000_000,
+            },
+        }
+        .sign(&faucet, &chain);
+        last = submit(tx).unwrap();
+    }
+    poll("the senders funded", Duration::from_secs(60), || {
+        let t = rt.block_on(node.get_transaction(last.clone())).ok()?;
+        (t.status == veil_rpc_api::TxStatus::Finalized).then_some(())
+    });
+
+    // Right after a block, 64 messages of 16 KiB from each sender: more than one block holds.
+    let start = rt.block_on(node.status()).unwrap().height;
+    poll("a fresh block", Duration::from_secs(30), || {
+        let h = rt.block_on(node.status()).ok()?.height;
+        (h > start).then_some(())
+    });
+    let height = rt.block_on(node.status()).unwrap().height;
+    for s in &senders {
+        for n in 0..64 {
+            let tx = Transaction {
+                sender: s.public_key(),
+                nonce: n,
+                expiry: height + 100,
+                call: Call::SendMessage {
+                    destination: Destination::Topic(b"load".to_vec()),
+                    payload: vec![n as u8; 16 * 1024],
+                },
+            }
+            .sign(s, &chain);
+            submit(tx).unwrap();
+        }
+    }
+
+    // Find the fullest block among the next few.
+    let (big, count, bytes) = poll(
+        "the messages to be finalized",
+        Duration::from_secs(90),
+        || {
+            let tip = rt.block_on(node.status()).ok()?.height;
+            let mut best = (0, 0, 0);
+            for h in height + 1..=tip {
+                let m = rt.block_on(node.get_messages(h)).ok()??;
+                let bytes: usize = m.messages.iter().map(|m| m.encoded.len()).sum();
+                if m.messages.len() > best.1 {
+                    best = (h, m.messages.len(), bytes);
+                }
+            }
+            let pending = rt.block_on(node.status()).ok()?.mempool;
+            (pending == 0 && best.1 > 0).then_some(best)
+        },
+    );
+    assert!(count >= 400, "the fullest block carries {count} messages");
+    assert!(
+        bytes > 10 * 1024 * 1024,
+        "its messages are {bytes} bytes in hex, more than JSON-RPC's default answer limit"
+    );
+
+    // Every worker syncs past it.
+    for w in file["workers"].as_array().unwrap() {
+        let pruntime = http(w["pruntime_private"].as_str().unwrap());
+        poll(
+            "every worker past the full block",
+            Duration::from_secs(120),
+            || {
+                let s = rt.block_on(pruntime.get_sync_state()).ok()??;
+                (s.synced_height >= big).then_some(())
+            },
+        );
     }
 }

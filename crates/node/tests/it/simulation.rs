@@ -3,6 +3,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use commonware_codec::EncodeSize as _;
 use commonware_consensus::{marshal::Identifier, types::Height};
 use commonware_cryptography::Signer as _;
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
@@ -10,9 +11,10 @@ use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor as _, determ
 use commonware_utils::{NZUsize, TestRng, probability};
 use veil_chain::balances::Account;
 use veil_node::{
-    chain::{LocalChain, ProductionConfig},
+    chain::{LocalChain, ProductionConfig, SubmitError},
     engine::{self, Channels, Marshal, Timing},
-    genesis::{Generated, Genesis, generate},
+    genesis::{BalanceSpec, Generated, Genesis, generate},
+    mempool::PoolError,
     open_chain,
 };
 use veil_primitives::{AccountId, Call, Digest, Params, PrivateKey, Transaction};
@@ -20,6 +22,7 @@ use veil_primitives::{AccountId, Call, Digest, Params, PrivateKey, Transaction};
 type Ctx = deterministic::Context;
 
 struct Net {
+    mempool_capacity: usize,
     genesis: Genesis,
     generated: Generated,
     oracle: Oracle<AccountId, Ctx>,
@@ -44,6 +47,18 @@ struct Validator {
 }
 
 async fn setup(context: &Ctx, seed: u64, link: Link) -> Net {
+    setup_with(context, seed, link, 10_000, Vec::new()).await
+}
+
+/// A network whose validators' mempools hold `mempool_capacity`, with `extra` accounts funded
+/// at genesis.
+async fn setup_with(
+    context: &Ctx,
+    seed: u64,
+    link: Link,
+    mempool_capacity: usize,
+    extra: Vec<(AccountId, u128)>,
+) -> Net {
     let addrs: Vec<_> = (0..4)
         .map(|i| format!("127.0.0.1:{}", 40_000 + i).parse().unwrap())
         .collect();
@@ -53,7 +68,14 @@ async fn setup(context: &Ctx, seed: u64, link: Link) -> Net {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let generated = generate(&mut rng, 7, now, &addrs, 1 << 60, Params::default()).unwrap();
+    let mut generated = generate(&mut rng, 7, now, &addrs, 1 << 60, Params::default()).unwrap();
+    generated
+        .spec
+        .balances
+        .extend(extra.into_iter().map(|(account, amount)| BalanceSpec {
+            account: veil_primitives::to_hex(account),
+            amount,
+        }));
     let genesis = Genesis::from_spec(&generated.spec).unwrap();
     let (network, oracle) = Network::new_with_peers(
         context.child("network"),
@@ -93,6 +115,7 @@ async fn setup(context: &Ctx, seed: u64, link: Link) -> Net {
         std::fs::create_dir_all(d).unwrap();
     }
     Net {
+        mempool_capacity,
         genesis,
         generated,
         oracle,
@@ -134,6 +157,7 @@ async fn start(context: &Ctx, net: &Net, i: usize) -> Validator {
     let provider = net.oracle.manager();
     let genesis = net.genesis.clone();
     let index = net.dirs[i].join("index.redb");
+    let mempool_capacity = net.mempool_capacity;
     let (tx, rx) = commonware_utils::channel::oneshot::channel();
     let handle =
         context
@@ -148,7 +172,7 @@ async fn start(context: &Ctx, net: &Net, i: usize) -> Validator {
                     &index,
                     ProductionConfig {
                         block_interval: Duration::from_millis(100),
-                        mempool_capacity: 10_000,
+                        mempool_capacity,
                     },
                 )
                 .await
@@ -612,5 +636,221 @@ fn gossiped_transaction_is_finalized_after_its_entry_validator_crashes() {
         assert_eq!(receipt.error, None);
         wait_height(&context, &[&vs[3]], receipt.height, Duration::from_secs(30)).await;
         assert_eq!(account(&vs[3], &carol).await.free, 5);
+    });
+}
+
+/// A flood of transactions that cannot execute (nonce gaps, more than their senders can pay)
+/// fills no pool: an honest transfer still gets in and finalizes, and the queued ones lapse.
+#[test]
+fn a_flood_of_unexecutable_transactions_fills_no_mempool() {
+    deterministic::Runner::timed(Duration::from_secs(600)).start(|context| async move {
+        let attackers: Vec<PrivateKey> = (0..150)
+            .map(|i| PrivateKey::from_seed(10_000 + i))
+            .collect();
+        let transfer = |k: &PrivateKey, nonce: u64, chain: &veil_primitives::ChainIdentity| {
+            Transaction {
+                sender: k.public_key(),
+                nonce,
+                expiry: 1_000,
+                call: Call::Transfer {
+                    to: k.public_key(),
+                    amount: 0,
+                },
+            }
+            .sign(k, chain)
+        };
+        // Each attacker holds exactly one fee.
+        let probe = veil_primitives::ChainIdentity {
+            chain_id: 7,
+            genesis_hash: veil_primitives::hash(b"any"),
+        };
+        let fee = Params::default().fee(transfer(&attackers[0], 1, &probe).encode_size());
+        let funded = attackers.iter().map(|k| (k.public_key(), fee)).collect();
+        let net = setup_with(&context, 6, link(), 100, funded).await;
+        let vs = start_all(&context, &net).await;
+        wait_all(&context, &vs, 2, Duration::from_secs(60)).await;
+        let chain = vs[0].chain.identity;
+
+        let mut unaffordable = 0;
+        let mut pairs = Vec::new();
+        for a in &attackers {
+            let txs = [transfer(a, 1, &chain), transfer(a, 5, &chain)];
+            for tx in &txs {
+                for v in &vs {
+                    if let Err(SubmitError::Pool(PoolError::Unaffordable { .. })) =
+                        v.chain.submit(tx.clone()).await
+                    {
+                        unaffordable += 1;
+                    }
+                }
+            }
+            pairs.push(txs.map(|t| t.hash()));
+        }
+        assert!(unaffordable > 0, "no sender was held to its balance");
+        for v in &vs {
+            let pool = v.chain.mempool.lock();
+            // One fee pays for one pending transaction, never two.
+            for [first, second] in &pairs {
+                assert!(!(pool.contains(first) && pool.contains(second)));
+            }
+            assert!(
+                pool.len() <= 25,
+                "gapped transactions took {} slots",
+                pool.len()
+            );
+        }
+
+        // An honest transfer still gets in and finalizes.
+        let carol = PrivateKey::from_seed(7).public_key();
+        let tx = from_faucet(
+            &net,
+            &vs[0],
+            Call::Transfer {
+                to: carol.clone(),
+                amount: 5,
+            },
+        );
+        let hash = vs[0].chain.submit(tx).await.unwrap();
+        let start_t = context.current();
+        let receipt = loop {
+            if let Some(r) = vs[1].chain.store.receipt(&hash).unwrap() {
+                break r;
+            }
+            assert!(
+                context.current().duration_since(start_t).unwrap() < Duration::from_secs(60),
+                "the honest transfer never finalized"
+            );
+            context.sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(receipt.error, None);
+
+        // The gapped transactions never execute; they lapse instead of holding the pools.
+        let start_t = context.current();
+        while vs.iter().any(|v| !v.chain.mempool.lock().is_empty()) {
+            assert!(
+                context.current().duration_since(start_t).unwrap() < Duration::from_secs(120),
+                "queued transactions never lapsed"
+            );
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        wait_height(&context, &[&vs[3]], receipt.height, Duration::from_secs(30)).await;
+        assert_eq!(account(&vs[3], &carol).await.free, 5);
+    });
+}
+
+/// A finalized header with an altered body (a transaction dropped, a signature swapped) is
+/// refused wherever it enters: its bytes do not decode as a block, and a catching-up node asked
+/// to apply it refuses, changes nothing, then applies the genuine block and the ones after it.
+#[test]
+fn an_altered_body_under_a_finalized_header_is_refused() {
+    deterministic::Runner::timed(Duration::from_secs(600)).start(|context| async move {
+        let net = setup(&context, 8, link()).await;
+        let vs = start_all(&context, &net).await;
+        wait_all(&context, &vs, 2, Duration::from_secs(60)).await;
+        // A block with two transactions from two senders.
+        let carol = PrivateKey::from_seed(7).public_key();
+        let first = from_faucet(
+            &net,
+            &vs[0],
+            Call::Transfer {
+                to: carol.clone(),
+                amount: 5,
+            },
+        );
+        let second = Transaction {
+            sender: first.transaction.sender.clone(),
+            nonce: 1,
+            expiry: 1_000,
+            call: Call::Transfer {
+                to: carol.clone(),
+                amount: 6,
+            },
+        }
+        .sign(&net.generated.faucet, &vs[0].chain.identity);
+        let a = vs[0].chain.submit(first).await.unwrap();
+        let b = vs[0].chain.submit(second).await.unwrap();
+        let start_t = context.current();
+        let (ra, rb) = loop {
+            let ra = vs[0].chain.store.receipt(&a).unwrap();
+            let rb = vs[0].chain.store.receipt(&b).unwrap();
+            if let (Some(ra), Some(rb)) = (ra, rb) {
+                break (ra, rb);
+            }
+            assert!(context.current().duration_since(start_t).unwrap() < Duration::from_secs(60));
+            context.sleep(Duration::from_millis(50)).await;
+        };
+        let target = ra.height.max(rb.height) + 2;
+        wait_all(&context, &vs, target, Duration::from_secs(60)).await;
+        let with_txs = vs[0]
+            .marshal
+            .get_block(Height::new(ra.height))
+            .await
+            .unwrap()
+            .inner()
+            .clone();
+        assert!(!with_txs.transactions.is_empty());
+
+        // Altered bodies under the genuine, finalized header.
+        let mut dropped = with_txs.clone();
+        dropped.transactions.pop();
+        let mut swapped = with_txs.clone();
+        let other = from_faucet(
+            &net,
+            &vs[0],
+            Call::Transfer {
+                to: carol.clone(),
+                amount: 99,
+            },
+        );
+        swapped.transactions[0].signature = other.signature.clone();
+        let limits = veil_primitives::BlockLimits::default();
+        for altered in [&dropped, &swapped] {
+            assert_eq!(
+                altered.hash(),
+                with_txs.hash(),
+                "same header, same block hash"
+            );
+            let bytes = commonware_codec::Encode::encode(altered);
+            let decoded =
+                <veil_primitives::Block as commonware_codec::Decode>::decode_cfg(bytes, &limits);
+            // The dropped transaction changes the root; a swapped signature changes the
+            // transaction's encoding, so the root too.
+            assert!(decoded.is_err(), "an altered body decoded");
+        }
+
+        // A node catching up from genesis is handed the altered block (as if it had got past
+        // the decoder): it refuses, keeps its state, then applies the genuine chain.
+        let dir = net.dirs[0].parent().unwrap().join("catching-up");
+        std::fs::create_dir_all(&dir).unwrap();
+        let late = open_chain(
+            context.child("late"),
+            "late",
+            &net.genesis,
+            &dir.join("index.redb"),
+            ProductionConfig::default(),
+        )
+        .await
+        .unwrap();
+        for h in 1..ra.height {
+            let block = vs[0].marshal.get_block(Height::new(h)).await.unwrap();
+            late.finalize(block.inner()).await.unwrap();
+        }
+        let before = late.tip();
+        for altered in [&dropped, &swapped] {
+            let e = late.finalize(altered).await.unwrap_err().to_string();
+            assert!(
+                e.contains("does not commit to") || e.contains("bad signature"),
+                "{e}"
+            );
+            assert_eq!(late.tip(), before, "nothing applied");
+        }
+        for h in ra.height..=target {
+            let block = vs[0].marshal.get_block(Height::new(h)).await.unwrap();
+            late.finalize(block.inner()).await.unwrap();
+        }
+        assert_eq!(late.tip().height, target);
+        assert_eq!(account(&vs[0], &carol).await.free, 11);
+        let carol_late = late.state.account_at(None, &carol).await.unwrap();
+        assert_eq!(carol_late.free, 11);
     });
 }

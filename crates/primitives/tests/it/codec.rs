@@ -225,11 +225,17 @@ proptest! {
     }
 
     #[test]
-    fn blocks_round_trip_and_truncation_fails(h in header(), txs in proptest::collection::vec(signed_tx(), 0..8), cut in any::<usize>()) {
+    fn blocks_round_trip_and_truncation_fails(mut h in header(), txs in proptest::collection::vec(signed_tx(), 0..8), cut in any::<usize>()) {
+        let wrong_root = Block { header: h.clone(), transactions: txs.clone() };
+        h.transactions_root = veil_primitives::transactions_root(&txs);
         let block = Block { header: h, transactions: txs };
         let bytes = block.encode();
         let back = Block::decode_cfg(bytes.clone(), &BlockLimits::default()).unwrap();
         prop_assert_eq!(&back, &block);
+        // A body that does not match the header's transactions root is refused.
+        if wrong_root != block {
+            prop_assert!(Block::decode_cfg(wrong_root.encode(), &BlockLimits::default()).is_err());
+        }
         let cut = cut % bytes.len();
         prop_assert!(Block::decode_cfg(bytes.slice(..cut), &BlockLimits::default()).is_err());
         let mut extra = bytes.to_vec();

@@ -15,13 +15,25 @@ use crate::{
 /// A registry event the chain addressed to this worker sets what pRuntime knows of its
 /// registration. Unconfirmed egress stays on deregistration: a sequence, once signed, always
 /// carries the same message, and it is posted again after re-registration.
+///
+/// Deregistration (expiry, replacement, or revocation of its code or platform) also ends the
+/// gatekeeper role: the chain no longer counts this worker as a key holder, so the root key
+/// it held is wiped rather than kept where nobody is accountable for it.
 pub(crate) fn on_registry_event(next: &mut State, payload: &[u8]) {
     match RegistryEvent::decode(payload.to_vec()) {
         Ok(RegistryEvent::Registered {
             expiry,
             heartbeat_blocks,
         }) => next.outbox.registration = Some((expiry, heartbeat_blocks)),
-        Ok(RegistryEvent::Deregistered { .. }) => next.outbox.registration = None,
+        Ok(RegistryEvent::Deregistered { reason }) => {
+            next.outbox.registration = None;
+            if next.gatekeeper.take().is_some() {
+                tracing::warn!(
+                    ?reason,
+                    "deregistered: gatekeeper role ended, root key wiped"
+                );
+            }
+        }
         Err(_) => {}
     }
 }
@@ -36,7 +48,7 @@ pub(crate) fn heartbeat(out: &Emitter<'_>, next: &mut State, previous: Height) {
     {
         let mut payload = height.to_be_bytes().to_vec();
         payload.extend_from_slice(next.last_hash.as_ref());
-        out.worker(&mut next.outbox, HEARTBEAT_TOPIC, payload);
+        out.routine(&mut next.outbox, HEARTBEAT_TOPIC, payload);
     }
 }
 

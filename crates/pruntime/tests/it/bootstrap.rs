@@ -251,6 +251,7 @@ fn only_elected_gatekeepers_get_the_key_and_forged_elections_are_refused() {
         e.holders[0].clone(),
         &sim.identity,
         e.round,
+        0,
     )
     .unwrap();
     assert!(matches!(
@@ -307,8 +308,14 @@ fn only_elected_gatekeepers_get_the_key_and_forged_elections_are_refused() {
     sim.run_until(60, launched);
     let e = sim.election();
     let genesis_holder = sim.read(chain_gk::genesis_worker).unwrap().unwrap().holder;
-    let (_, request) =
-        KeyRequest::start(outsider.as_bytes(), genesis_holder, &sim.identity, e.round).unwrap();
+    let (_, request) = KeyRequest::start(
+        outsider.as_bytes(),
+        genesis_holder,
+        &sim.identity,
+        e.round,
+        0,
+    )
+    .unwrap();
     assert!(matches!(
         sim.genesis.rt.answer_key_request(&request),
         Err(RuntimeError::Retired)

@@ -107,7 +107,7 @@ fn kill_9_and_restart_keeps_identity_and_progress() {
         chain_id: chain.chain_id,
         genesis_header: to_hex(chain.headers[0].encode()),
         group_key: to_hex(&chain.group_key),
-        group_key_proof: to_hex(&chain.group_key_proof),
+        chain_proof: to_hex(&chain.chain_proof),
     }))
     .unwrap();
     let synced = rt
@@ -130,11 +130,35 @@ fn kill_9_and_restart_keeps_identity_and_progress() {
     };
     assert_eq!(again, identity, "identity changed across kill -9");
 
-    // Public, signed answers show the progress survived.
-    let answer = rt.block_on(client(public).info()).unwrap();
-    let info: Info = answer.open().unwrap().1;
+    // Public, signed answers show the progress survived, signed for the client's nonce.
+    let nonce = [0x5a; 16];
+    let answer = rt
+        .block_on(client(public).info(Some(to_hex(nonce))))
+        .unwrap();
+    let info: Info = answer.open_fresh(&nonce).unwrap().1;
     assert_eq!(info.synced_height, 5);
     assert_eq!(info.public_key, identity.public_key);
+    // An answer recorded for one request does not pass for another's (a replayed answer),
+    // and the nonce cannot be swapped without breaking the signature.
+    assert_eq!(
+        answer.verify_fresh(&[0x77; 16]).unwrap_err(),
+        veil_pruntime_api::AnswerError::Stale
+    );
+    let unsolicited = rt.block_on(client(public).info(None)).unwrap();
+    assert_eq!(
+        unsolicited.verify_fresh(&nonce).unwrap_err(),
+        veil_pruntime_api::AnswerError::Stale
+    );
+    let swapped = veil_pruntime_api::SignedAnswer {
+        nonce: Some(to_hex([0x77; 16])),
+        ..answer.clone()
+    };
+    assert_eq!(
+        swapped.verify_fresh(&[0x77; 16]).unwrap_err(),
+        veil_pruntime_api::AnswerError::BadSignature
+    );
+    let too_long = rt.block_on(client(public).info(Some(to_hex([1u8; 65]))));
+    assert!(too_long.unwrap_err().to_string().contains("nonce"));
 
     // Replays get a clear error; the next batch continues.
     let err = rt
@@ -155,5 +179,105 @@ fn kill_9_and_restart_keeps_identity_and_progress() {
         .block_on(host.sync_blockchain(request(&chain, 6, 8)))
         .unwrap();
     assert_eq!(synced.synced_height, 8);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_flood_of_public_requests_does_not_stall_the_hosts_sync() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    };
+
+    use commonware_codec::Encode as _;
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("veil-pruntime-flood-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (private, public) = two_ports();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut chain = SyntheticChain::new(4);
+    for _ in 0..200 {
+        chain.extend(vec![]);
+    }
+    let _pruntime = spawn(&dir, private, public);
+    let host = client(private);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rt.block_on(PrivateApiClient::get_identity(&host)).is_err() {
+        assert!(Instant::now() < deadline, "pruntime did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rt.block_on(host.init_runtime(InitRequest {
+        chain_id: chain.chain_id,
+        genesis_header: to_hex(chain.headers[0].encode()),
+        group_key: to_hex(&chain.group_key),
+        chain_proof: to_hex(&chain.chain_proof),
+    }))
+    .unwrap();
+
+    // Users on one address hammer the public API as fast as they can.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answered, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let flooders: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, answered, refused) = (stop.clone(), answered.clone(), refused.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let user = client(public);
+                while !stop.load(Ordering::Relaxed) {
+                    match rt.block_on(user.info(None)) {
+                        Ok(_) => answered.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => refused.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+
+    // Meanwhile the host syncs the whole chain, batch after batch.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut height = 0;
+    while height < 200 {
+        let to = (height + 10).min(200);
+        height = rt
+            .block_on(host.sync_blockchain(request(&chain, height + 1, to)))
+            .unwrap()
+            .synced_height as usize;
+        assert!(
+            Instant::now() < deadline,
+            "sync stalled at {height} under the flood"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    let (answered, refused) = (
+        answered.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+    );
+    assert!(answered > 0, "the public API answered nobody");
+    assert!(
+        refused > answered,
+        "the flood was not throttled: {answered} answered, {refused} refused"
+    );
+
+    // Once the flood stops, the address's budget refills and it is answered again.
+    let user = client(public);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let info: Info = loop {
+        if let Ok(answer) = rt.block_on(user.info(None)) {
+            break answer.open().unwrap().1;
+        }
+        assert!(Instant::now() < deadline, "the public API stayed closed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(info.synced_height, 200);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,13 +26,18 @@ use veil_host::{
     ports::{ChainClient, Peers, PortError, WorkerClient},
     relay,
 };
-use veil_node::{mempool::Mempool, synthetic::SyntheticChain};
+use veil_node::{
+    mempool::{Admission, Mempool},
+    synthetic::SyntheticChain,
+};
 use veil_primitives::{
     AccountId, Call, ChainIdentity, Election, GenesisNodeStatus, GenesisWorker, KeyHolder,
     MAX_TX_BYTES_CAP, Measurement, Message, Params, Phase, PrivateKey, RegistryParams,
     SignedTransaction, StakingParams, Transaction, TxLimits, from_hex, to_hex,
 };
-use veil_pruntime::{api::Api, runtime::Runtime, sync::Batch, tee::DevTee};
+use veil_pruntime::{
+    api::Api, roles::genesis::ChainBinding, runtime::Runtime, sync::Batch, tee::DevTee,
+};
 use veil_pruntime_api::{
     IdentityView, InitRequest, KeyAnswerView, KeyReceivedView, KeyRequestView, PrivateApiServer,
     PublicApiServer, RegistrationView, SideEffectsView, SyncRequest, SyncResponse, SyncStateView,
@@ -55,9 +60,10 @@ pub(crate) fn staking() -> StakingParams {
         gatekeeper_min_bond: 10_000,
         nominator_min_bond: 1_000,
         election_period_blocks: 12,
-        unbond_delay_blocks: 5,
+        unbond_delay_blocks: 50,
         distribution_deadline_blocks: 8,
         slash_ppm: 100_000,
+        ..Default::default()
     }
 }
 
@@ -125,15 +131,22 @@ impl ChainSim {
         if !tx.verify(&self.identity) {
             return Err(TxError::BadSignature);
         }
-        match block_on(check_transaction(&self.state, &tx, &self.env())) {
-            Ok(_) => {}
+        let env = self.env();
+        let admission = match block_on(check_transaction(&self.state, &tx, &env)) {
+            Ok(a) => Admission {
+                account_nonce: a.account.nonce,
+                balance: a.account.free,
+                fee: a.fee,
+                spend: a.spend,
+                height: env.height,
+            },
             Err(ExecError::Tx(e)) => return Err(e),
             Err(ExecError::State(e)) => panic!("{e}"),
-        }
+        };
         self.traffic.record(&to_hex(tx.encode()));
         let hash = tx.hash();
         self.pool()
-            .insert(hash, tx)
+            .insert(hash, tx, admission)
             .map_err(|e| TxError::Malformed(e.to_string()))?;
         Ok(to_hex(hash))
     }
@@ -196,7 +209,7 @@ impl ChainClient for ChainSim {
             genesis_hash: to_hex(self.identity.genesis_hash),
             header_encoded: to_hex(self.blocks.headers[0].encode()),
             group_key: to_hex(&self.blocks.group_key),
-            group_key_proof: to_hex(&self.blocks.group_key_proof),
+            chain_proof: to_hex(&self.blocks.chain_proof),
         }))
     }
 
@@ -219,7 +232,10 @@ impl ChainClient for ChainSim {
             peers: 3,
             mempool: self.pool().len(),
             workers: self.read(veil_chain::registry::count).unwrap(),
-            insecure_workers: 0,
+            insecure_workers: self.read(veil_chain::registry::insecure_count).unwrap(),
+            insecure_gatekeepers: self
+                .read(veil_chain::registry::insecure_gatekeepers_allowed)
+                .unwrap(),
             election_round: election.as_ref().map_or(0, |e| e.round),
             gatekeepers: election.as_ref().map_or(0, |e| e.gatekeepers.len()),
             phase,
@@ -519,7 +535,7 @@ impl Sim {
             .unwrap();
         let _entered = tokio.enter();
         let (genesis_rt, genesis_port, genesis_dir) = open(&format!("{name}-genesis"), &traffic);
-        let b = genesis_rt.bootstrap().unwrap();
+        let b = genesis_rt.bootstrap(binding(&blocks)).unwrap();
         assert!(b.created);
         let ((pk_g, ecdh_g), key_check) = (b.public, b.key_check);
         let measurement = from_hex(&genesis_rt.info().measurement).unwrap();
@@ -531,6 +547,7 @@ impl Sim {
         let mut balances = vec![(gov.public_key(), 1_000_000_000)];
         balances.extend(operators.iter().map(|o| (o.public_key(), 1_000_000_000)));
         let genesis_state = GenesisState {
+            chain_id: blocks.chain_id,
             timestamp: 0,
             balances,
             governance: gov.public_key(),
@@ -552,6 +569,19 @@ impl Sim {
                 key_check,
             }),
             dev_attestation_key: Some(ra.public_key()),
+            allow_insecure_gatekeepers: true,
+            // The genesis node's own evidence, signed as the dev RA service would.
+            genesis_attestation: Some(veil_chain::GenesisAttestation {
+                evidence: Evidence {
+                    kind: TeeKind::Dev,
+                    quote: dev::sign(&ra, DevQuote::decode(b.evidence.quote.clone()).unwrap())
+                        .encode()
+                        .to_vec(),
+                }
+                .encode()
+                .to_vec(),
+                collateral: Vec::new(),
+            }),
             dcap_root: None,
         };
         let mut state = MemoryState::default();
@@ -763,6 +793,14 @@ impl Sim {
     pub(crate) fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
         let _entered = self.tokio.enter();
         f()
+    }
+}
+
+/// The chain a genesis node for `chain` is bound to.
+pub(crate) fn binding(chain: &SyntheticChain) -> ChainBinding {
+    ChainBinding {
+        chain_id: chain.chain_id,
+        group_key: chain.group_key.clone(),
     }
 }
 

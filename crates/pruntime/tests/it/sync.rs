@@ -24,7 +24,7 @@ fn init(rt: &mut Runtime, chain: &SyntheticChain) -> Result<(), RuntimeError> {
         chain.chain_id,
         &chain.headers[0],
         &chain.group_key,
-        &chain.group_key_proof,
+        &chain.chain_proof,
     )
 }
 
@@ -70,7 +70,7 @@ fn byzantine_host_cannot_move_pruntime() {
             chain.chain_id,
             &chain.headers[0],
             &other_chain.group_key,
-            &chain.group_key_proof,
+            &chain.chain_proof,
         )
         .unwrap_err();
     assert!(matches!(err, RuntimeError::Genesis(_)), "{err}");
@@ -82,7 +82,7 @@ fn byzantine_host_cannot_move_pruntime() {
             other_chain.chain_id,
             &other_chain.headers[0],
             &other_chain.group_key,
-            &other_chain.group_key_proof
+            &other_chain.chain_proof
         )
         .is_err()
     );
@@ -222,7 +222,7 @@ fn identity_and_progress_survive_restart_and_quotes_bind_them() {
     ));
 
     // Public answers are signed; a changed payload no longer verifies.
-    let mut answer = rt.sign_answer(&rt.info()).unwrap();
+    let mut answer = rt.sign_answer(&rt.info(), None).unwrap();
     assert!(answer.verify().is_ok());
     answer.payload = answer
         .payload
@@ -254,14 +254,15 @@ fn bootstrap_seals_the_root_key_and_reveals_only_the_genesis_identity() {
     let d = dir("bootstrap");
     let (rt, _) = open(&d);
     assert!(rt.genesis().is_none());
-    let b = rt.bootstrap().unwrap();
+    let chain = SyntheticChain::new(7);
+    let b = rt.bootstrap(crate::sim::binding(&chain)).unwrap();
     assert!(b.created);
     let public = b.public.clone();
     let root = *rt.genesis().unwrap().root_key();
     assert_ne!(root, [0; 32]);
     assert_eq!(b.key_check, veil_primitives::root_key_check(0, &root));
     // Idempotent, and the same after a restart.
-    let again = rt.bootstrap().unwrap();
+    let again = rt.bootstrap(crate::sim::binding(&chain)).unwrap();
     assert_eq!(
         (again.public, again.key_check, again.created),
         (public.clone(), b.key_check, false)

@@ -3,19 +3,25 @@
 //! An elected gatekeeper's pRuntime opens `Noise_IK_25519_ChaChaPoly_BLAKE2s`
 //! to a key holder named in the verified election announcement (the genesis node before launch,
 //! gatekeepers after). Both static keys are registry X25519 keys, so the chain is the PKI. The
-//! prologue binds the chain and the election round. The holder answers only an initiator whose
-//! static key belongs to a gatekeeper of the round it verified itself; the answer carries the
-//! era and the root key, and the requester accepts it only if its check matches the one the
-//! chain announced. Hosts relay the two handshake messages and learn nothing from them.
+//! prologue binds the chain and the election round. The holder answers only while the round is
+//! the latest it verified and it is one of that round's holders, only an initiator whose
+//! static key belongs to a gatekeeper of the round, and only if its own view is no more than
+//! [MAX_HOLDER_LAG] blocks behind the height the requester verified (sent inside the
+//! encrypted request): a host that withholds blocks from a holder cannot make it answer for a
+//! round the chain has moved past. The answer carries the era and the root key, and the
+//! requester accepts it only if its check matches the one the chain announced. Hosts relay
+//! the two handshake messages and learn nothing from them.
 
-use veil_primitives::{ChainIdentity, Digest, Election, KeyHolder, namespace, root_key_check};
-pub use veil_pruntime_api::limits::MAX_NOISE_MESSAGE;
+use veil_primitives::{
+    ChainIdentity, Digest, Election, Height, KeyHolder, namespace, root_key_check,
+};
+pub use veil_pruntime_api::limits::{MAX_HOLDER_LAG, MAX_NOISE_MESSAGE};
 use zeroize::Zeroizing;
 
 /// The Noise pattern of key requests.
 pub const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_BLAKE2s";
-/// Payload of a key request.
-const REQUEST: &[u8] = b"veil/root-key-request/v1";
+/// Payload of a key request, followed by the requester's verified height.
+const REQUEST: &[u8] = b"veil/root-key-request/v2";
 
 /// Why a key exchange failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -26,6 +32,21 @@ pub enum ChannelError {
     /// The requester is not a gatekeeper of the round this holder verified.
     #[error("the requester is not an elected gatekeeper of round {0}")]
     NotElected(u64),
+    /// This pRuntime is not a key holder of the round it verified (never was, or the chain
+    /// dropped it: deregistered, revoked or slashed).
+    #[error("this pRuntime is not a key holder of round {0}")]
+    NotHolder(u64),
+    /// The holder's verified view is too far behind the requester's to tell whether the
+    /// round is still current.
+    #[error(
+        "the holder has verified height {holder}, more than {MAX_HOLDER_LAG} blocks behind the requester's {requester}; retry once it caught up"
+    )]
+    HolderBehind {
+        /// The holder's verified height.
+        holder: Height,
+        /// The requester's.
+        requester: Height,
+    },
     /// The answer decrypted but does not carry what was asked for.
     #[error("malformed key exchange: {0}")]
     Malformed(&'static str),
@@ -67,20 +88,24 @@ pub struct KeyRequest {
 }
 
 impl KeyRequest {
-    /// Starts a request to `holder`; returns it and the first handshake message.
+    /// Starts a request to `holder` from a requester that verified the chain up to
+    /// `height`; returns it and the first handshake message.
     pub fn start(
         local: &[u8; 32],
         holder: KeyHolder,
         chain: &ChainIdentity,
         round: u64,
+        height: Height,
     ) -> Result<(Self, Vec<u8>), ChannelError> {
         let p = prologue(chain, round);
         let mut state = builder(local, &p)?
             .remote_public_key(&holder.ecdh_key)
             .and_then(|b| b.build_initiator())
             .map_err(noise)?;
+        let mut payload = REQUEST.to_vec();
+        payload.extend_from_slice(&height.to_be_bytes());
         let mut out = vec![0u8; MAX_NOISE_MESSAGE];
-        let n = state.write_message(REQUEST, &mut out).map_err(noise)?;
+        let n = state.write_message(&payload, &mut out).map_err(noise)?;
         out.truncate(n);
         Ok((
             Self {
@@ -119,24 +144,49 @@ impl KeyRequest {
     }
 }
 
-/// A key holder's answer to `request`: the root key, to a gatekeeper of `election` only.
+/// What a key holder answers with, as of its own verified view.
+pub struct Holding<'a> {
+    /// The latest election it verified.
+    pub election: &'a Election,
+    /// The height it verified.
+    pub height: Height,
+    /// The root key's era.
+    pub era: u64,
+    /// The root key.
+    pub root_key: &'a [u8; 32],
+}
+
+/// A key holder's answer to `request`: the root key, to a gatekeeper of the holder's latest
+/// verified election only, and only if the holder is one of that election's holders and not
+/// too far behind the requester.
 pub fn answer(
     local: &[u8; 32],
     chain: &ChainIdentity,
-    election: &Election,
-    era: u64,
-    root_key: &[u8; 32],
+    holding: &Holding<'_>,
     request: &[u8],
 ) -> Result<Vec<u8>, ChannelError> {
+    let election = holding.election;
     if request.len() > MAX_NOISE_MESSAGE {
         return Err(ChannelError::Malformed("request too long"));
+    }
+    let me = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*local)).to_bytes();
+    if !election.holders.iter().any(|h| h.ecdh_key == me) {
+        return Err(ChannelError::NotHolder(election.round));
     }
     let p = prologue(chain, election.round);
     let mut state = builder(local, &p)?.build_responder().map_err(noise)?;
     let mut payload = vec![0u8; MAX_NOISE_MESSAGE];
     let n = state.read_message(request, &mut payload).map_err(noise)?;
-    if &payload[..n] != REQUEST {
-        return Err(ChannelError::Malformed("not a key request"));
+    let requester = payload[..n]
+        .strip_prefix(REQUEST)
+        .and_then(|h| <[u8; 8]>::try_from(h).ok())
+        .map(Height::from_be_bytes)
+        .ok_or(ChannelError::Malformed("not a key request"))?;
+    if requester > holding.height.saturating_add(MAX_HOLDER_LAG) {
+        return Err(ChannelError::HolderBehind {
+            holder: holding.height,
+            requester,
+        });
     }
     let initiator: [u8; 32] = state
         .get_remote_static()
@@ -146,8 +196,8 @@ pub fn answer(
         return Err(ChannelError::NotElected(election.round));
     }
     let mut grant = Zeroizing::new(Vec::with_capacity(40));
-    grant.extend_from_slice(&era.to_be_bytes());
-    grant.extend_from_slice(root_key);
+    grant.extend_from_slice(&holding.era.to_be_bytes());
+    grant.extend_from_slice(holding.root_key);
     let mut out = vec![0u8; MAX_NOISE_MESSAGE];
     let n = state.write_message(&grant, &mut out).map_err(noise)?;
     out.truncate(n);
@@ -173,7 +223,7 @@ mod tests {
         (secret.to_bytes(), PublicKey::from(&secret).to_bytes())
     }
 
-    fn election(round: u64, keys: &[[u8; 32]], check: Digest) -> Election {
+    fn election(round: u64, keys: &[[u8; 32]], check: Digest, holder_key: [u8; 32]) -> Election {
         Election {
             round,
             height: 10,
@@ -186,7 +236,7 @@ mod tests {
                 })
                 .collect(),
             deadline: 20,
-            holders: Vec::new(),
+            holders: vec![holder(holder_key)],
             key_check: check,
         }
     }
@@ -206,10 +256,17 @@ mod tests {
         let (holder_secret, holder_public) = keypair(1);
         let (gk_secret, gk_public) = keypair(2);
         let (stranger_secret, _) = keypair(3);
-        let e = election(4, &[gk_public], check);
+        let e = election(4, &[gk_public], check, holder_public);
+        let held = |root_key| Holding {
+            election: &e,
+            height: 100,
+            era: 0,
+            root_key,
+        };
 
-        let (req, m1) = KeyRequest::start(&gk_secret, holder(holder_public), &chain(), 4).unwrap();
-        let m2 = answer(&holder_secret, &chain(), &e, 0, &root, &m1).unwrap();
+        let (req, m1) =
+            KeyRequest::start(&gk_secret, holder(holder_public), &chain(), 4, 100).unwrap();
+        let m2 = answer(&holder_secret, &chain(), &held(&root), &m1).unwrap();
         // The handshake messages never carry the key in clear.
         assert!(!m1.windows(32).any(|w| w == root) && !m2.windows(32).any(|w| w == root));
         let (era, key) = req.finish(&m2, &check).unwrap();
@@ -217,26 +274,85 @@ mod tests {
 
         // A worker that was not elected is refused.
         let (_, m1) =
-            KeyRequest::start(&stranger_secret, holder(holder_public), &chain(), 4).unwrap();
+            KeyRequest::start(&stranger_secret, holder(holder_public), &chain(), 4, 100).unwrap();
         assert_eq!(
-            answer(&holder_secret, &chain(), &e, 0, &root, &m1),
+            answer(&holder_secret, &chain(), &held(&root), &m1),
             Err(ChannelError::NotElected(4))
         );
         // Another round (or chain) does not even complete the handshake.
-        let (_, m1) = KeyRequest::start(&gk_secret, holder(holder_public), &chain(), 3).unwrap();
+        let (_, m1) =
+            KeyRequest::start(&gk_secret, holder(holder_public), &chain(), 3, 100).unwrap();
         assert!(matches!(
-            answer(&holder_secret, &chain(), &e, 0, &root, &m1),
+            answer(&holder_secret, &chain(), &held(&root), &m1),
             Err(ChannelError::Noise(_))
         ));
         // An answer from someone who is not the holder asked for fails.
-        let (req, m1) = KeyRequest::start(&gk_secret, holder(holder_public), &chain(), 4).unwrap();
+        let (req, m1) =
+            KeyRequest::start(&gk_secret, holder(holder_public), &chain(), 4, 100).unwrap();
         let (impostor_secret, _) = keypair(9);
-        assert!(answer(&impostor_secret, &chain(), &e, 0, &root, &m1).is_err());
+        assert!(answer(&impostor_secret, &chain(), &held(&root), &m1).is_err());
         // A holder that hands out another key is caught by the chain's check.
-        let m2 = answer(&holder_secret, &chain(), &e, 0, &[8u8; 32], &m1).unwrap();
+        let m2 = answer(&holder_secret, &chain(), &held(&[8u8; 32]), &m1).unwrap();
         assert_eq!(req.finish(&m2, &check).unwrap_err(), ChannelError::WrongKey);
         // Garbage never panics.
-        assert!(answer(&holder_secret, &chain(), &e, 0, &root, &[0u8; 10]).is_err());
-        assert!(answer(&holder_secret, &chain(), &e, 0, &root, &vec![1u8; 70_000]).is_err());
+        assert!(answer(&holder_secret, &chain(), &held(&root), &[0u8; 10]).is_err());
+        assert!(answer(&holder_secret, &chain(), &held(&root), &vec![1u8; 70_000]).is_err());
+    }
+
+    #[test]
+    fn a_holder_answers_only_for_its_current_view() {
+        let root = [7u8; 32];
+        let check = root_key_check(0, &root);
+        let (holder_secret, holder_public) = keypair(1);
+        let (gk_secret, gk_public) = keypair(2);
+        let e = election(4, &[gk_public], check, holder_public);
+        let held = |height| Holding {
+            election: &e,
+            height,
+            era: 0,
+            root_key: &root,
+        };
+        let request = |height| {
+            KeyRequest::start(&gk_secret, holder(holder_public), &chain(), 4, height)
+                .unwrap()
+                .1
+        };
+        // Its host withheld blocks: the requester verified far more than the holder did, so
+        // the holder cannot know the round is still current, and refuses.
+        assert_eq!(
+            answer(
+                &holder_secret,
+                &chain(),
+                &held(100),
+                &request(100 + MAX_HOLDER_LAG + 1)
+            ),
+            Err(ChannelError::HolderBehind {
+                holder: 100,
+                requester: 100 + MAX_HOLDER_LAG + 1
+            })
+        );
+        // Within the bound (or ahead of the requester), it answers.
+        assert!(
+            answer(
+                &holder_secret,
+                &chain(),
+                &held(100),
+                &request(100 + MAX_HOLDER_LAG)
+            )
+            .is_ok()
+        );
+        assert!(answer(&holder_secret, &chain(), &held(500), &request(100)).is_ok());
+
+        // A pRuntime the verified election does not list as a holder (one the chain dropped
+        // after deregistration, revocation or a slash) holds its key back.
+        let dropped = election(4, &[gk_public], check, keypair(5).1);
+        let holding = Holding {
+            election: &dropped,
+            ..held(100)
+        };
+        assert_eq!(
+            answer(&holder_secret, &chain(), &holding, &request(100)),
+            Err(ChannelError::NotHolder(4))
+        );
     }
 }

@@ -29,7 +29,7 @@ pub(crate) fn ready(out: &Emitter<'_>, next: &mut State) {
         round: e.round,
         key_check: e.key_check,
     };
-    out.worker(&mut next.outbox, READY_TOPIC, ready.encode().to_vec());
+    out.essential(&mut next.outbox, READY_TOPIC, ready.encode().to_vec());
 }
 
 /// A verified election: remember it, confirm readiness, and after launch checkpoint the state
@@ -145,6 +145,7 @@ pub(crate) fn start_key_request(
         holder,
         &state.chain(),
         election.round,
+        state.synced_height(),
     )?)
 }
 

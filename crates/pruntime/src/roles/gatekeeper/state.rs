@@ -74,8 +74,10 @@ fn checkpoint_aad(chain: &ChainIdentity, era: u64, sequence: u64) -> Vec<u8> {
 }
 
 /// Encrypts `state` as the checkpoint carried by gatekeeper message `sequence`, triggered by
-/// block `block`: `era ‖ sequence ‖ sealed`. The nonce comes from the DRBG, so every gatekeeper
-/// produces the same bytes, and each sequence gets its own nonce.
+/// block `block`: `era ‖ sequence ‖ sealed`. The nonce comes from a DRBG keyed by the root key
+/// over the block, the sequence and the plaintext itself (SIV-style): every gatekeeper with
+/// the same state produces the same bytes, and two gatekeepers whose states diverge never
+/// encrypt different plaintexts under one nonce.
 pub fn seal_checkpoint(
     root_key: &[u8; 32],
     chain: &ChainIdentity,
@@ -83,11 +85,16 @@ pub fn seal_checkpoint(
     block: &Digest,
     state: &GatekeeperState,
 ) -> Vec<u8> {
-    let mut rng = Drbg::new(root_key, block.as_ref(), &checkpoint_label(sequence));
+    let plain = Zeroizing::new(state.encode().to_vec());
+    let mut rng = Drbg::new(
+        root_key,
+        block.as_ref(),
+        &checkpoint_label(sequence, &plain),
+    );
     let sealed = checkpoint_key(root_key, chain).seal(
         &mut rng,
         &checkpoint_aad(chain, state.era, sequence),
-        &state.encode(),
+        &plain,
     );
     let mut out = Vec::with_capacity(16 + sealed.len());
     out.extend_from_slice(&state.era.to_be_bytes());
@@ -96,9 +103,12 @@ pub fn seal_checkpoint(
     out
 }
 
-fn checkpoint_label(sequence: u64) -> Vec<u8> {
+/// The nonce DRBG's label: the sequence and a hash of the plaintext (only ever fed to the
+/// keyed DRBG, so it reveals nothing beyond whether two checkpoints are identical).
+fn checkpoint_label(sequence: u64, plain: &[u8]) -> Vec<u8> {
     let mut label = b"checkpoint".to_vec();
     label.extend_from_slice(&sequence.to_be_bytes());
+    label.extend_from_slice(veil_primitives::hash(plain).as_ref());
     label
 }
 
@@ -221,6 +231,15 @@ mod tests {
         // Every gatekeeper computes the same bytes.
         assert_eq!(a, seal_checkpoint(&root, &chain(), 4, &block, &state));
         assert_ne!(a, seal_checkpoint(&root, &chain(), 5, &block, &state));
+        // Two gatekeepers whose states diverge at one sequence use different nonces, so one
+        // nonce never encrypts two plaintexts under the key (the nonce follows the 16-byte
+        // header and the version byte).
+        let diverged = GatekeeperState {
+            round: 4,
+            ..state.clone()
+        };
+        let b = seal_checkpoint(&root, &chain(), 4, &block, &diverged);
+        assert_ne!(a[17..29], b[17..29]);
         assert_eq!(open_checkpoint(&root, &chain(), &a).unwrap(), (4, state));
         // Another key, another chain, or a moved sequence does not open.
         assert!(open_checkpoint(&[8u8; 32], &chain(), &a).is_err());
