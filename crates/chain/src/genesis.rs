@@ -1,7 +1,7 @@
 //! The state at height 0, written from the genesis spec.
 
 use veil_primitives::{
-    AccountId, Balance, Digest, GenesisWorker, Params, RegistryParams, StakingParams,
+    AccountId, Balance, Digest, GenesisWorker, Params, RegistryParams, StakingParams, TeeKind,
 };
 
 use crate::{
@@ -62,9 +62,9 @@ pub struct GenesisAttestation {
 /// genesis time. A node with dev evidence holds the root key like a gatekeeper, so it needs
 /// `allow_insecure_gatekeepers`. Every validator runs this on the same spec, so all of them
 /// refuse a genesis whose genesis node is a plain program.
-pub fn verify_genesis_worker(genesis: &GenesisState) -> Result<(), String> {
+pub fn verify_genesis_worker(genesis: &GenesisState) -> Result<Option<TeeKind>, String> {
     let Some(worker) = &genesis.genesis_worker else {
-        return Ok(());
+        return Ok(None);
     };
     let attestation = genesis.genesis_attestation.as_ref().ok_or(
         "the genesis node has no attestation evidence: take it from its pRuntime's Bootstrap",
@@ -92,13 +92,13 @@ pub fn verify_genesis_worker(genesis: &GenesisState) -> Result<(), String> {
         return Err("the genesis node has dev (insecure) attestation, which holds the root key                     like a gatekeeper: genesis must allow insecure gatekeepers for it"
             .into());
     }
-    Ok(())
+    Ok(Some(verified.kind))
 }
 
 /// The state writes of genesis (height 0).
 pub async fn genesis_changes(genesis: &GenesisState) -> Result<Changes, String> {
     genesis.params.validate()?;
-    verify_genesis_worker(genesis)?;
+    let genesis_tee = verify_genesis_worker(genesis)?;
     genesis
         .registry
         .validate()
@@ -126,7 +126,10 @@ pub async fn genesis_changes(genesis: &GenesisState) -> Result<Changes, String> 
     o.put(keys::registry_params(), &genesis.registry);
     o.put(keys::staking_params(), &genesis.staking);
     if let Some(identity) = &genesis.genesis_worker {
-        o.put(keys::genesis_worker(), identity);
+        // Key holders carry the TEE the chain verified, which gatekeepers' pRuntimes check.
+        let mut identity = identity.clone();
+        identity.holder.tee = genesis_tee;
+        o.put(keys::genesis_worker(), &identity);
     }
     if let Some(k) = &genesis.dev_attestation_key {
         o.put(keys::dev_attestation_key(), k);

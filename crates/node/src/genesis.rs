@@ -271,6 +271,8 @@ impl Genesis {
                         worker: key,
                         ecdh_key: ecdh,
                         endpoint: g.endpoint.clone(),
+                        // Set from the evidence once genesis verification checked it.
+                        tee: None,
                     },
                     key_check,
                 })

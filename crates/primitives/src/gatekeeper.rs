@@ -11,7 +11,7 @@ use commonware_cryptography::{Signer as _, Verifier as _};
 
 use crate::{
     AccountId, ChainIdentity, Destination, Digest, Height, MAX_ENDPOINT_BYTES, PrivateKey,
-    Signature, hash_parts, namespace,
+    Signature, TeeKind, hash_parts, namespace,
     wire::{read_string, string_size, write_string},
 };
 
@@ -47,6 +47,11 @@ pub struct KeyHolder {
     pub ecdh_key: [u8; 32],
     /// Public API URL.
     pub endpoint: String,
+    /// The TEE its attestation proved, as the chain verified it (a registration, or the
+    /// genesis node's evidence at genesis); `None`: nothing the chain checked. A gatekeeper's
+    /// pRuntime takes the root key only from an attested holder, and from a dev one only if
+    /// it runs in dev mode itself.
+    pub tee: Option<TeeKind>,
 }
 
 /// The genesis node, as the genesis spec names it.
@@ -210,12 +215,13 @@ impl Write for KeyHolder {
         self.worker.write(buf);
         self.ecdh_key.write(buf);
         write_string(&self.endpoint, buf);
+        self.tee.write(buf);
     }
 }
 
 impl EncodeSize for KeyHolder {
     fn encode_size(&self) -> usize {
-        self.worker.encode_size() + 32 + string_size(&self.endpoint)
+        self.worker.encode_size() + 32 + string_size(&self.endpoint) + self.tee.encode_size()
     }
 }
 
@@ -226,6 +232,7 @@ impl Read for KeyHolder {
             worker: AccountId::read(buf)?,
             ecdh_key: <[u8; 32]>::read(buf)?,
             endpoint: read_string(buf, MAX_ENDPOINT_BYTES)?,
+            tee: Option::<TeeKind>::read(buf)?,
         })
     }
 }

@@ -32,6 +32,7 @@ proptest! {
             worker: veil_primitives::PrivateKey::from_seed(3).public_key(),
             ecdh_key: PublicKey::from(&secret).to_bytes(),
             endpoint: "x".into(),
+            tee: Some(veil_primitives::TeeKind::Dev),
         };
         let election = Election {
             round: 1,

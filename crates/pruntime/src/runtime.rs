@@ -379,6 +379,7 @@ impl Runtime {
             state,
             &self.identity.public_key(),
             self.identity.ecdh_secret(),
+            self.tee.kind().insecure(),
             w.attempts,
         )?;
         w.attempts += 1;

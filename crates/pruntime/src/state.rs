@@ -387,6 +387,7 @@ mod tests {
                     worker: key.public_key(),
                     ecdh_key: [4; 32],
                     endpoint: "http://h".into(),
+                    tee: Some(veil_primitives::TeeKind::SgxDcap),
                 }],
                 key_check: hash(b"check"),
             }),
@@ -485,6 +486,36 @@ mod tests {
         });
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(copies, 0, "freed blocks held the root key");
+    }
+
+    #[test]
+    fn the_root_key_is_taken_only_from_attested_holders() {
+        use veil_primitives::TeeKind::{Dev, SgxDcap};
+
+        use crate::roles::gatekeeper::{KeyRequestError, start_key_request};
+        // An elected gatekeeper without the key, and one holder the election names.
+        let me = PrivateKey::from_seed(2).public_key();
+        let mut state = full_state();
+        state.gatekeeper = None;
+        state.election.as_mut().unwrap().gatekeepers[0].worker = me.clone();
+        // (holder's verified TEE, this pRuntime in dev mode, may ask)
+        for (tee, insecure, asks) in [
+            (None, true, false),
+            (None, false, false),
+            (Some(Dev), true, true),
+            (Some(Dev), false, false),
+            (Some(SgxDcap), false, true),
+            (Some(SgxDcap), true, true),
+        ] {
+            state.election.as_mut().unwrap().holders[0].tee = tee;
+            match start_key_request(&state, &me, &[9; 32], insecure, 0) {
+                Ok(_) => assert!(asks, "{tee:?} asked from insecure={insecure}"),
+                Err(e) => {
+                    assert!(!asks, "{tee:?} refused from insecure={insecure}: {e}");
+                    assert!(matches!(e, KeyRequestError::NoAttestedHolder), "{e}");
+                }
+            }
+        }
     }
 
     #[test]

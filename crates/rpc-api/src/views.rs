@@ -364,6 +364,8 @@ pub struct KeyHolderView {
     pub ecdh_key: String,
     /// Public pRuntime API.
     pub endpoint: String,
+    /// The TEE the chain verified for it (`null`: none).
+    pub tee: Option<veil_primitives::TeeKind>,
 }
 
 impl From<&KeyHolder> for KeyHolderView {
@@ -372,6 +374,7 @@ impl From<&KeyHolder> for KeyHolderView {
             worker: to_hex(&h.worker),
             ecdh_key: to_hex(h.ecdh_key),
             endpoint: h.endpoint.clone(),
+            tee: h.tee,
         }
     }
 }

@@ -201,14 +201,15 @@ async fn close_round<S: StateRead>(
 ) -> Result<(), StateError> {
     let mut holders = Vec::with_capacity(round.gatekeepers.len());
     for g in &round.gatekeepers {
-        let endpoint = registry::worker(o, &g.worker)
-            .await?
-            .map(|w| w.endpoint)
-            .unwrap_or_default();
+        let entry = registry::worker(o, &g.worker).await?;
         holders.push(KeyHolder {
             worker: g.worker.clone(),
             ecdh_key: g.ecdh_key,
-            endpoint,
+            endpoint: entry
+                .as_ref()
+                .map(|w| w.endpoint.clone())
+                .unwrap_or_default(),
+            tee: entry.map(|w| w.tee),
         });
     }
     let gatekeepers: Vec<AccountId> = round.workers().cloned().collect();

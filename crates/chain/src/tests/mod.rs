@@ -33,6 +33,7 @@ fn genesis_holder() -> veil_primitives::KeyHolder {
         worker: PrivateKey::from_seed(200).public_key(),
         ecdh_key: [200; 32],
         endpoint: "http://genesis".into(),
+        tee: Some(veil_primitives::TeeKind::Dev),
     }
 }
 

@@ -8,8 +8,8 @@ use veil_primitives::{
     Block, BlockLimits, Call, ChainIdentity, Destination, Divergence, Election, GatekeeperMessage,
     GenesisWorker, GovernanceCall, Header, KeyHolder, Launch, Measurement, Message, Origin, Params,
     Phase, PrivateKey, Ready, Registration, RegistryEvent, RegistryParams, SignedGatekeeperMessage,
-    SignedTransaction, SignedWorkerMessage, Slashed, StakingCall, StakingParams, Transaction,
-    TxLimits, WorkerInfo, WorkerMessage, hash, root_key_check,
+    SignedTransaction, SignedWorkerMessage, Slashed, StakingCall, StakingParams, TeeKind,
+    Transaction, TxLimits, WorkerInfo, WorkerMessage, hash, root_key_check,
 };
 
 fn holder(seed: u64) -> KeyHolder {
@@ -17,6 +17,12 @@ fn holder(seed: u64) -> KeyHolder {
         worker: PrivateKey::from_seed(seed).public_key(),
         ecdh_key: [seed as u8; 32],
         endpoint: format!("http://127.0.0.1:{}", seed % 65_536),
+        tee: [
+            None,
+            Some(TeeKind::Dev),
+            Some(TeeKind::SgxDcap),
+            Some(TeeKind::Tdx),
+        ][(seed % 4) as usize],
     }
 }
 

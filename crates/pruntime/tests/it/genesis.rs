@@ -61,6 +61,7 @@ fn a_self_certified_chain_gets_no_root_key_from_the_genesis_node() {
             worker: b.public.0.clone(),
             ecdh_key: b.public.1,
             endpoint: "http://genesis".into(),
+            tee: Some(veil_primitives::TeeKind::Dev),
         }],
         key_check: b.key_check,
     };
@@ -209,6 +210,7 @@ fn a_pre_launch_backup_of_the_genesis_node_yields_no_key() {
             worker: restored.genesis().unwrap().public().0,
             ecdh_key: restored.genesis().unwrap().public().1,
             endpoint: "http://genesis".into(),
+            tee: Some(veil_primitives::TeeKind::Dev),
         };
         for round in [e.round, e.round.saturating_sub(1), 1] {
             let (_, request) =

@@ -565,6 +565,8 @@ impl Sim {
                     worker: pk_g,
                     ecdh_key: ecdh_g,
                     endpoint: "sim://genesis".into(),
+                    // Genesis verification records the TEE its evidence proves.
+                    tee: None,
                 },
                 key_check,
             }),

@@ -246,6 +246,7 @@ mod tests {
             worker: veil_primitives::PrivateKey::from_seed(1).public_key(),
             ecdh_key: public,
             endpoint: "http://holder".into(),
+            tee: Some(veil_primitives::TeeKind::Dev),
         }
     }
 

@@ -122,6 +122,7 @@ pub(crate) fn start_key_request(
     state: &State,
     me: &AccountId,
     ecdh_secret: &[u8; 32],
+    insecure: bool,
     attempt: u64,
 ) -> Result<(KeyRequest, Vec<u8>), KeyRequestError> {
     let election = state.election.as_ref().ok_or(KeyRequestError::NoElection)?;
@@ -138,6 +139,16 @@ pub(crate) fn start_key_request(
         .collect();
     if holders.is_empty() {
         return Err(KeyRequestError::NoHolder);
+    }
+    // The root key is taken only from a pRuntime whose TEE the chain verified (the genesis
+    // node's evidence at genesis, a gatekeeper's at registration); a dev one only by a
+    // pRuntime that is itself in dev mode.
+    let holders: Vec<&KeyHolder> = holders
+        .into_iter()
+        .filter(|h| h.tee.is_some_and(|tee| insecure || !tee.insecure()))
+        .collect();
+    if holders.is_empty() {
+        return Err(KeyRequestError::NoAttestedHolder);
     }
     let holder = holders[(attempt % holders.len() as u64) as usize].clone();
     Ok(KeyRequest::start(
@@ -195,6 +206,12 @@ pub enum KeyRequestError {
     /// The election names no holder other than this worker.
     #[error("the election names no key holder")]
     NoHolder,
+    /// No holder the election names is attested as this pRuntime requires: the chain
+    /// verified no TEE for it, or only dev attestation while this pRuntime runs in a TEE.
+    #[error(
+        "no key holder of the election is attested (a pRuntime in a TEE takes the root key only from TEE-attested holders)"
+    )]
+    NoAttestedHolder,
     /// No request in flight.
     #[error("no key request in flight")]
     NotStarted,
