@@ -95,9 +95,21 @@ fn terminate_unless_detached(args: &DevnetArgs, children: &mut [Child]) {
     eprintln!("devnet stopped");
 }
 
-/// Waits for finality, writes `devnet.json`, runs the demo, waits for registration and the
-/// launch, then reports progress until Ctrl-C or SIGTERM (or returns at once if detached).
+/// Runs the devnet ([run]) until it returns or Ctrl-C or SIGTERM arrives, whichever is first:
+/// the signals are caught from the start, so an interrupted setup (waiting for registration
+/// or the launch) still stops every process it started.
 async fn supervise(dir: &Path, args: &DevnetArgs, launched: &mut Launched) -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = run(dir, args, launched) => result,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+/// Waits for finality, writes `devnet.json`, runs the demo, waits for registration and the
+/// launch, then reports progress (or returns at once if detached).
+async fn run(dir: &Path, args: &DevnetArgs, launched: &mut Launched) -> anyhow::Result<()> {
     let clients = launched
         .nodes
         .iter()
@@ -150,37 +162,31 @@ async fn supervise(dir: &Path, args: &DevnetArgs, launched: &mut Launched) -> an
     }
 
     eprintln!("press Ctrl-C to stop");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = term.recv() => return Ok(()),
-            _ = tick.tick() => {
-                let mut heights = Vec::new();
-                for (i, c) in clients.iter().enumerate() {
-                    match children[i].try_wait() {
-                        Ok(Some(code)) => heights.push(format!("v{i}: exited ({code})")),
-                        _ => match c.status().await {
-                            Ok(s) => heights.push(format!("v{i}: {} ({} peers)", s.height, s.peers)),
-                            Err(_) => heights.push(format!("v{i}: unreachable")),
-                        },
-                    }
-                }
-                let mut synced = Vec::new();
-                for (w, worker) in file.workers.iter().enumerate() {
-                    synced.push(format!("w{w}: {}", worker_line(&clients[0], worker).await));
-                }
-                eprintln!("finalized heights: {}", heights.join(", "));
-                if let Ok(s) = clients[0].status().await
-                    && !file.workers.is_empty()
-                {
-                    eprintln!("network:          {}", launch_line(&s));
-                }
-                if !synced.is_empty() {
-                    eprintln!("pRuntime synced:   {}", synced.join(", "));
-                }
+        tick.tick().await;
+        let mut heights = Vec::new();
+        for (i, c) in clients.iter().enumerate() {
+            match children[i].try_wait() {
+                Ok(Some(code)) => heights.push(format!("v{i}: exited ({code})")),
+                _ => match c.status().await {
+                    Ok(s) => heights.push(format!("v{i}: {} ({} peers)", s.height, s.peers)),
+                    Err(_) => heights.push(format!("v{i}: unreachable")),
+                },
             }
+        }
+        let mut synced = Vec::new();
+        for (w, worker) in file.workers.iter().enumerate() {
+            synced.push(format!("w{w}: {}", worker_line(&clients[0], worker).await));
+        }
+        eprintln!("finalized heights: {}", heights.join(", "));
+        if let Ok(s) = clients[0].status().await
+            && !file.workers.is_empty()
+        {
+            eprintln!("network:          {}", launch_line(&s));
+        }
+        if !synced.is_empty() {
+            eprintln!("pRuntime synced:   {}", synced.join(", "));
         }
     }
 }

@@ -818,3 +818,44 @@ fn a_block_full_of_messages_is_synced_by_every_worker() {
         );
     }
 }
+
+/// Processes whose command line mentions `dir`.
+fn processes_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains(&needle)
+                .then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn a_devnet_stopped_before_the_launch_leaves_no_process_behind() {
+    // Slow blocks keep the devnet waiting for registrations and the launch; SIGTERM then must
+    // still stop every validator, pRuntime, host and the RA service it started.
+    let (dir, mut procs) = test_dir("early-stop");
+    start_devnet_every(
+        &dir,
+        &mut procs,
+        4_000,
+        &["--workers", "1", "--gatekeepers", "1"],
+    );
+    assert!(!processes_under(&dir).is_empty());
+    let devnet = procs.0.pop().unwrap();
+    let pid = rustix::process::Pid::from_raw(devnet.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    procs.0.push(devnet);
+    poll(
+        "the devnet's processes to stop",
+        Duration::from_secs(30),
+        || processes_under(&dir).is_empty().then_some(()),
+    );
+}
