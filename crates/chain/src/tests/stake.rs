@@ -275,6 +275,45 @@ fn a_dev_worker_is_no_gatekeeper_unless_genesis_allows_it() {
 }
 
 #[test]
+fn staking_params_that_would_let_a_backer_escape_or_elections_run_unbounded_are_refused() {
+    let mut net = net();
+    let gov = net.gov.clone();
+    let mut set = |p: StakingParams| {
+        net.run(&gov, Call::Governance(GovernanceCall::SetStakingParams(p)))
+            .0
+    };
+    // A backer could chill, unbond and withdraw before the round it backs expires.
+    assert_eq!(
+        set(StakingParams {
+            unbond_delay_blocks: 1_000,
+            distribution_deadline_blocks: 1_000,
+            ..params()
+        }),
+        Err(TxError::InvalidParams(
+            "unbond_delay_blocks must exceed distribution_deadline_blocks"
+        ))
+    );
+    // Nominators with nothing at stake would make elections cost without bound.
+    assert_eq!(
+        set(StakingParams {
+            nominator_min_bond: 0,
+            ..params()
+        }),
+        Err(TxError::InvalidParams(
+            "nominator_min_bond must be positive"
+        ))
+    );
+    assert!(
+        set(StakingParams {
+            max_candidates: veil_primitives::MAX_CANDIDATES_CAP + 1,
+            ..params()
+        })
+        .is_err()
+    );
+    assert_eq!(set(params()), Ok(()));
+}
+
+#[test]
 fn candidates_and_nominators_are_capped() {
     // The caps bound what an election (run inside one block) reads and computes.
     let mut net = net_with(StakingParams {
