@@ -15,12 +15,13 @@ use rand::{TryCryptoRng, TryRng};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-/// Domain of every DRBG expansion.
+/// Domain of the gatekeepers' DRBG expansions.
 const DOMAIN: &[u8] = veil_primitives::namespace::GATEKEEPER_DRBG;
 
 /// A deterministic, key-dependent byte stream.
 pub struct Drbg {
     prk: Hkdf<Sha256>,
+    domain: &'static [u8],
     label: Vec<u8>,
     counter: u64,
     block: Zeroizing<[u8; 32]>,
@@ -30,8 +31,15 @@ pub struct Drbg {
 impl Drbg {
     /// A stream for `label`, keyed by `key` and bound to `context` (e.g. a block hash).
     pub fn new(key: &[u8], context: &[u8], label: &[u8]) -> Self {
+        Self::with_domain(DOMAIN, key, context, label)
+    }
+
+    /// The same construction under another domain, so streams of different roles (gatekeepers,
+    /// contracts) never coincide even under one key.
+    pub fn with_domain(domain: &'static [u8], key: &[u8], context: &[u8], label: &[u8]) -> Self {
         Self {
             prk: Hkdf::<Sha256>::new(Some(context), key),
+            domain,
             label: label.to_vec(),
             counter: 0,
             block: Zeroizing::new([0u8; 32]),
@@ -40,8 +48,8 @@ impl Drbg {
     }
 
     fn refill(&mut self) {
-        let mut info = Vec::with_capacity(DOMAIN.len() + 1 + self.label.len() + 8);
-        info.extend_from_slice(DOMAIN);
+        let mut info = Vec::with_capacity(self.domain.len() + 1 + self.label.len() + 8);
+        info.extend_from_slice(self.domain);
         info.push(self.label.len() as u8);
         info.extend_from_slice(&self.label);
         info.extend_from_slice(&self.counter.to_be_bytes());

@@ -29,6 +29,8 @@ pub const NOISE_PROLOGUE: &[u8] = b"_VEIL_PRUNTIME_NOISE";
 pub const GATEKEEPER_STATE: &[u8] = b"_VEIL_GATEKEEPER_STATE";
 /// Seeds of the gatekeepers' deterministic random bit generator.
 pub const GATEKEEPER_DRBG: &[u8] = b"_VEIL_GATEKEEPER_DRBG";
+/// A contract's deterministic random stream (keyed by its contract key).
+pub const CONTRACT_DRBG: &[u8] = b"_VEIL_CONTRACT_DRBG";
 /// pRuntime's signed public API answers.
 pub const PUBLIC_ANSWER: &[u8] = b"_VEIL_PRUNTIME_PUBLIC_ANSWER";
 /// Associated data of pRuntime's sealed files.
@@ -66,6 +68,7 @@ mod tests {
         (NOISE_PROLOGUE, b"_VEIL_PRUNTIME_NOISE"),
         (GATEKEEPER_STATE, b"_VEIL_GATEKEEPER_STATE"),
         (GATEKEEPER_DRBG, b"_VEIL_GATEKEEPER_DRBG"),
+        (CONTRACT_DRBG, b"_VEIL_CONTRACT_DRBG"),
         (PUBLIC_ANSWER, b"_VEIL_PRUNTIME_PUBLIC_ANSWER"),
         (SEALED_FILE, b"_VEIL_PRUNTIME_SEALED_FILE"),
         (SEALED_KV, b"_VEIL_PRUNTIME_SEALED_KV"),

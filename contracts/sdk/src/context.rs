@@ -1,0 +1,137 @@
+//! What a handler sees of the world: a read-only view for queries, a writable one for commands.
+//!
+//! A query gets [`QueryContext`], which has no method that writes, so a query that writes does
+//! not compile; the VM also traps any write made in query mode.
+
+use std::fmt;
+
+use crate::codec::{self, Decode, DecodeError, Encode};
+use crate::sys;
+
+macro_rules! id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub [u8; 32]);
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                for byte in &self.0 {
+                    write!(f, "{:02x}", byte)?;
+                }
+                Ok(())
+            }
+        }
+
+        impl Encode for $name {
+            fn encode_to(&self, out: &mut Vec<u8>) {
+                self.0.encode_to(out)
+            }
+        }
+
+        impl Decode for $name {
+            fn decode_from(input: &mut &[u8]) -> Result<Self, DecodeError> {
+                Ok($name(<[u8; 32]>::decode_from(input)?))
+            }
+        }
+    };
+}
+
+id!(
+    /// An account: the 32-byte ed25519 public key that signed the command or the query session.
+    AccountId
+);
+id!(
+    /// A contract on the chain.
+    ContractId
+);
+
+/// What commands and queries both read: the environment and storage.
+pub trait Env {
+    /// The account that sent the command, or that signed the query session.
+    fn caller(&self) -> AccountId {
+        AccountId(sys::caller())
+    }
+
+    /// This contract.
+    fn contract(&self) -> ContractId {
+        ContractId(sys::contract())
+    }
+
+    /// Height of the block being executed (a query: the height of the state it reads).
+    fn height(&self) -> u64 {
+        sys::height()
+    }
+
+    /// Hash of that block.
+    fn block_hash(&self) -> [u8; 32] {
+        sys::block_hash()
+    }
+
+    /// SHA-256 of `bytes`.
+    fn sha256(&self, bytes: &[u8]) -> [u8; 32] {
+        sys::sha256(bytes)
+    }
+
+    /// Reads a raw storage entry.
+    fn get_raw(&self, key: &[u8]) -> Option<Vec<u8>> {
+        sys::storage_get(key)
+    }
+}
+
+/// A command's (and `init`'s and a message's) view: reads, writes, events, randomness.
+///
+/// Writes take effect only if the handler returns `Ok`: on an error or a trap the VM discards
+/// every write and event of the call.
+pub struct Context {
+    _private: (),
+}
+
+/// A query's view: reads only.
+pub struct QueryContext {
+    _private: (),
+}
+
+impl Env for Context {}
+impl Env for QueryContext {}
+
+impl Context {
+    pub(crate) fn new() -> Self {
+        Context { _private: () }
+    }
+
+    /// Writes a raw storage entry.
+    pub fn set_raw(&mut self, key: &[u8], value: &[u8]) {
+        sys::storage_set(key, value)
+    }
+
+    /// Removes a raw storage entry.
+    pub fn remove_raw(&mut self, key: &[u8]) {
+        sys::storage_remove(key)
+    }
+
+    /// Emits an event; it reaches the sender of the command, encrypted, with the result.
+    pub fn emit<E: Encode + ?Sized>(&mut self, event: &E) {
+        sys::emit_event(&codec::encode(event))
+    }
+
+    /// Fills `out` from the contract's deterministic random stream: a DRBG over the contract
+    /// key, the block hash and the command's index, so every miner draws the same bytes and
+    /// nobody outside pRuntime can predict them.
+    pub fn random_bytes(&mut self, out: &mut [u8]) {
+        sys::random(out)
+    }
+
+    /// A random `u64` from the same stream.
+    pub fn random_u64(&mut self) -> u64 {
+        let mut bytes = [0u8; 8];
+        self.random_bytes(&mut bytes);
+        u64::from_le_bytes(bytes)
+    }
+}
+
+impl QueryContext {
+    pub(crate) fn new() -> Self {
+        QueryContext { _private: () }
+    }
+}

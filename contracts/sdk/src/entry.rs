@@ -1,0 +1,124 @@
+//! The contract trait and the four entry points the VM calls.
+//!
+//! Each wasm export (`init`, `handle_command`, `handle_query`, `handle_message`) takes no
+//! parameters: it reads its input with `input_read` and answers with one `output_write` of
+//! an outcome, `0 ‖ result bytes` for success or `1 ‖ code (u32) ‖ message (string)` for a
+//! typed error. A trap (panic, out of fuel) writes nothing; the VM reports it.
+
+use crate::codec::{self, Decode};
+use crate::context::{Context, ContractId, QueryContext};
+use crate::error::Error;
+use crate::sys;
+
+/// A contract: its argument types and its handlers.
+///
+/// `export!` declares the argument types and emits the wasm exports and the ABI for a type
+/// implementing this trait.
+pub trait Contract {
+    /// Arguments of `init`.
+    type Init: Decode;
+    /// The commands, one enum variant per method.
+    type Command: Decode;
+    /// The queries, one enum variant per method.
+    type Query: Decode;
+
+    /// Runs once, when the contract is instantiated.
+    fn init(cx: &mut Context, args: Self::Init) -> Result<(), Error>;
+
+    /// Handles a command; its writes are kept only if it returns `Ok`.
+    fn command(cx: &mut Context, command: Self::Command) -> Result<Vec<u8>, Error>;
+
+    /// Answers a query from a read-only view of the state.
+    fn query(cx: &QueryContext, query: Self::Query) -> Result<Vec<u8>, Error>;
+
+    /// Handles a message from another contract.
+    fn message(cx: &mut Context, from: ContractId, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        let _ = (cx, from, payload);
+        Err(Error::new(
+            Error::UNSUPPORTED,
+            "this contract takes no messages",
+        ))
+    }
+}
+
+/// Encodes a handler's value as its result bytes.
+pub fn reply<T: codec::Encode + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    Ok(codec::encode(value))
+}
+
+/// The outcome bytes of a handler (see the module docs).
+pub fn encode_outcome(result: &Result<Vec<u8>, Error>) -> Vec<u8> {
+    match result {
+        Ok(bytes) => {
+            let mut out = Vec::with_capacity(1 + bytes.len());
+            out.push(0);
+            out.extend_from_slice(bytes);
+            out
+        }
+        Err(err) => {
+            let mut out = vec![1];
+            codec::Encode::encode_to(&err.code, &mut out);
+            codec::Encode::encode_to(&err.message, &mut out);
+            out
+        }
+    }
+}
+
+/// Reads outcome bytes back (clients and the mock host).
+pub fn decode_outcome(bytes: &[u8]) -> Result<Result<Vec<u8>, Error>, codec::DecodeError> {
+    let mut input = bytes;
+    match u8::decode_from(&mut input)? {
+        0 => Ok(Ok(input.to_vec())),
+        1 => {
+            let code = u32::decode_from(&mut input)?;
+            let message = String::decode_from(&mut input)?;
+            if !input.is_empty() {
+                return Err(codec::DecodeError::Trailing(input.len()));
+            }
+            Ok(Err(Error { code, message }))
+        }
+        tag => Err(codec::DecodeError::BadTag(tag)),
+    }
+}
+
+fn input<T: Decode>() -> Result<T, Error> {
+    codec::decode(&sys::input()).map_err(Error::bad_input)
+}
+
+fn respond(result: Result<Vec<u8>, Error>) {
+    sys::set_output(&encode_outcome(&result))
+}
+
+#[doc(hidden)]
+pub fn init<C: Contract>() {
+    sys::install_panic_hook();
+    respond(
+        input::<C::Init>().and_then(|args| C::init(&mut Context::new(), args).map(|()| Vec::new())),
+    )
+}
+
+#[doc(hidden)]
+pub fn command<C: Contract>() {
+    sys::install_panic_hook();
+    respond(input::<C::Command>().and_then(|command| C::command(&mut Context::new(), command)))
+}
+
+#[doc(hidden)]
+pub fn query<C: Contract>() {
+    sys::install_panic_hook();
+    respond(input::<C::Query>().and_then(|query| C::query(&QueryContext::new(), query)))
+}
+
+#[doc(hidden)]
+pub fn message<C: Contract>() {
+    sys::install_panic_hook();
+    let input = sys::input();
+    let result = if input.len() < 32 {
+        Err(Error::new(Error::BAD_INPUT, "message without its sender"))
+    } else {
+        let mut from = [0u8; 32];
+        from.copy_from_slice(&input[..32]);
+        C::message(&mut Context::new(), ContractId(from), &input[32..])
+    };
+    respond(result)
+}

@@ -1,0 +1,127 @@
+//! The host ABI, the one place the SDK touches it.
+//!
+//! In wasm these are imports from the `veil` module that the VM provides (`crates/vm`); on
+//! native targets they go to the thread's [`MockHost`](crate::mock::MockHost). Keys and
+//! values are byte strings; ids and hashes are 32 bytes.
+
+#[cfg(target_arch = "wasm32")]
+mod imports {
+    #[link(wasm_import_module = "veil")]
+    extern "C" {
+        pub fn input_len() -> u32;
+        pub fn input_read(ptr: *mut u8);
+        pub fn output_write(ptr: *const u8, len: u32);
+        pub fn storage_get(key: *const u8, key_len: u32) -> i64;
+        pub fn value_read(ptr: *mut u8);
+        pub fn storage_set(key: *const u8, key_len: u32, value: *const u8, value_len: u32);
+        pub fn storage_remove(key: *const u8, key_len: u32);
+        pub fn caller(out: *mut u8);
+        pub fn contract(out: *mut u8);
+        pub fn height() -> u64;
+        pub fn block_hash(out: *mut u8);
+        pub fn emit_event(ptr: *const u8, len: u32);
+        pub fn random(out: *mut u8, len: u32);
+        pub fn sha256(ptr: *const u8, len: u32, out: *mut u8);
+        pub fn panic(ptr: *const u8, len: u32);
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod backend {
+    use super::imports as host;
+
+    // SAFETY (whole module): every pointer handed to the host points into a live buffer of
+    // the length passed with it, or of 32 bytes where the host writes an id or a hash; the
+    // host checks bounds against linear memory and traps instead of writing outside it.
+
+    pub fn input() -> Vec<u8> {
+        unsafe {
+            let mut buf = vec![0u8; host::input_len() as usize];
+            host::input_read(buf.as_mut_ptr());
+            buf
+        }
+    }
+
+    pub fn set_output(bytes: &[u8]) {
+        unsafe { host::output_write(bytes.as_ptr(), bytes.len() as u32) }
+    }
+
+    pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
+        unsafe {
+            let len = host::storage_get(key.as_ptr(), key.len() as u32);
+            if len < 0 {
+                return None;
+            }
+            let mut buf = vec![0u8; len as usize];
+            host::value_read(buf.as_mut_ptr());
+            Some(buf)
+        }
+    }
+
+    pub fn storage_set(key: &[u8], value: &[u8]) {
+        unsafe {
+            host::storage_set(
+                key.as_ptr(),
+                key.len() as u32,
+                value.as_ptr(),
+                value.len() as u32,
+            )
+        }
+    }
+
+    pub fn storage_remove(key: &[u8]) {
+        unsafe { host::storage_remove(key.as_ptr(), key.len() as u32) }
+    }
+
+    pub fn caller() -> [u8; 32] {
+        let mut out = [0u8; 32];
+        unsafe { host::caller(out.as_mut_ptr()) };
+        out
+    }
+
+    pub fn contract() -> [u8; 32] {
+        let mut out = [0u8; 32];
+        unsafe { host::contract(out.as_mut_ptr()) };
+        out
+    }
+
+    pub fn height() -> u64 {
+        unsafe { host::height() }
+    }
+
+    pub fn block_hash() -> [u8; 32] {
+        let mut out = [0u8; 32];
+        unsafe { host::block_hash(out.as_mut_ptr()) };
+        out
+    }
+
+    pub fn emit_event(bytes: &[u8]) {
+        unsafe { host::emit_event(bytes.as_ptr(), bytes.len() as u32) }
+    }
+
+    pub fn random(out: &mut [u8]) {
+        unsafe { host::random(out.as_mut_ptr(), out.len() as u32) }
+    }
+
+    pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        unsafe { host::sha256(bytes.as_ptr(), bytes.len() as u32, out.as_mut_ptr()) };
+        out
+    }
+
+    pub fn install_panic_hook() {
+        std::panic::set_hook(Box::new(|info| {
+            let message = info.to_string();
+            unsafe { host::panic(message.as_ptr(), message.len() as u32) }
+        }));
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod backend {
+    pub use crate::mock::sys::*;
+
+    pub fn install_panic_hook() {}
+}
+
+pub(crate) use backend::*;

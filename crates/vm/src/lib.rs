@@ -1,0 +1,396 @@
+//! The contract VM: wasmi with fuel metering, a deploy policy, limits, and the host ABI.
+//!
+//! Deterministic by construction, so every miner that runs the same code on the same inputs
+//! reaches the same state and spends the same fuel: modules are compiled eagerly (lazy
+//! compilation charges fuel at a function's first call, which a warm miner and a replaying one
+//! would not share), floats are refused at deploy, stacks and memory are bounded by the same
+//! limits everywhere, and randomness comes from a DRBG over the contract key, the block hash and
+//! the command's index. Every call runs in a fresh instance, so nothing survives in linear
+//! memory from one caller to the next.
+//!
+//! No I/O: the caller (pRuntime) provides a storage snapshot and commits the returned
+//! [`Changes`] only when the call succeeded.
+
+mod host;
+mod policy;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use veil_crypto::drbg::Drbg;
+use wasmi::{CompilationMode, Config, EnforcedLimits, Engine, Linker, Module, Store, TrapCode};
+use zeroize::Zeroizing;
+
+pub use host::fuel;
+pub use policy::DeployError;
+
+/// Storage writes of a successful call: `None` removes the key.
+pub type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// The state a call reads (a snapshot: it does not change during the call).
+pub trait Storage: Send + Sync {
+    /// The value under `key`, if any.
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+}
+
+impl Storage for BTreeMap<Vec<u8>, Vec<u8>> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        BTreeMap::get(self, key).cloned()
+    }
+}
+
+/// Bounds on code and on one call. Part of consensus: change them only at an era boundary.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest module accepted at deploy.
+    pub max_code_bytes: usize,
+    /// Linear memory of one instance.
+    pub max_memory_bytes: usize,
+    /// Elements of the one table.
+    pub max_table_elements: usize,
+    /// Nested wasm calls.
+    pub max_recursion_depth: usize,
+    /// Values on wasmi's stack.
+    pub max_stack_values: usize,
+    /// A storage key.
+    pub max_key_bytes: usize,
+    /// A storage value.
+    pub max_value_bytes: usize,
+    /// Keys and values one call may write in total.
+    pub max_written_bytes: usize,
+    /// A call's output (result or error).
+    pub max_output_bytes: usize,
+    /// A call's events in total.
+    pub max_event_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_code_bytes: 512 * 1024,
+            max_memory_bytes: 16 * 1024 * 1024,
+            max_table_elements: 10_000,
+            max_recursion_depth: 1_024,
+            max_stack_values: 1024 * 1024,
+            max_key_bytes: 1_024,
+            max_value_bytes: 64 * 1024,
+            max_written_bytes: 1024 * 1024,
+            max_output_bytes: 64 * 1024,
+            max_event_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A contract entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// Instantiation, once.
+    Init,
+    /// A command from the chain.
+    Command,
+    /// A read-only query.
+    Query,
+    /// A message from another contract.
+    Message,
+}
+
+impl Entry {
+    /// Every entry point a module must export.
+    pub const ALL: [Entry; 4] = [Entry::Init, Entry::Command, Entry::Query, Entry::Message];
+
+    /// The export's name.
+    pub fn export(self) -> &'static str {
+        match self {
+            Entry::Init => "init",
+            Entry::Command => "handle_command",
+            Entry::Query => "handle_query",
+            Entry::Message => "handle_message",
+        }
+    }
+}
+
+/// Where a call's random bytes come from: the contract key (secret to pRuntime) and the
+/// command's index in the block (the block hash comes from [`Call::block_hash`]).
+pub struct Randomness {
+    /// The contract key, or a key derived from it for randomness.
+    pub key: Zeroizing<[u8; 32]>,
+    /// Index of the command in its block.
+    pub index: u64,
+}
+
+/// One call of an entry point.
+pub struct Call {
+    /// Which entry point. [`Entry::Query`] runs read-only.
+    pub entry: Entry,
+    /// The encoded arguments.
+    pub input: Vec<u8>,
+    /// The sender of the command or the signer of the query session.
+    pub caller: [u8; 32],
+    /// The contract's id.
+    pub contract: [u8; 32],
+    /// Height of the block (a query: of the state it reads).
+    pub height: u64,
+    /// Hash of that block.
+    pub block_hash: [u8; 32],
+    /// The random stream's seed; `None` makes `random` trap (queries).
+    pub randomness: Option<Randomness>,
+    /// Fuel the call may spend.
+    pub fuel: u64,
+}
+
+/// Why a call did not succeed. Its writes and events are discarded in every case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The contract returned a typed error.
+    Error {
+        /// The contract's error code.
+        code: u32,
+        /// Its message.
+        message: String,
+    },
+    /// The call spent all its fuel.
+    OutOfFuel,
+    /// The contract trapped (a panic, a wasm trap, or a broken host-ABI rule).
+    Trap(String),
+}
+
+/// What a call did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The result bytes, or why there are none.
+    pub result: Result<Vec<u8>, Failure>,
+    /// Storage writes to commit (empty unless the call succeeded).
+    pub changes: Changes,
+    /// Events for the sender (empty unless the call succeeded).
+    pub events: Vec<Vec<u8>>,
+    /// Fuel spent, the same on every machine.
+    pub fuel_used: u64,
+}
+
+/// A module that passed the deploy policy, compiled.
+#[derive(Clone, Debug)]
+pub struct Code {
+    module: Module,
+    hash: [u8; 32],
+    abi: Option<String>,
+}
+
+impl Code {
+    /// SHA-256 of the module's bytes: the code hash commitments and envelopes bind.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+
+    /// The ABI description from the `veil_abi` custom section, if the module has one.
+    pub fn abi(&self) -> Option<&str> {
+        self.abi.as_deref()
+    }
+}
+
+/// The VM: an engine configured once, and the host functions.
+pub struct Vm {
+    engine: Engine,
+    linker: Linker<host::HostState>,
+    limits: Limits,
+}
+
+impl Vm {
+    /// A VM enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        let mut config = Config::default();
+        config
+            .consume_fuel(true)
+            .compilation_mode(CompilationMode::Eager)
+            .floats(false)
+            .allow_start_fn(false)
+            .wasm_mutable_global(true)
+            .wasm_sign_extension(true)
+            .wasm_multi_value(true)
+            .wasm_bulk_memory(true)
+            // Needed to parse what current rustc emits; the policy refuses its instructions.
+            .wasm_reference_types(true)
+            .wasm_saturating_float_to_int(false)
+            .wasm_multi_memory(false)
+            .wasm_tail_call(false)
+            .wasm_extended_const(false)
+            .wasm_custom_page_sizes(false)
+            .wasm_wide_arithmetic(false)
+            // memory64 and SIMD are compiled out (features off), so always refused.
+            .set_max_recursion_depth(limits.max_recursion_depth)
+            .set_max_stack_height(limits.max_stack_values)
+            .enforced_limits(EnforcedLimits::strict());
+        let engine = Engine::new(&config);
+        let mut linker = Linker::new(&engine);
+        host::link(&mut linker).expect("host functions have distinct names");
+        Self {
+            engine,
+            linker,
+            limits,
+        }
+    }
+
+    /// The limits this VM enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Checks `wasm` against the deploy policy and compiles it.
+    pub fn deploy(&self, wasm: &[u8]) -> Result<Code, DeployError> {
+        policy::check(wasm, &self.limits)?;
+        let module =
+            Module::new(&self.engine, wasm).map_err(|err| DeployError::Invalid(err.to_string()))?;
+        policy::check_exports(&module)?;
+        let abi = module
+            .custom_sections()
+            .find(|section| section.name() == "veil_abi")
+            .map(|section| String::from_utf8_lossy(section.data()).into_owned());
+        let code = Code {
+            module,
+            hash: Sha256::digest(wasm).into(),
+            abi,
+        };
+        // Instantiate once: imports link with the right signatures, memory fits the limits.
+        let mut store = self.store(empty_call(), Arc::new(BTreeMap::new()));
+        self.linker
+            .instantiate_and_start(&mut store, &code.module)
+            .map_err(|err| DeployError::Instantiate(err.to_string()))?;
+        Ok(code)
+    }
+
+    fn store(&self, call: Call, storage: Arc<dyn Storage>) -> Store<host::HostState> {
+        let random = call.randomness.map(|randomness| {
+            Drbg::with_domain(
+                veil_primitives::namespace::CONTRACT_DRBG,
+                randomness.key.as_ref(),
+                &call.block_hash,
+                &randomness.index.to_be_bytes(),
+            )
+        });
+        let state = host::HostState {
+            limits: wasmi::StoreLimitsBuilder::new()
+                .memory_size(self.limits.max_memory_bytes)
+                .table_elements(self.limits.max_table_elements)
+                .instances(1)
+                .tables(1)
+                .memories(1)
+                .build(),
+            memory: None,
+            vm: self.limits.clone(),
+            storage,
+            input: call.input,
+            output: None,
+            value: None,
+            changes: host::no_changes(),
+            written_bytes: 0,
+            events: Vec::new(),
+            event_bytes: 0,
+            caller: call.caller,
+            contract: call.contract,
+            height: call.height,
+            block_hash: call.block_hash,
+            random,
+            read_only: call.entry == Entry::Query,
+            panic: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(limiter);
+        store.set_fuel(call.fuel).expect("fuel metering is enabled");
+        store
+    }
+
+    /// Runs one entry point of `code` on `storage`.
+    pub fn execute(&self, code: &Code, call: Call, storage: Arc<dyn Storage>) -> Outcome {
+        let fuel = call.fuel;
+        let entry = call.entry;
+        let mut store = self.store(call, storage);
+        let result = self.run(&mut store, code, entry);
+        let mut fuel_used = fuel - store.get_fuel().unwrap_or(0);
+        let mut state = store.into_data();
+        let result = match result {
+            Ok(()) => match state.output.take() {
+                Some(output) => outcome(&output),
+                None => Err(Failure::Trap("the call wrote no output".into())),
+            },
+            Err(err) if err.as_trap_code() == Some(TrapCode::OutOfFuel) => Err(Failure::OutOfFuel),
+            Err(err) => Err(Failure::Trap(
+                match (state.panic.take(), err.downcast_ref::<host::Trap>()) {
+                    (Some(panic), _) => format!("panicked: {panic}"),
+                    (None, Some(host::Trap(reason))) => reason.clone(),
+                    (None, None) => err.to_string(),
+                },
+            )),
+        };
+        if result == Err(Failure::OutOfFuel) {
+            // wasmi stops before an instruction it cannot pay for in full; the call still
+            // spent its whole allowance.
+            fuel_used = fuel;
+        }
+        let (changes, events) = match result {
+            Ok(_) => (state.changes, state.events),
+            Err(_) => (Changes::new(), Vec::new()),
+        };
+        Outcome {
+            result,
+            changes,
+            events,
+            fuel_used,
+        }
+    }
+
+    fn run(
+        &self,
+        store: &mut Store<host::HostState>,
+        code: &Code,
+        entry: Entry,
+    ) -> Result<(), wasmi::Error> {
+        let instance = self
+            .linker
+            .instantiate_and_start(&mut *store, &code.module)?;
+        let memory = instance
+            .get_memory(&*store, "memory")
+            .ok_or_else(|| wasmi::Error::new("module exports no memory"))?;
+        store.data_mut().memory = Some(memory);
+        let func = instance.get_typed_func::<(), ()>(&*store, entry.export())?;
+        func.call(&mut *store, ())
+    }
+}
+
+fn limiter(state: &mut host::HostState) -> &mut dyn wasmi::ResourceLimiter {
+    &mut state.limits
+}
+
+fn empty_call() -> Call {
+    Call {
+        entry: Entry::Init,
+        input: Vec::new(),
+        caller: [0; 32],
+        contract: [0; 32],
+        height: 0,
+        block_hash: [0; 32],
+        randomness: None,
+        fuel: 0,
+    }
+}
+
+/// Reads the outcome the SDK writes: `0 ‖ result` or `1 ‖ code (u32 LE) ‖ message (u32 LE
+/// length, UTF-8)`.
+fn outcome(output: &[u8]) -> Result<Vec<u8>, Failure> {
+    let malformed = || Failure::Trap("malformed outcome".into());
+    match output.split_first() {
+        Some((0, result)) => Ok(result.to_vec()),
+        Some((1, rest)) if rest.len() >= 8 => {
+            let code = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+            let len = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes")) as usize;
+            let message = rest
+                .get(8..)
+                .filter(|m| m.len() == len)
+                .ok_or_else(malformed)?;
+            Err(Failure::Error {
+                code,
+                message: String::from_utf8_lossy(message).into_owned(),
+            })
+        }
+        _ => Err(malformed()),
+    }
+}

@@ -1,0 +1,305 @@
+//! Execution: the example contracts end to end, failures that change nothing, determinism,
+//! read-only queries, randomness and limits.
+
+use veil_vm::{Entry, Failure};
+
+use crate::deploy::module_with;
+use crate::support::{Contract, FUEL, example, wat};
+
+const ALICE: [u8; 32] = [0xa1; 32];
+const BOB: [u8; 32] = [0xb0; 32];
+const MALLORY: [u8; 32] = [0x66; 32];
+
+fn init(supply: u128) -> Vec<u8> {
+    supply.to_le_bytes().to_vec()
+}
+
+fn transfer(to: [u8; 32], amount: u128) -> Vec<u8> {
+    [&[0u8][..], &to, &amount.to_le_bytes()].concat()
+}
+
+fn balance(who: [u8; 32]) -> Vec<u8> {
+    [&[0u8][..], &who].concat()
+}
+
+fn amount(bytes: &[u8]) -> u128 {
+    u128::from_le_bytes(bytes.try_into().expect("a u128"))
+}
+
+fn token() -> Contract {
+    let mut token = Contract::new(&example("token"));
+    token
+        .call(Entry::Init, ALICE, init(1_000), FUEL)
+        .result
+        .unwrap();
+    token
+}
+
+#[test]
+fn the_token_moves_funds_and_answers_balances_only_to_their_owner() {
+    let mut token = token();
+    let sent = token.call(Entry::Command, ALICE, transfer(BOB, 300), FUEL);
+    assert_eq!(sent.result, Ok(vec![]));
+    let event = &sent.events[0];
+    assert_eq!(event[..32], ALICE);
+    assert_eq!(event[32..64], BOB);
+    assert_eq!(amount(&event[64..]), 300);
+
+    let mine = token.call(Entry::Query, ALICE, balance(ALICE), FUEL);
+    assert_eq!(amount(&mine.result.unwrap()), 700);
+    let bobs = token.call(Entry::Query, BOB, balance(BOB), FUEL);
+    assert_eq!(amount(&bobs.result.unwrap()), 300);
+    let total = token.call(Entry::Query, MALLORY, vec![1], FUEL);
+    assert_eq!(amount(&total.result.unwrap()), 1_000);
+
+    let snooping = token.call(Entry::Query, MALLORY, balance(ALICE), FUEL);
+    assert!(
+        matches!(snooping.result, Err(Failure::Error { code: 2, .. })),
+        "{snooping:?}"
+    );
+}
+
+#[test]
+fn a_refused_or_garbled_command_changes_nothing() {
+    let mut token = token();
+    let before = token.storage.clone();
+    let refused = token.call(Entry::Command, BOB, transfer(ALICE, 1), FUEL);
+    assert_eq!(
+        refused.result,
+        Err(Failure::Error {
+            code: 1,
+            message: "insufficient balance".into()
+        })
+    );
+    assert!(refused.changes.is_empty() && refused.events.is_empty());
+    let garbled = token.call(Entry::Command, ALICE, vec![0, 1, 2], FUEL);
+    assert!(matches!(
+        garbled.result,
+        Err(Failure::Error {
+            code: 0xffff_0001,
+            ..
+        })
+    ));
+    let unknown = token.call(Entry::Command, ALICE, vec![9], FUEL);
+    assert!(matches!(
+        unknown.result,
+        Err(Failure::Error {
+            code: 0xffff_0001,
+            ..
+        })
+    ));
+    assert_eq!(token.storage, before);
+}
+
+#[test]
+fn running_out_of_fuel_changes_nothing_and_spends_the_limit() {
+    let mut token = token();
+    let before = token.storage.clone();
+    let starved = token.call(Entry::Command, ALICE, transfer(BOB, 1), 5_000);
+    assert_eq!(starved.result, Err(Failure::OutOfFuel));
+    assert_eq!(starved.fuel_used, 5_000);
+    assert!(starved.changes.is_empty());
+    assert_eq!(token.storage, before);
+
+    let spinning = module_with(
+        SET,
+        r#"(func (export "spin") (call $set (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1))
+             (loop $forever (br $forever)))"#,
+    )
+    .replace(
+        r#"(func (export "handle_command") (call $out (i32.const 0) (i32.const 1)))"#,
+        "",
+    )
+    .replace(r#"(export "spin")"#, r#"(export "handle_command")"#);
+    let mut looping = Contract::new(&wat(&spinning));
+    let outcome = looping.call(Entry::Command, ALICE, vec![], 1_000_000);
+    assert_eq!(outcome.result, Err(Failure::OutOfFuel));
+    assert!(outcome.changes.is_empty() && looping.storage.is_empty());
+}
+
+/// A fixture whose `handle_command` and `handle_query` run `body` instead of answering.
+fn fixture(imports: &str, body: &str) -> Contract {
+    let text = module_with(
+        imports,
+        &format!(
+            r#"(func $body {body})
+           (func (export "handle_command") (call $body) (call $out (i32.const 0) (i32.const 1)))
+           (func (export "handle_query") (call $body) (call $out (i32.const 0) (i32.const 1)))"#
+        ),
+    )
+    .replace(
+        r#"(func (export "handle_command") (call $out (i32.const 0) (i32.const 1)))"#,
+        "",
+    )
+    .replace(
+        r#"(func (export "handle_query") (call $out (i32.const 0) (i32.const 1)))"#,
+        "",
+    );
+    Contract::new(&wat(&text))
+}
+
+const SET: &str = r#"(import "veil" "storage_set" (func $set (param i32 i32 i32 i32)))"#;
+
+#[test]
+fn a_trap_after_a_write_changes_nothing() {
+    let mut contract = fixture(
+        SET,
+        "(call $set (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1)) unreachable",
+    );
+    let outcome = contract.call(Entry::Command, ALICE, vec![], FUEL);
+    assert!(
+        matches!(outcome.result, Err(Failure::Trap(_))),
+        "{outcome:?}"
+    );
+    assert!(outcome.changes.is_empty() && contract.storage.is_empty());
+}
+
+#[test]
+fn a_query_that_writes_is_trapped() {
+    let mut contract = fixture(
+        SET,
+        "(call $set (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1))",
+    );
+    let outcome = contract.call(Entry::Query, ALICE, vec![], FUEL);
+    assert!(
+        matches!(&outcome.result, Err(Failure::Trap(reason)) if reason.contains("read-only")),
+        "{outcome:?}"
+    );
+    // The same code as a command writes.
+    contract
+        .call(Entry::Command, ALICE, vec![], FUEL)
+        .result
+        .unwrap();
+    assert_eq!(contract.storage.len(), 1);
+}
+
+#[test]
+fn pointers_outside_memory_trap_instead_of_touching_the_host() {
+    let mut contract = fixture(
+        SET,
+        "(call $set (i32.const 0) (i32.const 1) (i32.const 65535) (i32.const 2))",
+    );
+    let outcome = contract.call(Entry::Command, ALICE, vec![], FUEL);
+    assert!(
+        matches!(&outcome.result, Err(Failure::Trap(reason)) if reason.contains("outside memory")),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn memory_growth_stops_at_the_limit_and_recursion_at_its_depth() {
+    // memory.grow past 16 MiB fails (returns -1) and the contract traps on it.
+    let mut growing = fixture(
+        "",
+        "(if (i32.eq (memory.grow (i32.const 1000)) (i32.const -1)) (then unreachable))",
+    );
+    assert!(matches!(
+        growing.call(Entry::Command, ALICE, vec![], FUEL).result,
+        Err(Failure::Trap(_))
+    ));
+    let mut small = fixture("", "(drop (memory.grow (i32.const 10)))");
+    small
+        .call(Entry::Command, ALICE, vec![], FUEL)
+        .result
+        .unwrap();
+
+    let mut deep = fixture("", "(call $body)");
+    let outcome = deep.call(Entry::Command, ALICE, vec![], FUEL);
+    assert!(
+        matches!(outcome.result, Err(Failure::Trap(_))),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn execution_is_deterministic_across_vms_and_warm_or_cold_instances() {
+    let run = |warmup: usize| {
+        let mut token = token();
+        for _ in 0..warmup {
+            token
+                .call(Entry::Query, ALICE, balance(ALICE), FUEL)
+                .result
+                .unwrap();
+        }
+        let fuel: Vec<u64> = (0..5u8)
+            .map(|i| {
+                token
+                    .call(
+                        Entry::Command,
+                        ALICE,
+                        transfer([i; 32], 10 + i as u128),
+                        FUEL,
+                    )
+                    .fuel_used
+            })
+            .collect();
+        (fuel, token.storage)
+    };
+    let (cold_fuel, cold_state) = run(0);
+    let (warm_fuel, warm_state) = run(20);
+    assert_eq!(cold_fuel, warm_fuel);
+    assert_eq!(cold_state, warm_state);
+    assert!(cold_fuel.iter().all(|&fuel| fuel > 0 && fuel < FUEL));
+}
+
+#[test]
+fn randomness_is_a_function_of_key_block_and_index_and_absent_from_queries() {
+    let draw = r#"(import "veil" "random" (func $random (param i32 i32)))"#;
+    let text = module_with(
+        draw,
+        r#"(func (export "handle_command")
+             (i32.store8 (i32.const 100) (i32.const 0))
+             (call $random (i32.const 101) (i32.const 32))
+             (call $out (i32.const 100) (i32.const 33)))"#,
+    )
+    .replace(
+        r#"(func (export "handle_command") (call $out (i32.const 0) (i32.const 1)))"#,
+        "",
+    );
+    let fresh = || Contract::new(&wat(&text));
+    let (mut a, mut b) = (fresh(), fresh());
+    let first = a.call(Entry::Command, ALICE, vec![], FUEL).result.unwrap();
+    assert_eq!(
+        first,
+        b.call(Entry::Command, BOB, vec![], FUEL).result.unwrap()
+    );
+    let second = a.call(Entry::Command, ALICE, vec![], FUEL).result.unwrap();
+    assert_ne!(first, second, "another command index draws other bytes");
+    a.height += 1;
+    a.index = 0;
+    assert_ne!(
+        first,
+        a.call(Entry::Command, ALICE, vec![], FUEL).result.unwrap()
+    );
+
+    let mut querying = fixture(draw, "(call $random (i32.const 0) (i32.const 8))");
+    assert!(matches!(
+        querying.call(Entry::Query, ALICE, vec![], FUEL).result,
+        Err(Failure::Trap(_))
+    ));
+}
+
+#[test]
+fn the_auction_keeps_bids_sealed_until_the_close_height() {
+    let mut auction = Contract::new(&example("auction"));
+    auction.height = 10;
+    auction
+        .call(Entry::Init, ALICE, 20u64.to_le_bytes().to_vec(), FUEL)
+        .result
+        .unwrap();
+    for (bidder, bid) in [(BOB, 70u128), (MALLORY, 50)] {
+        let command = [&[0u8][..], &bid.to_le_bytes()].concat();
+        auction
+            .call(Entry::Command, bidder, command, FUEL)
+            .result
+            .unwrap();
+    }
+    let sealed = auction.call(Entry::Query, MALLORY, vec![2], FUEL);
+    assert!(matches!(sealed.result, Err(Failure::Error { code: 2, .. })));
+    auction.height = 20;
+    let revealed = auction
+        .call(Entry::Query, MALLORY, vec![2], FUEL)
+        .result
+        .unwrap();
+    assert_eq!(revealed, [&[1u8][..], &BOB, &70u128.to_le_bytes()].concat());
+}
