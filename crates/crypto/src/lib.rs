@@ -7,7 +7,10 @@
 //!   a purpose, binding caller-chosen associated data.
 //! - [drbg]: a deterministic random bit generator, so replicated gatekeepers draw identical
 //!   randomness from the root key and a public context.
+//! - [envelope]: messages encrypted to an X25519 public key, padded to size buckets, with a
+//!   one-time reply key (contract commands and queries).
 
 pub mod drbg;
+pub mod envelope;
 pub mod merkle;
 pub mod seal;

@@ -7,11 +7,12 @@
 //!
 //! Modules: transactions and calls (`transaction`), blocks and headers (`block`), messages and
 //! their origins and destinations (`message`), chain parameters (`params`), the worker registry
-//! (`registry`) and workers' signed egress (`egress`), staking and elections (`staking`), the
+//! (`registry`) and workers' signed egress (`egress`), contracts ([contract]), staking and elections (`staking`), the
 //! gatekeepers' protocol data (`gatekeeper`), hashing (`hash`), bounded strings on the wire
 //! (`wire`), and [namespace], every signing, hashing and sealing domain.
 
 mod block;
+pub mod contract;
 mod egress;
 mod gatekeeper;
 mod hash;

@@ -31,6 +31,8 @@ pub const GATEKEEPER_STATE: &[u8] = b"_VEIL_GATEKEEPER_STATE";
 pub const GATEKEEPER_DRBG: &[u8] = b"_VEIL_GATEKEEPER_DRBG";
 /// A contract's deterministic random stream (keyed by its contract key).
 pub const CONTRACT_DRBG: &[u8] = b"_VEIL_CONTRACT_DRBG";
+/// Hashing a developer and nonce into a contract id.
+pub const CONTRACT_ID: &[u8] = b"_VEIL_CONTRACT_ID";
 /// pRuntime's signed public API answers.
 pub const PUBLIC_ANSWER: &[u8] = b"_VEIL_PRUNTIME_PUBLIC_ANSWER";
 /// Associated data of pRuntime's sealed files.
@@ -69,6 +71,7 @@ mod tests {
         (GATEKEEPER_STATE, b"_VEIL_GATEKEEPER_STATE"),
         (GATEKEEPER_DRBG, b"_VEIL_GATEKEEPER_DRBG"),
         (CONTRACT_DRBG, b"_VEIL_CONTRACT_DRBG"),
+        (CONTRACT_ID, b"_VEIL_CONTRACT_ID"),
         (PUBLIC_ANSWER, b"_VEIL_PRUNTIME_PUBLIC_ANSWER"),
         (SEALED_FILE, b"_VEIL_PRUNTIME_SEALED_FILE"),
         (SEALED_KV, b"_VEIL_PRUNTIME_SEALED_KV"),

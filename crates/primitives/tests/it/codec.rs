@@ -4,6 +4,10 @@
 use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use proptest::prelude::*;
+use veil_primitives::contract::{
+    CodeInfo, CommandMessage, ContractCall, ContractEvent, ContractInfo, ContractParams, Envelope,
+    bucket, contract_id, is_bucket,
+};
 use veil_primitives::{
     Block, BlockLimits, Call, ChainIdentity, Destination, Divergence, Election, GatekeeperMessage,
     GenesisWorker, GovernanceCall, Header, KeyHolder, Launch, Measurement, Message, Origin, Params,
@@ -227,7 +231,46 @@ proptest! {
         let _ = Phase::decode(bytes.clone());
         let _ = GenesisWorker::decode(bytes.clone());
         let _ = SignedGatekeeperMessage::decode_cfg(bytes.clone(), &1024);
+        let _ = ContractCall::decode(bytes.clone());
+        let _ = ContractInfo::decode(bytes.clone());
+        let _ = CodeInfo::decode(bytes.clone());
+        let _ = CommandMessage::decode(bytes.clone());
+        let _ = ContractEvent::decode(bytes.clone());
+        let _ = ContractParams::decode(bytes.clone());
         let _ = Params::decode(bytes);
+    }
+
+    #[test]
+    fn contract_types_round_trip_and_truncation_fails(
+        seed in any::<u64>(),
+        nonce in any::<u64>(),
+        chunk in proptest::collection::vec(any::<u8>(), 1..512),
+        plaintext in 0usize..20_000,
+        cut in any::<usize>(),
+    ) {
+        let who = PrivateKey::from_seed(seed).public_key();
+        let contract = contract_id(&who, nonce);
+        let envelope = Envelope { ephemeral: [seed as u8; 32], ciphertext: vec![7; bucket(plaintext).min(32 * 1024)] };
+        prop_assert!(is_bucket(bucket(plaintext)));
+        let calls = [
+            ContractCall::UploadCode { hash: hash(&chunk), size: chunk.len() as u32, index: 0, chunk: chunk.clone() },
+            ContractCall::Instantiate { code: hash(&chunk), miner: who.clone() },
+            ContractCall::Assign { contract, miner: who.clone() },
+            ContractCall::Command { contract, fuel: nonce, envelope: envelope.clone() },
+        ];
+        for call in calls {
+            let bytes = call.encode();
+            prop_assert_eq!(ContractCall::decode(bytes.clone()).unwrap(), call);
+            let cut = cut % bytes.len();
+            prop_assert!(ContractCall::decode(bytes.slice(..cut)).is_err());
+        }
+        let info = ContractInfo { developer: who.clone(), code: hash(&chunk), miner: who.clone(), created: nonce, public_key: Some([1; 32]) };
+        prop_assert_eq!(ContractInfo::decode(info.encode()).unwrap(), info);
+        let message = CommandMessage { nonce, expiry: seed, fuel: 5, envelope };
+        prop_assert_eq!(CommandMessage::decode(message.encode()).unwrap(), message);
+        let event = ContractEvent::Instantiated { contract, code: hash(&chunk), developer: who.clone(), miner: who };
+        prop_assert_eq!(ContractEvent::decode(event.encode()).unwrap(), event);
+        prop_assert_ne!(contract_id(&PrivateKey::from_seed(seed).public_key(), nonce.wrapping_add(1)), contract);
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub(crate) fn wat(text: &str) -> Vec<u8> {
 pub(crate) struct Contract {
     pub(crate) vm: Vm,
     pub(crate) code: Code,
-    pub(crate) storage: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Shared with the VM during a call, unique again after it, so committing does not copy.
+    pub(crate) storage: Arc<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>,
     pub(crate) height: u64,
     pub(crate) index: u64,
 }
@@ -105,12 +106,13 @@ impl Contract {
             randomness,
             fuel,
         };
-        let snapshot: Arc<dyn Storage> = Arc::new(self.storage.clone());
+        let snapshot: Arc<dyn Storage> = self.storage.clone();
         let outcome = self.vm.execute(&self.code, call, snapshot);
+        let storage = Arc::make_mut(&mut self.storage);
         for (key, value) in &outcome.changes {
             match value {
-                Some(value) => self.storage.insert(key.clone(), value.clone()),
-                None => self.storage.remove(key),
+                Some(value) => storage.insert(key.clone(), value.clone()),
+                None => storage.remove(key),
             };
         }
         outcome

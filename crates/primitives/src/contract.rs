@@ -1,0 +1,501 @@
+//! Contracts on chain: code uploads, instances, miner assignments and encrypted commands.
+//!
+//! Code is public and content-addressed (its SHA-256). A module is larger than a transaction
+//! may be, so it is uploaded in chunks of [CODE_CHUNK_BYTES]; the chain checks it against the
+//! VM's deploy policy when the last chunk arrives. An instance names its code and the miner
+//! that runs it; its id is derived from the developer and the transaction's nonce, so the
+//! developer knows it before the transaction lands. A command carries an [Envelope] sealed to
+//! the contract's key, padded to a size bucket, and a prepaid fuel limit that sets its fee, so
+//! neither its length nor its fee says anything about what it does or whether it succeeded.
+
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, Balance, Digest, Height};
+
+/// Largest chunk of code one upload carries (fits a transaction under the 64 KiB cap).
+pub const CODE_CHUNK_BYTES: usize = 48 * 1024;
+/// Largest contract module (the VM's limit).
+pub const MAX_CODE_BYTES: u32 = 512 * 1024;
+/// Largest ciphertext a command carries (a bucket size, fits a transaction).
+pub const MAX_ENVELOPE_BYTES: usize = 32 * 1024;
+/// Topic of the chain's contract events (instantiated, assigned) that workers follow.
+pub const CONTRACTS_TOPIC: &[u8] = b"veil/contracts";
+
+/// A contract's id.
+pub type ContractId = Digest;
+
+/// The ciphertext size for a plaintext of `len` bytes: the smallest bucket (256 B, 1 KiB, 4
+/// KiB, then 4 KiB steps) that holds it with its 4-byte length frame and 16-byte tag.
+pub fn bucket(len: usize) -> usize {
+    let needed = len.saturating_add(4 + 16);
+    match needed {
+        0..=256 => 256,
+        257..=1024 => 1024,
+        _ => needed.div_ceil(4096).saturating_mul(4096),
+    }
+}
+
+/// Whether `len` is a ciphertext size [bucket] produces.
+pub fn is_bucket(len: usize) -> bool {
+    len == 256 || len == 1024 || (len >= 4096 && len.is_multiple_of(4096))
+}
+
+/// A message encrypted to an X25519 public key (`veil_crypto::envelope` seals and opens it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// The sender's ephemeral X25519 public key.
+    pub ephemeral: [u8; 32],
+    /// The padded, sealed plaintext: always a [bucket] size.
+    pub ciphertext: Vec<u8>,
+}
+
+/// What an account asks of the contracts module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContractCall {
+    /// Upload one chunk of a module. The first chunk of a hash fixes its size; chunks may come
+    /// in any order, each at most once.
+    UploadCode {
+        /// SHA-256 of the whole module.
+        hash: Digest,
+        /// Size of the whole module.
+        size: u32,
+        /// Chunk index (the chunk starts at `index * CODE_CHUNK_BYTES`).
+        index: u32,
+        /// The chunk's bytes: [CODE_CHUNK_BYTES], or the rest for the last one.
+        chunk: Vec<u8>,
+    },
+    /// Create a contract from valid uploaded code, run by a registered miner. Its id is
+    /// [contract_id] of the sender and this transaction's nonce. Its `init` arrives as its
+    /// first command, from the developer, once the gatekeepers have published its key.
+    Instantiate {
+        /// The code's hash.
+        code: Digest,
+        /// The worker that runs it.
+        miner: AccountId,
+    },
+    /// Move a contract to another registered miner (its developer only).
+    Assign {
+        /// The contract.
+        contract: ContractId,
+        /// The new miner.
+        miner: AccountId,
+    },
+    /// An encrypted command (the developer's first one is `init`).
+    Command {
+        /// The contract.
+        contract: ContractId,
+        /// Fuel the command may spend; paid for whether it is used or not.
+        fuel: u64,
+        /// The sealed command.
+        envelope: Envelope,
+    },
+}
+
+/// Contract parameters, set at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContractParams {
+    /// Fee per 1,000 units of fuel a command reserves.
+    pub fuel_price_per_kilo: Balance,
+    /// Most fuel one command may reserve.
+    pub max_command_fuel: u64,
+    /// Fee per byte of uploaded code, on top of the transaction's byte fee: code is kept by
+    /// every validator for good.
+    pub code_byte_fee: Balance,
+}
+
+impl Default for ContractParams {
+    fn default() -> Self {
+        Self {
+            fuel_price_per_kilo: 1,
+            max_command_fuel: 50_000_000,
+            code_byte_fee: 10,
+        }
+    }
+}
+
+impl ContractParams {
+    /// Checks the parameters are usable.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        if self.max_command_fuel < 100_000 {
+            return Err("max_command_fuel must be at least 100000");
+        }
+        Ok(())
+    }
+
+    /// What a call of the contracts module costs on top of the transaction's size fee.
+    pub fn call_fee(&self, call: &ContractCall) -> Balance {
+        match call {
+            ContractCall::UploadCode { chunk, .. } => {
+                self.code_byte_fee.saturating_mul(chunk.len() as Balance)
+            }
+            ContractCall::Command { fuel, .. } => self
+                .fuel_price_per_kilo
+                .saturating_mul((*fuel).div_ceil(1_000) as Balance),
+            ContractCall::Instantiate { .. } | ContractCall::Assign { .. } => 0,
+        }
+    }
+}
+
+/// Uploaded code: its size and which chunks have arrived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeInfo {
+    /// Size of the whole module.
+    pub size: u32,
+    /// Chunks received so far.
+    pub received: u32,
+    /// Who uploaded the first chunk.
+    pub uploader: AccountId,
+    /// Set once every chunk is in and the module passed the deploy policy.
+    pub valid: bool,
+}
+
+impl CodeInfo {
+    /// Chunks a module of this size has.
+    pub fn chunks(&self) -> u32 {
+        self.size.div_ceil(CODE_CHUNK_BYTES as u32)
+    }
+}
+
+/// A contract instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContractInfo {
+    /// The account that instantiated it (sends `init`, may reassign it).
+    pub developer: AccountId,
+    /// Its code's hash.
+    pub code: Digest,
+    /// The miner that runs it.
+    pub miner: AccountId,
+    /// Height it was created at.
+    pub created: Height,
+    /// Its X25519 public key, once the gatekeepers published it.
+    pub public_key: Option<[u8; 32]>,
+}
+
+/// What a contract's miner receives for each command: the chain's message to the contract.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandMessage {
+    /// The sender's nonce: bound into the envelope's associated data.
+    pub nonce: u64,
+    /// The transaction's expiry: bound too, so an old ciphertext cannot be resent later.
+    pub expiry: Height,
+    /// Fuel reserved.
+    pub fuel: u64,
+    /// The sealed command.
+    pub envelope: Envelope,
+}
+
+/// Events of the contracts module, on [CONTRACTS_TOPIC].
+// Short-lived values encoded straight into a message; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContractEvent {
+    /// A contract was created.
+    Instantiated {
+        /// Its id.
+        contract: ContractId,
+        /// Its code.
+        code: Digest,
+        /// Its developer.
+        developer: AccountId,
+        /// Its miner.
+        miner: AccountId,
+    },
+    /// A contract moved to another miner.
+    Assigned {
+        /// The contract.
+        contract: ContractId,
+        /// The new miner.
+        miner: AccountId,
+    },
+}
+
+/// A contract's id: `SHA-256(domain ‖ developer ‖ nonce)` of the transaction that creates it.
+pub fn contract_id(developer: &AccountId, nonce: u64) -> ContractId {
+    crate::hash_parts(&[
+        crate::namespace::CONTRACT_ID,
+        developer.as_ref(),
+        &nonce.to_be_bytes(),
+    ])
+}
+
+impl Write for Envelope {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.ephemeral.write(buf);
+        self.ciphertext.write(buf);
+    }
+}
+
+impl EncodeSize for Envelope {
+    fn encode_size(&self) -> usize {
+        32 + self.ciphertext.encode_size()
+    }
+}
+
+impl Read for Envelope {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            ephemeral: <[u8; 32]>::read(buf)?,
+            ciphertext: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=MAX_ENVELOPE_BYTES), ()))?,
+        })
+    }
+}
+
+impl Write for ContractCall {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Self::UploadCode {
+                hash,
+                size,
+                index,
+                chunk,
+            } => {
+                0u8.write(buf);
+                hash.write(buf);
+                size.write(buf);
+                index.write(buf);
+                chunk.write(buf);
+            }
+            Self::Instantiate { code, miner } => {
+                1u8.write(buf);
+                code.write(buf);
+                miner.write(buf);
+            }
+            Self::Assign { contract, miner } => {
+                2u8.write(buf);
+                contract.write(buf);
+                miner.write(buf);
+            }
+            Self::Command {
+                contract,
+                fuel,
+                envelope,
+            } => {
+                3u8.write(buf);
+                contract.write(buf);
+                fuel.write(buf);
+                envelope.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for ContractCall {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::UploadCode { hash, chunk, .. } => {
+                hash.encode_size() + 4 + 4 + chunk.encode_size()
+            }
+            Self::Instantiate { code, miner } => code.encode_size() + miner.encode_size(),
+            Self::Assign { contract, miner } => contract.encode_size() + miner.encode_size(),
+            Self::Command {
+                contract, envelope, ..
+            } => contract.encode_size() + 8 + envelope.encode_size(),
+        }
+    }
+}
+
+impl Read for ContractCall {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        match u8::read(buf)? {
+            0 => Ok(Self::UploadCode {
+                hash: Digest::read(buf)?,
+                size: u32::read(buf)?,
+                index: u32::read(buf)?,
+                chunk: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(1..=CODE_CHUNK_BYTES), ()))?,
+            }),
+            1 => Ok(Self::Instantiate {
+                code: Digest::read(buf)?,
+                miner: AccountId::read(buf)?,
+            }),
+            2 => Ok(Self::Assign {
+                contract: Digest::read(buf)?,
+                miner: AccountId::read(buf)?,
+            }),
+            3 => Ok(Self::Command {
+                contract: Digest::read(buf)?,
+                fuel: u64::read(buf)?,
+                envelope: Envelope::read(buf)?,
+            }),
+            t => Err(Error::InvalidEnum(t)),
+        }
+    }
+}
+
+impl Write for ContractParams {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.fuel_price_per_kilo.write(buf);
+        self.max_command_fuel.write(buf);
+        self.code_byte_fee.write(buf);
+    }
+}
+
+impl EncodeSize for ContractParams {
+    fn encode_size(&self) -> usize {
+        16 + 8 + 16
+    }
+}
+
+impl Read for ContractParams {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            fuel_price_per_kilo: u128::read(buf)?,
+            max_command_fuel: u64::read(buf)?,
+            code_byte_fee: u128::read(buf)?,
+        })
+    }
+}
+
+impl Write for CodeInfo {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.size.write(buf);
+        self.received.write(buf);
+        self.uploader.write(buf);
+        self.valid.write(buf);
+    }
+}
+
+impl EncodeSize for CodeInfo {
+    fn encode_size(&self) -> usize {
+        4 + 4 + self.uploader.encode_size() + 1
+    }
+}
+
+impl Read for CodeInfo {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            size: u32::read(buf)?,
+            received: u32::read(buf)?,
+            uploader: AccountId::read(buf)?,
+            valid: bool::read(buf)?,
+        })
+    }
+}
+
+impl Write for ContractInfo {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.developer.write(buf);
+        self.code.write(buf);
+        self.miner.write(buf);
+        self.created.write(buf);
+        self.public_key.write(buf);
+    }
+}
+
+impl EncodeSize for ContractInfo {
+    fn encode_size(&self) -> usize {
+        self.developer.encode_size()
+            + self.code.encode_size()
+            + self.miner.encode_size()
+            + 8
+            + self.public_key.encode_size()
+    }
+}
+
+impl Read for ContractInfo {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            developer: AccountId::read(buf)?,
+            code: Digest::read(buf)?,
+            miner: AccountId::read(buf)?,
+            created: u64::read(buf)?,
+            public_key: Option::<[u8; 32]>::read(buf)?,
+        })
+    }
+}
+
+impl Write for CommandMessage {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.nonce.write(buf);
+        self.expiry.write(buf);
+        self.fuel.write(buf);
+        self.envelope.write(buf);
+    }
+}
+
+impl EncodeSize for CommandMessage {
+    fn encode_size(&self) -> usize {
+        8 + 8 + 8 + self.envelope.encode_size()
+    }
+}
+
+impl Read for CommandMessage {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            nonce: u64::read(buf)?,
+            expiry: u64::read(buf)?,
+            fuel: u64::read(buf)?,
+            envelope: Envelope::read(buf)?,
+        })
+    }
+}
+
+impl Write for ContractEvent {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Self::Instantiated {
+                contract,
+                code,
+                developer,
+                miner,
+            } => {
+                0u8.write(buf);
+                contract.write(buf);
+                code.write(buf);
+                developer.write(buf);
+                miner.write(buf);
+            }
+            Self::Assigned { contract, miner } => {
+                1u8.write(buf);
+                contract.write(buf);
+                miner.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for ContractEvent {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::Instantiated {
+                contract,
+                code,
+                developer,
+                miner,
+            } => {
+                contract.encode_size()
+                    + code.encode_size()
+                    + developer.encode_size()
+                    + miner.encode_size()
+            }
+            Self::Assigned { contract, miner } => contract.encode_size() + miner.encode_size(),
+        }
+    }
+}
+
+impl Read for ContractEvent {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        match u8::read(buf)? {
+            0 => Ok(Self::Instantiated {
+                contract: Digest::read(buf)?,
+                code: Digest::read(buf)?,
+                developer: AccountId::read(buf)?,
+                miner: AccountId::read(buf)?,
+            }),
+            1 => Ok(Self::Assigned {
+                contract: Digest::read(buf)?,
+                miner: AccountId::read(buf)?,
+            }),
+            t => Err(Error::InvalidEnum(t)),
+        }
+    }
+}
