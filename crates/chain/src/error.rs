@@ -108,6 +108,9 @@ pub enum TxError {
     /// A staking call failed.
     #[error("staking: {0}")]
     Staking(Box<StakingError>),
+    /// A contracts call failed.
+    #[error("contracts: {0}")]
+    Contract(Box<ContractError>),
     /// A worker message from a key that is not a registered worker.
     #[error("worker {0} is not registered")]
     UnknownWorker(String),
@@ -188,6 +191,93 @@ impl From<StakingError> for ExecError {
     fn from(e: StakingError) -> Self {
         Self::Tx(TxError::Staking(Box::new(e)))
     }
+}
+
+impl From<ContractError> for ExecError {
+    fn from(e: ContractError) -> Self {
+        Self::Tx(TxError::Contract(Box::new(e)))
+    }
+}
+
+/// Why a contracts call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContractError {
+    /// A module over the size limit.
+    #[error("code of {size} bytes is over the limit of {max}")]
+    CodeTooLarge {
+        /// Declared size.
+        size: u32,
+        /// Limit.
+        max: u32,
+    },
+    /// An upload whose size disagrees with the first chunk's.
+    #[error("code {hash} was announced with {expected} bytes, this chunk says {got}")]
+    SizeMismatch {
+        /// Code hash (hex).
+        hash: String,
+        /// Size of the first chunk's announcement.
+        expected: u32,
+        /// Size in this chunk.
+        got: u32,
+    },
+    /// A chunk index beyond the code's chunks, or a chunk of the wrong length.
+    #[error("chunk {index} of {chunks} has {len} bytes, expected {expected}")]
+    BadChunk {
+        /// Index.
+        index: u32,
+        /// Chunks of the code.
+        chunks: u32,
+        /// Length received.
+        len: usize,
+        /// Length expected.
+        expected: usize,
+    },
+    /// A chunk already received.
+    #[error("chunk {0} was already uploaded")]
+    DuplicateChunk(u32),
+    /// The code is already uploaded and valid.
+    #[error("code {0} is already uploaded")]
+    CodeExists(String),
+    /// The whole module does not hash to the announced hash. Its chunks are discarded.
+    #[error("the uploaded chunks do not hash to {0}; upload again")]
+    HashMismatch(String),
+    /// The module breaks the deploy policy. Its chunks are discarded.
+    #[error("code refused: {0}")]
+    InvalidCode(String),
+    /// No valid code under this hash.
+    #[error("no uploaded code {0}")]
+    UnknownCode(String),
+    /// The miner is not a registered worker.
+    #[error("miner {0} is not a registered worker")]
+    UnknownMiner(String),
+    /// No contract with this id.
+    #[error("no contract {0}")]
+    UnknownContract(String),
+    /// A contract already has this id (cannot happen with fresh nonces).
+    #[error("contract {0} already exists")]
+    ContractExists(String),
+    /// Only the contract's developer may do this.
+    #[error("only the contract's developer may reassign it")]
+    NotDeveloper,
+    /// The gatekeepers have not yet published the contract's key.
+    #[error(
+        "contract {0} has no key yet: the gatekeepers publish it a few blocks after instantiation"
+    )]
+    NoKeyYet(String),
+    /// A command ciphertext whose length is not a padding bucket.
+    #[error("command ciphertext of {0} bytes is not a padding bucket (256, 1024, 4096, ...)")]
+    NotABucket(usize),
+    /// A command reserving no fuel or more than allowed.
+    #[error("a command reserves 1 to {max} fuel, not {got}")]
+    BadFuel {
+        /// Fuel reserved.
+        got: u64,
+        /// Most allowed.
+        max: u64,
+    },
+    /// Messages to contracts travel as commands only.
+    #[error("messages to a contract are sent as contract commands, not raw messages")]
+    RawContractMessage,
 }
 
 /// Why a block cannot be executed.

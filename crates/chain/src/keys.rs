@@ -173,3 +173,39 @@ pub fn staking_nominations(who: &AccountId) -> Digest {
 pub fn election() -> Digest {
     key(b"staking/election", &[])
 }
+
+/// The contract parameters.
+pub fn contract_params() -> Digest {
+    key(b"contracts/params", &[])
+}
+
+/// Valid code's record: its size and whose upload holds its chunks.
+pub fn code(hash: &Digest) -> Digest {
+    key(b"contracts/code", hash.as_ref())
+}
+
+/// An upload in progress. Each uploader has its own, so nobody can spoil another's upload of
+/// the same code with a wrong size or a bad chunk.
+pub fn code_upload(uploader: &AccountId, hash: &Digest) -> Digest {
+    let mut item = uploader.as_ref().to_vec();
+    item.extend_from_slice(hash.as_ref());
+    key(b"contracts/code_upload", &item)
+}
+
+/// One chunk of an upload (and, once valid, of the code).
+pub fn code_chunk(uploader: &AccountId, hash: &Digest, index: u32) -> Digest {
+    let mut item = uploader.as_ref().to_vec();
+    item.extend_from_slice(hash.as_ref());
+    item.extend_from_slice(&index.to_be_bytes());
+    key(b"contracts/code_chunk", &item)
+}
+
+/// A contract instance.
+pub fn contract(id: &Digest) -> Digest {
+    key(b"contracts/instance", id.as_ref())
+}
+
+/// A contract's key sealed under the root key, as the gatekeepers published it.
+pub fn contract_sealed_key(id: &Digest) -> Digest {
+    key(b"contracts/sealed_key", id.as_ref())
+}

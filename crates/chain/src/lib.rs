@@ -26,6 +26,7 @@
 //!   access, and every error type (a leaf).
 
 pub mod balances;
+pub mod contracts;
 pub mod error;
 pub mod execute;
 pub mod gatekeeper;
@@ -39,7 +40,7 @@ pub mod registry;
 pub mod staking;
 pub mod system;
 
-pub use error::{BlockError, ExecError, StateError, TxError};
+pub use error::{BlockError, ContractError, ExecError, StateError, TxError};
 pub use execute::{
     BlockOutcome, Receipt,
     check::{Admissible, MAX_NONCE_GAP, check_transaction},

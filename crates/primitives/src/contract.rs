@@ -22,6 +22,10 @@ pub const MAX_CODE_BYTES: u32 = 512 * 1024;
 pub const MAX_ENVELOPE_BYTES: usize = 32 * 1024;
 /// Topic of the chain's contract events (instantiated, assigned) that workers follow.
 pub const CONTRACTS_TOPIC: &[u8] = b"veil/contracts";
+/// Topic of the gatekeepers' contract keys ([ContractKey]) in their shared stream.
+pub const CONTRACT_KEY_TOPIC: &[u8] = b"veil/contract-key";
+/// Largest sealed contract key a gatekeeper publishes.
+pub const MAX_SEALED_KEY_BYTES: usize = 256;
 
 /// A contract's id.
 pub type ContractId = Digest;
@@ -185,6 +189,19 @@ pub struct CommandMessage {
     pub fuel: u64,
     /// The sealed command.
     pub envelope: Envelope,
+}
+
+/// A contract's key as the gatekeepers publish it: derived deterministically from the root key
+/// and the contract id, so every gatekeeper sends identical bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContractKey {
+    /// The contract.
+    pub contract: ContractId,
+    /// Its X25519 public key: what clients encrypt commands to.
+    pub public_key: [u8; 32],
+    /// The contract key sealed under a key derived from the root key, for gatekeepers that
+    /// join later.
+    pub sealed_key: Vec<u8>,
 }
 
 /// Events of the contracts module, on [CONTRACTS_TOPIC].
@@ -497,5 +514,30 @@ impl Read for ContractEvent {
             }),
             t => Err(Error::InvalidEnum(t)),
         }
+    }
+}
+
+impl Write for ContractKey {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.contract.write(buf);
+        self.public_key.write(buf);
+        self.sealed_key.write(buf);
+    }
+}
+
+impl EncodeSize for ContractKey {
+    fn encode_size(&self) -> usize {
+        self.contract.encode_size() + 32 + self.sealed_key.encode_size()
+    }
+}
+
+impl Read for ContractKey {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            contract: Digest::read(buf)?,
+            public_key: <[u8; 32]>::read(buf)?,
+            sealed_key: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=MAX_SEALED_KEY_BYTES), ()))?,
+        })
     }
 }

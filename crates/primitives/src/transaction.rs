@@ -6,7 +6,7 @@ use commonware_cryptography::{Signer as _, Verifier as _};
 use crate::{
     AccountId, Balance, ChainIdentity, Destination, Digest, Height, Params, PrivateKey,
     Registration, RegistryParams, Signature, SignedGatekeeperMessage, SignedWorkerMessage,
-    StakingCall, StakingParams, hash, namespace,
+    StakingCall, StakingParams, contract::ContractCall, hash, namespace,
 };
 
 /// Bounds for decoding transactions from untrusted bytes.
@@ -68,6 +68,8 @@ pub enum Call {
     /// copy of each sequence is routed; identical later copies are dropped, and a different
     /// one is recorded as a divergence.
     GatekeeperMessage(Box<SignedGatekeeperMessage>),
+    /// Upload code, instantiate or reassign a contract, or send one an encrypted command.
+    Contract(ContractCall),
 }
 
 /// An unsigned transaction.
@@ -211,6 +213,10 @@ impl Write for Call {
                 6u8.write(buf);
                 m.write(buf);
             }
+            Self::Contract(c) => {
+                7u8.write(buf);
+                c.write(buf);
+            }
         }
     }
 }
@@ -228,6 +234,7 @@ impl EncodeSize for Call {
             Self::WorkerMessage(m) => m.encode_size(),
             Self::Staking(c) => c.encode_size(),
             Self::GatekeeperMessage(m) => m.encode_size(),
+            Self::Contract(c) => c.encode_size(),
         }
     }
 }
@@ -253,6 +260,7 @@ impl Read for Call {
             6 => Ok(Self::GatekeeperMessage(Box::new(
                 SignedGatekeeperMessage::read_cfg(buf, &limits.max_payload)?,
             ))),
+            7 => Ok(Self::Contract(ContractCall::read(buf)?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }

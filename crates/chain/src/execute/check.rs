@@ -13,7 +13,8 @@ use veil_primitives::{Balance, Call, Destination, Params, Phase, SignedTransacti
 
 use crate::{
     balances::{self, Account},
-    error::{ExecError, TxError},
+    contracts,
+    error::{ContractError, ExecError, TxError},
     gatekeeper, governance,
     overlay::{Overlay, StateRead},
     registry,
@@ -71,7 +72,11 @@ pub async fn includable<S: StateRead>(
         .into());
     }
     let account = balances::account(o, &t.sender).await?;
-    let fee = params.fee(size);
+    let mut fee = params.fee(size);
+    if let Call::Contract(call) = &t.call {
+        // Set by the bucketed size and the fuel reserved, never by what the command does.
+        fee = fee.saturating_add(contracts::params(o).await?.call_fee(call));
+    }
     let mut needed = fee;
     match at {
         Inclusion::Block => {
@@ -183,9 +188,13 @@ pub async fn check_transaction<S: StateRead>(
         Call::SendMessage {
             destination: Destination::Contract(_),
             ..
-        } if gatekeeper::phase(&o).await? == Phase::Prelaunch => {
-            return Err(TxError::NotLaunched.into());
+        } => {
+            if gatekeeper::phase(&o).await? == Phase::Prelaunch {
+                return Err(TxError::NotLaunched.into());
+            }
+            return Err(ContractError::RawContractMessage.into());
         }
+        Call::Contract(call) => contracts::check(&o, t, call).await?,
         _ => {}
     }
     let moved = match &t.call {

@@ -6,29 +6,29 @@
 //! to the liveness monitor once there is one. Adding a consumer is one arm of `on_worker_message`.
 
 use veil_primitives::{
-    AccountId, Call, Destination, GovernanceCall, HEARTBEAT_TOPIC, Message, Origin, Params, Phase,
-    READY_TOPIC, WorkerMessage,
+    Call, Destination, GatekeeperMessage, GovernanceCall, HEARTBEAT_TOPIC, Message, Origin, Params,
+    Phase, READY_TOPIC, Transaction, WorkerMessage, contract::CONTRACT_KEY_TOPIC,
 };
 
 use crate::{
-    balances,
-    error::{ExecError, StateError, TxError},
+    balances, contracts,
+    error::{ContractError, ExecError, StateError, TxError},
     gatekeeper, governance, mq,
     overlay::{Overlay, StateRead},
     registry, staking,
     system::BlockEnv,
 };
 
-/// Carries out `sender`'s call in the block `env`.
+/// Carries out a transaction's call in the block `env`.
 pub(crate) async fn apply_call<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
     env: &BlockEnv,
-    sender: &AccountId,
-    call: &Call,
+    tx: &Transaction,
     params: &Params,
 ) -> Result<(), ExecError> {
-    match call {
+    let sender = &tx.sender;
+    match &tx.call {
         Call::Transfer { to, amount } => balances::transfer(o, sender, to, *amount).await,
         Call::Governance(g) => {
             governance::authorize(o, sender).await?;
@@ -56,23 +56,31 @@ pub(crate) async fn apply_call<S: StateRead>(
             Ok(on_worker_message(o, outbox, &m.message, env).await?)
         }
         Call::GatekeeperMessage(m) => {
-            gatekeeper::stream::relay(
+            let routed = gatekeeper::stream::relay(
                 o,
                 outbox,
                 &env.chain,
                 m,
                 gatekeeper::max_payload(&m.message.destination, params),
             )
-            .await
+            .await?;
+            if routed {
+                on_gatekeeper_message(o, &m.message).await?;
+            }
+            Ok(())
         }
+        Call::Contract(c) => contracts::apply(o, outbox, env, tx, c).await,
         Call::SendMessage {
             destination,
             payload,
         } => {
-            if matches!(destination, Destination::Contract(_))
-                && gatekeeper::phase(o).await? == Phase::Prelaunch
-            {
-                return Err(TxError::NotLaunched.into());
+            if matches!(destination, Destination::Contract(_)) {
+                if gatekeeper::phase(o).await? == Phase::Prelaunch {
+                    return Err(TxError::NotLaunched.into());
+                }
+                // Commands reach contracts only as `ContractCall::Command`, which pays for its
+                // fuel and is padded; nothing else may claim a contract's stream.
+                return Err(ContractError::RawContractMessage.into());
             }
             mq::send(
                 o,
@@ -84,6 +92,21 @@ pub(crate) async fn apply_call<S: StateRead>(
             )
             .await
         }
+    }
+}
+
+/// A gatekeeper message the chain just routed (the first copy), handed to the module that
+/// consumes its topic. The launch's readiness and state checkpoints are handled in
+/// [gatekeeper]; contract keys go to [contracts].
+async fn on_gatekeeper_message<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    m: &GatekeeperMessage,
+) -> Result<(), StateError> {
+    match &m.destination {
+        Destination::Topic(topic) if topic == CONTRACT_KEY_TOPIC => {
+            contracts::on_key(o, &m.payload).await
+        }
+        _ => Ok(()),
     }
 }
 

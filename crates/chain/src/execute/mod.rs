@@ -19,9 +19,12 @@ use commonware_codec::Encode;
 use commonware_cryptography::{BatchEntry, BatchVerifier};
 use commonware_parallel::Sequential;
 use rand::CryptoRng;
-use veil_primitives::{AccountId, Balance, ChainIdentity, Digest, Message, SignedTransaction};
+use veil_primitives::{
+    AccountId, Balance, Call, ChainIdentity, Digest, Message, SignedTransaction,
+};
 
 use crate::{
+    contracts,
     error::{BlockError, ExecError, TxError},
     gatekeeper, governance,
     overlay::{Changes, Overlay, StateRead},
@@ -158,8 +161,7 @@ pub async fn execute_block<S: StateRead>(
             &mut call_overlay,
             &mut call_messages,
             env,
-            &tx.transaction.sender,
-            &tx.transaction.call,
+            &tx.transaction,
             &params,
         )
         .await
@@ -168,6 +170,13 @@ pub async fn execute_block<S: StateRead>(
             Err(ExecError::Tx(e)) => Err(e),
             Err(ExecError::State(e)) => return Err(e.into()),
         };
+        // An upload whose last chunk failed the hash or the deploy policy loses its earlier
+        // chunks too, outside the failed call's writes.
+        if let (Call::Contract(call), Err(error)) = (&tx.transaction.call, &result)
+            && let Some(hash) = contracts::refused_upload(call, error)
+        {
+            contracts::discard_upload(&mut o, &tx.transaction.sender, hash).await?;
+        }
         let result = result.map(|changes| {
             o.merge(changes);
             messages.append(&mut call_messages);

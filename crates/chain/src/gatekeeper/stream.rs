@@ -115,7 +115,7 @@ pub(crate) async fn relay<S: StateRead>(
     chain: &ChainIdentity,
     signed: &SignedGatekeeperMessage,
     max_payload: usize,
-) -> Result<(), ExecError> {
+) -> Result<bool, ExecError> {
     let m = &signed.message;
     match check_gatekeeper_message(o, chain, signed).await? {
         CopyStatus::First => {
@@ -142,9 +142,9 @@ pub(crate) async fn relay<S: StateRead>(
             if is_state {
                 o.set(keys::gatekeeper_state(), m.payload.clone());
             }
-            Ok(())
+            Ok(true)
         }
-        CopyStatus::Duplicate => Ok(()),
+        CopyStatus::Duplicate => Ok(false),
         CopyStatus::Diverges(routed) => {
             let count = divergences(o).await?;
             o.put(keys::divergences(), &(count + 1));
@@ -154,14 +154,15 @@ pub(crate) async fn relay<S: StateRead>(
                 other: m.content_hash(),
                 signer: m.signer.clone(),
             };
-            Ok(mq::emit(
+            mq::emit(
                 o,
                 outbox,
                 Origin::Chain,
                 Destination::Topic(DIVERGENCE_TOPIC.to_vec()),
                 record.encode().to_vec(),
             )
-            .await?)
+            .await?;
+            Ok(false)
         }
     }
 }

@@ -12,11 +12,11 @@ use super::{
 };
 use crate::gatekeeper;
 
-fn read<T>(net: &Net, f: impl AsyncFnOnce(&Overlay<'_, MemoryState>) -> T) -> T {
+pub(super) fn read<T>(net: &Net, f: impl AsyncFnOnce(&Overlay<'_, MemoryState>) -> T) -> T {
     block_on(f(&Overlay::new(&net.state)))
 }
 
-fn topic<T: commonware_codec::DecodeExt<()>>(messages: &[Message], t: &[u8]) -> Vec<T> {
+pub(super) fn topic<T: commonware_codec::DecodeExt<()>>(messages: &[Message], t: &[u8]) -> Vec<T> {
     messages
         .iter()
         .filter(|m| m.origin == Origin::Chain && m.destination == Destination::Topic(t.to_vec()))
@@ -26,7 +26,7 @@ fn topic<T: commonware_codec::DecodeExt<()>>(messages: &[Message], t: &[u8]) -> 
 
 /// Three registered candidates (workers 1-3, operators 104-106) and a registered worker
 /// that is no candidate (worker 4); runs to the first election under `p`.
-fn elected(p: StakingParams) -> (Net, Vec<Worker>, Election) {
+pub(super) fn elected(p: StakingParams) -> (Net, Vec<Worker>, Election) {
     let mut net = net_with(StakingParams {
         election_period_blocks: 1_000,
         ..p.clone()
@@ -54,7 +54,7 @@ fn contract_message() -> Call {
     }
 }
 
-fn confirm(net: &mut Net, w: &Worker, round: u64, key: &[u8; 32]) -> Vec<Message> {
+pub(super) fn confirm(net: &mut Net, w: &Worker, round: u64, key: &[u8; 32]) -> Vec<Message> {
     let relayer = net.operator.clone();
     let call = ready(net, w, round, key);
     let (result, messages) = net.run(&relayer, call);
@@ -115,7 +115,13 @@ fn the_network_launches_when_every_elected_gatekeeper_confirms() {
         round.workers().cloned().collect::<Vec<_>>()
     );
     assert!(holders.iter().all(|h| h.endpoint.starts_with("http://w")));
-    assert_eq!(net.run(&user, contract_message()).0, Ok(()));
+    // After the launch, contracts take commands only as contract calls (tests/contracts.rs).
+    assert_eq!(
+        net.run(&user, contract_message()).0,
+        Err(TxError::Contract(Box::new(
+            crate::ContractError::RawContractMessage
+        )))
+    );
 
     // The next round asks the gatekeepers, not the genesis node; launch is not repeated.
     let (next, _) = next_election(&mut net);

@@ -1,0 +1,393 @@
+//! Contracts: code uploads, instances, miner assignments, contract keys and encrypted commands.
+//!
+//! The chain never sees a contract's inputs, state or outputs. It keeps the public parts: code
+//! (checked against the VM's deploy policy once its last chunk arrives), which miner runs each
+//! contract, the contract's public key once the gatekeepers publish it, and the order of
+//! commands. A command is routed to its contract as a message from the sender's account; the
+//! contract's miner decrypts and runs it. Its fee depends only on its bucketed size and the fuel
+//! it reserves, never on what it does. Everything here is refused before the launch.
+
+use commonware_codec::{DecodeExt as _, Encode as _};
+use veil_primitives::{
+    AccountId, Destination, Digest, Message, Origin, Phase, Transaction,
+    contract::{
+        CODE_CHUNK_BYTES, CONTRACTS_TOPIC, CodeInfo, CommandMessage, ContractCall, ContractEvent,
+        ContractInfo, ContractKey, ContractParams, MAX_CODE_BYTES, contract_id, is_bucket,
+    },
+    to_hex,
+};
+
+use crate::{
+    error::{ContractError, ExecError, StateError, TxError},
+    gatekeeper, keys, mq,
+    overlay::{Overlay, StateRead},
+    registry,
+    system::BlockEnv,
+};
+
+/// The contract parameters (defaults unless genesis set them).
+pub async fn params<S: StateRead>(o: &Overlay<'_, S>) -> Result<ContractParams, StateError> {
+    Ok(o.read(&keys::contract_params()).await?.unwrap_or_default())
+}
+
+/// Valid code's record.
+pub async fn code<S: StateRead>(
+    o: &Overlay<'_, S>,
+    hash: &Digest,
+) -> Result<Option<CodeInfo>, StateError> {
+    o.read(&keys::code(hash)).await
+}
+
+/// A contract instance.
+pub async fn contract<S: StateRead>(
+    o: &Overlay<'_, S>,
+    id: &Digest,
+) -> Result<Option<ContractInfo>, StateError> {
+    o.read(&keys::contract(id)).await
+}
+
+/// A valid module's bytes, reassembled from its chunks.
+pub async fn code_bytes<S: StateRead>(
+    o: &Overlay<'_, S>,
+    hash: &Digest,
+) -> Result<Option<Vec<u8>>, StateError> {
+    let Some(info) = code(o, hash).await? else {
+        return Ok(None);
+    };
+    assemble(o, hash, &info).await.map(Some)
+}
+
+/// An upload in progress by `uploader`.
+pub async fn upload_in_progress<S: StateRead>(
+    o: &Overlay<'_, S>,
+    uploader: &AccountId,
+    hash: &Digest,
+) -> Result<Option<CodeInfo>, StateError> {
+    o.read(&keys::code_upload(uploader, hash)).await
+}
+
+async fn assemble<S: StateRead>(
+    o: &Overlay<'_, S>,
+    hash: &Digest,
+    info: &CodeInfo,
+) -> Result<Vec<u8>, StateError> {
+    let mut bytes = Vec::with_capacity(info.size as usize);
+    for index in 0..info.chunks() {
+        let key = keys::code_chunk(&info.uploader, hash, index);
+        let chunk = o.get(&key).await?.ok_or_else(|| StateError::Corrupt {
+            key: to_hex(key),
+            reason: format!("chunk {index} of valid code is missing"),
+        })?;
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+async fn launched<S: StateRead>(o: &Overlay<'_, S>) -> Result<(), ExecError> {
+    if gatekeeper::phase(o).await? == Phase::Prelaunch {
+        return Err(TxError::NotLaunched.into());
+    }
+    Ok(())
+}
+
+async fn registered_miner<S: StateRead>(
+    o: &Overlay<'_, S>,
+    miner: &AccountId,
+) -> Result<(), ExecError> {
+    if registry::worker(o, miner).await?.is_none() {
+        return Err(ContractError::UnknownMiner(to_hex(miner)).into());
+    }
+    Ok(())
+}
+
+/// The checks that need no writes, shared by the mempool and the block: launched, sizes,
+/// buckets, fuel, existence. A command also needs its contract's key.
+pub async fn check<S: StateRead>(
+    o: &Overlay<'_, S>,
+    tx: &Transaction,
+    call: &ContractCall,
+) -> Result<(), ExecError> {
+    launched(o).await?;
+    match call {
+        ContractCall::UploadCode {
+            hash,
+            size,
+            index,
+            chunk,
+        } => {
+            if *size == 0 || *size > MAX_CODE_BYTES {
+                return Err(ContractError::CodeTooLarge {
+                    size: *size,
+                    max: MAX_CODE_BYTES,
+                }
+                .into());
+            }
+            let chunks = size.div_ceil(CODE_CHUNK_BYTES as u32);
+            let expected = if index + 1 == chunks {
+                *size as usize - (chunks as usize - 1) * CODE_CHUNK_BYTES
+            } else {
+                CODE_CHUNK_BYTES
+            };
+            if *index >= chunks || chunk.len() != expected {
+                return Err(ContractError::BadChunk {
+                    index: *index,
+                    chunks,
+                    len: chunk.len(),
+                    expected,
+                }
+                .into());
+            }
+            if code(o, hash).await?.is_some() {
+                return Err(ContractError::CodeExists(to_hex(hash)).into());
+            }
+            if let Some(info) = upload_in_progress(o, &tx.sender, hash).await? {
+                if info.size != *size {
+                    return Err(ContractError::SizeMismatch {
+                        hash: to_hex(hash),
+                        expected: info.size,
+                        got: *size,
+                    }
+                    .into());
+                }
+                if o.get(&keys::code_chunk(&tx.sender, hash, *index))
+                    .await?
+                    .is_some()
+                {
+                    return Err(ContractError::DuplicateChunk(*index).into());
+                }
+            }
+        }
+        ContractCall::Instantiate { code: hash, miner } => {
+            if code(o, hash).await?.is_none() {
+                return Err(ContractError::UnknownCode(to_hex(hash)).into());
+            }
+            registered_miner(o, miner).await?;
+            let id = contract_id(&tx.sender, tx.nonce);
+            if contract(o, &id).await?.is_some() {
+                return Err(ContractError::ContractExists(to_hex(id)).into());
+            }
+        }
+        ContractCall::Assign {
+            contract: id,
+            miner,
+        } => {
+            let info = contract(o, id)
+                .await?
+                .ok_or_else(|| ContractError::UnknownContract(to_hex(id)))?;
+            if info.developer != tx.sender {
+                return Err(ContractError::NotDeveloper.into());
+            }
+            registered_miner(o, miner).await?;
+        }
+        ContractCall::Command {
+            contract: id,
+            fuel,
+            envelope,
+        } => {
+            let max = params(o).await?.max_command_fuel;
+            if *fuel == 0 || *fuel > max {
+                return Err(ContractError::BadFuel { got: *fuel, max }.into());
+            }
+            if !is_bucket(envelope.ciphertext.len()) {
+                return Err(ContractError::NotABucket(envelope.ciphertext.len()).into());
+            }
+            let info = contract(o, id)
+                .await?
+                .ok_or_else(|| ContractError::UnknownContract(to_hex(id)))?;
+            if info.public_key.is_none() {
+                return Err(ContractError::NoKeyYet(to_hex(id)).into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Carries out a contracts call of `tx` in block `env`.
+pub(crate) async fn apply<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    env: &BlockEnv,
+    tx: &Transaction,
+    call: &ContractCall,
+) -> Result<(), ExecError> {
+    check(o, tx, call).await?;
+    match call {
+        ContractCall::UploadCode {
+            hash,
+            size,
+            index,
+            chunk,
+        } => upload(o, &tx.sender, hash, *size, *index, chunk).await,
+        ContractCall::Instantiate { code, miner } => {
+            let id = contract_id(&tx.sender, tx.nonce);
+            o.put(
+                keys::contract(&id),
+                &ContractInfo {
+                    developer: tx.sender.clone(),
+                    code: *code,
+                    miner: miner.clone(),
+                    created: env.height,
+                    public_key: None,
+                },
+            );
+            let event = ContractEvent::Instantiated {
+                contract: id,
+                code: *code,
+                developer: tx.sender.clone(),
+                miner: miner.clone(),
+            };
+            announce(o, outbox, &event).await
+        }
+        ContractCall::Assign {
+            contract: id,
+            miner,
+        } => {
+            let mut info = contract(o, id)
+                .await?
+                .ok_or_else(|| ContractError::UnknownContract(to_hex(id)))?;
+            info.miner = miner.clone();
+            o.put(keys::contract(id), &info);
+            let event = ContractEvent::Assigned {
+                contract: *id,
+                miner: miner.clone(),
+            };
+            announce(o, outbox, &event).await
+        }
+        ContractCall::Command {
+            contract: id,
+            fuel,
+            envelope,
+        } => {
+            let message = CommandMessage {
+                nonce: tx.nonce,
+                expiry: tx.expiry,
+                fuel: *fuel,
+                envelope: envelope.clone(),
+            };
+            Ok(mq::emit(
+                o,
+                outbox,
+                Origin::Account(tx.sender.clone()),
+                Destination::Contract(*id),
+                message.encode().to_vec(),
+            )
+            .await?)
+        }
+    }
+}
+
+async fn announce<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    event: &ContractEvent,
+) -> Result<(), ExecError> {
+    Ok(mq::emit(
+        o,
+        outbox,
+        Origin::Chain,
+        Destination::Topic(CONTRACTS_TOPIC.to_vec()),
+        event.encode().to_vec(),
+    )
+    .await?)
+}
+
+/// Stores a chunk of the uploader's upload; with the last one, checks the whole module's hash
+/// and the deploy policy. A valid module becomes the code under its hash (its chunks stay where
+/// they are); one that fails either check is discarded, chunks and all, and the call fails.
+async fn upload<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    uploader: &AccountId,
+    hash: &Digest,
+    size: u32,
+    index: u32,
+    chunk: &[u8],
+) -> Result<(), ExecError> {
+    let mut info = upload_in_progress(o, uploader, hash)
+        .await?
+        .unwrap_or(CodeInfo {
+            size,
+            received: 0,
+            uploader: uploader.clone(),
+            valid: false,
+        });
+    o.set(keys::code_chunk(uploader, hash, index), chunk.to_vec());
+    info.received += 1;
+    if info.received < info.chunks() {
+        o.put(keys::code_upload(uploader, hash), &info);
+        return Ok(());
+    }
+    let bytes = assemble(o, hash, &info).await?;
+    let refusal = if veil_primitives::hash(&bytes) != *hash {
+        Some(ContractError::HashMismatch(to_hex(hash)))
+    } else {
+        veil_vm::Vm::new(veil_vm::Limits::default())
+            .deploy(&bytes)
+            .err()
+            .map(|err| ContractError::InvalidCode(err.to_string()))
+    };
+    match refusal {
+        None => {
+            info.valid = true;
+            o.remove(keys::code_upload(uploader, hash));
+            o.put(keys::code(hash), &info);
+            Ok(())
+        }
+        // Fails the call, which drops its own writes; the executor then removes the earlier
+        // chunks ([discard_upload]), so the next upload under this hash starts clean.
+        Some(err) => Err(err.into()),
+    }
+}
+
+/// Whether a failed call was the last chunk of a module that the hash check or the policy
+/// refused, whose earlier chunks [discard_upload] must remove.
+pub fn refused_upload<'a>(call: &'a ContractCall, error: &TxError) -> Option<&'a Digest> {
+    match (call, error) {
+        (ContractCall::UploadCode { hash, .. }, TxError::Contract(e))
+            if matches!(
+                **e,
+                ContractError::HashMismatch(_) | ContractError::InvalidCode(_)
+            ) =>
+        {
+            Some(hash)
+        }
+        _ => None,
+    }
+}
+
+/// Removes a refused upload's chunks and record (called by the executor when an upload's
+/// final chunk fails the hash or the policy, outside the failed call's overlay).
+pub(crate) async fn discard_upload<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    uploader: &AccountId,
+    hash: &Digest,
+) -> Result<(), StateError> {
+    if let Some(info) = upload_in_progress(o, uploader, hash).await? {
+        for index in 0..info.chunks() {
+            o.remove(keys::code_chunk(uploader, hash, index));
+        }
+        o.remove(keys::code_upload(uploader, hash));
+    }
+    Ok(())
+}
+
+/// A contract key the gatekeepers published (the first routed copy): records the public key
+/// and the sealed key. Later keys for the same contract are ignored; a key for a contract that
+/// does not exist is ignored too (the gatekeepers only publish for instances they saw).
+pub(crate) async fn on_key<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    payload: &[u8],
+) -> Result<(), StateError> {
+    let Ok(key) = ContractKey::decode(payload.to_vec()) else {
+        return Ok(());
+    };
+    let Some(mut info) = contract(o, &key.contract).await? else {
+        return Ok(());
+    };
+    if info.public_key.is_some() {
+        return Ok(());
+    }
+    info.public_key = Some(key.public_key);
+    o.put(keys::contract(&key.contract), &info);
+    o.set(keys::contract_sealed_key(&key.contract), key.sealed_key);
+    Ok(())
+}

@@ -1,0 +1,417 @@
+//! Contracts: code uploads checked against the deploy policy, instances and assignments,
+//! published contract keys, and encrypted commands whose fee says nothing about them.
+
+use veil_primitives::{
+    Digest, GatekeeperMessage,
+    contract::{
+        CODE_CHUNK_BYTES, CONTRACT_KEY_TOPIC, CONTRACTS_TOPIC, CodeInfo, CommandMessage,
+        ContractCall, ContractEvent, ContractInfo, ContractKey, Envelope, contract_id,
+    },
+};
+
+use super::{
+    launch::{confirm, elected, read, topic},
+    stake::params,
+    *,
+};
+use crate::{ContractError, StateRead as _, contracts, mq};
+
+fn refused(e: ContractError) -> Result<(), TxError> {
+    Err(TxError::Contract(Box::new(e)))
+}
+
+/// A launched network: workers 1-3 are the gatekeepers, worker 4 is a registered miner.
+fn launched() -> (Net, Vec<Worker>) {
+    let (mut net, workers, round) = elected(params());
+    for w in &workers[..3] {
+        confirm(&mut net, w, round.round, &ROOT_KEY);
+    }
+    (net, workers)
+}
+
+/// A module that passes the deploy policy, padded by a data segment to `size` bytes or more.
+fn module(size: usize, body: &str) -> Vec<u8> {
+    let data = "\\00".repeat(size);
+    wat::parse_str(format!(
+        r#"(module
+            (import "veil" "output_write" (func $out (param i32 i32)))
+            (memory (export "memory") 2)
+            (data (i32.const 0) "{data}")
+            (func (export "init") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_command") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_query") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_message") (call $out (i32.const 0) (i32.const 1)))
+            {body})"#
+    ))
+    .unwrap()
+}
+
+fn chunks(code: &[u8]) -> Vec<ContractCall> {
+    code.chunks(CODE_CHUNK_BYTES)
+        .enumerate()
+        .map(|(index, chunk)| ContractCall::UploadCode {
+            hash: hash(code),
+            size: code.len() as u32,
+            index: index as u32,
+            chunk: chunk.to_vec(),
+        })
+        .collect()
+}
+
+fn code_info(net: &Net, code: &[u8]) -> Option<CodeInfo> {
+    read(net, async |o| contracts::code(o, &hash(code)).await).unwrap()
+}
+
+fn pending(net: &Net, uploader: &PrivateKey, code: &[u8]) -> Option<CodeInfo> {
+    read(net, async |o| {
+        contracts::upload_in_progress(o, &uploader.public_key(), &hash(code)).await
+    })
+    .unwrap()
+}
+
+fn contract_info(net: &Net, id: &Digest) -> Option<ContractInfo> {
+    read(net, async |o| contracts::contract(o, id).await).unwrap()
+}
+
+fn upload(net: &mut Net, from: &PrivateKey, code: &[u8]) {
+    for call in chunks(code) {
+        assert_eq!(net.run(from, Call::Contract(call)).0, Ok(()));
+    }
+}
+
+#[test]
+fn code_is_uploaded_in_chunks_and_checked_against_the_deploy_policy() {
+    let (net, _, _) = elected(params());
+    let dev = net.operator.clone();
+    let code = module(2 * CODE_CHUNK_BYTES + 100, "");
+    let parts = chunks(&code);
+    assert_eq!(parts.len(), 3);
+    // Nothing before the launch.
+    assert_eq!(
+        net.check(&dev, Call::Contract(parts[0].clone()))
+            .map(|_| ()),
+        Err(TxError::NotLaunched)
+    );
+    let (mut net, _) = launched();
+
+    // Chunks in any order; each once; sizes must agree with the first.
+    assert_eq!(net.run(&dev, Call::Contract(parts[2].clone())).0, Ok(()));
+    assert_eq!(
+        net.run(&dev, Call::Contract(parts[2].clone())).0,
+        refused(ContractError::DuplicateChunk(2))
+    );
+    let ContractCall::UploadCode { hash: h, chunk, .. } = parts[0].clone() else {
+        unreachable!()
+    };
+    let lying = ContractCall::UploadCode {
+        hash: h,
+        size: code.len() as u32 + 1,
+        index: 0,
+        chunk: chunk.clone(),
+    };
+    assert!(matches!(
+        net.check(&dev, Call::Contract(lying)),
+        Err(TxError::Contract(e)) if matches!(*e, ContractError::SizeMismatch { .. })
+    ));
+    let short = ContractCall::UploadCode {
+        hash: h,
+        size: code.len() as u32,
+        index: 1,
+        chunk: chunk[..10].to_vec(),
+    };
+    assert!(matches!(
+        net.check(&dev, Call::Contract(short)),
+        Err(TxError::Contract(e)) if matches!(*e, ContractError::BadChunk { .. })
+    ));
+    // The fee pays for the bytes kept: a chunk costs its code byte fee on top.
+    let tx = net.tx(&dev, Call::Contract(parts[0].clone()));
+    let size_fee = Params::default().fee(commonware_codec::EncodeSize::encode_size(&tx));
+    let receipt = net.block(vec![tx]).receipts.remove(0);
+    assert_eq!(receipt.result, Ok(()));
+    assert_eq!(receipt.fee, size_fee + 10 * CODE_CHUNK_BYTES as u128);
+    assert_eq!(code_info(&net, &code), None);
+    assert_eq!(pending(&net, &dev, &code).unwrap().received, 2);
+
+    // Someone else uploading the same hash, with a lying size and a garbage chunk, spoils
+    // nothing of the developer's upload: uploads are kept per uploader.
+    let griefer = PrivateKey::from_seed(103);
+    let garbage = ContractCall::UploadCode {
+        hash: h,
+        size: code.len() as u32 + 5,
+        index: 1,
+        chunk: vec![0xff; CODE_CHUNK_BYTES],
+    };
+    assert_eq!(net.run(&griefer, Call::Contract(garbage)).0, Ok(()));
+
+    assert_eq!(net.run(&dev, Call::Contract(parts[1].clone())).0, Ok(()));
+    let info = code_info(&net, &code).unwrap();
+    assert!(info.valid && info.received == 3 && info.uploader == dev.public_key());
+    assert_eq!(pending(&net, &dev, &code), None);
+    let stored = read(&net, async |o| contracts::code_bytes(o, &hash(&code)).await).unwrap();
+    assert_eq!(stored, Some(code.clone()));
+    assert_eq!(
+        net.check(&dev, Call::Contract(parts[0].clone()))
+            .map(|_| ()),
+        refused(ContractError::CodeExists(veil_primitives::to_hex(hash(
+            &code
+        ))))
+    );
+}
+
+#[test]
+fn refused_code_is_discarded_so_it_can_be_uploaded_again() {
+    let (mut net, _) = launched();
+    let dev = net.operator.clone();
+    // Floats break the policy; the refusal comes with the last chunk and takes every chunk.
+    let floats = module(CODE_CHUNK_BYTES + 10, "(func (result f32) (f32.const 1))");
+    let parts = chunks(&floats);
+    assert_eq!(net.run(&dev, Call::Contract(parts[0].clone())).0, Ok(()));
+    let result = net.run(&dev, Call::Contract(parts[1].clone())).0;
+    assert!(
+        matches!(&result, Err(TxError::Contract(e)) if matches!(**e, ContractError::InvalidCode(ref reason) if reason.contains("floating-point"))),
+        "{result:?}"
+    );
+    assert_eq!(code_info(&net, &floats), None);
+    assert_eq!(pending(&net, &dev, &floats), None);
+    let o = Overlay::new(&net.state);
+    let first = crate::keys::code_chunk(&dev.public_key(), &hash(&floats), 0);
+    assert_eq!(block_on(o.get(&first)).unwrap(), None);
+
+    // Chunks that do not hash to the announced hash: refused and discarded too.
+    let good = module(CODE_CHUNK_BYTES + 10, "");
+    let mut forged = chunks(&good);
+    if let ContractCall::UploadCode { chunk, .. } = &mut forged[1] {
+        chunk[0] ^= 1;
+    }
+    assert_eq!(net.run(&dev, Call::Contract(forged[0].clone())).0, Ok(()));
+    assert_eq!(
+        net.run(&dev, Call::Contract(forged[1].clone())).0,
+        refused(ContractError::HashMismatch(veil_primitives::to_hex(hash(
+            &good
+        ))))
+    );
+    assert_eq!(
+        (code_info(&net, &good), pending(&net, &dev, &good)),
+        (None, None)
+    );
+    // Starting over with the right bytes works.
+    upload(&mut net, &dev, &good);
+    assert!(code_info(&net, &good).unwrap().valid);
+}
+
+#[test]
+fn instances_run_on_registered_miners_and_move_only_at_their_developers_word() {
+    let (mut net, workers) = launched();
+    let dev = net.operator.clone();
+    let code = module(100, "");
+    let miner = workers[3].key.public_key();
+    let stranger_worker = PrivateKey::from_seed(999).public_key();
+    let instantiate = |miner: &AccountId, code: &[u8]| {
+        Call::Contract(ContractCall::Instantiate {
+            code: hash(code),
+            miner: miner.clone(),
+        })
+    };
+    assert_eq!(
+        net.check(&dev, instantiate(&miner, &code)).map(|_| ()),
+        refused(ContractError::UnknownCode(veil_primitives::to_hex(hash(
+            &code
+        ))))
+    );
+    upload(&mut net, &dev, &code);
+    assert_eq!(
+        net.check(&dev, instantiate(&stranger_worker, &code))
+            .map(|_| ()),
+        refused(ContractError::UnknownMiner(veil_primitives::to_hex(
+            &stranger_worker
+        )))
+    );
+    let nonce = net.check(&dev, instantiate(&miner, &code)).unwrap();
+    let (result, messages) = net.run(&dev, instantiate(&miner, &code));
+    assert_eq!(result, Ok(()));
+    let id = contract_id(&dev.public_key(), nonce);
+    assert_eq!(
+        topic::<ContractEvent>(&messages, CONTRACTS_TOPIC),
+        vec![ContractEvent::Instantiated {
+            contract: id,
+            code: hash(&code),
+            developer: dev.public_key(),
+            miner: miner.clone(),
+        }]
+    );
+    let info = contract_info(&net, &id).unwrap();
+    assert_eq!((info.miner.clone(), info.public_key), (miner.clone(), None));
+
+    let other = workers[2].key.public_key();
+    let assign = Call::Contract(ContractCall::Assign {
+        contract: id,
+        miner: other.clone(),
+    });
+    let outsider = PrivateKey::from_seed(103);
+    assert_eq!(
+        net.run(&outsider, assign.clone()).0,
+        refused(ContractError::NotDeveloper)
+    );
+    let (result, messages) = net.run(&dev, assign);
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        topic::<ContractEvent>(&messages, CONTRACTS_TOPIC),
+        vec![ContractEvent::Assigned {
+            contract: id,
+            miner: other.clone()
+        }]
+    );
+    assert_eq!(contract_info(&net, &id).unwrap().miner, other);
+}
+
+fn publish(
+    net: &mut Net,
+    gatekeeper: &Worker,
+    sequence: u64,
+    key: &ContractKey,
+) -> Result<(), TxError> {
+    let relayer = net.operator.clone();
+    let call = Call::GatekeeperMessage(Box::new(
+        GatekeeperMessage {
+            signer: gatekeeper.key.public_key(),
+            destination: Destination::Topic(CONTRACT_KEY_TOPIC.to_vec()),
+            sequence,
+            payload: commonware_codec::Encode::encode(key).to_vec(),
+        }
+        .sign(&gatekeeper.key, &chain()),
+    ));
+    net.run(&relayer, call).0
+}
+
+fn command(contract: Digest, fuel: u64, len: usize, fill: u8) -> Call {
+    Call::Contract(ContractCall::Command {
+        contract,
+        fuel,
+        envelope: Envelope {
+            ephemeral: [fill; 32],
+            ciphertext: vec![fill; len],
+        },
+    })
+}
+
+#[test]
+fn commands_need_the_published_key_a_bucket_and_bounded_fuel_and_their_fee_says_nothing() {
+    let (mut net, workers) = launched();
+    let dev = net.operator.clone();
+    let code = module(100, "");
+    upload(&mut net, &dev, &code);
+    let nonce = net
+        .check(
+            &dev,
+            Call::Contract(ContractCall::Instantiate {
+                code: hash(&code),
+                miner: workers[3].key.public_key(),
+            }),
+        )
+        .unwrap();
+    net.run(
+        &dev,
+        Call::Contract(ContractCall::Instantiate {
+            code: hash(&code),
+            miner: workers[3].key.public_key(),
+        }),
+    )
+    .0
+    .unwrap();
+    let id = contract_id(&dev.public_key(), nonce);
+    assert_eq!(
+        net.check(&dev, command(id, 1_000, 256, 1)).map(|_| ()),
+        refused(ContractError::NoKeyYet(veil_primitives::to_hex(id)))
+    );
+
+    // The gatekeepers publish the key on their stream; the first one stands.
+    let key = ContractKey {
+        contract: id,
+        public_key: [5; 32],
+        sealed_key: vec![9; 60],
+    };
+    let sequence = read(&net, async |o| {
+        mq::next_sequence(o, &Origin::Gatekeepers).await
+    })
+    .unwrap();
+    publish(&mut net, &workers[0], sequence, &key).unwrap();
+    let later = ContractKey {
+        public_key: [6; 32],
+        ..key.clone()
+    };
+    publish(&mut net, &workers[1], sequence + 1, &later).unwrap();
+    let unknown = ContractKey {
+        contract: hash(b"nothing"),
+        ..key.clone()
+    };
+    publish(&mut net, &workers[1], sequence + 2, &unknown).unwrap();
+    assert_eq!(contract_info(&net, &id).unwrap().public_key, Some([5; 32]));
+    assert_eq!(
+        contract_info(&net, &hash(b"nothing")),
+        None,
+        "a key for no contract creates nothing"
+    );
+
+    // Lengths other than buckets and fuel out of bounds are refused.
+    assert_eq!(
+        net.check(&dev, command(id, 1_000, 255, 1)).map(|_| ()),
+        refused(ContractError::NotABucket(255))
+    );
+    let max = veil_primitives::contract::ContractParams::default().max_command_fuel;
+    for fuel in [0, max + 1] {
+        assert_eq!(
+            net.check(&dev, command(id, fuel, 256, 1)).map(|_| ()),
+            refused(ContractError::BadFuel { got: fuel, max })
+        );
+    }
+    assert_eq!(
+        net.check(&dev, command(hash(b"nothing"), 1_000, 256, 1))
+            .map(|_| ()),
+        refused(ContractError::UnknownContract(veil_primitives::to_hex(
+            hash(b"nothing")
+        )))
+    );
+
+    // A command is routed to the contract with what its envelope's associated data binds.
+    let tx = net.tx(&dev, command(id, 2_000, 1024, 3));
+    let (nonce, expiry) = (tx.transaction.nonce, tx.transaction.expiry);
+    let out = net.block(vec![tx]);
+    assert_eq!(out.receipts[0].result, Ok(()));
+    let routed: Vec<&Message> = out
+        .messages
+        .iter()
+        .filter(|m| m.destination == Destination::Contract(id))
+        .collect();
+    assert_eq!(routed.len(), 1);
+    assert_eq!(routed[0].origin, Origin::Account(dev.public_key()));
+    let message =
+        <CommandMessage as commonware_codec::DecodeExt<()>>::decode(routed[0].payload.clone())
+            .unwrap();
+    assert_eq!(
+        (message.nonce, message.expiry, message.fuel),
+        (nonce, expiry, 2_000)
+    );
+    assert_eq!(message.envelope.ciphertext, vec![3; 1024]);
+
+    // Same bucket and fuel, other contents: the same fee. More fuel costs more.
+    let fee = |net: &mut Net, call: Call| net.block(vec![net.tx(&dev, call)]).receipts[0].fee;
+    let a = fee(&mut net, command(id, 2_000, 1024, 4));
+    let b = fee(&mut net, command(id, 2_000, 1024, 200));
+    let c = fee(&mut net, command(id, 200_000, 1024, 4));
+    assert_eq!(a, b);
+    assert!(c > a);
+
+    // Raw messages cannot claim the contract's stream.
+    let raw = Call::SendMessage {
+        destination: Destination::Contract(id),
+        payload: vec![1],
+    };
+    assert_eq!(
+        net.check(&dev, raw.clone()).map(|_| ()),
+        refused(ContractError::RawContractMessage)
+    );
+    assert_eq!(
+        net.run(&dev, raw).0,
+        refused(ContractError::RawContractMessage)
+    );
+}
