@@ -3,12 +3,14 @@
 //!
 //! Only messages from a batch [crate::sync] verified arrive here. The chain's copies of this
 //! worker's own egress confirm it; the gatekeepers' stream, election and launch announcements
-//! go to the gatekeeper role; registry events to the worker role; everything else addressed to
-//! this worker is returned to the caller (contracts will consume it).
+//! and contract instances go to the gatekeeper role; registry events to the worker role;
+//! everything else addressed to this worker is returned to the caller (contracts will consume
+//! it).
 
 use commonware_codec::DecodeExt as _;
 use veil_primitives::{
     Destination, ELECTION_TOPIC, Election, LAUNCH_TOPIC, Launch, Message, Origin,
+    contract::CONTRACTS_TOPIC,
 };
 
 use crate::{
@@ -35,6 +37,9 @@ pub(crate) fn dispatch(out: &Emitter<'_>, next: &mut State, seen: Vec<Seen>) -> 
                 if let Ok(l) = Launch::decode(m.payload.clone()) {
                     gatekeeper::on_launch(out, next, &l, height, &block);
                 }
+            }
+            (Origin::Chain, Destination::Topic(t)) if t == CONTRACTS_TOPIC => {
+                gatekeeper::on_contract_event(out, next, &m.payload, &block);
             }
             (Origin::Chain, Destination::Worker(_)) => {
                 worker::on_registry_event(next, &m.payload);

@@ -9,6 +9,7 @@
 
 use veil_primitives::{
     AccountId, Destination, Digest, ELECTION_TOPIC, Header, Height, LAUNCH_TOPIC, Message, Origin,
+    contract::CONTRACTS_TOPIC,
 };
 pub use veil_pruntime_api::limits::MAX_SYNC_HEADERS as MAX_BATCH_HEADERS;
 
@@ -131,7 +132,8 @@ impl State {
                             || m.origin == Origin::Gatekeepers
                             || (m.origin == Origin::Chain
                                 && matches!(&m.destination, Destination::Topic(t)
-                                    if t == ELECTION_TOPIC || t == LAUNCH_TOPIC))
+                                    if t == ELECTION_TOPIC || t == LAUNCH_TOPIC
+                                        || t == CONTRACTS_TOPIC))
                     })
                     .map(|m| (h.height, *hash, m.clone())),
             );

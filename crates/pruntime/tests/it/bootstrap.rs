@@ -67,7 +67,7 @@ fn forms(key: &[u8; 32]) -> Vec<Vec<u8>> {
     out
 }
 
-fn assert_absent(what: &str, haystack: &[u8], key: &[u8; 32]) {
+pub(crate) fn assert_absent(what: &str, haystack: &[u8], key: &[u8; 32]) {
     for form in forms(key) {
         assert!(
             !haystack.windows(form.len()).any(|w| w == form.as_slice()),

@@ -1,10 +1,12 @@
 //! pRuntime's integration tests, one binary: light-client sync against a byzantine host
 //! ([sync]), the `pruntime` process under `kill -9` ([process]), and the network's launch in
 //! deterministic simulation with the real host duties ([bootstrap], harness in [sim]), and the
-//! genesis node's binding to its chain under attack by its own host ([genesis]).
+//! genesis node's binding to its chain under attack by its own host ([genesis]), and contracts
+//! on the simulated network ([contracts]).
 
 mod bootstrap;
 mod common;
+mod contracts;
 mod genesis;
 mod process;
 mod sim;

@@ -1,10 +1,12 @@
 //! The gatekeeper role: getting the root key from a holder ([channel]), confirming readiness,
-//! and running the replicated gatekeeper state with its checkpoints on chain ([state]).
+//! running the replicated gatekeeper state with its checkpoints on chain ([state]), and
+//! publishing contract keys ([contracts]).
 //!
 //! Everything here reacts to verified chain messages ([crate::ingress] calls in) or to a
 //! completed key request; nothing trusts the host.
 
 pub mod channel;
+pub mod contracts;
 pub mod state;
 
 use commonware_codec::Encode as _;
@@ -78,6 +80,22 @@ fn checkpoint(out: &Emitter<'_>, role: &mut GatekeeperRole, block: &Digest) {
     out.gatekeeper(role, GATEKEEPER_STATE_TOPIC, |sequence| {
         seal_checkpoint(&root_key, &chain, sequence, block, &after)
     });
+}
+
+/// A verified contracts event: after the launch, a gatekeeper holding the root key publishes
+/// each new contract's key ([contracts]).
+pub(crate) fn on_contract_event(
+    out: &Emitter<'_>,
+    next: &mut State,
+    payload: &[u8],
+    block: &Digest,
+) {
+    if next.launched.is_none() {
+        return;
+    }
+    if let Some(role) = &mut next.gatekeeper {
+        contracts::on_contract_event(out, role, payload, block);
+    }
 }
 
 /// A gatekeeper message routed by the chain: confirms our copies up to it, keeps the latest

@@ -1,0 +1,176 @@
+//! Contract keys: the gatekeepers derive each new contract's key from the root key and publish
+//! its public half, with the key itself sealed under the root key, on their shared stream.
+//!
+//! Everything is deterministic in the root key, the chain and the contract id, so every
+//! gatekeeper emits the same bytes and the chain routes the first copy. A gatekeeper that joins
+//! later derives the same key; a miner gets it from a gatekeeper over a Noise channel.
+
+use commonware_codec::{DecodeExt as _, Encode as _};
+use veil_crypto::{drbg::Drbg, seal::SealingKey};
+use veil_primitives::{
+    ChainIdentity, Digest,
+    contract::{CONTRACT_KEY_TOPIC, ContractEvent, ContractId, ContractKey},
+    namespace,
+};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::state::GatekeeperRole;
+use crate::egress::Emitter;
+
+fn chain_context(chain: &ChainIdentity, contract: &ContractId) -> Vec<u8> {
+    let mut context = chain.chain_id.to_be_bytes().to_vec();
+    context.extend_from_slice(chain.genesis_hash.as_ref());
+    context.extend_from_slice(contract.as_ref());
+    context
+}
+
+/// The contract key of `contract`: a DRBG under the contract-key domain, keyed by the root key
+/// and bound to the chain and the contract.
+pub fn contract_key(
+    root_key: &[u8; 32],
+    chain: &ChainIdentity,
+    contract: &ContractId,
+) -> Zeroizing<[u8; 32]> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    Drbg::with_domain(
+        namespace::CONTRACT_KEY,
+        root_key,
+        &chain_context(chain, contract),
+        b"contract-key",
+    )
+    .fill(key.as_mut());
+    key
+}
+
+/// The X25519 public key clients encrypt commands to.
+pub fn public_key(contract_key: &[u8; 32]) -> [u8; 32] {
+    PublicKey::from(&StaticSecret::from(*contract_key)).to_bytes()
+}
+
+fn seal_key(root_key: &[u8; 32], chain: &ChainIdentity) -> SealingKey {
+    let mut purpose = b"veil/contract-key-seal".to_vec();
+    purpose.extend_from_slice(&chain.chain_id.to_be_bytes());
+    purpose.extend_from_slice(chain.genesis_hash.as_ref());
+    SealingKey::derive(root_key, &purpose)
+}
+
+fn seal_aad(chain: &ChainIdentity, contract: &ContractId) -> Vec<u8> {
+    let mut aad = namespace::CONTRACT_KEY_SEAL.to_vec();
+    aad.extend_from_slice(&chain_context(chain, contract));
+    aad
+}
+
+/// The key record the gatekeepers publish for `contract`. The sealing nonce comes from a DRBG
+/// over the root key and the contract, so every gatekeeper seals the same bytes, and no two
+/// contracts share a nonce.
+pub fn publication(
+    root_key: &[u8; 32],
+    chain: &ChainIdentity,
+    contract: &ContractId,
+) -> ContractKey {
+    let key = contract_key(root_key, chain, contract);
+    let mut rng = Drbg::with_domain(
+        namespace::CONTRACT_KEY_SEAL,
+        root_key,
+        &chain_context(chain, contract),
+        b"nonce",
+    );
+    let sealed_key =
+        seal_key(root_key, chain).seal(&mut rng, &seal_aad(chain, contract), key.as_ref());
+    ContractKey {
+        contract: *contract,
+        public_key: public_key(&key),
+        sealed_key,
+    }
+}
+
+/// Opens a published sealed key with the root key.
+pub fn open_sealed(
+    root_key: &[u8; 32],
+    chain: &ChainIdentity,
+    published: &ContractKey,
+) -> Option<Zeroizing<[u8; 32]>> {
+    let plain = seal_key(root_key, chain)
+        .open(&seal_aad(chain, &published.contract), &published.sealed_key)
+        .ok()?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    if plain.len() != 32 {
+        return None;
+    }
+    key.copy_from_slice(&plain);
+    Some(key)
+}
+
+/// A verified contracts event from the chain: a gatekeeper holding the root key publishes a new
+/// contract's key. `_block` is the triggering block (kept for symmetry with checkpoints; the key
+/// depends only on the contract).
+pub(crate) fn on_contract_event(
+    out: &Emitter<'_>,
+    role: &mut GatekeeperRole,
+    payload: &[u8],
+    _block: &Digest,
+) {
+    let Ok(ContractEvent::Instantiated { contract, .. }) = ContractEvent::decode(payload.to_vec())
+    else {
+        return;
+    };
+    let record = publication(&role.root_key, out.chain, &contract);
+    out.gatekeeper(role, CONTRACT_KEY_TOPIC, |_| record.encode().to_vec());
+}
+
+#[cfg(test)]
+mod tests {
+    use veil_primitives::hash;
+
+    use super::*;
+
+    fn chain(id: u64) -> ChainIdentity {
+        ChainIdentity {
+            chain_id: id,
+            genesis_hash: hash(b"genesis"),
+        }
+    }
+
+    #[test]
+    fn every_gatekeeper_publishes_the_same_key_and_only_the_root_key_opens_it() {
+        let root = [7u8; 32];
+        let contract = hash(b"contract");
+        let a = publication(&root, &chain(1), &contract);
+        assert_eq!(a, publication(&root, &chain(1), &contract));
+        assert_eq!(
+            open_sealed(&root, &chain(1), &a).as_deref(),
+            Some(&*contract_key(&root, &chain(1), &contract))
+        );
+        assert_eq!(
+            a.public_key,
+            public_key(&contract_key(&root, &chain(1), &contract))
+        );
+        assert!(open_sealed(&[8u8; 32], &chain(1), &a).is_none());
+        assert!(open_sealed(&root, &chain(2), &a).is_none());
+        // Another contract, chain or root key: another key.
+        let other = publication(&root, &chain(1), &hash(b"other"));
+        assert_ne!(other.public_key, a.public_key);
+        assert_ne!(
+            other.sealed_key[1..13],
+            a.sealed_key[1..13],
+            "nonces differ"
+        );
+        assert_ne!(
+            publication(&root, &chain(2), &contract).public_key,
+            a.public_key
+        );
+        assert_ne!(
+            publication(&[8u8; 32], &chain(1), &contract).public_key,
+            a.public_key
+        );
+        let moved = ContractKey {
+            contract: hash(b"other"),
+            ..a
+        };
+        assert!(
+            open_sealed(&root, &chain(1), &moved).is_none(),
+            "bound to its contract"
+        );
+    }
+}
