@@ -36,7 +36,7 @@ pub const CONTRACT_ID: &[u8] = b"_VEIL_CONTRACT_ID";
 /// Deriving a contract key from the root key and the contract id.
 pub const CONTRACT_KEY: &[u8] = b"_VEIL_CONTRACT_KEY";
 /// Associated data of a contract key sealed under the root key.
-pub const CONTRACT_KEY_SEAL: &[u8] = b"_VEIL_CONTRACT_KEY_SEAL";
+pub const CONTRACT_KEY_SEAL: &[u8] = b"_VEIL_SEALED_CONTRACT_KEY";
 /// pRuntime's signed public API answers.
 pub const PUBLIC_ANSWER: &[u8] = b"_VEIL_PRUNTIME_PUBLIC_ANSWER";
 /// Associated data of pRuntime's sealed files.
@@ -77,7 +77,7 @@ mod tests {
         (CONTRACT_DRBG, b"_VEIL_CONTRACT_DRBG"),
         (CONTRACT_ID, b"_VEIL_CONTRACT_ID"),
         (CONTRACT_KEY, b"_VEIL_CONTRACT_KEY"),
-        (CONTRACT_KEY_SEAL, b"_VEIL_CONTRACT_KEY_SEAL"),
+        (CONTRACT_KEY_SEAL, b"_VEIL_SEALED_CONTRACT_KEY"),
         (PUBLIC_ANSWER, b"_VEIL_PRUNTIME_PUBLIC_ANSWER"),
         (SEALED_FILE, b"_VEIL_PRUNTIME_SEALED_FILE"),
         (SEALED_KV, b"_VEIL_PRUNTIME_SEALED_KV"),
