@@ -181,7 +181,7 @@ pub fn contract_params() -> Digest {
 
 /// Valid code's record: its size and whose upload holds its chunks.
 pub fn code(hash: &Digest) -> Digest {
-    key(b"contracts/code", hash.as_ref())
+    veil_primitives::contract::code_state_key(hash)
 }
 
 /// An upload in progress. Each uploader has its own, so nobody can spoil another's upload of
@@ -200,9 +200,9 @@ pub fn code_chunk(uploader: &AccountId, hash: &Digest, index: u32) -> Digest {
     key(b"contracts/code_chunk", &item)
 }
 
-/// A contract instance.
+/// A contract instance (the key light clients prove it under).
 pub fn contract(id: &Digest) -> Digest {
-    key(b"contracts/instance", id.as_ref())
+    veil_primitives::contract::contract_state_key(id)
 }
 
 /// A contract's key sealed under the root key, as the gatekeepers published it.

@@ -1,4 +1,4 @@
-//! Commands that read and move funds through a node: status, account, transfer.
+//! Commands that read and move funds through a node: status, workers, account, transfer.
 
 use std::time::Duration;
 
@@ -14,6 +14,37 @@ use veil_primitives::{AccountId, Call, Transaction, to_hex};
 use veil_rpc_api::VeilApiClient as _;
 
 use crate::rpc::{connect, identity, node_url, runtime, wait_finalized};
+
+/// `veil workers`: the registered workers, so a developer can pick a miner.
+pub(crate) fn workers(rpc: Option<String>, json: bool) -> anyhow::Result<()> {
+    let rpc = node_url(rpc);
+    let rt = runtime()?;
+    let client = connect(&rpc)?;
+    let workers = rt
+        .block_on(client.workers())
+        .map_err(|e| anyhow::anyhow!("cannot list workers at {rpc}: {}", describe(&e)))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&workers)?);
+        return Ok(());
+    }
+    if workers.is_empty() {
+        println!("no registered workers");
+    }
+    for w in &workers {
+        println!(
+            "{}  {}  {}{}",
+            w.worker,
+            w.endpoint,
+            serde_json::to_value(w.tee)?.as_str().unwrap_or("?"),
+            if w.insecure {
+                "  INSECURE (dev attestation)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
 
 /// `veil status`.
 pub(crate) fn status(rpc: Option<String>, json: bool) -> anyhow::Result<()> {

@@ -2,10 +2,12 @@
 //! status, measure performance.
 //!
 //! Each subcommand lives in its own module: [node], [host], [genesis], [devnet], [account]
-//! (status, account, transfer), [keys], [ra_service], [mod@bench]; [rpc] says which node to reach.
+//! (status, workers, account, transfer), [contract] (build, deploy), [keys], [ra_service], [mod@bench];
+//! [rpc] says which node to reach.
 
 mod account;
 mod bench;
+mod contract;
 mod devnet;
 mod genesis;
 mod host;
@@ -52,6 +54,24 @@ enum Command {
     },
     /// Transfer native tokens.
     Transfer(account::TransferArgs),
+    /// List the registered workers (candidates for `veil deploy --miner`).
+    Workers {
+        /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
+        /// http://127.0.0.1:9944).
+        #[arg(long)]
+        rpc: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build contracts.
+    Contract {
+        #[command(subcommand)]
+        command: contract::ContractCommand,
+    },
+    /// Upload a contract's code and instantiate it on a miner; prints its id and the public
+    /// key the gatekeepers published, checked by light-client proof.
+    Deploy(contract::DeployArgs),
     /// Show an account's balance and nonce.
     Account {
         /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
@@ -99,6 +119,9 @@ fn main() {
         Command::Status { rpc, json } => account::status(rpc, json),
         Command::Key { command } => keys::run(command),
         Command::Transfer(args) => account::transfer(args),
+        Command::Workers { rpc, json } => account::workers(rpc, json),
+        Command::Contract { command } => contract::run(command),
+        Command::Deploy(args) => contract::deploy(args),
         Command::Account { rpc, account } => account::account(rpc, &account),
         Command::Bench { command } => bench::run(command),
         Command::RaService(args) => ra_service::run(args),

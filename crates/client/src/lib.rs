@@ -7,10 +7,14 @@
 //! - [keys]: account and validator key files (owner-only permissions, secrets zeroized).
 //! - [node]: an HTTP connection to a node, the chain identity it serves, signing and
 //!   submitting transactions, waiting for finality.
+//! - [light]: state reads checked by the light client against a pinned genesis.
+//! - [contract]: uploading code and reading contract records by proof.
 //! - [error]: JSON-RPC failures as sentences for a person.
 
+pub mod contract;
 pub mod error;
 pub mod keys;
+pub mod light;
 pub mod node;
 
 pub use error::{describe, parse_account};

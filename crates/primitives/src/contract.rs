@@ -229,6 +229,16 @@ pub enum ContractEvent {
     },
 }
 
+/// State key of a contract's [ContractInfo] (here so light clients can ask for its proof).
+pub fn contract_state_key(id: &ContractId) -> Digest {
+    crate::state_key(b"contracts/instance", id.as_ref())
+}
+
+/// State key of valid code's [CodeInfo].
+pub fn code_state_key(hash: &Digest) -> Digest {
+    crate::state_key(b"contracts/code", hash.as_ref())
+}
+
 /// A contract's id: `SHA-256(domain ‖ developer ‖ nonce)` of the transaction that creates it.
 pub fn contract_id(developer: &AccountId, nonce: u64) -> ContractId {
     crate::hash_parts(&[

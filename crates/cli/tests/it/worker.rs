@@ -634,6 +634,107 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     );
     assert_eq!(rt.block_on(node.status()).unwrap().divergences, 0);
 
+    // A developer builds the token with Debian's toolchain and deploys it on a miner; the
+    // gatekeepers publish its key, which `veil deploy` reads by light-client proof.
+    let contracts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts");
+    let built = Command::new(VEIL)
+        .args(["contract", "build"])
+        .arg(&contracts)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&built.stdout);
+    assert!(
+        built.status.success(),
+        "{listing}{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    assert!(
+        listing.contains("veil_example_token.wasm") && listing.contains("passes the deploy policy"),
+        "{listing}"
+    );
+    let token = contracts.join("target/wasm32-unknown-unknown/release/veil_example_token.wasm");
+    let miner = workers
+        .iter()
+        .map(|w| {
+            let answer = rt
+                .block_on(http(w["pruntime"].as_str().unwrap()).info(None))
+                .unwrap();
+            answer.open().unwrap().1
+        })
+        .find(|info: &Info| !info.holds_root_key)
+        .unwrap()
+        .public_key;
+    let listed = Command::new(VEIL)
+        .args(["workers", "--json", "--rpc", &rpc])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["worker"] == miner),
+        "{listed} lacks {miner}"
+    );
+    let faucet = file["faucet_key"].as_str().unwrap().to_string();
+    let genesis_hash = file["genesis_hash"].as_str().unwrap().to_string();
+    let deploy = |code: &Path| {
+        Command::new(VEIL)
+            .args([
+                "deploy",
+                "--rpc",
+                &rpc,
+                "--genesis-hash",
+                &genesis_hash,
+                "--from",
+                &faucet,
+            ])
+            .args(["--miner", &miner, "--code"])
+            .arg(code)
+            .output()
+            .unwrap()
+    };
+    let deployed = deploy(&token);
+    let stderr = String::from_utf8_lossy(&deployed.stderr);
+    assert!(deployed.status.success(), "{stderr}");
+    assert!(stderr.contains("uploaded chunk 2/2"), "{stderr}");
+    let record: serde_json::Value = serde_json::from_slice(&deployed.stdout).unwrap();
+    assert_eq!(record["miner"], miner);
+    assert_eq!(record["public_key"].as_str().unwrap().len(), 66);
+    // Deploying the same code again reuses it and makes another instance with its own key.
+    let again = deploy(&token);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already on chain"));
+    let second: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_ne!(second["contract"], record["contract"]);
+    assert_ne!(second["public_key"], record["public_key"]);
+    // A module the policy refuses costs nothing: it never leaves the machine.
+    let bad = dir.join("not-a-contract.wasm");
+    std::fs::write(&bad, b"\0asm\x01\0\0\0garbage").unwrap();
+    let refused = deploy(&bad);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("refused by the deploy policy"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // A node serving another genesis is not believed.
+    let other = Command::new(VEIL)
+        .args([
+            "deploy",
+            "--rpc",
+            &rpc,
+            "--genesis-hash",
+            &to_hex([7u8; 32]),
+            "--from",
+            &faucet,
+        ])
+        .args(["--miner", &miner, "--code"])
+        .arg(&token)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&other.stderr).contains("not the pinned genesis"));
+
     // Leak test: unseal a gatekeeper's state with its dev sealing key (the one thing a dev TEE
     // cannot hide) to learn the root key, then search every byte the devnet wrote (chain data,
     // logs, keys, sealed files) for it, raw, hex and base64.

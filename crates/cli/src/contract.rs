@@ -1,0 +1,273 @@
+//! `veil contract build` and `veil deploy`: from a contract's source to an instance on a miner
+//! whose public key the gatekeepers published.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use clap::{Args, Subcommand};
+use commonware_codec::Encode as _;
+use commonware_cryptography::Signer as _;
+use veil_client::keys::{AccountKeyFile, read_json};
+use veil_primitives::{
+    Call, Digest, PrivateKey, Transaction,
+    contract::{ContractCall, contract_id},
+    decode_hex, hash, to_hex,
+};
+use veil_rpc_api::VeilApiClient as _;
+use veil_vm::{Limits, Vm};
+
+use crate::rpc::{DEVNET_FILE, connect, identity, node_url, runtime, wait_finalized};
+
+/// Debian's toolchain, which contracts build with (rustc 1.63, `wasm32-unknown-unknown`).
+const DEBIAN_CARGO: &str = "/usr/bin/cargo";
+const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
+const DEBIAN_WASM_STD: &str = "/usr/lib/rustlib/wasm32-unknown-unknown";
+const TARGET: &str = "wasm32-unknown-unknown";
+
+/// `veil contract` commands.
+#[derive(Subcommand)]
+pub(crate) enum ContractCommand {
+    /// Build a contracts workspace for wasm with Debian's rustc 1.63, and check every module
+    /// against the deploy policy.
+    Build {
+        /// The workspace (e.g. `contracts`).
+        dir: PathBuf,
+    },
+}
+
+/// `veil contract`.
+pub(crate) fn run(command: ContractCommand) -> anyhow::Result<()> {
+    match command {
+        ContractCommand::Build { dir } => build(&dir),
+    }
+}
+
+fn build(dir: &Path) -> anyhow::Result<()> {
+    let missing: Vec<&str> = [DEBIAN_CARGO, DEBIAN_RUSTC, DEBIAN_WASM_STD]
+        .into_iter()
+        .filter(|path| !Path::new(path).exists())
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "contracts build with Debian's Rust toolchain for wasm32, and {} is missing; install it \
+         with `sudo apt-get install rustc cargo libstd-rust-dev-wasm32`",
+        missing.join(", ")
+    );
+    anyhow::ensure!(
+        dir.join("Cargo.toml").is_file(),
+        "{} has no Cargo.toml: pass the contracts workspace",
+        dir.display()
+    );
+    let target_dir = dir.join("target");
+    eprintln!(
+        "building {} with Debian's rustc 1.63 for {TARGET} ...",
+        dir.display()
+    );
+    let status = Command::new(DEBIAN_CARGO)
+        .args(["build", "--offline", "--release", "--target", TARGET])
+        .current_dir(dir)
+        .env("RUSTC", DEBIAN_RUSTC)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run {DEBIAN_CARGO}: {e}"))?;
+    anyhow::ensure!(status.success(), "the build failed ({status})");
+    let out = target_dir.join(TARGET).join("release");
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(&out)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+        .collect();
+    modules.sort();
+    anyhow::ensure!(
+        !modules.is_empty(),
+        "no .wasm in {}: a contract crate needs `crate-type = [\"cdylib\"]`",
+        out.display()
+    );
+    let vm = Vm::new(Limits::default());
+    let mut refused = 0;
+    for path in &modules {
+        let code = std::fs::read(path)?;
+        match vm.deploy(&code) {
+            Ok(checked) => println!(
+                "{}  {} bytes  code hash {}  passes the deploy policy{}",
+                path.display(),
+                code.len(),
+                to_hex(checked.hash()),
+                if checked.abi().is_some() {
+                    ""
+                } else {
+                    " (no ABI section)"
+                }
+            ),
+            Err(e) => {
+                refused += 1;
+                println!("{}  refused by the deploy policy: {e}", path.display());
+            }
+        }
+    }
+    anyhow::ensure!(
+        refused == 0,
+        "{refused} module(s) would be refused at deploy"
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct DeployArgs {
+    /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
+    /// http://127.0.0.1:9944).
+    #[arg(long)]
+    rpc: Option<String>,
+    /// The genesis hash to trust (default: $VEIL_GENESIS_HASH, or the devnet's). Every state
+    /// read is checked against it by light-client proof.
+    #[arg(long)]
+    genesis_hash: Option<String>,
+    /// The compiled contract.
+    #[arg(long)]
+    code: PathBuf,
+    /// The registered worker that will run it (hex public key).
+    #[arg(long)]
+    miner: String,
+    /// The developer's account key file (pays, and may reassign the contract).
+    #[arg(long)]
+    from: PathBuf,
+    /// Seconds to wait for the gatekeepers to publish the contract's key.
+    #[arg(long, default_value_t = 60)]
+    key_timeout: u64,
+}
+
+/// The genesis hash the user trusts: the flag, `$VEIL_GENESIS_HASH`, or the local devnet's.
+fn pinned_genesis(flag: Option<String>) -> anyhow::Result<Digest> {
+    let text = flag
+        .or_else(|| {
+            std::env::var("VEIL_GENESIS_HASH")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .or_else(|| {
+            let file = std::fs::read_to_string(DEVNET_FILE).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&file).ok()?;
+            json["genesis_hash"].as_str().map(str::to_string)
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no genesis hash to check the node against: pass --genesis-hash (from the \
+                 network's genesis spec) or set VEIL_GENESIS_HASH"
+            )
+        })?;
+    decode_hex(&text).map_err(|e| anyhow::anyhow!("--genesis-hash: {e}"))
+}
+
+/// Signs `call` with the account's next nonce and waits until it is finalized and succeeded;
+/// returns the nonce it used and the block height.
+async fn transact(
+    client: &jsonrpsee::http_client::HttpClient,
+    key: &PrivateKey,
+    call: Call,
+    what: &str,
+) -> anyhow::Result<(u64, u64)> {
+    let status = client.status().await.map_err(veil_client::error::rpc)?;
+    let chain = identity(&status)?;
+    let nonce = client
+        .get_account(to_hex(key.public_key()))
+        .await
+        .map_err(veil_client::error::rpc)?
+        .nonce;
+    let tx = Transaction {
+        sender: key.public_key(),
+        nonce,
+        expiry: status.height + 100,
+        call,
+    }
+    .sign(key, &chain);
+    let hash = client
+        .submit_transaction(to_hex(tx.encode()))
+        .await
+        .map_err(|e| anyhow::anyhow!("{what} refused: {}", veil_client::describe(&e)))?;
+    let view = wait_finalized(client, &hash, Duration::from_secs(60)).await?;
+    anyhow::ensure!(
+        view.success == Some(true),
+        "{what} failed: {}",
+        view.error.unwrap_or_default()
+    );
+    Ok((nonce, view.height.unwrap_or_default()))
+}
+
+/// `veil deploy`.
+pub(crate) fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+    let code =
+        std::fs::read(&args.code).map_err(|e| anyhow::anyhow!("{}: {e}", args.code.display()))?;
+    // Checked here first, so a module the chain would refuse costs nothing.
+    Vm::new(Limits::default()).deploy(&code).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is refused by the deploy policy: {e}",
+            args.code.display()
+        )
+    })?;
+    let miner =
+        veil_client::parse_account(&args.miner).map_err(|e| anyhow::anyhow!("--miner: {e}"))?;
+    let key = read_json::<AccountKeyFile>(&args.from)?.private_key()?;
+    let genesis = pinned_genesis(args.genesis_hash)?;
+    let rpc = node_url(args.rpc);
+    let client = connect(&rpc)?;
+    runtime()?.block_on(async {
+        let trust = veil_client::light::trust(&client, &genesis).await?;
+        let code_hash = hash(&code);
+        if veil_client::contract::code(&client, &trust, &code_hash).await?.is_some() {
+            eprintln!("code {} is already on chain", to_hex(code_hash));
+        } else {
+            let chunks = veil_client::contract::upload_calls(&code);
+            let n = chunks.len();
+            for (i, call) in chunks.into_iter().enumerate() {
+                transact(&client, &key, call, "code upload").await?;
+                eprintln!("uploaded chunk {}/{n} of {} ({} bytes)", i + 1, to_hex(code_hash), code.len());
+            }
+        }
+        let instantiate = Call::Contract(ContractCall::Instantiate {
+            code: code_hash,
+            miner: miner.clone(),
+        });
+        let (nonce, height) = transact(&client, &key, instantiate, "instantiation").await?;
+        let id = contract_id(&key.public_key(), nonce);
+        eprintln!(
+            "contract {} instantiated at height {height} on miner {}; waiting for the gatekeepers to publish its key ...",
+            to_hex(id),
+            to_hex(&miner)
+        );
+        let deadline = Instant::now() + Duration::from_secs(args.key_timeout);
+        let info = loop {
+            let info = veil_client::contract::contract(&client, &trust, &id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("contract {} is not on chain", to_hex(id)))?;
+            if info.public_key.is_some() {
+                break info;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the gatekeepers did not publish the key of {} within {}s (has the network launched?)",
+                to_hex(id),
+                args.key_timeout
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let public_key = info.public_key.map(to_hex).unwrap_or_default();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "contract": to_hex(id),
+                "code_hash": to_hex(code_hash),
+                "developer": to_hex(&info.developer),
+                "miner": to_hex(&info.miner),
+                "created": info.created,
+                "public_key": public_key,
+                "verified": "light-client proof against the pinned genesis",
+            }))?
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,62 @@
+//! Contracts from a client: uploading code, reading contract records by proof.
+
+use commonware_codec::DecodeExt as _;
+use jsonrpsee::http_client::HttpClient;
+use veil_light::Trust;
+use veil_primitives::{
+    Call, Digest,
+    contract::{
+        CODE_CHUNK_BYTES, CodeInfo, ContractCall, ContractId, ContractInfo, code_state_key,
+        contract_state_key,
+    },
+    hash,
+};
+
+use crate::light;
+
+/// The transactions that upload `code`, one per chunk.
+pub fn upload_calls(code: &[u8]) -> Vec<Call> {
+    let code_hash = hash(code);
+    code.chunks(CODE_CHUNK_BYTES)
+        .enumerate()
+        .map(|(index, chunk)| {
+            Call::Contract(ContractCall::UploadCode {
+                hash: code_hash,
+                size: code.len() as u32,
+                index: index as u32,
+                chunk: chunk.to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// Valid code's record, proved.
+pub async fn code(
+    client: &HttpClient,
+    trust: &Trust,
+    code_hash: &Digest,
+) -> anyhow::Result<Option<CodeInfo>> {
+    let proved = light::storage(client, trust, &code_state_key(code_hash)).await?;
+    proved
+        .value
+        .map(|bytes| {
+            CodeInfo::decode(bytes).map_err(|e| anyhow::anyhow!("code record does not decode: {e}"))
+        })
+        .transpose()
+}
+
+/// A contract's record (its code, miner and public key), proved.
+pub async fn contract(
+    client: &HttpClient,
+    trust: &Trust,
+    id: &ContractId,
+) -> anyhow::Result<Option<ContractInfo>> {
+    let proved = light::storage(client, trust, &contract_state_key(id)).await?;
+    proved
+        .value
+        .map(|bytes| {
+            ContractInfo::decode(bytes)
+                .map_err(|e| anyhow::anyhow!("contract record does not decode: {e}"))
+        })
+        .transpose()
+}
