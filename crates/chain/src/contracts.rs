@@ -30,6 +30,16 @@ pub async fn params<S: StateRead>(o: &Overlay<'_, S>) -> Result<ContractParams, 
     Ok(o.read(&keys::contract_params()).await?.unwrap_or_default())
 }
 
+/// Sets the contract parameters (genesis or governance).
+pub(crate) fn set_params<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    p: &ContractParams,
+) -> Result<(), ExecError> {
+    p.validate().map_err(TxError::InvalidParams)?;
+    o.put(keys::contract_params(), p);
+    Ok(())
+}
+
 /// Valid code's record.
 pub async fn code<S: StateRead>(
     o: &Overlay<'_, S>,

@@ -2,6 +2,7 @@
 
 use veil_primitives::{
     AccountId, Balance, Digest, GenesisWorker, Params, RegistryParams, StakingParams, TeeKind,
+    contract::ContractParams,
 };
 
 use crate::{
@@ -32,6 +33,8 @@ pub struct GenesisState {
     pub registry: RegistryParams,
     /// Staking and election parameters.
     pub staking: StakingParams,
+    /// Contract parameters (fuel price and limit, code fee).
+    pub contracts: ContractParams,
     /// The genesis node (public identity, endpoint, root-key check), if the network has one.
     /// Without one the network never launches.
     pub genesis_worker: Option<GenesisWorker>,
@@ -107,6 +110,10 @@ pub async fn genesis_changes(genesis: &GenesisState) -> Result<Changes, String> 
         .staking
         .validate()
         .map_err(|e| format!("staking: {e}"))?;
+    genesis
+        .contracts
+        .validate()
+        .map_err(|e| format!("contracts: {e}"))?;
     let empty = MemoryState::default();
     let mut o = Overlay::new(&empty);
     system::on_block(
@@ -125,6 +132,7 @@ pub async fn genesis_changes(genesis: &GenesisState) -> Result<Changes, String> 
     o.put(keys::governance_key(), &genesis.governance);
     o.put(keys::registry_params(), &genesis.registry);
     o.put(keys::staking_params(), &genesis.staking);
+    o.put(keys::contract_params(), &genesis.contracts);
     if let Some(identity) = &genesis.genesis_worker {
         // Key holders carry the TEE the chain verified, which gatekeepers' pRuntimes check.
         let mut identity = identity.clone();

@@ -163,39 +163,51 @@ fn pinned_genesis(flag: Option<String>) -> anyhow::Result<Digest> {
     decode_hex(&text).map_err(|e| anyhow::anyhow!("--genesis-hash: {e}"))
 }
 
-/// Signs `call` with the account's next nonce and waits until it is finalized and succeeded;
-/// returns the nonce it used and the block height.
+/// Signs `calls` with the account's next nonces, submits them all (the mempool holds a
+/// sender's consecutive nonces), then waits until each is finalized and succeeded, calling
+/// `done` as each is; returns the nonce and block height of each.
 async fn transact(
     client: &jsonrpsee::http_client::HttpClient,
     key: &PrivateKey,
-    call: Call,
+    calls: Vec<Call>,
     what: &str,
-) -> anyhow::Result<(u64, u64)> {
+    mut done: impl FnMut(usize),
+) -> anyhow::Result<Vec<(u64, u64)>> {
     let status = client.status().await.map_err(veil_client::error::rpc)?;
     let chain = identity(&status)?;
-    let nonce = client
+    let first = client
         .get_account(to_hex(key.public_key()))
         .await
         .map_err(veil_client::error::rpc)?
         .nonce;
-    let tx = Transaction {
-        sender: key.public_key(),
-        nonce,
-        expiry: status.height + 100,
-        call,
+    let mut submitted = Vec::with_capacity(calls.len());
+    for (i, call) in calls.into_iter().enumerate() {
+        let nonce = first + i as u64;
+        let tx = Transaction {
+            sender: key.public_key(),
+            nonce,
+            expiry: status.height + 100,
+            call,
+        }
+        .sign(key, &chain);
+        let hash = client
+            .submit_transaction(to_hex(tx.encode()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{what} refused: {}", veil_client::describe(&e)))?;
+        submitted.push((nonce, hash));
     }
-    .sign(key, &chain);
-    let hash = client
-        .submit_transaction(to_hex(tx.encode()))
-        .await
-        .map_err(|e| anyhow::anyhow!("{what} refused: {}", veil_client::describe(&e)))?;
-    let view = wait_finalized(client, &hash, Duration::from_secs(60)).await?;
-    anyhow::ensure!(
-        view.success == Some(true),
-        "{what} failed: {}",
-        view.error.unwrap_or_default()
-    );
-    Ok((nonce, view.height.unwrap_or_default()))
+    let mut results = Vec::with_capacity(submitted.len());
+    for (i, (nonce, hash)) in submitted.into_iter().enumerate() {
+        let view = wait_finalized(client, &hash, Duration::from_secs(60)).await?;
+        anyhow::ensure!(
+            view.success == Some(true),
+            "{what} failed: {}",
+            view.error.unwrap_or_default()
+        );
+        done(i);
+        results.push((nonce, view.height.unwrap_or_default()));
+    }
+    Ok(results)
 }
 
 /// `veil deploy`.
@@ -223,16 +235,22 @@ pub(crate) fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         } else {
             let chunks = veil_client::contract::upload_calls(&code);
             let n = chunks.len();
-            for (i, call) in chunks.into_iter().enumerate() {
-                transact(&client, &key, call, "code upload").await?;
-                eprintln!("uploaded chunk {}/{n} of {} ({} bytes)", i + 1, to_hex(code_hash), code.len());
-            }
+            transact(&client, &key, chunks, "code upload", |i| {
+                eprintln!(
+                    "uploaded chunk {}/{n} of {} ({} bytes)",
+                    i + 1,
+                    to_hex(code_hash),
+                    code.len()
+                )
+            })
+            .await?;
         }
         let instantiate = Call::Contract(ContractCall::Instantiate {
             code: code_hash,
             miner: miner.clone(),
         });
-        let (nonce, height) = transact(&client, &key, instantiate, "instantiation").await?;
+        let (nonce, height) =
+            transact(&client, &key, vec![instantiate], "instantiation", |_| ()).await?[0];
         let id = contract_id(&key.public_key(), nonce);
         eprintln!(
             "contract {} instantiated at height {height} on miner {}; waiting for the gatekeepers to publish its key ...",

@@ -23,8 +23,8 @@ use commonware_utils::{N3f1, ordered::Set};
 use serde::{Deserialize, Serialize};
 use veil_chain::GenesisState;
 use veil_primitives::{
-    AccountId, Balance, Params, PrivateKey, RegistryParams, StakingParams, decode_hex, from_hex,
-    to_hex,
+    AccountId, Balance, Params, PrivateKey, RegistryParams, StakingParams,
+    contract::ContractParams, decode_hex, from_hex, to_hex,
 };
 
 use veil_light::finality::ConsensusVariant as Variant_;
@@ -78,6 +78,9 @@ pub struct GenesisSpec {
     /// Staking and gatekeeper election parameters.
     #[serde(default)]
     pub staking: StakingParams,
+    /// Contract parameters: fuel price and limit, code fee.
+    #[serde(default)]
+    pub contracts: ContractParams,
     /// The genesis node's public identity `pk_g` (from pRuntime's `Bootstrap`): the one
     /// pRuntime elected gatekeepers will ask for the first root key.
     #[serde(default)]
@@ -205,6 +208,9 @@ impl Genesis {
         spec.staking
             .validate()
             .map_err(|e| anyhow::anyhow!("staking params: {e}"))?;
+        spec.contracts
+            .validate()
+            .map_err(|e| anyhow::anyhow!("contract params: {e}"))?;
         spec.registry
             .params
             .validate()
@@ -294,6 +300,7 @@ impl Genesis {
                 consensus_key,
                 registry: spec.registry.params.clone(),
                 staking: spec.staking.clone(),
+                contracts: spec.contracts.clone(),
                 genesis_worker,
                 genesis_attestation,
                 dev_attestation_key,
@@ -381,6 +388,7 @@ pub fn generate(
         params,
         registry: RegistrySpec::default(),
         staking: StakingParams::default(),
+        contracts: ContractParams::default(),
         genesis_worker: None,
     };
     Ok(Generated {

@@ -6,7 +6,9 @@ use commonware_cryptography::{Signer as _, Verifier as _};
 use crate::{
     AccountId, Balance, ChainIdentity, Destination, Digest, Height, Params, PrivateKey,
     Registration, RegistryParams, Signature, SignedGatekeeperMessage, SignedWorkerMessage,
-    StakingCall, StakingParams, contract::ContractCall, hash, namespace,
+    StakingCall, StakingParams,
+    contract::{ContractCall, ContractParams},
+    hash, namespace,
 };
 
 /// Bounds for decoding transactions from untrusted bytes.
@@ -36,6 +38,8 @@ pub enum GovernanceCall {
     SetRegistryParams(RegistryParams),
     /// Replace the staking parameters.
     SetStakingParams(StakingParams),
+    /// Replace the contract parameters (fuel price, fuel limit, code fee).
+    SetContractParams(ContractParams),
 }
 
 /// What a transaction asks the chain to do.
@@ -149,6 +153,10 @@ impl Write for GovernanceCall {
                 3u8.write(buf);
                 p.write(buf);
             }
+            Self::SetContractParams(p) => {
+                4u8.write(buf);
+                p.write(buf);
+            }
         }
     }
 }
@@ -160,6 +168,7 @@ impl EncodeSize for GovernanceCall {
             Self::SetGovernanceKey(k) => k.encode_size(),
             Self::SetRegistryParams(p) => p.encode_size(),
             Self::SetStakingParams(p) => p.encode_size(),
+            Self::SetContractParams(p) => p.encode_size(),
         }
     }
 }
@@ -172,6 +181,7 @@ impl Read for GovernanceCall {
             1 => Ok(Self::SetGovernanceKey(AccountId::read(buf)?)),
             2 => Ok(Self::SetRegistryParams(RegistryParams::read(buf)?)),
             3 => Ok(Self::SetStakingParams(StakingParams::read(buf)?)),
+            4 => Ok(Self::SetContractParams(ContractParams::read(buf)?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }

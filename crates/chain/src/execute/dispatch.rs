@@ -40,6 +40,7 @@ pub(crate) async fn apply_call<S: StateRead>(
                 }
                 GovernanceCall::SetRegistryParams(p) => registry::set_params(o, outbox, p).await,
                 GovernanceCall::SetStakingParams(p) => staking::set_params(o, p),
+                GovernanceCall::SetContractParams(p) => contracts::set_params(o, p),
             }
         }
         Call::Register(reg) => registry::register(o, outbox, env, sender, reg).await,

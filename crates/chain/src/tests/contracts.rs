@@ -5,7 +5,8 @@ use veil_primitives::{
     Digest, GatekeeperMessage,
     contract::{
         CODE_CHUNK_BYTES, CONTRACT_KEY_TOPIC, CONTRACTS_TOPIC, CodeInfo, CommandMessage,
-        ContractCall, ContractEvent, ContractInfo, ContractKey, Envelope, contract_id,
+        ContractCall, ContractEvent, ContractInfo, ContractKey, ContractParams, Envelope,
+        contract_id,
     },
 };
 
@@ -413,5 +414,83 @@ fn commands_need_the_published_key_a_bucket_and_bounded_fuel_and_their_fee_says_
     assert_eq!(
         net.run(&dev, raw).0,
         refused(ContractError::RawContractMessage)
+    );
+}
+
+#[test]
+fn governance_sets_the_contract_parameters_and_commands_pay_by_them() {
+    let (mut net, workers) = launched();
+    let dev = net.operator.clone();
+    let code = module(100, "");
+    upload(&mut net, &dev, &code);
+    let nonce = net
+        .check(
+            &dev,
+            Call::Contract(ContractCall::Instantiate {
+                code: hash(&code),
+                miner: workers[3].key.public_key(),
+            }),
+        )
+        .unwrap();
+    net.run(
+        &dev,
+        Call::Contract(ContractCall::Instantiate {
+            code: hash(&code),
+            miner: workers[3].key.public_key(),
+        }),
+    )
+    .0
+    .unwrap();
+    let id = contract_id(&dev.public_key(), nonce);
+    let sequence = read(&net, async |o| {
+        mq::next_sequence(o, &Origin::Gatekeepers).await
+    })
+    .unwrap();
+    let key = ContractKey {
+        contract: id,
+        public_key: [5; 32],
+        sealed_key: vec![9; 60],
+    };
+    publish(&mut net, &workers[0], sequence, &key).unwrap();
+    let fee = |net: &mut Net, fuel| {
+        net.block(vec![net.tx(&dev, command(id, fuel, 256, 1))])
+            .receipts[0]
+            .fee
+    };
+    let before = fee(&mut net, 1_000_000) - fee(&mut net, 1_000);
+
+    let gov = net.gov.clone();
+    let set = |p: ContractParams| Call::Governance(GovernanceCall::SetContractParams(p));
+    let dearer = ContractParams {
+        fuel_price_per_kilo: 3,
+        max_command_fuel: 2_000_000,
+        ..ContractParams::default()
+    };
+    assert_eq!(
+        net.run(&dev, set(dearer.clone())).0,
+        Err(TxError::NotGovernance)
+    );
+    assert_eq!(
+        net.run(
+            &gov,
+            set(ContractParams {
+                max_command_fuel: 1,
+                ..ContractParams::default()
+            })
+        )
+        .0,
+        Err(TxError::InvalidParams(
+            "max_command_fuel must be at least 100000"
+        ))
+    );
+    assert_eq!(net.run(&gov, set(dearer)).0, Ok(()));
+    // 999,000 fuel more costs three times what it did; the new limit holds.
+    assert_eq!(fee(&mut net, 1_000_000) - fee(&mut net, 1_000), 3 * before);
+    assert_eq!(
+        net.check(&dev, command(id, 2_000_001, 256, 1)).map(|_| ()),
+        refused(ContractError::BadFuel {
+            got: 2_000_001,
+            max: 2_000_000
+        })
     );
 }

@@ -92,6 +92,7 @@ fn genesis_state(allow_insecure: bool, dcap_root: Option<Vec<u8>>) -> GenesisSta
         allow_insecure_gatekeepers: allow_insecure,
         dcap_root,
         staking: Default::default(),
+        contracts: Default::default(),
         // A genesis node needs attestation; these tests have dev evidence only.
         genesis_worker: allow_insecure.then(genesis_worker),
         genesis_attestation: allow_insecure.then(|| genesis_attestation(&ra, MEASUREMENT)),

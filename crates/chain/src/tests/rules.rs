@@ -39,6 +39,7 @@ fn setup() -> (MemoryState, PrivateKey, PrivateKey, PrivateKey) {
         allow_insecure_gatekeepers: false,
         dcap_root: None,
         staking: Default::default(),
+        contracts: Default::default(),
         genesis_worker: None,
         genesis_attestation: None,
     };

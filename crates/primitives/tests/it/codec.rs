@@ -161,6 +161,42 @@ fn call() -> impl Strategy<Value = Call> {
                     .sign(&key, &chain()),
                 ))
             }),
+        (any::<u128>(), any::<u64>(), any::<u128>()).prop_map(|(price, fuel, byte_fee)| {
+            Call::Governance(GovernanceCall::SetContractParams(ContractParams {
+                fuel_price_per_kilo: price,
+                max_command_fuel: fuel,
+                code_byte_fee: byte_fee,
+            }))
+        }),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            0usize..3,
+            proptest::collection::vec(any::<u8>(), 1..300)
+        )
+            .prop_map(|(seed, fuel, kind, bytes)| {
+                let contract = contract_id(&PrivateKey::from_seed(seed).public_key(), fuel);
+                Call::Contract(match kind {
+                    0 => ContractCall::UploadCode {
+                        hash: hash(&bytes),
+                        size: bytes.len() as u32,
+                        index: 0,
+                        chunk: bytes,
+                    },
+                    1 => ContractCall::Instantiate {
+                        code: hash(&bytes),
+                        miner: PrivateKey::from_seed(seed).public_key(),
+                    },
+                    _ => ContractCall::Command {
+                        contract,
+                        fuel,
+                        envelope: Envelope {
+                            ephemeral: [seed as u8; 32],
+                            ciphertext: vec![1; bucket(bytes.len())],
+                        },
+                    },
+                })
+            }),
     ]
 }
 

@@ -560,6 +560,7 @@ impl Sim {
                 ..Default::default()
             },
             staking: staking(),
+            contracts: Default::default(),
             genesis_worker: Some(GenesisWorker {
                 holder: KeyHolder {
                     worker: pk_g,

@@ -1,0 +1,1 @@
+/work/wt/contracts/contracts/target/wasm32-unknown-unknown/release/libveil_sdk.rlib: /work/wt/contracts/sdk/src/codec.rs /work/wt/contracts/sdk/src/context.rs /work/wt/contracts/sdk/src/entry.rs /work/wt/contracts/sdk/src/error.rs /work/wt/contracts/sdk/src/export.rs /work/wt/contracts/sdk/src/lib.rs /work/wt/contracts/sdk/src/storage.rs /work/wt/contracts/sdk/src/sys.rs
