@@ -133,7 +133,10 @@ pub async fn check<S: StateRead>(
                 .into());
             }
             let chunks = size.div_ceil(CODE_CHUNK_BYTES as u32);
-            let expected = if index + 1 == chunks {
+            // The index comes from the transaction: compared before any arithmetic on it.
+            let expected = if *index >= chunks {
+                0
+            } else if *index == chunks - 1 {
                 *size as usize - (chunks as usize - 1) * CODE_CHUNK_BYTES
             } else {
                 CODE_CHUNK_BYTES
@@ -207,6 +210,9 @@ pub async fn check<S: StateRead>(
             if info.public_key.is_none() {
                 return Err(ContractError::NoKeyYet(to_hex(id)).into());
             }
+            if !info.initialized && info.developer != tx.sender {
+                return Err(ContractError::NotInitialized(to_hex(id)).into());
+            }
         }
     }
     Ok(())
@@ -238,6 +244,7 @@ pub(crate) async fn apply<S: StateRead>(
                     miner: miner.clone(),
                     created: env.height,
                     public_key: None,
+                    initialized: false,
                 },
             );
             let event = ContractEvent::Instantiated {
@@ -268,6 +275,14 @@ pub(crate) async fn apply<S: StateRead>(
             fuel,
             envelope,
         } => {
+            let mut info = contract(o, id)
+                .await?
+                .ok_or_else(|| ContractError::UnknownContract(to_hex(id)))?;
+            if !info.initialized {
+                // The developer's first command: the miner runs it as `init`.
+                info.initialized = true;
+                o.put(keys::contract(id), &info);
+            }
             let message = CommandMessage {
                 nonce: tx.nonce,
                 expiry: tx.expiry,

@@ -264,6 +264,9 @@ pub enum ContractError {
         "contract {0} has no key yet: the gatekeepers publish it a few blocks after instantiation"
     )]
     NoKeyYet(String),
+    /// The developer has not sent the contract's first command (its `init`) yet.
+    #[error("contract {0} is not initialized: its developer sends the first command (init)")]
+    NotInitialized(String),
     /// A command ciphertext whose length is not a padding bucket.
     #[error("command ciphertext of {0} bytes is not a padding bucket (256, 1024, 4096, ...)")]
     NotABucket(usize),
@@ -275,8 +278,10 @@ pub enum ContractError {
         /// Most allowed.
         max: u64,
     },
-    /// Messages to contracts travel as commands only.
-    #[error("messages to a contract are sent as contract commands, not raw messages")]
+    /// Messages to contracts travel as commands only (not raw, worker or gatekeeper messages).
+    #[error(
+        "messages to a contract are sent as contract commands, not raw, worker or gatekeeper messages"
+    )]
     RawContractMessage,
 }
 

@@ -230,7 +230,11 @@ pub(crate) fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let trust = veil_client::light::trust(&client, &genesis).await?;
         let code_hash = hash(&code);
-        if veil_client::contract::code(&client, &trust, &code_hash).await?.is_some() {
+        let now = client.status().await.map_err(veil_client::error::rpc)?.finalized;
+        if veil_client::contract::code(&client, &trust, &code_hash, now)
+            .await?
+            .is_some()
+        {
             eprintln!("code {} is already on chain", to_hex(code_hash));
         } else {
             let chunks = veil_client::contract::upload_calls(&code);
@@ -259,7 +263,7 @@ pub(crate) fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         );
         let deadline = Instant::now() + Duration::from_secs(args.key_timeout);
         let info = loop {
-            let info = veil_client::contract::contract(&client, &trust, &id)
+            let info = veil_client::contract::contract(&client, &trust, &id, height)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("contract {} is not on chain", to_hex(id)))?;
             if info.public_key.is_some() {

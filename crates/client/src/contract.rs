@@ -30,13 +30,14 @@ pub fn upload_calls(code: &[u8]) -> Vec<Call> {
         .collect()
 }
 
-/// Valid code's record, proved.
+/// Valid code's record, proved at `min_height` or later.
 pub async fn code(
     client: &HttpClient,
     trust: &Trust,
     code_hash: &Digest,
+    min_height: u64,
 ) -> anyhow::Result<Option<CodeInfo>> {
-    let proved = light::storage(client, trust, &code_state_key(code_hash)).await?;
+    let proved = light::storage(client, trust, &code_state_key(code_hash), min_height).await?;
     proved
         .value
         .map(|bytes| {
@@ -45,13 +46,14 @@ pub async fn code(
         .transpose()
 }
 
-/// A contract's record (its code, miner and public key), proved.
+/// A contract's record (its code, miner and public key), proved at `min_height` or later.
 pub async fn contract(
     client: &HttpClient,
     trust: &Trust,
     id: &ContractId,
+    min_height: u64,
 ) -> anyhow::Result<Option<ContractInfo>> {
-    let proved = light::storage(client, trust, &contract_state_key(id)).await?;
+    let proved = light::storage(client, trust, &contract_state_key(id), min_height).await?;
     proved
         .value
         .map(|bytes| {

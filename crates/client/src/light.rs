@@ -3,7 +3,8 @@
 //! [trust] checks the genesis a node serves against a genesis hash the user pinned (from the
 //! genesis spec or `devnet.json`), which yields the chain id and the group key that finalizes
 //! it. [storage] then reads a state value with the block it is proved against, and checks the
-//! block's finality certificate under that key, the block's state root, and the proof.
+//! block's finality certificate under that key, the block's state root, the proof, and that the
+//! block is no older than the caller needs (a node could otherwise prove a stale state).
 
 use commonware_codec::DecodeExt as _;
 use jsonrpsee::http_client::HttpClient;
@@ -49,9 +50,21 @@ pub struct Proved {
 }
 
 /// Reads `key` from the node and checks it: the block's finality under the trusted group key,
-/// its state root, and the inclusion or absence proof.
-pub async fn storage(client: &HttpClient, trust: &Trust, key: &Digest) -> anyhow::Result<Proved> {
+/// its state root, the inclusion or absence proof, and a height of at least `min_height` (the
+/// latest height the caller knows of, e.g. where its own transaction landed).
+pub async fn storage(
+    client: &HttpClient,
+    trust: &Trust,
+    key: &Digest,
+    min_height: u64,
+) -> anyhow::Result<Proved> {
     let view = client.get_storage(to_hex(key)).await.map_err(rpc)?;
+    anyhow::ensure!(
+        view.height >= min_height,
+        "the node proved {} at height {}, older than height {min_height} the client already saw",
+        to_hex(key),
+        view.height
+    );
     let block = client
         .get_block(BlockId::Height(view.height))
         .await

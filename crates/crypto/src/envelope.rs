@@ -6,14 +6,17 @@
 //! secret (salted with the envelope's domain, bound to both public keys), a request key and a
 //! reply key. The request is sealed with ChaCha20-Poly1305 under the caller's associated data
 //! (chain, contract, sender, nonce, expiry: whatever must not be swapped), so a ciphertext
-//! moved to another context fails to open. Each key encrypts exactly one message, so the nonce
-//! is fixed: a fresh ephemeral key makes fresh keys, and [ReplyKey::seal] consumes its key.
+//! moved to another context fails to open. A request key encrypts exactly one message (a fresh
+//! ephemeral key makes a fresh key), so its nonce is fixed. A reply draws a random nonce: the
+//! recipient may be made to open the same envelope twice (a replayed query), and two replies
+//! under one key must never share a nonce.
 //!
 //! Padding hides lengths: the plaintext is framed as `length (u32 LE) ‖ bytes ‖ zeros` to fill
 //! a bucket, so a ciphertext is always exactly one of [bucket]'s sizes (256 B, 1 KiB, 4 KiB,
 //! then 4 KiB steps) and its length leaks only the bucket.
 //!
-//! Wire format of an envelope: `ephemeral public key (32) ‖ ciphertext (a bucket size)`.
+//! Wire formats: an envelope is `ephemeral public key (32) ‖ ciphertext (a bucket size)`; a
+//! reply is `nonce (12) ‖ ciphertext`, a bucket size in all.
 
 use chacha20poly1305::{
     ChaCha20Poly1305, Key, Nonce,
@@ -31,6 +34,8 @@ pub use veil_primitives::contract::{Envelope, bucket, is_bucket};
 const TAG: usize = 16;
 /// Length prefix inside the padded plaintext.
 const FRAME: usize = 4;
+/// A reply's random nonce, sent in front of it.
+const REPLY_NONCE: usize = 12;
 
 /// Why an envelope did not open, or could not be sealed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -86,17 +91,20 @@ fn derive(domain: &[u8], shared: &[u8; 32], ephemeral: &[u8; 32], recipient: &[u
     }
 }
 
-fn pad(plaintext: &[u8], max: usize) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+/// Frames and pads `plaintext` so that, with the tag and `extra` bytes sent beside the
+/// ciphertext, the whole is a bucket size.
+fn pad(plaintext: &[u8], max: usize, extra: usize) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
     if plaintext.len() > max {
         return Err(EnvelopeError::TooLarge {
             len: plaintext.len(),
             max,
         });
     }
-    let mut padded = Zeroizing::new(Vec::with_capacity(bucket(plaintext.len()) - TAG));
+    let len = bucket(plaintext.len() + extra) - TAG - extra;
+    let mut padded = Zeroizing::new(Vec::with_capacity(len));
     padded.extend_from_slice(&(plaintext.len() as u32).to_le_bytes());
     padded.extend_from_slice(plaintext);
-    padded.resize(bucket(plaintext.len()) - TAG, 0);
+    padded.resize(len, 0);
     Ok(padded)
 }
 
@@ -114,23 +122,21 @@ fn unpad(padded: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>, EnvelopeError
     Ok(Zeroizing::new(body.to_vec()))
 }
 
-fn encrypt(key: &[u8; 32], aad: &[u8], padded: &[u8]) -> Vec<u8> {
+fn encrypt(key: &[u8; 32], nonce: &[u8; REPLY_NONCE], aad: &[u8], padded: &[u8]) -> Vec<u8> {
     ChaCha20Poly1305::new(&Key::from(*key))
-        .encrypt(&Nonce::default(), Payload { msg: padded, aad })
+        .encrypt(&Nonce::from(*nonce), Payload { msg: padded, aad })
         .expect("ChaCha20-Poly1305 encryption of an in-memory buffer cannot fail")
 }
 
 fn decrypt(
     key: &[u8; 32],
+    nonce: &[u8; REPLY_NONCE],
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
-    if !is_bucket(ciphertext.len()) {
-        return Err(EnvelopeError::NotABucket(ciphertext.len()));
-    }
     ChaCha20Poly1305::new(&Key::from(*key))
         .decrypt(
-            &Nonce::default(),
+            &Nonce::from(*nonce),
             Payload {
                 msg: ciphertext,
                 aad,
@@ -138,6 +144,13 @@ fn decrypt(
         )
         .map(Zeroizing::new)
         .map_err(|_| EnvelopeError::Authentication)
+}
+
+fn bucketed(len: usize) -> Result<(), EnvelopeError> {
+    if !is_bucket(len) {
+        return Err(EnvelopeError::NotABucket(len));
+    }
+    Ok(())
 }
 
 /// Seals `plaintext` (at most `max` bytes) to `recipient` under `domain` and `aad`. Returns the
@@ -150,7 +163,7 @@ pub fn seal(
     plaintext: &[u8],
     max: usize,
 ) -> Result<(Envelope, ReplyKey), EnvelopeError> {
-    let padded = pad(plaintext, max)?;
+    let padded = pad(plaintext, max, 0)?;
     let secret = StaticSecret::random_from_rng(rng);
     let ephemeral = PublicKey::from(&secret).to_bytes();
     let shared = secret.diffie_hellman(&PublicKey::from(*recipient));
@@ -158,7 +171,7 @@ pub fn seal(
         return Err(EnvelopeError::WeakKey);
     }
     let keys = derive(domain, shared.as_bytes(), &ephemeral, recipient);
-    let ciphertext = encrypt(&keys.request, aad, &padded);
+    let ciphertext = encrypt(&keys.request, &[0; REPLY_NONCE], aad, &padded);
     Ok((
         Envelope {
             ephemeral,
@@ -182,20 +195,35 @@ pub fn open(
     }
     let public = PublicKey::from(recipient).to_bytes();
     let keys = derive(domain, shared.as_bytes(), &envelope.ephemeral, &public);
-    let padded = decrypt(&keys.request, aad, &envelope.ciphertext)?;
+    bucketed(envelope.ciphertext.len())?;
+    let padded = decrypt(&keys.request, &[0; REPLY_NONCE], aad, &envelope.ciphertext)?;
     Ok((unpad(padded)?, keys.reply))
 }
 
 impl ReplyKey {
-    /// Seals the reply (at most `max` bytes), padded like the request. Consumes the key: it
-    /// encrypts exactly one message.
-    pub fn seal(self, aad: &[u8], plaintext: &[u8], max: usize) -> Result<Vec<u8>, EnvelopeError> {
-        Ok(encrypt(&self.0, aad, &pad(plaintext, max)?))
+    /// Seals a reply (at most `max` bytes) under a random nonce, padded like the request:
+    /// `nonce ‖ ciphertext` is a bucket size.
+    pub fn seal(
+        &self,
+        rng: &mut impl CryptoRng,
+        aad: &[u8],
+        plaintext: &[u8],
+        max: usize,
+    ) -> Result<Vec<u8>, EnvelopeError> {
+        let padded = pad(plaintext, max, REPLY_NONCE)?;
+        let mut nonce = [0u8; REPLY_NONCE];
+        rng.fill_bytes(&mut nonce);
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&encrypt(&self.0, &nonce, aad, &padded));
+        Ok(out)
     }
 
-    /// Opens the reply.
-    pub fn open(&self, aad: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
-        unpad(decrypt(&self.0, aad, ciphertext)?)
+    /// Opens a reply.
+    pub fn open(&self, aad: &[u8], reply: &[u8]) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+        bucketed(reply.len())?;
+        let (nonce, ciphertext) = reply.split_at(REPLY_NONCE);
+        let nonce: &[u8; REPLY_NONCE] = nonce.try_into().expect("12 bytes");
+        unpad(decrypt(&self.0, nonce, aad, ciphertext)?)
     }
 }
 
@@ -238,12 +266,40 @@ mod tests {
         assert_eq!(envelope.ciphertext.len(), 256);
         let (plaintext, reply) = open(&secret, DOMAIN, b"aad", &envelope).unwrap();
         assert_eq!(plaintext.as_slice(), b"hello");
-        let answer = reply.seal(b"reply-aad", &[7u8; 2000], 1 << 16).unwrap();
+        let answer = reply
+            .seal(&mut rng, b"reply-aad", &[7u8; 2000], 1 << 16)
+            .unwrap();
         assert_eq!(answer.len(), 4096);
         assert_eq!(
             sender_reply.open(b"reply-aad", &answer).unwrap().as_slice(),
             &[7u8; 2000]
         );
+        assert_eq!(
+            sender_reply.open(b"other-aad", &answer).err(),
+            Some(EnvelopeError::Authentication)
+        );
+    }
+
+    /// A review found replies sealed under a fixed nonce: a host that replays one envelope to
+    /// its recipient gets two different replies under one key and nonce, whose XOR is the XOR
+    /// of the plaintexts.
+    #[test]
+    fn two_replies_to_one_replayed_envelope_never_share_a_nonce() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let (secret, public) = recipient();
+        let (envelope, sender_reply) =
+            seal(&mut rng, &public, DOMAIN, b"", b"query", 1024).unwrap();
+        let (_, first) = open(&secret, DOMAIN, b"", &envelope).unwrap();
+        let (_, replayed) = open(&secret, DOMAIN, b"", &envelope).unwrap();
+        let a = first.seal(&mut rng, b"", &[0u8; 100], 1024).unwrap();
+        let b = replayed.seal(&mut rng, b"", &[1u8; 100], 1024).unwrap();
+        assert_ne!(a[..12], b[..12], "each reply draws its own nonce");
+        // Under a shared keystream the XOR of the ciphertexts would be the XOR of the framed
+        // plaintexts: here 0 ^ 1 over the 100 bytes after the 4-byte length.
+        let xor: Vec<u8> = a[12..].iter().zip(&b[12..]).map(|(x, y)| x ^ y).collect();
+        assert_ne!(&xor[4..104], &[1u8; 100][..], "no keystream reuse");
+        assert_eq!(sender_reply.open(b"", &a).unwrap().as_slice(), &[0u8; 100]);
+        assert_eq!(sender_reply.open(b"", &b).unwrap().as_slice(), &[1u8; 100]);
     }
 
     #[test]

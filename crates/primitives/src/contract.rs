@@ -86,7 +86,8 @@ pub enum ContractCall {
         /// The new miner.
         miner: AccountId,
     },
-    /// An encrypted command (the developer's first one is `init`).
+    /// An encrypted command. The developer's first one is `init`; until it is routed, only
+    /// the developer may send commands.
     Command {
         /// The contract.
         contract: ContractId,
@@ -176,6 +177,9 @@ pub struct ContractInfo {
     pub created: Height,
     /// Its X25519 public key, once the gatekeepers published it.
     pub public_key: Option<[u8; 32]>,
+    /// Whether the developer's first command (its `init`) has been routed. Until then only the
+    /// developer may send commands, so nobody can initialize someone else's contract.
+    pub initialized: bool,
 }
 
 /// What a contract's miner receives for each command: the chain's message to the contract.
@@ -412,6 +416,7 @@ impl Write for ContractInfo {
         self.miner.write(buf);
         self.created.write(buf);
         self.public_key.write(buf);
+        self.initialized.write(buf);
     }
 }
 
@@ -422,6 +427,7 @@ impl EncodeSize for ContractInfo {
             + self.miner.encode_size()
             + 8
             + self.public_key.encode_size()
+            + 1
     }
 }
 
@@ -434,6 +440,7 @@ impl Read for ContractInfo {
             miner: AccountId::read(buf)?,
             created: u64::read(buf)?,
             public_key: Option::<[u8; 32]>::read(buf)?,
+            initialized: bool::read(buf)?,
         })
     }
 }

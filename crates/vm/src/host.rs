@@ -53,6 +53,8 @@ pub mod fuel {
     pub const WRITE_BYTE: u64 = 4;
     /// Each 64-byte block hashed.
     pub const HASH_BLOCK: u64 = 20;
+    /// Each 32 random bytes drawn (an HKDF expansion: two hash blocks and more).
+    pub const RANDOM_BLOCK: u64 = 40;
 }
 
 /// A trap raised by a host function: the contract broke the ABI or a limit.
@@ -296,6 +298,8 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
             if len as usize > caller.data().vm.max_output_bytes {
                 return Err(trap("random draw too large"));
             }
+            // Each 32 bytes cost an HKDF expansion: paid before they are drawn.
+            charge(&mut caller, fuel::RANDOM_BLOCK * (len as u64).div_ceil(32))?;
             let mut bytes = vec![0u8; len as usize];
             caller
                 .data_mut()

@@ -51,8 +51,8 @@ pub struct Limits {
     pub max_table_elements: usize,
     /// Nested wasm calls.
     pub max_recursion_depth: usize,
-    /// Values on wasmi's stack.
-    pub max_stack_values: usize,
+    /// Bytes of wasmi's value stack (locals and operands of every frame).
+    pub max_stack_bytes: usize,
     /// A storage key.
     pub max_key_bytes: usize,
     /// A storage value.
@@ -72,7 +72,7 @@ impl Default for Limits {
             max_memory_bytes: 16 * 1024 * 1024,
             max_table_elements: 10_000,
             max_recursion_depth: 1_024,
-            max_stack_values: 1024 * 1024,
+            max_stack_bytes: 1024 * 1024,
             max_key_bytes: 1_024,
             max_value_bytes: 64 * 1024,
             max_written_bytes: 1024 * 1024,
@@ -218,7 +218,7 @@ impl Vm {
             .wasm_wide_arithmetic(false)
             // memory64 and SIMD are compiled out (features off), so always refused.
             .set_max_recursion_depth(limits.max_recursion_depth)
-            .set_max_stack_height(limits.max_stack_values)
+            .set_max_stack_height(limits.max_stack_bytes)
             .enforced_limits(EnforcedLimits::strict());
         let engine = Engine::new(&config);
         let mut linker = Linker::new(&engine);

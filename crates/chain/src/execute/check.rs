@@ -160,6 +160,7 @@ pub async fn check_transaction<S: StateRead>(
             registry::check_claims(&o, env, &t.sender, reg).await?;
         }
         Call::WorkerMessage(m) => {
+            super::dispatch::refuse_contract_destination(&m.message.destination)?;
             let max = params.max_message_bytes as usize;
             if m.message.payload.len() > max {
                 return Err(TxError::MessageTooLarge {
@@ -171,6 +172,7 @@ pub async fn check_transaction<S: StateRead>(
             registry::check_worker_message(&o, &env.chain, m, false).await?;
         }
         Call::GatekeeperMessage(m) => {
+            super::dispatch::refuse_contract_destination(&m.message.destination)?;
             let max = gatekeeper::max_payload(&m.message.destination, &params);
             if m.message.payload.len() > max {
                 return Err(TxError::MessageTooLarge {

@@ -46,6 +46,7 @@ pub(crate) async fn apply_call<S: StateRead>(
         Call::Register(reg) => registry::register(o, outbox, env, sender, reg).await,
         Call::Staking(c) => staking::apply(o, sender, c, env.height).await,
         Call::WorkerMessage(m) => {
+            refuse_contract_destination(&m.message.destination)?;
             registry::relay_worker_message(
                 o,
                 outbox,
@@ -57,6 +58,7 @@ pub(crate) async fn apply_call<S: StateRead>(
             Ok(on_worker_message(o, outbox, &m.message, env).await?)
         }
         Call::GatekeeperMessage(m) => {
+            refuse_contract_destination(&m.message.destination)?;
             let routed = gatekeeper::stream::relay(
                 o,
                 outbox,
@@ -94,6 +96,15 @@ pub(crate) async fn apply_call<S: StateRead>(
             .await
         }
     }
+}
+
+/// A contract's stream carries commands only (`ContractCall::Command`, padded and paid for by
+/// fuel); worker and gatekeeper messages may not address a contract.
+pub(crate) fn refuse_contract_destination(destination: &Destination) -> Result<(), ExecError> {
+    if matches!(destination, Destination::Contract(_)) {
+        return Err(ContractError::RawContractMessage.into());
+    }
+    Ok(())
 }
 
 /// A gatekeeper message the chain just routed (the first copy), handed to the module that

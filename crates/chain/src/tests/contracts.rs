@@ -353,6 +353,15 @@ fn commands_need_the_published_key_a_bucket_and_bounded_fuel_and_their_fee_says_
         "a key for no contract creates nothing"
     );
 
+    // Until the developer's first command (its init) lands, nobody else may command it: a
+    // front-runner cannot initialize someone else's contract.
+    let stranger = PrivateKey::from_seed(103);
+    assert_eq!(
+        net.run(&stranger, command(id, 1_000, 256, 1)).0,
+        refused(ContractError::NotInitialized(veil_primitives::to_hex(id)))
+    );
+    assert!(!contract_info(&net, &id).unwrap().initialized);
+
     // Lengths other than buckets and fuel out of bounds are refused.
     assert_eq!(
         net.check(&dev, command(id, 1_000, 255, 1)).map(|_| ()),
@@ -393,6 +402,8 @@ fn commands_need_the_published_key_a_bucket_and_bounded_fuel_and_their_fee_says_
         (nonce, expiry, 2_000)
     );
     assert_eq!(message.envelope.ciphertext, vec![3; 1024]);
+    assert!(contract_info(&net, &id).unwrap().initialized);
+    assert_eq!(net.run(&stranger, command(id, 1_000, 256, 9)).0, Ok(()));
 
     // Same bucket and fuel, other contents: the same fee. More fuel costs more.
     let fee = |net: &mut Net, call: Call| net.block(vec![net.tx(&dev, call)]).receipts[0].fee;
@@ -413,6 +424,46 @@ fn commands_need_the_published_key_a_bucket_and_bounded_fuel_and_their_fee_says_
     );
     assert_eq!(
         net.run(&dev, raw).0,
+        refused(ContractError::RawContractMessage)
+    );
+    // Nor can a worker or the gatekeepers write into it.
+    let w = &workers[3];
+    let sequence = read(&net, async |o| {
+        mq::next_sequence(o, &Origin::Worker(w.key.public_key())).await
+    })
+    .unwrap();
+    let from_worker = Call::WorkerMessage(Box::new(
+        veil_primitives::WorkerMessage {
+            sender: w.key.public_key(),
+            destination: Destination::Contract(id),
+            sequence,
+            payload: vec![1],
+        }
+        .sign(&w.key, &chain()),
+    ));
+    assert_eq!(
+        net.check(&dev, from_worker.clone()).map(|_| ()),
+        refused(ContractError::RawContractMessage)
+    );
+    assert_eq!(
+        net.run(&dev, from_worker).0,
+        refused(ContractError::RawContractMessage)
+    );
+    let sequence = read(&net, async |o| {
+        mq::next_sequence(o, &Origin::Gatekeepers).await
+    })
+    .unwrap();
+    let from_gatekeepers = Call::GatekeeperMessage(Box::new(
+        GatekeeperMessage {
+            signer: workers[0].key.public_key(),
+            destination: Destination::Contract(id),
+            sequence,
+            payload: vec![1],
+        }
+        .sign(&workers[0].key, &chain()),
+    ));
+    assert_eq!(
+        net.run(&dev, from_gatekeepers).0,
         refused(ContractError::RawContractMessage)
     );
 }
@@ -493,4 +544,27 @@ fn governance_sets_the_contract_parameters_and_commands_pay_by_them() {
             max: 2_000_000
         })
     );
+}
+
+/// A review found that the last chunk's index was computed as `index + 1` before the index
+/// was bounded: `u32::MAX` overflowed and panicked every validator executing the block
+/// (release builds check overflow).
+#[test]
+fn an_upload_chunk_index_at_the_top_of_its_range_is_refused_not_a_panic() {
+    let (mut net, _) = launched();
+    let dev = net.operator.clone();
+    let call = Call::Contract(ContractCall::UploadCode {
+        hash: hash(b"code"),
+        size: 1,
+        index: u32::MAX,
+        chunk: vec![0],
+    });
+    let bad_chunk = refused(ContractError::BadChunk {
+        index: u32::MAX,
+        chunks: 1,
+        len: 1,
+        expected: 0,
+    });
+    assert_eq!(net.check(&dev, call.clone()).map(|_| ()), bad_chunk);
+    assert_eq!(net.run(&dev, call).0, bad_chunk);
 }

@@ -300,7 +300,7 @@ proptest! {
             let cut = cut % bytes.len();
             prop_assert!(ContractCall::decode(bytes.slice(..cut)).is_err());
         }
-        let info = ContractInfo { developer: who.clone(), code: hash(&chunk), miner: who.clone(), created: nonce, public_key: Some([1; 32]) };
+        let info = ContractInfo { developer: who.clone(), code: hash(&chunk), miner: who.clone(), created: nonce, public_key: Some([1; 32]), initialized: seed % 2 == 0 };
         prop_assert_eq!(ContractInfo::decode(info.encode()).unwrap(), info);
         let message = CommandMessage { nonce, expiry: seed, fuel: 5, envelope };
         prop_assert_eq!(CommandMessage::decode(message.encode()).unwrap(), message);
