@@ -23,8 +23,26 @@ pub(crate) fn workers(rpc: Option<String>, json: bool) -> anyhow::Result<()> {
     let workers = rt
         .block_on(client.workers())
         .map_err(|e| anyhow::anyhow!("cannot list workers at {rpc}: {}", describe(&e)))?;
+    // The latest election's gatekeepers hold the root key; every other worker can be a miner.
+    let gatekeepers: Vec<String> = rt
+        .block_on(client.election())
+        .map_err(|e| anyhow::anyhow!("cannot read the election at {rpc}: {}", describe(&e)))?
+        .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
+        .unwrap_or_default();
+    let role = |worker: &str| {
+        if gatekeepers.iter().any(|g| g == worker) {
+            "gatekeeper"
+        } else {
+            "miner"
+        }
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&workers)?);
+        let mut list = serde_json::to_value(&workers)?;
+        for entry in list.as_array_mut().into_iter().flatten() {
+            let worker = entry["worker"].as_str().unwrap_or_default().to_string();
+            entry["role"] = role(&worker).into();
+        }
+        println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
     if workers.is_empty() {
@@ -32,8 +50,9 @@ pub(crate) fn workers(rpc: Option<String>, json: bool) -> anyhow::Result<()> {
     }
     for w in &workers {
         println!(
-            "{}  {}  {}{}",
+            "{}  {:<10}  {}  {}{}",
             w.worker,
+            role(&w.worker),
             w.endpoint,
             serde_json::to_value(w.tee)?.as_str().unwrap_or("?"),
             if w.insecure {

@@ -36,13 +36,60 @@ pub(crate) enum ContractCommand {
         /// The workspace (e.g. `contracts`).
         dir: PathBuf,
     },
+    /// Show a contract's record (code, developer, miner, public key), checked by light-client
+    /// proof.
+    Info {
+        /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
+        /// http://127.0.0.1:9944).
+        #[arg(long)]
+        rpc: Option<String>,
+        /// The genesis hash to trust (default: $VEIL_GENESIS_HASH, or the devnet's).
+        #[arg(long)]
+        genesis_hash: Option<String>,
+        /// The contract id.
+        contract: String,
+    },
 }
 
 /// `veil contract`.
 pub(crate) fn run(command: ContractCommand) -> anyhow::Result<()> {
     match command {
         ContractCommand::Build { dir } => build(&dir),
+        ContractCommand::Info {
+            rpc,
+            genesis_hash,
+            contract,
+        } => info(rpc, genesis_hash, &contract),
     }
+}
+
+fn info(rpc: Option<String>, genesis_hash: Option<String>, contract: &str) -> anyhow::Result<()> {
+    let id: Digest = decode_hex(contract).map_err(|e| anyhow::anyhow!("contract id: {e}"))?;
+    let genesis = pinned_genesis(genesis_hash)?;
+    let rpc = node_url(rpc);
+    let client = connect(&rpc)?;
+    runtime()?.block_on(async {
+        let trust = veil_client::light::trust(&client, &genesis).await?;
+        let info = veil_client::contract::contract(&client, &trust, &id, 0)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no contract {} on this chain", to_hex(id)))?;
+        println!("{}", serde_json::to_string_pretty(&record(&id, &info))?);
+        Ok(())
+    })
+}
+
+/// A contract's record as the commands print it.
+fn record(id: &Digest, info: &veil_primitives::contract::ContractInfo) -> serde_json::Value {
+    serde_json::json!({
+        "contract": to_hex(id),
+        "code_hash": to_hex(info.code),
+        "developer": to_hex(&info.developer),
+        "miner": to_hex(&info.miner),
+        "created": info.created,
+        "public_key": info.public_key.map(to_hex),
+        "initialized": info.initialized,
+        "verified": "light-client proof against the pinned genesis",
+    })
 }
 
 fn build(dir: &Path) -> anyhow::Result<()> {
@@ -277,19 +324,7 @@ pub(crate) fn deploy(args: DeployArgs) -> anyhow::Result<()> {
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
-        let public_key = info.public_key.map(to_hex).unwrap_or_default();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "contract": to_hex(id),
-                "code_hash": to_hex(code_hash),
-                "developer": to_hex(&info.developer),
-                "miner": to_hex(&info.miner),
-                "created": info.created,
-                "public_key": public_key,
-                "verified": "light-client proof against the pinned genesis",
-            }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&record(&id, &info))?);
         Ok(())
     })
 }

@@ -669,14 +669,15 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         .output()
         .unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
     assert!(
         listed
-            .as_array()
-            .unwrap()
             .iter()
-            .any(|w| w["worker"] == miner),
-        "{listed} lacks {miner}"
+            .any(|w| w["worker"] == miner && w["role"] == "miner"),
+        "{listed:?} lacks {miner} as a miner"
     );
+    let gatekeepers = listed.iter().filter(|w| w["role"] == "gatekeeper").count();
+    assert_eq!(gatekeepers, 3);
     let faucet = file["faucet_key"].as_str().unwrap().to_string();
     let genesis_hash = file["genesis_hash"].as_str().unwrap().to_string();
     let deploy = |code: &Path| {
@@ -702,6 +703,26 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     let record: serde_json::Value = serde_json::from_slice(&deployed.stdout).unwrap();
     assert_eq!(record["miner"], miner);
     assert_eq!(record["public_key"].as_str().unwrap().len(), 66);
+    let shown = Command::new(VEIL)
+        .args([
+            "contract",
+            "info",
+            "--rpc",
+            &rpc,
+            "--genesis-hash",
+            &genesis_hash,
+        ])
+        .arg(record["contract"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["public_key"], record["public_key"]);
+    assert_eq!(shown["initialized"], false);
     // Deploying the same code again reuses it and makes another instance with its own key.
     let again = deploy(&token);
     assert!(String::from_utf8_lossy(&again.stderr).contains("already on chain"));
