@@ -5,8 +5,8 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use proptest::prelude::*;
 use veil_primitives::contract::{
-    CodeInfo, CommandMessage, ContractCall, ContractEvent, ContractInfo, ContractParams, Envelope,
-    bucket, contract_id, is_bucket,
+    CodeInfo, CommandMessage, ContractCall, ContractEvent, ContractInfo, ContractKey,
+    ContractParams, Envelope, bucket, contract_id, is_bucket,
 };
 use veil_primitives::{
     Block, BlockLimits, Call, ChainIdentity, Destination, Divergence, Election, GatekeeperMessage,
@@ -273,6 +273,7 @@ proptest! {
         let _ = CommandMessage::decode(bytes.clone());
         let _ = ContractEvent::decode(bytes.clone());
         let _ = ContractParams::decode(bytes.clone());
+        let _ = ContractKey::decode(bytes.clone());
         let _ = Params::decode(bytes);
     }
 
