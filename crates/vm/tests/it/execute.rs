@@ -303,3 +303,18 @@ fn the_auction_keeps_bids_sealed_until_the_close_height() {
         .unwrap();
     assert_eq!(revealed, [&[1u8][..], &BOB, &70u128.to_le_bytes()].concat());
 }
+
+#[test]
+fn bulk_memory_is_charged_by_the_byte() {
+    let fill = |len: u32| {
+        let mut contract = fixture(
+            "",
+            &format!("(memory.fill (i32.const 0) (i32.const 0) (i32.const {len}))"),
+        );
+        let outcome = contract.call(Entry::Command, ALICE, vec![], FUEL);
+        outcome.result.unwrap();
+        outcome.fuel_used
+    };
+    // wasmi charges one unit per 64 bytes moved: a full page costs 1,024 more than a byte.
+    assert_eq!(fill(65_536) - fill(1), 1_024);
+}
