@@ -36,6 +36,11 @@ pub(crate) enum ContractCommand {
         /// The workspace (e.g. `contracts`).
         dir: PathBuf,
     },
+    /// List a compiled contract's methods from its ABI section.
+    Abi {
+        /// The compiled contract (.wasm).
+        code: PathBuf,
+    },
     /// Show a contract's record (code, developer, miner, public key), checked by light-client
     /// proof.
     Info {
@@ -55,12 +60,46 @@ pub(crate) enum ContractCommand {
 pub(crate) fn run(command: ContractCommand) -> anyhow::Result<()> {
     match command {
         ContractCommand::Build { dir } => build(&dir),
+        ContractCommand::Abi { code } => abi(&code),
         ContractCommand::Info {
             rpc,
             genesis_hash,
             contract,
         } => info(rpc, genesis_hash, &contract),
     }
+}
+
+fn abi(path: &Path) -> anyhow::Result<()> {
+    let code = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let checked = Vm::new(Limits::default())
+        .deploy(&code)
+        .map_err(|e| anyhow::anyhow!("{} is refused by the deploy policy: {e}", path.display()))?;
+    let text = checked.abi().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} has no veil_abi section (was it exported with veil_sdk::export!?)",
+            path.display()
+        )
+    })?;
+    let abi = veil_client::abi::Abi::parse(text)?;
+    let args = |args: &[veil_client::abi::Arg]| {
+        args.iter()
+            .map(|a| format!("{}: {}", a.name, a.ty))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("init({})", args(&abi.init));
+    for (kind, methods) in [("command", &abi.commands), ("query", &abi.queries)] {
+        for m in methods {
+            println!(
+                "{kind} {}({}) -> {}  [tag {}]",
+                m.name,
+                args(&m.args),
+                m.returns,
+                m.tag
+            );
+        }
+    }
+    Ok(())
 }
 
 fn info(rpc: Option<String>, genesis_hash: Option<String>, contract: &str) -> anyhow::Result<()> {

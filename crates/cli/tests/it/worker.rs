@@ -653,6 +653,22 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         "{listing}"
     );
     let token = contracts.join("target/wasm32-unknown-unknown/release/veil_example_token.wasm");
+    // The ABI `export!` wrote (with rustc 1.63) is what the client reads.
+    let abi = Command::new(VEIL)
+        .args(["contract", "abi"])
+        .arg(&token)
+        .output()
+        .unwrap();
+    let abi = String::from_utf8_lossy(&abi.stdout);
+    assert!(abi.contains("init(supply: u128)"), "{abi}");
+    assert!(
+        abi.contains("command transfer(to: AccountId, amount: u128) -> ()  [tag 0]"),
+        "{abi}"
+    );
+    assert!(
+        abi.contains("query total_supply() -> u128  [tag 1]"),
+        "{abi}"
+    );
     let miner = workers
         .iter()
         .map(|w| {

@@ -1,0 +1,470 @@
+//! A contract's ABI (the `veil_abi` section `export!` writes): calling methods by name with
+//! JSON arguments, and reading results back as JSON.
+//!
+//! Types are the Rust types the contract declared, in the contract codec (`docs/contracts.md`):
+//! integers (`u8`..`u128`, `i8`..`i128`; JSON numbers, or decimal strings for values beyond
+//! 2^53), `bool`, `String`, `AccountId` and `ContractId` and `[u8; 32]` (hex), `Vec<u8>` (hex),
+//! `Vec<T>` (arrays), `Option<T>` (`null` or the value), `()` and pairs `(A, B)` (arrays of
+//! two). Anything else is refused with its name, never guessed.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use veil_primitives::{from_hex, to_hex};
+
+/// A contract's ABI.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Abi {
+    /// Format version (1).
+    pub veil_abi: u32,
+    /// Arguments of `init`.
+    pub init: Vec<Arg>,
+    /// Commands.
+    pub commands: Vec<Method>,
+    /// Queries.
+    pub queries: Vec<Method>,
+}
+
+/// A named, typed argument.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Arg {
+    /// Name.
+    pub name: String,
+    /// Rust type as declared.
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+/// A command or query.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Method {
+    /// Name.
+    pub name: String,
+    /// Its stable tag byte.
+    pub tag: u8,
+    /// Arguments, in order.
+    pub args: Vec<Arg>,
+    /// Result type.
+    pub returns: String,
+}
+
+/// Which list a method is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A command (through the chain).
+    Command,
+    /// A query (straight to the worker).
+    Query,
+}
+
+impl Abi {
+    /// Parses the ABI section's JSON.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let abi: Abi =
+            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("malformed ABI: {e}"))?;
+        anyhow::ensure!(
+            abi.veil_abi == 1,
+            "unsupported ABI version {}",
+            abi.veil_abi
+        );
+        Ok(abi)
+    }
+
+    /// A method by name.
+    pub fn method(&self, kind: Kind, name: &str) -> anyhow::Result<&Method> {
+        let list = match kind {
+            Kind::Command => &self.commands,
+            Kind::Query => &self.queries,
+        };
+        list.iter().find(|m| m.name == name).ok_or_else(|| {
+            let names: Vec<&str> = list.iter().map(|m| m.name.as_str()).collect();
+            anyhow::anyhow!(
+                "no {} `{name}`; the contract has: {}",
+                if kind == Kind::Command {
+                    "command"
+                } else {
+                    "query"
+                },
+                names.join(", ")
+            )
+        })
+    }
+
+    /// Encodes `init`'s arguments from a JSON object.
+    pub fn encode_init(&self, args: &Value) -> anyhow::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        encode_args(&self.init, args, &mut out)?;
+        Ok(out)
+    }
+
+    /// Encodes a call of `name` (its tag, then its arguments) from a JSON object.
+    pub fn encode_call(&self, kind: Kind, name: &str, args: &Value) -> anyhow::Result<Vec<u8>> {
+        let method = self.method(kind, name)?;
+        let mut out = vec![method.tag];
+        encode_args(&method.args, args, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes a result of `name` as JSON.
+    pub fn decode_result(&self, kind: Kind, name: &str, bytes: &[u8]) -> anyhow::Result<Value> {
+        let method = self.method(kind, name)?;
+        let ty = normalize(&method.returns);
+        let mut input = bytes;
+        let value = decode(&ty, &mut input)?;
+        anyhow::ensure!(input.is_empty(), "{} bytes after the result", input.len());
+        Ok(value)
+    }
+}
+
+fn encode_args(args: &[Arg], json: &Value, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let empty = Map::new();
+    let object = match json {
+        Value::Object(map) => map,
+        Value::Null => &empty,
+        other => anyhow::bail!("arguments must be a JSON object, not {other}"),
+    };
+    for key in object.keys() {
+        anyhow::ensure!(
+            args.iter().any(|a| &a.name == key),
+            "unknown argument `{key}`; expected: {}",
+            args.iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for arg in args {
+        let value = object
+            .get(&arg.name)
+            .ok_or_else(|| anyhow::anyhow!("missing argument `{}` ({})", arg.name, arg.ty))?;
+        encode(&normalize(&arg.ty), value, out)
+            .map_err(|e| anyhow::anyhow!("argument `{}`: {e}", arg.name))?;
+    }
+    Ok(())
+}
+
+/// The type with whitespace removed (`stringify!` spacing varies between compilers).
+fn normalize(ty: &str) -> String {
+    ty.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+fn inner<'a>(ty: &'a str, prefix: &str) -> Option<&'a str> {
+    ty.strip_prefix(prefix)?.strip_suffix('>')
+}
+
+/// Splits `A,B` at the top-level comma.
+fn pair(ty: &str) -> Option<(&str, &str)> {
+    let body = ty.strip_prefix('(')?.strip_suffix(')')?;
+    let mut depth = 0i32;
+    for (i, c) in body.char_indices() {
+        match c {
+            '<' | '(' | '[' => depth += 1,
+            '>' | ')' | ']' => depth -= 1,
+            ',' if depth == 0 => return Some((&body[..i], &body[i + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn unsigned(value: &Value) -> anyhow::Result<u128> {
+    match value {
+        Value::Number(n) => n
+            .as_u64()
+            .map(u128::from)
+            .ok_or_else(|| anyhow::anyhow!("{n} is not a non-negative integer")),
+        Value::String(s) => s
+            .parse::<u128>()
+            .map_err(|_| anyhow::anyhow!("\"{s}\" is not a non-negative integer")),
+        other => anyhow::bail!("expected an integer, got {other}"),
+    }
+}
+
+fn signed(value: &Value) -> anyhow::Result<i128> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .ok_or_else(|| anyhow::anyhow!("{n} is not an integer")),
+        Value::String(s) => s
+            .parse::<i128>()
+            .map_err(|_| anyhow::anyhow!("\"{s}\" is not an integer")),
+        other => anyhow::bail!("expected an integer, got {other}"),
+    }
+}
+
+fn bytes32(value: &Value) -> anyhow::Result<[u8; 32]> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("expected a 32-byte hex string, got {value}"))?;
+    let bytes = from_hex(text).map_err(|e| anyhow::anyhow!("\"{text}\": {e}"))?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| anyhow::anyhow!("\"{text}\" has {} bytes, not 32", b.len()))
+}
+
+fn encode(ty: &str, value: &Value, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    macro_rules! int {
+        ($t:ty, $read:ident) => {{
+            let n = $read(value)?;
+            let n = <$t>::try_from(n).map_err(|_| anyhow::anyhow!("{n} does not fit {}", ty))?;
+            out.extend_from_slice(&n.to_le_bytes());
+        }};
+    }
+    match ty {
+        "u8" => int!(u8, unsigned),
+        "u16" => int!(u16, unsigned),
+        "u32" => int!(u32, unsigned),
+        "u64" => int!(u64, unsigned),
+        "u128" => int!(u128, unsigned),
+        "i8" => int!(i8, signed),
+        "i16" => int!(i16, signed),
+        "i32" => int!(i32, signed),
+        "i64" => int!(i64, signed),
+        "i128" => int!(i128, signed),
+        "bool" => out.push(
+            value
+                .as_bool()
+                .ok_or_else(|| anyhow::anyhow!("expected true or false, got {value}"))?
+                as u8,
+        ),
+        "()" => {}
+        "String" => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("expected a string, got {value}"))?;
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        "AccountId" | "ContractId" | "[u8;32]" => out.extend_from_slice(&bytes32(value)?),
+        "Vec<u8>" => {
+            let text = value
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("expected a hex string, got {value}"))?;
+            let bytes = from_hex(text).map_err(|e| anyhow::anyhow!("\"{text}\": {e}"))?;
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        _ => {
+            if let Some(item) = inner(ty, "Option<") {
+                if value.is_null() {
+                    out.push(0);
+                } else {
+                    out.push(1);
+                    encode(item, value, out)?;
+                }
+            } else if let Some(item) = inner(ty, "Vec<") {
+                let items = value
+                    .as_array()
+                    .ok_or_else(|| anyhow::anyhow!("expected an array, got {value}"))?;
+                out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+                for v in items {
+                    encode(item, v, out)?;
+                }
+            } else if let Some((a, b)) = pair(ty) {
+                let items = value
+                    .as_array()
+                    .filter(|items| items.len() == 2)
+                    .ok_or_else(|| anyhow::anyhow!("expected an array of two, got {value}"))?;
+                encode(a, &items[0], out)?;
+                encode(b, &items[1], out)?;
+            } else {
+                anyhow::bail!("type {ty} is not supported by clients")
+            }
+        }
+    }
+    Ok(())
+}
+
+fn take<'a>(input: &mut &'a [u8], n: usize) -> anyhow::Result<&'a [u8]> {
+    anyhow::ensure!(input.len() >= n, "result ends inside a value");
+    let (head, tail) = input.split_at(n);
+    *input = tail;
+    Ok(head)
+}
+
+fn length(input: &mut &[u8]) -> anyhow::Result<usize> {
+    let len = u32::from_le_bytes(take(input, 4)?.try_into().expect("4 bytes")) as usize;
+    anyhow::ensure!(len <= input.len(), "length {len} beyond the result");
+    Ok(len)
+}
+
+/// A JSON number when exact in a double, else a decimal string.
+fn number(n: i128) -> Value {
+    if n.unsigned_abs() <= (1u128 << 53) {
+        json!(n as i64)
+    } else {
+        json!(n.to_string())
+    }
+}
+
+fn decode(ty: &str, input: &mut &[u8]) -> anyhow::Result<Value> {
+    macro_rules! int {
+        ($t:ty) => {{
+            let bytes = take(input, std::mem::size_of::<$t>())?;
+            let n = <$t>::from_le_bytes(bytes.try_into().expect("sized"));
+            #[allow(clippy::unnecessary_cast)]
+            let value = match i128::try_from(n) {
+                Ok(n) => number(n),
+                Err(_) => json!(n.to_string()),
+            };
+            value
+        }};
+    }
+    Ok(match ty {
+        "u8" => int!(u8),
+        "u16" => int!(u16),
+        "u32" => int!(u32),
+        "u64" => int!(u64),
+        "u128" => int!(u128),
+        "i8" => int!(i8),
+        "i16" => int!(i16),
+        "i32" => int!(i32),
+        "i64" => int!(i64),
+        "i128" => int!(i128),
+        "bool" => match take(input, 1)?[0] {
+            0 => json!(false),
+            1 => json!(true),
+            b => anyhow::bail!("bool tag {b}"),
+        },
+        "()" => Value::Null,
+        "String" => {
+            let len = length(input)?;
+            let text = std::str::from_utf8(take(input, len)?)
+                .map_err(|_| anyhow::anyhow!("string is not UTF-8"))?;
+            json!(text)
+        }
+        "AccountId" | "ContractId" | "[u8;32]" => json!(to_hex(take(input, 32)?)),
+        "Vec<u8>" => {
+            let len = length(input)?;
+            json!(to_hex(take(input, len)?))
+        }
+        _ => {
+            if let Some(item) = inner(ty, "Option<") {
+                match take(input, 1)?[0] {
+                    0 => Value::Null,
+                    1 => decode(item, input)?,
+                    b => anyhow::bail!("option tag {b}"),
+                }
+            } else if let Some(item) = inner(ty, "Vec<") {
+                let len = length(input)?;
+                let mut items = Vec::with_capacity(len);
+                for _ in 0..len {
+                    items.push(decode(item, input)?);
+                }
+                Value::Array(items)
+            } else if let Some((a, b)) = pair(ty) {
+                json!([decode(a, input)?, decode(b, input)?])
+            } else {
+                anyhow::bail!("type {ty} is not supported by clients")
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The token's ABI as `export!` writes it (see contracts/examples/token).
+    const TOKEN: &str = r#"{"veil_abi":1,"init":[{"name":"supply","type":"u128"}],"commands":[{"name":"transfer","tag":0,"args":[{"name":"to","type":"AccountId"},{"name":"amount","type":"u128"}],"returns":"()"}],"queries":[{"name":"balance","tag":0,"args":[{"name":"who","type":"AccountId"}],"returns":"u128"},{"name":"total_supply","tag":1,"args":[],"returns":"u128"}]}"#;
+
+    fn hex32(b: u8) -> String {
+        to_hex([b; 32])
+    }
+
+    #[test]
+    fn calls_are_encoded_by_name_in_the_contract_codec() {
+        let abi = Abi::parse(TOKEN).unwrap();
+        assert_eq!(
+            abi.encode_init(&json!({"supply": 1000})).unwrap(),
+            1000u128.to_le_bytes()
+        );
+        let transfer = abi
+            .encode_call(
+                Kind::Command,
+                "transfer",
+                &json!({"to": hex32(7), "amount": "300"}),
+            )
+            .unwrap();
+        assert_eq!(
+            transfer,
+            [&[0u8][..], &[7; 32], &300u128.to_le_bytes()].concat()
+        );
+        assert_eq!(
+            abi.encode_call(Kind::Query, "total_supply", &Value::Null)
+                .unwrap(),
+            [1]
+        );
+        let result = abi
+            .decode_result(Kind::Query, "balance", &700u128.to_le_bytes())
+            .unwrap();
+        assert_eq!(result, json!(700));
+        let big = abi
+            .decode_result(Kind::Query, "balance", &u128::MAX.to_le_bytes())
+            .unwrap();
+        assert_eq!(big, json!(u128::MAX.to_string()));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let abi = Abi::parse(TOKEN).unwrap();
+        let err = |r: anyhow::Result<Vec<u8>>| r.unwrap_err().to_string();
+        assert!(err(abi.encode_call(Kind::Command, "mint", &json!({}))).contains("transfer"));
+        assert!(
+            err(abi.encode_call(Kind::Command, "transfer", &json!({"to": hex32(1)})))
+                .contains("missing argument `amount`")
+        );
+        assert!(
+            err(abi.encode_call(
+                Kind::Command,
+                "transfer",
+                &json!({"to": hex32(1), "amount": 1, "memo": "x"})
+            ))
+            .contains("unknown argument `memo`")
+        );
+        assert!(
+            err(abi.encode_call(
+                Kind::Command,
+                "transfer",
+                &json!({"to": "0x01", "amount": 1})
+            ))
+            .contains("not 32")
+        );
+        assert!(
+            err(abi.encode_call(
+                Kind::Command,
+                "transfer",
+                &json!({"to": hex32(1), "amount": -1})
+            ))
+            .contains("non-negative")
+        );
+        assert!(abi.decode_result(Kind::Query, "balance", &[1, 2]).is_err());
+        assert!(Abi::parse("{").is_err());
+    }
+
+    #[test]
+    fn composite_types_round_trip() {
+        for (ty, value) in [
+            ("Option<(AccountId, u128)>", json!([hex32(2), 70])),
+            ("Option<u128>", Value::Null),
+            ("Vec<u16>", json!([1, 2, 3])),
+            ("Vec<u8>", json!("0xabcd")),
+            ("(bool, String)", json!([true, "hi"])),
+            ("i64", json!(-5)),
+        ] {
+            let ty = normalize(ty);
+            let mut bytes = Vec::new();
+            encode(&ty, &value, &mut bytes).unwrap();
+            let mut input = bytes.as_slice();
+            assert_eq!(decode(&ty, &mut input).unwrap(), value, "{ty}");
+            assert!(input.is_empty());
+        }
+        let mut out = Vec::new();
+        assert!(
+            encode("f64", &json!(1.0), &mut out)
+                .unwrap_err()
+                .to_string()
+                .contains("not supported")
+        );
+    }
+}
