@@ -247,9 +247,23 @@ fn start_devnet_every(
             .spawn()
             .unwrap(),
     );
-    poll("devnet.json", Duration::from_secs(180), || {
-        serde_json::from_str(&std::fs::read_to_string(dir.join("net/devnet.json")).ok()?).ok()
-    })
+    let timeout = Duration::from_secs(180);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let file = std::fs::read_to_string(dir.join("net/devnet.json")).ok();
+        if let Some(file) = file.and_then(|text| serde_json::from_str(&text).ok()) {
+            return file;
+        }
+        if Instant::now() >= deadline {
+            // Say why: the devnet's own progress lines, which the test directory's removal
+            // would otherwise take with it.
+            let log = std::fs::read_to_string(dir.join("devnet.out")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            panic!("timed out after {timeout:?} waiting for devnet.json; the devnet said:\n{tail}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
