@@ -82,7 +82,7 @@ fn diagnostics(dir: &Path) -> String {
     out
 }
 
-use crate::common::{VEIL, http as client};
+use crate::common::{NetworkSlot, VEIL, http as client};
 
 fn veil(args: &[&str]) -> std::process::Output {
     Command::new(VEIL).args(args).output().unwrap()
@@ -94,6 +94,7 @@ fn height(rt: &tokio::runtime::Runtime, c: &HttpClient) -> Option<u64> {
 
 #[test]
 fn devnet_transfer_kill_restart_catch_up() {
+    let _slot = NetworkSlot::acquire();
     let dir = std::env::temp_dir().join(format!("veil-devnet-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -21,7 +21,7 @@ use veil_primitives::{Call, ChainIdentity, Destination, Transaction, decode_hex,
 use veil_pruntime_api::{Info, PrivateApiClient, PublicApiClient as _};
 use veil_rpc_api::VeilApiClient as _;
 
-use crate::common::{VEIL, http};
+use crate::common::{NetworkSlot, VEIL, http};
 
 fn pruntime_bin() -> PathBuf {
     // Built alongside `veil` by `cargo test --workspace`.
@@ -34,7 +34,9 @@ fn pruntime_bin() -> PathBuf {
     bin
 }
 
-struct Procs(Vec<Child>, PathBuf);
+/// A test's processes and directory, stopped and removed at the end; the slot is released
+/// after them (fields drop after `drop`).
+struct Procs(Vec<Child>, PathBuf, NetworkSlot);
 impl Drop for Procs {
     fn drop(&mut self) {
         use rustix::process::{Pid, Signal, kill_process};
@@ -83,7 +85,7 @@ fn test_dir(name: &str) -> (PathBuf, Procs) {
     let dir = std::env::temp_dir().join(format!("veil-{name}-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    (dir.clone(), Procs(Vec::new(), dir))
+    (dir.clone(), Procs(Vec::new(), dir, NetworkSlot::acquire()))
 }
 
 /// Starts a dev-mode `pruntime` with its data in `dir`; returns its private and public ports.
@@ -905,7 +907,7 @@ fn a_block_full_of_messages_is_synced_by_every_worker() {
         .sign(&faucet, &chain);
         last = submit(tx).unwrap();
     }
-    poll("the senders funded", Duration::from_secs(60), || {
+    poll("the senders funded", Duration::from_secs(120), || {
         let t = rt.block_on(node.get_transaction(last.clone())).ok()?;
         (t.status == veil_rpc_api::TxStatus::Finalized).then_some(())
     });
