@@ -56,6 +56,16 @@ pub async fn contract<S: StateRead>(
     o.read(&keys::contract(id)).await
 }
 
+/// A contract that must exist for the call to go on.
+async fn existing<S: StateRead>(
+    o: &Overlay<'_, S>,
+    id: &Digest,
+) -> Result<ContractInfo, ExecError> {
+    Ok(contract(o, id)
+        .await?
+        .ok_or_else(|| ContractError::UnknownContract(to_hex(id)))?)
+}
+
 /// A valid module's bytes, reassembled from its chunks.
 pub async fn code_bytes<S: StateRead>(
     o: &Overlay<'_, S>,
@@ -184,9 +194,7 @@ pub async fn check<S: StateRead>(
             contract: id,
             miner,
         } => {
-            let info = contract(o, id)
-                .await?
-                .ok_or_else(|| ContractError::UnknownContract(to_hex(id)))?;
+            let info = existing(o, id).await?;
             if info.developer != tx.sender {
                 return Err(ContractError::NotDeveloper.into());
             }
@@ -204,9 +212,7 @@ pub async fn check<S: StateRead>(
             if !is_bucket(envelope.ciphertext.len()) {
                 return Err(ContractError::NotABucket(envelope.ciphertext.len()).into());
             }
-            let info = contract(o, id)
-                .await?
-                .ok_or_else(|| ContractError::UnknownContract(to_hex(id)))?;
+            let info = existing(o, id).await?;
             if info.public_key.is_none() {
                 return Err(ContractError::NoKeyYet(to_hex(id)).into());
             }
@@ -259,9 +265,7 @@ pub(crate) async fn apply<S: StateRead>(
             contract: id,
             miner,
         } => {
-            let mut info = contract(o, id)
-                .await?
-                .ok_or_else(|| ContractError::UnknownContract(to_hex(id)))?;
+            let mut info = existing(o, id).await?;
             info.miner = miner.clone();
             o.put(keys::contract(id), &info);
             let event = ContractEvent::Assigned {
@@ -275,9 +279,7 @@ pub(crate) async fn apply<S: StateRead>(
             fuel,
             envelope,
         } => {
-            let mut info = contract(o, id)
-                .await?
-                .ok_or_else(|| ContractError::UnknownContract(to_hex(id)))?;
+            let mut info = existing(o, id).await?;
             if !info.initialized {
                 // The developer's first command: the miner runs it as `init`.
                 info.initialized = true;

@@ -19,7 +19,7 @@ use veil_primitives::{
 use veil_rpc_api::VeilApiClient as _;
 use veil_vm::{Limits, Vm};
 
-use crate::rpc::{DEVNET_FILE, connect, identity, node_url, runtime, wait_finalized};
+use crate::rpc::{connect, devnet_genesis_hash, identity, node_url, runtime, wait_finalized};
 
 /// Debian's toolchain, which contracts build with (rustc 1.63, `wasm32-unknown-unknown`).
 const DEBIAN_CARGO: &str = "/usr/bin/cargo";
@@ -235,11 +235,7 @@ fn pinned_genesis(flag: Option<String>) -> anyhow::Result<Digest> {
                 .ok()
                 .filter(|s| !s.is_empty())
         })
-        .or_else(|| {
-            let file = std::fs::read_to_string(DEVNET_FILE).ok()?;
-            let json: serde_json::Value = serde_json::from_str(&file).ok()?;
-            json["genesis_hash"].as_str().map(str::to_string)
-        })
+        .or_else(devnet_genesis_hash)
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "no genesis hash to check the node against: pass --genesis-hash (from the \

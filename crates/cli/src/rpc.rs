@@ -34,9 +34,21 @@ pub(crate) fn node_url(flag: Option<String>) -> String {
 
 /// The first validator's RPC URL in a devnet file.
 fn devnet_rpc(path: &Path) -> Option<String> {
+    devnet_field(path, |file| &file["nodes"][0]["rpc"])
+}
+
+/// The local devnet's genesis hash (`./devnet-data/devnet.json`), if there is one.
+pub(crate) fn devnet_genesis_hash() -> Option<String> {
+    devnet_field(Path::new(DEVNET_FILE), |file| &file["genesis_hash"])
+}
+
+fn devnet_field(
+    path: &Path,
+    field: impl FnOnce(&serde_json::Value) -> &serde_json::Value,
+) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let file: serde_json::Value = serde_json::from_str(&text).ok()?;
-    file["nodes"][0]["rpc"].as_str().map(str::to_string)
+    field(&file).as_str().map(str::to_string)
 }
 
 #[cfg(test)]

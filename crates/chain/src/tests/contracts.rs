@@ -284,6 +284,14 @@ fn publish(
     net.run(&relayer, call).0
 }
 
+/// The gatekeepers' stream's next sequence.
+fn gatekeeper_sequence(net: &Net) -> u64 {
+    read(net, async |o| {
+        mq::next_sequence(o, &Origin::Gatekeepers).await
+    })
+    .unwrap()
+}
+
 fn command(contract: Digest, fuel: u64, len: usize, fill: u8) -> Call {
     Call::Contract(ContractCall::Command {
         contract,
@@ -295,31 +303,24 @@ fn command(contract: Digest, fuel: u64, len: usize, fill: u8) -> Call {
     })
 }
 
+/// Uploads a small module and instantiates it on `miner`; returns the contract id.
+fn instance(net: &mut Net, dev: &PrivateKey, miner: &Worker) -> Digest {
+    let code = module(100, "");
+    upload(net, dev, &code);
+    let call = Call::Contract(ContractCall::Instantiate {
+        code: hash(&code),
+        miner: miner.key.public_key(),
+    });
+    let nonce = net.check(dev, call.clone()).unwrap();
+    net.run(dev, call).0.unwrap();
+    contract_id(&dev.public_key(), nonce)
+}
+
 #[test]
 fn commands_need_the_published_key_a_bucket_and_bounded_fuel_and_their_fee_says_nothing() {
     let (mut net, workers) = launched();
     let dev = net.operator.clone();
-    let code = module(100, "");
-    upload(&mut net, &dev, &code);
-    let nonce = net
-        .check(
-            &dev,
-            Call::Contract(ContractCall::Instantiate {
-                code: hash(&code),
-                miner: workers[3].key.public_key(),
-            }),
-        )
-        .unwrap();
-    net.run(
-        &dev,
-        Call::Contract(ContractCall::Instantiate {
-            code: hash(&code),
-            miner: workers[3].key.public_key(),
-        }),
-    )
-    .0
-    .unwrap();
-    let id = contract_id(&dev.public_key(), nonce);
+    let id = instance(&mut net, &dev, &workers[3]);
     assert_eq!(
         net.check(&dev, command(id, 1_000, 256, 1)).map(|_| ()),
         refused(ContractError::NoKeyYet(veil_primitives::to_hex(id)))
@@ -331,10 +332,7 @@ fn commands_need_the_published_key_a_bucket_and_bounded_fuel_and_their_fee_says_
         public_key: [5; 32],
         sealed_key: vec![9; 60],
     };
-    let sequence = read(&net, async |o| {
-        mq::next_sequence(o, &Origin::Gatekeepers).await
-    })
-    .unwrap();
+    let sequence = gatekeeper_sequence(&net);
     publish(&mut net, &workers[0], sequence, &key).unwrap();
     let later = ContractKey {
         public_key: [6; 32],
@@ -449,10 +447,7 @@ fn commands_need_the_published_key_a_bucket_and_bounded_fuel_and_their_fee_says_
         net.run(&dev, from_worker).0,
         refused(ContractError::RawContractMessage)
     );
-    let sequence = read(&net, async |o| {
-        mq::next_sequence(o, &Origin::Gatekeepers).await
-    })
-    .unwrap();
+    let sequence = gatekeeper_sequence(&net);
     let from_gatekeepers = Call::GatekeeperMessage(Box::new(
         GatekeeperMessage {
             signer: workers[0].key.public_key(),
@@ -472,31 +467,8 @@ fn commands_need_the_published_key_a_bucket_and_bounded_fuel_and_their_fee_says_
 fn governance_sets_the_contract_parameters_and_commands_pay_by_them() {
     let (mut net, workers) = launched();
     let dev = net.operator.clone();
-    let code = module(100, "");
-    upload(&mut net, &dev, &code);
-    let nonce = net
-        .check(
-            &dev,
-            Call::Contract(ContractCall::Instantiate {
-                code: hash(&code),
-                miner: workers[3].key.public_key(),
-            }),
-        )
-        .unwrap();
-    net.run(
-        &dev,
-        Call::Contract(ContractCall::Instantiate {
-            code: hash(&code),
-            miner: workers[3].key.public_key(),
-        }),
-    )
-    .0
-    .unwrap();
-    let id = contract_id(&dev.public_key(), nonce);
-    let sequence = read(&net, async |o| {
-        mq::next_sequence(o, &Origin::Gatekeepers).await
-    })
-    .unwrap();
+    let id = instance(&mut net, &dev, &workers[3]);
+    let sequence = gatekeeper_sequence(&net);
     let key = ContractKey {
         contract: id,
         public_key: [5; 32],

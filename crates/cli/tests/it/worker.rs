@@ -66,16 +66,28 @@ fn log(dir: &Path, name: &str) -> (Stdio, Stdio) {
     (Stdio::from(f.try_clone().unwrap()), Stdio::from(f))
 }
 
-fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+fn poll<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    poll_or(what, timeout, f, String::new)
+}
+
+/// [poll], with `context()` added to the failure message.
+fn poll_or<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Option<T>,
+    context: impl FnOnce() -> String,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        if Instant::now() >= deadline {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}{}",
+                context()
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -249,23 +261,19 @@ fn start_devnet_every(
             .spawn()
             .unwrap(),
     );
-    let timeout = Duration::from_secs(180);
-    let deadline = Instant::now() + timeout;
-    loop {
-        let file = std::fs::read_to_string(dir.join("net/devnet.json")).ok();
-        if let Some(file) = file.and_then(|text| serde_json::from_str(&text).ok()) {
-            return file;
-        }
-        if Instant::now() >= deadline {
-            // Say why: the devnet's own progress lines, which the test directory's removal
-            // would otherwise take with it.
-            let log = std::fs::read_to_string(dir.join("devnet.out")).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-            panic!("timed out after {timeout:?} waiting for devnet.json; the devnet said:\n{tail}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let devnet_json = || {
+        let text = std::fs::read_to_string(dir.join("net/devnet.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    };
+    // On failure, say why: the devnet's own last lines, which the test directory's removal
+    // would otherwise take with it.
+    let said = || {
+        let log = std::fs::read_to_string(dir.join("devnet.out")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        format!("; the devnet said:\n{tail}")
+    };
+    poll_or("devnet.json", Duration::from_secs(180), devnet_json, said)
 }
 
 #[test]
