@@ -262,6 +262,27 @@ async fn wait_height(context: &Ctx, vs: &[&Validator], h: u64, deadline: Duratio
     }
 }
 
+/// Polls (in virtual time) until `v` has the receipt of transaction `hash`.
+async fn wait_receipt(
+    context: &Ctx,
+    v: &Validator,
+    hash: &veil_primitives::Digest,
+    deadline: Duration,
+) -> veil_node::store::StoredReceipt {
+    let start = context.current();
+    loop {
+        if let Some(r) = v.chain.store.receipt(hash).unwrap() {
+            return r;
+        }
+        let waited = context.current().duration_since(start).unwrap();
+        assert!(
+            waited < deadline,
+            "transaction {hash:?} not finalized within {deadline:?}"
+        );
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn account(v: &Validator, who: &AccountId) -> Account {
     v.chain.state.account_at(None, who).await.unwrap()
 }
@@ -458,12 +479,7 @@ fn light_client_checks_certificates_messages_and_state_proofs() {
             },
         );
         let hash = vs[0].chain.submit(tx).await.unwrap();
-        let receipt = loop {
-            if let Some(r) = vs[0].chain.store.receipt(&hash).unwrap() {
-                break r;
-            }
-            context.sleep(Duration::from_millis(50)).await;
-        };
+        let receipt = wait_receipt(&context, &vs[0], &hash, Duration::from_secs(60)).await;
         let h = receipt.height;
         wait_all(&context, &vs, h + 2, Duration::from_secs(60)).await;
 
@@ -622,17 +638,7 @@ fn gossiped_transaction_is_finalized_after_its_entry_validator_crashes() {
         }
         vs[0].handle.abort();
         cut(&net, &public(&net, 0)).await;
-        let start_t = context.current();
-        let receipt = loop {
-            if let Some(r) = vs[2].chain.store.receipt(&hash).unwrap() {
-                break r;
-            }
-            assert!(
-                context.current().duration_since(start_t).unwrap() < Duration::from_secs(60),
-                "gossiped transaction never finalized"
-            );
-            context.sleep(Duration::from_millis(50)).await;
-        };
+        let receipt = wait_receipt(&context, &vs[2], &hash, Duration::from_secs(60)).await;
         assert_eq!(receipt.error, None);
         wait_height(&context, &[&vs[3]], receipt.height, Duration::from_secs(30)).await;
         assert_eq!(account(&vs[3], &carol).await.free, 5);
@@ -711,17 +717,7 @@ fn a_flood_of_unexecutable_transactions_fills_no_mempool() {
             },
         );
         let hash = vs[0].chain.submit(tx).await.unwrap();
-        let start_t = context.current();
-        let receipt = loop {
-            if let Some(r) = vs[1].chain.store.receipt(&hash).unwrap() {
-                break r;
-            }
-            assert!(
-                context.current().duration_since(start_t).unwrap() < Duration::from_secs(60),
-                "the honest transfer never finalized"
-            );
-            context.sleep(Duration::from_millis(50)).await;
-        };
+        let receipt = wait_receipt(&context, &vs[1], &hash, Duration::from_secs(60)).await;
         assert_eq!(receipt.error, None);
 
         // The gapped transactions never execute; they lapse instead of holding the pools.
@@ -769,16 +765,8 @@ fn an_altered_body_under_a_finalized_header_is_refused() {
         .sign(&net.generated.faucet, &vs[0].chain.identity);
         let a = vs[0].chain.submit(first).await.unwrap();
         let b = vs[0].chain.submit(second).await.unwrap();
-        let start_t = context.current();
-        let (ra, rb) = loop {
-            let ra = vs[0].chain.store.receipt(&a).unwrap();
-            let rb = vs[0].chain.store.receipt(&b).unwrap();
-            if let (Some(ra), Some(rb)) = (ra, rb) {
-                break (ra, rb);
-            }
-            assert!(context.current().duration_since(start_t).unwrap() < Duration::from_secs(60));
-            context.sleep(Duration::from_millis(50)).await;
-        };
+        let ra = wait_receipt(&context, &vs[0], &a, Duration::from_secs(60)).await;
+        let rb = wait_receipt(&context, &vs[0], &b, Duration::from_secs(60)).await;
         let target = ra.height.max(rb.height) + 2;
         wait_all(&context, &vs, target, Duration::from_secs(60)).await;
         let with_txs = vs[0]

@@ -10,7 +10,9 @@ use std::{
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use veil_node::synthetic::SyntheticChain;
 use veil_primitives::to_hex;
-use veil_pruntime_api::{Info, InitRequest, PrivateApiClient, PublicApiClient as _, SyncRequest};
+use veil_pruntime_api::{
+    IdentityView, Info, InitRequest, PrivateApiClient, PublicApiClient as _, SyncRequest,
+};
 
 const PRUNTIME: &str = env!("CARGO_BIN_EXE_pruntime");
 
@@ -54,6 +56,30 @@ fn spawn(dir: &Path, private: u16, public: u16) -> Proc {
     )
 }
 
+/// Polls the private API until the process answers; returns its identity.
+fn wait_identity(rt: &tokio::runtime::Runtime, host: &HttpClient) -> IdentityView {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(id) = rt.block_on(PrivateApiClient::get_identity(host)) {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "pruntime did not (re)start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Binds the pRuntime to the synthetic chain.
+fn init(rt: &tokio::runtime::Runtime, host: &HttpClient, chain: &SyntheticChain) {
+    use commonware_codec::Encode as _;
+    rt.block_on(host.init_runtime(InitRequest {
+        chain_id: chain.chain_id,
+        genesis_header: to_hex(chain.headers[0].encode()),
+        group_key: to_hex(&chain.group_key),
+        chain_proof: to_hex(&chain.chain_proof),
+    }))
+    .unwrap();
+}
+
 fn client(port: u16) -> HttpClient {
     HttpClientBuilder::default()
         .build(format!("http://127.0.0.1:{port}"))
@@ -77,7 +103,6 @@ fn request(chain: &SyntheticChain, from: usize, to: usize) -> SyncRequest {
 
 #[test]
 fn kill_9_and_restart_keeps_identity_and_progress() {
-    use commonware_codec::Encode as _;
     let dir: PathBuf =
         std::env::temp_dir().join(format!("veil-pruntime-proc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -94,22 +119,9 @@ fn kill_9_and_restart_keeps_identity_and_progress() {
 
     let first = spawn(&dir, private, public);
     let host = client(private);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let identity = loop {
-        if let Ok(id) = rt.block_on(PrivateApiClient::get_identity(&host)) {
-            break id;
-        }
-        assert!(Instant::now() < deadline, "pruntime did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let identity = wait_identity(&rt, &host);
     assert!(identity.insecure);
-    rt.block_on(host.init_runtime(InitRequest {
-        chain_id: chain.chain_id,
-        genesis_header: to_hex(chain.headers[0].encode()),
-        group_key: to_hex(&chain.group_key),
-        chain_proof: to_hex(&chain.chain_proof),
-    }))
-    .unwrap();
+    init(&rt, &host, &chain);
     let synced = rt
         .block_on(host.sync_blockchain(request(&chain, 1, 5)))
         .unwrap();
@@ -120,14 +132,7 @@ fn kill_9_and_restart_keeps_identity_and_progress() {
     kill_process(Pid::from_raw(first.0.id() as i32).unwrap(), Signal::KILL).unwrap();
     drop(first);
     let _second = spawn(&dir, private, public);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let again = loop {
-        if let Ok(id) = rt.block_on(PrivateApiClient::get_identity(&host)) {
-            break id;
-        }
-        assert!(Instant::now() < deadline, "pruntime did not restart");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let again = wait_identity(&rt, &host);
     assert_eq!(again, identity, "identity changed across kill -9");
 
     // Public, signed answers show the progress survived, signed for the client's nonce.
@@ -189,7 +194,6 @@ fn a_flood_of_public_requests_does_not_stall_the_hosts_sync() {
         atomic::{AtomicBool, AtomicUsize, Ordering},
     };
 
-    use commonware_codec::Encode as _;
     let dir: PathBuf =
         std::env::temp_dir().join(format!("veil-pruntime-flood-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -205,18 +209,8 @@ fn a_flood_of_public_requests_does_not_stall_the_hosts_sync() {
     }
     let _pruntime = spawn(&dir, private, public);
     let host = client(private);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while rt.block_on(PrivateApiClient::get_identity(&host)).is_err() {
-        assert!(Instant::now() < deadline, "pruntime did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    rt.block_on(host.init_runtime(InitRequest {
-        chain_id: chain.chain_id,
-        genesis_header: to_hex(chain.headers[0].encode()),
-        group_key: to_hex(&chain.group_key),
-        chain_proof: to_hex(&chain.chain_proof),
-    }))
-    .unwrap();
+    wait_identity(&rt, &host);
+    init(&rt, &host, &chain);
 
     // Users on one address hammer the public API as fast as they can.
     let stop = Arc::new(AtomicBool::new(false));
