@@ -125,15 +125,37 @@ fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
-/// Free loopback TCP ports, distinct from each other.
+/// Free loopback TCP ports, distinct from each other, below the kernel's ephemeral range.
+///
+/// `bind(0)` hands out ports from the ephemeral range, which outgoing connections draw their
+/// source ports from too: on a busy loopback (a devnet is hundreds of connections) a port
+/// picked there and released can be taken before the validator binds it, which CI saw as
+/// "Address already in use". Below that range only listeners take ports. The run starts at an
+/// offset drawn from the process id and the clock, so devnets started together rarely meet.
 pub(crate) fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let start = std::process::id().wrapping_mul(2_654_435_761) ^ nanos;
+    let mut held = Vec::with_capacity(n);
+    for i in 0..SPAN {
+        if held.len() == n {
+            break;
+        }
+        let port = (LOW + start.wrapping_add(i) % SPAN) as u16;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+        }
+    }
+    anyhow::ensure!(
+        held.len() == n,
+        "fewer than {n} free loopback ports between {LOW} and {}",
+        LOW + SPAN
+    );
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 /// Deals a new network: validator keys and their threshold shares of the group key,
