@@ -70,6 +70,15 @@ fn poll<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
     poll_or(what, timeout, f, String::new)
 }
 
+/// The devnet's last output lines, for a failure message: the test directory's removal would
+/// otherwise take them with it.
+fn devnet_said(dir: &Path) -> String {
+    let log = std::fs::read_to_string(dir.join("devnet.out")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+    format!("; the devnet said:\n{tail}")
+}
+
 /// [poll], with `context()` added to the failure message.
 fn poll_or<T>(
     what: &str,
@@ -265,15 +274,9 @@ fn start_devnet_every(
         let text = std::fs::read_to_string(dir.join("net/devnet.json")).ok()?;
         serde_json::from_str(&text).ok()
     };
-    // On failure, say why: the devnet's own last lines, which the test directory's removal
-    // would otherwise take with it.
-    let said = || {
-        let log = std::fs::read_to_string(dir.join("devnet.out")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        format!("; the devnet said:\n{tail}")
-    };
-    poll_or("devnet.json", Duration::from_secs(180), devnet_json, said)
+    poll_or("devnet.json", Duration::from_secs(180), devnet_json, || {
+        devnet_said(dir)
+    })
 }
 
 #[test]
@@ -915,10 +918,23 @@ fn a_block_full_of_messages_is_synced_by_every_worker() {
         .sign(&faucet, &chain);
         last = submit(tx).unwrap();
     }
-    poll("the senders funded", Duration::from_secs(120), || {
-        let t = rt.block_on(node.get_transaction(last.clone())).ok()?;
-        (t.status == veil_rpc_api::TxStatus::Finalized).then_some(())
-    });
+    let status = std::cell::RefCell::new(None);
+    poll_or(
+        "the senders funded",
+        Duration::from_secs(120),
+        || {
+            let t = rt.block_on(node.get_transaction(last.clone())).ok()?;
+            let done = t.status == veil_rpc_api::TxStatus::Finalized;
+            *status.borrow_mut() = Some(t.status);
+            done.then_some(())
+        },
+        || {
+            format!(
+                " (last funding transaction: {status:?}){}",
+                devnet_said(&dir)
+            )
+        },
+    );
 
     // Right after a block, 64 messages of 16 KiB from each sender: more than one block holds.
     let start = rt.block_on(node.status()).unwrap().height;
