@@ -12,7 +12,8 @@ use veil_primitives::{
     AccountId, Destination, Digest, Message, Origin, Phase, Transaction,
     contract::{
         CODE_CHUNK_BYTES, CONTRACTS_TOPIC, CodeInfo, CommandMessage, ContractCall, ContractEvent,
-        ContractInfo, ContractKey, ContractParams, MAX_CODE_BYTES, contract_id, is_bucket,
+        ContractGrant, ContractInfo, ContractKey, ContractParams, MAX_CODE_BYTES, contract_id,
+        is_bucket,
     },
     to_hex,
 };
@@ -110,14 +111,15 @@ async fn launched<S: StateRead>(o: &Overlay<'_, S>) -> Result<(), ExecError> {
     Ok(())
 }
 
+/// The miner's registered X25519 key, which the gatekeepers seal the contract key to.
 async fn registered_miner<S: StateRead>(
     o: &Overlay<'_, S>,
     miner: &AccountId,
-) -> Result<(), ExecError> {
-    if registry::worker(o, miner).await?.is_none() {
-        return Err(ContractError::UnknownMiner(to_hex(miner)).into());
+) -> Result<[u8; 32], ExecError> {
+    match registry::worker(o, miner).await? {
+        Some(info) => Ok(info.ecdh_key),
+        None => Err(ContractError::UnknownMiner(to_hex(miner)).into()),
     }
-    Ok(())
 }
 
 /// The checks that need no writes, shared by the mempool and the block: launched, sizes,
@@ -216,6 +218,9 @@ pub async fn check<S: StateRead>(
             if info.public_key.is_none() {
                 return Err(ContractError::NoKeyYet(to_hex(id)).into());
             }
+            if !info.granted {
+                return Err(ContractError::NotGranted(to_hex(id)).into());
+            }
             if !info.initialized && info.developer != tx.sender {
                 return Err(ContractError::NotInitialized(to_hex(id)).into());
             }
@@ -241,6 +246,7 @@ pub(crate) async fn apply<S: StateRead>(
             chunk,
         } => upload(o, &tx.sender, hash, *size, *index, chunk).await,
         ContractCall::Instantiate { code, miner } => {
+            let miner_ecdh = registered_miner(o, miner).await?;
             let id = contract_id(&tx.sender, tx.nonce);
             o.put(
                 keys::contract(&id),
@@ -251,6 +257,8 @@ pub(crate) async fn apply<S: StateRead>(
                     created: env.height,
                     public_key: None,
                     initialized: false,
+                    assignment: 0,
+                    granted: false,
                 },
             );
             let event = ContractEvent::Instantiated {
@@ -258,6 +266,7 @@ pub(crate) async fn apply<S: StateRead>(
                 code: *code,
                 developer: tx.sender.clone(),
                 miner: miner.clone(),
+                miner_ecdh,
             };
             announce(o, outbox, &event).await
         }
@@ -265,12 +274,19 @@ pub(crate) async fn apply<S: StateRead>(
             contract: id,
             miner,
         } => {
+            let miner_ecdh = registered_miner(o, miner).await?;
             let mut info = existing(o, id).await?;
             info.miner = miner.clone();
+            info.assignment += 1;
+            info.granted = false;
             o.put(keys::contract(id), &info);
             let event = ContractEvent::Assigned {
                 contract: *id,
+                code: info.code,
+                developer: info.developer.clone(),
                 miner: miner.clone(),
+                miner_ecdh,
+                assignment: info.assignment,
             };
             announce(o, outbox, &event).await
         }
@@ -416,5 +432,26 @@ pub(crate) async fn on_key<S: StateRead>(
     info.public_key = Some(key.public_key);
     o.put(keys::contract(&key.contract), &info);
     o.set(keys::contract_sealed_key(&key.contract), key.sealed_key);
+    Ok(())
+}
+
+/// The gatekeepers handed a contract key to a miner (the first routed copy): commands flow once
+/// the grant names the contract's current miner and assignment. A grant for an older
+/// assignment, another miner or no contract changes nothing.
+pub(crate) async fn on_grant<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    payload: &[u8],
+) -> Result<(), StateError> {
+    let Ok(grant) = ContractGrant::decode(payload.to_vec()) else {
+        return Ok(());
+    };
+    let Some(mut info) = contract(o, &grant.contract).await? else {
+        return Ok(());
+    };
+    if info.granted || info.miner != grant.miner || info.assignment != grant.assignment {
+        return Ok(());
+    }
+    info.granted = true;
+    o.put(keys::contract(&grant.contract), &info);
     Ok(())
 }

@@ -264,6 +264,11 @@ pub enum ContractError {
         "contract {0} has no key yet: the gatekeepers publish it a few blocks after instantiation"
     )]
     NoKeyYet(String),
+    /// The gatekeepers have not handed the contract key to the current miner yet.
+    #[error(
+        "contract {0} is waiting for its miner to receive the contract key: the gatekeepers send it a few blocks after (re)assignment"
+    )]
+    NotGranted(String),
     /// The developer has not sent the contract's first command (its `init`) yet.
     #[error("contract {0} is not initialized: its developer sends the first command (init)")]
     NotInitialized(String),

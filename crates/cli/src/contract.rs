@@ -127,6 +127,8 @@ fn record(id: &Digest, info: &veil_primitives::contract::ContractInfo) -> serde_
         "created": info.created,
         "public_key": info.public_key.map(to_hex),
         "initialized": info.initialized,
+        "assignment": info.assignment,
+        "miner_has_key": info.granted,
         "verified": "light-client proof against the pinned genesis",
     })
 }
@@ -225,10 +227,14 @@ pub(crate) struct DeployArgs {
     /// Seconds to wait for the gatekeepers to publish the contract's key.
     #[arg(long, default_value_t = 60)]
     key_timeout: u64,
+    /// `init`'s arguments as a JSON object: sent, encrypted, as the contract's first command
+    /// once its miner has the key. Without it, send it later with `veil call ... init JSON`.
+    #[arg(long)]
+    init: Option<String>,
 }
 
 /// The genesis hash the user trusts: the flag, `$VEIL_GENESIS_HASH`, or the local devnet's.
-fn pinned_genesis(flag: Option<String>) -> anyhow::Result<Digest> {
+pub(crate) fn pinned_genesis(flag: Option<String>) -> anyhow::Result<Digest> {
     let text = flag
         .or_else(|| {
             std::env::var("VEIL_GENESIS_HASH")
@@ -305,6 +311,12 @@ pub(crate) fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     })?;
     let miner =
         veil_client::parse_account(&args.miner).map_err(|e| anyhow::anyhow!("--miner: {e}"))?;
+    let init: Option<serde_json::Value> = args
+        .init
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--init is not JSON: {e}"))?;
     let key = read_json::<AccountKeyFile>(&args.from)?.private_key()?;
     let genesis = pinned_genesis(args.genesis_hash)?;
     let rpc = node_url(args.rpc);
@@ -344,22 +356,46 @@ pub(crate) fn deploy(args: DeployArgs) -> anyhow::Result<()> {
             to_hex(&miner)
         );
         let deadline = Instant::now() + Duration::from_secs(args.key_timeout);
+        // With `--init`, also wait for the miner's grant: commands are refused before it.
         let info = loop {
             let info = veil_client::contract::contract(&client, &trust, &id, height)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("contract {} is not on chain", to_hex(id)))?;
-            if info.public_key.is_some() {
+            if info.public_key.is_some() && (init.is_none() || info.granted) {
                 break info;
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "the gatekeepers did not publish the key of {} within {}s (has the network launched?)",
+                "the gatekeepers did not {} {} within {}s (has the network launched?)",
+                if info.public_key.is_none() {
+                    "publish the key of"
+                } else {
+                    "hand the key to the miner of"
+                },
                 to_hex(id),
                 args.key_timeout
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
-        println!("{}", serde_json::to_string_pretty(&record(&id, &info))?);
+        let mut out = record(&id, &info);
+        if let Some(init) = init {
+            eprintln!("key published and granted to the miner; sending init (encrypted) ...");
+            let result = crate::call::send(
+                &client,
+                &trust,
+                &key,
+                &id,
+                "init",
+                &init,
+                veil_client::command::Options::default(),
+            )
+            .await?;
+            if let Some(e) = result.get("error").or(result.get("failed")) {
+                anyhow::bail!("the contract's init failed: {e}");
+            }
+            out["init"] = result;
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
         Ok(())
     })
 }

@@ -7,6 +7,7 @@
 
 mod account;
 mod bench;
+mod call;
 mod contract;
 mod devnet;
 mod genesis;
@@ -72,6 +73,9 @@ enum Command {
     /// Upload a contract's code and instantiate it on a miner; prints its id and the public
     /// key the gatekeepers published, checked by light-client proof.
     Deploy(contract::DeployArgs),
+    /// Send an encrypted command to a contract by method name with JSON arguments; waits for
+    /// the miner's result and prints it decrypted (only the sender can read it).
+    Call(call::CallArgs),
     /// Show an account's balance and nonce.
     Account {
         /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
@@ -122,6 +126,7 @@ fn main() {
         Command::Workers { rpc, json } => account::workers(rpc, json),
         Command::Contract { command } => contract::run(command),
         Command::Deploy(args) => contract::deploy(args),
+        Command::Call(args) => call::call(args),
         Command::Account { rpc, account } => account::account(rpc, &account),
         Command::Bench { command } => bench::run(command),
         Command::RaService(args) => ra_service::run(args),

@@ -46,6 +46,29 @@ pub async fn code(
         .transpose()
 }
 
+/// A module's bytes from the node, checked against its hash (the node's word is not needed).
+pub async fn code_bytes(client: &HttpClient, code_hash: &Digest) -> anyhow::Result<Vec<u8>> {
+    use veil_rpc_api::VeilApiClient as _;
+    let text = client
+        .get_code(veil_primitives::to_hex(code_hash))
+        .await
+        .map_err(crate::error::rpc)?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the node has no code {}",
+                veil_primitives::to_hex(code_hash)
+            )
+        })?;
+    let bytes = veil_primitives::from_hex(&text)
+        .map_err(|e| anyhow::anyhow!("the node sent malformed code: {e}"))?;
+    anyhow::ensure!(
+        &hash(&bytes) == code_hash,
+        "the node sent other code than {}",
+        veil_primitives::to_hex(code_hash)
+    );
+    Ok(bytes)
+}
+
 /// A contract's record (its code, miner and public key), proved at `min_height` or later.
 pub async fn contract(
     client: &HttpClient,

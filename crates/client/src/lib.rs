@@ -9,10 +9,12 @@
 //!   submitting transactions, waiting for finality.
 //! - [light]: state reads checked by the light client against a pinned genesis.
 //! - [contract]: uploading code and reading contract records by proof.
+//! - [command]: encrypted commands, and their results found by proof and opened.
 //! - [abi]: calling contract methods by name with JSON arguments, results back as JSON.
 //! - [error]: JSON-RPC failures as sentences for a person.
 
 pub mod abi;
+pub mod command;
 pub mod contract;
 pub mod error;
 pub mod keys;

@@ -9,7 +9,7 @@
 use commonware_codec::DecodeExt as _;
 use jsonrpsee::http_client::HttpClient;
 use veil_light::Trust;
-use veil_primitives::{Digest, Header, from_hex, to_hex};
+use veil_primitives::{Digest, Header, Height, MAX_TX_BYTES_CAP, Message, from_hex, to_hex};
 use veil_rpc_api::{BlockId, ProofKind, VeilApiClient as _};
 
 use crate::error::rpc;
@@ -118,4 +118,58 @@ pub async fn storage(
         height: header.height,
         value,
     })
+}
+
+/// Finalized blocks' outbound messages from `from`, at most `max` blocks, checked: the headers
+/// link, the last one's finality certificate verifies under the trusted group key, and each
+/// block's messages hash to its messages root. Empty when the node has nothing from `from` yet.
+pub async fn messages(
+    client: &HttpClient,
+    trust: &Trust,
+    from: Height,
+    max: u64,
+) -> anyhow::Result<Vec<(Height, Vec<Message>)>> {
+    let Some(batch) = client.get_sync_batch(from, max).await.map_err(rpc)? else {
+        return Ok(Vec::new());
+    };
+    let headers = batch
+        .headers
+        .iter()
+        .map(|h| {
+            Header::decode(hex_bytes("header", h)?)
+                .map_err(|e| anyhow::anyhow!("node sent a malformed header: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Some(last) = headers.last() else {
+        return Ok(Vec::new());
+    };
+    anyhow::ensure!(
+        headers[0].height == from && batch.messages.len() == headers.len(),
+        "the node answered blocks from {} for blocks from {from}",
+        headers[0].height
+    );
+    veil_light::verify_chain(&headers[..headers.len() - 1], last)
+        .map_err(|e| anyhow::anyhow!("the node's headers do not link: {e}"))?;
+    veil_light::verify_finality(
+        &trust.group_key,
+        last,
+        &hex_bytes("certificate", &batch.certificate)?,
+    )
+    .map_err(|e| anyhow::anyhow!("block {} is not finalized: {e}", last.height))?;
+    let mut out = Vec::with_capacity(headers.len());
+    for (header, encoded) in headers.iter().zip(&batch.messages) {
+        let messages = encoded
+            .iter()
+            .map(|m| {
+                use commonware_codec::Decode as _;
+                Message::decode_cfg(hex_bytes("message", m)?, &(MAX_TX_BYTES_CAP as usize))
+                    .map_err(|e| anyhow::anyhow!("node sent a malformed message: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        veil_light::verify_messages(header, &messages).map_err(|e| {
+            anyhow::anyhow!("block {}'s messages do not match it: {e}", header.height)
+        })?;
+        out.push((header.height, messages));
+    }
+    Ok(out)
 }

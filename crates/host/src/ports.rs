@@ -88,6 +88,8 @@ pub trait ChainClient: Send + Sync {
     fn gatekeeper_stream(
         &self,
     ) -> impl Future<Output = Result<GatekeeperStreamView, PortError>> + Send;
+    /// A valid contract module (hex) by code hash (hex).
+    fn code(&self, hash: String) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
     /// Submits an encoded signed transaction (hex); returns its hash.
     fn submit(&self, tx: String) -> impl Future<Output = Result<String, PortError>> + Send;
 }
@@ -205,6 +207,9 @@ impl ChainClient for HttpClient {
     }
     async fn gatekeeper_stream(&self) -> Result<GatekeeperStreamView, PortError> {
         Ok(VeilApiClient::gatekeeper_stream(self).await?)
+    }
+    async fn code(&self, hash: String) -> Result<Option<String>, PortError> {
+        Ok(self.get_code(hash).await?)
     }
     async fn submit(&self, tx: String) -> Result<String, PortError> {
         Ok(self.submit_transaction(tx).await?)

@@ -4,7 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use commonware_codec::{Decode as _, DecodeExt as _};
 use tracing::{info, warn};
+use veil_primitives::{
+    AccountId, Destination, MAX_TX_BYTES_CAP, Message, Origin,
+    contract::{CONTRACTS_TOPIC, ContractEvent},
+    decode_hex, from_hex,
+};
 use veil_pruntime_api::{IdentityView, InitRequest, SyncRequest};
 use veil_rpc_api::GenesisView;
 
@@ -49,14 +55,42 @@ fn too_large(e: &PortError) -> bool {
     }
 }
 
+/// The code hashes of contracts that `messages` (hex, as the node serves them) assign to `me`.
+fn assigned_code(messages: &[Vec<String>], me: &AccountId) -> Vec<veil_primitives::Digest> {
+    let mut out = Vec::new();
+    for hex in messages.iter().flatten() {
+        let Ok(bytes) = from_hex(hex) else { continue };
+        let Ok(m) = Message::decode_cfg(bytes, &(MAX_TX_BYTES_CAP as usize)) else {
+            continue;
+        };
+        if m.origin != Origin::Chain
+            || m.destination != Destination::Topic(CONTRACTS_TOPIC.to_vec())
+        {
+            continue;
+        }
+        let (code, miner) = match ContractEvent::decode(m.payload) {
+            Ok(ContractEvent::Instantiated { code, miner, .. }) => (code, miner),
+            Ok(ContractEvent::Assigned { code, miner, .. }) => (code, miner),
+            Err(_) => continue,
+        };
+        if &miner == me && !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    out
+}
+
 /// Feeds pRuntime until it has every block the node has finalized and applied, at most `batch`
 /// blocks at a time (halving the batch while a request or an answer is too large), logging
-/// progress every few seconds on long catch-ups.
+/// progress every few seconds on long catch-ups. A batch that assigns a contract to this
+/// worker goes with the contract's code, which pRuntime checks against the announced hash.
 pub async fn catch_up(
     chain: &impl ChainClient,
     worker: &impl WorkerClient,
     batch: u64,
 ) -> anyhow::Result<()> {
+    let me: AccountId = decode_hex(&worker.identity().await?.public_key)
+        .map_err(|e| anyhow::anyhow!("pRuntime reported a bad key: {e}"))?;
     let mut batch = batch.max(1);
     let mut last_log = Instant::now();
     let mut synced_since_log = 0u64;
@@ -80,11 +114,23 @@ pub async fn catch_up(
             Err(e) => return Err(e.into()),
         };
         let n = b.headers.len() as u64;
+        let mut code = Vec::new();
+        for hash in assigned_code(&b.messages, &me) {
+            let hash = veil_primitives::to_hex(hash);
+            match chain.code(hash.clone()).await? {
+                Some(c) => code.push(c),
+                None => warn!(
+                    code = hash,
+                    "the node has no code for a contract assigned here"
+                ),
+            }
+        }
         let synced = match worker
             .sync(SyncRequest {
                 headers: b.headers,
                 certificate: b.certificate,
                 messages: b.messages,
+                code,
             })
             .await
         {

@@ -263,6 +263,12 @@ where
         })
     }
 
+    async fn get_code(&self, hash: String) -> RpcResult<Option<String>> {
+        let hash: Digest = decode_hex(&hash).map_err(invalid)?;
+        let code = self.chain.state.code(&hash).await.map_err(unavailable)?;
+        Ok(code.map(to_hex))
+    }
+
     async fn get_messages(&self, height: u64) -> RpcResult<Option<MessagesView>> {
         let Some(block) = self.block_view(height).await? else {
             return Ok(None);

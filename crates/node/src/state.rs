@@ -366,6 +366,15 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
             .map_err(|e| Error::Db(e.to_string()))
     }
 
+    /// A valid module's bytes, in finalized state.
+    pub async fn code(&self, hash: &Digest) -> Result<Option<Vec<u8>>, Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        veil_chain::contracts::code_bytes(&veil_chain::Overlay::new(&view), hash)
+            .await
+            .map_err(|e| Error::Db(e.to_string()))
+    }
+
     /// Launch progress and the gatekeepers' stream, in finalized state.
     pub async fn launch_status(&self) -> Result<veil_chain::gatekeeper::LaunchStatus, Error> {
         let guard = self.db.read().await;

@@ -12,7 +12,7 @@ use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, Balance, Digest, Height};
+use crate::{AccountId, Balance, ChainIdentity, Digest, Height};
 
 /// Largest chunk of code one upload carries (fits a transaction under the 64 KiB cap).
 pub const CODE_CHUNK_BYTES: usize = 48 * 1024;
@@ -24,8 +24,19 @@ pub const MAX_ENVELOPE_BYTES: usize = 32 * 1024;
 pub const CONTRACTS_TOPIC: &[u8] = b"veil/contracts";
 /// Topic of the gatekeepers' contract keys ([ContractKey]) in their shared stream.
 pub const CONTRACT_KEY_TOPIC: &[u8] = b"veil/contract-key";
+/// Topic of the gatekeepers' contract keys handed to assigned miners ([ContractGrant]).
+pub const CONTRACT_GRANT_TOPIC: &[u8] = b"veil/contract-grant";
+/// Topic of a miner's encrypted command results ([ContractResults]).
+pub const CONTRACT_RESULTS_TOPIC: &[u8] = b"veil/contract-results";
 /// Largest sealed contract key a gatekeeper publishes.
 pub const MAX_SEALED_KEY_BYTES: usize = 256;
+/// Largest sealed reply to one command (a bucket size): a command's output and events
+/// together stay below it ([MAX_REPLY_PLAINTEXT]).
+pub const MAX_REPLY_BYTES: usize = 20 * 1024;
+/// Largest reply plaintext (output, events and framing) that seals into [MAX_REPLY_BYTES].
+pub const MAX_REPLY_PLAINTEXT: usize = MAX_REPLY_BYTES - 12 - 4 - 16;
+/// Largest payload of one [ContractResults] message (fits a worker message transaction).
+pub const MAX_RESULTS_BYTES: usize = 48 * 1024;
 
 /// A contract's id.
 pub type ContractId = Digest;
@@ -180,6 +191,11 @@ pub struct ContractInfo {
     /// Whether the developer's first command (its `init`) has been routed. Until then only the
     /// developer may send commands, so nobody can initialize someone else's contract.
     pub initialized: bool,
+    /// How many times the contract was assigned after its creation (0 for the first miner).
+    pub assignment: u64,
+    /// Whether the gatekeepers handed the contract key to the current assignment's miner.
+    /// Commands wait for it, so a miner never receives a command it cannot open.
+    pub granted: bool,
 }
 
 /// What a contract's miner receives for each command: the chain's message to the contract.
@@ -223,14 +239,163 @@ pub enum ContractEvent {
         developer: AccountId,
         /// Its miner.
         miner: AccountId,
+        /// The miner's registered X25519 key, which the gatekeepers seal the contract key to.
+        miner_ecdh: [u8; 32],
     },
     /// A contract moved to another miner.
     Assigned {
         /// The contract.
         contract: ContractId,
+        /// Its code.
+        code: Digest,
+        /// Its developer.
+        developer: AccountId,
         /// The new miner.
         miner: AccountId,
+        /// The new miner's registered X25519 key.
+        miner_ecdh: [u8; 32],
+        /// The assignment's number ([ContractInfo::assignment]).
+        assignment: u64,
     },
+}
+
+/// A contract key sealed by the gatekeepers to the miner of one assignment: an envelope to the
+/// miner's registered X25519 key, with a DRBG ephemeral so every gatekeeper sends the same
+/// bytes. Only that miner's pRuntime opens it, and it checks the key against the published
+/// public key before using it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContractGrant {
+    /// The contract.
+    pub contract: ContractId,
+    /// The miner.
+    pub miner: AccountId,
+    /// The assignment it serves.
+    pub assignment: u64,
+    /// The contract key, sealed ([grant_aad] binds the fields above and the chain).
+    pub envelope: Envelope,
+}
+
+/// A miner's results for commands of one contract, in the order it executed them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContractResults {
+    /// The contract.
+    pub contract: ContractId,
+    /// The results.
+    pub results: Vec<CommandResult>,
+}
+
+/// The result of one command, for its sender alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandResult {
+    /// The command's sender.
+    pub sender: AccountId,
+    /// The command transaction's nonce.
+    pub nonce: u64,
+    /// Height of the block whose command it executed (queries with this `min_height` see it).
+    pub height: Height,
+    /// The [Reply] sealed with the command envelope's reply key ([result_aad]), a bucket size;
+    /// empty when the envelope did not open (wrong key, chain, contract, code, sender, nonce
+    /// or expiry, or tampered): such a command changed nothing.
+    pub reply: Vec<u8>,
+}
+
+/// What a command did, as its sender reads it once the reply is opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// It succeeded: its output and events.
+    Ok {
+        /// The encoded result.
+        output: Vec<u8>,
+        /// Events for the sender.
+        events: Vec<Vec<u8>>,
+        /// Fuel spent.
+        fuel_used: u64,
+    },
+    /// The contract returned a typed error; nothing changed.
+    Error {
+        /// The contract's error code.
+        code: u32,
+        /// Its message.
+        message: String,
+        /// Fuel spent.
+        fuel_used: u64,
+    },
+    /// The command trapped or ran out of fuel; nothing changed.
+    Failed {
+        /// What happened.
+        reason: String,
+        /// Fuel spent.
+        fuel_used: u64,
+    },
+}
+
+fn context(
+    domain: &[u8],
+    chain: &ChainIdentity,
+    contract: &ContractId,
+    parts: &[&[u8]],
+) -> Vec<u8> {
+    let mut aad = domain.to_vec();
+    aad.extend_from_slice(&chain.chain_id.to_be_bytes());
+    aad.extend_from_slice(chain.genesis_hash.as_ref());
+    aad.extend_from_slice(contract.as_ref());
+    for part in parts {
+        aad.extend_from_slice(part);
+    }
+    aad
+}
+
+/// Associated data of a command envelope: chain, contract, code, sender, nonce and expiry, so
+/// a ciphertext opens only for the transaction it was made for.
+pub fn command_aad(
+    chain: &ChainIdentity,
+    contract: &ContractId,
+    code: &Digest,
+    sender: &AccountId,
+    nonce: u64,
+    expiry: Height,
+) -> Vec<u8> {
+    context(
+        crate::namespace::CONTRACT_COMMAND,
+        chain,
+        contract,
+        &[
+            code.as_ref(),
+            sender.as_ref(),
+            &nonce.to_be_bytes(),
+            &expiry.to_be_bytes(),
+        ],
+    )
+}
+
+/// Associated data of a command's sealed reply.
+pub fn result_aad(
+    chain: &ChainIdentity,
+    contract: &ContractId,
+    sender: &AccountId,
+    nonce: u64,
+) -> Vec<u8> {
+    context(
+        crate::namespace::CONTRACT_RESULT,
+        chain,
+        contract,
+        &[sender.as_ref(), &nonce.to_be_bytes()],
+    )
+}
+
+/// Associated data of a [ContractGrant]'s envelope.
+pub fn grant_aad(
+    chain: &ChainIdentity,
+    contract: &ContractId,
+    miner: &AccountId,
+    assignment: u64,
+) -> Vec<u8> {
+    context(
+        crate::namespace::CONTRACT_GRANT,
+        chain,
+        contract,
+        &[miner.as_ref(), &assignment.to_be_bytes()],
+    )
 }
 
 /// State key of a contract's [ContractInfo] (here so light clients can ask for its proof).
@@ -417,6 +582,8 @@ impl Write for ContractInfo {
         self.created.write(buf);
         self.public_key.write(buf);
         self.initialized.write(buf);
+        self.assignment.write(buf);
+        self.granted.write(buf);
     }
 }
 
@@ -427,6 +594,8 @@ impl EncodeSize for ContractInfo {
             + self.miner.encode_size()
             + 8
             + self.public_key.encode_size()
+            + 1
+            + 8
             + 1
     }
 }
@@ -441,6 +610,8 @@ impl Read for ContractInfo {
             created: u64::read(buf)?,
             public_key: Option::<[u8; 32]>::read(buf)?,
             initialized: bool::read(buf)?,
+            assignment: u64::read(buf)?,
+            granted: bool::read(buf)?,
         })
     }
 }
@@ -480,17 +651,30 @@ impl Write for ContractEvent {
                 code,
                 developer,
                 miner,
+                miner_ecdh,
             } => {
                 0u8.write(buf);
                 contract.write(buf);
                 code.write(buf);
                 developer.write(buf);
                 miner.write(buf);
+                miner_ecdh.write(buf);
             }
-            Self::Assigned { contract, miner } => {
+            Self::Assigned {
+                contract,
+                code,
+                developer,
+                miner,
+                miner_ecdh,
+                assignment,
+            } => {
                 1u8.write(buf);
                 contract.write(buf);
+                code.write(buf);
+                developer.write(buf);
                 miner.write(buf);
+                miner_ecdh.write(buf);
+                assignment.write(buf);
             }
         }
     }
@@ -504,13 +688,28 @@ impl EncodeSize for ContractEvent {
                 code,
                 developer,
                 miner,
+                ..
             } => {
                 contract.encode_size()
                     + code.encode_size()
                     + developer.encode_size()
                     + miner.encode_size()
+                    + 32
             }
-            Self::Assigned { contract, miner } => contract.encode_size() + miner.encode_size(),
+            Self::Assigned {
+                contract,
+                code,
+                developer,
+                miner,
+                ..
+            } => {
+                contract.encode_size()
+                    + code.encode_size()
+                    + developer.encode_size()
+                    + miner.encode_size()
+                    + 32
+                    + 8
+            }
         }
     }
 }
@@ -524,10 +723,15 @@ impl Read for ContractEvent {
                 code: Digest::read(buf)?,
                 developer: AccountId::read(buf)?,
                 miner: AccountId::read(buf)?,
+                miner_ecdh: <[u8; 32]>::read(buf)?,
             }),
             1 => Ok(Self::Assigned {
                 contract: Digest::read(buf)?,
+                code: Digest::read(buf)?,
+                developer: AccountId::read(buf)?,
                 miner: AccountId::read(buf)?,
+                miner_ecdh: <[u8; 32]>::read(buf)?,
+                assignment: u64::read(buf)?,
             }),
             t => Err(Error::InvalidEnum(t)),
         }
@@ -556,5 +760,163 @@ impl Read for ContractKey {
             public_key: <[u8; 32]>::read(buf)?,
             sealed_key: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=MAX_SEALED_KEY_BYTES), ()))?,
         })
+    }
+}
+
+impl Write for ContractGrant {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.contract.write(buf);
+        self.miner.write(buf);
+        self.assignment.write(buf);
+        self.envelope.write(buf);
+    }
+}
+
+impl EncodeSize for ContractGrant {
+    fn encode_size(&self) -> usize {
+        self.contract.encode_size() + self.miner.encode_size() + 8 + self.envelope.encode_size()
+    }
+}
+
+impl Read for ContractGrant {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            contract: Digest::read(buf)?,
+            miner: AccountId::read(buf)?,
+            assignment: u64::read(buf)?,
+            envelope: Envelope::read(buf)?,
+        })
+    }
+}
+
+impl Write for CommandResult {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.sender.write(buf);
+        self.nonce.write(buf);
+        self.height.write(buf);
+        self.reply.write(buf);
+    }
+}
+
+impl EncodeSize for CommandResult {
+    fn encode_size(&self) -> usize {
+        self.sender.encode_size() + 8 + 8 + self.reply.encode_size()
+    }
+}
+
+impl Read for CommandResult {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            sender: AccountId::read(buf)?,
+            nonce: u64::read(buf)?,
+            height: u64::read(buf)?,
+            reply: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=MAX_REPLY_BYTES), ()))?,
+        })
+    }
+}
+
+impl Write for ContractResults {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.contract.write(buf);
+        self.results.write(buf);
+    }
+}
+
+impl EncodeSize for ContractResults {
+    fn encode_size(&self) -> usize {
+        self.contract.encode_size() + self.results.encode_size()
+    }
+}
+
+impl Read for ContractResults {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            contract: Digest::read(buf)?,
+            // Every result takes at least 49 bytes.
+            results: Vec::<CommandResult>::read_cfg(
+                buf,
+                &(RangeCfg::new(0..=MAX_RESULTS_BYTES / 49), ()),
+            )?,
+        })
+    }
+}
+
+/// Most events one reply carries.
+const MAX_REPLY_EVENTS: usize = 256;
+
+impl Write for Reply {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Self::Ok {
+                output,
+                events,
+                fuel_used,
+            } => {
+                0u8.write(buf);
+                output.write(buf);
+                events.write(buf);
+                fuel_used.write(buf);
+            }
+            Self::Error {
+                code,
+                message,
+                fuel_used,
+            } => {
+                1u8.write(buf);
+                code.write(buf);
+                message.as_bytes().to_vec().write(buf);
+                fuel_used.write(buf);
+            }
+            Self::Failed { reason, fuel_used } => {
+                2u8.write(buf);
+                reason.as_bytes().to_vec().write(buf);
+                fuel_used.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for Reply {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::Ok { output, events, .. } => output.encode_size() + events.encode_size() + 8,
+            Self::Error { message, .. } => 4 + message.as_bytes().to_vec().encode_size() + 8,
+            Self::Failed { reason, .. } => reason.as_bytes().to_vec().encode_size() + 8,
+        }
+    }
+}
+
+fn read_text(buf: &mut impl Buf) -> Result<String, Error> {
+    let bytes = Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=MAX_REPLY_PLAINTEXT), ()))?;
+    String::from_utf8(bytes).map_err(|_| Error::Invalid("Reply", "text is not UTF-8"))
+}
+
+impl Read for Reply {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        let bytes = RangeCfg::new(0..=MAX_REPLY_PLAINTEXT);
+        match u8::read(buf)? {
+            0 => Ok(Self::Ok {
+                output: Vec::<u8>::read_cfg(buf, &(bytes, ()))?,
+                events: Vec::<Vec<u8>>::read_cfg(
+                    buf,
+                    &(RangeCfg::new(0..=MAX_REPLY_EVENTS), (bytes, ())),
+                )?,
+                fuel_used: u64::read(buf)?,
+            }),
+            1 => Ok(Self::Error {
+                code: u32::read(buf)?,
+                message: read_text(buf)?,
+                fuel_used: u64::read(buf)?,
+            }),
+            2 => Ok(Self::Failed {
+                reason: read_text(buf)?,
+                fuel_used: u64::read(buf)?,
+            }),
+            t => Err(Error::InvalidEnum(t)),
+        }
     }
 }

@@ -37,6 +37,12 @@ pub const CONTRACT_ID: &[u8] = b"_VEIL_CONTRACT_ID";
 pub const CONTRACT_KEY: &[u8] = b"_VEIL_CONTRACT_KEY";
 /// Associated data of a contract key sealed under the root key.
 pub const CONTRACT_KEY_SEAL: &[u8] = b"_VEIL_SEALED_CONTRACT_KEY";
+/// Associated data of a command sealed to a contract's key.
+pub const CONTRACT_COMMAND: &[u8] = b"_VEIL_CONTRACT_COMMAND";
+/// Associated data of a command's sealed result.
+pub const CONTRACT_RESULT: &[u8] = b"_VEIL_CONTRACT_RESULT";
+/// A contract key sealed by the gatekeepers to its miner.
+pub const CONTRACT_GRANT: &[u8] = b"_VEIL_CONTRACT_GRANT";
 /// pRuntime's signed public API answers.
 pub const PUBLIC_ANSWER: &[u8] = b"_VEIL_PRUNTIME_PUBLIC_ANSWER";
 /// Associated data of pRuntime's sealed files.
@@ -78,6 +84,9 @@ mod tests {
         (CONTRACT_ID, b"_VEIL_CONTRACT_ID"),
         (CONTRACT_KEY, b"_VEIL_CONTRACT_KEY"),
         (CONTRACT_KEY_SEAL, b"_VEIL_SEALED_CONTRACT_KEY"),
+        (CONTRACT_COMMAND, b"_VEIL_CONTRACT_COMMAND"),
+        (CONTRACT_RESULT, b"_VEIL_CONTRACT_RESULT"),
+        (CONTRACT_GRANT, b"_VEIL_CONTRACT_GRANT"),
         (PUBLIC_ANSWER, b"_VEIL_PRUNTIME_PUBLIC_ANSWER"),
         (SEALED_FILE, b"_VEIL_PRUNTIME_SEALED_FILE"),
         (SEALED_KV, b"_VEIL_PRUNTIME_SEALED_KV"),

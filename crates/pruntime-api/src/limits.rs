@@ -19,6 +19,6 @@ pub const MAX_ANSWER_NONCE: usize = 64;
 /// answer (it cannot tell whether the round it knows is still current).
 pub const MAX_HOLDER_LAG: u64 = 32;
 /// Most unconfirmed worker egress messages pRuntime keeps.
-pub const MAX_PENDING_EGRESS: usize = 64;
+pub const MAX_PENDING_EGRESS: usize = 256;
 /// Most unconfirmed copies of the gatekeepers' stream a gatekeeper keeps.
 pub const MAX_PENDING_GATEKEEPER: usize = 64;

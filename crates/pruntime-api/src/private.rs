@@ -32,6 +32,9 @@ pub struct SyncRequest {
     pub certificate: String,
     /// Encoded outbound messages of each block.
     pub messages: Vec<Vec<String>>,
+    /// Wasm modules (hex) of contracts the batch assigns to this worker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code: Vec<String>,
 }
 
 /// `SyncBlockchain` result.

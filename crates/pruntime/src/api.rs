@@ -45,7 +45,7 @@ fn invalid(msg: impl std::fmt::Display) -> ErrorObjectOwned {
 
 fn runtime_error(e: RuntimeError) -> ErrorObjectOwned {
     let code = match &e {
-        RuntimeError::Sync(_) => SYNC_REJECTED,
+        RuntimeError::Sync(_) | RuntimeError::Contracts(_) => SYNC_REJECTED,
         RuntimeError::Genesis(_) => GENESIS_REJECTED,
         RuntimeError::UnknownBlock(_) => UNKNOWN_BLOCK,
         RuntimeError::Invalid(_) => INVALID_PARAMS,
@@ -180,10 +180,17 @@ fn decode_batch(request: &SyncRequest) -> Result<Batch, ErrorObjectOwned> {
                 .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let code = request
+        .code
+        .iter()
+        .enumerate()
+        .map(|(i, c)| from_hex(c).map_err(|e| invalid(format!("code {i}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Batch {
         headers,
         certificate,
         messages,
+        code,
     })
 }
 

@@ -11,6 +11,9 @@ pub enum RuntimeError {
     /// A sync batch was refused.
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// A sync batch's contract work could not be done (the batch was refused).
+    #[error(transparent)]
+    Contracts(#[from] crate::roles::contracts::executor::ExecutorError),
     /// The genesis given is not acceptable.
     #[error("genesis rejected: {0}")]
     Genesis(String),

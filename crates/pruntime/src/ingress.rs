@@ -3,30 +3,51 @@
 //!
 //! Only messages from a batch [crate::sync] verified arrive here. The chain's copies of this
 //! worker's own egress confirm it; the gatekeepers' stream, election and launch announcements
-//! and contract instances go to the gatekeeper role; registry events to the worker role;
-//! everything else addressed to this worker is returned to the caller (contracts will consume
-//! it).
+//! and contract events go to the gatekeeper role; contract events, keys, grants and commands
+//! to the miner role's executor; registry events to the worker role; everything else
+//! addressed to this worker is returned to the caller.
 
 use commonware_codec::DecodeExt as _;
 use veil_primitives::{
     Destination, ELECTION_TOPIC, Election, LAUNCH_TOPIC, Launch, Message, Origin,
-    contract::CONTRACTS_TOPIC,
+    contract::{CONTRACT_GRANT_TOPIC, CONTRACT_KEY_TOPIC, CONTRACTS_TOPIC},
 };
 
 use crate::{
     egress::Emitter,
-    roles::{gatekeeper, worker},
+    roles::{
+        contracts::executor::{Executor, ExecutorError},
+        gatekeeper, worker,
+    },
     state::State,
     sync::Seen,
 };
 
-/// Applies the verified messages `seen` to `next`; returns those addressed to this worker.
-pub(crate) fn dispatch(out: &Emitter<'_>, next: &mut State, seen: Vec<Seen>) -> Vec<Message> {
+/// Applies the verified messages `seen` to `next` and the contracts in `executor`, in chain
+/// order; returns those addressed to this worker.
+pub(crate) fn dispatch(
+    out: &Emitter<'_>,
+    next: &mut State,
+    executor: &mut Executor<'_>,
+    seen: Vec<Seen>,
+) -> Result<Vec<Message>, ExecutorError> {
     let me = out.identity.public_key();
     let mut mine = Vec::new();
     for (height, block, m) in seen {
         match (&m.origin, &m.destination) {
+            (Origin::Account(sender), Destination::Contract(id)) => {
+                executor.on_command(height, &block, sender, id, &m.payload);
+            }
+            (_, Destination::Contract(_)) => {}
             (Origin::Worker(w), _) if w == &me => next.outbox.confirm(m.sequence),
+            (Origin::Gatekeepers, Destination::Topic(t)) if t == CONTRACT_KEY_TOPIC => {
+                executor.on_key(&m.payload);
+                gatekeeper::on_routed(out, next, &m);
+            }
+            (Origin::Gatekeepers, Destination::Topic(t)) if t == CONTRACT_GRANT_TOPIC => {
+                executor.on_grant(&m.payload);
+                gatekeeper::on_routed(out, next, &m);
+            }
             (Origin::Gatekeepers, _) => gatekeeper::on_routed(out, next, &m),
             (Origin::Chain, Destination::Topic(t)) if t == ELECTION_TOPIC => {
                 if let Ok(e) = Election::decode(m.payload.clone()) {
@@ -39,6 +60,7 @@ pub(crate) fn dispatch(out: &Emitter<'_>, next: &mut State, seen: Vec<Seen>) -> 
                 }
             }
             (Origin::Chain, Destination::Topic(t)) if t == CONTRACTS_TOPIC => {
+                executor.on_event(&m.payload)?;
                 gatekeeper::on_contract_event(out, next, &m.payload, &block);
             }
             (Origin::Chain, Destination::Worker(_)) => {
@@ -48,5 +70,6 @@ pub(crate) fn dispatch(out: &Emitter<'_>, next: &mut State, seen: Vec<Seen>) -> 
             _ => mine.push(m),
         }
     }
-    mine
+    executor.emit_results(out, &mut next.outbox);
+    Ok(mine)
 }

@@ -10,6 +10,7 @@
 //! changes on tokio's blocking pool so they never hold up the async threads ([crate::api]).
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard, RwLock},
 };
@@ -22,12 +23,14 @@ use veil_primitives::{
     SignedGatekeeperMessage, SignedWorkerMessage, namespace, to_hex,
 };
 use veil_pruntime_api::{Info, SignedAnswer};
+use veil_vm::{Limits, Vm};
 
 use crate::{
     egress::Emitter,
     identity::Identity,
     ingress,
     roles::{
+        contracts::{Miner, executor::Executor, state_prefix},
         gatekeeper::{self, KeyRequestError, channel, channel::KeyRequest},
         genesis::{ChainBinding, GenesisRole},
         worker,
@@ -45,6 +48,16 @@ pub use crate::error::RuntimeError;
 
 /// Where the sealed store lives inside the data directory.
 pub const STORE_DIR: &str = "store";
+
+/// The VM's limits for contract calls: the deploy policy's, with outputs and events small
+/// enough that a command's reply fits [veil_primitives::contract::MAX_REPLY_BYTES].
+pub fn contract_limits() -> Limits {
+    Limits {
+        max_output_bytes: 8 * 1024,
+        max_event_bytes: 8 * 1024,
+        ..Limits::default()
+    }
+}
 
 /// What `Bootstrap` reveals: the public genesis identity `pk_g` and the root key's check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +83,8 @@ pub struct Snapshot {
     pub genesis: Option<Arc<GenesisRole>>,
     /// The retired genesis identity, if this pRuntime was the genesis node.
     pub retired: Option<AccountId>,
+    /// The contracts this worker runs.
+    pub miner: Arc<Miner>,
 }
 
 /// The writer's side: the store, and the key request in flight.
@@ -82,6 +97,7 @@ struct Writer {
 /// pRuntime.
 pub struct Runtime {
     tee: Box<dyn TeeBackend>,
+    vm: Vm,
     identity: Identity,
     store_dir: PathBuf,
     writer: Mutex<Writer>,
@@ -103,13 +119,16 @@ impl Runtime {
             identity.public_key().as_ref(),
         )
         .map_err(|e| anyhow::anyhow!("sealed store in {}: {e}", data_dir.display()))?;
+        let vm = Vm::new(contract_limits());
         let snapshot = Snapshot {
             state: State::load(&store)?,
             genesis: GenesisRole::load(&store)?.map(Arc::new),
             retired: GenesisRole::retired(&store)?,
+            miner: Arc::new(Miner::load(&store, &vm)?),
         };
         let runtime = Self {
             tee,
+            vm,
             identity,
             store_dir,
             writer: Mutex::new(Writer {
@@ -153,6 +172,7 @@ impl Runtime {
                 state: snap.state.clone(),
                 genesis: None,
                 retired: Some(retired),
+                miner: snap.miner.clone(),
             });
             tracing::info!("the network launched: genesis node retired, root key wiped");
         }
@@ -348,11 +368,35 @@ impl Runtime {
         let (mut next, seen) = state.check(batch, &me)?;
         let chain = state.chain();
         let out = self.emitter(&chain);
-        let mine = ingress::dispatch(&out, &mut next, seen);
+        let offered: BTreeMap<Digest, Vec<u8>> = batch
+            .code
+            .iter()
+            .map(|c| (veil_primitives::hash(c), c.clone()))
+            .collect();
+        let mut executor = Executor::new(
+            &chain,
+            &me,
+            self.identity.ecdh_secret(),
+            &self.vm,
+            &w.store,
+            &offered,
+            (*snap.miner).clone(),
+        );
+        let mine = ingress::dispatch(&out, &mut next, &mut executor, seen)?;
+        let Executor {
+            miner: mut contracts,
+            mut commit,
+            changed,
+            ..
+        } = executor;
         worker::heartbeat(&out, &mut next, state.synced_height());
-        let mut commit = Batch::default();
         next.write(Some(state), &mut commit);
         w.store.commit(commit)?;
+        for id in changed {
+            if let Some(r) = contracts.running.get_mut(&id) {
+                r.root = w.store.prefix_root(&state_prefix(&id));
+            }
+        }
         if state.gatekeeper.is_some() && next.gatekeeper.is_none() {
             // The role ended: rewrite the sealed files so no old copy of the root key stays.
             w.store.compact()?;
@@ -360,6 +404,7 @@ impl Runtime {
         let height = next.synced_height();
         let snap = Snapshot {
             state: Some(next),
+            miner: Arc::new(contracts),
             ..(*snap).clone()
         };
         self.publish(snap.clone());

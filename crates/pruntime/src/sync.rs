@@ -73,6 +73,9 @@ pub struct Batch {
     pub certificate: Vec<u8>,
     /// Each block's outbound messages, in order.
     pub messages: Vec<Vec<Message>>,
+    /// Modules the host supplies for contracts the batch assigns to this worker (checked
+    /// against the code hash the chain announced; others are ignored).
+    pub code: Vec<Vec<u8>>,
 }
 
 /// A verified message relevant to this worker, with the height and hash of its block.
@@ -81,8 +84,9 @@ pub type Seen = (Height, Digest, Message);
 impl State {
     /// Checks a batch without changing anything; returns the state it leads to and, with the
     /// height and hash of their block, the messages addressed to `me`, sent by `me` (the
-    /// chain's copies of its egress), sent by the gatekeepers, or announcing an election or
-    /// the launch.
+    /// chain's copies of its egress), sent by the gatekeepers, announcing an election, the
+    /// launch or a contract event, or addressed to a contract (the executor keeps those of the
+    /// contracts this worker runs).
     pub fn check(&self, batch: &Batch, me: &AccountId) -> Result<(Self, Vec<Seen>), SyncError> {
         let Some(last) = batch.headers.last() else {
             return Err(SyncError::Empty);
@@ -130,6 +134,7 @@ impl State {
                         matches!(&m.destination, Destination::Worker(w) if w == me)
                             || matches!(&m.origin, Origin::Worker(w) if w == me)
                             || m.origin == Origin::Gatekeepers
+                            || matches!(&m.destination, Destination::Contract(_))
                             || (m.origin == Origin::Chain
                                 && matches!(&m.destination, Destination::Topic(t)
                                     if t == ELECTION_TOPIC || t == LAUNCH_TOPIC

@@ -48,6 +48,11 @@ pub trait VeilApi {
     #[method(name = "getStorage")]
     async fn get_storage(&self, key: String) -> RpcResult<StorageView>;
 
+    /// A valid contract module's bytes (hex) by code hash, from finalized state. Unproved: the
+    /// code hash is the check (pRuntime and clients hash what they get).
+    #[method(name = "getCode")]
+    async fn get_code(&self, hash: String) -> RpcResult<Option<String>>;
+
     /// The messages a finalized block sent out.
     #[method(name = "getMessages")]
     async fn get_messages(&self, height: u64) -> RpcResult<Option<MessagesView>>;

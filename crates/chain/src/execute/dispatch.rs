@@ -7,7 +7,8 @@
 
 use veil_primitives::{
     Call, Destination, GatekeeperMessage, GovernanceCall, HEARTBEAT_TOPIC, Message, Origin, Params,
-    Phase, READY_TOPIC, Transaction, WorkerMessage, contract::CONTRACT_KEY_TOPIC,
+    Phase, READY_TOPIC, Transaction, WorkerMessage,
+    contract::{CONTRACT_GRANT_TOPIC, CONTRACT_KEY_TOPIC},
 };
 
 use crate::{
@@ -117,6 +118,9 @@ async fn on_gatekeeper_message<S: StateRead>(
     match &m.destination {
         Destination::Topic(topic) if topic == CONTRACT_KEY_TOPIC => {
             contracts::on_key(o, &m.payload).await
+        }
+        Destination::Topic(topic) if topic == CONTRACT_GRANT_TOPIC => {
+            contracts::on_grant(o, &m.payload).await
         }
         _ => Ok(()),
     }

@@ -4,9 +4,9 @@
 use veil_primitives::{
     Digest, GatekeeperMessage,
     contract::{
-        CODE_CHUNK_BYTES, CONTRACT_KEY_TOPIC, CONTRACTS_TOPIC, CodeInfo, CommandMessage,
-        ContractCall, ContractEvent, ContractInfo, ContractKey, ContractParams, Envelope,
-        contract_id,
+        CODE_CHUNK_BYTES, CONTRACT_GRANT_TOPIC, CONTRACT_KEY_TOPIC, CONTRACTS_TOPIC, CodeInfo,
+        CommandMessage, ContractCall, ContractEvent, ContractGrant, ContractInfo, ContractKey,
+        ContractParams, Envelope, contract_id,
     },
 };
 
@@ -238,6 +238,7 @@ fn instances_run_on_registered_miners_and_move_only_at_their_developers_word() {
             code: hash(&code),
             developer: dev.public_key(),
             miner: miner.clone(),
+            miner_ecdh: workers[3].ecdh,
         }]
     );
     let info = contract_info(&net, &id).unwrap();
@@ -259,10 +260,18 @@ fn instances_run_on_registered_miners_and_move_only_at_their_developers_word() {
         topic::<ContractEvent>(&messages, CONTRACTS_TOPIC),
         vec![ContractEvent::Assigned {
             contract: id,
-            miner: other.clone()
+            code: hash(&code),
+            developer: dev.public_key(),
+            miner: other.clone(),
+            miner_ecdh: workers[2].ecdh,
+            assignment: 1,
         }]
     );
-    assert_eq!(contract_info(&net, &id).unwrap().miner, other);
+    let info = contract_info(&net, &id).unwrap();
+    assert_eq!(
+        (info.miner, info.assignment, info.granted),
+        (other, 1, false)
+    );
 }
 
 fn publish(
@@ -278,6 +287,37 @@ fn publish(
             destination: Destination::Topic(CONTRACT_KEY_TOPIC.to_vec()),
             sequence,
             payload: commonware_codec::Encode::encode(key).to_vec(),
+        }
+        .sign(&gatekeeper.key, &chain()),
+    ));
+    net.run(&relayer, call).0
+}
+
+/// The gatekeepers' grant of `contract`'s key to `miner` for `assignment`.
+fn grant(
+    net: &mut Net,
+    gatekeeper: &Worker,
+    contract: Digest,
+    miner: &Worker,
+    assignment: u64,
+) -> Result<(), TxError> {
+    let relayer = net.operator.clone();
+    let sequence = gatekeeper_sequence(net);
+    let grant = ContractGrant {
+        contract,
+        miner: miner.key.public_key(),
+        assignment,
+        envelope: Envelope {
+            ephemeral: [1; 32],
+            ciphertext: vec![2; 256],
+        },
+    };
+    let call = Call::GatekeeperMessage(Box::new(
+        GatekeeperMessage {
+            signer: gatekeeper.key.public_key(),
+            destination: Destination::Topic(CONTRACT_GRANT_TOPIC.to_vec()),
+            sequence,
+            payload: commonware_codec::Encode::encode(&grant).to_vec(),
         }
         .sign(&gatekeeper.key, &chain()),
     ));
@@ -350,6 +390,18 @@ fn commands_need_the_published_key_a_bucket_and_bounded_fuel_and_their_fee_says_
         None,
         "a key for no contract creates nothing"
     );
+
+    // Commands wait until the miner has its key: grants for another miner or another
+    // assignment do not count.
+    assert_eq!(
+        net.check(&dev, command(id, 1_000, 256, 1)).map(|_| ()),
+        refused(ContractError::NotGranted(veil_primitives::to_hex(id)))
+    );
+    grant(&mut net, &workers[0], id, &workers[2], 0).unwrap();
+    grant(&mut net, &workers[0], id, &workers[3], 1).unwrap();
+    assert!(!contract_info(&net, &id).unwrap().granted);
+    grant(&mut net, &workers[0], id, &workers[3], 0).unwrap();
+    assert!(contract_info(&net, &id).unwrap().granted);
 
     // Until the developer's first command (its init) lands, nobody else may command it: a
     // front-runner cannot initialize someone else's contract.
@@ -475,6 +527,7 @@ fn governance_sets_the_contract_parameters_and_commands_pay_by_them() {
         sealed_key: vec![9; 60],
     };
     publish(&mut net, &workers[0], sequence, &key).unwrap();
+    grant(&mut net, &workers[0], id, &workers[3], 0).unwrap();
     let fee = |net: &mut Net, fuel| {
         net.block(vec![net.tx(&dev, command(id, fuel, 256, 1))])
             .receipts[0]

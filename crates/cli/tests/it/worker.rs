@@ -766,12 +766,72 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["public_key"], record["public_key"]);
     assert_eq!(shown["initialized"], false);
-    // Deploying the same code again reuses it and makes another instance with its own key.
-    let again = deploy(&token);
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already on chain"));
+    // Deploying the same code again reuses it and makes another instance with its own key;
+    // with `--init`, its first command (encrypted) initializes it on the miner.
+    let again = Command::new(VEIL)
+        .args([
+            "deploy",
+            "--rpc",
+            &rpc,
+            "--genesis-hash",
+            &genesis_hash,
+            "--from",
+            &faucet,
+        ])
+        .args(["--miner", &miner, "--init", r#"{"supply": 1000}"#, "--code"])
+        .arg(&token)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("already on chain"), "{stderr}");
     let second: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_ne!(second["contract"], record["contract"]);
     assert_ne!(second["public_key"], record["public_key"]);
+    assert_eq!(second["miner_has_key"], true);
+    assert!(second["init"]["result"].is_null(), "{second}");
+    // Encrypted commands by method name; the sender reads the decrypted result, a contract
+    // error included.
+    let token_id = second["contract"].as_str().unwrap().to_string();
+    let alice = to_hex(veil_primitives::PrivateKey::from_seed(77).public_key());
+    let call = |method: &str, args: &str| {
+        Command::new(VEIL)
+            .args([
+                "call",
+                "--rpc",
+                &rpc,
+                "--genesis-hash",
+                &genesis_hash,
+                "--from",
+                &faucet,
+            ])
+            .args(["--contract", &token_id, method, args])
+            .output()
+            .unwrap()
+    };
+    let paid = call(
+        "transfer",
+        &format!(r#"{{"to": "{alice}", "amount": 400}}"#),
+    );
+    assert!(
+        paid.status.success(),
+        "{}",
+        String::from_utf8_lossy(&paid.stderr)
+    );
+    let paid: serde_json::Value = serde_json::from_slice(&paid.stdout).unwrap();
+    assert!(
+        paid["result"].is_null() && paid["fuel_used"].as_u64() > Some(0),
+        "{paid}"
+    );
+    let overdrawn = call(
+        "transfer",
+        &format!(r#"{{"to": "{alice}", "amount": 601}}"#),
+    );
+    assert!(!overdrawn.status.success());
+    let stderr = String::from_utf8_lossy(&overdrawn.stderr);
+    assert!(stderr.contains("insufficient balance"), "{stderr}");
+    let unknown = call("mint", "{}");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no command `mint`"));
     // A module the policy refuses costs nothing: it never leaves the machine.
     let bad = dir.join("not-a-contract.wasm");
     std::fs::write(&bad, b"\0asm\x01\0\0\0garbage").unwrap();

@@ -5,8 +5,9 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use proptest::prelude::*;
 use veil_primitives::contract::{
-    CodeInfo, CommandMessage, ContractCall, ContractEvent, ContractInfo, ContractKey,
-    ContractParams, Envelope, bucket, contract_id, is_bucket,
+    CodeInfo, CommandMessage, CommandResult, ContractCall, ContractEvent, ContractGrant,
+    ContractInfo, ContractKey, ContractParams, ContractResults, Envelope, Reply, bucket,
+    contract_id, is_bucket,
 };
 use veil_primitives::{
     Block, BlockLimits, Call, ChainIdentity, Destination, Divergence, Election, GatekeeperMessage,
@@ -301,12 +302,38 @@ proptest! {
             let cut = cut % bytes.len();
             prop_assert!(ContractCall::decode(bytes.slice(..cut)).is_err());
         }
-        let info = ContractInfo { developer: who.clone(), code: hash(&chunk), miner: who.clone(), created: nonce, public_key: Some([1; 32]), initialized: seed % 2 == 0 };
+        let info = ContractInfo { developer: who.clone(), code: hash(&chunk), miner: who.clone(), created: nonce, public_key: Some([1; 32]), initialized: seed % 2 == 0, assignment: nonce / 3, granted: seed % 3 == 0 };
         prop_assert_eq!(ContractInfo::decode(info.encode()).unwrap(), info);
         let message = CommandMessage { nonce, expiry: seed, fuel: 5, envelope };
         prop_assert_eq!(CommandMessage::decode(message.encode()).unwrap(), message);
-        let event = ContractEvent::Instantiated { contract, code: hash(&chunk), developer: who.clone(), miner: who };
-        prop_assert_eq!(ContractEvent::decode(event.encode()).unwrap(), event);
+        let events = [
+            ContractEvent::Instantiated { contract, code: hash(&chunk), developer: who.clone(), miner: who.clone(), miner_ecdh: [seed as u8; 32] },
+            ContractEvent::Assigned { contract, code: hash(&chunk), developer: who.clone(), miner: who.clone(), miner_ecdh: [3; 32], assignment: nonce },
+        ];
+        for event in events {
+            let bytes = event.encode();
+            prop_assert_eq!(ContractEvent::decode(bytes.clone()).unwrap(), event);
+            prop_assert!(ContractEvent::decode(bytes.slice(..cut % bytes.len())).is_err());
+        }
+        let grant = ContractGrant { contract, miner: who.clone(), assignment: nonce, envelope: Envelope { ephemeral: [1; 32], ciphertext: vec![2; 256] } };
+        prop_assert_eq!(ContractGrant::decode(grant.encode()).unwrap(), grant);
+        let results = ContractResults { contract, results: vec![
+            CommandResult { sender: who.clone(), nonce, height: seed, reply: vec![] },
+            CommandResult { sender: who.clone(), nonce, height: seed, reply: vec![9; 1024] },
+        ] };
+        let bytes = results.encode();
+        prop_assert_eq!(ContractResults::decode(bytes.clone()).unwrap(), results);
+        prop_assert!(ContractResults::decode(bytes.slice(..cut % bytes.len())).is_err());
+        let replies = [
+            Reply::Ok { output: chunk.clone(), events: vec![chunk.clone(), vec![]], fuel_used: nonce },
+            Reply::Error { code: seed as u32, message: "nope ✓".into(), fuel_used: 1 },
+            Reply::Failed { reason: "out of fuel".into(), fuel_used: 2 },
+        ];
+        for reply in replies {
+            let bytes = reply.encode();
+            prop_assert_eq!(Reply::decode(bytes.clone()).unwrap(), reply);
+            prop_assert!(Reply::decode(bytes.slice(..cut % bytes.len())).is_err());
+        }
         prop_assert_ne!(contract_id(&PrivateKey::from_seed(seed).public_key(), nonce.wrapping_add(1)), contract);
     }
 

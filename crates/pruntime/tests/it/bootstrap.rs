@@ -29,7 +29,7 @@ use crate::{
 };
 
 /// Captures this thread's logs.
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+pub(crate) fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
     #[derive(Clone)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
     impl std::io::Write for Buffer {
@@ -71,7 +71,7 @@ pub(crate) fn assert_absent(what: &str, haystack: &[u8], key: &[u8; 32]) {
     for form in forms(key) {
         assert!(
             !haystack.windows(form.len()).any(|w| w == form.as_slice()),
-            "the root key leaks in {what}"
+            "a secret (root key, contract key or canary) leaks in {what}"
         );
     }
 }

@@ -3,15 +3,19 @@
 
 use commonware_cryptography::Signer as _;
 use veil_chain::{contracts as chain_contracts, gatekeeper as chain_gk};
+use veil_client::command::{self, Sealed};
 use veil_primitives::{
-    Call, Destination, Origin, PrivateKey,
-    contract::{CONTRACT_KEY_TOPIC, ContractCall, ContractKey, contract_id},
+    AccountId, Call, Destination, Origin, PrivateKey,
+    contract::{
+        CONTRACT_KEY_TOPIC, CommandResult, ContractCall, ContractId, ContractInfo, ContractKey,
+        Reply, contract_id,
+    },
     hash,
 };
 use veil_pruntime::roles::gatekeeper::contracts::{contract_key, open_sealed, public_key};
 
 use crate::{
-    bootstrap::assert_absent,
+    bootstrap::{assert_absent, capture_logs},
     common::files,
     sim::{Sim, launched},
 };
@@ -105,6 +109,280 @@ fn the_gatekeepers_publish_each_new_contracts_key_once_derived_from_the_root_key
         for f in files(&w.dir.0) {
             let bytes = std::fs::read(&f).unwrap();
             assert_absent(&format!("{}", f.display()), &bytes, &expected);
+        }
+    }
+}
+
+/// A contract that keeps its last input under `k` and echoes it; an input starting with 0xff
+/// loops forever after writing (out of fuel, so the write must not stick); 0xfe traps.
+fn echo() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+            (import "veil" "input_len" (func $len (result i32)))
+            (import "veil" "input_read" (func $read (param i32)))
+            (import "veil" "output_write" (func $out (param i32 i32)))
+            (import "veil" "storage_set" (func $set (param i32 i32 i32 i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "\00k")
+            (func $store (result i32) (local $n i32)
+                (local.set $n (call $len))
+                (call $read (i32.const 16))
+                (call $set (i32.const 1) (i32.const 1) (i32.const 16) (local.get $n))
+                (local.get $n))
+            (func (export "init") (drop (call $store)) (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_command") (local $n i32)
+                (local.set $n (call $store))
+                (if (i32.eq (i32.load8_u (i32.const 16)) (i32.const 255))
+                    (then (loop $forever (br $forever))))
+                (if (i32.eq (i32.load8_u (i32.const 16)) (i32.const 254))
+                    (then unreachable))
+                (i32.store8 (i32.const 15) (i32.const 0))
+                (call $out (i32.const 15) (i32.add (local.get $n) (i32.const 1))))
+            (func (export "handle_query") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_message") (call $out (i32.const 0) (i32.const 1))))"#,
+    )
+    .unwrap()
+}
+
+fn info(sim: &Sim, id: &ContractId) -> ContractInfo {
+    sim.read(async |o| chain_contracts::contract(o, id).await)
+        .unwrap()
+        .unwrap()
+}
+
+/// Seals `input` for `id` as `from`'s next transaction; returns its nonce and reply key with
+/// the call, not yet submitted.
+fn seal(sim: &Sim, from: &PrivateKey, id: &ContractId, input: &[u8]) -> (u64, Sealed) {
+    let sender = from.public_key();
+    let (nonce, expiry) = sim.next_tx(&sender);
+    let sealed = command::seal(
+        &sim.identity,
+        id,
+        &info(sim, id),
+        &sender,
+        nonce,
+        expiry,
+        input,
+        1_000_000,
+    )
+    .unwrap();
+    (nonce, sealed)
+}
+
+/// Waits for the miner's result of (`sender`, `nonce`)'s command.
+fn result(
+    sim: &mut Sim,
+    miner: &AccountId,
+    id: &ContractId,
+    sender: &AccountId,
+    nonce: u64,
+) -> CommandResult {
+    let find = |s: &Sim| command::find_result(&s.chain.messages, miner, id, sender, nonce);
+    sim.run_until(10, |s| find(s).is_some());
+    find(sim).unwrap()
+}
+
+/// Sends `input` from `from` and returns the opened reply.
+fn send(sim: &mut Sim, from: &PrivateKey, id: &ContractId, input: &[u8]) -> Reply {
+    let (nonce, sealed) = seal(sim, from, id, input);
+    sim.submit(from, Call::Contract(sealed.call)).unwrap();
+    let miner = info(sim, id).miner;
+    let r = result(sim, &miner, id, &from.public_key(), nonce);
+    command::open(&sealed.reply_key, &sim.identity, id, &r).unwrap()
+}
+
+#[test]
+fn commands_run_encrypted_on_the_assigned_miner_and_only_their_sender_reads_the_result() {
+    let (logs, _guard) = capture_logs();
+    let mut sim = Sim::new("contract-commands", 5, 3);
+    sim.run_until(60, launched);
+    // Fresh accounts, funded by governance (operators' nonces belong to their hosts).
+    let developer = PrivateKey::from_seed(2001);
+    let user = PrivateKey::from_seed(2002);
+    let gov = sim.genesis.operator.clone();
+    for who in [&developer, &user] {
+        let to = who.public_key();
+        sim.submit(
+            &gov,
+            Call::Transfer {
+                to,
+                amount: 10_000_000,
+            },
+        )
+        .unwrap();
+    }
+    sim.block();
+    let code = echo();
+    let upload = ContractCall::UploadCode {
+        hash: hash(&code),
+        size: code.len() as u32,
+        index: 0,
+        chunk: code.clone(),
+    };
+    sim.submit(&developer, Call::Contract(upload)).unwrap();
+    sim.block();
+    let miner = sim.workers[4].key();
+    let (nonce, _) = sim.next_tx(&developer.public_key());
+    let instantiate = ContractCall::Instantiate {
+        code: hash(&code),
+        miner: miner.clone(),
+    };
+    sim.submit(&developer, Call::Contract(instantiate)).unwrap();
+    let id = contract_id(&developer.public_key(), nonce);
+    // The gatekeepers publish the key and grant it to the miner; commands flow after that.
+    sim.run_until(20, |s| {
+        s.read(async |o| chain_contracts::contract(o, &id).await)
+            .unwrap()
+            .is_some_and(|i| i.granted)
+    });
+    let snapshot = sim.workers[4].rt.snapshot();
+    let running = &snapshot.miner.running[&id];
+    assert_eq!(
+        running.contract.public_key,
+        info(&sim, &id).public_key,
+        "the granted key matches the published one"
+    );
+    assert!(running.contract.key.is_some());
+    for other in [0, 1, 2, 3] {
+        assert!(sim.workers[other].rt.snapshot().miner.running.is_empty());
+    }
+
+    // Canaries: in commands, state and results.
+    let init_canary = *b"canary:init-supply-31337-7f3a9c2";
+    let canary = *b"canary:transfer-to-bob-4242-9e1d";
+    let state = |s: &Sim| {
+        let snap = s.workers[4].rt.snapshot();
+        let r = &snap.miner.running[&id];
+        (
+            r.state.get(b"k".as_slice()).cloned(),
+            r.root,
+            r.contract.executed,
+        )
+    };
+    assert!(matches!(
+        send(&mut sim, &developer, &id, &init_canary),
+        Reply::Ok { output, .. } if output.is_empty()
+    ));
+    let (value, root_after_init, executed) = state(&sim);
+    assert_eq!(
+        (value.as_deref(), executed),
+        (Some(init_canary.as_slice()), 1)
+    );
+
+    // A command from another account: executed, its result readable by its sender only.
+    let (nonce, sealed) = seal(&sim, &user, &id, &canary);
+    let signed = sim
+        .submit_signed(&user, Call::Contract(sealed.call.clone()))
+        .unwrap();
+    let r = result(&mut sim, &miner, &id, &user.public_key(), nonce);
+    match command::open(&sealed.reply_key, &sim.identity, &id, &r).unwrap() {
+        Reply::Ok { output, events, .. } => {
+            assert_eq!((output, events), (canary.to_vec(), vec![]))
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, other_key) = seal(&sim, &user, &id, b"x");
+    assert!(command::open(&other_key.reply_key, &sim.identity, &id, &r).is_err());
+    let (value, root, _) = state(&sim);
+    assert_eq!(value.as_deref(), Some(canary.as_slice()));
+    assert_ne!(root, root_after_init, "the state root follows the state");
+
+    // The same transaction again: refused by the chain, executed once.
+    assert!(sim.chain.admit(signed).is_err());
+
+    // Out of fuel and traps change nothing, and say so to the sender only.
+    for (input, reason) in [(vec![0xff, 1], "out of fuel"), (vec![0xfe], "trapped")] {
+        match send(&mut sim, &user, &id, &input) {
+            Reply::Failed {
+                reason: r,
+                fuel_used,
+            } => {
+                assert!(r.starts_with(reason), "{r}");
+                assert!(fuel_used > 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(state(&sim).0.as_deref(), Some(canary.as_slice()));
+        assert_eq!(state(&sim).1, root);
+    }
+
+    // A tampered ciphertext, one sealed for another contract, and one sealed for another
+    // nonce do not open: the miner answers with an empty result and changes nothing.
+    let executed = state(&sim).2;
+    let tampered = |sealed: &mut Sealed| {
+        if let ContractCall::Command { envelope, .. } = &mut sealed.call {
+            envelope.ciphertext[7] ^= 1;
+        }
+    };
+    let sender = user.public_key();
+    let (nonce, expiry) = sim.next_tx(&sender);
+    let mut cases = Vec::new();
+    let (_, mut t) = seal(&sim, &user, &id, b"tampered");
+    tampered(&mut t);
+    cases.push(t.call);
+    let mut elsewhere = command::seal(
+        &sim.identity,
+        &hash(b"another contract"),
+        &info(&sim, &id),
+        &sender,
+        nonce,
+        expiry,
+        b"elsewhere",
+        1_000_000,
+    )
+    .unwrap();
+    if let ContractCall::Command { contract, .. } = &mut elsewhere.call {
+        *contract = id;
+    }
+    cases.push(elsewhere.call);
+    let stale = command::seal(
+        &sim.identity,
+        &id,
+        &info(&sim, &id),
+        &sender,
+        nonce + 10,
+        expiry,
+        b"stale",
+        1_000_000,
+    )
+    .unwrap();
+    cases.push(stale.call);
+    for call in cases {
+        let (nonce, _) = sim.next_tx(&sender);
+        sim.submit(&user, Call::Contract(call)).unwrap();
+        let r = result(&mut sim, &miner, &id, &sender, nonce);
+        assert!(r.reply.is_empty());
+        let e = command::open(&sealed.reply_key, &sim.identity, &id, &r).unwrap_err();
+        assert!(e.to_string().contains("could not open the command"), "{e}");
+    }
+    assert_eq!(state(&sim).2, executed);
+    assert_eq!(state(&sim).0.as_deref(), Some(canary.as_slice()));
+
+    // Every ciphertext the hosts carried is a bucket size; the canaries appear nowhere outside
+    // pRuntime: not in chain state, host traffic, logs, or sealed files.
+    for m in &sim.chain.messages {
+        if let Ok(results) = commonware_codec::DecodeExt::decode(m.payload.clone()) {
+            let results: veil_primitives::contract::ContractResults = results;
+            for r in results.results {
+                assert!(r.reply.is_empty() || veil_primitives::contract::is_bucket(r.reply.len()));
+            }
+        }
+    }
+    let mut chain_state = Vec::new();
+    for (k, v) in &sim.chain.state.0 {
+        chain_state.extend_from_slice(k.as_ref());
+        chain_state.extend_from_slice(v);
+    }
+    let logs = logs.lock().unwrap().clone();
+    for secret in [init_canary, canary] {
+        assert_absent("chain state", &chain_state, &secret);
+        assert_absent("host traffic", &sim.traffic(), &secret);
+        assert_absent("logs", &logs, &secret);
+        for w in sim.workers.iter().chain([&sim.genesis]) {
+            for f in files(&w.dir.0) {
+                let bytes = std::fs::read(&f).unwrap();
+                assert_absent(&format!("{}", f.display()), &bytes, &secret);
+            }
         }
     }
 }

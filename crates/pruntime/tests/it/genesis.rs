@@ -32,6 +32,7 @@ fn batch(chain: &SyntheticChain, from: u64, to: u64) -> Batch {
         headers: chain.headers[from as usize..=to as usize].to_vec(),
         certificate: chain.certificate(to),
         messages: chain.messages[from as usize..=to as usize].to_vec(),
+        code: Vec::new(),
     }
 }
 

@@ -98,6 +98,7 @@ fn request(chain: &SyntheticChain, from: usize, to: usize) -> SyncRequest {
             .iter()
             .map(|ms| ms.iter().map(|m| to_hex(m.encode())).collect())
             .collect(),
+        code: Vec::new(),
     }
 }
 
@@ -176,6 +177,7 @@ fn kill_9_and_restart_keeps_identity_and_progress() {
             headers: vec!["0xzz".into()],
             certificate: "0x".into(),
             messages: vec![],
+            code: Vec::new(),
         }))
         .unwrap_err()
         .to_string();

@@ -361,6 +361,14 @@ impl ChainClient for ChainSim {
         }))
     }
 
+    async fn code(&self, hash: String) -> Result<Option<String>, PortError> {
+        let hash = veil_primitives::decode_hex(&hash).map_err(Self::refused)?;
+        let code = self
+            .read(async |o| veil_chain::contracts::code_bytes(o, &hash).await)
+            .unwrap();
+        self.traffic.result(Ok(code.map(to_hex)))
+    }
+
     async fn submit(&self, tx: String) -> Result<String, PortError> {
         let bytes = from_hex(&tx).map_err(Self::refused)?;
         let tx = SignedTransaction::decode_cfg(
@@ -652,6 +660,7 @@ impl Sim {
             headers: blocks.headers[from as usize..=to as usize].to_vec(),
             certificate: blocks.certificate(to),
             messages: blocks.messages[from as usize..=to as usize].to_vec(),
+            code: Vec::new(),
         }
     }
 
@@ -708,27 +717,42 @@ impl Sim {
         self.chain.height()
     }
 
-    /// Signs `call` and puts it in the mempool if the node would admit it.
-    pub(crate) fn submit(&mut self, from: &PrivateKey, call: Call) -> Result<(), TxError> {
-        let who = from.public_key();
-        let nonce = match self.nonces.get(&who) {
+    /// The nonce and expiry [Sim::submit] gives `who`'s next transaction.
+    pub(crate) fn next_tx(&self, who: &AccountId) -> (u64, u64) {
+        let nonce = match self.nonces.get(who) {
             Some(n) => *n,
             None => {
-                self.read(async |o| veil_chain::balances::account(o, &who).await)
+                self.read(async |o| veil_chain::balances::account(o, who).await)
                     .unwrap()
                     .nonce
             }
         };
+        (nonce, self.height() + 50)
+    }
+
+    /// Signs `call` and puts it in the mempool if the node would admit it.
+    pub(crate) fn submit(&mut self, from: &PrivateKey, call: Call) -> Result<(), TxError> {
+        self.submit_signed(from, call).map(|_| ())
+    }
+
+    /// [Sim::submit], returning the signed transaction.
+    pub(crate) fn submit_signed(
+        &mut self,
+        from: &PrivateKey,
+        call: Call,
+    ) -> Result<SignedTransaction, TxError> {
+        let who = from.public_key();
+        let (nonce, expiry) = self.next_tx(&who);
         let tx = Transaction {
             sender: who.clone(),
             nonce,
-            expiry: self.height() + 50,
+            expiry,
             call,
         }
         .sign(from, &self.identity);
-        self.chain.admit(tx)?;
+        self.chain.admit(tx.clone())?;
         self.nonces.insert(who, nonce + 1);
-        Ok(())
+        Ok(tx)
     }
 
     /// Executes the next block and relays it to every online pRuntime; returns its messages.

@@ -33,6 +33,7 @@ fn batch(chain: &SyntheticChain, from: u64, to: u64) -> Batch {
         headers: chain.headers[from as usize..=to as usize].to_vec(),
         certificate: chain.certificate(to),
         messages: chain.messages[from as usize..=to as usize].to_vec(),
+        code: Vec::new(),
     }
 }
 
@@ -146,6 +147,7 @@ fn byzantine_host_cannot_move_pruntime() {
             headers: vec![],
             certificate: vec![],
             messages: vec![],
+            code: Vec::new(),
         })
         .unwrap_err(),
     ));

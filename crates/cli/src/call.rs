@@ -1,0 +1,177 @@
+//! `veil call`: an encrypted command to a contract, by method name with JSON arguments,
+//! waiting for the miner's result and printing it decrypted.
+//!
+//! The contract's record (its public key, code hash and miner) and the result are read by
+//! light-client proof against the pinned genesis; the method's encoding comes from the ABI in
+//! the contract's code, which is checked against the code hash on chain.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::Args;
+use jsonrpsee::http_client::HttpClient;
+use serde_json::{Value, json};
+use veil_client::{
+    abi::{Abi, Kind},
+    command::{self, Executed, Options},
+    keys::{AccountKeyFile, read_json},
+};
+use veil_light::Trust;
+use veil_primitives::{
+    PrivateKey,
+    contract::{ContractId, ContractInfo, Reply},
+    decode_hex, to_hex,
+};
+use veil_vm::{Limits, Vm};
+
+use crate::{
+    contract::pinned_genesis,
+    rpc::{connect, node_url, runtime},
+};
+
+#[derive(Args)]
+pub(crate) struct CallArgs {
+    /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
+    /// http://127.0.0.1:9944).
+    #[arg(long)]
+    rpc: Option<String>,
+    /// The genesis hash to trust (default: $VEIL_GENESIS_HASH, or the devnet's).
+    #[arg(long)]
+    genesis_hash: Option<String>,
+    /// The contract id.
+    #[arg(long)]
+    contract: String,
+    /// The sender's account key file (pays; the only one who can read the result).
+    #[arg(long)]
+    from: PathBuf,
+    /// Fuel to reserve (paid whether used or not, so the fee says nothing of the outcome).
+    #[arg(long, default_value_t = 10_000_000)]
+    fuel: u64,
+    /// Seconds to wait for the result.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// The command's name (`init` for the developer's first command).
+    method: String,
+    /// Its arguments as a JSON object.
+    #[arg(default_value = "{}")]
+    args: String,
+}
+
+/// `veil call`.
+pub(crate) fn call(args: CallArgs) -> anyhow::Result<()> {
+    let key = read_json::<AccountKeyFile>(&args.from)?.private_key()?;
+    let genesis = pinned_genesis(args.genesis_hash)?;
+    let contract: ContractId =
+        decode_hex(&args.contract).map_err(|e| anyhow::anyhow!("--contract: {e}"))?;
+    let json: Value = serde_json::from_str(&args.args)
+        .map_err(|e| anyhow::anyhow!("arguments are not JSON: {e}"))?;
+    let client = connect(&node_url(args.rpc))?;
+    let options = Options {
+        fuel: args.fuel,
+        timeout: Duration::from_secs(args.timeout),
+        ..Options::default()
+    };
+    let out = runtime()?.block_on(async {
+        let trust = veil_client::light::trust(&client, &genesis).await?;
+        send(
+            &client,
+            &trust,
+            &key,
+            &contract,
+            &args.method,
+            &json,
+            options,
+        )
+        .await
+    })?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    match out.get("error") {
+        Some(e) => anyhow::bail!(
+            "the contract returned error {}: {}",
+            e["code"],
+            e["message"]
+        ),
+        None if out.get("failed").is_some() => {
+            anyhow::bail!(
+                "the command failed: {}",
+                out["failed"].as_str().unwrap_or("")
+            )
+        }
+        None => Ok(()),
+    }
+}
+
+/// The contract's record and ABI, read by proof and checked against the code hash.
+pub(crate) async fn contract_abi(
+    client: &HttpClient,
+    trust: &Trust,
+    contract: &ContractId,
+) -> anyhow::Result<(ContractInfo, Abi)> {
+    let info = veil_client::contract::contract(client, trust, contract, 0)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no contract {} on chain", to_hex(contract)))?;
+    let code = veil_client::contract::code_bytes(client, &info.code).await?;
+    let checked = Vm::new(Limits::default())
+        .deploy(&code)
+        .map_err(|e| anyhow::anyhow!("the contract's code does not deploy here: {e}"))?;
+    let text = checked
+        .abi()
+        .ok_or_else(|| anyhow::anyhow!("the contract's code has no veil_abi section"))?;
+    Ok((info, Abi::parse(text)?))
+}
+
+/// Encodes `method(json)` by the contract's ABI, sends it, and returns the result as JSON.
+pub(crate) async fn send(
+    client: &HttpClient,
+    trust: &Trust,
+    key: &PrivateKey,
+    contract: &ContractId,
+    method: &str,
+    json: &Value,
+    options: Options,
+) -> anyhow::Result<Value> {
+    let (_, abi) = contract_abi(client, trust, contract).await?;
+    let input = if method == "init" {
+        abi.encode_init(json)?
+    } else {
+        abi.encode_call(Kind::Command, method, json)?
+    };
+    let Executed {
+        hash,
+        height,
+        reply,
+    } = command::call(client, trust, key, contract, &input, options).await?;
+    let mut out = json!({
+        "contract": to_hex(contract),
+        "method": method,
+        "transaction": hash,
+        "height": height,
+    });
+    match reply {
+        Reply::Ok {
+            output,
+            events,
+            fuel_used,
+        } => {
+            out["result"] = if method == "init" {
+                Value::Null
+            } else {
+                abi.decode_result(Kind::Command, method, &output)?
+            };
+            out["events"] = events.iter().map(to_hex).collect();
+            out["fuel_used"] = fuel_used.into();
+        }
+        Reply::Error {
+            code,
+            message,
+            fuel_used,
+        } => {
+            out["error"] = json!({ "code": code, "message": message });
+            out["fuel_used"] = fuel_used.into();
+        }
+        Reply::Failed { reason, fuel_used } => {
+            out["failed"] = reason.into();
+            out["fuel_used"] = fuel_used.into();
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,265 @@
+//! Encrypted commands from a client: sealing a command to a contract's key for one
+//! transaction, finding the miner's result in finalized blocks, and opening it.
+//!
+//! The envelope's associated data binds chain, contract, code, sender, nonce and expiry
+//! ([command_aad]), so the ciphertext is good for this one transaction: the node, the host and
+//! the chain see its bucket size and nothing else. The reply key stays with the client; only it
+//! and the contract's pRuntime can read the result.
+
+use std::time::{Duration, Instant};
+
+use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_cryptography::Signer as _;
+use jsonrpsee::http_client::HttpClient;
+use veil_crypto::envelope::{self, ReplyKey};
+use veil_light::Trust;
+use veil_primitives::{
+    AccountId, Call, ChainIdentity, Destination, Height, Message, Origin, PrivateKey, Transaction,
+    contract::{
+        CONTRACT_RESULTS_TOPIC, CommandResult, ContractCall, ContractId, ContractInfo,
+        ContractResults, MAX_ENVELOPE_BYTES, Reply, command_aad, result_aad,
+    },
+    namespace, to_hex,
+};
+use veil_rpc_api::{TxStatus, VeilApiClient as _};
+
+use crate::error::rpc;
+
+/// Largest command input a client seals (the envelope's largest bucket, less its framing).
+pub const MAX_INPUT_BYTES: usize = MAX_ENVELOPE_BYTES - 4 - 16;
+
+/// A command sealed for one transaction (sender, nonce, expiry), with the key for its reply.
+pub struct Sealed {
+    /// The contracts call to send.
+    pub call: ContractCall,
+    /// Opens the result.
+    pub reply_key: ReplyKey,
+}
+
+/// Seals `input` for `contract` (whose record the caller read by proof), to be sent by
+/// `sender` with `nonce` and `expiry`, reserving `fuel`.
+#[allow(clippy::too_many_arguments)]
+pub fn seal(
+    chain: &ChainIdentity,
+    contract: &ContractId,
+    info: &ContractInfo,
+    sender: &AccountId,
+    nonce: u64,
+    expiry: Height,
+    input: &[u8],
+    fuel: u64,
+) -> anyhow::Result<Sealed> {
+    let public_key = info.public_key.ok_or_else(|| {
+        anyhow::anyhow!(
+            "contract {} has no key yet: the gatekeepers publish it a few blocks after \
+             instantiation",
+            to_hex(contract)
+        )
+    })?;
+    let aad = command_aad(chain, contract, &info.code, sender, nonce, expiry);
+    let (envelope, reply_key) = envelope::seal(
+        &mut rand::rng(),
+        &public_key,
+        namespace::CONTRACT_COMMAND,
+        &aad,
+        input,
+        MAX_INPUT_BYTES,
+    )?;
+    Ok(Sealed {
+        call: ContractCall::Command {
+            contract: *contract,
+            fuel,
+            envelope,
+        },
+        reply_key,
+    })
+}
+
+/// The result of (`sender`, `nonce`)'s command to `contract` among `messages`, if `miner` sent
+/// it (results from anyone else are ignored; a forged one would not open anyway).
+pub fn find_result(
+    messages: &[Message],
+    miner: &AccountId,
+    contract: &ContractId,
+    sender: &AccountId,
+    nonce: u64,
+) -> Option<CommandResult> {
+    messages
+        .iter()
+        .filter(|m| {
+            m.origin == Origin::Worker(miner.clone())
+                && m.destination == Destination::Topic(CONTRACT_RESULTS_TOPIC.to_vec())
+        })
+        .filter_map(|m| ContractResults::decode(m.payload.clone()).ok())
+        .filter(|r| &r.contract == contract)
+        .flat_map(|r| r.results)
+        .find(|r| &r.sender == sender && r.nonce == nonce)
+}
+
+/// Opens a result with the command's reply key.
+pub fn open(
+    reply_key: &ReplyKey,
+    chain: &ChainIdentity,
+    contract: &ContractId,
+    result: &CommandResult,
+) -> anyhow::Result<Reply> {
+    anyhow::ensure!(
+        !result.reply.is_empty(),
+        "the miner could not open the command: it was sealed for another contract, chain, code, \
+         sender, nonce or expiry, or tampered with; it changed nothing"
+    );
+    let aad = result_aad(chain, contract, &result.sender, result.nonce);
+    let plain = reply_key
+        .open(&aad, &result.reply)
+        .map_err(|e| anyhow::anyhow!("the result does not open: {e}"))?;
+    Reply::decode(plain.to_vec()).map_err(|e| anyhow::anyhow!("the result does not decode: {e}"))
+}
+
+/// A command's outcome as its sender sees it.
+#[derive(Debug)]
+pub struct Executed {
+    /// The transaction's hash.
+    pub hash: String,
+    /// Height of the block that carried (and executed) the command.
+    pub height: Height,
+    /// The decrypted reply.
+    pub reply: Reply,
+}
+
+/// How a command is sent.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Fuel reserved (and paid for).
+    pub fuel: u64,
+    /// Blocks the transaction stays valid.
+    pub ttl: u64,
+    /// How long to wait for the result.
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            fuel: 10_000_000,
+            ttl: 50,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Seals `input` for `contract`, sends it from `key`, waits for the transaction to be
+/// finalized and for the miner's result, and opens the result. Everything the node says is
+/// checked by the light client under `trust`.
+pub async fn call(
+    client: &HttpClient,
+    trust: &Trust,
+    key: &PrivateKey,
+    contract: &ContractId,
+    input: &[u8],
+    options: Options,
+) -> anyhow::Result<Executed> {
+    let Options { fuel, ttl, timeout } = options;
+    let deadline = Instant::now() + timeout;
+    let status = client.status().await.map_err(rpc)?;
+    let info = crate::contract::contract(client, trust, contract, 0)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no contract {} on chain", to_hex(contract)))?;
+    let chain = ChainIdentity {
+        chain_id: trust.chain_id,
+        genesis_hash: trust.genesis_hash,
+    };
+    let sender = key.public_key();
+    let nonce = client
+        .get_account(to_hex(&sender))
+        .await
+        .map_err(rpc)?
+        .nonce;
+    let expiry = status.height + ttl;
+    let sealed = seal(&chain, contract, &info, &sender, nonce, expiry, input, fuel)?;
+    let tx = Transaction {
+        sender: sender.clone(),
+        nonce,
+        expiry,
+        call: Call::Contract(sealed.call),
+    }
+    .sign(key, &chain);
+    let hash = client
+        .submit_transaction(to_hex(tx.encode()))
+        .await
+        .map_err(|e| anyhow::anyhow!("command refused: {}", crate::describe(&e)))?;
+    let view = crate::node::wait_finalized(
+        client,
+        &hash,
+        deadline.saturating_duration_since(Instant::now()),
+    )
+    .await?;
+    if view.success != Some(true) {
+        anyhow::bail!(
+            "command transaction {hash} failed: {}",
+            view.error.unwrap_or_else(|| "no reason given".into())
+        );
+    }
+    let height = view
+        .height
+        .ok_or_else(|| anyhow::anyhow!("finalized transaction {hash} has no height"))?;
+    let result = wait_result(
+        client,
+        trust,
+        &info.miner,
+        contract,
+        &sender,
+        nonce,
+        height,
+        deadline,
+    )
+    .await?;
+    let reply = open(&sealed.reply_key, &chain, contract, &result)?;
+    Ok(Executed {
+        hash,
+        height,
+        reply,
+    })
+}
+
+/// Scans finalized blocks from `from` (checked by the light client) for the result of
+/// (`sender`, `nonce`)'s command, until `deadline`.
+#[allow(clippy::too_many_arguments)]
+pub async fn wait_result(
+    client: &HttpClient,
+    trust: &Trust,
+    miner: &AccountId,
+    contract: &ContractId,
+    sender: &AccountId,
+    nonce: u64,
+    from: Height,
+    deadline: Instant,
+) -> anyhow::Result<CommandResult> {
+    let mut next = from;
+    loop {
+        for (height, messages) in crate::light::messages(client, trust, next, 100).await? {
+            if let Some(r) = find_result(&messages, miner, contract, sender, nonce) {
+                return Ok(r);
+            }
+            next = height + 1;
+        }
+        if Instant::now() >= deadline {
+            let tip = client.status().await.map_err(rpc)?.height;
+            anyhow::bail!(
+                "no result from miner {} for the command (nonce {nonce}) by height {tip}: is \
+                 the miner's host running? `veil workers` shows its status",
+                to_hex(miner)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Whether a transaction `hash` is finalized (for callers polling without [call]).
+pub async fn finalized(client: &HttpClient, hash: &str) -> anyhow::Result<bool> {
+    Ok(client
+        .get_transaction(hash.to_string())
+        .await
+        .map_err(rpc)?
+        .status
+        == TxStatus::Finalized)
+}

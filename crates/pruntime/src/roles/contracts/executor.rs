@@ -1,0 +1,461 @@
+//! Executing a verified batch's contract traffic, in chain order: assignments, keys and grants,
+//! and commands.
+//!
+//! A command is opened with the contract key under associated data binding chain, contract,
+//! code, sender, nonce and expiry ([command_aad]); anything else (another contract's or chain's
+//! ciphertext, a resent one under a new nonce, a tampered one) fails to open and changes
+//! nothing. The developer's first command runs `init`, later ones `command`. A failing call
+//! (typed error, trap, out of fuel) changes nothing either. Every command gets one
+//! [CommandResult], whose reply is sealed with the envelope's reply key, so only the sender
+//! reads it; the results go out as this worker's egress.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use commonware_codec::{DecodeExt as _, Encode as _, EncodeSize as _};
+use veil_crypto::envelope;
+use veil_primitives::{
+    AccountId, ChainIdentity, Digest, Height,
+    contract::{
+        CONTRACT_RESULTS_TOPIC, CommandMessage, CommandResult, ContractEvent, ContractGrant,
+        ContractId, ContractKey, ContractResults, MAX_REPLY_BYTES, MAX_REPLY_PLAINTEXT,
+        MAX_RESULTS_BYTES, Reply, command_aad, result_aad,
+    },
+    namespace,
+};
+use veil_vm::{Call, Entry, Failure, Randomness, Vm};
+use x25519_dalek::StaticSecret;
+use zeroize::Zeroizing;
+
+use super::{Contract, Miner, Running, code_key, contract_key, state_prefix};
+use crate::{
+    egress::{Emitter, Outbox},
+    roles::gatekeeper::contracts::{open_grant, public_key},
+    sealed::kv::{Batch, SealedKv},
+};
+
+/// Most events one reply carries (the reply's decoder bound).
+const MAX_EVENTS: usize = 256;
+
+/// Why a batch cannot be executed. The batch is refused and nothing changes.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ExecutorError {
+    /// The chain assigned this worker a contract whose code the host did not supply.
+    #[error(
+        "contract {contract} was assigned to this worker: its host must supply code {code} with the batch"
+    )]
+    MissingCode {
+        /// The contract (hex).
+        contract: String,
+        /// The code hash (hex).
+        code: String,
+    },
+    /// Supplied code that the chain's hash names but that does not deploy (a VM change?).
+    #[error("code {code} does not deploy: {reason}")]
+    BadCode {
+        /// The code hash (hex).
+        code: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One batch's work on the contracts: a copy of the miner's contracts to change, and the
+/// store writes and results it produces.
+pub(crate) struct Executor<'a> {
+    pub(crate) chain: &'a ChainIdentity,
+    pub(crate) me: &'a AccountId,
+    pub(crate) ecdh_secret: &'a [u8; 32],
+    pub(crate) vm: &'a Vm,
+    pub(crate) store: &'a SealedKv,
+    /// Modules the host supplied, by hash.
+    pub(crate) offered: &'a BTreeMap<Digest, Vec<u8>>,
+    pub(crate) miner: Miner,
+    pub(crate) commit: Batch,
+    /// Contracts whose records or state changed.
+    pub(crate) changed: Vec<ContractId>,
+    results: BTreeMap<ContractId, Vec<CommandResult>>,
+    /// Commands seen in the current block (the randomness index).
+    index: (Height, u64),
+}
+
+impl<'a> Executor<'a> {
+    /// Work on a copy of `miner`.
+    pub(crate) fn new(
+        chain: &'a ChainIdentity,
+        me: &'a AccountId,
+        ecdh_secret: &'a [u8; 32],
+        vm: &'a Vm,
+        store: &'a SealedKv,
+        offered: &'a BTreeMap<Digest, Vec<u8>>,
+        miner: Miner,
+    ) -> Self {
+        Self {
+            chain,
+            me,
+            ecdh_secret,
+            vm,
+            store,
+            offered,
+            miner,
+            commit: Batch::default(),
+            changed: Vec::new(),
+            results: BTreeMap::new(),
+            index: (0, 0),
+        }
+    }
+
+    fn touch(&mut self, id: ContractId) {
+        if !self.changed.contains(&id) {
+            self.changed.push(id);
+        }
+    }
+
+    fn save(&mut self, id: &ContractId) {
+        if let Some(r) = self.miner.running.get(id) {
+            let record = crate::sealed::encode_wiped(&r.contract);
+            self.commit.put(contract_key(id), record);
+        }
+        self.touch(*id);
+    }
+
+    /// A contracts event: a contract assigned to this worker starts running here; one assigned
+    /// away stops (its key is wiped; its state stays for the recovery to come).
+    pub(crate) fn on_event(&mut self, payload: &[u8]) -> Result<(), ExecutorError> {
+        let (contract, code, developer, miner, assignment) =
+            match ContractEvent::decode(payload.to_vec()) {
+                Ok(ContractEvent::Instantiated {
+                    contract,
+                    code,
+                    developer,
+                    miner,
+                    ..
+                }) => (contract, code, developer, miner, 0),
+                Ok(ContractEvent::Assigned {
+                    contract,
+                    code,
+                    developer,
+                    miner,
+                    assignment,
+                    ..
+                }) => (contract, code, developer, miner, assignment),
+                Err(_) => return Ok(()),
+            };
+        if &miner != self.me {
+            if self.miner.running.remove(&contract).is_some() {
+                self.commit.delete(contract_key(&contract));
+                self.touch(contract);
+                tracing::info!(
+                    contract = veil_primitives::to_hex(contract),
+                    "contract assigned to another miner: stopped, key wiped"
+                );
+            }
+            return Ok(());
+        }
+        self.ensure_code(&contract, &code)?;
+        let previous = self.miner.running.remove(&contract);
+        let running = match previous {
+            Some(mut r) => {
+                r.contract.assignment = assignment;
+                r.contract.key = None;
+                r
+            }
+            None => {
+                let record = Contract {
+                    developer,
+                    code,
+                    assignment,
+                    public_key: None,
+                    key: None,
+                    initialized: false,
+                    executed: 0,
+                    height: 0,
+                };
+                let mut r = Running::load(self.store, &contract, record);
+                // State left from an earlier assignment here was initialized.
+                r.contract.initialized = !r.state.is_empty();
+                r
+            }
+        };
+        self.miner.running.insert(contract, running);
+        self.save(&contract);
+        tracing::info!(
+            contract = veil_primitives::to_hex(contract),
+            assignment,
+            "contract assigned to this worker"
+        );
+        Ok(())
+    }
+
+    fn ensure_code(&mut self, contract: &ContractId, code: &Digest) -> Result<(), ExecutorError> {
+        if self.miner.codes.contains_key(code) {
+            return Ok(());
+        }
+        let missing = || ExecutorError::MissingCode {
+            contract: veil_primitives::to_hex(contract),
+            code: veil_primitives::to_hex(code),
+        };
+        let wasm = match self.offered.get(code) {
+            Some(w) => w.clone(),
+            None => self
+                .store
+                .get(&code_key(code))
+                .ok_or_else(missing)?
+                .to_vec(),
+        };
+        let compiled = self.vm.deploy(&wasm).map_err(|e| ExecutorError::BadCode {
+            code: veil_primitives::to_hex(code),
+            reason: e.to_string(),
+        })?;
+        if compiled.hash() != *code.as_ref() {
+            return Err(missing());
+        }
+        self.commit.put(code_key(code), wasm);
+        self.miner.codes.insert(*code, compiled);
+        Ok(())
+    }
+
+    /// The gatekeepers' published key: remembered for a contract this worker runs, to check
+    /// the grant against.
+    pub(crate) fn on_key(&mut self, payload: &[u8]) {
+        let Ok(key) = ContractKey::decode(payload.to_vec()) else {
+            return;
+        };
+        if let Some(r) = self.miner.running.get_mut(&key.contract) {
+            r.contract.public_key = Some(key.public_key);
+            self.save(&key.contract);
+        }
+    }
+
+    /// A grant addressed to this worker: the contract key, once it opens and matches the
+    /// published public key.
+    pub(crate) fn on_grant(&mut self, payload: &[u8]) {
+        let Ok(grant) = ContractGrant::decode(payload.to_vec()) else {
+            return;
+        };
+        if &grant.miner != self.me {
+            return;
+        }
+        let Some(r) = self.miner.running.get_mut(&grant.contract) else {
+            return;
+        };
+        if r.contract.assignment != grant.assignment {
+            return;
+        }
+        let Some(key) = open_grant(self.ecdh_secret, self.chain, &grant) else {
+            tracing::warn!(
+                contract = veil_primitives::to_hex(grant.contract),
+                "a grant addressed to this worker does not open"
+            );
+            return;
+        };
+        let derived = public_key(&key);
+        if r.contract.public_key.is_some_and(|p| p != derived) {
+            tracing::warn!(
+                contract = veil_primitives::to_hex(grant.contract),
+                "a granted key does not match the published public key: ignored"
+            );
+            return;
+        }
+        r.contract.public_key = Some(derived);
+        r.contract.key = Some(key);
+        self.save(&grant.contract);
+        tracing::info!(
+            contract = veil_primitives::to_hex(grant.contract),
+            "contract key received"
+        );
+    }
+
+    /// A command for a contract this worker runs, from the block at `height` with hash
+    /// `block`. Returns whether it was for one of ours.
+    pub(crate) fn on_command(
+        &mut self,
+        height: Height,
+        block: &Digest,
+        sender: &AccountId,
+        contract: &ContractId,
+        payload: &[u8],
+    ) -> bool {
+        let Some(running) = self.miner.running.get(contract) else {
+            return false;
+        };
+        if self.index.0 != height {
+            self.index = (height, 0);
+        }
+        let index = self.index.1;
+        self.index.1 += 1;
+        let Ok(command) = CommandMessage::decode(payload.to_vec()) else {
+            // The chain encoded it: a message that does not decode is not ours to answer.
+            return true;
+        };
+        let mut result = CommandResult {
+            sender: sender.clone(),
+            nonce: command.nonce,
+            height,
+            reply: Vec::new(),
+        };
+        let opened = running.contract.key.as_ref().and_then(|key| {
+            if height > command.expiry {
+                return None;
+            }
+            let aad = command_aad(
+                self.chain,
+                contract,
+                &running.contract.code,
+                sender,
+                command.nonce,
+                command.expiry,
+            );
+            let secret = StaticSecret::from(**key);
+            envelope::open(
+                &secret,
+                namespace::CONTRACT_COMMAND,
+                &aad,
+                &command.envelope,
+            )
+            .ok()
+        });
+        let Some((input, reply_key)) = opened else {
+            // Nothing to answer with: the reply key comes from the envelope.
+            self.results.entry(*contract).or_default().push(result);
+            return true;
+        };
+        let reply = self.execute(height, block, sender, contract, index, &command, input);
+        let aad = result_aad(self.chain, contract, sender, command.nonce);
+        let plain = crate::sealed::encode_wiped(&reply);
+        match reply_key.seal(&mut rand::rng(), &aad, &plain, MAX_REPLY_PLAINTEXT) {
+            Ok(sealed) if sealed.len() <= MAX_REPLY_BYTES => result.reply = sealed,
+            _ => tracing::warn!("a reply does not fit its bound; sent empty"),
+        }
+        self.results.entry(*contract).or_default().push(result);
+        true
+    }
+
+    /// Runs one opened command; applies its writes on success.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &mut self,
+        height: Height,
+        block: &Digest,
+        sender: &AccountId,
+        contract: &ContractId,
+        index: u64,
+        command: &CommandMessage,
+        input: Zeroizing<Vec<u8>>,
+    ) -> Reply {
+        let running = self.miner.running.get(contract).expect("checked by caller");
+        let c = &running.contract;
+        let entry = if c.initialized {
+            Entry::Command
+        } else if sender == &c.developer {
+            Entry::Init
+        } else {
+            return Reply::Failed {
+                reason: "the contract is not initialized: its developer's init has not succeeded"
+                    .into(),
+                fuel_used: 0,
+            };
+        };
+        let Some(code) = self.miner.codes.get(&c.code) else {
+            return Reply::Failed {
+                reason: "this miner has no code for the contract".into(),
+                fuel_used: 0,
+            };
+        };
+        let key = c.key.clone().expect("opened with it");
+        let caller: [u8; 32] = sender.as_ref().try_into().unwrap_or([0; 32]);
+        let call = Call {
+            entry,
+            input: input.to_vec(),
+            caller,
+            contract: (*contract).into(),
+            height,
+            block_hash: (*block).into(),
+            randomness: Some(Randomness { key, index }),
+            fuel: command.fuel,
+        };
+        let storage: Arc<dyn veil_vm::Storage> = running.state.clone();
+        let outcome = self.vm.execute(code, call, storage);
+        let fuel_used = outcome.fuel_used;
+        let reply = match outcome.result {
+            Ok(output) => Reply::Ok {
+                output,
+                events: outcome.events,
+                fuel_used,
+            },
+            Err(Failure::Error { code, message }) => {
+                return Reply::Error {
+                    code,
+                    message,
+                    fuel_used,
+                };
+            }
+            Err(Failure::OutOfFuel) => {
+                return Reply::Failed {
+                    reason: "out of fuel".into(),
+                    fuel_used,
+                };
+            }
+            Err(Failure::Trap(reason)) => {
+                return Reply::Failed {
+                    reason: format!("trapped: {reason}"),
+                    fuel_used,
+                };
+            }
+        };
+        if let Reply::Ok { events, .. } = &reply
+            && (events.len() > MAX_EVENTS || reply.encode_size() > MAX_REPLY_PLAINTEXT)
+        {
+            return Reply::Failed {
+                reason: "the result and events exceed the reply limit; nothing changed".into(),
+                fuel_used,
+            };
+        }
+        let prefix = state_prefix(contract);
+        let running = self.miner.running.get_mut(contract).expect("checked above");
+        let state = Arc::make_mut(&mut running.state);
+        for (k, v) in outcome.changes {
+            let store_key = [prefix.as_slice(), &k].concat();
+            match v {
+                Some(v) => {
+                    self.commit.put(store_key, v.clone());
+                    state.insert(k, v);
+                }
+                None => {
+                    self.commit.delete(store_key);
+                    state.remove(&k);
+                }
+            }
+        }
+        if entry == Entry::Init {
+            running.contract.initialized = true;
+        }
+        running.contract.executed += 1;
+        running.contract.height = height;
+        self.save(contract);
+        reply
+    }
+
+    /// Signs the batch's results as egress, each message at most [MAX_RESULTS_BYTES].
+    pub(crate) fn emit_results(&mut self, out: &Emitter<'_>, outbox: &mut Outbox) {
+        for (contract, results) in std::mem::take(&mut self.results) {
+            let mut chunk = ContractResults {
+                contract,
+                results: Vec::new(),
+            };
+            // The contract id and the list's length prefix.
+            let mut size = 32 + 5;
+            for r in results {
+                if !chunk.results.is_empty() && size + r.encode_size() > MAX_RESULTS_BYTES {
+                    out.essential(outbox, CONTRACT_RESULTS_TOPIC, chunk.encode().to_vec());
+                    chunk.results.clear();
+                    size = 32 + 5;
+                }
+                size += r.encode_size();
+                chunk.results.push(r);
+            }
+            if !chunk.results.is_empty() {
+                out.essential(outbox, CONTRACT_RESULTS_TOPIC, chunk.encode().to_vec());
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The miner role: the contracts assigned to this worker, their keys, code and sealed state,
+//! and the execution of their commands in chain order ([executor]).
+//!
+//! A worker learns of its contracts from the chain's events on `veil/contracts` (instance and
+//! assignment, naming it), takes each contract key from the gatekeepers' grant addressed to it
+//! (an envelope only its identity's X25519 key opens, checked against the published public key),
+//! and gets the code from its host, checked against the code hash the chain announced.
+//!
+//! | record                | contents                                                  |
+//! |-----------------------|-----------------------------------------------------------|
+//! | `contract/<id>`       | [Contract]: developer, code hash, assignment, keys, flags |
+//! | `cstate/<id><key>`    | the contract's storage, one record per key                |
+//! | `code/<hash>`         | the module's bytes (compiled again at start)              |
+//!
+//! A contract's state root is the sealed store's Merkle root over its `cstate/<id>` records
+//! ([crate::sealed::kv::SealedKv::prefix_root]); query answers will commit to it.
+
+pub mod executor;
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use bytes::BufMut;
+use commonware_codec::{Buf, DecodeExt as _, EncodeSize, Read, ReadExt as _, Write};
+use veil_primitives::{AccountId, Digest, Height, contract::ContractId};
+use veil_vm::{Code, Vm};
+use zeroize::Zeroizing;
+
+use crate::sealed::kv::SealedKv;
+
+const CONTRACT: &[u8] = b"contract/";
+const STATE: &[u8] = b"cstate/";
+const CODE: &[u8] = b"code/";
+
+/// Store key of a contract's record.
+pub fn contract_key(id: &ContractId) -> Vec<u8> {
+    [CONTRACT, id.as_ref()].concat()
+}
+
+/// Prefix of a contract's storage records.
+pub fn state_prefix(id: &ContractId) -> Vec<u8> {
+    [STATE, id.as_ref()].concat()
+}
+
+/// Store key of a module.
+pub fn code_key(hash: &Digest) -> Vec<u8> {
+    [CODE, hash.as_ref()].concat()
+}
+
+/// What this miner knows of a contract it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contract {
+    /// The developer (whose first command is `init`).
+    pub developer: AccountId,
+    /// The code hash.
+    pub code: Digest,
+    /// The assignment this worker serves.
+    pub assignment: u64,
+    /// The public key the gatekeepers published, once seen.
+    pub public_key: Option<[u8; 32]>,
+    /// The contract key, once granted.
+    pub key: Option<Zeroizing<[u8; 32]>>,
+    /// Whether `init` succeeded.
+    pub initialized: bool,
+    /// Commands executed.
+    pub executed: u64,
+    /// Height of the last block that executed a command.
+    pub height: Height,
+}
+
+/// A contract this worker runs: its record, its state and the state's root.
+#[derive(Clone, Debug)]
+pub struct Running {
+    /// The record.
+    pub contract: Contract,
+    /// Its storage (shared with readers: changed copy-on-write).
+    pub state: Arc<BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// Merkle root of its storage records.
+    pub root: Digest,
+}
+
+/// The contracts this worker runs and their compiled code.
+#[derive(Clone, Default)]
+pub struct Miner {
+    /// Contracts by id.
+    pub running: BTreeMap<ContractId, Running>,
+    /// Compiled code by hash.
+    pub codes: BTreeMap<Digest, Code>,
+}
+
+impl Miner {
+    /// Loads the contracts and their state from the store, compiling their code.
+    pub fn load(store: &SealedKv, vm: &Vm) -> anyhow::Result<Self> {
+        let mut miner = Self::default();
+        let records: Vec<(Vec<u8>, Vec<u8>)> = store
+            .iter_prefix(CONTRACT)
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
+        for (k, v) in records {
+            let id = Digest::try_from(&k[CONTRACT.len()..])
+                .map_err(|_| anyhow::anyhow!("sealed contract record has a bad key"))?;
+            let contract = Contract::decode(crate::sealed::wiped_bytes(&v))
+                .map_err(|e| anyhow::anyhow!("sealed contract record does not decode: {e}"))?;
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                miner.codes.entry(contract.code)
+            {
+                let wasm = store.get(&code_key(&contract.code)).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the code of contract {} is missing",
+                        veil_primitives::to_hex(id)
+                    )
+                })?;
+                let code = vm
+                    .deploy(wasm)
+                    .map_err(|e| anyhow::anyhow!("sealed code does not deploy: {e}"))?;
+                slot.insert(code);
+            }
+            miner
+                .running
+                .insert(id, Running::load(store, &id, contract));
+        }
+        Ok(miner)
+    }
+}
+
+impl Running {
+    /// A contract with whatever state the store holds for it.
+    pub fn load(store: &SealedKv, id: &ContractId, contract: Contract) -> Self {
+        let prefix = state_prefix(id);
+        let state = store
+            .iter_prefix(&prefix)
+            .map(|(k, v)| (k[prefix.len()..].to_vec(), v.to_vec()))
+            .collect();
+        Self {
+            contract,
+            state: Arc::new(state),
+            root: store.prefix_root(&prefix),
+        }
+    }
+}
+
+impl Write for Contract {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.developer.write(buf);
+        self.code.write(buf);
+        self.assignment.write(buf);
+        self.public_key.write(buf);
+        self.key.as_deref().copied().write(buf);
+        self.initialized.write(buf);
+        self.executed.write(buf);
+        self.height.write(buf);
+    }
+}
+
+impl EncodeSize for Contract {
+    fn encode_size(&self) -> usize {
+        self.developer.encode_size()
+            + 32
+            + 8
+            + self.public_key.encode_size()
+            + self.key.as_deref().copied().encode_size()
+            + 1
+            + 8
+            + 8
+    }
+}
+
+impl Read for Contract {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, commonware_codec::Error> {
+        Ok(Self {
+            developer: AccountId::read(buf)?,
+            code: Digest::read(buf)?,
+            assignment: u64::read(buf)?,
+            public_key: Option::<[u8; 32]>::read(buf)?,
+            key: Option::<[u8; 32]>::read(buf)?.map(Zeroizing::new),
+            initialized: bool::read(buf)?,
+            executed: u64::read(buf)?,
+            height: u64::read(buf)?,
+        })
+    }
+}
