@@ -130,6 +130,9 @@ pub async fn check<S: StateRead>(
     call: &ContractCall,
 ) -> Result<(), ExecError> {
     launched(o).await?;
+    if let ContractCall::RevokeSession { .. } = call {
+        return Ok(());
+    }
     match call {
         ContractCall::UploadCode {
             hash,
@@ -202,6 +205,7 @@ pub async fn check<S: StateRead>(
             }
             registered_miner(o, miner).await?;
         }
+        ContractCall::RevokeSession { .. } => {}
         ContractCall::Command {
             contract: id,
             fuel,
@@ -287,6 +291,14 @@ pub(crate) async fn apply<S: StateRead>(
                 miner: miner.clone(),
                 miner_ecdh,
                 assignment: info.assignment,
+            };
+            announce(o, outbox, &event).await
+        }
+        ContractCall::RevokeSession { session, expiry } => {
+            let event = ContractEvent::SessionRevoked {
+                account: tx.sender.clone(),
+                session: *session,
+                expiry: *expiry,
             };
             announce(o, outbox, &event).await
         }

@@ -1,5 +1,5 @@
-//! `veil call`: an encrypted command to a contract, by method name with JSON arguments,
-//! waiting for the miner's result and printing it decrypted.
+//! `veil call` and `veil query`: an encrypted command to a contract through the chain, or an
+//! authenticated query straight to its miner, by method name with JSON arguments.
 //!
 //! The contract's record (its public key, code hash and miner) and the result are read by
 //! light-client proof against the pinned genesis; the method's encoding comes from the ABI in
@@ -14,12 +14,15 @@ use veil_client::{
     abi::{Abi, Kind},
     command::{self, Executed, Options},
     keys::{AccountKeyFile, read_json},
+    query::{self, Session},
 };
 use veil_light::Trust;
 use veil_primitives::{
     PrivateKey,
     contract::{ContractId, ContractInfo, Reply},
-    decode_hex, to_hex,
+    decode_hex,
+    query::QueryOutcome,
+    to_hex,
 };
 use veil_vm::{Limits, Vm};
 
@@ -174,4 +177,109 @@ pub(crate) async fn send(
         }
     }
     Ok(out)
+}
+
+#[derive(Args)]
+pub(crate) struct QueryArgs {
+    /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
+    /// http://127.0.0.1:9944).
+    #[arg(long)]
+    rpc: Option<String>,
+    /// The genesis hash to trust (default: $VEIL_GENESIS_HASH, or the devnet's).
+    #[arg(long)]
+    genesis_hash: Option<String>,
+    /// The contract id.
+    #[arg(long)]
+    contract: String,
+    /// The account the query acts as (signs a one-day session grant; the contract sees it as
+    /// the caller).
+    #[arg(long)]
+    from: PathBuf,
+    /// Answer only from a state at this height or later (e.g. the height `veil call` printed).
+    #[arg(long, default_value_t = 0)]
+    min_height: u64,
+    /// The query's name.
+    method: String,
+    /// Its arguments as a JSON object.
+    #[arg(default_value = "{}")]
+    args: String,
+}
+
+/// `veil query`.
+pub(crate) fn query(args: QueryArgs) -> anyhow::Result<()> {
+    let key = read_json::<AccountKeyFile>(&args.from)?.private_key()?;
+    let genesis = pinned_genesis(args.genesis_hash)?;
+    let contract: ContractId =
+        decode_hex(&args.contract).map_err(|e| anyhow::anyhow!("--contract: {e}"))?;
+    let json: Value = serde_json::from_str(&args.args)
+        .map_err(|e| anyhow::anyhow!("arguments are not JSON: {e}"))?;
+    let client = connect(&node_url(args.rpc))?;
+    let out = runtime()?.block_on(async {
+        let trust = veil_client::light::trust(&client, &genesis).await?;
+        let chain = veil_primitives::ChainIdentity {
+            chain_id: trust.chain_id,
+            genesis_hash: trust.genesis_hash,
+        };
+        let mut session = Session::for_a_day(&key, &chain, vec![contract]);
+        let (_, abi) = contract_abi(&client, &trust, &contract).await?;
+        let input = abi.encode_call(Kind::Query, &args.method, &json)?;
+        let answered = query::query(
+            &client,
+            &trust,
+            &mut session,
+            &contract,
+            input,
+            args.min_height,
+        )
+        .await?;
+        let c = &answered.answer.commitment;
+        let mut out = json!({
+            "contract": to_hex(contract),
+            "method": args.method,
+            "commitment": {
+                "height": c.height,
+                "block_hash": to_hex(c.block_hash),
+                "state_root": to_hex(c.state_root),
+                "code_hash": to_hex(c.code_hash),
+                "worker": to_hex(&c.worker),
+                "insecure": c.insecure,
+                "signature": "verified",
+            },
+            "worker_endpoint": answered.entry.endpoint,
+        });
+        match &answered.answer.outcome {
+            QueryOutcome::Ok(output) => {
+                out["result"] = abi.decode_result(Kind::Query, &args.method, output)?
+            }
+            QueryOutcome::Error { code, message } => {
+                out["error"] = json!({ "code": code, "message": message })
+            }
+            QueryOutcome::Failed(reason) => out["failed"] = reason.clone().into(),
+            QueryOutcome::NotYet => {
+                out["not_yet"] = format!(
+                    "the worker has executed up to height {}, below --min-height {}",
+                    c.height, args.min_height
+                )
+                .into()
+            }
+        }
+        anyhow::Ok(out)
+    })?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    if out["commitment"]["insecure"] == true {
+        eprintln!(
+            "WARNING: the worker runs in insecure dev mode: nothing proves its state is private"
+        );
+    }
+    if let Some(e) = out.get("error") {
+        anyhow::bail!(
+            "the contract returned error {}: {}",
+            e["code"],
+            e["message"]
+        );
+    }
+    if let Some(reason) = out.get("failed").or(out.get("not_yet")) {
+        anyhow::bail!("the query failed: {}", reason.as_str().unwrap_or(""));
+    }
+    Ok(())
 }

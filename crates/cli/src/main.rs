@@ -76,6 +76,9 @@ enum Command {
     /// Send an encrypted command to a contract by method name with JSON arguments; waits for
     /// the miner's result and prints it decrypted (only the sender can read it).
     Call(call::CallArgs),
+    /// Ask a contract's miner a query in an authenticated session (no transaction); prints the
+    /// decrypted answer and the signed commitment to the state it read.
+    Query(call::QueryArgs),
     /// Show an account's balance and nonce.
     Account {
         /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
@@ -127,6 +130,7 @@ fn main() {
         Command::Contract { command } => contract::run(command),
         Command::Deploy(args) => contract::deploy(args),
         Command::Call(args) => call::call(args),
+        Command::Query(args) => call::query(args),
         Command::Account { rpc, account } => account::account(rpc, &account),
         Command::Bench { command } => bench::run(command),
         Command::RaService(args) => ra_service::run(args),

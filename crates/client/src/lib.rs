@@ -10,6 +10,7 @@
 //! - [light]: state reads checked by the light client against a pinned genesis.
 //! - [contract]: uploading code and reading contract records by proof.
 //! - [command]: encrypted commands, and their results found by proof and opened.
+//! - [query]: query sessions, sealed queries to a contract's miner, checked answers.
 //! - [abi]: calling contract methods by name with JSON arguments, results back as JSON.
 //! - [error]: JSON-RPC failures as sentences for a person.
 
@@ -20,5 +21,6 @@ pub mod error;
 pub mod keys;
 pub mod light;
 pub mod node;
+pub mod query;
 
 pub use error::{describe, parse_account};

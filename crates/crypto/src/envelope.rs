@@ -227,6 +227,78 @@ impl ReplyKey {
     }
 }
 
+/// The keys of a query session: a static X25519 agreement between the client's session key and
+/// the worker's registered key, so one key exchange serves every query of the session. Each
+/// request is sealed under its counter (the worker refuses a counter it has seen, and the
+/// client never repeats one); answers draw a random nonce like a [ReplyKey], so a worker made
+/// to answer one request twice never reuses a nonce.
+pub struct SessionKeys {
+    request: Zeroizing<[u8; 32]>,
+    answer: ReplyKey,
+}
+
+impl SessionKeys {
+    /// Derives the session's keys on either side: `own` is the client's session secret and
+    /// `peer` the worker's key, or the other way round; `session` and `worker` are the two
+    /// public keys, in that order on both sides.
+    pub fn derive(
+        domain: &[u8],
+        own: &StaticSecret,
+        peer: &[u8; 32],
+        session: &[u8; 32],
+        worker: &[u8; 32],
+    ) -> Result<Self, EnvelopeError> {
+        let shared = own.diffie_hellman(&PublicKey::from(*peer));
+        if !shared.was_contributory() {
+            return Err(EnvelopeError::WeakKey);
+        }
+        let keys = derive(domain, shared.as_bytes(), session, worker);
+        Ok(Self {
+            request: keys.request,
+            answer: keys.reply,
+        })
+    }
+
+    fn nonce(counter: u64) -> [u8; REPLY_NONCE] {
+        let mut nonce = [0u8; REPLY_NONCE];
+        nonce[4..].copy_from_slice(&counter.to_be_bytes());
+        nonce
+    }
+
+    /// Seals request number `counter` (padded to a bucket).
+    pub fn seal_request(
+        &self,
+        counter: u64,
+        aad: &[u8],
+        plaintext: &[u8],
+        max: usize,
+    ) -> Result<Vec<u8>, EnvelopeError> {
+        let padded = pad(plaintext, max, 0)?;
+        Ok(encrypt(&self.request, &Self::nonce(counter), aad, &padded))
+    }
+
+    /// Opens request number `counter`.
+    pub fn open_request(
+        &self,
+        counter: u64,
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+        bucketed(ciphertext.len())?;
+        unpad(decrypt(
+            &self.request,
+            &Self::nonce(counter),
+            aad,
+            ciphertext,
+        )?)
+    }
+
+    /// The key answers are sealed with.
+    pub fn answer(&self) -> &ReplyKey {
+        &self.answer
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -365,5 +437,36 @@ mod tests {
             let (secret, _) = recipient();
             let _ = open(&secret, DOMAIN, b"", &Envelope { ephemeral, ciphertext });
         }
+    }
+
+    #[test]
+    fn session_keys_agree_and_bind_counter_and_context() {
+        let worker = StaticSecret::from([3u8; 32]);
+        let session = StaticSecret::from([4u8; 32]);
+        let (wp, sp) = (
+            PublicKey::from(&worker).to_bytes(),
+            PublicKey::from(&session).to_bytes(),
+        );
+        let client = SessionKeys::derive(DOMAIN, &session, &wp, &sp, &wp).unwrap();
+        let server = SessionKeys::derive(DOMAIN, &worker, &sp, &sp, &wp).unwrap();
+        let sealed = client.seal_request(7, b"aad", b"query", 100).unwrap();
+        assert!(is_bucket(sealed.len()));
+        assert_eq!(
+            server.open_request(7, b"aad", &sealed).unwrap().as_slice(),
+            b"query"
+        );
+        assert!(server.open_request(8, b"aad", &sealed).is_err());
+        assert!(server.open_request(7, b"other", &sealed).is_err());
+        let other = SessionKeys::derive(DOMAIN, &StaticSecret::from([5u8; 32]), &wp, &sp, &wp);
+        assert!(other.unwrap().open_request(7, b"aad", &sealed).is_err());
+        let mut rng = StdRng::seed_from_u64(1);
+        let answer = server
+            .answer()
+            .seal(&mut rng, b"a", b"answer", 100)
+            .unwrap();
+        assert_eq!(
+            client.answer().open(b"a", &answer).unwrap().as_slice(),
+            b"answer"
+        );
     }
 }

@@ -71,7 +71,7 @@ fn assigned_code(messages: &[Vec<String>], me: &AccountId) -> Vec<veil_primitive
         let (code, miner) = match ContractEvent::decode(m.payload) {
             Ok(ContractEvent::Instantiated { code, miner, .. }) => (code, miner),
             Ok(ContractEvent::Assigned { code, miner, .. }) => (code, miner),
-            Err(_) => continue,
+            Ok(ContractEvent::SessionRevoked { .. }) | Err(_) => continue,
         };
         if &miner == me && !out.contains(&code) {
             out.push(code);

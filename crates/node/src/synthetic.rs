@@ -93,7 +93,8 @@ impl SyntheticChain {
         let header = Header {
             height,
             parent: parent.hash(),
-            timestamp: parent.timestamp + 1,
+            // One block a second, as the simulated chain's block environment has it.
+            timestamp: parent.timestamp + 1_000,
             state_root: hash(&height.to_be_bytes()),
             transactions_root: veil_crypto::merkle::empty_root(),
             messages_root: crate::chain::messages_root(&messages),

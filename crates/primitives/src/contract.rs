@@ -97,6 +97,14 @@ pub enum ContractCall {
         /// The new miner.
         miner: AccountId,
     },
+    /// Revoke one of the sender's query sessions before its expiry (every worker stops
+    /// answering it once it has synced the block).
+    RevokeSession {
+        /// The session's X25519 public key.
+        session: [u8; 32],
+        /// The grant's expiry, after which workers forget the revocation.
+        expiry: u64,
+    },
     /// An encrypted command. The developer's first one is `init`; until it is routed, only
     /// the developer may send commands.
     Command {
@@ -150,7 +158,9 @@ impl ContractParams {
             ContractCall::Command { fuel, .. } => self
                 .fuel_price_per_kilo
                 .saturating_mul((*fuel).div_ceil(1_000) as Balance),
-            ContractCall::Instantiate { .. } | ContractCall::Assign { .. } => 0,
+            ContractCall::Instantiate { .. }
+            | ContractCall::Assign { .. }
+            | ContractCall::RevokeSession { .. } => 0,
         }
     }
 }
@@ -256,6 +266,15 @@ pub enum ContractEvent {
         miner_ecdh: [u8; 32],
         /// The assignment's number ([ContractInfo::assignment]).
         assignment: u64,
+    },
+    /// An account revoked one of its query sessions.
+    SessionRevoked {
+        /// The account.
+        account: AccountId,
+        /// The session's X25519 public key.
+        session: [u8; 32],
+        /// When the grant would have expired (block-time milliseconds).
+        expiry: u64,
     },
 }
 
@@ -475,6 +494,11 @@ impl Write for ContractCall {
                 fuel.write(buf);
                 envelope.write(buf);
             }
+            Self::RevokeSession { session, expiry } => {
+                4u8.write(buf);
+                session.write(buf);
+                expiry.write(buf);
+            }
         }
     }
 }
@@ -490,6 +514,7 @@ impl EncodeSize for ContractCall {
             Self::Command {
                 contract, envelope, ..
             } => contract.encode_size() + 8 + envelope.encode_size(),
+            Self::RevokeSession { .. } => 32 + 8,
         }
     }
 }
@@ -516,6 +541,10 @@ impl Read for ContractCall {
                 contract: Digest::read(buf)?,
                 fuel: u64::read(buf)?,
                 envelope: Envelope::read(buf)?,
+            }),
+            4 => Ok(Self::RevokeSession {
+                session: <[u8; 32]>::read(buf)?,
+                expiry: u64::read(buf)?,
             }),
             t => Err(Error::InvalidEnum(t)),
         }
@@ -676,6 +705,16 @@ impl Write for ContractEvent {
                 miner_ecdh.write(buf);
                 assignment.write(buf);
             }
+            Self::SessionRevoked {
+                account,
+                session,
+                expiry,
+            } => {
+                2u8.write(buf);
+                account.write(buf);
+                session.write(buf);
+                expiry.write(buf);
+            }
         }
     }
 }
@@ -710,6 +749,7 @@ impl EncodeSize for ContractEvent {
                     + 32
                     + 8
             }
+            Self::SessionRevoked { account, .. } => account.encode_size() + 32 + 8,
         }
     }
 }
@@ -732,6 +772,11 @@ impl Read for ContractEvent {
                 miner: AccountId::read(buf)?,
                 miner_ecdh: <[u8; 32]>::read(buf)?,
                 assignment: u64::read(buf)?,
+            }),
+            2 => Ok(Self::SessionRevoked {
+                account: AccountId::read(buf)?,
+                session: <[u8; 32]>::read(buf)?,
+                expiry: u64::read(buf)?,
             }),
             t => Err(Error::InvalidEnum(t)),
         }

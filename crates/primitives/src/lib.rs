@@ -20,6 +20,7 @@ pub mod merkle;
 mod message;
 pub mod namespace;
 mod params;
+pub mod query;
 mod registry;
 mod staking;
 mod transaction;

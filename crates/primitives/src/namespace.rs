@@ -43,6 +43,16 @@ pub const CONTRACT_COMMAND: &[u8] = b"_VEIL_CONTRACT_COMMAND";
 pub const CONTRACT_RESULT: &[u8] = b"_VEIL_CONTRACT_RESULT";
 /// A contract key sealed by the gatekeepers to its miner.
 pub const CONTRACT_GRANT: &[u8] = b"_VEIL_CONTRACT_GRANT";
+/// A user's query session grant, signed by her account key.
+pub const QUERY_SESSION: &[u8] = b"_VEIL_QUERY_SESSION";
+/// HKDF salt of a query session's keys.
+pub const QUERY_KEYS: &[u8] = b"_VEIL_QUERY_KEYS";
+/// Associated data of a sealed query request.
+pub const QUERY_REQUEST: &[u8] = b"_VEIL_QUERY_REQUEST";
+/// Associated data of a sealed query answer.
+pub const QUERY_ANSWER: &[u8] = b"_VEIL_QUERY_ANSWER";
+/// A worker's signature over the state a query answer read.
+pub const QUERY_COMMITMENT: &[u8] = b"_VEIL_QUERY_COMMITMENT";
 /// pRuntime's signed public API answers.
 pub const PUBLIC_ANSWER: &[u8] = b"_VEIL_PRUNTIME_PUBLIC_ANSWER";
 /// Associated data of pRuntime's sealed files.
@@ -87,6 +97,11 @@ mod tests {
         (CONTRACT_COMMAND, b"_VEIL_CONTRACT_COMMAND"),
         (CONTRACT_RESULT, b"_VEIL_CONTRACT_RESULT"),
         (CONTRACT_GRANT, b"_VEIL_CONTRACT_GRANT"),
+        (QUERY_SESSION, b"_VEIL_QUERY_SESSION"),
+        (QUERY_KEYS, b"_VEIL_QUERY_KEYS"),
+        (QUERY_REQUEST, b"_VEIL_QUERY_REQUEST"),
+        (QUERY_ANSWER, b"_VEIL_QUERY_ANSWER"),
+        (QUERY_COMMITMENT, b"_VEIL_QUERY_COMMITMENT"),
         (PUBLIC_ANSWER, b"_VEIL_PRUNTIME_PUBLIC_ANSWER"),
         (SEALED_FILE, b"_VEIL_PRUNTIME_SEALED_FILE"),
         (SEALED_KV, b"_VEIL_PRUNTIME_SEALED_KV"),

@@ -12,5 +12,8 @@ pub const UNKNOWN_BLOCK: i32 = -32022;
 pub const RETIRED: i32 = -32023;
 /// A root-key exchange was refused.
 pub const KEY_EXCHANGE: i32 = -32024;
+/// A contract query was refused (unknown, expired or revoked session, replayed counter, a
+/// contract the session or this worker does not cover, ...).
+pub const QUERY_REFUSED: i32 = -32025;
 /// Storage or TEE failure inside pRuntime.
 pub const INTERNAL: i32 = -32050;

@@ -60,6 +60,21 @@ pub struct Info {
     pub gatekeeper_sequence: Option<u64>,
 }
 
+/// `public_ContractQuery` parameters: a sealed query within a session.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QueryRequestView {
+    /// The signed session grant (hex `SignedGrant`): needed on a session's first query, and
+    /// again whenever the worker answers that it does not know the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
+    /// The session's X25519 public key (hex).
+    pub session: String,
+    /// The request's counter: above every counter of the session the worker has seen.
+    pub counter: u64,
+    /// The sealed `QueryCall` (hex, a bucket size).
+    pub ciphertext: String,
+}
+
 /// `public_RequestRootKey` result.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KeyAnswerView {
@@ -198,4 +213,8 @@ pub trait PublicApi {
     /// Answers an elected gatekeeper's Noise key request (key holders only).
     #[method(name = "RequestRootKey")]
     async fn request_root_key(&self, message: String) -> RpcResult<KeyAnswerView>;
+    /// Runs a sealed query on a contract this worker runs; returns the sealed `QueryAnswer`
+    /// (hex, a bucket size), which only the session can open.
+    #[method(name = "ContractQuery")]
+    async fn contract_query(&self, request: QueryRequestView) -> RpcResult<String>;
 }

@@ -16,14 +16,17 @@ use jsonrpsee::{
     server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
     types::ErrorObjectOwned,
 };
-use veil_primitives::{Digest, Header, MAX_TX_BYTES_CAP, Message, decode_hex, from_hex, to_hex};
+use veil_primitives::{
+    Digest, Header, MAX_TX_BYTES_CAP, Message, decode_hex, from_hex, query::MAX_QUERY_BYTES, to_hex,
+};
 use veil_pruntime_api::{
     BootstrapRequest, BootstrapView, EgressView, IdentityView, InitRequest, KeyAnswerView,
-    KeyReceivedView, KeyRequestView, PrivateApiServer, PublicApiServer, QuoteView,
-    RegistrationView, SideEffectsView, SignedAnswer, SyncRequest, SyncResponse, SyncStateView,
+    KeyReceivedView, KeyRequestView, PrivateApiServer, PublicApiServer, QueryRequestView,
+    QuoteView, RegistrationView, SideEffectsView, SignedAnswer, SyncRequest, SyncResponse,
+    SyncStateView,
     codes::{
-        GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, RETIRED, SYNC_REJECTED,
-        UNKNOWN_BLOCK,
+        GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, QUERY_REFUSED, RETIRED,
+        SYNC_REJECTED, UNKNOWN_BLOCK,
     },
     limits::{
         MAX_ANSWER_NONCE, MAX_NOISE_MESSAGE, MAX_PRIVATE_CONNECTIONS, MAX_PRIVATE_REQUEST_BYTES,
@@ -33,6 +36,7 @@ use veil_pruntime_api::{
 
 use crate::{
     error::RuntimeError,
+    roles::contracts::query::Request,
     roles::genesis::ChainBinding,
     runtime::Runtime,
     sync::{Batch, SyncError},
@@ -325,6 +329,19 @@ impl PublicApiServer for Api {
 
     async fn get_identity(&self, nonce: Option<String>) -> RpcResult<SignedAnswer> {
         self.sign(&self.identity_view(), nonce)
+    }
+
+    async fn contract_query(&self, request: QueryRequestView) -> RpcResult<String> {
+        if request.ciphertext.len() > 2 * MAX_QUERY_BYTES + 2 {
+            return Err(invalid("query too large"));
+        }
+        let query = Request::from_view(&request).map_err(invalid)?;
+        let runtime = self.runtime.clone();
+        let answer = tokio::task::spawn_blocking(move || runtime.query(&query))
+            .await
+            .map_err(|e| ErrorObjectOwned::owned(INTERNAL, e.to_string(), None::<()>))?
+            .map_err(|e| ErrorObjectOwned::owned(QUERY_REFUSED, e.to_string(), None::<()>))?;
+        Ok(to_hex(answer))
     }
 
     async fn request_root_key(&self, message: String) -> RpcResult<KeyAnswerView> {

@@ -71,5 +71,6 @@ pub(crate) fn dispatch(
         }
     }
     executor.emit_results(out, &mut next.outbox);
+    executor.prune_revoked(next.timestamp);
     Ok(mine)
 }

@@ -30,7 +30,12 @@ use crate::{
     identity::Identity,
     ingress,
     roles::{
-        contracts::{Miner, executor::Executor, state_prefix},
+        contracts::{
+            Miner,
+            executor::Executor,
+            query::{Queries, QueryError, Request, View},
+            state_prefix,
+        },
         gatekeeper::{self, KeyRequestError, channel, channel::KeyRequest},
         genesis::{ChainBinding, GenesisRole},
         worker,
@@ -98,6 +103,7 @@ struct Writer {
 pub struct Runtime {
     tee: Box<dyn TeeBackend>,
     vm: Vm,
+    queries: Queries,
     identity: Identity,
     store_dir: PathBuf,
     writer: Mutex<Writer>,
@@ -129,6 +135,7 @@ impl Runtime {
         let runtime = Self {
             tee,
             vm,
+            queries: Queries::default(),
             identity,
             store_dir,
             writer: Mutex::new(Writer {
@@ -530,6 +537,20 @@ impl Runtime {
         Self::ensure_worker(&snap)?;
         let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
         worker::ra_quote(&*self.tee, &self.identity, state, block_hash)
+    }
+
+    /// Answers a sealed contract query from the current snapshot (never waits for a sync).
+    pub fn query(&self, request: &Request) -> Result<Vec<u8>, QueryError> {
+        let snap = self.snapshot();
+        let state = snap.state.as_ref().ok_or(QueryError::NotReady)?;
+        let view = View {
+            state,
+            miner: &snap.miner,
+            identity: &self.identity,
+            insecure: self.tee.kind().insecure(),
+            vm: &self.vm,
+        };
+        self.queries.answer(&view, request)
     }
 
     /// Public facts.

@@ -54,6 +54,9 @@ pub struct State {
     pub next_height: Height,
     /// Hash of the last synced block.
     pub last_hash: Digest,
+    /// Timestamp of the last synced block (milliseconds): pRuntime's clock, for query
+    /// session expiries.
+    pub timestamp: u64,
     /// Messages addressed to this worker received so far.
     pub messages_received: u64,
     /// Hashes of the most recent synced blocks, newest last.
@@ -82,6 +85,7 @@ impl State {
             group_key: trust.group_key.encode().to_vec(),
             next_height: 1,
             last_hash: trust.genesis_hash,
+            timestamp: 0,
             messages_received: 0,
             recent,
             election: None,
@@ -158,6 +162,7 @@ impl State {
             group_key: chain.group_key,
             next_height: progress.next_height,
             last_hash: progress.last_hash,
+            timestamp: progress.timestamp,
             messages_received: progress.messages_received,
             recent: progress.recent,
             election: view.election,
@@ -186,12 +191,14 @@ impl State {
         if changed(&|p| {
             p.next_height == self.next_height
                 && p.last_hash == self.last_hash
+                && p.timestamp == self.timestamp
                 && p.messages_received == self.messages_received
                 && p.recent == self.recent
         }) {
             let record = Progress {
                 next_height: self.next_height,
                 last_hash: self.last_hash,
+                timestamp: self.timestamp,
                 messages_received: self.messages_received,
                 recent: self.recent.clone(),
             };
@@ -267,6 +274,7 @@ impl Read for ChainRecord {
 struct Progress {
     next_height: Height,
     last_hash: Digest,
+    timestamp: u64,
     messages_received: u64,
     recent: VecDeque<Digest>,
 }
@@ -275,6 +283,7 @@ impl Write for Progress {
     fn write(&self, buf: &mut impl BufMut) {
         self.next_height.write(buf);
         self.last_hash.write(buf);
+        self.timestamp.write(buf);
         self.messages_received.write(buf);
         self.recent.iter().cloned().collect::<Vec<_>>().write(buf);
     }
@@ -283,6 +292,7 @@ impl Write for Progress {
 impl EncodeSize for Progress {
     fn encode_size(&self) -> usize {
         8 + 32
+            + 8
             + 8
             + self
                 .recent
@@ -299,6 +309,7 @@ impl Read for Progress {
         Ok(Self {
             next_height: u64::read(buf)?,
             last_hash: Digest::read(buf)?,
+            timestamp: u64::read(buf)?,
             messages_received: u64::read(buf)?,
             recent: Vec::<Digest>::read_cfg(buf, &(RangeCfg::new(0..=RECENT_HASHES), ()))?.into(),
         })
@@ -374,6 +385,7 @@ mod tests {
             group_key: vec![1; 96],
             next_height: 77,
             last_hash: hash(b"last"),
+            timestamp: 1_700_000_000_000,
             messages_received: 5,
             election: Some(Election {
                 round: 3,

@@ -146,6 +146,7 @@ impl State {
         let mut next = self.clone();
         next.next_height = last.height + 1;
         next.last_hash = hashes[n - 1];
+        next.timestamp = last.timestamp;
         next.messages_received += mine
             .iter()
             .filter(|(_, _, m)| matches!(&m.destination, Destination::Worker(w) if w == me))

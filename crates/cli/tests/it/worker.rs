@@ -832,6 +832,75 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     assert!(stderr.contains("insufficient balance"), "{stderr}");
     let unknown = call("mint", "{}");
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no command `mint`"));
+    // Queries go straight to the miner in a session; the answer commits to the state it read
+    // (at or after the transfer's height) and says the worker is insecure. A balance is
+    // answered only to its owner.
+    let query = |from: &str, method: &str, args: &str, min_height: u64| {
+        Command::new(VEIL)
+            .args([
+                "query",
+                "--rpc",
+                &rpc,
+                "--genesis-hash",
+                &genesis_hash,
+                "--from",
+                from,
+            ])
+            .args([
+                "--contract",
+                &token_id,
+                "--min-height",
+                &min_height.to_string(),
+            ])
+            .args([method, args])
+            .output()
+            .unwrap()
+    };
+    let faucet_id = to_hex(
+        veil_client::keys::read_json::<veil_client::keys::AccountKeyFile>(Path::new(&faucet))
+            .unwrap()
+            .private_key()
+            .unwrap()
+            .public_key(),
+    );
+    let height = paid["height"].as_u64().unwrap();
+    let balance = query(
+        &faucet,
+        "balance",
+        &format!(r#"{{"who": "{faucet_id}"}}"#),
+        height,
+    );
+    let stderr = String::from_utf8_lossy(&balance.stderr);
+    assert!(balance.status.success(), "{stderr}");
+    assert!(stderr.contains("insecure dev mode"), "{stderr}");
+    let balance: serde_json::Value = serde_json::from_slice(&balance.stdout).unwrap();
+    assert_eq!(balance["result"], 600, "{balance}");
+    assert!(balance["commitment"]["height"].as_u64() >= Some(height));
+    assert_eq!(balance["commitment"]["worker"], miner);
+    let stranger = dir.join("stranger.json");
+    let made = Command::new(VEIL)
+        .args(["key", "generate", "--out"])
+        .arg(&stranger)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let snooped = query(
+        stranger.to_str().unwrap(),
+        "balance",
+        &format!(r#"{{"who": "{faucet_id}"}}"#),
+        0,
+    );
+    assert!(!snooped.status.success());
+    let stderr = String::from_utf8_lossy(&snooped.stderr);
+    assert!(stderr.contains("answered only to its owner"), "{stderr}");
+    let supply = query(stranger.to_str().unwrap(), "total_supply", "{}", 0);
+    assert!(
+        supply.status.success(),
+        "{}",
+        String::from_utf8_lossy(&supply.stderr)
+    );
+    let supply: serde_json::Value = serde_json::from_slice(&supply.stdout).unwrap();
+    assert_eq!(supply["result"], 1000);
     // A module the policy refuses costs nothing: it never leaves the machine.
     let bad = dir.join("not-a-contract.wasm");
     std::fs::write(&bad, b"\0asm\x01\0\0\0garbage").unwrap();

@@ -3,7 +3,10 @@
 
 use commonware_cryptography::Signer as _;
 use veil_chain::{contracts as chain_contracts, gatekeeper as chain_gk};
-use veil_client::command::{self, Sealed};
+use veil_client::{
+    command::{self, Sealed},
+    query::{self, Pending, Session},
+};
 use veil_primitives::{
     AccountId, Call, Destination, Origin, PrivateKey,
     contract::{
@@ -11,8 +14,13 @@ use veil_primitives::{
         Reply, contract_id,
     },
     hash,
+    query::{QueryAnswer, QueryCall, QueryOutcome},
 };
-use veil_pruntime::roles::gatekeeper::contracts::{contract_key, open_sealed, public_key};
+use veil_pruntime::roles::{
+    contracts::query::{QueryError, Request},
+    gatekeeper::contracts::{contract_key, open_sealed, public_key},
+};
+use veil_pruntime_api::QueryRequestView;
 
 use crate::{
     bootstrap::{assert_absent, capture_logs},
@@ -114,7 +122,8 @@ fn the_gatekeepers_publish_each_new_contracts_key_once_derived_from_the_root_key
 }
 
 /// A contract that keeps its last input under `k` and echoes it; an input starting with 0xff
-/// loops forever after writing (out of fuel, so the write must not stick); 0xfe traps.
+/// loops forever after writing (out of fuel, so the write must not stick); 0xfe traps. Its
+/// query answers what `k` holds.
 fn echo() -> Vec<u8> {
     wat::parse_str(
         r#"(module
@@ -122,6 +131,8 @@ fn echo() -> Vec<u8> {
             (import "veil" "input_read" (func $read (param i32)))
             (import "veil" "output_write" (func $out (param i32 i32)))
             (import "veil" "storage_set" (func $set (param i32 i32 i32 i32)))
+            (import "veil" "storage_get" (func $get (param i32 i32) (result i64)))
+            (import "veil" "value_read" (func $value (param i32)))
             (memory (export "memory") 1)
             (data (i32.const 0) "\00k")
             (func $store (result i32) (local $n i32)
@@ -138,7 +149,13 @@ fn echo() -> Vec<u8> {
                     (then unreachable))
                 (i32.store8 (i32.const 15) (i32.const 0))
                 (call $out (i32.const 15) (i32.add (local.get $n) (i32.const 1))))
-            (func (export "handle_query") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_query") (local $n i64)
+                (local.set $n (call $get (i32.const 1) (i32.const 1)))
+                (if (i64.ge_s (local.get $n) (i64.const 0))
+                    (then (call $value (i32.const 16)))
+                    (else (local.set $n (i64.const 0))))
+                (i32.store8 (i32.const 15) (i32.const 0))
+                (call $out (i32.const 15) (i32.add (i32.wrap_i64 (local.get $n)) (i32.const 1))))
             (func (export "handle_message") (call $out (i32.const 0) (i32.const 1))))"#,
     )
     .unwrap()
@@ -191,10 +208,10 @@ fn send(sim: &mut Sim, from: &PrivateKey, id: &ContractId, input: &[u8]) -> Repl
     command::open(&sealed.reply_key, &sim.identity, id, &r).unwrap()
 }
 
-#[test]
-fn commands_run_encrypted_on_the_assigned_miner_and_only_their_sender_reads_the_result() {
-    let (logs, _guard) = capture_logs();
-    let mut sim = Sim::new("contract-commands", 5, 3);
+/// A launched network with the echo contract instantiated on worker 4 by a funded developer,
+/// its key granted to the miner; returns the developer and a funded user too.
+fn deployed(name: &'static str) -> (Sim, ContractId, PrivateKey, PrivateKey) {
+    let mut sim = Sim::new(name, 5, 3);
     sim.run_until(60, launched);
     // Fresh accounts, funded by governance (operators' nonces belong to their hosts).
     let developer = PrivateKey::from_seed(2001);
@@ -235,6 +252,14 @@ fn commands_run_encrypted_on_the_assigned_miner_and_only_their_sender_reads_the_
             .unwrap()
             .is_some_and(|i| i.granted)
     });
+    (sim, id, developer, user)
+}
+
+#[test]
+fn commands_run_encrypted_on_the_assigned_miner_and_only_their_sender_reads_the_result() {
+    let (logs, _guard) = capture_logs();
+    let (mut sim, id, developer, user) = deployed("contract-commands");
+    let miner = sim.workers[4].key();
     let snapshot = sim.workers[4].rt.snapshot();
     let running = &snapshot.miner.running[&id];
     assert_eq!(
@@ -385,4 +410,207 @@ fn commands_run_encrypted_on_the_assigned_miner_and_only_their_sender_reads_the_
             }
         }
     }
+}
+
+/// Seals `call` in `session` for worker 4 and asks its pRuntime directly.
+fn ask(
+    sim: &Sim,
+    session: &mut Session,
+    call: &QueryCall,
+    with_grant: bool,
+) -> (QueryRequestView, Pending, Result<Vec<u8>, QueryError>) {
+    let worker = &sim.workers[4];
+    let (request, pending) = session
+        .seal(
+            &sim.identity,
+            &worker.key(),
+            &worker.rt.identity().ecdh_public(),
+            call,
+            with_grant,
+        )
+        .unwrap();
+    let answer = worker.rt.query(&Request::from_view(&request).unwrap());
+    (request, pending, answer)
+}
+
+fn opened(pending: &Pending, sealed: Result<Vec<u8>, QueryError>) -> QueryAnswer {
+    pending
+        .open(&veil_primitives::to_hex(sealed.unwrap()))
+        .unwrap()
+}
+
+#[test]
+fn queries_need_a_live_unrevoked_session_and_answer_from_a_signed_state() {
+    let (mut sim, id, developer, user) = deployed("contract-queries");
+    let canary = *b"canary:query-balance-8c1f3e5a7b9";
+    let miner = sim.workers[4].key();
+    send(&mut sim, &developer, &id, b"init");
+    let (nonce, sealed) = seal(&sim, &user, &id, &canary);
+    sim.submit(&user, Call::Contract(sealed.call)).unwrap();
+    let executed = result(&mut sim, &miner, &id, &user.public_key(), nonce).height;
+
+    let now = sim.workers[4].rt.state().unwrap().timestamp;
+    let mut session = Session::new(&user, &sim.identity, vec![id], now, 3_600_000);
+    let call = QueryCall {
+        contract: id,
+        input: vec![],
+        min_height: executed,
+    };
+    // The first query carries the grant; the answer is the state after the command, with a
+    // commitment the client checks against the worker's registry entry.
+    let (request, pending, sealed) = ask(&sim, &mut session, &call, true);
+    let sealed = sealed.unwrap();
+    assert!(veil_primitives::contract::is_bucket(sealed.len()));
+    let answer = opened(&pending, Ok(sealed));
+    assert_eq!(answer.outcome, QueryOutcome::Ok(canary.to_vec()));
+    let entry = sim
+        .read(async |o| veil_chain::registry::worker(o, &miner).await)
+        .unwrap()
+        .unwrap();
+    let contract_info = info(&sim, &id);
+    query::verify(
+        &answer,
+        &sim.identity,
+        &id,
+        &contract_info,
+        &miner,
+        &entry,
+        executed,
+    )
+    .unwrap();
+    let c = &answer.commitment;
+    assert!(c.insecure, "the sim's workers run the dev TEE and say so");
+    assert!(c.height >= executed);
+    assert_eq!(
+        c.state_root,
+        sim.workers[4].rt.snapshot().miner.running[&id].root
+    );
+    // Another worker's key on the commitment, or a stale height, is refused by the client.
+    let mut forged = answer.clone();
+    forged.commitment.insecure = false;
+    assert!(
+        query::verify(
+            &forged,
+            &sim.identity,
+            &id,
+            &contract_info,
+            &miner,
+            &entry,
+            0
+        )
+        .is_err()
+    );
+    assert!(
+        query::verify(
+            &answer,
+            &sim.identity,
+            &id,
+            &contract_info,
+            &miner,
+            &entry,
+            c.height + 1
+        )
+        .is_err()
+    );
+
+    // Within the session no grant is needed; the same request again is a replay.
+    let (_, pending, sealed) = ask(&sim, &mut session, &call, false);
+    assert_eq!(
+        opened(&pending, sealed).outcome,
+        QueryOutcome::Ok(canary.to_vec())
+    );
+    let replayed = Request::from_view(&request).unwrap();
+    assert!(matches!(
+        sim.workers[4].rt.query(&replayed),
+        Err(QueryError::Replayed { .. })
+    ));
+    // A tampered request does not open (and does not spend the counter).
+    let (mut tampered, _) = session
+        .seal(
+            &sim.identity,
+            &miner,
+            &sim.workers[4].rt.identity().ecdh_public(),
+            &call,
+            false,
+        )
+        .unwrap();
+    let mut bytes = veil_primitives::from_hex(&tampered.ciphertext).unwrap();
+    bytes[3] ^= 1;
+    tampered.ciphertext = veil_primitives::to_hex(bytes);
+    assert_eq!(
+        sim.workers[4]
+            .rt
+            .query(&Request::from_view(&tampered).unwrap()),
+        Err(QueryError::Sealing)
+    );
+    // Read-your-writes: a height the worker has not executed gets "not yet".
+    let ahead = QueryCall {
+        min_height: sim.height() + 5,
+        ..call.clone()
+    };
+    let (_, pending, sealed) = ask(&sim, &mut session, &ahead, false);
+    assert_eq!(opened(&pending, sealed).outcome, QueryOutcome::NotYet);
+    // A contract the grant does not name.
+    let elsewhere = QueryCall {
+        contract: hash(b"another contract"),
+        ..call.clone()
+    };
+    let (_, _, refused) = ask(&sim, &mut session, &elsewhere, false);
+    assert!(matches!(refused, Err(QueryError::NotInSession(_))));
+
+    // Grants the account did not sign, or longer than 7 days, are refused; without a grant
+    // the worker does not know the session.
+    let stranger = PrivateKey::from_seed(2003);
+    let mut forged = Session::new(&stranger, &sim.identity, vec![id], now, 3_600_000);
+    forged.grant.grant.account = user.public_key();
+    let (_, _, refused) = ask(&sim, &mut forged, &call, true);
+    assert!(
+        matches!(refused, Err(QueryError::BadGrant(_))),
+        "{refused:?}"
+    );
+    let mut long = Session::new(&user, &sim.identity, vec![id], now, 8 * 24 * 3_600_000);
+    let (_, _, refused) = ask(&sim, &mut long, &call, true);
+    assert!(
+        matches!(refused, Err(QueryError::BadGrant(_))),
+        "{refused:?}"
+    );
+    let mut unknown = Session::new(&user, &sim.identity, vec![id], now, 3_600_000);
+    let (_, _, refused) = ask(&sim, &mut unknown, &call, false);
+    assert_eq!(refused, Err(QueryError::UnknownSession));
+
+    // An expired session: refused once block time passes its expiry.
+    let mut short = Session::new(&user, &sim.identity, vec![id], now, 3_000);
+    let (_, pending, sealed) = ask(&sim, &mut short, &call, true);
+    assert!(matches!(
+        opened(&pending, sealed).outcome,
+        QueryOutcome::Ok(_)
+    ));
+    for _ in 0..5 {
+        sim.block();
+    }
+    let (_, _, refused) = ask(&sim, &mut short, &call, false);
+    assert!(
+        matches!(refused, Err(QueryError::Expired { .. })),
+        "{refused:?}"
+    );
+
+    // Revoked on chain: refused once the worker synced the revocation; another account
+    // cannot revoke someone else's session.
+    let revoke = |session: &Session| {
+        Call::Contract(ContractCall::RevokeSession {
+            session: session.public(),
+            expiry: session.grant.grant.expiry,
+        })
+    };
+    sim.submit(&developer, revoke(&session)).unwrap();
+    sim.block();
+    let (_, pending, sealed) = ask(&sim, &mut session, &call, false);
+    assert!(matches!(
+        opened(&pending, sealed).outcome,
+        QueryOutcome::Ok(_)
+    ));
+    sim.submit(&user, revoke(&session)).unwrap();
+    sim.block();
+    let (_, _, refused) = ask(&sim, &mut session, &call, false);
+    assert_eq!(refused, Err(QueryError::Revoked));
 }

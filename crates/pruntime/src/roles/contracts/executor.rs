@@ -26,7 +26,7 @@ use veil_vm::{Call, Entry, Failure, Randomness, Vm};
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
-use super::{Contract, Miner, Running, code_key, contract_key, state_prefix};
+use super::{Contract, Miner, Running, code_key, contract_key, revoked_key, state_prefix};
 use crate::{
     egress::{Emitter, Outbox},
     roles::gatekeeper::contracts::{open_grant, public_key},
@@ -138,6 +138,17 @@ impl<'a> Executor<'a> {
                     assignment,
                     ..
                 }) => (contract, code, developer, miner, assignment),
+                Ok(ContractEvent::SessionRevoked {
+                    account,
+                    session,
+                    expiry,
+                }) => {
+                    let record = (account, expiry);
+                    self.commit
+                        .put(revoked_key(&session), record.encode().to_vec());
+                    self.miner.revoked.insert(session, record);
+                    return Ok(());
+                }
                 Err(_) => return Ok(()),
             };
         if &miner != self.me {
@@ -433,6 +444,21 @@ impl<'a> Executor<'a> {
         running.contract.height = height;
         self.save(contract);
         reply
+    }
+
+    /// Forgets revocations of sessions that have expired by block time `now`.
+    pub(crate) fn prune_revoked(&mut self, now: u64) {
+        let expired: Vec<[u8; 32]> = self
+            .miner
+            .revoked
+            .iter()
+            .filter(|(_, (_, expiry))| *expiry < now)
+            .map(|(session, _)| *session)
+            .collect();
+        for session in expired {
+            self.miner.revoked.remove(&session);
+            self.commit.delete(revoked_key(&session));
+        }
     }
 
     /// Signs the batch's results as egress, each message at most [MAX_RESULTS_BYTES].

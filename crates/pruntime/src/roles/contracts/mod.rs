@@ -11,16 +11,18 @@
 //! | `contract/<id>`       | [Contract]: developer, code hash, assignment, keys, flags |
 //! | `cstate/<id><key>`    | the contract's storage, one record per key                |
 //! | `code/<hash>`         | the module's bytes (compiled again at start)              |
+//! | `revoked/<session>`   | a revoked query session: account and grant expiry         |
 //!
 //! A contract's state root is the sealed store's Merkle root over its `cstate/<id>` records
 //! ([crate::sealed::kv::SealedKv::prefix_root]); query answers will commit to it.
 
 pub mod executor;
+pub mod query;
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use bytes::BufMut;
-use commonware_codec::{Buf, DecodeExt as _, EncodeSize, Read, ReadExt as _, Write};
+use commonware_codec::{Buf, Decode as _, DecodeExt as _, EncodeSize, Read, ReadExt as _, Write};
 use veil_primitives::{AccountId, Digest, Height, contract::ContractId};
 use veil_vm::{Code, Vm};
 use zeroize::Zeroizing;
@@ -30,6 +32,12 @@ use crate::sealed::kv::SealedKv;
 const CONTRACT: &[u8] = b"contract/";
 const STATE: &[u8] = b"cstate/";
 const CODE: &[u8] = b"code/";
+const REVOKED: &[u8] = b"revoked/";
+
+/// Store key of a revoked session.
+pub fn revoked_key(session: &[u8; 32]) -> Vec<u8> {
+    [REVOKED, session.as_slice()].concat()
+}
 
 /// Store key of a contract's record.
 pub fn contract_key(id: &ContractId) -> Vec<u8> {
@@ -85,6 +93,9 @@ pub struct Miner {
     pub running: BTreeMap<ContractId, Running>,
     /// Compiled code by hash.
     pub codes: BTreeMap<Digest, Code>,
+    /// Revoked query sessions (X25519 key) with their account and the grant's expiry, kept
+    /// until that expiry passes.
+    pub revoked: BTreeMap<[u8; 32], (AccountId, u64)>,
 }
 
 impl Miner {
@@ -117,6 +128,14 @@ impl Miner {
             miner
                 .running
                 .insert(id, Running::load(store, &id, contract));
+        }
+        for (k, v) in store.iter_prefix(REVOKED) {
+            let session: [u8; 32] = k[REVOKED.len()..]
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("sealed revocation has a bad key"))?;
+            let record = <(AccountId, u64)>::decode_cfg(v.to_vec(), &((), ()))
+                .map_err(|e| anyhow::anyhow!("sealed revocation does not decode: {e}"))?;
+            miner.revoked.insert(session, record);
         }
         Ok(miner)
     }

@@ -183,7 +183,7 @@ pub(crate) fn on_contract_event(
             assignment,
             ..
         }) => (contract, miner, miner_ecdh, assignment),
-        Err(_) => return,
+        Ok(ContractEvent::SessionRevoked { .. }) | Err(_) => return,
     };
     match grant(
         &role.root_key,

@@ -1,0 +1,253 @@
+//! Authenticated queries from a client: a session grant signed once by the account, queries
+//! sealed to the contract's miner under the session's keys, and answers checked before they
+//! are believed.
+//!
+//! The worker's endpoint, X25519 key and `insecure` flag come from its registry entry, read by
+//! light-client proof; the answer's commitment must carry the worker's signature, name the
+//! contract, its code, that worker and its registered `insecure` flag, and a height at or above
+//! the one asked for (read-your-writes).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_cryptography::Signer as _;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use veil_crypto::envelope::SessionKeys;
+use veil_light::Trust;
+use veil_primitives::{
+    AccountId, ChainIdentity, Height, PrivateKey, WorkerInfo,
+    contract::{ContractId, ContractInfo},
+    namespace,
+    query::{
+        DEFAULT_SESSION_MS, MAX_QUERY_BYTES, QueryAnswer, QueryCall, QueryOutcome, SessionGrant,
+        SignedGrant, answer_aad, request_aad,
+    },
+    to_hex, worker_key,
+};
+use veil_pruntime_api::{PublicApiClient as _, QueryRequestView};
+use x25519_dalek::{PublicKey, StaticSecret};
+
+/// A query session: the signed grant and the session's secret key.
+pub struct Session {
+    /// The grant the account signed.
+    pub grant: SignedGrant,
+    secret: StaticSecret,
+    counter: u64,
+}
+
+/// Milliseconds since the Unix epoch (the chain's block time).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Session {
+    /// A new session for `contracts`, valid from `issued` for `lifetime_ms` (block-time
+    /// milliseconds; workers accept at most 7 days).
+    pub fn new(
+        key: &PrivateKey,
+        chain: &ChainIdentity,
+        contracts: Vec<ContractId>,
+        issued: u64,
+        lifetime_ms: u64,
+    ) -> Self {
+        let secret = StaticSecret::random_from_rng(&mut rand::rng());
+        let grant = SessionGrant {
+            account: key.public_key(),
+            session: PublicKey::from(&secret).to_bytes(),
+            contracts,
+            issued,
+            expiry: issued.saturating_add(lifetime_ms),
+        }
+        .sign(key, chain);
+        Self {
+            grant,
+            secret,
+            counter: 0,
+        }
+    }
+
+    /// A session valid for a day from now.
+    pub fn for_a_day(key: &PrivateKey, chain: &ChainIdentity, contracts: Vec<ContractId>) -> Self {
+        Self::new(key, chain, contracts, now_ms(), DEFAULT_SESSION_MS)
+    }
+
+    /// The session's public key.
+    pub fn public(&self) -> [u8; 32] {
+        self.grant.grant.session
+    }
+
+    /// Seals `call` to `worker` (identity and registered X25519 key) under the next counter;
+    /// returns the request and what opens its answer.
+    pub fn seal(
+        &mut self,
+        chain: &ChainIdentity,
+        worker: &AccountId,
+        worker_ecdh: &[u8; 32],
+        call: &QueryCall,
+        with_grant: bool,
+    ) -> anyhow::Result<(QueryRequestView, Pending)> {
+        let session = self.public();
+        let keys = SessionKeys::derive(
+            namespace::QUERY_KEYS,
+            &self.secret,
+            worker_ecdh,
+            &session,
+            worker_ecdh,
+        )?;
+        self.counter += 1;
+        let counter = self.counter;
+        let aad = request_aad(chain, worker, &session, counter);
+        let ciphertext =
+            keys.seal_request(counter, &aad, &call.encode(), MAX_QUERY_BYTES - 4 - 16)?;
+        let request = QueryRequestView {
+            grant: with_grant.then(|| to_hex(self.grant.encode())),
+            session: to_hex(session),
+            counter,
+            ciphertext: to_hex(ciphertext),
+        };
+        let pending = Pending {
+            keys,
+            aad: answer_aad(chain, worker, &session, counter),
+        };
+        Ok((request, pending))
+    }
+}
+
+/// What opens one request's answer.
+pub struct Pending {
+    keys: SessionKeys,
+    aad: Vec<u8>,
+}
+
+impl Pending {
+    /// Opens the sealed answer (hex, as the worker returns it).
+    pub fn open(&self, sealed: &str) -> anyhow::Result<QueryAnswer> {
+        let bytes = veil_primitives::from_hex(sealed)
+            .map_err(|e| anyhow::anyhow!("the worker sent a malformed answer: {e}"))?;
+        let plain = self
+            .keys
+            .answer()
+            .open(&self.aad, &bytes)
+            .map_err(|e| anyhow::anyhow!("the answer does not open: {e}"))?;
+        QueryAnswer::decode(plain.to_vec())
+            .map_err(|e| anyhow::anyhow!("the answer does not decode: {e}"))
+    }
+}
+
+/// Checks an answer against what the client knows by proof: the worker's registry entry and
+/// the contract's record.
+pub fn verify(
+    answer: &QueryAnswer,
+    chain: &ChainIdentity,
+    contract: &ContractId,
+    info: &ContractInfo,
+    worker: &AccountId,
+    entry: &WorkerInfo,
+    min_height: Height,
+) -> anyhow::Result<()> {
+    let c = &answer.commitment;
+    anyhow::ensure!(
+        c.verify(chain, &answer.signature),
+        "the answer's commitment is not signed by the worker"
+    );
+    anyhow::ensure!(&c.worker == worker, "the answer comes from another worker");
+    anyhow::ensure!(
+        &c.contract == contract,
+        "the answer is about another contract"
+    );
+    anyhow::ensure!(
+        c.code_hash == info.code,
+        "the answer ran other code than the contract's"
+    );
+    anyhow::ensure!(
+        c.insecure == entry.insecure,
+        "the worker's insecure flag ({}) disagrees with its registration ({})",
+        c.insecure,
+        entry.insecure
+    );
+    anyhow::ensure!(
+        answer.outcome == QueryOutcome::NotYet || c.height >= min_height,
+        "the answer is from height {}, older than the height {min_height} asked for",
+        c.height
+    );
+    Ok(())
+}
+
+/// A checked answer.
+#[derive(Debug)]
+pub struct Answered {
+    /// The answer.
+    pub answer: QueryAnswer,
+    /// The worker that gave it.
+    pub worker: AccountId,
+    /// Its registry entry, read by proof.
+    pub entry: WorkerInfo,
+}
+
+/// Asks the contract's miner `input` within `session`, at `min_height` or later, and checks
+/// the answer. The contract's record and the miner's registry entry are read by proof from
+/// the node under `trust`.
+pub async fn query(
+    node: &HttpClient,
+    trust: &Trust,
+    session: &mut Session,
+    contract: &ContractId,
+    input: Vec<u8>,
+    min_height: Height,
+) -> anyhow::Result<Answered> {
+    let chain = ChainIdentity {
+        chain_id: trust.chain_id,
+        genesis_hash: trust.genesis_hash,
+    };
+    let info = crate::contract::contract(node, trust, contract, 0)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no contract {} on chain", to_hex(contract)))?;
+    let worker = info.miner.clone();
+    let proved = crate::light::storage(node, trust, &worker_key(&worker), 0).await?;
+    let entry = proved
+        .value
+        .map(WorkerInfo::decode)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("worker record does not decode: {e}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!("the contract's miner {} is not registered", to_hex(&worker))
+        })?;
+    let endpoint = HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .build(&entry.endpoint)
+        .map_err(|e| anyhow::anyhow!("miner endpoint {}: {e}", entry.endpoint))?;
+    let call = QueryCall {
+        contract: *contract,
+        input,
+        min_height,
+    };
+    let mut with_grant = session.counter == 0;
+    let answer = loop {
+        let (request, pending) =
+            session.seal(&chain, &worker, &entry.ecdh_key, &call, with_grant)?;
+        match endpoint.contract_query(request).await {
+            Ok(sealed) => break pending.open(&sealed)?,
+            // The worker restarted (or evicted the session): show the grant again.
+            Err(e) if !with_grant && e.to_string().contains("unknown session") => {
+                with_grant = true;
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "the miner at {} refused the query: {}",
+                    entry.endpoint,
+                    crate::describe(&e)
+                ));
+            }
+        }
+    };
+    verify(
+        &answer, &chain, contract, &info, &worker, &entry, min_height,
+    )?;
+    Ok(Answered {
+        answer,
+        worker,
+        entry,
+    })
+}

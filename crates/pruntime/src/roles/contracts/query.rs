@@ -1,0 +1,353 @@
+//! Authenticated queries: sessions checked against the user's signed grant, requests opened
+//! with the session's keys, the contract's `query` run read-only on the current snapshot, and
+//! the answer sealed back with a signed commitment to the state it read.
+//!
+//! Queries read the published snapshot and never take the writer lock, so command execution
+//! never blocks them. A session's keys are derived once (one X25519) and cached; later queries
+//! of the session cost one AEAD open and one seal. The worker signs each contract's commitment
+//! once per state, and answers at that state share the signature.
+//!
+//! Counters are kept in memory: after a restart, a request replayed by the host is answered
+//! again (at the current state, sealed for the session alone, under a fresh nonce).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use commonware_codec::{DecodeExt as _, Encode as _};
+use veil_crypto::envelope::SessionKeys;
+use veil_primitives::{
+    AccountId, ChainIdentity, Digest, Height, Signature,
+    contract::ContractId,
+    namespace,
+    query::{
+        Commitment, MAX_ANSWER_BYTES, MAX_SESSION_MS, QueryAnswer, QueryCall, QueryOutcome,
+        SignedGrant, answer_aad, request_aad,
+    },
+};
+use veil_vm::{Call, Entry, Failure, Vm};
+use x25519_dalek::StaticSecret;
+
+use super::Miner;
+use crate::{identity::Identity, state::State};
+
+/// Fuel one query may spend.
+pub const QUERY_FUEL: u64 = 50_000_000;
+/// Sessions whose keys a worker caches.
+const MAX_SESSIONS: usize = 100_000;
+
+/// Why a query was refused. Refusals reveal nothing about contract state.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueryError {
+    /// pRuntime follows no chain yet.
+    #[error("this worker follows no chain yet")]
+    NotReady,
+    /// No grant with the first query of a session (or the worker restarted).
+    #[error("unknown session: send the signed grant with the query")]
+    UnknownSession,
+    /// The grant is not acceptable.
+    #[error("session grant refused: {0}")]
+    BadGrant(&'static str),
+    /// The grant expired by block time.
+    #[error("the session expired at {expiry} (block time now {now})")]
+    Expired {
+        /// The grant's expiry.
+        expiry: u64,
+        /// The last synced block's time.
+        now: u64,
+    },
+    /// The account revoked the session on chain.
+    #[error("the session was revoked on chain")]
+    Revoked,
+    /// A counter at or below one already seen.
+    #[error("replayed query: counter {counter} is not above {last}, the session's last")]
+    Replayed {
+        /// The request's counter.
+        counter: u64,
+        /// The session's last counter.
+        last: u64,
+    },
+    /// The request does not open under the session's keys.
+    #[error("the query does not open under the session's keys (tampered, or another worker's)")]
+    Sealing,
+    /// The opened request does not decode.
+    #[error("malformed query: {0}")]
+    Malformed(String),
+    /// The grant does not name the contract.
+    #[error("the session does not cover contract {0}")]
+    NotInSession(String),
+    /// This worker does not run the contract.
+    #[error("this worker does not run contract {0}")]
+    NotHere(String),
+}
+
+struct Session {
+    account: AccountId,
+    contracts: Vec<ContractId>,
+    expiry: u64,
+    keys: Arc<SessionKeys>,
+    last: u64,
+}
+
+/// What queries keep between calls: sessions and commitment signatures.
+#[derive(Default)]
+pub struct Queries {
+    sessions: Mutex<HashMap<[u8; 32], Session>>,
+    signatures: Mutex<HashMap<ContractId, (Height, Digest, Signature)>>,
+}
+
+/// A query as it arrives.
+pub struct Request {
+    /// The signed grant, on a session's first query.
+    pub grant: Option<SignedGrant>,
+    /// The session's X25519 public key.
+    pub session: [u8; 32],
+    /// The request's counter.
+    pub counter: u64,
+    /// The sealed [QueryCall].
+    pub ciphertext: Vec<u8>,
+}
+
+impl Request {
+    /// Decodes the public API's request (hex fields).
+    pub fn from_view(view: &veil_pruntime_api::QueryRequestView) -> Result<Self, String> {
+        let grant = view
+            .grant
+            .as_deref()
+            .map(|g| {
+                veil_primitives::decode_hex::<SignedGrant>(g).map_err(|e| format!("grant: {e}"))
+            })
+            .transpose()?;
+        let session: [u8; 32] = veil_primitives::from_hex(&view.session)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("session must be 32 bytes of hex")?;
+        let ciphertext =
+            veil_primitives::from_hex(&view.ciphertext).map_err(|e| format!("ciphertext: {e}"))?;
+        Ok(Self {
+            grant,
+            session,
+            counter: view.counter,
+            ciphertext,
+        })
+    }
+}
+
+/// What a query runs against: the published snapshot's parts.
+pub struct View<'a> {
+    /// What pRuntime knows of the chain.
+    pub state: &'a State,
+    /// The contracts it runs.
+    pub miner: &'a Miner,
+    /// The worker's keys.
+    pub identity: &'a Identity,
+    /// Whether the TEE is the insecure dev one.
+    pub insecure: bool,
+    /// The VM.
+    pub vm: &'a Vm,
+}
+
+impl Queries {
+    /// The session's account, contracts and keys after checking the grant (when sent), expiry,
+    /// revocation and the counter; the counter is recorded only once the request opened.
+    fn session(
+        &self,
+        view: &View<'_>,
+        chain: &ChainIdentity,
+        request: &Request,
+    ) -> Result<(AccountId, Vec<ContractId>, Arc<SessionKeys>), QueryError> {
+        let now = view.state.timestamp;
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(signed) = &request.grant
+            && !sessions.contains_key(&request.session)
+        {
+            let g = &signed.grant;
+            if g.session != request.session {
+                return Err(QueryError::BadGrant("it names another session key"));
+            }
+            if g.expiry <= g.issued || g.expiry - g.issued > MAX_SESSION_MS {
+                return Err(QueryError::BadGrant("its lifetime is empty or over 7 days"));
+            }
+            if !signed.verify(chain) {
+                return Err(QueryError::BadGrant(
+                    "the account's signature does not verify",
+                ));
+            }
+            let keys = SessionKeys::derive(
+                namespace::QUERY_KEYS,
+                &StaticSecret::from(*view.identity.ecdh_secret()),
+                &request.session,
+                &request.session,
+                &view.identity.ecdh_public(),
+            )
+            .map_err(|_| QueryError::BadGrant("the session key is not a valid X25519 key"))?;
+            if sessions.len() >= MAX_SESSIONS {
+                sessions.retain(|_, s| s.expiry > now);
+                if sessions.len() >= MAX_SESSIONS
+                    && let Some(k) = sessions.keys().next().copied()
+                {
+                    sessions.remove(&k);
+                }
+            }
+            sessions.insert(
+                request.session,
+                Session {
+                    account: g.account.clone(),
+                    contracts: g.contracts.clone(),
+                    expiry: g.expiry,
+                    keys: Arc::new(keys),
+                    last: 0,
+                },
+            );
+        }
+        let s = sessions
+            .get(&request.session)
+            .ok_or(QueryError::UnknownSession)?;
+        if s.expiry <= now {
+            return Err(QueryError::Expired {
+                expiry: s.expiry,
+                now,
+            });
+        }
+        if view
+            .miner
+            .revoked
+            .get(&request.session)
+            .is_some_and(|(account, _)| account == &s.account)
+        {
+            return Err(QueryError::Revoked);
+        }
+        if request.counter <= s.last {
+            return Err(QueryError::Replayed {
+                counter: request.counter,
+                last: s.last,
+            });
+        }
+        Ok((s.account.clone(), s.contracts.clone(), s.keys.clone()))
+    }
+
+    fn advance(&self, session: &[u8; 32], counter: u64) -> Result<(), QueryError> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let s = sessions
+            .get_mut(session)
+            .ok_or(QueryError::UnknownSession)?;
+        if counter <= s.last {
+            return Err(QueryError::Replayed {
+                counter,
+                last: s.last,
+            });
+        }
+        s.last = counter;
+        Ok(())
+    }
+
+    /// The worker's signature over `commitment`, made once per contract and state.
+    fn sign(&self, view: &View<'_>, chain: &ChainIdentity, commitment: &Commitment) -> Signature {
+        let mut cache = self.signatures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((height, root, signature)) = cache.get(&commitment.contract)
+            && *height == commitment.height
+            && *root == commitment.state_root
+        {
+            return signature.clone();
+        }
+        let signature = view.identity.sign(
+            namespace::QUERY_COMMITMENT,
+            &commitment.signing_payload(chain),
+        );
+        cache.insert(
+            commitment.contract,
+            (commitment.height, commitment.state_root, signature.clone()),
+        );
+        signature
+    }
+
+    /// Answers `request`: the sealed [QueryAnswer].
+    pub fn answer(&self, view: &View<'_>, request: &Request) -> Result<Vec<u8>, QueryError> {
+        let chain = view.state.chain();
+        let (account, contracts, keys) = self.session(view, &chain, request)?;
+        let me = view.identity.public_key();
+        let aad = request_aad(&chain, &me, &request.session, request.counter);
+        let plain = keys
+            .open_request(request.counter, &aad, &request.ciphertext)
+            .map_err(|_| QueryError::Sealing)?;
+        self.advance(&request.session, request.counter)?;
+        let call =
+            QueryCall::decode(plain.to_vec()).map_err(|e| QueryError::Malformed(e.to_string()))?;
+        let id = veil_primitives::to_hex(call.contract);
+        if !contracts.contains(&call.contract) {
+            return Err(QueryError::NotInSession(id));
+        }
+        let running = view
+            .miner
+            .running
+            .get(&call.contract)
+            .filter(|r| r.contract.key.is_some())
+            .ok_or(QueryError::NotHere(id))?;
+        let height = view.state.synced_height();
+        let commitment = Commitment {
+            contract: call.contract,
+            height,
+            block_hash: view.state.last_hash,
+            state_root: running.root,
+            code_hash: running.contract.code,
+            worker: me.clone(),
+            insecure: view.insecure,
+        };
+        let outcome = if height < call.min_height {
+            QueryOutcome::NotYet
+        } else if let Some(code) = view.miner.codes.get(&running.contract.code) {
+            let outcome = view.vm.execute(
+                code,
+                Call {
+                    entry: Entry::Query,
+                    input: call.input,
+                    caller: account.as_ref().try_into().unwrap_or([0; 32]),
+                    contract: call.contract.into(),
+                    height,
+                    block_hash: view.state.last_hash.into(),
+                    randomness: None,
+                    fuel: QUERY_FUEL,
+                },
+                running.state.clone(),
+            );
+            match outcome.result {
+                Ok(output) => QueryOutcome::Ok(output),
+                Err(Failure::Error { code, message }) => QueryOutcome::Error { code, message },
+                Err(Failure::OutOfFuel) => QueryOutcome::Failed("out of fuel".into()),
+                Err(Failure::Trap(reason)) => QueryOutcome::Failed(format!("trapped: {reason}")),
+            }
+        } else {
+            QueryOutcome::Failed("this worker has no code for the contract".into())
+        };
+        let signature = self.sign(view, &chain, &commitment);
+        let answer = QueryAnswer {
+            outcome,
+            commitment,
+            signature,
+        };
+        let aad = answer_aad(&chain, &me, &request.session, request.counter);
+        let plain = crate::sealed::encode_wiped(&answer);
+        keys.answer()
+            .seal(
+                &mut rand::rng(),
+                &aad,
+                &plain,
+                MAX_ANSWER_BYTES - 12 - 4 - 16,
+            )
+            .or_else(|_| {
+                // An output too large for the answer bucket: say so, still signed.
+                let short = QueryAnswer {
+                    outcome: QueryOutcome::Failed("the result exceeds the answer limit".into()),
+                    ..answer
+                };
+                keys.answer().seal(
+                    &mut rand::rng(),
+                    &aad,
+                    &short.encode(),
+                    MAX_ANSWER_BYTES - 12 - 4 - 16,
+                )
+            })
+            .map_err(|e| QueryError::Malformed(e.to_string()))
+    }
+}
