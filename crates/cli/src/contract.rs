@@ -133,7 +133,8 @@ fn record(id: &Digest, info: &veil_primitives::contract::ContractInfo) -> serde_
     })
 }
 
-fn build(dir: &Path) -> anyhow::Result<()> {
+/// Builds the contracts workspace `dir` with Debian's toolchain; returns its modules' paths.
+pub(crate) fn compile(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let missing: Vec<&str> = [DEBIAN_CARGO, DEBIAN_RUSTC, DEBIAN_WASM_STD]
         .into_iter()
         .filter(|path| !Path::new(path).exists())
@@ -176,6 +177,11 @@ fn build(dir: &Path) -> anyhow::Result<()> {
         "no .wasm in {}: a contract crate needs `crate-type = [\"cdylib\"]`",
         out.display()
     );
+    Ok(modules)
+}
+
+fn build(dir: &Path) -> anyhow::Result<()> {
+    let modules = compile(dir)?;
     let vm = Vm::new(Limits::default());
     let mut refused = 0;
     for path in &modules {
@@ -323,79 +329,115 @@ pub(crate) fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let client = connect(&rpc)?;
     runtime()?.block_on(async {
         let trust = veil_client::light::trust(&client, &genesis).await?;
-        let code_hash = hash(&code);
-        let now = client.status().await.map_err(veil_client::error::rpc)?.finalized;
-        if veil_client::contract::code(&client, &trust, &code_hash, now)
-            .await?
-            .is_some()
-        {
-            eprintln!("code {} is already on chain", to_hex(code_hash));
-        } else {
-            let chunks = veil_client::contract::upload_calls(&code);
-            let n = chunks.len();
-            transact(&client, &key, chunks, "code upload", |i| {
-                eprintln!(
-                    "uploaded chunk {}/{n} of {} ({} bytes)",
-                    i + 1,
-                    to_hex(code_hash),
-                    code.len()
-                )
-            })
-            .await?;
-        }
-        let instantiate = Call::Contract(ContractCall::Instantiate {
-            code: code_hash,
-            miner: miner.clone(),
-        });
-        let (nonce, height) =
-            transact(&client, &key, vec![instantiate], "instantiation", |_| ()).await?[0];
-        let id = contract_id(&key.public_key(), nonce);
-        eprintln!(
-            "contract {} instantiated at height {height} on miner {}; waiting for the gatekeepers to publish its key ...",
-            to_hex(id),
-            to_hex(&miner)
-        );
-        let deadline = Instant::now() + Duration::from_secs(args.key_timeout);
-        // With `--init`, also wait for the miner's grant: commands are refused before it.
-        let info = loop {
-            let info = veil_client::contract::contract(&client, &trust, &id, height)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("contract {} is not on chain", to_hex(id)))?;
-            if info.public_key.is_some() && (init.is_none() || info.granted) {
-                break info;
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the gatekeepers did not {} {} within {}s (has the network launched?)",
-                if info.public_key.is_none() {
-                    "publish the key of"
-                } else {
-                    "hand the key to the miner of"
-                },
-                to_hex(id),
-                args.key_timeout
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
+        let (id, info, init) = deploy_code(
+            &client,
+            &trust,
+            &key,
+            &code,
+            &miner,
+            init,
+            Duration::from_secs(args.key_timeout),
+        )
+        .await?;
         let mut out = record(&id, &info);
         if let Some(init) = init {
-            eprintln!("key published and granted to the miner; sending init (encrypted) ...");
-            let result = crate::call::send(
-                &client,
-                &trust,
-                &key,
-                &id,
-                "init",
-                &init,
-                veil_client::command::Options::default(),
-            )
-            .await?;
-            if let Some(e) = result.get("error").or(result.get("failed")) {
-                anyhow::bail!("the contract's init failed: {e}");
-            }
-            out["init"] = result;
+            out["init"] = init;
         }
         println!("{}", serde_json::to_string_pretty(&out)?);
         Ok(())
     })
+}
+
+/// Uploads `code` (unless it is on chain), instantiates it on `miner`, waits for the
+/// gatekeepers to publish its key (and, with `init`, to grant it to the miner, then sends
+/// `init` encrypted); returns the id, the proved record and `init`'s result.
+pub(crate) async fn deploy_code(
+    client: &jsonrpsee::http_client::HttpClient,
+    trust: &veil_light::Trust,
+    key: &PrivateKey,
+    code: &[u8],
+    miner: &veil_primitives::AccountId,
+    init: Option<serde_json::Value>,
+    key_timeout: Duration,
+) -> anyhow::Result<(
+    Digest,
+    veil_primitives::contract::ContractInfo,
+    Option<serde_json::Value>,
+)> {
+    let code_hash = hash(code);
+    let now = client
+        .status()
+        .await
+        .map_err(veil_client::error::rpc)?
+        .finalized;
+    if veil_client::contract::code(client, trust, &code_hash, now)
+        .await?
+        .is_some()
+    {
+        eprintln!("code {} is already on chain", to_hex(code_hash));
+    } else {
+        let chunks = veil_client::contract::upload_calls(code);
+        let n = chunks.len();
+        transact(client, key, chunks, "code upload", |i| {
+            eprintln!(
+                "uploaded chunk {}/{n} of {} ({} bytes)",
+                i + 1,
+                to_hex(code_hash),
+                code.len()
+            )
+        })
+        .await?;
+    }
+    let instantiate = Call::Contract(ContractCall::Instantiate {
+        code: code_hash,
+        miner: miner.clone(),
+    });
+    let (nonce, height) =
+        transact(client, key, vec![instantiate], "instantiation", |_| ()).await?[0];
+    let id = contract_id(&key.public_key(), nonce);
+    eprintln!(
+        "contract {} instantiated at height {height} on miner {}; waiting for the gatekeepers to publish its key ...",
+        to_hex(id),
+        to_hex(miner)
+    );
+    let deadline = Instant::now() + key_timeout;
+    // With `init`, also wait for the miner's grant: commands are refused before it.
+    let info = loop {
+        let info = veil_client::contract::contract(client, trust, &id, height)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("contract {} is not on chain", to_hex(id)))?;
+        if info.public_key.is_some() && (init.is_none() || info.granted) {
+            break info;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the gatekeepers did not {} {} within {}s (has the network launched?)",
+            if info.public_key.is_none() {
+                "publish the key of"
+            } else {
+                "hand the key to the miner of"
+            },
+            to_hex(id),
+            key_timeout.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let Some(init) = init else {
+        return Ok((id, info, None));
+    };
+    eprintln!("key published and granted to the miner; sending init (encrypted) ...");
+    let result = crate::call::send(
+        client,
+        trust,
+        key,
+        &id,
+        "init",
+        &init,
+        veil_client::command::Options::default(),
+    )
+    .await?;
+    if let Some(e) = result.get("error").or(result.get("failed")) {
+        anyhow::bail!("the contract's init failed: {e}");
+    }
+    Ok((id, info, Some(result)))
 }

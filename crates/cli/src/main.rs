@@ -9,6 +9,7 @@ mod account;
 mod bench;
 mod call;
 mod contract;
+mod demo;
 mod devnet;
 mod genesis;
 mod host;
@@ -79,6 +80,9 @@ enum Command {
     /// Ask a contract's miner a query in an authenticated session (no transaction); prints the
     /// decrypted answer and the signed commitment to the state it read.
     Query(call::QueryArgs),
+    /// Deploy the example token and auction on a running devnet and exercise them, checking
+    /// every result (exit status 1 if a check fails).
+    Demo(demo::DemoArgs),
     /// Show an account's balance and nonce.
     Account {
         /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
@@ -131,6 +135,7 @@ fn main() {
         Command::Deploy(args) => contract::deploy(args),
         Command::Call(args) => call::call(args),
         Command::Query(args) => call::query(args),
+        Command::Demo(args) => demo::run(args),
         Command::Account { rpc, account } => account::account(rpc, &account),
         Command::Bench { command } => bench::run(command),
         Command::RaService(args) => ra_service::run(args),

@@ -5,7 +5,7 @@
 //! creates the network on first run ([mod@launch]), resumes it on later runs over the same
 //! directory (upgrading workers whose `pruntime` was rebuilt, [upgrade]), runs a demo transfer
 //! once blocks finalize ([mod@demo]), waits for the workers to register and the network to
-//! launch, reports progress ([status]), and stops every process cleanly on Ctrl-C or SIGTERM
+//! launch, runs the contract demo (`crate::demo`), reports progress ([status]), and stops every process cleanly on Ctrl-C or SIGTERM
 //! ([process]). [layout] is what it writes to disk.
 
 pub(crate) mod demo;
@@ -48,9 +48,12 @@ pub(crate) struct DevnetArgs {
     /// node (one more pRuntime and host) comes with them.
     #[arg(long, default_value_t = 5)]
     workers: usize,
-    /// Skip the demo transfer.
+    /// Skip the demos (a transfer, then the contracts once the network has launched).
     #[arg(long)]
     no_demo: bool,
+    /// The contracts workspace the contract demo builds its examples from.
+    #[arg(long, default_value = "contracts")]
+    contracts: PathBuf,
     /// Least time between blocks, in milliseconds.
     #[arg(long, default_value_t = 250)]
     block_interval_ms: u64,
@@ -152,10 +155,28 @@ async fn run(dir: &Path, args: &DevnetArgs, launched: &mut Launched) -> anyhow::
     {
         eprintln!("{e:#}; see the host logs under {}", dir.display());
     }
-    if file.genesis_node.is_some()
-        && let Err(e) = wait_launched(&clients[0]).await
-    {
-        eprintln!("{e:#}; see the host logs under {}", dir.display());
+    let launched = match file.genesis_node {
+        Some(_) => match wait_launched(&clients[0]).await {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("{e:#}; see the host logs under {}", dir.display());
+                false
+            }
+        },
+        None => false,
+    };
+    if launched && !args.no_demo {
+        if args.contracts.join("Cargo.toml").is_file() {
+            if let Err(e) = crate::demo::contracts(&file, &args.contracts).await {
+                eprintln!("contract demo failed: {e:#}");
+            }
+        } else {
+            eprintln!(
+                "contract demo skipped: no contracts workspace at {} (pass --contracts DIR, or \
+                 run from the repository's root)",
+                args.contracts.display()
+            );
+        }
     }
     if args.detach {
         return Ok(());

@@ -965,30 +965,68 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     .unwrap();
     let state = veil_pruntime::state::State::load(&store).unwrap().unwrap();
     let root_key = *state.gatekeeper.unwrap().root_key;
-    let forms: Vec<Vec<u8>> = vec![
-        root_key.to_vec(),
-        to_hex(root_key).into_bytes(),
-        to_hex(root_key)[2..].to_uppercase().into_bytes(),
-        base64::engine::general_purpose::STANDARD
-            .encode(root_key)
-            .into_bytes(),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(root_key)
-            .into_bytes(),
-    ];
+    // The recipient of the encrypted transfers is a canary too: it was only ever inside
+    // commands, contract state and query arguments.
+    let recipient: [u8; 32] = veil_primitives::PrivateKey::from_seed(77)
+        .public_key()
+        .as_ref()
+        .try_into()
+        .unwrap();
+    let mut forms: Vec<(&str, Vec<u8>)> = Vec::new();
+    for (what, secret) in [
+        ("the root key", root_key),
+        ("a transfer's recipient", recipient),
+    ] {
+        forms.extend([
+            (what, secret.to_vec()),
+            (what, to_hex(secret).into_bytes()),
+            (what, to_hex(secret)[2..].to_uppercase().into_bytes()),
+            (
+                what,
+                base64::engine::general_purpose::STANDARD
+                    .encode(secret)
+                    .into_bytes(),
+            ),
+            (
+                what,
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(secret)
+                    .into_bytes(),
+            ),
+        ]);
+    }
     let all = files(&dir);
     assert!(all.len() > 20, "the devnet wrote its files");
     for f in all {
         let Ok(bytes) = std::fs::read(&f) else {
             continue;
         };
-        for form in &forms {
+        for (what, form) in &forms {
             assert!(
                 !bytes.windows(form.len()).any(|w| w == form.as_slice()),
-                "the root key leaks in {}",
+                "{what} leaks in {}",
                 f.display()
             );
         }
+    }
+
+    // The contract demo runs on the launched devnet and checks itself.
+    let demo = Command::new(VEIL)
+        .args(["demo", "--devnet"])
+        .arg(dir.join("net"))
+        .arg("--contracts")
+        .arg(&contracts)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&demo.stderr);
+    assert!(demo.status.success(), "{said}");
+    for line in [
+        "bob asking for alice's balance is refused",
+        "the result stays sealed before the close",
+        "only the winner and the price come out",
+        "every check passed",
+    ] {
+        assert!(said.contains(line), "{said}");
     }
 }
 
