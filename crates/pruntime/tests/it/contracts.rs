@@ -513,6 +513,44 @@ fn queries_need_a_live_unrevoked_session_and_answer_from_a_signed_state() {
         .is_err()
     );
 
+    // The miner's files as a kill -9 would leave them: a pRuntime reopened on them has the
+    // contract, its key, code, state and root, and answers the same.
+    let copy = crate::common::dir("contract-restart");
+    for f in files(&sim.workers[4].dir.0) {
+        let to = copy.0.join(f.strip_prefix(&sim.workers[4].dir.0).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &to).unwrap();
+    }
+    let tee = veil_pruntime::tee::DevTee::new(&copy.0.join("dev-key")).unwrap();
+    let (reopened, created) =
+        veil_pruntime::runtime::Runtime::open(Box::new(tee), &copy.0.join("data")).unwrap();
+    assert!(!created);
+    {
+        let (before, after) = (sim.workers[4].rt.snapshot(), reopened.snapshot());
+        let (b, a) = (&before.miner.running[&id], &after.miner.running[&id]);
+        assert_eq!(
+            (&a.state, a.root, &a.contract),
+            (&b.state, b.root, &b.contract)
+        );
+        assert!(a.contract.key.is_some() && after.miner.codes.contains_key(&b.contract.code));
+    }
+    let mut fresh = Session::new(&user, &sim.identity, vec![id], now, 3_600_000);
+    let (asked, pending) = fresh
+        .seal(
+            &sim.identity,
+            &miner,
+            &reopened.identity().ecdh_public(),
+            &call,
+            true,
+        )
+        .unwrap();
+    let sealed = reopened.query(&Request::from_view(&asked).unwrap());
+    assert_eq!(
+        opened(&pending, sealed).outcome,
+        QueryOutcome::Ok(canary.to_vec())
+    );
+    drop(reopened);
+
     // Within the session no grant is needed; the same request again is a replay.
     let (_, pending, sealed) = ask(&sim, &mut session, &call, false);
     assert_eq!(

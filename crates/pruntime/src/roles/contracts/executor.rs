@@ -485,3 +485,85 @@ impl<'a> Executor<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use commonware_cryptography::Signer as _;
+    use veil_primitives::{PrivateKey, hash};
+
+    use super::*;
+
+    fn module() -> Vec<u8> {
+        wat::parse_str(
+            r#"(module
+                (import "veil" "output_write" (func $out (param i32 i32)))
+                (memory (export "memory") 1)
+                (func (export "init") (call $out (i32.const 0) (i32.const 1)))
+                (func (export "handle_command") (call $out (i32.const 0) (i32.const 1)))
+                (func (export "handle_query") (call $out (i32.const 0) (i32.const 1)))
+                (func (export "handle_message") (call $out (i32.const 0) (i32.const 1))))"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_contract_runs_only_on_the_code_the_chain_announced() {
+        let dir = std::env::temp_dir().join(format!("veil-executor-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SealedKv::open(&dir, &[7; 32], b"measurement", b"identity").unwrap();
+        let chain = ChainIdentity {
+            chain_id: 1,
+            genesis_hash: hash(b"genesis"),
+        };
+        let me = PrivateKey::from_seed(1).public_key();
+        let vm = Vm::new(crate::runtime::contract_limits());
+        let code = module();
+        let mut other = code.clone();
+        other.extend_from_slice(&[0, 4, 1, b'x', 0, 0]); // a custom section: another hash
+        let event = ContractEvent::Instantiated {
+            contract: hash(b"contract"),
+            code: hash(&code),
+            developer: me.clone(),
+            miner: me.clone(),
+            miner_ecdh: [9; 32],
+        }
+        .encode()
+        .to_vec();
+        // The host supplies other code, or none: the batch is refused, naming the code.
+        for offered in [
+            BTreeMap::new(),
+            BTreeMap::from([(hash(&other), other.clone())]),
+        ] {
+            let mut ex = Executor::new(
+                &chain,
+                &me,
+                &[3; 32],
+                &vm,
+                &store,
+                &offered,
+                Miner::default(),
+            );
+            assert!(matches!(
+                ex.on_event(&event),
+                Err(ExecutorError::MissingCode { .. })
+            ));
+            assert!(ex.miner.running.is_empty());
+        }
+        // The announced code: the contract runs here, its code is kept sealed.
+        let offered = BTreeMap::from([(hash(&code), code.clone())]);
+        let mut ex = Executor::new(
+            &chain,
+            &me,
+            &[3; 32],
+            &vm,
+            &store,
+            &offered,
+            Miner::default(),
+        );
+        ex.on_event(&event).unwrap();
+        assert!(ex.miner.running.contains_key(&hash(b"contract")));
+        assert!(ex.miner.codes.contains_key(&hash(&code)));
+        assert!(!ex.commit.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
