@@ -93,6 +93,7 @@ fn main() -> anyhow::Result<()> {
                 .collect(),
             certificate: to_hex(chain.certificate(to)),
             messages: vec![Vec::new(); (to - from + 1) as usize],
+            code: Vec::new(),
         });
         from = to + 1;
     }

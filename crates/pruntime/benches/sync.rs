@@ -68,6 +68,7 @@ fn run(args: &SyncBenchArgs, per_block: usize) -> anyhow::Result<()> {
             headers: chain.headers[from as usize..=to as usize].to_vec(),
             certificate: chain.certificate(to),
             messages: chain.messages[from as usize..=to as usize].to_vec(),
+            code: Vec::new(),
         });
         from = to + 1;
     }
