@@ -11,7 +11,7 @@ use veil_primitives::{
     contract::{CONTRACTS_TOPIC, ContractEvent},
     decode_hex, from_hex,
 };
-use veil_pruntime_api::{IdentityView, InitRequest, SyncRequest};
+use veil_pruntime_api::{IdentityView, InitRequest, SyncRequest, limits::MAX_PENDING_EGRESS};
 use veil_rpc_api::GenesisView;
 
 use crate::ports::{ChainClient, PortError, WorkerClient};
@@ -151,6 +151,16 @@ pub async fn catch_up(
             }
         };
         synced_since_log += n;
+        // Contract results pile up in pRuntime's egress while it catches up: post them (the
+        // duties' round) before syncing further, so none waits long and the queue stays short.
+        if synced.egress_pending >= MAX_PENDING_EGRESS / 2 {
+            info!(
+                pending = synced.egress_pending,
+                synced = synced.synced_height,
+                "posting pRuntime's egress before syncing further"
+            );
+            return Ok(());
+        }
         if last_log.elapsed() > Duration::from_secs(2) || n >= batch {
             let tip = chain
                 .status()

@@ -18,7 +18,12 @@ pub const MAX_ANSWER_NONCE: usize = 64;
 /// Most blocks a key holder's verified view may trail the requester's before it refuses to
 /// answer (it cannot tell whether the round it knows is still current).
 pub const MAX_HOLDER_LAG: u64 = 32;
-/// Most unconfirmed worker egress messages pRuntime keeps.
+/// Unconfirmed worker egress messages pRuntime keeps for routine messages (heartbeats); its
+/// host stops catching up and posts egress once half as many wait.
 pub const MAX_PENDING_EGRESS: usize = 256;
+/// Most unconfirmed worker egress messages pRuntime keeps in all: contract results may fill
+/// the queue up to here (beside the slots kept for readiness), so a host that falls behind on
+/// posting loses none until it is this far behind.
+pub const MAX_EGRESS_BACKLOG: usize = 2_048;
 /// Most unconfirmed copies of the gatekeepers' stream a gatekeeper keeps.
 pub const MAX_PENDING_GATEKEEPER: usize = 64;

@@ -44,6 +44,9 @@ pub struct SyncResponse {
     pub synced_height: u64,
     /// Messages in the batch addressed to this worker.
     pub messages_for_worker: usize,
+    /// Signed egress waiting to be posted (the host posts before syncing much further).
+    #[serde(default)]
+    pub egress_pending: usize,
 }
 
 /// `GetIdentity` result.

@@ -30,10 +30,10 @@ use veil_primitives::{
 };
 use veil_pruntime::{
     roles::{
-        contracts::query::Request,
+        contracts::{contract_limits, query::Request},
         gatekeeper::contracts::{grant, public_key, publication},
     },
-    runtime::{Runtime, contract_limits},
+    runtime::Runtime,
     sync::Batch,
     tee::DevTee,
 };

@@ -216,6 +216,7 @@ impl PrivateApiServer for Api {
         Ok(SyncResponse {
             synced_height: height,
             messages_for_worker: mine.len(),
+            egress_pending: self.runtime.info().egress_pending,
         })
     }
 

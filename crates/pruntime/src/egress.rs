@@ -15,7 +15,7 @@ use veil_primitives::{
     ChainIdentity, Destination, GatekeeperMessage, Height, MAX_TX_BYTES_CAP, SignedWorkerMessage,
     WorkerMessage,
 };
-use veil_pruntime_api::limits::{MAX_PENDING_EGRESS, MAX_PENDING_GATEKEEPER};
+use veil_pruntime_api::limits::{MAX_EGRESS_BACKLOG, MAX_PENDING_EGRESS, MAX_PENDING_GATEKEEPER};
 
 use crate::{identity::Identity, roles::gatekeeper::state::GatekeeperRole};
 
@@ -57,10 +57,24 @@ impl Emitter<'_> {
     }
 
     /// Signs an essential worker message (a readiness confirmation, whose loss would get an
-    /// honest gatekeeper slashed). It may use the [RESERVED_EGRESS] slots routine messages
-    /// leave free, so a backlog of heartbeats never crowds it out.
+    /// honest gatekeeper slashed). It may use the [RESERVED_EGRESS] slots routine messages and
+    /// results leave free, so a backlog of either never crowds it out.
     pub(crate) fn essential(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>) {
-        self.push(outbox, topic, payload, MAX_PENDING_EGRESS);
+        self.push(outbox, topic, payload, MAX_EGRESS_BACKLOG);
+    }
+
+    /// Signs a message of contract results: it may fill the queue up to [MAX_EGRESS_BACKLOG]
+    /// less the reserved slots. Only a host that stopped posting that long ago loses one
+    /// (logged as an error; the senders' clients then time out).
+    pub(crate) fn result(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>) {
+        if outbox.pending.len() >= MAX_EGRESS_BACKLOG - RESERVED_EGRESS {
+            tracing::error!(
+                pending = outbox.pending.len(),
+                "egress backlog full: the host is not posting; contract results dropped"
+            );
+            return;
+        }
+        self.push(outbox, topic, payload, MAX_EGRESS_BACKLOG);
     }
 
     fn push(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>, room: usize) {
@@ -135,7 +149,7 @@ impl Read for Outbox {
             pending: Vec::<SignedWorkerMessage>::read_cfg(
                 buf,
                 &(
-                    RangeCfg::new(0..=MAX_PENDING_EGRESS),
+                    RangeCfg::new(0..=MAX_EGRESS_BACKLOG),
                     MAX_TX_BYTES_CAP as usize,
                 ),
             )?,
@@ -150,7 +164,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_heartbeat_backlog_leaves_room_for_readiness() {
+    fn a_heartbeat_or_result_backlog_leaves_room_for_readiness() {
         let identity = Identity::ephemeral();
         let chain = ChainIdentity {
             chain_id: 1,
@@ -166,17 +180,22 @@ mod tests {
             out.routine(&mut outbox, HEARTBEAT_TOPIC, vec![0; 40]);
         }
         assert_eq!(outbox.pending.len(), MAX_PENDING_EGRESS - RESERVED_EGRESS);
+        // Results may fill the queue far beyond, but not its reserve.
+        for _ in 0..MAX_EGRESS_BACKLOG {
+            out.result(&mut outbox, b"veil/contract-results", vec![2; 40]);
+        }
+        assert_eq!(outbox.pending.len(), MAX_EGRESS_BACKLOG - RESERVED_EGRESS);
         // Readiness still gets signed, in sequence, up to the full queue.
         for _ in 0..RESERVED_EGRESS {
             out.essential(&mut outbox, READY_TOPIC, vec![1]);
         }
-        assert_eq!(outbox.pending.len(), MAX_PENDING_EGRESS);
+        assert_eq!(outbox.pending.len(), MAX_EGRESS_BACKLOG);
         let last = outbox.pending.last().unwrap();
         assert_eq!(
             last.message.destination,
             Destination::Topic(READY_TOPIC.to_vec())
         );
-        assert_eq!(last.message.sequence, MAX_PENDING_EGRESS as u64 - 1);
+        assert_eq!(last.message.sequence, MAX_EGRESS_BACKLOG as u64 - 1);
         // The sealed outbox still decodes at its fullest.
         let bytes = commonware_codec::Encode::encode(&outbox);
         let decoded: Outbox = commonware_codec::DecodeExt::decode(bytes).unwrap();

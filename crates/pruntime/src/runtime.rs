@@ -23,7 +23,7 @@ use veil_primitives::{
     SignedGatekeeperMessage, SignedWorkerMessage, namespace, to_hex,
 };
 use veil_pruntime_api::{Info, SignedAnswer};
-use veil_vm::{Limits, Vm};
+use veil_vm::Vm;
 
 use crate::{
     egress::Emitter,
@@ -31,7 +31,7 @@ use crate::{
     ingress,
     roles::{
         contracts::{
-            Miner,
+            Miner, contract_limits,
             executor::Executor,
             query::{Queries, QueryError, Request, View},
             state_prefix,
@@ -53,16 +53,6 @@ pub use crate::error::RuntimeError;
 
 /// Where the sealed store lives inside the data directory.
 pub const STORE_DIR: &str = "store";
-
-/// The VM's limits for contract calls: the deploy policy's, with outputs and events small
-/// enough that a command's reply fits [veil_primitives::contract::MAX_REPLY_BYTES].
-pub fn contract_limits() -> Limits {
-    Limits {
-        max_output_bytes: 8 * 1024,
-        max_event_bytes: 8 * 1024,
-        ..Limits::default()
-    }
-}
 
 /// What `Bootstrap` reveals: the public genesis identity `pk_g` and the root key's check.
 #[derive(Clone, Debug, PartialEq, Eq)]

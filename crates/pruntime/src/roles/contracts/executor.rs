@@ -472,7 +472,7 @@ impl<'a> Executor<'a> {
             let mut size = 32 + 5;
             for r in results {
                 if !chunk.results.is_empty() && size + r.encode_size() > MAX_RESULTS_BYTES {
-                    out.essential(outbox, CONTRACT_RESULTS_TOPIC, chunk.encode().to_vec());
+                    out.result(outbox, CONTRACT_RESULTS_TOPIC, chunk.encode().to_vec());
                     chunk.results.clear();
                     size = 32 + 5;
                 }
@@ -480,7 +480,7 @@ impl<'a> Executor<'a> {
                 chunk.results.push(r);
             }
             if !chunk.results.is_empty() {
-                out.essential(outbox, CONTRACT_RESULTS_TOPIC, chunk.encode().to_vec());
+                out.result(outbox, CONTRACT_RESULTS_TOPIC, chunk.encode().to_vec());
             }
         }
     }
@@ -516,7 +516,7 @@ mod tests {
             genesis_hash: hash(b"genesis"),
         };
         let me = PrivateKey::from_seed(1).public_key();
-        let vm = Vm::new(crate::runtime::contract_limits());
+        let vm = Vm::new(super::super::contract_limits());
         let code = module();
         let mut other = code.clone();
         other.extend_from_slice(&[0, 4, 1, b'x', 0, 0]); // a custom section: another hash

@@ -24,7 +24,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use bytes::BufMut;
 use commonware_codec::{Buf, Decode as _, DecodeExt as _, EncodeSize, Read, ReadExt as _, Write};
 use veil_primitives::{AccountId, Digest, Height, contract::ContractId};
-use veil_vm::{Code, Vm};
+use veil_vm::{Code, Limits, Vm};
 use zeroize::Zeroizing;
 
 use crate::sealed::kv::SealedKv;
@@ -37,6 +37,16 @@ const REVOKED: &[u8] = b"revoked/";
 /// Store key of a revoked session.
 pub fn revoked_key(session: &[u8; 32]) -> Vec<u8> {
     [REVOKED, session.as_slice()].concat()
+}
+
+/// The VM's limits for contract calls: the deploy policy's, with outputs and events small
+/// enough that a command's reply fits [veil_primitives::contract::MAX_REPLY_BYTES].
+pub fn contract_limits() -> Limits {
+    Limits {
+        max_output_bytes: 8 * 1024,
+        max_event_bytes: 8 * 1024,
+        ..Limits::default()
+    }
 }
 
 /// Store key of a contract's record.
