@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use commonware_codec::{DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use jsonrpsee::http_client::HttpClient;
-use veil_crypto::envelope::{self, ReplyKey};
+use veil_crypto::envelope;
+pub use veil_crypto::envelope::ReplyKey;
 use veil_light::Trust;
 use veil_primitives::{
     AccountId, Call, ChainIdentity, Destination, Height, Message, Origin, PrivateKey, Transaction,
@@ -75,15 +76,13 @@ pub fn seal(
     })
 }
 
-/// The result of (`sender`, `nonce`)'s command to `contract` among `messages`, if `miner` sent
-/// it (results from anyone else are ignored; a forged one would not open anyway).
-pub fn find_result(
+/// Every result `miner` posted for `contract` among `messages` (results from anyone else are
+/// ignored; a forged one would not open anyway).
+pub fn results(
     messages: &[Message],
     miner: &AccountId,
     contract: &ContractId,
-    sender: &AccountId,
-    nonce: u64,
-) -> Option<CommandResult> {
+) -> Vec<CommandResult> {
     messages
         .iter()
         .filter(|m| {
@@ -93,6 +92,20 @@ pub fn find_result(
         .filter_map(|m| ContractResults::decode(m.payload.clone()).ok())
         .filter(|r| &r.contract == contract)
         .flat_map(|r| r.results)
+        .collect()
+}
+
+/// The result of (`sender`, `nonce`)'s command to `contract` among `messages`, if `miner` sent
+/// it.
+pub fn find_result(
+    messages: &[Message],
+    miner: &AccountId,
+    contract: &ContractId,
+    sender: &AccountId,
+    nonce: u64,
+) -> Option<CommandResult> {
+    results(messages, miner, contract)
+        .into_iter()
         .find(|r| &r.sender == sender && r.nonce == nonce)
 }
 

@@ -31,12 +31,14 @@ pub const CONTRACT_RESULTS_TOPIC: &[u8] = b"veil/contract-results";
 /// Largest sealed contract key a gatekeeper publishes.
 pub const MAX_SEALED_KEY_BYTES: usize = 256;
 /// Largest sealed reply to one command (a bucket size): a command's output and events
-/// together stay below it ([MAX_REPLY_PLAINTEXT]).
-pub const MAX_REPLY_BYTES: usize = 20 * 1024;
+/// together stay below it ([MAX_REPLY_PLAINTEXT]), and one reply with its result's framing fits
+/// a message ([MAX_RESULTS_BYTES]).
+pub const MAX_REPLY_BYTES: usize = 12 * 1024;
 /// Largest reply plaintext (output, events and framing) that seals into [MAX_REPLY_BYTES].
 pub const MAX_REPLY_PLAINTEXT: usize = MAX_REPLY_BYTES - 12 - 4 - 16;
-/// Largest payload of one [ContractResults] message (fits a worker message transaction).
-pub const MAX_RESULTS_BYTES: usize = 48 * 1024;
+/// Largest payload of one [ContractResults] message: the least message size the chain may
+/// be configured with ([crate::MIN_MESSAGE_BYTES]).
+pub const MAX_RESULTS_BYTES: usize = crate::MIN_MESSAGE_BYTES as usize;
 
 /// A contract's id.
 pub type ContractId = Digest;

@@ -32,6 +32,10 @@ pub struct Params {
     pub max_expiry_blocks: u64,
 }
 
+/// The least `max_message_bytes` may be: pRuntime sizes its egress (contract results above
+/// all) to fit it, and a message the chain refuses would stop the worker's sequence for good.
+pub const MIN_MESSAGE_BYTES: u32 = 16 * 1024;
+
 impl Default for Params {
     fn default() -> Self {
         Self {
@@ -62,6 +66,9 @@ impl Params {
         }
         if self.max_expiry_blocks == 0 {
             return Err("max_expiry_blocks must be positive");
+        }
+        if self.max_message_bytes < MIN_MESSAGE_BYTES {
+            return Err("max_message_bytes must be at least 16384 (pRuntime's egress fits it)");
         }
         Ok(())
     }

@@ -593,3 +593,25 @@ fn an_upload_chunk_index_at_the_top_of_its_range_is_refused_not_a_panic() {
     assert_eq!(net.check(&dev, call.clone()).map(|_| ()), bad_chunk);
     assert_eq!(net.run(&dev, call).0, bad_chunk);
 }
+
+#[test]
+fn governance_cannot_shrink_messages_below_what_pruntime_egress_needs() {
+    // pRuntime sizes contract results to MIN_MESSAGE_BYTES; a smaller limit would make the
+    // chain refuse a signed result for good and stop that worker's egress sequence.
+    let (mut net, _) = launched();
+    let gov = net.gov.clone();
+    let smaller = veil_primitives::Params {
+        max_message_bytes: veil_primitives::MIN_MESSAGE_BYTES - 1,
+        ..veil_primitives::Params::default()
+    };
+    assert_eq!(
+        net.run(&gov, Call::Governance(GovernanceCall::SetParams(smaller)))
+            .0,
+        Err(TxError::InvalidParams(
+            "max_message_bytes must be at least 16384 (pRuntime's egress fits it)"
+        ))
+    );
+    assert!(
+        veil_primitives::contract::MAX_RESULTS_BYTES <= veil_primitives::MIN_MESSAGE_BYTES as usize
+    );
+}

@@ -3,6 +3,7 @@
 //! veil-pruntime`.
 
 pub(crate) mod chain;
+pub(crate) mod contracts;
 
 use clap::Subcommand;
 
@@ -12,11 +13,16 @@ pub(crate) enum BenchCommand {
     /// Finalized transfers per second on a local devnet, with latency, against the
     /// single-core ed25519 verification rate.
     Chain(chain::ChainBenchArgs),
+    /// Confidential token transfers per second end to end on a running devnet (sealed,
+    /// executed by the miner, result finalized), with latency, against the single-core
+    /// ed25519 verification rate.
+    Contracts(contracts::ContractsBenchArgs),
 }
 
 /// `veil bench`.
 pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Chain(args) => chain::chain(args),
+        BenchCommand::Contracts(args) => contracts::contracts(args),
     }
 }

@@ -566,4 +566,68 @@ mod tests {
         assert!(!ex.commit.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn results_go_out_in_messages_the_chain_accepts() {
+        // A review's devnet benchmark: 48 KiB result messages were refused by the chain
+        // (16 KiB per message), which stopped the worker's egress sequence for good.
+        let dir = std::env::temp_dir().join(format!("veil-results-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SealedKv::open(&dir, &[7; 32], b"measurement", b"identity").unwrap();
+        let chain = ChainIdentity {
+            chain_id: 1,
+            genesis_hash: hash(b"genesis"),
+        };
+        let identity = crate::identity::Identity::ephemeral();
+        let me = identity.public_key();
+        let vm = Vm::new(super::super::contract_limits());
+        let offered = BTreeMap::new();
+        let mut ex = Executor::new(
+            &chain,
+            &me,
+            &[3; 32],
+            &vm,
+            &store,
+            &offered,
+            Miner::default(),
+        );
+        let contract = hash(b"contract");
+        let sender = PrivateKey::from_seed(2).public_key();
+        // The largest replies, and many small ones.
+        let mut results: Vec<CommandResult> = (0..5)
+            .map(|nonce| CommandResult {
+                sender: sender.clone(),
+                nonce,
+                height: 9,
+                reply: vec![1; MAX_REPLY_BYTES],
+            })
+            .collect();
+        results.extend((5..500).map(|nonce| CommandResult {
+            sender: sender.clone(),
+            nonce,
+            height: 9,
+            reply: vec![1; 256],
+        }));
+        ex.results.insert(contract, results);
+        let out = Emitter {
+            identity: &identity,
+            chain: &chain,
+        };
+        let mut outbox = Outbox::default();
+        ex.emit_results(&out, &mut outbox);
+        let limit = veil_primitives::Params::default().max_message_bytes as usize;
+        assert!(outbox.pending.len() > 1);
+        let mut carried = 0;
+        for m in &outbox.pending {
+            assert!(
+                m.message.payload.len() <= limit,
+                "{}",
+                m.message.payload.len()
+            );
+            let decoded = ContractResults::decode(m.message.payload.clone()).unwrap();
+            carried += decoded.results.len();
+        }
+        assert_eq!(carried, 500, "every result goes out, in order");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -43,8 +43,8 @@ pub fn revoked_key(session: &[u8; 32]) -> Vec<u8> {
 /// enough that a command's reply fits [veil_primitives::contract::MAX_REPLY_BYTES].
 pub fn contract_limits() -> Limits {
     Limits {
-        max_output_bytes: 8 * 1024,
-        max_event_bytes: 8 * 1024,
+        max_output_bytes: 6 * 1024,
+        max_event_bytes: 5 * 1024,
         ..Limits::default()
     }
 }

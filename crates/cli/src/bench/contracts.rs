@@ -1,0 +1,390 @@
+//! `veil bench contracts`: confidential token transfers per second end to end on a running,
+//! launched devnet: sealed by the client, ordered by the chain, executed by the miner, and
+//! their sealed results finalized on chain (so a query at that height sees them), with the
+//! latency of each from submission to its result; against a bound measured in the same run
+//! (single-core ed25519 verification, as `veil bench chain`).
+//!
+//! The load generator shares the machine's cores with the validators, workers and hosts; the
+//! report says how many there are.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use clap::Args;
+use commonware_codec::Encode as _;
+use commonware_cryptography::Signer as _;
+use commonware_math::algebra::Random as _;
+use jsonrpsee::{
+    core::{client::ClientT as _, params::BatchRequestBuilder},
+    http_client::HttpClient,
+    rpc_params,
+};
+use serde_json::json;
+use veil_client::{
+    abi::Kind,
+    command::{self, Options},
+    keys::{AccountKeyFile, read_json},
+};
+use veil_light::Trust;
+use veil_primitives::{
+    AccountId, Call, ChainIdentity, PrivateKey, Transaction, contract::Reply, decode_hex, to_hex,
+};
+use veil_rpc_api::VeilApiClient as _;
+
+use crate::{
+    call::{contract_abi, send},
+    contract::{compile, deploy_code},
+    devnet::layout::DevnetFile,
+    rpc::{connect, runtime, wait_finalized},
+};
+
+#[derive(Args)]
+pub(crate) struct ContractsBenchArgs {
+    /// The running devnet's directory (holds `devnet.json`; the network must have launched).
+    #[arg(long, default_value = "devnet-data")]
+    devnet: PathBuf,
+    /// The contracts workspace to build the token from.
+    #[arg(long, default_value = "contracts")]
+    contracts: PathBuf,
+    /// Transfers to send.
+    #[arg(long, default_value_t = 4_000)]
+    transfers: usize,
+    /// Sending accounts (each sends at most 50, below the mempool's nonce window).
+    #[arg(long, default_value_t = 100)]
+    senders: usize,
+    /// Transactions per RPC batch.
+    #[arg(long, default_value_t = 200)]
+    batch: usize,
+    /// Fuel each transfer reserves.
+    #[arg(long, default_value_t = 1_000_000)]
+    fuel: u64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Single-core ed25519 verifications per second.
+fn verify_bound(chain: &ChainIdentity) -> f64 {
+    let key = PrivateKey::random(commonware_utils::sys_rng());
+    let txs: Vec<_> = (0..4_000)
+        .map(|n| {
+            Transaction {
+                sender: key.public_key(),
+                nonce: n,
+                expiry: 1,
+                call: Call::Transfer {
+                    to: key.public_key(),
+                    amount: 1,
+                },
+            }
+            .sign(&key, chain)
+        })
+        .collect();
+    let start = Instant::now();
+    let ok = txs.iter().filter(|t| t.verify(chain)).count();
+    ok as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `veil bench contracts`.
+pub(crate) fn contracts(args: ContractsBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.senders > 0 && args.transfers > 0,
+        "--transfers and --senders must be positive"
+    );
+    let per_sender = args.transfers.div_ceil(args.senders);
+    anyhow::ensure!(
+        per_sender <= 50,
+        "{} transfers over {} senders is {per_sender} each; use at least {} senders",
+        args.transfers,
+        args.senders,
+        args.transfers.div_ceil(50)
+    );
+    let file: DevnetFile = read_json(&args.devnet.join("devnet.json")).map_err(|e| {
+        anyhow::anyhow!("{e:#}: start a devnet first (`veil devnet --detach`) and wait for it")
+    })?;
+    runtime()?.block_on(run(&args, &file, per_sender))
+}
+
+/// Sends `calls` from `key` (consecutive nonces) and waits for the last one.
+async fn from_one(
+    client: &HttpClient,
+    chain: &ChainIdentity,
+    key: &PrivateKey,
+    calls: Vec<Call>,
+) -> anyhow::Result<()> {
+    let height = client.status().await?.height;
+    let mut nonce = client.get_account(to_hex(key.public_key())).await?.nonce;
+    let mut last = String::new();
+    for call in calls {
+        let tx = Transaction {
+            sender: key.public_key(),
+            nonce,
+            expiry: height + 200,
+            call,
+        }
+        .sign(key, chain);
+        nonce += 1;
+        last = client.submit_transaction(to_hex(tx.encode())).await?;
+    }
+    wait_finalized(client, &last, Duration::from_secs(120)).await?;
+    Ok(())
+}
+
+struct Sent {
+    submitted: Instant,
+    reply_key: command::ReplyKey,
+}
+
+async fn run(
+    args: &ContractsBenchArgs,
+    file: &DevnetFile,
+    per_sender: usize,
+) -> anyhow::Result<()> {
+    let clients = file
+        .nodes
+        .iter()
+        .map(|n| connect(&n.rpc))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let client = &clients[0];
+    let genesis = decode_hex(&file.genesis_hash)
+        .map_err(|e| anyhow::anyhow!("devnet.json has a bad genesis hash: {e}"))?;
+    let trust: Trust = veil_client::light::trust(client, &genesis).await?;
+    let chain = ChainIdentity {
+        chain_id: trust.chain_id,
+        genesis_hash: trust.genesis_hash,
+    };
+    eprintln!("measuring the bound: single-core ed25519 verification");
+    let bound = verify_bound(&chain);
+    eprintln!("  {bound:.0} verifications/s");
+
+    let modules = compile(&args.contracts)?;
+    let token = modules
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|f| f == "veil_example_token.wasm")
+        })
+        .ok_or_else(|| anyhow::anyhow!("the token example was not built"))?;
+    let faucet = read_json::<AccountKeyFile>(&file.faucet_key)?.private_key()?;
+    let workers = client.workers().await?;
+    let gatekeepers: Vec<String> = client
+        .election()
+        .await?
+        .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
+        .unwrap_or_default();
+    let miner: AccountId = decode_hex(
+        &workers
+            .iter()
+            .find(|w| !gatekeepers.contains(&w.worker))
+            .ok_or_else(|| anyhow::anyhow!("no miner registered"))?
+            .worker,
+    )
+    .map_err(|e| anyhow::anyhow!("bad worker id: {e}"))?;
+    eprintln!("deploying the token on miner {}", to_hex(&miner));
+    let (id, _, _) = deploy_code(
+        client,
+        &trust,
+        &faucet,
+        &std::fs::read(token)?,
+        &miner,
+        Some(json!({ "supply": 1_000_000_000_000u64 })),
+        Duration::from_secs(60),
+    )
+    .await?;
+
+    // Senders: funded for fees, then given tokens by encrypted transfers from the faucet.
+    let mut rng = commonware_utils::sys_rng();
+    let senders: Vec<PrivateKey> = (0..args.senders)
+        .map(|_| PrivateKey::random(&mut rng))
+        .collect();
+    eprintln!("funding {} senders", senders.len());
+    for chunk in senders.chunks(50) {
+        let calls = chunk
+            .iter()
+            .map(|s| Call::Transfer {
+                to: s.public_key(),
+                amount: 1_000_000_000,
+            })
+            .collect();
+        from_one(client, &chain, &faucet, calls).await?;
+    }
+    let (_, abi) = contract_abi(client, &trust, &id).await?;
+    let info = veil_client::contract::contract(client, &trust, &id, 0)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the token is not on chain"))?;
+    for s in &senders {
+        let out = send(
+            client,
+            &trust,
+            &faucet,
+            &id,
+            "transfer",
+            &json!({ "to": to_hex(s.public_key()), "amount": 1_000_000 }),
+            Options::default(),
+        )
+        .await?;
+        anyhow::ensure!(out.get("error").is_none(), "seeding a sender failed: {out}");
+    }
+
+    // Seal every transfer up front: the client's cost is not the network's.
+    let sink = PrivateKey::random(&mut rng).public_key();
+    let input = abi.encode_call(
+        Kind::Command,
+        "transfer",
+        &json!({ "to": to_hex(&sink), "amount": 1 }),
+    )?;
+    let start_height = client.status().await?.height;
+    let expiry = start_height + 10_000;
+    let mut per_node: Vec<Vec<(AccountId, u64, String)>> = vec![Vec::new(); clients.len()];
+    let mut keys: HashMap<(AccountId, u64), command::ReplyKey> = HashMap::new();
+    let mut first = Vec::with_capacity(senders.len());
+    for s in &senders {
+        first.push(client.get_account(to_hex(s.public_key())).await?.nonce);
+    }
+    let mut total = 0;
+    'outer: for n in 0..per_sender {
+        for (i, s) in senders.iter().enumerate() {
+            if total == args.transfers {
+                break 'outer;
+            }
+            let sender = s.public_key();
+            let nonce = first[i] + n as u64;
+            let sealed = command::seal(
+                &chain, &id, &info, &sender, nonce, expiry, &input, args.fuel,
+            )?;
+            let tx = Transaction {
+                sender: sender.clone(),
+                nonce,
+                expiry,
+                call: Call::Contract(sealed.call),
+            }
+            .sign(s, &chain);
+            keys.insert((sender.clone(), nonce), sealed.reply_key);
+            per_node[i % clients.len()].push((sender, nonce, to_hex(tx.encode())));
+            total += 1;
+        }
+    }
+    eprintln!(
+        "submitting {total} sealed transfers to {} validators",
+        clients.len()
+    );
+    let sent: Arc<Mutex<HashMap<(AccountId, u64), Sent>>> = Arc::new(Mutex::new(HashMap::new()));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (c, txs) in clients.iter().cloned().zip(per_node) {
+        let sent = sent.clone();
+        let mut keys: HashMap<_, _> = txs
+            .iter()
+            .filter_map(|(s, n, _)| keys.remove(&(s.clone(), *n)).map(|k| ((s.clone(), *n), k)))
+            .collect();
+        let batch_size = args.batch;
+        tasks.push(tokio::spawn(async move {
+            let mut rejected = 0usize;
+            for chunk in txs.chunks(batch_size) {
+                let mut batch = BatchRequestBuilder::new();
+                for (_, _, hex) in chunk {
+                    batch.insert("veil_submitTransaction", rpc_params![hex])?;
+                }
+                let now = Instant::now();
+                {
+                    let mut sent = sent.lock().expect("lock");
+                    for (s, n, _) in chunk {
+                        if let Some(reply_key) = keys.remove(&(s.clone(), *n)) {
+                            sent.insert(
+                                (s.clone(), *n),
+                                Sent {
+                                    submitted: now,
+                                    reply_key,
+                                },
+                            );
+                        }
+                    }
+                }
+                rejected += c.batch_request::<String>(batch).await?.num_failed_calls();
+            }
+            Ok::<usize, anyhow::Error>(rejected)
+        }));
+    }
+
+    // Watch finalized blocks (checked by the light client) for the miner's results.
+    let mut done: Vec<(Duration, bool)> = Vec::new();
+    let mut next = start_height + 1;
+    let mut rejected = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last_seen = start;
+    while done.len() < total - rejected.unwrap_or(0) && Instant::now() < deadline {
+        if rejected.is_none() && tasks.iter().all(|t| t.is_finished()) {
+            let mut r = 0;
+            for t in tasks.drain(..) {
+                r += t.await??;
+            }
+            eprintln!(
+                "submitted in {:.2} s ({r} rejected); waiting for results",
+                start.elapsed().as_secs_f64()
+            );
+            rejected = Some(r);
+        }
+        let blocks = veil_client::light::messages(client, &trust, next, 50).await?;
+        if blocks.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        let now = Instant::now();
+        for (height, messages) in blocks {
+            next = height + 1;
+            for r in command::results(&messages, &miner, &id) {
+                let entry = sent
+                    .lock()
+                    .expect("lock")
+                    .remove(&(r.sender.clone(), r.nonce));
+                if let Some(s) = entry {
+                    let ok = matches!(
+                        command::open(&s.reply_key, &chain, &id, &r),
+                        Ok(Reply::Ok { .. })
+                    );
+                    done.push((now.saturating_duration_since(s.submitted), ok));
+                    last_seen = now;
+                }
+            }
+        }
+    }
+    let elapsed = last_seen
+        .saturating_duration_since(start)
+        .as_secs_f64()
+        .max(1e-9);
+    let succeeded = done.iter().filter(|(_, ok)| *ok).count();
+    let mut latencies: Vec<Duration> = done.iter().map(|(d, _)| *d).collect();
+    latencies.sort();
+    let tps = done.len() as f64 / elapsed;
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    println!(
+        "results on chain:     {} of {total} ({succeeded} succeeded) in {elapsed:.2} s",
+        done.len()
+    );
+    println!("throughput:           {tps:.0} transfers/s (sealed, executed, result finalized)");
+    println!(
+        "latency p50 / p99:    {:.0} ms / {:.0} ms (submission to finalized result)",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    println!("bound (1 core):       {bound:.0} ed25519 verifications/s");
+    println!("throughput / bound:   {:.3}", tps / bound);
+    println!(
+        "cores:                {} (shared by the client, validators, workers and hosts)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    anyhow::ensure!(
+        succeeded == done.len() && !done.is_empty(),
+        "{} transfers did not succeed",
+        done.len() - succeeded
+    );
+    Ok(())
+}
