@@ -14,8 +14,8 @@ use veil_primitives::{Measurement, to_hex};
 
 use super::{
     layout::{
-        DEVNET_GATEKEEPER_BOND, Layout, NodeEntry, WorkerEntry, devnet_registry_params,
-        devnet_staking_params,
+        DEVNET_GATEKEEPER_BOND, Layout, NodeEntry, ProcessEntry, WorkerEntry,
+        devnet_registry_params, devnet_staking_params,
     },
     process::{
         ensure_pruntime, genesis_pruntime_command, node_command, pruntime_measurement, spawn,
@@ -57,6 +57,8 @@ pub(crate) struct Launched {
     pub workers: Vec<WorkerEntry>,
     /// The dev RA service URL, if workers run.
     pub ra_service: Option<String>,
+    /// The dev RA service's process, if workers run.
+    pub ra_process: Option<ProcessEntry>,
     /// The genesis node, if workers run.
     pub genesis_node: Option<WorkerEntry>,
 }
@@ -93,13 +95,17 @@ pub(crate) fn launch(dir: &Path, config: &LaunchConfig) -> anyhow::Result<Launch
         &mut children,
     );
     match started {
-        Ok((nodes, workers, ra_service, genesis_node)) => Ok(Launched {
-            children,
-            nodes,
-            workers,
-            ra_service,
-            genesis_node,
-        }),
+        Ok((nodes, workers, ra, genesis_node)) => {
+            let (ra_service, ra_process) = ra.unzip();
+            Ok(Launched {
+                children,
+                nodes,
+                workers,
+                ra_service,
+                ra_process,
+                genesis_node,
+            })
+        }
         Err(e) => {
             terminate(&mut children);
             Err(e)
@@ -199,7 +205,7 @@ fn create(dir: &Path, config: &LaunchConfig) -> anyhow::Result<(Layout, Option<C
 type Started = (
     Vec<NodeEntry>,
     Vec<WorkerEntry>,
-    Option<String>,
+    Option<(String, ProcessEntry)>,
     Option<WorkerEntry>,
 );
 
@@ -232,7 +238,7 @@ fn start(
         )?),
         None => None,
     };
-    let ra_url = start_ra_service(dir, ra_port, children)?;
+    let (ra_url, ra_process) = start_ra_service(dir, ra_port, children)?;
     let mut workers = Vec::new();
     for (w, (private, public)) in layout.workers.iter().enumerate() {
         let (pruntime, host, entry) = spawn_worker(
@@ -252,7 +258,7 @@ fn start(
         children.push(host);
         workers.push(entry);
     }
-    Ok((nodes, workers, Some(ra_url), genesis_node))
+    Ok((nodes, workers, Some((ra_url, ra_process)), genesis_node))
 }
 
 fn start_validators(
@@ -331,28 +337,34 @@ fn start_genesis_node(
     })
 }
 
-/// The dev RA service (INSECURE); returns its URL.
-fn start_ra_service(dir: &Path, port: u16, children: &mut Vec<Child>) -> anyhow::Result<String> {
-    let child = spawn(
-        &[
-            std::env::current_exe()?.display().to_string(),
-            "ra-service".into(),
-            "--key".into(),
-            dir.join("keys")
-                .join("ra-service.json")
-                .display()
-                .to_string(),
-            "--listen".into(),
-            format!("127.0.0.1:{port}"),
-        ],
-        &dir.join("ra-service.log"),
-    )?;
+/// The dev RA service (INSECURE); returns its URL and process.
+fn start_ra_service(
+    dir: &Path,
+    port: u16,
+    children: &mut Vec<Child>,
+) -> anyhow::Result<(String, ProcessEntry)> {
+    let command = vec![
+        std::env::current_exe()?.display().to_string(),
+        "ra-service".into(),
+        "--key".into(),
+        dir.join("keys")
+            .join("ra-service.json")
+            .display()
+            .to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+    ];
+    let child = spawn(&command, &dir.join("ra-service.log"))?;
     eprintln!(
         "  dev RA service (INSECURE): pid {}, http://127.0.0.1:{port}",
         child.id()
     );
+    let process = ProcessEntry {
+        pid: child.id(),
+        command,
+    };
     children.push(child);
-    Ok(format!("http://127.0.0.1:{port}"))
+    Ok((format!("http://127.0.0.1:{port}"), process))
 }
 
 /// Starts the genesis node's pRuntime and takes the genesis role in it for the dealt chain: its

@@ -76,6 +76,22 @@ pub(crate) struct DevnetFile {
     /// (which has no operator key).
     #[serde(default)]
     pub genesis_node: Option<WorkerEntry>,
+    /// The dev RA service's process, if workers run.
+    #[serde(default)]
+    pub ra_service_process: Option<ProcessEntry>,
+    /// The `veil devnet` process supervising the others (`null` when detached).
+    #[serde(default)]
+    pub supervisor: Option<ProcessEntry>,
+}
+
+/// A process by id and the command line that started it (`veil devnet stop` and `status`
+/// check both, so a pid reused by another program is left alone).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct ProcessEntry {
+    /// Process id.
+    pub pid: u32,
+    /// Its command line.
+    pub command: Vec<String>,
 }
 
 /// One worker (or the genesis node) in `devnet.json`.

@@ -5,9 +5,12 @@
 //! creates the network on first run ([mod@launch]), resumes it on later runs over the same
 //! directory (upgrading workers whose `pruntime` was rebuilt, [upgrade]), runs a demo transfer
 //! once blocks finalize ([mod@demo]), waits for the workers to register and the network to
-//! launch, runs the contract demo (`crate::demo`), reports progress ([status]), and stops every process cleanly on Ctrl-C or SIGTERM
-//! ([process]). [layout] is what it writes to disk.
+//! launch, runs the contract demo (`crate::demo`), reports progress ([status]), and stops
+//! every process cleanly on Ctrl-C or SIGTERM ([process]). `veil devnet stop` and `veil devnet
+//! status` find a devnet's processes, detached or not, by what `devnet.json` records
+//! ([control]). [layout] is what it writes to disk.
 
+pub(crate) mod control;
 pub(crate) mod demo;
 pub(crate) mod launch;
 pub(crate) mod layout;
@@ -21,7 +24,7 @@ use std::{
     time::Duration,
 };
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use veil_rpc_api::VeilApiClient as _;
 
 use self::{
@@ -35,8 +38,11 @@ use self::{
 use crate::rpc::{connect, runtime};
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 /// `veil devnet` arguments.
 pub(crate) struct DevnetArgs {
+    #[command(subcommand)]
+    command: Option<DevnetCommand>,
     /// Devnet directory; reused (resumed) if it already holds a devnet.
     #[arg(long, default_value = "devnet-data")]
     dir: PathBuf,
@@ -69,8 +75,31 @@ pub(crate) struct DevnetArgs {
     detach: bool,
 }
 
+/// `veil devnet stop` and `veil devnet status`.
+#[derive(Subcommand)]
+enum DevnetCommand {
+    /// Stop every process a devnet started (validators, workers, hosts, the genesis node, the
+    /// RA service and its supervisor), detached or not.
+    Stop {
+        /// Devnet directory.
+        #[arg(long, default_value = "devnet-data")]
+        dir: PathBuf,
+    },
+    /// Show which of a devnet's processes run, and the validators' heights.
+    Status {
+        /// Devnet directory.
+        #[arg(long, default_value = "devnet-data")]
+        dir: PathBuf,
+    },
+}
+
 /// `veil devnet`.
 pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
+    match &args.command {
+        Some(DevnetCommand::Stop { dir }) => return control::stop(dir),
+        Some(DevnetCommand::Status { dir }) => return control::status(dir),
+        None => {}
+    }
     std::fs::create_dir_all(&args.dir)?;
     let dir = args.dir.canonicalize()?;
     let mut launched = launch(
@@ -130,6 +159,12 @@ async fn run(dir: &Path, args: &DevnetArgs, launched: &mut Launched) -> anyhow::
         workers: launched.workers.clone(),
         ra_service: launched.ra_service.clone(),
         genesis_node: launched.genesis_node.clone(),
+        ra_service_process: launched.ra_process.clone(),
+        // A detached devnet has no supervisor once this process exits.
+        supervisor: (!args.detach).then(|| layout::ProcessEntry {
+            pid: std::process::id(),
+            command: std::env::args().collect(),
+        }),
     };
     let path = dir.join("devnet.json");
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;

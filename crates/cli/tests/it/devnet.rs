@@ -401,3 +401,130 @@ fn rpc_limits_hold(rt: &tokio::runtime::Runtime, rpc: &str) {
         );
     });
 }
+
+/// Every pid `devnet.json` records for `file`.
+fn recorded_pids(file: &serde_json::Value) -> Vec<u32> {
+    let mut pids: Vec<u32> = file["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["pid"].as_u64().unwrap() as u32)
+        .collect();
+    let workers = file["workers"].as_array().unwrap().iter().chain(
+        file["genesis_node"]
+            .as_object()
+            .map(|_| &file["genesis_node"]),
+    );
+    for w in workers {
+        pids.push(w["pruntime_pid"].as_u64().unwrap() as u32);
+        pids.push(w["host_pid"].as_u64().unwrap() as u32);
+    }
+    pids.push(file["ra_service_process"]["pid"].as_u64().unwrap() as u32);
+    pids
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped by its parent) is not running.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+#[test]
+fn a_detached_devnet_is_listed_and_stopped_by_devnet_stop() {
+    let _slot = NetworkSlot::acquire();
+    let dir = std::env::temp_dir().join(format!("veil-devnet-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cleanup = Cleanup {
+        devnet: None,
+        extra: Vec::new(),
+        pids: Vec::new(),
+        dir: dir.clone(),
+    };
+    let log = std::fs::File::create(dir.join("devnet.out")).unwrap();
+    let started = Command::new(VEIL)
+        .args(["devnet", "--dir"])
+        .arg(dir.join("net"))
+        .args([
+            "--detach",
+            "--no-demo",
+            "--workers",
+            "1",
+            "--gatekeepers",
+            "1",
+        ])
+        .args(["--block-interval-ms", "100"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .status()
+        .unwrap();
+    let text = std::fs::read_to_string(dir.join("net/devnet.json")).unwrap_or_default();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if let Some(nodes) = file["nodes"].as_array() {
+        cleanup.pids = nodes
+            .iter()
+            .map(|n| n["pid"].as_u64().unwrap() as u32)
+            .collect();
+    }
+    assert!(started.success(), "{}", diagnostics(&dir));
+    let pids = recorded_pids(&file);
+    cleanup.pids = pids.clone();
+    // 4 validators, the genesis node and a worker (a pRuntime and a host each), the RA service.
+    assert_eq!(pids.len(), 9);
+    assert!(file["supervisor"].is_null(), "a detached devnet has none");
+    assert!(pids.iter().all(|&p| alive(p)));
+
+    let net = dir.join("net");
+    let status = Command::new(VEIL)
+        .args(["devnet", "status", "--dir"])
+        .arg(&net)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&status.stdout);
+    assert!(listing.contains("9 of 9 processes running"), "{listing}");
+    assert!(
+        listing.contains("validator 0") && listing.contains("height"),
+        "{listing}"
+    );
+    assert!(listing.contains("dev RA service"), "{listing}");
+
+    let stopped = Command::new(VEIL)
+        .args(["devnet", "stop", "--dir"])
+        .arg(&net)
+        .output()
+        .unwrap();
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    poll(
+        &dir,
+        "every devnet process to exit",
+        Duration::from_secs(20),
+        || pids.iter().all(|&p| !alive(p)).then_some(()),
+    );
+    let status = Command::new(VEIL)
+        .args(["devnet", "status", "--dir"])
+        .arg(&net)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&status.stdout);
+    assert!(listing.contains("0 of 9 processes running"), "{listing}");
+    // Stopping again finds nothing to stop; a directory without a devnet is a clear error.
+    let again = Command::new(VEIL)
+        .args(["devnet", "stop", "--dir"])
+        .arg(&net)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing of the devnet"));
+    let none = veil(&["devnet", "stop", "--dir", "/nonexistent-devnet"]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no devnet was started"));
+}
