@@ -186,6 +186,107 @@ pub struct Answered {
     pub entry: WorkerInfo,
 }
 
+/// A contract's miner, as the client knows it by proof: where to ask, and what to check the
+/// answers against.
+pub struct Target {
+    /// The contract.
+    pub contract: ContractId,
+    /// Its record.
+    pub info: ContractInfo,
+    /// Its miner.
+    pub worker: AccountId,
+    /// The miner's registry entry.
+    pub entry: WorkerInfo,
+    endpoint: HttpClient,
+    chain: ChainIdentity,
+}
+
+impl Target {
+    /// Reads the contract's record and its miner's registry entry by proof from `node`.
+    pub async fn resolve(
+        node: &HttpClient,
+        trust: &Trust,
+        contract: &ContractId,
+    ) -> anyhow::Result<Self> {
+        let info = crate::contract::contract(node, trust, contract, 0)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no contract {} on chain", to_hex(contract)))?;
+        let worker = info.miner.clone();
+        let proved = crate::light::storage(node, trust, &worker_key(&worker), 0).await?;
+        let entry = proved
+            .value
+            .map(WorkerInfo::decode)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("worker record does not decode: {e}"))?
+            .ok_or_else(|| {
+                anyhow::anyhow!("the contract's miner {} is not registered", to_hex(&worker))
+            })?;
+        let endpoint = HttpClientBuilder::default()
+            .request_timeout(Duration::from_secs(30))
+            .build(&entry.endpoint)
+            .map_err(|e| anyhow::anyhow!("miner endpoint {}: {e}", entry.endpoint))?;
+        Ok(Self {
+            contract: *contract,
+            info,
+            worker,
+            entry,
+            endpoint,
+            chain: ChainIdentity {
+                chain_id: trust.chain_id,
+                genesis_hash: trust.genesis_hash,
+            },
+        })
+    }
+
+    /// Asks `input` within `session`, at `min_height` or later, and checks the answer.
+    pub async fn ask(
+        &self,
+        session: &mut Session,
+        input: Vec<u8>,
+        min_height: Height,
+    ) -> anyhow::Result<QueryAnswer> {
+        let call = QueryCall {
+            contract: self.contract,
+            input,
+            min_height,
+        };
+        let mut with_grant = session.counter == 0;
+        let answer = loop {
+            let (request, pending) = session.seal(
+                &self.chain,
+                &self.worker,
+                &self.entry.ecdh_key,
+                &call,
+                with_grant,
+            )?;
+            match self.endpoint.contract_query(request).await {
+                Ok(sealed) => break pending.open(&sealed)?,
+                // The worker restarted (or evicted the session): show the grant again.
+                Err(e) if !with_grant && e.to_string().contains("unknown session") => {
+                    with_grant = true;
+                }
+                Err(e) => {
+                    return Err(anyhow::anyhow!(
+                        "the miner at {} refused the query: {}",
+                        self.entry.endpoint,
+                        crate::describe(&e)
+                    ));
+                }
+            }
+        };
+        verify(
+            &answer,
+            &self.chain,
+            &self.contract,
+            &self.info,
+            &self.worker,
+            &self.entry,
+            min_height,
+        )?;
+        Ok(answer)
+    }
+}
+
 /// Asks the contract's miner `input` within `session`, at `min_height` or later, and checks
 /// the answer. The contract's record and the miner's registry entry are read by proof from
 /// the node under `trust`.
@@ -197,57 +298,11 @@ pub async fn query(
     input: Vec<u8>,
     min_height: Height,
 ) -> anyhow::Result<Answered> {
-    let chain = ChainIdentity {
-        chain_id: trust.chain_id,
-        genesis_hash: trust.genesis_hash,
-    };
-    let info = crate::contract::contract(node, trust, contract, 0)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no contract {} on chain", to_hex(contract)))?;
-    let worker = info.miner.clone();
-    let proved = crate::light::storage(node, trust, &worker_key(&worker), 0).await?;
-    let entry = proved
-        .value
-        .map(WorkerInfo::decode)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("worker record does not decode: {e}"))?
-        .ok_or_else(|| {
-            anyhow::anyhow!("the contract's miner {} is not registered", to_hex(&worker))
-        })?;
-    let endpoint = HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(30))
-        .build(&entry.endpoint)
-        .map_err(|e| anyhow::anyhow!("miner endpoint {}: {e}", entry.endpoint))?;
-    let call = QueryCall {
-        contract: *contract,
-        input,
-        min_height,
-    };
-    let mut with_grant = session.counter == 0;
-    let answer = loop {
-        let (request, pending) =
-            session.seal(&chain, &worker, &entry.ecdh_key, &call, with_grant)?;
-        match endpoint.contract_query(request).await {
-            Ok(sealed) => break pending.open(&sealed)?,
-            // The worker restarted (or evicted the session): show the grant again.
-            Err(e) if !with_grant && e.to_string().contains("unknown session") => {
-                with_grant = true;
-            }
-            Err(e) => {
-                return Err(anyhow::anyhow!(
-                    "the miner at {} refused the query: {}",
-                    entry.endpoint,
-                    crate::describe(&e)
-                ));
-            }
-        }
-    };
-    verify(
-        &answer, &chain, contract, &info, &worker, &entry, min_height,
-    )?;
+    let target = Target::resolve(node, trust, contract).await?;
+    let answer = target.ask(session, input, min_height).await?;
     Ok(Answered {
         answer,
-        worker,
-        entry,
+        worker: target.worker,
+        entry: target.entry,
     })
 }

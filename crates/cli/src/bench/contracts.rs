@@ -4,6 +4,10 @@
 //! latency of each from submission to its result; against a bound measured in the same run
 //! (single-core ed25519 verification, as `veil bench chain`).
 //!
+//! Beside the load, one client asks the miner an authenticated query every 50 ms (below the
+//! public API's per-address rate limit), and the latency of those queries under load is set
+//! against the same queries' latency on the idle network, measured just before.
+//!
 //! The load generator shares the machine's cores with the validators, workers and hosts; the
 //! report says how many there are.
 
@@ -28,6 +32,7 @@ use veil_client::{
     abi::Kind,
     command::{self, Options},
     keys::{AccountKeyFile, read_json},
+    query,
 };
 use veil_light::Trust;
 use veil_primitives::{
@@ -234,6 +239,16 @@ async fn run(
         anyhow::ensure!(out.get("error").is_none(), "seeding a sender failed: {out}");
     }
 
+    // Query latency on the idle network: the bound for the same queries under load.
+    let target = Arc::new(query::Target::resolve(client, &trust, &id).await?);
+    let asker = senders[0].clone();
+    let balance = abi.encode_call(
+        Kind::Query,
+        "balance",
+        &json!({ "who": to_hex(asker.public_key()) }),
+    )?;
+    let idle = ask_every(&target, &asker, &chain, &id, &balance, 60, None).await?;
+
     // Seal every transfer up front: the client's cost is not the network's.
     let sink = PrivateKey::random(&mut rng).public_key();
     let input = abi.encode_call(
@@ -277,6 +292,27 @@ async fn run(
         clients.len()
     );
     let sent: Arc<Mutex<HashMap<(AccountId, u64), Sent>>> = Arc::new(Mutex::new(HashMap::new()));
+    let loaded = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let querier = {
+        let (target, asker, balance, loaded) = (
+            target.clone(),
+            asker.clone(),
+            balance.clone(),
+            loaded.clone(),
+        );
+        tokio::spawn(async move {
+            ask_every(
+                &target,
+                &asker,
+                &chain,
+                &id,
+                &balance,
+                usize::MAX,
+                Some(loaded),
+            )
+            .await
+        })
+    };
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (c, txs) in clients.iter().cloned().zip(per_node) {
@@ -356,6 +392,8 @@ async fn run(
             }
         }
     }
+    loaded.store(false, std::sync::atomic::Ordering::Relaxed);
+    let under_load = querier.await??;
     let elapsed = last_seen
         .saturating_duration_since(start)
         .as_secs_f64()
@@ -376,6 +414,17 @@ async fn run(
         p99.as_secs_f64() * 1e3
     );
     println!("bound (1 core):       {bound:.0} ed25519 verifications/s");
+    let (q50, q99) = (percentile(&under_load, 0.5), percentile(&under_load, 0.99));
+    let (i50, i99) = (percentile(&idle, 0.5), percentile(&idle, 0.99));
+    println!(
+        "query p50 / p99:      {:.1} ms / {:.1} ms under load ({} queries), {:.1} ms / {:.1} ms idle ({} queries)",
+        q50.as_secs_f64() * 1e3,
+        q99.as_secs_f64() * 1e3,
+        under_load.len(),
+        i50.as_secs_f64() * 1e3,
+        i99.as_secs_f64() * 1e3,
+        idle.len()
+    );
     println!("throughput / bound:   {:.3}", tps / bound);
     println!(
         "cores:                {} (shared by the client, validators, workers and hosts)",
@@ -387,4 +436,37 @@ async fn run(
         done.len() - succeeded
     );
     Ok(())
+}
+
+/// Asks `target` for `asker`'s balance every 50 ms in one session, `count` times or while
+/// `running` holds; returns the sorted latencies (each answer checked by the client).
+async fn ask_every(
+    target: &query::Target,
+    asker: &PrivateKey,
+    chain: &ChainIdentity,
+    contract: &veil_primitives::contract::ContractId,
+    input: &[u8],
+    count: usize,
+    running: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut session = query::Session::for_a_day(asker, chain, vec![*contract]);
+    let mut latencies = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    while latencies.len() < count
+        && running
+            .as_ref()
+            .is_none_or(|r| r.load(std::sync::atomic::Ordering::Relaxed))
+    {
+        tick.tick().await;
+        let asked = Instant::now();
+        let answer = target.ask(&mut session, input.to_vec(), 0).await?;
+        latencies.push(asked.elapsed());
+        anyhow::ensure!(
+            matches!(answer.outcome, veil_primitives::query::QueryOutcome::Ok(_)),
+            "a balance query failed: {:?}",
+            answer.outcome
+        );
+    }
+    latencies.sort();
+    Ok(latencies)
 }
