@@ -40,7 +40,7 @@ pub use gatekeeper::{
 pub use hash::{Digest, hash, hash_parts};
 pub use message::{Destination, MAX_TOPIC_BYTES, Message, Origin};
 pub use params::Params;
-pub use params::{MAX_STATE_VALUE, MIN_MESSAGE_BYTES};
+pub use params::{MAX_STATE_VALUE, MIN_MESSAGE_BYTES, MIN_TX_BYTES};
 pub use registry::{
     CodeIdentity, DeregistrationReason, MAX_ATTESTATION_BYTES, MAX_ENDPOINT_BYTES, MAX_LABEL_BYTES,
     MAX_MEASUREMENT_BYTES, MAX_POLICY_ENTRIES, Measurement, RECENT_BLOCK_HASHES, Registration,

@@ -36,6 +36,10 @@ pub struct Params {
 /// all) to fit it, and a message the chain refuses would stop the worker's sequence for good.
 pub const MIN_MESSAGE_BYTES: u32 = 16 * 1024;
 
+/// The least `max_tx_bytes` may be: a message of [MIN_MESSAGE_BYTES] with its signature and
+/// the transaction around it.
+pub const MIN_TX_BYTES: u32 = 20 * 1024;
+
 impl Default for Params {
     fn default() -> Self {
         Self {
@@ -58,8 +62,9 @@ impl Params {
 
     /// Checks invariants that would make the chain unusable if violated.
     pub fn validate(&self) -> Result<(), &'static str> {
-        if self.max_tx_bytes < 256 || self.max_tx_bytes > MAX_TX_BYTES_CAP {
-            return Err("max_tx_bytes must be between 256 and 65536");
+        // A worker's egress message of MIN_MESSAGE_BYTES travels in one transaction.
+        if self.max_tx_bytes < MIN_TX_BYTES || self.max_tx_bytes > MAX_TX_BYTES_CAP {
+            return Err("max_tx_bytes must be between 20480 and 65536");
         }
         if self.max_block_txs == 0 || self.max_block_txs > MAX_BLOCK_TXS_CAP {
             return Err("max_block_txs must be between 1 and 50000");

@@ -12,8 +12,8 @@
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, RangeCfg, Read, ReadExt, Write};
 use veil_primitives::{
-    ChainIdentity, Destination, GatekeeperMessage, Height, MAX_TX_BYTES_CAP, SignedWorkerMessage,
-    WorkerMessage,
+    ChainIdentity, Destination, GatekeeperMessage, Height, MAX_TX_BYTES_CAP, MIN_MESSAGE_BYTES,
+    SignedWorkerMessage, WorkerMessage,
 };
 use veil_pruntime_api::limits::{MAX_EGRESS_BACKLOG, MAX_PENDING_EGRESS, MAX_PENDING_GATEKEEPER};
 
@@ -78,6 +78,16 @@ impl Emitter<'_> {
     }
 
     fn push(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>, room: usize) {
+        // The chain takes any payload up to MIN_MESSAGE_BYTES whatever governance sets; a
+        // larger one might be refused for good, and no later sequence could follow it.
+        if payload.len() > MIN_MESSAGE_BYTES as usize {
+            tracing::error!(
+                len = payload.len(),
+                "an egress message to {} is over {MIN_MESSAGE_BYTES} bytes: not signed",
+                String::from_utf8_lossy(topic)
+            );
+            return;
+        }
         if outbox.pending.len() >= room {
             tracing::warn!(
                 "egress queue full; dropping a message to {}",
@@ -180,6 +190,15 @@ mod tests {
             out.routine(&mut outbox, HEARTBEAT_TOPIC, vec![0; 40]);
         }
         assert_eq!(outbox.pending.len(), MAX_PENDING_EGRESS - RESERVED_EGRESS);
+        // A message the chain might refuse for good is never signed: it would block every
+        // later sequence.
+        let before = outbox.clone();
+        out.result(
+            &mut outbox,
+            b"veil/contract-results",
+            vec![2; MIN_MESSAGE_BYTES as usize + 1],
+        );
+        assert_eq!(outbox, before);
         // Results may fill the queue far beyond, but not its reserve.
         for _ in 0..MAX_EGRESS_BACKLOG {
             out.result(&mut outbox, b"veil/contract-results", vec![2; 40]);
