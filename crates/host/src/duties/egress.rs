@@ -8,7 +8,7 @@ use veil_primitives::{
 };
 use veil_rpc_api::WorkerView;
 
-use super::{Duties, GATEKEEPER_STAGGER, TX_TTL};
+use super::{Duties, GATEKEEPER_STAGGER, MAX_EGRESS_IN_FLIGHT, TX_TTL};
 use crate::ports::{ChainClient, WorkerClient};
 
 impl Duties {
@@ -91,6 +91,10 @@ impl Duties {
             let (seq, encoded) = (&egress.sequence, &egress.message);
             if *seq < next || self.in_flight.get(seq).is_some_and(|&exp| tip <= exp) {
                 continue;
+            }
+            // Within the mempool's window: the rest go once these land.
+            if self.in_flight.values().filter(|&&exp| tip <= exp).count() >= MAX_EGRESS_IN_FLIGHT {
+                break;
             }
             let msg =
                 SignedWorkerMessage::decode_cfg(from_hex(encoded)?, &(MAX_TX_BYTES_CAP as usize))

@@ -30,6 +30,11 @@ const TX_TTL: Height = 20;
 /// Blocks each gatekeeper's host waits, per position in the election, before posting a copy
 /// of the gatekeepers' stream that no other host has got on chain yet.
 const GATEKEEPER_STAGGER: Height = 2;
+/// Most of the operator's egress transactions in flight at once: a node's mempool holds at
+/// most 64 pending transactions per sender, and each one past that is refused and costs the
+/// host its nonce (a round of refusals until the window drains). Registration, staking and
+/// gatekeeper copies keep the rest.
+const MAX_EGRESS_IN_FLIGHT: usize = 56;
 /// Blocks to wait after a refused registration before trying again.
 const REFUSAL_BACKOFF: Height = 20;
 
