@@ -31,8 +31,9 @@ use crate::{
     rpc::{connect, node_url, runtime},
 };
 
+/// What `veil call` and `veil query` both take.
 #[derive(Args)]
-pub(crate) struct CallArgs {
+pub(crate) struct Target {
     /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
     /// http://127.0.0.1:9944).
     #[arg(long)]
@@ -43,31 +44,80 @@ pub(crate) struct CallArgs {
     /// The contract id.
     #[arg(long)]
     contract: String,
-    /// The sender's account key file (pays; the only one who can read the result).
+    /// The account key file: a command's sender (it pays and alone reads the result), or the
+    /// account a query acts as (it signs a one-day session; the contract sees it as caller).
     #[arg(long)]
     from: PathBuf,
-    /// Fuel to reserve (paid whether used or not, so the fee says nothing of the outcome).
-    #[arg(long, default_value_t = 10_000_000)]
-    fuel: u64,
-    /// Seconds to wait for the result.
-    #[arg(long, default_value_t = 60)]
-    timeout: u64,
-    /// The command's name (`init` for the developer's first command).
+    /// The method's name (`init` for the developer's first command).
     method: String,
     /// Its arguments as a JSON object.
     #[arg(default_value = "{}")]
     args: String,
 }
 
+/// A [Target] read and checked: the key, the pinned genesis, the contract, the arguments, and
+/// a connection to the node.
+struct Resolved {
+    key: veil_primitives::PrivateKey,
+    genesis: veil_primitives::Digest,
+    contract: ContractId,
+    method: String,
+    json: Value,
+    client: HttpClient,
+}
+
+impl Target {
+    fn resolve(self) -> anyhow::Result<Resolved> {
+        Ok(Resolved {
+            key: read_json::<AccountKeyFile>(&self.from)?.private_key()?,
+            genesis: pinned_genesis(self.genesis_hash)?,
+            contract: decode_hex(&self.contract).map_err(|e| anyhow::anyhow!("--contract: {e}"))?,
+            json: serde_json::from_str(&self.args)
+                .map_err(|e| anyhow::anyhow!("arguments are not JSON: {e}"))?,
+            method: self.method,
+            client: connect(&node_url(self.rpc))?,
+        })
+    }
+}
+
+/// Exit status 1, with the reason, when the printed outcome is the contract's error or a
+/// failure.
+fn outcome(out: &Value, what: &str) -> anyhow::Result<()> {
+    if let Some(e) = out.get("error") {
+        anyhow::bail!(
+            "the contract returned error {}: {}",
+            e["code"],
+            e["message"]
+        );
+    }
+    if let Some(reason) = out.get("failed").or(out.get("not_yet")) {
+        anyhow::bail!("the {what} failed: {}", reason.as_str().unwrap_or(""));
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct CallArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Fuel to reserve (paid whether used or not, so the fee says nothing of the outcome).
+    #[arg(long, default_value_t = 10_000_000)]
+    fuel: u64,
+    /// Seconds to wait for the result.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
 /// `veil call`.
 pub(crate) fn call(args: CallArgs) -> anyhow::Result<()> {
-    let key = read_json::<AccountKeyFile>(&args.from)?.private_key()?;
-    let genesis = pinned_genesis(args.genesis_hash)?;
-    let contract: ContractId =
-        decode_hex(&args.contract).map_err(|e| anyhow::anyhow!("--contract: {e}"))?;
-    let json: Value = serde_json::from_str(&args.args)
-        .map_err(|e| anyhow::anyhow!("arguments are not JSON: {e}"))?;
-    let client = connect(&node_url(args.rpc))?;
+    let Resolved {
+        key,
+        genesis,
+        contract,
+        method,
+        json,
+        client,
+    } = args.target.resolve()?;
     let options = Options {
         fuel: args.fuel,
         timeout: Duration::from_secs(args.timeout),
@@ -75,32 +125,10 @@ pub(crate) fn call(args: CallArgs) -> anyhow::Result<()> {
     };
     let out = runtime()?.block_on(async {
         let trust = veil_client::light::trust(&client, &genesis).await?;
-        send(
-            &client,
-            &trust,
-            &key,
-            &contract,
-            &args.method,
-            &json,
-            options,
-        )
-        .await
+        send(&client, &trust, &key, &contract, &method, &json, options).await
     })?;
     println!("{}", serde_json::to_string_pretty(&out)?);
-    match out.get("error") {
-        Some(e) => anyhow::bail!(
-            "the contract returned error {}: {}",
-            e["code"],
-            e["message"]
-        ),
-        None if out.get("failed").is_some() => {
-            anyhow::bail!(
-                "the command failed: {}",
-                out["failed"].as_str().unwrap_or("")
-            )
-        }
-        None => Ok(()),
-    }
+    outcome(&out, "command")
 }
 
 /// The contract's record and ABI, read by proof and checked against the code hash.
@@ -181,39 +209,24 @@ pub(crate) async fn send(
 
 #[derive(Args)]
 pub(crate) struct QueryArgs {
-    /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
-    /// http://127.0.0.1:9944).
-    #[arg(long)]
-    rpc: Option<String>,
-    /// The genesis hash to trust (default: $VEIL_GENESIS_HASH, or the devnet's).
-    #[arg(long)]
-    genesis_hash: Option<String>,
-    /// The contract id.
-    #[arg(long)]
-    contract: String,
-    /// The account the query acts as (signs a one-day session grant; the contract sees it as
-    /// the caller).
-    #[arg(long)]
-    from: PathBuf,
+    #[command(flatten)]
+    target: Target,
     /// Answer only from a state at this height or later (e.g. the height `veil call` printed).
     #[arg(long, default_value_t = 0)]
     min_height: u64,
-    /// The query's name.
-    method: String,
-    /// Its arguments as a JSON object.
-    #[arg(default_value = "{}")]
-    args: String,
 }
 
 /// `veil query`.
 pub(crate) fn query(args: QueryArgs) -> anyhow::Result<()> {
-    let key = read_json::<AccountKeyFile>(&args.from)?.private_key()?;
-    let genesis = pinned_genesis(args.genesis_hash)?;
-    let contract: ContractId =
-        decode_hex(&args.contract).map_err(|e| anyhow::anyhow!("--contract: {e}"))?;
-    let json: Value = serde_json::from_str(&args.args)
-        .map_err(|e| anyhow::anyhow!("arguments are not JSON: {e}"))?;
-    let client = connect(&node_url(args.rpc))?;
+    let min_height = args.min_height;
+    let Resolved {
+        key,
+        genesis,
+        contract,
+        method,
+        json,
+        client,
+    } = args.target.resolve()?;
     let out = runtime()?.block_on(async {
         let trust = veil_client::light::trust(&client, &genesis).await?;
         let chain = veil_primitives::ChainIdentity {
@@ -222,20 +235,13 @@ pub(crate) fn query(args: QueryArgs) -> anyhow::Result<()> {
         };
         let mut session = Session::for_a_day(&key, &chain, vec![contract]);
         let (_, abi) = contract_abi(&client, &trust, &contract).await?;
-        let input = abi.encode_call(Kind::Query, &args.method, &json)?;
-        let answered = query::query(
-            &client,
-            &trust,
-            &mut session,
-            &contract,
-            input,
-            args.min_height,
-        )
-        .await?;
+        let input = abi.encode_call(Kind::Query, &method, &json)?;
+        let answered =
+            query::query(&client, &trust, &mut session, &contract, input, min_height).await?;
         let c = &answered.answer.commitment;
         let mut out = json!({
             "contract": to_hex(contract),
-            "method": args.method,
+            "method": method,
             "commitment": {
                 "height": c.height,
                 "block_hash": to_hex(c.block_hash),
@@ -249,7 +255,7 @@ pub(crate) fn query(args: QueryArgs) -> anyhow::Result<()> {
         });
         match &answered.answer.outcome {
             QueryOutcome::Ok(output) => {
-                out["result"] = abi.decode_result(Kind::Query, &args.method, output)?
+                out["result"] = abi.decode_result(Kind::Query, &method, output)?
             }
             QueryOutcome::Error { code, message } => {
                 out["error"] = json!({ "code": code, "message": message })
@@ -258,7 +264,7 @@ pub(crate) fn query(args: QueryArgs) -> anyhow::Result<()> {
             QueryOutcome::NotYet => {
                 out["not_yet"] = format!(
                     "the worker has executed up to height {}, below --min-height {}",
-                    c.height, args.min_height
+                    c.height, min_height
                 )
                 .into()
             }
@@ -271,15 +277,5 @@ pub(crate) fn query(args: QueryArgs) -> anyhow::Result<()> {
             "WARNING: the worker runs in insecure dev mode: nothing proves its state is private"
         );
     }
-    if let Some(e) = out.get("error") {
-        anyhow::bail!(
-            "the contract returned error {}: {}",
-            e["code"],
-            e["message"]
-        );
-    }
-    if let Some(reason) = out.get("failed").or(out.get("not_yet")) {
-        anyhow::bail!("the query failed: {}", reason.as_str().unwrap_or(""));
-    }
-    Ok(())
+    outcome(&out, "query")
 }

@@ -260,7 +260,7 @@ pub(crate) fn pinned_genesis(flag: Option<String>) -> anyhow::Result<Digest> {
 /// Signs `calls` with the account's next nonces, submits them all (the mempool holds a
 /// sender's consecutive nonces), then waits until each is finalized and succeeded, calling
 /// `done` as each is; returns the nonce and block height of each.
-async fn transact(
+pub(crate) async fn transact(
     client: &jsonrpsee::http_client::HttpClient,
     key: &PrivateKey,
     calls: Vec<Call>,

@@ -31,9 +31,9 @@ use veil_rpc_api::VeilApiClient as _;
 
 use crate::{
     call::{contract_abi, send},
-    contract::{compile, deploy_code},
+    contract::{compile, deploy_code, transact},
     devnet::layout::DevnetFile,
-    rpc::{connect, runtime, wait_finalized},
+    rpc::{connect, runtime},
 };
 
 #[derive(Args)]
@@ -129,31 +129,29 @@ fn account(key: &PrivateKey) -> String {
     to_hex(key.public_key())
 }
 
-/// Funds new accounts from the faucet, one transaction each, and waits for them.
-async fn fund(
+/// Funds accounts from the faucet, and waits until every transfer is finalized.
+pub(crate) async fn fund(
     client: &HttpClient,
     faucet: &PrivateKey,
-    who: &[&PrivateKey],
+    who: &[AccountId],
     amount: u128,
 ) -> anyhow::Result<()> {
-    for key in who {
-        let hash = veil_client::node::submit(
-            client,
-            faucet,
-            Call::Transfer {
-                to: key.public_key(),
+    // Below the mempool's window of pending transactions per sender.
+    for chunk in who.chunks(50) {
+        let calls = chunk
+            .iter()
+            .map(|to| Call::Transfer {
+                to: to.clone(),
                 amount,
-            },
-            100,
-        )
-        .await?;
-        wait_finalized(client, &hash, Duration::from_secs(60)).await?;
+            })
+            .collect();
+        transact(client, faucet, calls, "funding", |_| ()).await?;
     }
     Ok(())
 }
 
 /// A registered worker that is not a gatekeeper (the devnet's miners).
-async fn miner(client: &HttpClient) -> anyhow::Result<AccountId> {
+pub(crate) async fn miner(client: &HttpClient) -> anyhow::Result<AccountId> {
     let election = client.election().await?;
     let gatekeepers: Vec<String> = election
         .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
@@ -198,7 +196,13 @@ pub(crate) async fn contracts(file: &DevnetFile, workspace: &Path) -> anyhow::Re
     let faucet = read_json::<AccountKeyFile>(&file.faucet_key)?.private_key()?;
     let alice = PrivateKey::random(commonware_utils::sys_rng());
     let bob = PrivateKey::random(commonware_utils::sys_rng());
-    fund(&demo.client, &faucet, &[&alice, &bob], 10_000_000).await?;
+    fund(
+        &demo.client,
+        &faucet,
+        &[alice.public_key(), bob.public_key()],
+        10_000_000,
+    )
+    .await?;
     say(format!(
         "new accounts alice {} and bob {}, funded for fees",
         account(&alice),

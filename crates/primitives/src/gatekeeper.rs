@@ -173,11 +173,7 @@ impl GatekeeperMessage {
     }
 
     fn signing_payload(&self, chain: &ChainIdentity) -> Vec<u8> {
-        let mut out = Vec::with_capacity(40 + self.encode_size());
-        out.extend_from_slice(&chain.chain_id.to_be_bytes());
-        out.extend_from_slice(chain.genesis_hash.as_ref());
-        out.extend_from_slice(&self.encode());
-        out
+        chain.bind(self)
     }
 
     /// Signs the message for `chain`.

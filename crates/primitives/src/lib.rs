@@ -78,6 +78,18 @@ pub struct ChainIdentity {
     pub genesis_hash: Digest,
 }
 
+impl ChainIdentity {
+    /// The bytes a signature bound to this chain covers: chain id (u64 BE), genesis hash, then
+    /// the encoded `value`.
+    pub fn bind(&self, value: &impl Encode) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 32 + value.encode_size());
+        out.extend_from_slice(&self.chain_id.to_be_bytes());
+        out.extend_from_slice(self.genesis_hash.as_ref());
+        out.extend_from_slice(&value.encode());
+        out
+    }
+}
+
 /// Key of an item in the chain's authenticated state: `SHA-256(namespace ‖ len ‖ module ‖ item)`.
 ///
 /// Fixed-size, evenly spread, and computable by a light client that wants a proof.

@@ -13,7 +13,7 @@ use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 use commonware_cryptography::{Signer as _, Verifier as _};
 
 use crate::{
-    AccountId, ChainIdentity, Digest, Encode, Height, PrivateKey, Signature,
+    AccountId, ChainIdentity, Digest, Height, PrivateKey, Signature,
     contract::{ContractId, MAX_REPLY_PLAINTEXT},
     namespace,
 };
@@ -57,11 +57,7 @@ pub struct SignedGrant {
 
 impl SessionGrant {
     fn signing_payload(&self, chain: &ChainIdentity) -> Vec<u8> {
-        let mut out = Vec::with_capacity(40 + self.encode_size());
-        out.extend_from_slice(&chain.chain_id.to_be_bytes());
-        out.extend_from_slice(chain.genesis_hash.as_ref());
-        out.extend_from_slice(&self.encode());
-        out
+        chain.bind(self)
     }
 
     /// Signs the grant for `chain` with the account's key.
@@ -118,11 +114,7 @@ pub struct Commitment {
 impl Commitment {
     /// The bytes the worker signs (domain `_VEIL_QUERY_COMMITMENT`).
     pub fn signing_payload(&self, chain: &ChainIdentity) -> Vec<u8> {
-        let mut out = Vec::with_capacity(40 + self.encode_size());
-        out.extend_from_slice(&chain.chain_id.to_be_bytes());
-        out.extend_from_slice(chain.genesis_hash.as_ref());
-        out.extend_from_slice(&self.encode());
-        out
+        chain.bind(self)
     }
 
     /// Whether `signature` is the worker's over this commitment for `chain`.

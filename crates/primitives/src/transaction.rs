@@ -100,11 +100,7 @@ pub struct SignedTransaction {
 
 /// The bytes a sender signs: chain id, genesis hash, then the encoded transaction.
 pub fn signing_payload(chain: &ChainIdentity, tx: &Transaction) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + 32 + tx.encode_size());
-    out.extend_from_slice(&chain.chain_id.to_be_bytes());
-    out.extend_from_slice(chain.genesis_hash.as_ref());
-    out.extend_from_slice(&tx.encode());
-    out
+    chain.bind(tx)
 }
 
 impl Transaction {

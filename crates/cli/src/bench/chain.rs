@@ -65,7 +65,8 @@ pub(crate) struct ChainBenchArgs {
     json: Option<PathBuf>,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p` quantile of `sorted` (nearest rank).
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -74,7 +75,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Single-core ed25519 verifications per second over real transactions.
-fn verify_bound(chain: &ChainIdentity) -> f64 {
+pub(crate) fn verify_bound(chain: &ChainIdentity) -> f64 {
     let key = PrivateKey::random(commonware_utils::sys_rng());
     let to = PrivateKey::random(commonware_utils::sys_rng()).public_key();
     let txs: Vec<SignedTransaction> = (0..4_000)

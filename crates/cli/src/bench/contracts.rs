@@ -24,7 +24,6 @@ use commonware_cryptography::Signer as _;
 use commonware_math::algebra::Random as _;
 use jsonrpsee::{
     core::{client::ClientT as _, params::BatchRequestBuilder},
-    http_client::HttpClient,
     rpc_params,
 };
 use serde_json::json;
@@ -40,11 +39,13 @@ use veil_primitives::{
 };
 use veil_rpc_api::VeilApiClient as _;
 
+use super::chain::{percentile, verify_bound};
 use crate::{
     call::{contract_abi, send},
     contract::{compile, deploy_code},
+    demo::{fund, miner},
     devnet::layout::DevnetFile,
-    rpc::{connect, runtime, wait_finalized},
+    rpc::{connect, runtime},
 };
 
 #[derive(Args)]
@@ -69,35 +70,6 @@ pub(crate) struct ContractsBenchArgs {
     fuel: u64,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// Single-core ed25519 verifications per second.
-fn verify_bound(chain: &ChainIdentity) -> f64 {
-    let key = PrivateKey::random(commonware_utils::sys_rng());
-    let txs: Vec<_> = (0..4_000)
-        .map(|n| {
-            Transaction {
-                sender: key.public_key(),
-                nonce: n,
-                expiry: 1,
-                call: Call::Transfer {
-                    to: key.public_key(),
-                    amount: 1,
-                },
-            }
-            .sign(&key, chain)
-        })
-        .collect();
-    let start = Instant::now();
-    let ok = txs.iter().filter(|t| t.verify(chain)).count();
-    ok as f64 / start.elapsed().as_secs_f64()
-}
-
 /// `veil bench contracts`.
 pub(crate) fn contracts(args: ContractsBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -116,31 +88,6 @@ pub(crate) fn contracts(args: ContractsBenchArgs) -> anyhow::Result<()> {
         anyhow::anyhow!("{e:#}: start a devnet first (`veil devnet --detach`) and wait for it")
     })?;
     runtime()?.block_on(run(&args, &file, per_sender))
-}
-
-/// Sends `calls` from `key` (consecutive nonces) and waits for the last one.
-async fn from_one(
-    client: &HttpClient,
-    chain: &ChainIdentity,
-    key: &PrivateKey,
-    calls: Vec<Call>,
-) -> anyhow::Result<()> {
-    let height = client.status().await?.height;
-    let mut nonce = client.get_account(to_hex(key.public_key())).await?.nonce;
-    let mut last = String::new();
-    for call in calls {
-        let tx = Transaction {
-            sender: key.public_key(),
-            nonce,
-            expiry: height + 200,
-            call,
-        }
-        .sign(key, chain);
-        nonce += 1;
-        last = client.submit_transaction(to_hex(tx.encode())).await?;
-    }
-    wait_finalized(client, &last, Duration::from_secs(120)).await?;
-    Ok(())
 }
 
 struct Sent {
@@ -179,20 +126,7 @@ async fn run(
         })
         .ok_or_else(|| anyhow::anyhow!("the token example was not built"))?;
     let faucet = read_json::<AccountKeyFile>(&file.faucet_key)?.private_key()?;
-    let workers = client.workers().await?;
-    let gatekeepers: Vec<String> = client
-        .election()
-        .await?
-        .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
-        .unwrap_or_default();
-    let miner: AccountId = decode_hex(
-        &workers
-            .iter()
-            .find(|w| !gatekeepers.contains(&w.worker))
-            .ok_or_else(|| anyhow::anyhow!("no miner registered"))?
-            .worker,
-    )
-    .map_err(|e| anyhow::anyhow!("bad worker id: {e}"))?;
+    let miner = miner(client).await?;
     eprintln!("deploying the token on miner {}", to_hex(&miner));
     let (id, _, _) = deploy_code(
         client,
@@ -211,16 +145,8 @@ async fn run(
         .map(|_| PrivateKey::random(&mut rng))
         .collect();
     eprintln!("funding {} senders", senders.len());
-    for chunk in senders.chunks(50) {
-        let calls = chunk
-            .iter()
-            .map(|s| Call::Transfer {
-                to: s.public_key(),
-                amount: 1_000_000_000,
-            })
-            .collect();
-        from_one(client, &chain, &faucet, calls).await?;
-    }
+    let accounts: Vec<AccountId> = senders.iter().map(|s| s.public_key()).collect();
+    fund(client, &faucet, &accounts, 1_000_000_000).await?;
     let (_, abi) = contract_abi(client, &trust, &id).await?;
     let info = veil_client::contract::contract(client, &trust, &id, 0)
         .await?

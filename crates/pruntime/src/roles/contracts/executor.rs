@@ -506,17 +506,42 @@ mod tests {
         .unwrap()
     }
 
+    /// A sealed store in a directory removed on drop, a chain and a VM.
+    struct Fixture {
+        dir: std::path::PathBuf,
+        store: SealedKv,
+        chain: ChainIdentity,
+        vm: Vm,
+    }
+
+    impl Fixture {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("veil-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            Self {
+                store: SealedKv::open(&dir, &[7; 32], b"measurement", b"identity").unwrap(),
+                dir,
+                chain: ChainIdentity {
+                    chain_id: 1,
+                    genesis_hash: hash(b"genesis"),
+                },
+                vm: Vm::new(super::super::contract_limits()),
+            }
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
     #[test]
     fn a_contract_runs_only_on_the_code_the_chain_announced() {
-        let dir = std::env::temp_dir().join(format!("veil-executor-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = SealedKv::open(&dir, &[7; 32], b"measurement", b"identity").unwrap();
-        let chain = ChainIdentity {
-            chain_id: 1,
-            genesis_hash: hash(b"genesis"),
-        };
+        let Fixture {
+            store, chain, vm, ..
+        } = &Fixture::new("executor");
         let me = PrivateKey::from_seed(1).public_key();
-        let vm = Vm::new(super::super::contract_limits());
         let code = module();
         let mut other = code.clone();
         other.extend_from_slice(&[0, 4, 1, b'x', 0, 0]); // a custom section: another hash
@@ -534,15 +559,7 @@ mod tests {
             BTreeMap::new(),
             BTreeMap::from([(hash(&other), other.clone())]),
         ] {
-            let mut ex = Executor::new(
-                &chain,
-                &me,
-                &[3; 32],
-                &vm,
-                &store,
-                &offered,
-                Miner::default(),
-            );
+            let mut ex = Executor::new(chain, &me, &[3; 32], vm, store, &offered, Miner::default());
             assert!(matches!(
                 ex.on_event(&event),
                 Err(ExecutorError::MissingCode { .. })
@@ -551,46 +568,24 @@ mod tests {
         }
         // The announced code: the contract runs here, its code is kept sealed.
         let offered = BTreeMap::from([(hash(&code), code.clone())]);
-        let mut ex = Executor::new(
-            &chain,
-            &me,
-            &[3; 32],
-            &vm,
-            &store,
-            &offered,
-            Miner::default(),
-        );
+        let mut ex = Executor::new(chain, &me, &[3; 32], vm, store, &offered, Miner::default());
         ex.on_event(&event).unwrap();
         assert!(ex.miner.running.contains_key(&hash(b"contract")));
         assert!(ex.miner.codes.contains_key(&hash(&code)));
         assert!(!ex.commit.is_empty());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn results_go_out_in_messages_the_chain_accepts() {
         // A review's devnet benchmark: 48 KiB result messages were refused by the chain
         // (16 KiB per message), which stopped the worker's egress sequence for good.
-        let dir = std::env::temp_dir().join(format!("veil-results-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = SealedKv::open(&dir, &[7; 32], b"measurement", b"identity").unwrap();
-        let chain = ChainIdentity {
-            chain_id: 1,
-            genesis_hash: hash(b"genesis"),
-        };
+        let Fixture {
+            store, chain, vm, ..
+        } = &Fixture::new("results");
         let identity = crate::identity::Identity::ephemeral();
         let me = identity.public_key();
-        let vm = Vm::new(super::super::contract_limits());
         let offered = BTreeMap::new();
-        let mut ex = Executor::new(
-            &chain,
-            &me,
-            &[3; 32],
-            &vm,
-            &store,
-            &offered,
-            Miner::default(),
-        );
+        let mut ex = Executor::new(chain, &me, &[3; 32], vm, store, &offered, Miner::default());
         let contract = hash(b"contract");
         let sender = PrivateKey::from_seed(2).public_key();
         // The largest replies, and many small ones.
@@ -611,7 +606,7 @@ mod tests {
         ex.results.insert(contract, results);
         let out = Emitter {
             identity: &identity,
-            chain: &chain,
+            chain,
         };
         let mut outbox = Outbox::default();
         ex.emit_results(&out, &mut outbox);
@@ -628,6 +623,5 @@ mod tests {
             carried += decoded.results.len();
         }
         assert_eq!(carried, 500, "every result goes out, in order");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
