@@ -161,6 +161,39 @@ pub enum TxError {
     },
 }
 
+impl TxError {
+    /// A fixed name for the kind of refusal, for metrics labels (never caller-chosen text).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::UnknownCall(_) => "unknown_call",
+            Self::Oversized { .. } => "oversized",
+            Self::BadSignature => "bad_signature",
+            Self::NonceUsed { .. } => "nonce_used",
+            Self::BadNonce { .. } => "bad_nonce",
+            Self::Expired { .. } => "expired",
+            Self::ExpiryTooFar { .. } => "expiry_too_far",
+            Self::InsufficientBalance { .. } => "insufficient_balance",
+            Self::NotGovernance => "not_governance",
+            Self::InvalidParams(_) => "invalid_params",
+            Self::MessageTooLarge { .. } => "message_too_large",
+            Self::Registration(_) => "registration",
+            Self::Staking(_) => "staking",
+            Self::Contract(_) => "contract",
+            Self::UnknownWorker(_) => "unknown_worker",
+            Self::BadWorkerSignature => "bad_worker_signature",
+            Self::SequenceReplayed { .. } => "sequence_replayed",
+            Self::SequenceGap { .. } => "sequence_gap",
+            Self::NotGatekeeper(_) => "not_gatekeeper",
+            Self::BadGatekeeperSignature => "bad_gatekeeper_signature",
+            Self::DuplicateGatekeeperMessage(_) => "duplicate_gatekeeper_message",
+            Self::NotLaunched => "not_launched",
+            Self::Overflow => "overflow",
+            Self::StateValueTooLarge { .. } => "state_value_too_large",
+        }
+    }
+}
+
 impl From<commonware_codec::Error> for TxError {
     fn from(e: commonware_codec::Error) -> Self {
         match e {

@@ -17,6 +17,9 @@ pub(crate) struct HostArgs {
     /// Blocks per sync batch.
     #[arg(long, default_value_t = 1000)]
     batch: u64,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address.
+    #[arg(long)]
+    metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     operator: OperatorArgs,
 }
@@ -52,6 +55,7 @@ pub(crate) fn run(args: HostArgs) -> anyhow::Result<()> {
         node_ws,
         pruntime,
         batch,
+        metrics,
         operator,
     } = args;
     let node_ws = node_ws.unwrap_or_else(|| node.replacen("http", "ws", 1));
@@ -79,9 +83,20 @@ pub(crate) fn run(args: HostArgs) -> anyhow::Result<()> {
     };
     let rt = runtime()?;
     rt.block_on(async {
+        let host_metrics = veil_host::HostMetrics::default();
+        let _server = match metrics {
+            Some(addr) => {
+                let (local, handle) = veil_metrics::serve(addr, host_metrics.render())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+                tracing::info!(%local, "Prometheus metrics on GET /metrics");
+                Some(handle)
+            }
+            None => None,
+        };
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            _ = veil_host::run(config) => {}
+            _ = veil_host::run(config, host_metrics) => {}
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }

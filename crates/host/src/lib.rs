@@ -25,11 +25,13 @@
 //! HTTP; everything it drives is generic over the ports.
 
 pub mod duties;
+pub mod metrics;
 pub mod pccs;
 pub mod ports;
 pub mod relay;
 
 pub use duties::{CollateralSource, Duties, OperatorConfig};
+pub use metrics::HostMetrics;
 
 use std::time::{Duration, Instant};
 
@@ -55,12 +57,13 @@ pub struct HostConfig {
     pub operator: Option<OperatorConfig>,
 }
 
-/// Relays until the process is stopped, reconnecting after failures.
-pub async fn run(config: HostConfig) {
+/// Relays until the process is stopped, reconnecting after failures; counts them in
+/// `metrics`.
+pub async fn run(config: HostConfig, metrics: HostMetrics) {
     let mut backoff = Duration::from_millis(250);
     loop {
         let started = Instant::now();
-        if let Err(e) = session(&config).await {
+        if let Err(e) = session(&config, &metrics).await {
             // A session that ran a while was healthy; start backing off from scratch.
             if started.elapsed() > Duration::from_secs(30) {
                 backoff = Duration::from_millis(250);
@@ -72,11 +75,12 @@ pub async fn run(config: HostConfig) {
     }
 }
 
-async fn session(config: &HostConfig) -> anyhow::Result<()> {
+async fn session(config: &HostConfig, metrics: &HostMetrics) -> anyhow::Result<()> {
     let node = ports::node(&config.node_rpc)?;
     let pruntime = ports::pruntime(&config.pruntime)?;
     idle_if_retired(&pruntime).await?;
     let (identity, genesis) = relay::init(&node, &pruntime).await.map_err(|e| {
+        metrics.error("init");
         anyhow::anyhow!(
             "{e:#} (node {}, pRuntime {})",
             config.node_rpc,
@@ -92,8 +96,14 @@ async fn session(config: &HostConfig) -> anyhow::Result<()> {
     let ws = WsClientBuilder::default()
         .build(&config.node_ws)
         .await
-        .map_err(|e| anyhow::anyhow!("node WebSocket {} unreachable: {e}", config.node_ws))?;
-    let mut heads = ws.subscribe_finalized_heads().await?;
+        .map_err(|e| {
+            metrics.error("subscription");
+            anyhow::anyhow!("node WebSocket {} unreachable: {e}", config.node_ws)
+        })?;
+    let mut heads = ws
+        .subscribe_finalized_heads()
+        .await
+        .inspect_err(|_| metrics.error("subscription"))?;
     let mut duties = match &config.operator {
         Some(op) => {
             let worker = decode_hex(&identity.public_key)
@@ -111,18 +121,27 @@ async fn session(config: &HostConfig) -> anyhow::Result<()> {
         if let Err(e) = relay::catch_up(&node, &pruntime, config.batch).await {
             // The genesis node refuses blocks once it has seen the launch: not a failure.
             idle_if_retired(&pruntime).await?;
+            metrics.error("sync");
             return Err(e);
         }
         if let Some(d) = duties.as_mut()
             && let Err(e) = d.round(&node, &pruntime, &HttpPeers).await
         {
+            metrics.error("duties");
             warn!("operator duties: {e:#}");
         }
+        metrics.observe(&node, &pruntime).await;
         // Wake on the next finalized head; poll anyway now and then in case one was missed.
         match tokio::time::timeout(Duration::from_secs(10), heads.next()).await {
             Ok(Some(Ok(_))) | Err(_) => {}
-            Ok(Some(Err(e))) => anyhow::bail!("finalized head subscription failed: {e}"),
-            Ok(None) => anyhow::bail!("node closed the finalized head subscription"),
+            Ok(Some(Err(e))) => {
+                metrics.error("subscription");
+                anyhow::bail!("finalized head subscription failed: {e}")
+            }
+            Ok(None) => {
+                metrics.error("subscription");
+                anyhow::bail!("node closed the finalized head subscription")
+            }
         }
     }
 }

@@ -80,20 +80,54 @@ pub enum SubmitError {
     Unavailable(String),
 }
 
-/// Tuning of block production.
+impl SubmitError {
+    /// A fixed name for the refusal, for the `reason` label of the node's metrics.
+    pub fn reason(&self) -> &'static str {
+        use crate::mempool::PoolError;
+        match self {
+            Self::Rejected(e) => e.kind(),
+            Self::Pool(PoolError::Duplicate) => "duplicate",
+            Self::Pool(PoolError::NonceTaken(_)) => "nonce_taken",
+            Self::Pool(PoolError::Full(_)) => "pool_full",
+            Self::Pool(PoolError::SenderFull(_)) => "sender_full",
+            Self::Pool(PoolError::Unaffordable { .. }) => "unaffordable",
+            Self::Pool(PoolError::QueueFull { .. }) => "nonce_gap_queue_full",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// Transactions offered to this node's mempool: admitted by source, refused by reason.
+#[derive(Clone, Default)]
+pub struct PoolMetrics {
+    /// Admitted, by `source` (`rpc` or `gossip`).
+    pub admitted: veil_metrics::CounterFamily,
+    /// Refused, by `reason` ([SubmitError::reason]).
+    pub refused: veil_metrics::CounterFamily,
+}
+
+/// Tuning of block production and of the node's memory.
 #[derive(Clone, Debug)]
 pub struct ProductionConfig {
     /// Least time between a parent and its child.
     pub block_interval: Duration,
     /// Mempool capacity.
     pub mempool_capacity: usize,
+    /// Memory the index database may cache its pages in. The index grows with every
+    /// transaction, and the database's own default (1 GiB) let a validator's memory grow with
+    /// chain height up to it.
+    pub index_cache_bytes: usize,
 }
+
+/// Default of [ProductionConfig::index_cache_bytes].
+pub const DEFAULT_INDEX_CACHE_BYTES: usize = 16 << 20;
 
 impl Default for ProductionConfig {
     fn default() -> Self {
         Self {
             block_interval: Duration::from_millis(250),
             mempool_capacity: 100_000,
+            index_cache_bytes: DEFAULT_INDEX_CACHE_BYTES,
         }
     }
 }
@@ -110,6 +144,8 @@ pub struct LocalChain<E: commonware_storage::Context + Spawner + Clock> {
     pub store: Store,
     /// Pending transactions.
     pub mempool: Mutex<Mempool>,
+    /// What the mempool admitted and refused.
+    pub pool_metrics: PoolMetrics,
     pub(crate) config: ProductionConfig,
     exec: AsyncMutex<()>,
     tip: Mutex<Head>,
@@ -178,13 +214,16 @@ impl<E: commonware_storage::Context + Spawner + Clock> LocalChain<E> {
     ) -> Self {
         let (heads, _) = tokio::sync::broadcast::channel(1024);
         let (to_gossip, from_chain) = mpsc::channel(16 * 1024);
-        let verified = VerifiedCache::new(4 * config.mempool_capacity.max(1024));
+        // Entries are needed only until the block carrying them finalizes (seconds): twice the
+        // pool is ample, and bounds the cache at a few MB per 10,000 pool slots.
+        let verified = VerifiedCache::new(2 * config.mempool_capacity.max(1024));
         Self {
             identity,
             genesis,
             state,
             store,
             mempool: Mutex::new(Mempool::new(config.mempool_capacity)),
+            pool_metrics: PoolMetrics::default(),
             config,
             exec: AsyncMutex::new(()),
             tip: Mutex::new(tip),
@@ -217,12 +256,26 @@ impl<E: commonware_storage::Context + Spawner + Clock> LocalChain<E> {
         self.accept(tx, true).await
     }
 
-    /// Checks a transaction and adds it to the mempool; `announce` also queues it for gossip.
+    /// Checks a transaction and adds it to the mempool; `announce` (a user's submission, not
+    /// a peer's gossip) also queues it for gossip.
     pub async fn accept(
         &self,
         tx: SignedTransaction,
         announce: bool,
     ) -> Result<Digest, SubmitError> {
+        let outcome = self.admit(tx, announce).await;
+        match &outcome {
+            Ok(_) => veil_metrics::inc(
+                &self.pool_metrics.admitted,
+                "source",
+                if announce { "rpc" } else { "gossip" },
+            ),
+            Err(e) => veil_metrics::inc(&self.pool_metrics.refused, "reason", e.reason()),
+        }
+        outcome
+    }
+
+    async fn admit(&self, tx: SignedTransaction, announce: bool) -> Result<Digest, SubmitError> {
         let hash = tx.hash();
         if self.mempool.lock().contains(&hash) {
             return Err(SubmitError::Pool(crate::mempool::PoolError::Duplicate));

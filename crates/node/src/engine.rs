@@ -57,10 +57,19 @@ pub mod channel {
     pub const TRANSACTIONS: u64 = 5;
 }
 
-/// Per-peer, per-channel message rate.
+/// Per-peer, per-channel message rate, with the burst a peer may send at once.
+///
+/// The p2p layer preallocates every channel's inbound mailbox, and the shared outbound router
+/// mailbox, at one burst per peer: the burst, not the rate, sets a validator's memory per peer
+/// (a burst of 10,000 cost about 130 MB per additional validator). 256 is far above what
+/// consensus sends a peer at once (a few votes and certificates per view, one block); a burst
+/// beyond it is paced, not lost, on the way in, and resolvers retry what a sender drops.
 pub fn quota() -> Quota {
-    Quota::per_second(NZU32!(10_000))
+    Quota::per_second(NZU32!(10_000)).allow_burst(NZU32!(MAX_BURST))
 }
+
+/// Most messages a peer may send on one channel at once (see [quota]).
+pub const MAX_BURST: u32 = 256;
 
 /// Largest peer-to-peer message for a network of `validators`.
 pub fn max_message_size(validators: u32) -> u32 {

@@ -22,6 +22,7 @@ pub mod engine;
 pub mod genesis;
 pub mod gossip;
 pub mod mempool;
+pub mod metrics;
 pub mod rpc;
 pub mod run;
 pub mod state;
@@ -57,7 +58,7 @@ pub async fn open_chain<E>(
 where
     E: commonware_storage::Context + Spawner + Clock,
 {
-    let store = Store::open(index_path)?;
+    let store = Store::open(index_path, config.index_cache_bytes)?;
     let changes = veil_chain::genesis_changes(&genesis.state)
         .await
         .map_err(|e| anyhow::anyhow!("genesis state: {e}"))?;

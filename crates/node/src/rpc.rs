@@ -10,9 +10,12 @@ use commonware_runtime::{Clock, Spawner};
 use jsonrpsee::{
     PendingSubscriptionSink,
     core::{RpcResult, SubscriptionResult, async_trait},
-    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
+    server::{
+        BatchRequestConfig, Server, ServerConfig, ServerHandle, middleware::rpc::RpcServiceBuilder,
+    },
     types::ErrorObjectOwned,
 };
+use veil_metrics::{MetricsLayer, Render, RpcMetrics};
 use veil_primitives::{
     AccountId, Digest, GenesisNodeStatus, Phase, SignedTransaction, TxLimits, decode_hex, from_hex,
     to_hex,
@@ -51,21 +54,13 @@ impl From<Head> for HeadView {
     }
 }
 
-/// Counts connected peers from the p2p tracker's metrics (one series per connected peer).
-fn connected_peers(metrics: &str) -> usize {
-    metrics
-        .lines()
-        .filter(|l| !l.starts_with('#') && l.contains("tracker") && l.contains("_connected{"))
-        .count()
-}
-
 /// Serves the API for one node.
 pub struct Rpc<E: commonware_storage::Context + Spawner + Clock> {
     chain: Arc<LocalChain<E>>,
     marshal: Marshal,
     validators: usize,
     group_key: String,
-    metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    metrics: Render,
 }
 
 impl<E: commonware_storage::Context + Spawner + Clock> Rpc<E> {
@@ -75,7 +70,7 @@ impl<E: commonware_storage::Context + Spawner + Clock> Rpc<E> {
         marshal: Marshal,
         validators: usize,
         group_key: String,
-        metrics: Arc<dyn Fn() -> String + Send + Sync>,
+        metrics: Render,
     ) -> Self {
         Self {
             chain,
@@ -86,8 +81,16 @@ impl<E: commonware_storage::Context + Spawner + Clock> Rpc<E> {
         }
     }
 
-    /// Starts serving HTTP and WebSocket on `addr`.
-    pub async fn serve(self, addr: SocketAddr) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    /// Starts serving HTTP and WebSocket on `addr`, with `GET /metrics` beside JSON-RPC and
+    /// every call counted in `calls`.
+    pub async fn serve(
+        self,
+        addr: SocketAddr,
+        calls: &RpcMetrics,
+    ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+        let metrics = self.metrics.clone();
+        let module = self.into_rpc();
+        let calls = calls.for_methods(module.method_names());
         let config = ServerConfig::builder()
             .max_request_body_size(MAX_REQUEST_BYTES)
             .max_response_body_size(MAX_RESPONSE_BYTES)
@@ -97,11 +100,13 @@ impl<E: commonware_storage::Context + Spawner + Clock> Rpc<E> {
             .build();
         let server = Server::builder()
             .set_config(config)
+            .set_http_middleware(tower::ServiceBuilder::new().layer(MetricsLayer::new(metrics)))
+            .set_rpc_middleware(RpcServiceBuilder::new().layer(calls.layer()))
             .build(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind RPC on {addr}: {e}"))?;
         let local = server.local_addr()?;
-        Ok((local, server.start(self.into_rpc())))
+        Ok((local, server.start(module)))
     }
 
     /// Appends finalized block `h`'s header and messages to a sync batch; returns their hex
@@ -441,7 +446,7 @@ where
             finalized,
             hash: to_hex(tip.hash),
             validators: self.validators,
-            peers: connected_peers(&(self.metrics)()),
+            peers: crate::metrics::connected_peers(&(self.metrics)()),
             mempool: self.chain.mempool.lock().len(),
             workers: registry.workers,
             insecure_workers: registry.insecure_workers,
@@ -534,17 +539,5 @@ where
             group_key: self.group_key.clone(),
             chain_proof: to_hex(proof),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn counts_connected_peers() {
-        let text = "# HELP network_tracker_directory_connected x\n\
-                    network_tracker_directory_connected{peer=\"a\"} 1\n\
-                    network_tracker_directory_connected{peer=\"b\"} 2\n\
-                    network_tracker_tracked 4\n";
-        assert_eq!(super::connected_peers(text), 2);
     }
 }

@@ -3,14 +3,13 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::Arc,
     time::Duration,
 };
 
 use commonware_cryptography::bls12381::primitives::group::Share;
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _};
 use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
-use commonware_runtime::{Metrics as _, Runner as _, Spawner as _, Supervisor as _, tokio};
+use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
@@ -18,13 +17,14 @@ use commonware_stream::{
 use commonware_utils::{NZUsize, ordered::Map};
 use serde::{Deserialize, Serialize};
 use tracing::info;
+use veil_metrics::RpcMetrics;
 use veil_primitives::{AccountId, PrivateKey, namespace, to_hex};
 
 use crate::{
     chain::ProductionConfig,
     engine::{self, Channels, Timing},
     genesis::Genesis,
-    open_chain,
+    metrics, open_chain,
     rpc::Rpc,
 };
 
@@ -48,6 +48,8 @@ pub struct NodeConfig {
     pub mempool_capacity: usize,
     /// Runtime worker threads.
     pub worker_threads: usize,
+    /// Memory the index database (receipts, messages, heads) may cache, in MiB.
+    pub index_cache_mib: usize,
 }
 
 impl Default for NodeConfig {
@@ -61,6 +63,7 @@ impl Default for NodeConfig {
             block_interval_ms: 250,
             mempool_capacity: 100_000,
             worker_threads: 2,
+            index_cache_mib: crate::chain::DEFAULT_INDEX_CACHE_BYTES >> 20,
         }
     }
 }
@@ -112,6 +115,7 @@ pub fn run(config: NodeConfig, key: PrivateKey, share: Share) -> anyhow::Result<
             ProductionConfig {
                 block_interval: Duration::from_millis(config.block_interval_ms),
                 mempool_capacity: config.mempool_capacity,
+                index_cache_bytes: config.index_cache_mib << 20,
             },
         )
         .await?;
@@ -152,6 +156,9 @@ pub fn run(config: NodeConfig, key: PrivateKey, share: Share) -> anyhow::Result<
             NZUsize!(1024),
         );
         p2p.allow_private_ips = local;
+        // The validator set is fixed at genesis: one peer set, so mailboxes are sized for the
+        // validators alone rather than for four sets of them.
+        p2p.tracked_peer_sets = NZUsize!(1);
         let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
         let peers: Map<AccountId, Address> = genesis
             .participants
@@ -186,17 +193,17 @@ pub fn run(config: NodeConfig, key: PrivateKey, share: Share) -> anyhow::Result<
         )
         .await?;
 
-        let metrics = context.child("rpc");
-        let metrics_fn: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || metrics.encode());
+        let calls = RpcMetrics::default();
+        let render = metrics::install(&context, chain.clone(), &calls);
         let rpc = Rpc::new(
             chain.clone(),
             engine.marshal.clone(),
             validators,
             to_hex(commonware_codec::Encode::encode(&genesis.group_key())),
-            metrics_fn,
+            render,
         );
-        let (rpc_addr, rpc_handle) = rpc.serve(config.rpc).await?;
-        info!(%rpc_addr, "JSON-RPC listening (HTTP and WebSocket)");
+        let (rpc_addr, rpc_handle) = rpc.serve(config.rpc, &calls).await?;
+        info!(%rpc_addr, "JSON-RPC listening (HTTP and WebSocket; Prometheus on GET /metrics)");
 
         // Progress: one line per 10 finalized blocks.
         let progress = chain.clone();

@@ -37,9 +37,12 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 impl Store {
-    /// Opens or creates the database file.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let db = Database::create(path).map_err(err)?;
+    /// Opens or creates the database file, caching at most `cache_bytes` of its pages.
+    pub fn open(path: &Path, cache_bytes: usize) -> anyhow::Result<Self> {
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(err)?;
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(META).map_err(err)?;
         tx.open_table(MESSAGES).map_err(err)?;

@@ -13,7 +13,9 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use jsonrpsee::{
     RpcModule,
     core::RpcResult,
-    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
+    server::{
+        BatchRequestConfig, Server, ServerConfig, ServerHandle, middleware::rpc::RpcServiceBuilder,
+    },
     types::ErrorObjectOwned,
 };
 use veil_primitives::{
@@ -34,8 +36,11 @@ use veil_pruntime_api::{
     },
 };
 
+use veil_metrics::{MetricsLayer, inc};
+
 use crate::{
     error::RuntimeError,
+    metrics::ApiMetrics,
     roles::contracts::query::Request,
     roles::genesis::ChainBinding,
     runtime::Runtime,
@@ -64,6 +69,7 @@ fn runtime_error(e: RuntimeError) -> ErrorObjectOwned {
 #[derive(Clone)]
 pub struct Api {
     runtime: Arc<Runtime>,
+    metrics: ApiMetrics,
 }
 
 impl Api {
@@ -71,6 +77,7 @@ impl Api {
     pub fn new(runtime: Runtime) -> Self {
         Self {
             runtime: Arc::new(runtime),
+            metrics: ApiMetrics::default(),
         }
     }
 
@@ -124,6 +131,12 @@ impl Api {
         private: SocketAddr,
         public: SocketAddr,
     ) -> anyhow::Result<((SocketAddr, ServerHandle), (SocketAddr, ServerHandle))> {
+        let private_module: RpcModule<Api> = PrivateApiServer::into_rpc(self.clone());
+        let calls = self
+            .metrics
+            .calls
+            .for_methods(private_module.method_names());
+        let render = self.metrics.render(self.runtime.clone());
         let host = Server::builder()
             .set_config(
                 ServerConfig::builder()
@@ -132,6 +145,8 @@ impl Api {
                     .max_connections(MAX_PRIVATE_CONNECTIONS)
                     .build(),
             )
+            .set_http_middleware(tower::ServiceBuilder::new().layer(MetricsLayer::new(render)))
+            .set_rpc_middleware(RpcServiceBuilder::new().layer(calls.layer()))
             .build(private)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind private API on {private}: {e}"))?;
@@ -143,7 +158,6 @@ impl Api {
             .http_only()
             .build();
         let host_addr = host.local_addr()?;
-        let private_module: RpcModule<Api> = PrivateApiServer::into_rpc(self.clone());
         let public_module: RpcModule<Api> = PublicApiServer::into_rpc(self);
         let limiter = Arc::new(PeerLimiter::new(PUBLIC_RATE_PER_SEC, PUBLIC_BURST));
         let users = serve_public(public, users_config, public_module, limiter).await?;
@@ -211,8 +225,20 @@ impl PrivateApiServer for Api {
     }
 
     async fn sync_blockchain(&self, request: SyncRequest) -> RpcResult<SyncResponse> {
-        let batch = decode_batch(&request)?;
-        let (height, mine) = self.change(move |r| r.sync(&batch)).await?;
+        let refused = &self.metrics.refused;
+        let batch =
+            decode_batch(&request).inspect_err(|_| inc(refused, "reason", "undecodable"))?;
+        let runtime = self.runtime.clone();
+        let (height, mine) = tokio::task::spawn_blocking(move || runtime.sync(&batch))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .map_err(RuntimeError::Internal)
+            .and_then(|r| r)
+            .map_err(|e| {
+                inc(refused, "reason", e.kind());
+                runtime_error(e)
+            })?;
+        self.metrics.applied.inc();
         Ok(SyncResponse {
             synced_height: height,
             messages_for_worker: mine.len(),

@@ -34,6 +34,22 @@ pub enum RuntimeError {
     Internal(#[from] anyhow::Error),
 }
 
+impl RuntimeError {
+    /// A fixed name for the refusal, for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sync(e) => e.kind(),
+            Self::Contracts(_) => "contract_code",
+            Self::Genesis(_) => "genesis",
+            Self::UnknownBlock(_) => "unknown_block",
+            Self::Invalid(_) => "invalid",
+            Self::Retired => "retired",
+            Self::KeyExchange(_) => "key_exchange",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
 impl From<crate::sealed::kv::KvError> for RuntimeError {
     fn from(e: crate::sealed::kv::KvError) -> Self {
         Self::Internal(e.into())

@@ -24,6 +24,7 @@ pub mod egress;
 pub mod error;
 pub mod identity;
 pub mod ingress;
+pub mod metrics;
 pub mod roles;
 pub mod runtime;
 pub mod sealed;

@@ -65,6 +65,24 @@ pub enum SyncError {
     Messages(Height),
 }
 
+impl SyncError {
+    /// A fixed name for the refusal, for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotInitialized => "not_initialized",
+            Self::Empty => "empty",
+            Self::TooLarge(_) => "too_large",
+            Self::Malformed(_) => "malformed",
+            Self::Replayed { .. } => "replayed",
+            Self::Skipped { .. } => "skipped",
+            Self::WrongParent => "wrong_parent",
+            Self::Light(_) => "light_client",
+            Self::MessageCount { .. } => "message_count",
+            Self::Messages(_) => "messages_root",
+        }
+    }
+}
+
 /// A decoded batch.
 pub struct Batch {
     /// Consecutive headers, ascending.

@@ -8,7 +8,10 @@
 use std::{
     collections::HashMap,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -31,7 +34,7 @@ use crate::{
     devnet::{
         launch::{LaunchConfig, Launched, launch},
         layout::NodeEntry,
-        process::terminate,
+        process::{mib, rss_bytes, terminate},
         status::wait_ready,
     },
     rpc::{connect, identity, runtime, wait_finalized},
@@ -253,6 +256,21 @@ async fn run(
         })
     };
 
+    // Validators' memory: idle before the load, and the peak while it runs.
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+    let max_rss = move || pids.iter().filter_map(|p| rss_bytes(*p)).max().unwrap_or(0);
+    let idle_rss = max_rss();
+    let peak_rss = Arc::new(AtomicU64::new(idle_rss));
+    let sampler = {
+        let peak_rss = peak_rss.clone();
+        tokio::spawn(async move {
+            loop {
+                peak_rss.fetch_max(max_rss(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
     let start = Instant::now();
     let mut tasks = Vec::new();
     // Each validator's share of the offered load, as a pause between batches.
@@ -304,6 +322,8 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     watcher.abort();
+    sampler.abort();
+    let peak_rss = peak_rss.load(Ordering::Relaxed);
 
     let submitted = submitted.lock().expect("lock").clone();
     let finalized = finalized.lock().expect("lock").clone();
@@ -342,6 +362,8 @@ async fn run(
         "offered_rate": args.rate,
         "final_height": final_status.height,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "validator_rss_idle_bytes": idle_rss,
+        "validator_rss_peak_bytes": peak_rss,
     });
     println!("finalized transfers:  {count} of {total} in {elapsed:.2} s");
     println!("throughput:           {tps:.0} transfers/s");
@@ -352,6 +374,11 @@ async fn run(
     );
     println!("bound (1 core):       {bound:.0} ed25519 verifications/s");
     println!("throughput / bound:   {:.3}", tps / bound);
+    println!(
+        "validator RSS:        {:.1} MiB idle, {:.1} MiB peak under load (max over validators)",
+        mib(idle_rss),
+        mib(peak_rss)
+    );
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }

@@ -4,6 +4,7 @@
 
 pub(crate) mod chain;
 pub(crate) mod contracts;
+pub(crate) mod memory;
 
 use clap::Subcommand;
 
@@ -17,6 +18,9 @@ pub(crate) enum BenchCommand {
     /// executed by the miner, result finalized), with latency, against the single-core
     /// ed25519 verification rate.
     Contracts(contracts::ContractsBenchArgs),
+    /// Whether validators' resident memory stays bounded as the chain grows, under a steady
+    /// load of transfers: RSS sampled along a long run, final against warm.
+    Memory(memory::MemoryBenchArgs),
 }
 
 /// `veil bench`.
@@ -24,5 +28,6 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Chain(args) => chain::chain(args),
         BenchCommand::Contracts(args) => contracts::contracts(args),
+        BenchCommand::Memory(args) => memory::memory(args),
     }
 }

@@ -11,7 +11,10 @@ use rustix::process::{Pid, Signal, kill_process};
 use veil_client::keys::read_json;
 use veil_rpc_api::VeilApiClient as _;
 
-use super::layout::{DevnetFile, ProcessEntry};
+use super::{
+    layout::{DevnetFile, ProcessEntry},
+    process::{mib, rss_bytes},
+};
 use crate::rpc::{connect, runtime};
 
 /// One recorded process: what it is, its pid and the command line that started it.
@@ -138,7 +141,8 @@ pub(crate) fn stop(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `veil devnet status`: each recorded process, running or not, and the validators' heights.
+/// `veil devnet status`: each recorded process, running or not, with its resident memory, and
+/// the validators' heights.
 pub(crate) fn status(dir: &Path) -> anyhow::Result<()> {
     let file = devnet_file(dir)?;
     let rt = runtime()?;
@@ -153,6 +157,9 @@ pub(crate) fn status(dir: &Path) -> anyhow::Result<()> {
             p.pid,
             if alive { "running" } else { "stopped" }
         );
+        if alive && let Some(rss) = rss_bytes(p.pid) {
+            line.push_str(&format!("  rss {:>6.1} MiB", mib(rss)));
+        }
         if alive && let Some(i) = p.name.strip_prefix("validator ") {
             let node = i.parse::<usize>().ok().and_then(|i| file.nodes.get(i));
             if let Some(status) = node

@@ -307,6 +307,7 @@ fn start_genesis_node(
     };
     let pruntime_pid = child.id();
     children.push(child);
+    let host_metrics = format!("127.0.0.1:{}", free_ports(1)?[0]);
     let host_command = vec![
         std::env::current_exe()?.display().to_string(),
         "host".into(),
@@ -314,6 +315,8 @@ fn start_genesis_node(
         node.to_string(),
         "--pruntime".into(),
         format!("http://127.0.0.1:{}", ports.0),
+        "--metrics".into(),
+        host_metrics.clone(),
     ];
     let host_log = dir.join("genesis-node").join("host.log");
     let host = spawn(&host_command, &host_log)?;
@@ -334,6 +337,7 @@ fn start_genesis_node(
         operator_key: None,
         pruntime_command,
         host_command,
+        host_metrics: Some(host_metrics),
     })
 }
 
@@ -442,6 +446,7 @@ fn spawn_worker(
         format!("127.0.0.1:{public}"),
     ];
     let pruntime = spawn(&pruntime_command, &pruntime_log)?;
+    let host_metrics = format!("127.0.0.1:{}", free_ports(1)?[0]);
     let host_command = vec![
         exe.display().to_string(),
         "host".into(),
@@ -455,6 +460,8 @@ fn spawn_worker(
         format!("http://127.0.0.1:{public}"),
         "--ra-service".into(),
         ra_service.to_string(),
+        "--metrics".into(),
+        host_metrics.clone(),
     ];
     let mut host_command = host_command;
     if gatekeeper {
@@ -474,6 +481,7 @@ fn spawn_worker(
         operator_key: Some(operator_key),
         pruntime_command,
         host_command,
+        host_metrics: Some(host_metrics),
     };
     Ok((pruntime, host, entry))
 }

@@ -116,6 +116,9 @@ pub(crate) struct WorkerEntry {
     pub pruntime_command: Vec<String>,
     /// Command line that (re)starts this host.
     pub host_command: Vec<String>,
+    /// Where the host serves its Prometheus metrics (`host:port`).
+    #[serde(default)]
+    pub host_metrics: Option<String>,
 }
 
 /// One validator in `devnet.json`.
@@ -133,4 +136,30 @@ pub(crate) struct NodeEntry {
     pub log: PathBuf,
     /// Command line that (re)starts this node.
     pub command: Vec<String>,
+}
+
+/// `DIR/prometheus-targets.json`: every process's metrics endpoint in Prometheus's file-based
+/// discovery format, labelled by `role` (`deploy/prometheus.yml` reads it).
+pub(crate) fn write_scrape_targets(dir: &std::path::Path, file: &DevnetFile) -> anyhow::Result<()> {
+    let host_port = |url: &str| url.trim_start_matches("http://").to_string();
+    let workers: Vec<&WorkerEntry> = file.workers.iter().chain(&file.genesis_node).collect();
+    let groups = serde_json::json!([
+        {
+            "targets": file.nodes.iter().map(|n| host_port(&n.rpc)).collect::<Vec<_>>(),
+            "labels": { "role": "validator" },
+        },
+        {
+            "targets": workers.iter().map(|w| host_port(&w.pruntime_private)).collect::<Vec<_>>(),
+            "labels": { "role": "pruntime" },
+        },
+        {
+            "targets": workers.iter().filter_map(|w| w.host_metrics.clone()).collect::<Vec<_>>(),
+            "labels": { "role": "host" },
+        },
+    ]);
+    std::fs::write(
+        dir.join("prometheus-targets.json"),
+        serde_json::to_string_pretty(&groups)?,
+    )?;
+    Ok(())
 }

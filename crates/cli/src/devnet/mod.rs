@@ -168,6 +168,7 @@ async fn run(dir: &Path, args: &DevnetArgs, launched: &mut Launched) -> anyhow::
     };
     let path = dir.join("devnet.json");
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;
+    layout::write_scrape_targets(dir, &file)?;
     eprintln!(
         "devnet is finalizing blocks (chain id {}, genesis {}); wrote {}",
         status.chain_id,

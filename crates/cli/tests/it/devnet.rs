@@ -493,6 +493,10 @@ fn a_detached_devnet_is_listed_and_stopped_by_devnet_stop() {
         "{listing}"
     );
     assert!(listing.contains("dev RA service"), "{listing}");
+    assert!(listing.contains("rss"), "{listing}");
+
+    every_process_serves_prometheus_metrics(&dir, &net);
+    validators_stay_small(&file);
 
     let stopped = Command::new(VEIL)
         .args(["devnet", "stop", "--dir"])
@@ -527,4 +531,174 @@ fn a_detached_devnet_is_listed_and_stopped_by_devnet_stop() {
     let none = veil(&["devnet", "stop", "--dir", "/nonexistent-devnet"]);
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("no devnet was started"));
+}
+
+/// `GET http://{addr}/metrics` over a plain socket; the body, parsed.
+fn scrape(addr: &str) -> Vec<veil_metrics::Sample> {
+    use std::io::{Read as _, Write as _};
+    let addr = addr.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{addr}: {head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{head}"
+    );
+    // A chunked body: drop the chunk-size lines, keep the text.
+    let text: String = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = after[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        body.to_owned()
+    };
+    veil_metrics::parse(&text).unwrap_or_else(|e| panic!("{addr}: {e}\n{text}"))
+}
+
+fn value(samples: &[veil_metrics::Sample], name: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.name == name)
+        .map(|s| s.value)
+        .sum::<f64>()
+}
+
+/// Prometheus scrapes every validator, pRuntime and host of the devnet: the targets file names
+/// them, each answers `GET /metrics`, and the figures say what runs.
+fn every_process_serves_prometheus_metrics(dir: &Path, net: &Path) {
+    let targets: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(net.join("prometheus-targets.json")).unwrap(),
+    )
+    .unwrap();
+    let role = |r: &str| -> Vec<String> {
+        targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["labels"]["role"] == r)
+            .unwrap()["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (validators, pruntimes, hosts) = (role("validator"), role("pruntime"), role("host"));
+    assert_eq!(
+        (validators.len(), pruntimes.len(), hosts.len()),
+        (4, 2, 2),
+        "{targets}"
+    );
+    for v in &validators {
+        let samples = poll(
+            dir,
+            "a validator's height in its metrics",
+            Duration::from_secs(30),
+            || {
+                let s = scrape(v);
+                (value(&s, "veil_height") >= 1.0).then_some(s)
+            },
+        );
+        assert!(value(&samples, "veil_peers") >= 3.0, "{v}: peers");
+        assert!(
+            samples
+                .iter()
+                .any(|s| s.name == "veil_finality_lag_seconds"),
+            "{v}: finality lag"
+        );
+        assert!(
+            samples
+                .iter()
+                .any(|s| s.name == "veil_mempool_transactions")
+        );
+        // The devnet's own status calls reached this validator's RPC and were counted by method.
+        assert!(
+            samples.iter().any(|s| s.name == "veil_rpc_calls_total"
+                && s.label("method") == Some("veil_status")
+                && s.value >= 1.0),
+            "{v}: rpc calls: {:?}",
+            samples
+                .iter()
+                .filter(|s| s.name.contains("rpc") || s.name.contains("transactions"))
+                .collect::<Vec<_>>()
+        );
+        // Consensus, p2p and storage metrics come with them.
+        assert!(samples.len() > 100, "{v}: {} samples", samples.len());
+    }
+    for p in &pruntimes {
+        let samples = poll(
+            dir,
+            "a pRuntime's synced height",
+            Duration::from_secs(30),
+            || {
+                let s = scrape(p);
+                (value(&s, "pruntime_synced_height") >= 1.0).then_some(s)
+            },
+        );
+        assert!(
+            value(&samples, "pruntime_sync_batches_applied_total") >= 1.0,
+            "{p}"
+        );
+        assert_eq!(value(&samples, "pruntime_insecure"), 1.0, "{p}: dev TEE");
+        assert!(
+            samples.iter().any(|s| s.name == "pruntime_egress_pending"),
+            "{p}"
+        );
+        assert!(value(&samples, "pruntime_process_rss_bytes") > 0.0, "{p}");
+    }
+    for h in &hosts {
+        let samples = poll(
+            dir,
+            "a host's relay rounds",
+            Duration::from_secs(30),
+            || {
+                let s = scrape(h);
+                (value(&s, "host_relay_rounds_total") >= 1.0).then_some(s)
+            },
+        );
+        assert!(value(&samples, "host_node_height") >= 1.0, "{h}");
+        assert!(samples.iter().any(|s| s.name == "host_lag_blocks"), "{h}");
+        assert!(value(&samples, "host_process_rss_bytes") > 0.0, "{h}");
+    }
+}
+
+/// An idle validator of the default devnet stays well under 200 MB (the p2p layer once
+/// preallocated about 550 MB per validator for a 4-validator network).
+fn validators_stay_small(file: &serde_json::Value) {
+    for n in file["nodes"].as_array().unwrap() {
+        let pid = n["pid"].as_u64().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(kib < 200 * 1024, "validator pid {pid} holds {kib} KiB");
+    }
 }

@@ -173,6 +173,7 @@ async fn start(context: &Ctx, net: &Net, i: usize) -> Validator {
                     ProductionConfig {
                         block_interval: Duration::from_millis(100),
                         mempool_capacity,
+                        ..Default::default()
                     },
                 )
                 .await
