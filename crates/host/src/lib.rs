@@ -76,23 +76,8 @@ pub async fn run(config: HostConfig, metrics: HostMetrics) {
 }
 
 async fn session(config: &HostConfig, metrics: &HostMetrics) -> anyhow::Result<()> {
-    let node = ports::node(&config.node_rpc)?;
-    let pruntime = ports::pruntime(&config.pruntime)?;
-    idle_if_retired(&pruntime).await?;
-    let (identity, genesis) = relay::init(&node, &pruntime).await.map_err(|e| {
-        metrics.error("init");
-        anyhow::anyhow!(
-            "{e:#} (node {}, pRuntime {})",
-            config.node_rpc,
-            config.pruntime
-        )
-    })?;
-    info!(
-        worker = %identity.public_key,
-        insecure = identity.insecure,
-        genesis = %genesis.genesis_hash,
-        "pRuntime initialized"
-    );
+    let (node, pruntime, mut duties) =
+        start(config).await.inspect_err(|_| metrics.error("init"))?;
     let ws = WsClientBuilder::default()
         .build(&config.node_ws)
         .await
@@ -104,24 +89,13 @@ async fn session(config: &HostConfig, metrics: &HostMetrics) -> anyhow::Result<(
         .subscribe_finalized_heads()
         .await
         .inspect_err(|_| metrics.error("subscription"))?;
-    let mut duties = match &config.operator {
-        Some(op) => {
-            let worker = decode_hex(&identity.public_key)
-                .map_err(|e| anyhow::anyhow!("pRuntime reported a bad key: {e}"))?;
-            let chain = ChainIdentity {
-                chain_id: genesis.chain_id,
-                genesis_hash: decode_hex(&genesis.genesis_hash)
-                    .map_err(|e| anyhow::anyhow!("node reported a bad genesis hash: {e}"))?,
-            };
-            Some(Duties::new(op.clone(), chain, worker))
-        }
-        None => None,
-    };
     loop {
         if let Err(e) = relay::catch_up(&node, &pruntime, config.batch).await {
-            // The genesis node refuses blocks once it has seen the launch: not a failure.
-            idle_if_retired(&pruntime).await?;
+            // The genesis node refuses blocks once it has seen the launch: not a failure (this
+            // waits for good when it retired).
+            let retired = idle_if_retired(&pruntime).await;
             metrics.error("sync");
+            retired?;
             return Err(e);
         }
         if let Some(d) = duties.as_mut()
@@ -144,6 +118,43 @@ async fn session(config: &HostConfig, metrics: &HostMetrics) -> anyhow::Result<(
             }
         }
     }
+}
+
+/// Connects to the node and pRuntime, initializes pRuntime with the chain's genesis and sets
+/// up the operator's duties.
+async fn start(config: &HostConfig) -> anyhow::Result<(HttpClient, HttpClient, Option<Duties>)> {
+    let node = ports::node(&config.node_rpc)?;
+    let pruntime = ports::pruntime(&config.pruntime)?;
+    idle_if_retired(&pruntime)
+        .await
+        .map_err(|e| anyhow::anyhow!("pRuntime {} unreachable: {e:#}", config.pruntime))?;
+    let (identity, genesis) = relay::init(&node, &pruntime).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#} (node {}, pRuntime {})",
+            config.node_rpc,
+            config.pruntime
+        )
+    })?;
+    info!(
+        worker = %identity.public_key,
+        insecure = identity.insecure,
+        genesis = %genesis.genesis_hash,
+        "pRuntime initialized"
+    );
+    let duties = match &config.operator {
+        Some(op) => {
+            let worker = decode_hex(&identity.public_key)
+                .map_err(|e| anyhow::anyhow!("pRuntime reported a bad key: {e}"))?;
+            let chain = ChainIdentity {
+                chain_id: genesis.chain_id,
+                genesis_hash: decode_hex(&genesis.genesis_hash)
+                    .map_err(|e| anyhow::anyhow!("node reported a bad genesis hash: {e}"))?,
+            };
+            Some(Duties::new(op.clone(), chain, worker))
+        }
+        None => None,
+    };
+    Ok((node, pruntime, duties))
 }
 
 /// A genesis node that retired after the launch answers nothing but its status: say so once

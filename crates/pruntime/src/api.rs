@@ -18,6 +18,7 @@ use jsonrpsee::{
     },
     types::ErrorObjectOwned,
 };
+use veil_metrics::{MetricsLayer, inc};
 use veil_primitives::{
     Digest, Header, MAX_TX_BYTES_CAP, Message, decode_hex, from_hex, query::MAX_QUERY_BYTES, to_hex,
 };
@@ -35,8 +36,6 @@ use veil_pruntime_api::{
         MAX_PUBLIC_CONNECTIONS, MAX_PUBLIC_REQUEST_BYTES, MAX_SYNC_HEADERS,
     },
 };
-
-use veil_metrics::{MetricsLayer, inc};
 
 use crate::{
     error::RuntimeError,
@@ -91,11 +90,18 @@ impl Api {
         &self,
         f: impl FnOnce(&Runtime) -> Result<T, RuntimeError> + Send + 'static,
     ) -> RpcResult<T> {
+        self.try_change(f).await.map_err(runtime_error)
+    }
+
+    /// [Self::change], with the refusal as it is (for callers that count it).
+    async fn try_change<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Runtime) -> Result<T, RuntimeError> + Send + 'static,
+    ) -> Result<T, RuntimeError> {
         let runtime = self.runtime.clone();
         tokio::task::spawn_blocking(move || f(&runtime))
             .await
-            .map_err(|e| runtime_error(RuntimeError::Internal(anyhow::anyhow!("{e}"))))?
-            .map_err(runtime_error)
+            .map_err(|e| RuntimeError::Internal(anyhow::anyhow!("{e}")))?
     }
 
     fn identity_view(&self) -> IdentityView {
@@ -228,12 +234,9 @@ impl PrivateApiServer for Api {
         let refused = &self.metrics.refused;
         let batch =
             decode_batch(&request).inspect_err(|_| inc(refused, "reason", "undecodable"))?;
-        let runtime = self.runtime.clone();
-        let (height, mine) = tokio::task::spawn_blocking(move || runtime.sync(&batch))
+        let (height, mine) = self
+            .try_change(move |r| r.sync(&batch))
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .map_err(RuntimeError::Internal)
-            .and_then(|r| r)
             .map_err(|e| {
                 inc(refused, "reason", e.kind());
                 runtime_error(e)

@@ -186,7 +186,50 @@ fn kill_9_and_restart_keeps_identity_and_progress() {
         .block_on(host.sync_blockchain(request(&chain, 6, 8)))
         .unwrap();
     assert_eq!(synced.synced_height, 8);
+
+    // The operator's metrics, on the private API only: what this process applied and refused
+    // since it restarted, by reason.
+    let (status, body) = get(private, "/metrics");
+    assert!(status.contains(" 200 "), "{status}");
+    let samples = veil_metrics::parse(&body).unwrap();
+    let value = |name: &str, reason: Option<&str>| {
+        samples
+            .iter()
+            .find(|s| s.name == name && reason.is_none_or(|r| s.label("reason") == Some(r)))
+            .map(|s| s.value)
+    };
+    assert_eq!(value("pruntime_synced_height", None), Some(8.0), "{body}");
+    assert_eq!(
+        value("pruntime_sync_batches_applied_total", None),
+        Some(1.0)
+    );
+    let refused = "pruntime_sync_batches_refused_total";
+    assert_eq!(value(refused, Some("replayed")), Some(1.0), "{body}");
+    assert_eq!(value(refused, Some("undecodable")), Some(1.0), "{body}");
+    assert_eq!(value("pruntime_insecure", None), Some(1.0));
+    let (status, body) = get(public, "/metrics");
+    assert!(
+        !status.contains(" 200 "),
+        "the public API serves no metrics: {status} {body}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plain HTTP/1.0 GET on loopback: the status line and the body.
+fn get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
 }
 
 #[test]
