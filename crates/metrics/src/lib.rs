@@ -51,14 +51,15 @@ pub fn renderer(mut registry: Registry) -> Render {
     );
     let registry = Arc::new(registry);
     Arc::new(move || {
-        rss.set(rss_bytes().unwrap_or(0) as i64);
+        rss.set(rss_bytes(std::process::id()).unwrap_or(0) as i64);
         encode(&registry)
     })
 }
 
-/// This process's resident memory in bytes (`VmRSS` of `/proc/self/status`; Linux only).
-pub fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// Resident memory of process `pid` in bytes (`VmRSS` of `/proc/<pid>/status`; Linux only),
+/// if it runs.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))?

@@ -31,12 +31,7 @@ use veil_primitives::{
 use veil_rpc_api::{BlockId, VeilApiClient as _};
 
 use crate::{
-    devnet::{
-        launch::{LaunchConfig, Launched, launch},
-        layout::NodeEntry,
-        process::{mib, rss_bytes, terminate},
-        status::wait_ready,
-    },
+    devnet::{layout::NodeEntry, process::mib, status::wait_ready},
     rpc::{connect, identity, runtime, wait_finalized},
 };
 
@@ -115,36 +110,21 @@ pub(crate) fn chain(args: ChainBenchArgs) -> anyhow::Result<()> {
         args.senders,
         args.txs.div_ceil(60)
     );
-    let (dir, temporary) = match &args.dir {
-        Some(d) => (d.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("veil-bench-{}", std::process::id())),
-            true,
-        ),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let dir = dir.canonicalize()?;
-    let Launched {
-        mut children,
-        nodes: entries,
-        ..
-    } = launch(
-        &dir,
-        &LaunchConfig {
-            validators: args.validators,
-            workers: 0,
-            block_interval_ms: args.block_interval_ms,
-            registration_blocks: 2_400,
-            gatekeepers: 0,
+    super::on_validators(
+        args.dir.as_ref(),
+        "chain",
+        args.validators,
+        args.block_interval_ms,
+        |dir, launched| {
+            runtime()?.block_on(run(
+                dir,
+                &args,
+                per_sender,
+                &launched.nodes,
+                &mut launched.children,
+            ))
         },
-    )?;
-    let rt = runtime()?;
-    let result = rt.block_on(run(&dir, &args, per_sender, &entries, &mut children));
-    terminate(&mut children);
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
+    )
 }
 
 async fn run(
@@ -258,7 +238,12 @@ async fn run(
 
     // Validators' memory: idle before the load, and the peak while it runs.
     let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
-    let max_rss = move || pids.iter().filter_map(|p| rss_bytes(*p)).max().unwrap_or(0);
+    let max_rss = move || {
+        pids.iter()
+            .filter_map(|p| veil_metrics::rss_bytes(*p))
+            .max()
+            .unwrap_or(0)
+    };
     let idle_rss = max_rss();
     let peak_rss = Arc::new(AtomicU64::new(idle_rss));
     let sampler = {

@@ -24,11 +24,7 @@ use veil_rpc_api::VeilApiClient as _;
 
 use crate::{
     demo::fund,
-    devnet::{
-        launch::{LaunchConfig, Launched, launch},
-        process::{mib, rss_bytes, terminate},
-        status::wait_ready,
-    },
+    devnet::{process::mib, status::wait_ready},
     rpc::{connect, identity, runtime},
 };
 
@@ -68,44 +64,24 @@ pub(crate) fn memory(args: MemoryBenchArgs) -> anyhow::Result<()> {
         args.every > 0 && args.warmup < args.blocks,
         "--every must be positive and --warmup below --blocks"
     );
-    let (dir, temporary) = match &args.dir {
-        Some(d) => (d.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("veil-bench-memory-{}", std::process::id())),
-            true,
-        ),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let dir = dir.canonicalize()?;
-    let Launched {
-        mut children,
-        nodes,
-        ..
-    } = launch(
-        &dir,
-        &LaunchConfig {
-            validators: args.validators,
-            workers: 0,
-            block_interval_ms: args.block_interval_ms,
-            registration_blocks: 2_400,
-            gatekeepers: 0,
+    super::on_validators(
+        args.dir.as_ref(),
+        "memory",
+        args.validators,
+        args.block_interval_ms,
+        |dir, launched| {
+            runtime()?.block_on(async {
+                let nodes = &launched.nodes;
+                let clients = nodes
+                    .iter()
+                    .map(|e| connect(&e.rpc))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let status = wait_ready(dir, &clients, nodes, &mut launched.children).await?;
+                let pids: Vec<u32> = launched.children.iter().map(|c| c.id()).collect();
+                run(dir, &args, &clients, &identity(&status)?, &pids).await
+            })
         },
-    )?;
-    let rt = runtime()?;
-    let result = rt.block_on(async {
-        let clients = nodes
-            .iter()
-            .map(|e| connect(&e.rpc))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let status = wait_ready(&dir, &clients, &nodes, &mut children).await?;
-        let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
-        run(&dir, &args, &clients, &identity(&status)?, &pids).await
-    });
-    terminate(&mut children);
-    if temporary && result.is_ok() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
+    )
 }
 
 /// One sample: the height and every validator's RSS in bytes.
@@ -150,7 +126,8 @@ async fn run(
             let rss = pids
                 .iter()
                 .map(|p| {
-                    rss_bytes(*p).ok_or_else(|| anyhow::anyhow!("validator process {p} is gone"))
+                    veil_metrics::rss_bytes(*p)
+                        .ok_or_else(|| anyhow::anyhow!("validator process {p} is gone"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let max = rss.iter().copied().max().unwrap_or(0);

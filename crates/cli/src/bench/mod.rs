@@ -6,7 +6,51 @@ pub(crate) mod chain;
 pub(crate) mod contracts;
 pub(crate) mod memory;
 
+use std::path::{Path, PathBuf};
+
 use clap::Subcommand;
+
+use crate::devnet::{
+    launch::{LaunchConfig, Launched, launch},
+    process::terminate,
+};
+
+/// Runs `bench` on a fresh devnet of `validators` validators (no workers) in `dir`, or in a
+/// temporary directory named after `name`, removed when the run succeeds (kept, with its
+/// logs, when it fails). Every process is stopped afterwards.
+pub(crate) fn on_validators<T>(
+    dir: Option<&PathBuf>,
+    name: &str,
+    validators: usize,
+    block_interval_ms: u64,
+    bench: impl FnOnce(&Path, &mut Launched) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let (dir, temporary) = match dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("veil-bench-{name}-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let dir = dir.canonicalize()?;
+    let mut launched = launch(
+        &dir,
+        &LaunchConfig {
+            validators,
+            workers: 0,
+            block_interval_ms,
+            registration_blocks: 2_400,
+            gatekeepers: 0,
+        },
+    )?;
+    let result = bench(&dir, &mut launched);
+    terminate(&mut launched.children);
+    if temporary && result.is_ok() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
 
 /// `veil bench` commands.
 #[derive(Subcommand)]

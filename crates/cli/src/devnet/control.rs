@@ -13,7 +13,7 @@ use veil_rpc_api::VeilApiClient as _;
 
 use super::{
     layout::{DevnetFile, ProcessEntry},
-    process::{mib, rss_bytes},
+    process::mib,
 };
 use crate::rpc::{connect, runtime};
 
@@ -157,7 +157,7 @@ pub(crate) fn status(dir: &Path) -> anyhow::Result<()> {
             p.pid,
             if alive { "running" } else { "stopped" }
         );
-        if alive && let Some(rss) = rss_bytes(p.pid) {
+        if alive && let Some(rss) = veil_metrics::rss_bytes(p.pid) {
             line.push_str(&format!("  rss {:>6.1} MiB", mib(rss)));
         }
         if alive && let Some(i) = p.name.strip_prefix("validator ") {

@@ -124,20 +124,6 @@ pub(crate) fn ensure_pruntime() -> bool {
     built && exe.with_file_name("pruntime").exists()
 }
 
-/// Resident memory of process `pid` in bytes (`VmRSS` in `/proc/<pid>/status`), if it runs.
-pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kib * 1024)
-}
-
 /// `bytes` in MiB, for reports.
 pub(crate) fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

@@ -611,16 +611,20 @@ fn every_process_serves_prometheus_metrics(dir: &Path, net: &Path) {
         (4, 2, 2),
         "{targets}"
     );
-    for v in &validators {
-        let samples = poll(
+    // Each endpoint, once `metric` shows the process at work.
+    let scrape_when = |addr: &str, metric: &str| {
+        poll(
             dir,
-            "a validator's height in its metrics",
+            &format!("{metric} at {addr}"),
             Duration::from_secs(30),
             || {
-                let s = scrape(v);
-                (value(&s, "veil_height") >= 1.0).then_some(s)
+                let s = scrape(addr);
+                (value(&s, metric) >= 1.0).then_some(s)
             },
-        );
+        )
+    };
+    for v in &validators {
+        let samples = scrape_when(v, "veil_height");
         assert!(value(&samples, "veil_peers") >= 3.0, "{v}: peers");
         assert!(
             samples
@@ -648,15 +652,7 @@ fn every_process_serves_prometheus_metrics(dir: &Path, net: &Path) {
         assert!(samples.len() > 100, "{v}: {} samples", samples.len());
     }
     for p in &pruntimes {
-        let samples = poll(
-            dir,
-            "a pRuntime's synced height",
-            Duration::from_secs(30),
-            || {
-                let s = scrape(p);
-                (value(&s, "pruntime_synced_height") >= 1.0).then_some(s)
-            },
-        );
+        let samples = scrape_when(p, "pruntime_synced_height");
         assert!(
             value(&samples, "pruntime_sync_batches_applied_total") >= 1.0,
             "{p}"
@@ -669,15 +665,7 @@ fn every_process_serves_prometheus_metrics(dir: &Path, net: &Path) {
         assert!(value(&samples, "pruntime_process_rss_bytes") > 0.0, "{p}");
     }
     for h in &hosts {
-        let samples = poll(
-            dir,
-            "a host's relay rounds",
-            Duration::from_secs(30),
-            || {
-                let s = scrape(h);
-                (value(&s, "host_relay_rounds_total") >= 1.0).then_some(s)
-            },
-        );
+        let samples = scrape_when(h, "host_relay_rounds_total");
         assert!(value(&samples, "host_node_height") >= 1.0, "{h}");
         assert!(samples.iter().any(|s| s.name == "host_lag_blocks"), "{h}");
         assert!(value(&samples, "host_process_rss_bytes") > 0.0, "{h}");
@@ -688,17 +676,8 @@ fn every_process_serves_prometheus_metrics(dir: &Path, net: &Path) {
 /// preallocated about 550 MB per validator for a 4-validator network).
 fn validators_stay_small(file: &serde_json::Value) {
     for n in file["nodes"].as_array().unwrap() {
-        let pid = n["pid"].as_u64().unwrap();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .unwrap()
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .unwrap();
-        assert!(kib < 200 * 1024, "validator pid {pid} holds {kib} KiB");
+        let pid = n["pid"].as_u64().unwrap() as u32;
+        let rss = veil_metrics::rss_bytes(pid).unwrap();
+        assert!(rss < 200 << 20, "validator pid {pid} holds {rss} bytes");
     }
 }
