@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::codec::{self, Decode, DecodeError, Encode};
+use crate::message::DEFAULT_MESSAGE_FUEL;
 use crate::sys;
 
 macro_rules! id {
@@ -79,7 +80,8 @@ pub trait Env {
     }
 }
 
-/// A command's (and `init`'s and a message's) view: reads, writes, events, randomness.
+/// A command's (and `init`'s and a message's) view: reads, writes, events, randomness,
+/// messages to other contracts.
 ///
 /// Writes take effect only if the handler returns `Ok`: on an error or a trap the VM discards
 /// every write and event of the call.
@@ -120,6 +122,24 @@ impl Context {
     /// nobody outside pRuntime can predict them.
     pub fn random_bytes(&mut self, out: &mut [u8]) {
         sys::random(out)
+    }
+
+    /// Sends `message` to contract `to` with [`DEFAULT_MESSAGE_FUEL`]; returns its id, which
+    /// its reply carries (see [`crate::message`]). The message leaves only if this handler
+    /// returns `Ok`; it is sealed to `to`'s key, so only `to` reads it.
+    pub fn send<M: Encode + ?Sized>(&mut self, to: ContractId, message: &M) -> u64 {
+        self.send_with_fuel(to, message, DEFAULT_MESSAGE_FUEL)
+    }
+
+    /// Like [`send`](Self::send), with `fuel` for the destination's handler and again for this
+    /// contract's handling of the reply; this call pays both at once.
+    pub fn send_with_fuel<M: Encode + ?Sized>(
+        &mut self,
+        to: ContractId,
+        message: &M,
+        fuel: u64,
+    ) -> u64 {
+        sys::send(&to.0, &codec::encode(message), fuel)
     }
 
     /// A random `u64` from the same stream.

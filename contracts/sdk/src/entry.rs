@@ -6,8 +6,9 @@
 //! typed error. A trap (panic, out of fuel) writes nothing; the VM reports it.
 
 use crate::codec::{self, Decode};
-use crate::context::{Context, ContractId, QueryContext};
+use crate::context::{Context, QueryContext};
 use crate::error::Error;
+use crate::message::Incoming;
 use crate::sys;
 
 /// A contract: its argument types and its handlers.
@@ -31,13 +32,19 @@ pub trait Contract {
     /// Answers a query from a read-only view of the state.
     fn query(cx: &QueryContext, query: Self::Query) -> Result<Vec<u8>, Error>;
 
-    /// Handles a message from another contract.
-    fn message(cx: &mut Context, from: ContractId, payload: &[u8]) -> Result<Vec<u8>, Error> {
-        let _ = (cx, from, payload);
-        Err(Error::new(
-            Error::UNSUPPORTED,
-            "this contract takes no messages",
-        ))
+    /// Handles a message from another contract (its result is the reply the sender gets;
+    /// an error or a trap replies with the code and keeps no write), or the reply to a message
+    /// this contract sent (see [`crate::message`]). By default messages are refused and
+    /// replies ignored.
+    fn message(cx: &mut Context, incoming: Incoming) -> Result<Vec<u8>, Error> {
+        let _ = cx;
+        match incoming {
+            Incoming::Message { .. } => Err(Error::new(
+                Error::UNSUPPORTED,
+                "this contract takes no messages",
+            )),
+            Incoming::Reply { .. } => Ok(Vec::new()),
+        }
     }
 }
 
@@ -112,13 +119,9 @@ pub fn query<C: Contract>() {
 #[doc(hidden)]
 pub fn message<C: Contract>() {
     sys::install_panic_hook();
-    let input = sys::input();
-    let result = if input.len() < 32 {
-        Err(Error::new(Error::BAD_INPUT, "message without its sender"))
-    } else {
-        let mut from = [0u8; 32];
-        from.copy_from_slice(&input[..32]);
-        C::message(&mut Context::new(), ContractId(from), &input[32..])
-    };
-    respond(result)
+    respond(
+        Incoming::from_input(&sys::input())
+            .map_err(Error::bad_input)
+            .and_then(|incoming| C::message(&mut Context::new(), incoming)),
+    )
 }

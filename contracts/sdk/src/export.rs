@@ -98,6 +98,9 @@ macro_rules! __export_enum {
                         out.push($tag);
                         $($crate::Encode::encode_to($field, out);)*
                     })*
+                    // Reached only by a contract without commands or queries (an empty enum).
+                    #[allow(unreachable_patterns)]
+                    _ => {}
                 }
             }
         }

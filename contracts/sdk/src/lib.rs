@@ -2,7 +2,9 @@
 //!
 //! A contract is a type implementing [`Contract`], exported with [`export!`]. Commands arrive
 //! encrypted through the chain and run with a writable [`Context`]; queries come straight from
-//! users in a signed session and run with a read-only [`QueryContext`]. State lives in typed
+//! users in a signed session and run with a read-only [`QueryContext`]. Contracts talk to each
+//! other with messages ([`Context::send`], handled in [`Contract::message`]), each answered by
+//! exactly one reply. State lives in typed
 //! handles ([`Item`], [`Map`]) in pRuntime's sealed store, never outside it in plaintext.
 //! [`mock::MockHost`] runs a contract natively in unit tests.
 //!
@@ -47,6 +49,7 @@ mod context;
 pub mod entry;
 mod error;
 mod export;
+pub mod message;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mock;
 mod storage;
@@ -58,4 +61,5 @@ pub use entry::{reply, Contract};
 pub use error::Error;
 #[doc(hidden)]
 pub use export::__abi_bytes;
+pub use message::{Incoming, MessageReply, DEFAULT_MESSAGE_FUEL};
 pub use storage::{Item, Map};

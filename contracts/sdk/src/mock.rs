@@ -10,8 +10,9 @@
 //! let balance: u128 = host.query_as::<Token, _>(&Query::Balance { who: alice }).unwrap();
 //! ```
 //!
-//! Like the VM, a handler that returns an error or panics leaves storage as it was, and a
-//! write in query mode is a trap.
+//! Like the VM, a handler that returns an error or panics leaves storage as it was and sends
+//! nothing, and a write in query mode is a trap. Messages a contract sends are collected
+//! ([`MockHost::take_sent`]); a test delivers messages and replies with [`MockHost::message`].
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use crate::codec::{self, Decode, Encode};
 use crate::context::{AccountId, ContractId};
 use crate::entry::{self, Contract};
 use crate::error::Error;
+use crate::message::Incoming;
 
 #[derive(Default)]
 struct State {
@@ -37,6 +39,25 @@ struct State {
     random_counter: u64,
     reads: u64,
     writes: u64,
+    /// Next message id per destination, counting delivered messages only.
+    next_id: BTreeMap<[u8; 32], u64>,
+    /// Messages of the running call.
+    outgoing: Vec<SentMessage>,
+    /// Messages of successful calls, in order.
+    sent: Vec<SentMessage>,
+}
+
+/// A message a contract sent on the mock host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentMessage {
+    /// The destination.
+    pub to: ContractId,
+    /// Its id (what `send` returned and the reply will carry).
+    pub id: u64,
+    /// Fuel it carries.
+    pub fuel: u64,
+    /// The encoded payload.
+    pub payload: Vec<u8>,
 }
 
 thread_local! {
@@ -129,6 +150,21 @@ pub(crate) mod sys {
     pub fn sha256(bytes: &[u8]) -> [u8; 32] {
         digest(bytes)
     }
+
+    pub fn send(to: &[u8; 32], payload: &[u8], fuel: u64) -> u64 {
+        with(|s| {
+            assert!(!s.query_mode, "trap: message in query mode");
+            let earlier = s.outgoing.iter().filter(|m| &m.to.0 == to).count() as u64;
+            let id = s.next_id.get(to).copied().unwrap_or(0) + earlier;
+            s.outgoing.push(super::SentMessage {
+                to: super::ContractId(*to),
+                id,
+                fuel,
+                payload: payload.to_vec(),
+            });
+            id
+        })
+    }
 }
 
 /// A native stand-in for the VM, holding one contract's storage on this thread.
@@ -202,6 +238,17 @@ impl MockHost {
         decode_result(self.query::<C>(query)?)
     }
 
+    /// Delivers a message or a reply to the contract's `message` handler; its writes and
+    /// messages stay only if it succeeds.
+    pub fn message<C: Contract>(&mut self, incoming: &Incoming) -> Result<Vec<u8>, Error> {
+        self.run_raw(false, incoming.to_input(), entry::message::<C>)
+    }
+
+    /// Messages sent by successful calls since the last call of this, in order.
+    pub fn take_sent(&mut self) -> Vec<SentMessage> {
+        with(|s| std::mem::take(&mut s.sent))
+    }
+
     /// Storage reads since the last [`reset_counts`](Self::reset_counts).
     pub fn reads(&self) -> u64 {
         with(|s| s.reads)
@@ -231,8 +278,13 @@ impl MockHost {
     }
 
     fn run(&self, query: bool, input: &impl Encode, entry: fn()) -> Result<Vec<u8>, Error> {
+        self.run_raw(query, codec::encode(input), entry)
+    }
+
+    fn run_raw(&self, query: bool, input: Vec<u8>, entry: fn()) -> Result<Vec<u8>, Error> {
         let (storage, events) = with(|s| {
-            s.input = codec::encode(input);
+            s.outgoing.clear();
+            s.input = input;
             s.output = None;
             s.query_mode = query;
             (s.storage.clone(), s.events.len())
@@ -245,12 +297,18 @@ impl MockHost {
             (Ok(()), Some(output)) => entry::decode_outcome(&output)
                 .unwrap_or_else(|err| Err(Error::new(Error::TRAPPED, err.to_string()))),
         };
-        if result.is_err() {
-            with(|s| {
+        with(|s| {
+            let outgoing = std::mem::take(&mut s.outgoing);
+            if result.is_err() {
                 s.storage = storage;
                 s.events.truncate(events);
-            });
-        }
+                return;
+            }
+            for m in outgoing {
+                *s.next_id.entry(m.to.0).or_insert(0) += 1;
+                s.sent.push(m);
+            }
+        });
         result
     }
 }

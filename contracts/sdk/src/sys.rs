@@ -23,6 +23,7 @@ mod imports {
         pub fn random(out: *mut u8, len: u32);
         pub fn sha256(ptr: *const u8, len: u32, out: *mut u8);
         pub fn panic(ptr: *const u8, len: u32);
+        pub fn send(to: *const u8, ptr: *const u8, len: u32, fuel: u64) -> u64;
     }
 }
 
@@ -107,6 +108,10 @@ mod backend {
         let mut out = [0u8; 32];
         unsafe { host::sha256(bytes.as_ptr(), bytes.len() as u32, out.as_mut_ptr()) };
         out
+    }
+
+    pub fn send(to: &[u8; 32], payload: &[u8], fuel: u64) -> u64 {
+        unsafe { host::send(to.as_ptr(), payload.as_ptr(), payload.len() as u32, fuel) }
     }
 
     pub fn install_panic_hook() {

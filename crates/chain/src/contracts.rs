@@ -9,11 +9,11 @@
 
 use commonware_codec::{DecodeExt as _, Encode as _};
 use veil_primitives::{
-    AccountId, Destination, Digest, Message, Origin, Phase, Transaction,
+    AccountId, ChainIdentity, Destination, Digest, Message, Origin, Phase, Transaction,
     contract::{
-        CODE_CHUNK_BYTES, CONTRACTS_TOPIC, CodeInfo, CommandMessage, ContractCall, ContractEvent,
-        ContractGrant, ContractInfo, ContractKey, ContractParams, MAX_CODE_BYTES, contract_id,
-        is_bucket,
+        CODE_CHUNK_BYTES, CONTRACTS_TOPIC, Channel, CodeInfo, CommandMessage, ContractCall,
+        ContractEgress, ContractEvent, ContractGrant, ContractInfo, ContractKey, ContractParams,
+        ContractReply, MAX_CODE_BYTES, SignedContractEgress, contract_id, is_bucket,
     },
     to_hex,
 };
@@ -122,12 +122,27 @@ async fn registered_miner<S: StateRead>(
     }
 }
 
+/// A (source, destination) channel of messages (empty until its first message).
+pub async fn channel<S: StateRead>(
+    o: &Overlay<'_, S>,
+    source: &Digest,
+    destination: &Digest,
+) -> Result<Channel, StateError> {
+    Ok(o.read(&keys::channel(source, destination))
+        .await?
+        .unwrap_or_default())
+}
+
 /// The checks that need no writes, shared by the mempool and the block: launched, sizes,
-/// buckets, fuel, existence. A command also needs its contract's key.
+/// buckets, fuel, existence. A command also needs its contract's key; a posted message, its
+/// miner's signature and its channel's sequence (exactly the next in a block, not behind it in
+/// the pool). `exact` is for a block: the sequence must be the next, not merely unused.
 pub async fn check<S: StateRead>(
     o: &Overlay<'_, S>,
+    chain: &ChainIdentity,
     tx: &Transaction,
     call: &ContractCall,
+    exact: bool,
 ) -> Result<(), ExecError> {
     launched(o).await?;
     if let ContractCall::RevokeSession { .. } = call {
@@ -206,6 +221,7 @@ pub async fn check<S: StateRead>(
             registered_miner(o, miner).await?;
         }
         ContractCall::RevokeSession { .. } => {}
+        ContractCall::Post(signed) => check_post(o, chain, signed, exact).await?,
         ContractCall::Command {
             contract: id,
             fuel,
@@ -241,7 +257,7 @@ pub(crate) async fn apply<S: StateRead>(
     tx: &Transaction,
     call: &ContractCall,
 ) -> Result<(), ExecError> {
-    check(o, tx, call).await?;
+    check(o, &env.chain, tx, call, true).await?;
     match call {
         ContractCall::UploadCode {
             hash,
@@ -328,7 +344,125 @@ pub(crate) async fn apply<S: StateRead>(
             )
             .await?)
         }
+        ContractCall::Post(signed) => Ok(post(o, outbox, &signed.egress).await?),
     }
+}
+
+/// A posted message or reply: signed by the speaking contract's assigned miner, and exactly
+/// the channel's next (replays and gaps are refused, so delivery is ordered and exactly once).
+async fn check_post<S: StateRead>(
+    o: &Overlay<'_, S>,
+    chain: &ChainIdentity,
+    signed: &SignedContractEgress,
+    exact: bool,
+) -> Result<(), ExecError> {
+    let egress = &signed.egress;
+    let speaker = existing(o, egress.speaker()).await?;
+    if speaker.miner != signed.signer {
+        return Err(ContractError::NotTheMiner {
+            contract: to_hex(egress.speaker()),
+            miner: to_hex(&speaker.miner),
+            signer: to_hex(&signed.signer),
+        }
+        .into());
+    }
+    if !signed.verify(chain) {
+        return Err(ContractError::BadMessageSignature.into());
+    }
+    let (source, destination) = egress.channel();
+    let ch = channel(o, source, destination).await?;
+    let got = egress.sequence();
+    let (what, expected) = match egress {
+        ContractEgress::Message(_) => ("message", ch.sent),
+        ContractEgress::Reply(_) => ("reply", ch.replied),
+    };
+    let replayed = got < expected;
+    // A reply answers a routed message: never one the channel has not carried yet.
+    let skipped =
+        (exact && got > expected) || matches!(egress, ContractEgress::Reply(_) if got >= ch.sent);
+    if replayed || skipped {
+        let (source_id, destination) = (to_hex(source), to_hex(destination));
+        return Err(if replayed {
+            ContractError::MessageReplayed {
+                what,
+                source_id,
+                destination,
+                expected,
+                got,
+            }
+        } else {
+            ContractError::MessageSkipped {
+                what,
+                source_id,
+                destination,
+                expected,
+                got,
+            }
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Routes a checked message or reply. A message to a contract that does not exist, or one its
+/// source could not seal (it knew no key for the destination) while nothing earlier in the
+/// channel waits for a reply, is answered `NotDelivered` by the chain at once: no miner would
+/// ever answer it. Everything else goes to its destination's miner, which answers in order.
+async fn post<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    egress: &ContractEgress,
+) -> Result<(), StateError> {
+    let (source, destination) = egress.channel();
+    let (source, destination) = (*source, *destination);
+    let mut ch = channel(o, &source, &destination).await?;
+    match egress {
+        ContractEgress::Message(m) => {
+            ch.sent += 1;
+            let undeliverable = contract(o, &destination).await?.is_none()
+                || (m.envelope.is_none() && ch.replied == m.sequence);
+            if undeliverable {
+                ch.replied += 1;
+                let reply = ContractEgress::Reply(ContractReply {
+                    source,
+                    destination,
+                    sequence: m.sequence,
+                    fuel: m.fuel,
+                    envelope: None,
+                });
+                mq::emit(
+                    o,
+                    outbox,
+                    Origin::Chain,
+                    Destination::Contract(source),
+                    reply.encode().to_vec(),
+                )
+                .await?;
+            } else {
+                mq::emit(
+                    o,
+                    outbox,
+                    Origin::Contract(source),
+                    Destination::Contract(destination),
+                    egress.encode().to_vec(),
+                )
+                .await?;
+            }
+        }
+        ContractEgress::Reply(_) => {
+            ch.replied += 1;
+            mq::emit(
+                o,
+                outbox,
+                Origin::Contract(destination),
+                Destination::Contract(source),
+                egress.encode().to_vec(),
+            )
+            .await?;
+        }
+    }
+    o.put(keys::channel(&source, &destination), &ch);
+    Ok(())
 }
 
 async fn announce<S: StateRead>(

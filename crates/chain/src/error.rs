@@ -321,6 +321,54 @@ pub enum ContractError {
         "messages to a contract are sent as contract commands, not raw, worker or gatekeeper messages"
     )]
     RawContractMessage,
+    /// A contract message or reply whose signature does not verify.
+    #[error("the contract message's signature does not verify")]
+    BadMessageSignature,
+    /// A contract message or reply signed by a worker that is not the speaking contract's
+    /// assigned miner.
+    #[error(
+        "contract {contract} is run by miner {miner}, not by {signer}, which signed this message"
+    )]
+    NotTheMiner {
+        /// The speaking contract (hex).
+        contract: String,
+        /// Its assigned miner (hex).
+        miner: String,
+        /// The signer (hex).
+        signer: String,
+    },
+    /// A message or reply whose sequence the channel already routed.
+    #[error(
+        "{what} {got} from {source_id} to {destination} was already routed (next is {expected})"
+    )]
+    MessageReplayed {
+        /// `message` or `reply`.
+        what: &'static str,
+        /// Source contract (hex).
+        source_id: String,
+        /// Destination contract (hex).
+        destination: String,
+        /// The channel's next sequence.
+        expected: u64,
+        /// The sequence given.
+        got: u64,
+    },
+    /// A message or reply ahead of the channel's next sequence: an earlier one is missing.
+    #[error(
+        "{what} {got} from {source_id} to {destination} skips ahead: the channel expects {expected}"
+    )]
+    MessageSkipped {
+        /// `message` or `reply`.
+        what: &'static str,
+        /// Source contract (hex).
+        source_id: String,
+        /// Destination contract (hex).
+        destination: String,
+        /// The channel's next sequence.
+        expected: u64,
+        /// The sequence given.
+        got: u64,
+    },
 }
 
 /// Why a block cannot be executed.

@@ -205,6 +205,11 @@ pub fn contract(id: &Digest) -> Digest {
     veil_primitives::contract::contract_state_key(id)
 }
 
+/// A (source, destination) channel of contract messages.
+pub fn channel(source: &Digest, destination: &Digest) -> Digest {
+    veil_primitives::contract::channel_state_key(source, destination)
+}
+
 /// A contract's key sealed under the root key, as the gatekeepers published it.
 pub fn contract_sealed_key(id: &Digest) -> Digest {
     key(b"contracts/sealed_key", id.as_ref())

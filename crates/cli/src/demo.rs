@@ -150,19 +150,50 @@ pub(crate) async fn fund(
     Ok(())
 }
 
+/// Polls `who`'s token balance until it is `expected` (a payment's reply settled it).
+async fn settle(
+    demo: &Demo,
+    who: &PrivateKey,
+    token: &ContractId,
+    expected: u128,
+    what: &str,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = demo
+            .query(who, token, "balance", json!({ "who": account(who) }), 0)
+            .await?;
+        if got == Ok(json!(expected)) {
+            return check(what, true, "");
+        }
+        if Instant::now() > deadline {
+            return check(what, false, format!("{got:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// A registered worker that is not a gatekeeper (the devnet's miners).
 pub(crate) async fn miner(client: &HttpClient) -> anyhow::Result<AccountId> {
+    Ok(miners(client).await?.remove(0))
+}
+
+/// The registered workers, those that are not gatekeepers (the devnet's miners) first.
+pub(crate) async fn miners(client: &HttpClient) -> anyhow::Result<Vec<AccountId>> {
     let election = client.election().await?;
     let gatekeepers: Vec<String> = election
         .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
         .unwrap_or_default();
-    let workers = client.workers().await?;
-    let w = workers
+    let mut workers = client.workers().await?;
+    anyhow::ensure!(
+        !workers.is_empty(),
+        "no registered worker to run the contracts"
+    );
+    workers.sort_by_key(|w| gatekeepers.contains(&w.worker));
+    workers
         .iter()
-        .find(|w| !gatekeepers.contains(&w.worker))
-        .or(workers.first())
-        .ok_or_else(|| anyhow::anyhow!("no registered worker to run the contracts"))?;
-    decode_hex(&w.worker).map_err(|e| anyhow::anyhow!("bad worker id: {e}"))
+        .map(|w| decode_hex(&w.worker).map_err(|e| anyhow::anyhow!("bad worker id: {e}")))
+        .collect()
 }
 
 /// The contract demo on the devnet `file` describes, with contracts built from `workspace`.
@@ -208,7 +239,8 @@ pub(crate) async fn contracts(file: &DevnetFile, workspace: &Path) -> anyhow::Re
         account(&alice),
         account(&bob)
     ));
-    let miner = miner(&demo.client).await?;
+    let miners = miners(&demo.client).await?;
+    let miner = miners[0].clone();
 
     // The confidential token.
     say(format!("deploying the token on miner {}", to_hex(&miner)));
@@ -298,6 +330,80 @@ pub(crate) async fn contracts(file: &DevnetFile, workspace: &Path) -> anyhow::Re
         overdraft["error"]["message"] == "insufficient balance",
         &overdraft,
     )?;
+
+    // Messages between contracts: a vault on another miner takes token payments and pays
+    // 10% back; the token holds each payment until the vault answers.
+    let vault_miner = miners.get(1).unwrap_or(&miner).clone();
+    say(format!(
+        "deploying a vault on miner {}: it takes token payments up to 400 and pays 10% back",
+        to_hex(&vault_miner)
+    ));
+    let (vault, _, _) = deploy_code(
+        &demo.client,
+        &demo.trust,
+        &faucet,
+        &module("veil_example_vault.wasm")?,
+        &vault_miner,
+        Some(json!({ "token": to_hex(token), "refund_percent": 10, "limit": 400 })),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let paid = demo
+        .call(
+            &alice,
+            &token,
+            "pay",
+            json!({ "to": to_hex(vault), "amount": 300 }),
+        )
+        .await?;
+    check(
+        "alice pays the vault 300: the token holds it and messages the vault, sealed to its key",
+        paid.get("error").is_none() && paid.get("failed").is_none(),
+        &paid,
+    )?;
+    settle(
+        &demo,
+        &alice,
+        &token,
+        530,
+        "the vault kept 270 and paid 30 back: alice has 530",
+    )
+    .await?;
+    let deposit = demo
+        .query(
+            &alice,
+            &vault,
+            "deposit",
+            json!({ "who": account(&alice) }),
+            0,
+        )
+        .await?;
+    check(
+        "the vault, on the other miner, answers alice her deposit: 270",
+        deposit == Ok(json!(270)),
+        format!("{deposit:?}"),
+    )?;
+    let over = demo
+        .call(
+            &alice,
+            &token,
+            "pay",
+            json!({ "to": to_hex(vault), "amount": 450 }),
+        )
+        .await?;
+    check(
+        "alice pays 450, over the vault's limit: the token sends it",
+        over.get("error").is_none(),
+        &over,
+    )?;
+    settle(
+        &demo,
+        &alice,
+        &token,
+        530,
+        "the vault refused it and the token gave all 450 back",
+    )
+    .await?;
 
     // The sealed-bid auction.
     let tip = demo.client.status().await?.height;

@@ -21,6 +21,8 @@ pub enum Origin {
     /// The gatekeepers as one replicated sender: the first copy of each sequence any elected
     /// gatekeeper signs.
     Gatekeepers,
+    /// A contract, through a message or reply its assigned miner signed.
+    Contract(Digest),
 }
 
 /// Where a message routed by `mq` goes.
@@ -60,6 +62,10 @@ impl Write for Origin {
                 w.write(buf);
             }
             Self::Gatekeepers => 3u8.write(buf),
+            Self::Contract(c) => {
+                4u8.write(buf);
+                c.write(buf);
+            }
         }
     }
 }
@@ -69,6 +75,7 @@ impl EncodeSize for Origin {
         1 + match self {
             Self::Account(a) | Self::Worker(a) => a.encode_size(),
             Self::Chain | Self::Gatekeepers => 0,
+            Self::Contract(c) => c.encode_size(),
         }
     }
 }
@@ -81,6 +88,7 @@ impl Read for Origin {
             1 => Ok(Self::Chain),
             2 => Ok(Self::Worker(AccountId::read(buf)?)),
             3 => Ok(Self::Gatekeepers),
+            4 => Ok(Self::Contract(Digest::read(buf)?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }

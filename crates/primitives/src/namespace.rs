@@ -70,6 +70,13 @@ pub const TDX_MEASUREMENT: &[u8] = b"_VEIL_ATTESTATION_TDX_MEASUREMENT";
 /// Attestation report data binding the genesis node's keys and root-key check to its chain.
 pub const GENESIS_REPORT_DATA: &[u8] = b"_VEIL_ATTESTATION_GENESIS_REPORT_DATA";
 
+/// A contract's message to another contract, sealed to the destination's key.
+pub const CONTRACT_MESSAGE: &[u8] = b"_VEIL_CONTRACT_MESSAGE";
+/// A contract's reply to a message, sealed to the source's key.
+pub const CONTRACT_REPLY: &[u8] = b"_VEIL_CONTRACT_REPLY";
+/// A miner's signature on a contract's message or reply, which the chain routes.
+pub const CONTRACT_EGRESS: &[u8] = b"_VEIL_MQ_CONTRACT_EGRESS";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +104,9 @@ mod tests {
         (CONTRACT_COMMAND, b"_VEIL_CONTRACT_COMMAND"),
         (CONTRACT_RESULT, b"_VEIL_CONTRACT_RESULT"),
         (CONTRACT_GRANT, b"_VEIL_CONTRACT_GRANT"),
+        (CONTRACT_MESSAGE, b"_VEIL_CONTRACT_MESSAGE"),
+        (CONTRACT_REPLY, b"_VEIL_CONTRACT_REPLY"),
+        (CONTRACT_EGRESS, b"_VEIL_MQ_CONTRACT_EGRESS"),
         (QUERY_SESSION, b"_VEIL_QUERY_SESSION"),
         (QUERY_KEYS, b"_VEIL_QUERY_KEYS"),
         (QUERY_REQUEST, b"_VEIL_QUERY_REQUEST"),

@@ -25,5 +25,8 @@ pub const MAX_PENDING_EGRESS: usize = 256;
 /// the queue up to here (beside the slots kept for readiness), so a host that falls behind on
 /// posting loses none until it is this far behind.
 pub const MAX_EGRESS_BACKLOG: usize = 2_048;
+/// Most contract messages and replies one `DumpSideEffect` lists (the oldest channels first);
+/// the rest follow as these are routed.
+pub const MAX_CONTRACT_EGRESS_VIEW: usize = 256;
 /// Most unconfirmed copies of the gatekeepers' stream a gatekeeper keeps.
 pub const MAX_PENDING_GATEKEEPER: usize = 64;

@@ -152,6 +152,11 @@ pub struct SideEffectsView {
     /// messages not yet seen on chain, in sequence order.
     #[serde(default)]
     pub gatekeeper_messages: Vec<EgressView>,
+    /// Encoded `SignedContractEgress`es: messages and replies of the contracts this worker
+    /// runs that the chain has not routed, each channel in sequence order (`sequence` is the
+    /// channel's); at most `limits::MAX_CONTRACT_EGRESS_VIEW`.
+    #[serde(default)]
+    pub contract_messages: Vec<EgressView>,
 }
 
 /// `GetSyncState` result.

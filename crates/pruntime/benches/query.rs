@@ -254,6 +254,7 @@ fn main() -> anyhow::Result<()> {
                 block_hash: [0; 32],
                 randomness: None,
                 fuel: 50_000_000,
+                sent: Default::default(),
             },
             state.clone() as Arc<dyn veil_vm::Storage>,
         )

@@ -331,7 +331,17 @@ impl PrivateApiServer for Api {
     async fn dump_side_effect(&self) -> RpcResult<SideEffectsView> {
         let pending = self.runtime.side_effects();
         let copies = self.runtime.gatekeeper_side_effects();
+        let contract_messages = self
+            .runtime
+            .contract_side_effects()
+            .iter()
+            .map(|m| EgressView {
+                sequence: m.egress.sequence(),
+                message: to_hex(m.encode()),
+            })
+            .collect();
         Ok(SideEffectsView {
+            contract_messages,
             messages: pending
                 .iter()
                 .map(|m| EgressView {

@@ -86,6 +86,15 @@ impl Identity {
         msg.sign(&self.signing, chain)
     }
 
+    /// Signs a contract's message or reply as the contract's miner.
+    pub fn sign_contract_egress(
+        &self,
+        egress: veil_primitives::contract::ContractEgress,
+        chain: &ChainIdentity,
+    ) -> veil_primitives::contract::SignedContractEgress {
+        egress.sign(&self.signing, chain)
+    }
+
     /// The ECDH secret, for Noise handshakes (never leaves pRuntime).
     pub(crate) fn ecdh_secret(&self) -> &[u8; 32] {
         self.ecdh.as_bytes()

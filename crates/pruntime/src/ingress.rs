@@ -38,6 +38,9 @@ pub(crate) fn dispatch(
             (Origin::Account(sender), Destination::Contract(id)) => {
                 executor.on_command(height, &block, sender, id, &m.payload);
             }
+            (Origin::Contract(_) | Origin::Chain, Destination::Contract(id)) => {
+                executor.on_contract_message(height, &block, &m.origin, id, &m.payload);
+            }
             (_, Destination::Contract(_)) => {}
             (Origin::Worker(w), _) if w == &me => next.outbox.confirm(m.sequence),
             (Origin::Gatekeepers, Destination::Topic(t)) if t == CONTRACT_KEY_TOPIC => {

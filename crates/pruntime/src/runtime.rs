@@ -20,9 +20,10 @@ use serde::Serialize;
 use veil_attestation::Evidence;
 use veil_primitives::{
     AccountId, Digest, GenesisNodeStatus, Header, Height, KeyHolder, Message, Registration,
-    SignedGatekeeperMessage, SignedWorkerMessage, namespace, to_hex,
+    SignedGatekeeperMessage, SignedWorkerMessage, contract::SignedContractEgress, namespace,
+    to_hex,
 };
-use veil_pruntime_api::{Info, SignedAnswer};
+use veil_pruntime_api::{Info, SignedAnswer, limits::MAX_CONTRACT_EGRESS_VIEW};
 use veil_vm::Vm;
 
 use crate::{
@@ -372,8 +373,7 @@ impl Runtime {
             .collect();
         let mut executor = Executor::new(
             &chain,
-            &me,
-            self.identity.ecdh_secret(),
+            &self.identity,
             &self.vm,
             &w.store,
             &offered,
@@ -494,6 +494,18 @@ impl Runtime {
             .and_then(|s| s.gatekeeper.as_ref())
             .map(|g| g.pending.clone())
             .unwrap_or_default()
+    }
+
+    /// Contract messages and replies not yet routed, for the host to post (at most
+    /// [MAX_CONTRACT_EGRESS_VIEW], each channel in order).
+    pub fn contract_side_effects(&self) -> Vec<SignedContractEgress> {
+        self.snapshot()
+            .miner
+            .outbound
+            .values()
+            .take(MAX_CONTRACT_EGRESS_VIEW)
+            .cloned()
+            .collect()
     }
 
     /// Signed egress not yet seen on chain, for the host to post.

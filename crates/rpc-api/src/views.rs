@@ -128,6 +128,7 @@ impl From<&Message> for MessageView {
             Origin::Chain => "chain".into(),
             Origin::Worker(w) => format!("worker:{}", to_hex(w)),
             Origin::Gatekeepers => "gatekeepers".into(),
+            Origin::Contract(c) => format!("contract:{}", to_hex(c)),
         };
         let destination = match &m.destination {
             Destination::Worker(w) => format!("worker:{}", to_hex(w)),

@@ -13,7 +13,7 @@ use veil_crypto::drbg::Drbg;
 use wasmi::errors::HostError;
 use wasmi::{Caller, Linker, Memory, StoreLimits, TrapCode};
 
-use crate::{Changes, Limits, Storage};
+use crate::{Changes, Limits, Outgoing, Storage};
 
 /// The import module of every host function.
 pub(crate) const MODULE: &str = "veil";
@@ -35,6 +35,7 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "random",
     "sha256",
     "panic",
+    "send",
 ];
 
 /// Fuel charged by host functions, on top of the wasm instructions (one unit each).
@@ -55,6 +56,10 @@ pub mod fuel {
     pub const HASH_BLOCK: u64 = 20;
     /// Each 32 random bytes drawn (an HKDF expansion: two hash blocks and more).
     pub const RANDOM_BLOCK: u64 = 40;
+    /// A message to another contract, on top of its bytes and the fuel it carries (twice:
+    /// for the destination's handler and for the reply's): sealing, signing and a chain
+    /// transaction.
+    pub const SEND: u64 = 20_000;
 }
 
 /// A trap raised by a host function: the contract broke the ABI or a limit.
@@ -91,6 +96,8 @@ pub(crate) struct HostState {
     pub(crate) height: u64,
     pub(crate) block_hash: [u8; 32],
     pub(crate) random: Option<Drbg>,
+    pub(crate) sent: Arc<BTreeMap<[u8; 32], u64>>,
+    pub(crate) messages: Vec<Outgoing>,
     pub(crate) read_only: bool,
     pub(crate) panic: Option<String>,
 }
@@ -318,6 +325,46 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
             let bytes = read(&mut caller, ptr, len)?;
             let digest: [u8; 32] = Sha256::digest(&bytes).into();
             write(&mut caller, out, &digest)
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "send",
+        |mut caller: Cx<'_>, to: u32, ptr: u32, len: u32, fuel: u64| -> Result<u64, wasmi::Error> {
+            writable(&caller, "message")?;
+            let state = caller.data();
+            if state.messages.len() >= state.vm.max_messages {
+                let limit = state.vm.max_messages;
+                return Err(trap(format!("a call sends at most {limit} messages")));
+            }
+            if len as usize > state.vm.max_message_bytes {
+                let limit = state.vm.max_message_bytes;
+                return Err(trap(format!(
+                    "message of {len} bytes, over the limit of {limit}"
+                )));
+            }
+            let max = veil_primitives::contract::MAX_MESSAGE_FUEL;
+            if fuel == 0 || fuel > max {
+                return Err(trap(format!(
+                    "a message carries 1 to {max} fuel, not {fuel}"
+                )));
+            }
+            // The destination's handler and the reply's are paid here, by the sender.
+            charge(&mut caller, fuel::SEND + 2 * fuel)?;
+            let to: [u8; 32] = read(&mut caller, to, 32)?
+                .try_into()
+                .expect("read 32 bytes");
+            let payload = read(&mut caller, ptr, len)?;
+            let state = caller.data_mut();
+            let earlier = state.messages.iter().filter(|m| m.to == to).count() as u64;
+            let sequence = state.sent.get(&to).copied().unwrap_or(0) + earlier;
+            state.messages.push(Outgoing {
+                to,
+                sequence,
+                fuel,
+                payload,
+            });
+            Ok(sequence)
         },
     )?;
     linker.func_wrap(MODULE, "panic", |mut caller: Cx<'_>, ptr: u32, len: u32| {

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use veil_crypto::drbg::Drbg;
+use veil_primitives::contract::MessageOutcome;
 use wasmi::{CompilationMode, Config, EnforcedLimits, Engine, Linker, Module, Store, TrapCode};
 use zeroize::Zeroizing;
 
@@ -63,6 +64,10 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// A call's events in total.
     pub max_event_bytes: usize,
+    /// Messages one call may send to other contracts.
+    pub max_messages: usize,
+    /// A message's payload.
+    pub max_message_bytes: usize,
 }
 
 impl Default for Limits {
@@ -78,6 +83,8 @@ impl Default for Limits {
             max_written_bytes: 1024 * 1024,
             max_output_bytes: 64 * 1024,
             max_event_bytes: 64 * 1024,
+            max_messages: 16,
+            max_message_bytes: veil_primitives::contract::MAX_MESSAGE_PAYLOAD,
         }
     }
 }
@@ -137,6 +144,22 @@ pub struct Call {
     pub randomness: Option<Randomness>,
     /// Fuel the call may spend.
     pub fuel: u64,
+    /// The next sequence of this contract's channel to each destination it has written to
+    /// (absent: 0), so a message's id is known when it is sent.
+    pub sent: Arc<BTreeMap<[u8; 32], u64>>,
+}
+
+/// A message a call sent to another contract: delivered only if the call succeeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The destination contract.
+    pub to: [u8; 32],
+    /// Its sequence in this contract's channel to `to` (the id its reply carries).
+    pub sequence: u64,
+    /// Fuel for the destination's handler and again for the reply's; paid by this call.
+    pub fuel: u64,
+    /// The payload.
+    pub payload: Vec<u8>,
 }
 
 /// Why a call did not succeed. Its writes and events are discarded in every case.
@@ -164,6 +187,8 @@ pub struct Outcome {
     pub changes: Changes,
     /// Events for the sender (empty unless the call succeeded).
     pub events: Vec<Vec<u8>>,
+    /// Messages to other contracts, in the order sent (empty unless the call succeeded).
+    pub messages: Vec<Outgoing>,
     /// Fuel spent, the same on every machine.
     pub fuel_used: u64,
 }
@@ -290,6 +315,8 @@ impl Vm {
             height: call.height,
             block_hash: call.block_hash,
             random,
+            sent: call.sent,
+            messages: Vec::new(),
             read_only: call.entry == Entry::Query,
             panic: None,
         };
@@ -326,14 +353,15 @@ impl Vm {
             // spent its whole allowance.
             fuel_used = fuel;
         }
-        let (changes, events) = match result {
-            Ok(_) => (state.changes, state.events),
-            Err(_) => (Changes::new(), Vec::new()),
+        let (changes, events, messages) = match result {
+            Ok(_) => (state.changes, state.events, state.messages),
+            Err(_) => (Changes::new(), Vec::new(), Vec::new()),
         };
         Outcome {
             result,
             changes,
             events,
+            messages,
             fuel_used,
         }
     }
@@ -370,7 +398,40 @@ fn empty_call() -> Call {
         block_hash: [0; 32],
         randomness: None,
         fuel: 0,
+        sent: Arc::default(),
     }
+}
+
+/// The input of [`Entry::Message`] for a message: `0 ‖ from (32) ‖ id (u64 LE) ‖ payload`.
+pub fn message_input(from: &[u8; 32], id: u64, payload: &[u8]) -> Vec<u8> {
+    let mut input = Vec::with_capacity(41 + payload.len());
+    input.push(0);
+    input.extend_from_slice(from);
+    input.extend_from_slice(&id.to_le_bytes());
+    input.extend_from_slice(payload);
+    input
+}
+
+/// The input of [`Entry::Message`] for a reply from `from` to message `id`: `1 ‖ from (32) ‖
+/// id (u64 LE) ‖ outcome`, the outcome being `0 ‖ payload`, `1 ‖ code (u32 LE)` or `2` (not
+/// delivered).
+pub fn reply_input(from: &[u8; 32], id: u64, outcome: &MessageOutcome) -> Vec<u8> {
+    let mut input = Vec::with_capacity(42);
+    input.push(1);
+    input.extend_from_slice(from);
+    input.extend_from_slice(&id.to_le_bytes());
+    match outcome {
+        MessageOutcome::Ok(payload) => {
+            input.push(0);
+            input.extend_from_slice(payload);
+        }
+        MessageOutcome::Err(code) => {
+            input.push(1);
+            input.extend_from_slice(&code.to_le_bytes());
+        }
+        MessageOutcome::NotDelivered => input.push(2),
+    }
+    input
 }
 
 /// Reads the outcome the SDK writes: `0 ‖ result` or `1 ‖ code (u32 LE) ‖ message (u32 LE

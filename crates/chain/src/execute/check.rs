@@ -196,7 +196,7 @@ pub async fn check_transaction<S: StateRead>(
             }
             return Err(ContractError::RawContractMessage.into());
         }
-        Call::Contract(call) => contracts::check(&o, t, call).await?,
+        Call::Contract(call) => contracts::check(&o, &env.chain, t, call, false).await?,
         _ => {}
     }
     let moved = match &t.call {

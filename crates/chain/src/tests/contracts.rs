@@ -1,12 +1,14 @@
 //! Contracts: code uploads checked against the deploy policy, instances and assignments,
-//! published contract keys, and encrypted commands whose fee says nothing about them.
+//! published contract keys, encrypted commands whose fee says nothing about them, and
+//! messages between contracts.
 
 use veil_primitives::{
     Digest, GatekeeperMessage,
     contract::{
-        CODE_CHUNK_BYTES, CONTRACT_GRANT_TOPIC, CONTRACT_KEY_TOPIC, CONTRACTS_TOPIC, CodeInfo,
-        CommandMessage, ContractCall, ContractEvent, ContractGrant, ContractInfo, ContractKey,
-        ContractParams, Envelope, contract_id,
+        CODE_CHUNK_BYTES, CONTRACT_GRANT_TOPIC, CONTRACT_KEY_TOPIC, CONTRACTS_TOPIC, Channel,
+        CodeInfo, CommandMessage, ContractCall, ContractEgress, ContractEvent, ContractGrant,
+        ContractInfo, ContractKey, ContractMessage, ContractParams, ContractReply, Envelope,
+        contract_id,
     },
 };
 
@@ -614,4 +616,185 @@ fn governance_cannot_shrink_messages_below_what_pruntime_egress_needs() {
     assert!(
         veil_primitives::contract::MAX_RESULTS_BYTES <= veil_primitives::MIN_MESSAGE_BYTES as usize
     );
+}
+
+/// A message (or reply) between two contracts, signed by `signer`.
+fn post(egress: ContractEgress, signer: &PrivateKey) -> Call {
+    Call::Contract(ContractCall::Post(Box::new(egress.sign(signer, &chain()))))
+}
+
+fn message(source: Digest, destination: Digest, sequence: u64, sealed: bool) -> ContractEgress {
+    ContractEgress::Message(ContractMessage {
+        source,
+        destination,
+        sequence,
+        fuel: 1_000,
+        envelope: sealed.then(|| Envelope {
+            ephemeral: [3; 32],
+            ciphertext: vec![4; 256],
+        }),
+    })
+}
+
+fn reply(source: Digest, destination: Digest, sequence: u64) -> ContractEgress {
+    ContractEgress::Reply(ContractReply {
+        source,
+        destination,
+        sequence,
+        fuel: 1_000,
+        envelope: Some(Envelope {
+            ephemeral: [5; 32],
+            ciphertext: vec![6; 256],
+        }),
+    })
+}
+
+fn channel(net: &Net, source: &Digest, destination: &Digest) -> Channel {
+    read(net, async |o| {
+        contracts::channel(o, source, destination).await
+    })
+    .unwrap()
+}
+
+#[test]
+fn contract_messages_are_routed_in_sequence_from_the_source_miner_and_answered_once() {
+    let (mut net, workers) = launched();
+    let dev = net.operator.clone();
+    let (miner_a, miner_b) = (&workers[3], &workers[2]);
+    let code = module(100, "");
+    upload(&mut net, &dev, &code);
+    let mut instantiate = |miner: &Worker| {
+        let call = Call::Contract(ContractCall::Instantiate {
+            code: hash(&code),
+            miner: miner.key.public_key(),
+        });
+        let nonce = net.check(&dev, call.clone()).unwrap();
+        net.run(&dev, call).0.unwrap();
+        contract_id(&dev.public_key(), nonce)
+    };
+    let token = instantiate(miner_a);
+    let vault = instantiate(miner_b);
+
+    // The source's miner signs message 0: routed to the destination, from the source.
+    let (result, routed) = net.run(&dev, post(message(token, vault, 0, true), &miner_a.key));
+    assert_eq!(result, Ok(()));
+    let routed: Vec<_> = routed
+        .into_iter()
+        .filter(|m| m.destination == Destination::Contract(vault))
+        .collect();
+    assert_eq!(routed.len(), 1);
+    assert_eq!(routed[0].origin, Origin::Contract(token));
+    assert_eq!(
+        ContractEgress::decode(routed[0].payload.clone()).unwrap(),
+        message(token, vault, 0, true)
+    );
+    assert_eq!(
+        channel(&net, &token, &vault),
+        Channel {
+            sent: 1,
+            replied: 0
+        }
+    );
+
+    // Replayed, skipped, forged by another miner, or tampered: refused, nothing routed.
+    let replayed = net.run(&dev, post(message(token, vault, 0, true), &miner_a.key));
+    assert!(
+        matches!(&replayed.0, Err(TxError::Contract(e)) if matches!(**e, ContractError::MessageReplayed { expected: 1, got: 0, .. })),
+        "{replayed:?}"
+    );
+    let skipped = net.run(&dev, post(message(token, vault, 2, true), &miner_a.key));
+    assert!(
+        matches!(&skipped.0, Err(TxError::Contract(e)) if matches!(**e, ContractError::MessageSkipped { expected: 1, got: 2, .. })),
+        "{skipped:?}"
+    );
+    // The pool keeps one a little ahead (its predecessor may be pending), never one behind.
+    assert!(
+        net.check(&dev, post(message(token, vault, 2, true), &miner_a.key))
+            .is_ok()
+    );
+    assert!(
+        net.check(&dev, post(message(token, vault, 0, true), &miner_a.key))
+            .is_err()
+    );
+    let forged = net.run(&dev, post(message(token, vault, 1, true), &miner_b.key));
+    assert!(
+        matches!(&forged.0, Err(TxError::Contract(e)) if matches!(**e, ContractError::NotTheMiner { .. })),
+        "{forged:?}"
+    );
+    let mut tampered = message(token, vault, 1, true).sign(&miner_a.key, &chain());
+    if let ContractEgress::Message(m) = &mut tampered.egress {
+        m.fuel += 1;
+    }
+    assert_eq!(
+        net.run(&dev, Call::Contract(ContractCall::Post(Box::new(tampered))))
+            .0,
+        refused(ContractError::BadMessageSignature)
+    );
+    assert_eq!(
+        channel(&net, &token, &vault),
+        Channel {
+            sent: 1,
+            replied: 0
+        }
+    );
+
+    // One reply, from the destination's miner, for a message the channel carried.
+    let wrong_miner = net.run(&dev, post(reply(token, vault, 0), &miner_a.key));
+    assert!(
+        matches!(&wrong_miner.0, Err(TxError::Contract(e)) if matches!(**e, ContractError::NotTheMiner { .. }))
+    );
+    let early = net.run(&dev, post(reply(token, vault, 1), &miner_b.key));
+    assert!(
+        matches!(&early.0, Err(TxError::Contract(e)) if matches!(**e, ContractError::MessageSkipped { .. }))
+    );
+    let (result, routed) = net.run(&dev, post(reply(token, vault, 0), &miner_b.key));
+    assert_eq!(result, Ok(()));
+    assert!(
+        routed.iter().any(|m| m.origin == Origin::Contract(vault)
+            && m.destination == Destination::Contract(token))
+    );
+    let twice = net.run(&dev, post(reply(token, vault, 0), &miner_b.key));
+    assert!(
+        matches!(&twice.0, Err(TxError::Contract(e)) if matches!(**e, ContractError::MessageReplayed { .. }))
+    );
+    assert_eq!(
+        channel(&net, &token, &vault),
+        Channel {
+            sent: 1,
+            replied: 1
+        }
+    );
+
+    // To a contract that does not exist, or one the source could not seal to: the chain
+    // answers NotDelivered itself, at once.
+    let nowhere = hash(b"no such contract");
+    for (destination, sealed) in [(nowhere, true), (vault, false)] {
+        let sequence = channel(&net, &token, &destination).sent;
+        let (result, routed) = net.run(
+            &dev,
+            post(message(token, destination, sequence, sealed), &miner_a.key),
+        );
+        assert_eq!(result, Ok(()));
+        let answers: Vec<_> = routed
+            .iter()
+            .filter(|m| m.destination == Destination::Contract(token))
+            .collect();
+        assert_eq!(answers.len(), 1);
+        assert_eq!(answers[0].origin, Origin::Chain);
+        let ContractEgress::Reply(r) = ContractEgress::decode(answers[0].payload.clone()).unwrap()
+        else {
+            panic!("not a reply");
+        };
+        assert_eq!(
+            (r.destination, r.sequence, r.envelope),
+            (destination, sequence, None)
+        );
+        assert!(
+            !routed
+                .iter()
+                .any(|m| m.destination == Destination::Contract(destination))
+        );
+        let ch = channel(&net, &token, &destination);
+        assert_eq!(ch.sent, ch.replied);
+    }
 }

@@ -101,6 +101,33 @@ fn poll_or<T>(
     }
 }
 
+/// `kill -9`s the pRuntime of devnet worker `w`.
+fn kill_pruntime(w: &serde_json::Value) {
+    use rustix::process::{Pid, Signal, kill_process};
+    let pid = w["pruntime_pid"].as_u64().unwrap() as i32;
+    kill_process(Pid::from_raw(pid).unwrap(), Signal::KILL).unwrap();
+}
+
+/// Starts devnet worker `w`'s pRuntime again, from its sealed data, with its recorded command.
+fn restart_pruntime(dir: &Path, procs: &mut Procs, w: &serde_json::Value) {
+    let command: Vec<String> = w["pruntime_command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let (out, err) = log(dir, "pruntime-restarted.log");
+    procs.0.push(
+        Command::new(&command[0])
+            .args(&command[1..])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    );
+}
+
 /// A fresh directory for one test, removed (with its processes stopped) when the test ends.
 fn test_dir(name: &str) -> (PathBuf, Procs) {
     let dir = std::env::temp_dir().join(format!("veil-{name}-test-{}", std::process::id()));
@@ -384,31 +411,14 @@ fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
     assert!(effects.registered_until.is_some());
 
     // kill -9 pRuntime, restart it from the same sealed data.
-    use rustix::process::{Pid, Signal, kill_process};
-    let pid = w0["pruntime_pid"].as_u64().unwrap() as i32;
-    kill_process(Pid::from_raw(pid).unwrap(), Signal::KILL).unwrap();
+    kill_pruntime(w0);
     poll("pRuntime to die", Duration::from_secs(10), || {
         rt.block_on(PrivateApiClient::get_identity(&private))
             .is_err()
             .then_some(())
     });
     let sequence_before = entry(&rt).unwrap().next_sequence.unwrap();
-    let command: Vec<String> = w0["pruntime_command"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
-    let (out, err) = log(&dir, "pruntime-restarted.log");
-    procs.0.push(
-        Command::new(&command[0])
-            .args(&command[1..])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap(),
-    );
+    restart_pruntime(&dir, &mut procs, w0);
     // Same identity; the host (still running) resumes sync; heartbeats go on.
     let again = poll("pRuntime to come back", Duration::from_secs(30), || {
         rt.block_on(PrivateApiClient::get_identity(&private)).ok()
@@ -927,6 +937,112 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&other.stderr).contains("not the pinned genesis"));
+
+    // Messages between contracts on two miners, with the destination's pRuntime killed
+    // (`kill -9`) mid-exchange and restarted: every payment is applied exactly once. The vault
+    // runs on the other miner, keeps 90% of each payment and pays 10% back.
+    let (vault_worker, vault_miner) = workers
+        .iter()
+        .find_map(|w| {
+            let answer = rt
+                .block_on(http(w["pruntime"].as_str().unwrap()).info(None))
+                .ok()?;
+            let info: Info = answer.open().ok()?.1;
+            (!info.holds_root_key && info.public_key != miner).then(|| (w.clone(), info.public_key))
+        })
+        .unwrap();
+    let vault = Command::new(VEIL)
+        .args([
+            "deploy",
+            "--rpc",
+            &rpc,
+            "--genesis-hash",
+            &genesis_hash,
+            "--from",
+            &faucet,
+        ])
+        .args(["--miner", &vault_miner, "--code"])
+        .arg(contracts.join("target/wasm32-unknown-unknown/release/veil_example_vault.wasm"))
+        .args([
+            "--init",
+            &format!(r#"{{"token": "{token_id}", "refund_percent": 10, "limit": 1000}}"#),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        vault.status.success(),
+        "{}",
+        String::from_utf8_lossy(&vault.stderr)
+    );
+    let vault: serde_json::Value = serde_json::from_slice(&vault.stdout).unwrap();
+    let vault_id = vault["contract"].as_str().unwrap().to_string();
+    let pay = || {
+        let paid = call("pay", &format!(r#"{{"to": "{vault_id}", "amount": 50}}"#));
+        assert!(
+            paid.status.success(),
+            "{}",
+            String::from_utf8_lossy(&paid.stderr)
+        );
+    };
+    pay();
+    pay();
+    kill_pruntime(&vault_worker);
+    // Four more while the vault's miner is down: their messages wait on chain, in order.
+    for _ in 0..4 {
+        pay();
+    }
+    restart_pruntime(&dir, &mut procs, &vault_worker);
+    let read =
+        |from: &str, contract: &str, method: &str, args: &str| -> Option<serde_json::Value> {
+            let out = Command::new(VEIL)
+                .args([
+                    "query",
+                    "--rpc",
+                    &rpc,
+                    "--genesis-hash",
+                    &genesis_hash,
+                    "--from",
+                    from,
+                ])
+                .args(["--contract", contract, method, args])
+                .output()
+                .unwrap();
+            out.status.success().then(|| {
+                serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["result"].clone()
+            })
+        };
+    // 600 less six payments of 50, plus six refunds of 5.
+    poll("every payment to settle", Duration::from_secs(120), || {
+        let balance = read(
+            &faucet,
+            &token_id,
+            "balance",
+            &format!(r#"{{"who": "{faucet_id}"}}"#),
+        )?;
+        (balance == 330).then_some(())
+    });
+    let held = read(
+        &faucet,
+        &token_id,
+        "contract_balance",
+        &format!(r#"{{"contract": "{vault_id}"}}"#),
+    );
+    assert_eq!(
+        held,
+        Some(serde_json::json!(270)),
+        "the vault holds 6 x 45 tokens"
+    );
+    let deposit = read(
+        &faucet,
+        &vault_id,
+        "deposit",
+        &format!(r#"{{"who": "{faucet_id}"}}"#),
+    );
+    assert_eq!(
+        deposit,
+        Some(serde_json::json!(270)),
+        "the vault counted each payment once"
+    );
 
     // Leak test: unseal a gatekeeper's state with its dev sealing key (the one thing a dev TEE
     // cannot hide) to learn the root key, then search every byte the devnet wrote (chain data,

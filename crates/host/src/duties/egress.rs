@@ -1,17 +1,85 @@
-//! Posting egress: the worker's signed messages in sequence order, and a gatekeeper's copies
-//! of the gatekeepers' stream, each only while the chain has not routed it.
+//! Posting egress: the worker's signed messages in sequence order, its contracts' messages and
+//! replies in each channel's order, and a gatekeeper's copies of the gatekeepers' stream, each
+//! only while the chain has not routed it.
 
-use commonware_codec::Decode as _;
+use std::collections::BTreeSet;
+
+use commonware_codec::{Decode as _, DecodeExt as _};
 use tracing::{info, warn};
 use veil_primitives::{
-    Call, Height, MAX_TX_BYTES_CAP, SignedGatekeeperMessage, SignedWorkerMessage, from_hex, to_hex,
+    Call, Digest, Height, MAX_TX_BYTES_CAP, SignedGatekeeperMessage, SignedWorkerMessage,
+    contract::{ContractCall, ContractEgress, SignedContractEgress},
+    from_hex, to_hex,
 };
 use veil_rpc_api::WorkerView;
 
 use super::{Duties, GATEKEEPER_STAGGER, MAX_EGRESS_IN_FLIGHT, TX_TTL};
 use crate::ports::{ChainClient, WorkerClient};
 
+/// A contract message (`false`) or reply (`true`) by channel and sequence.
+pub(super) type ContractSlot = (bool, Digest, Digest, u64);
+
 impl Duties {
+    /// Posts the messages and replies of the contracts this worker runs that the chain has not
+    /// routed, each channel in order; a channel whose next one is refused waits a round (the
+    /// chain takes no gaps). One already routed is left to pRuntime to confirm.
+    pub(super) async fn post_contract_messages(
+        &mut self,
+        node: &impl ChainClient,
+        pruntime: &impl WorkerClient,
+        tip: Height,
+    ) -> anyhow::Result<()> {
+        let effects = pruntime.side_effects().await?;
+        let mut pending = Vec::with_capacity(effects.contract_messages.len());
+        for egress in &effects.contract_messages {
+            let signed = SignedContractEgress::decode(from_hex(&egress.message)?)
+                .map_err(|e| anyhow::anyhow!("pRuntime returned a bad contract message: {e}"))?;
+            let (source, destination) = signed.egress.channel();
+            let reply = matches!(signed.egress, ContractEgress::Reply(_));
+            pending.push(((reply, *source, *destination, egress.sequence), signed));
+        }
+        // Routed ones left pRuntime's list: they are done.
+        let listed: BTreeSet<ContractSlot> = pending.iter().map(|(slot, _)| *slot).collect();
+        self.contract_in_flight
+            .retain(|slot, _| listed.contains(slot));
+        let mut blocked = BTreeSet::new();
+        for (slot, signed) in pending {
+            let (reply, source, destination, sequence) = slot;
+            if blocked.contains(&(reply, source, destination))
+                || self
+                    .contract_in_flight
+                    .get(&slot)
+                    .is_some_and(|&exp| tip <= exp)
+            {
+                continue;
+            }
+            let live = self.in_flight.values().filter(|&&exp| tip <= exp).count()
+                + self
+                    .contract_in_flight
+                    .values()
+                    .filter(|&&exp| tip <= exp)
+                    .count();
+            if live >= MAX_EGRESS_IN_FLIGHT {
+                break;
+            }
+            let call = Call::Contract(ContractCall::Post(Box::new(signed)));
+            match self.submit(node, call, tip).await {
+                Ok(hash) => {
+                    info!(reply, sequence, %hash, "contract message posted");
+                    self.contract_in_flight.insert(slot, tip + TX_TTL);
+                }
+                Err(e) if e.to_string().contains("was already routed") => {
+                    self.contract_in_flight.insert(slot, tip + TX_TTL);
+                }
+                Err(e) => {
+                    warn!(reply, sequence, "contract message not accepted: {e:#}");
+                    blocked.insert((reply, source, destination));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Posts this gatekeeper's copies of the gatekeepers' messages that the chain has not
     /// routed. Other gatekeepers post identical copies; the chain keeps the first.
     pub(super) async fn post_gatekeeper_copies(

@@ -1,6 +1,7 @@
 //! The operator's duties, one module each: keep the worker registered (`registration`),
 //! standing as a gatekeeper candidate (`staking`), fetch the root key when elected
-//! (`key_request`), and post its egress and gatekeeper copies (`egress`).
+//! (`key_request`), and post its egress, its contracts' messages and replies, and gatekeeper
+//! copies (`egress`).
 //!
 //! All are driven by chain state, re-read every round, so a restarted host neither registers
 //! again nor posts a message twice: it registers only when the chain has no entry for the
@@ -84,6 +85,8 @@ pub struct Duties {
     registration: Option<(String, Height)>,
     retry_after: Height,
     in_flight: BTreeMap<u64, Height>,
+    /// Contract messages and replies posted, by (reply, source, destination, sequence).
+    contract_in_flight: BTreeMap<egress::ContractSlot, Height>,
     gatekeeper_in_flight: BTreeMap<u64, Height>,
     gatekeeper_seen: BTreeMap<u64, Height>,
     staking: Option<(String, Height)>,
@@ -100,6 +103,7 @@ impl Duties {
             registration: None,
             retry_after: 0,
             in_flight: BTreeMap::new(),
+            contract_in_flight: BTreeMap::new(),
             gatekeeper_in_flight: BTreeMap::new(),
             gatekeeper_seen: BTreeMap::new(),
             staking: None,
@@ -118,10 +122,14 @@ impl Duties {
         let entry = node.worker(to_hex(&self.worker)).await?;
         // Resynchronize the nonce when nothing of ours can still be pending.
         let lapsed = self.in_flight.values().any(|&exp| exp < tip)
+            || self.contract_in_flight.values().any(|&exp| exp < tip)
             || self.registration.as_ref().is_some_and(|r| r.1 < tip)
             || self.staking.as_ref().is_some_and(|r| r.1 < tip);
         if lapsed
-            || (self.in_flight.is_empty() && self.registration.is_none() && self.staking.is_none())
+            || (self.in_flight.is_empty()
+                && self.contract_in_flight.is_empty()
+                && self.registration.is_none()
+                && self.staking.is_none())
         {
             self.next_nonce = None;
         }
@@ -141,6 +149,7 @@ impl Duties {
                 warn!("root key request: {e:#}; trying the next holder next round");
             }
             self.post_egress(node, pruntime, tip, entry).await?;
+            self.post_contract_messages(node, pruntime, tip).await?;
             self.post_gatekeeper_copies(node, pruntime, tip).await?;
         }
         Ok(())

@@ -111,12 +111,12 @@ fn the_gatekeepers_publish_each_new_contracts_key_once_derived_from_the_root_key
         state.extend_from_slice(k.as_ref());
         state.extend_from_slice(v);
     }
-    assert_absent("chain state", &state, &expected);
-    assert_absent("host traffic", &sim.traffic(), &expected);
+    assert_absent("chain state", &state, expected.as_slice());
+    assert_absent("host traffic", &sim.traffic(), expected.as_slice());
     for w in sim.workers.iter().chain([&sim.genesis]) {
         for f in files(&w.dir.0) {
             let bytes = std::fs::read(&f).unwrap();
-            assert_absent(&format!("{}", f.display()), &bytes, &expected);
+            assert_absent(&format!("{}", f.display()), &bytes, expected.as_slice());
         }
     }
 }
@@ -161,7 +161,7 @@ fn echo() -> Vec<u8> {
     .unwrap()
 }
 
-fn info(sim: &Sim, id: &ContractId) -> ContractInfo {
+pub(crate) fn info(sim: &Sim, id: &ContractId) -> ContractInfo {
     sim.read(async |o| chain_contracts::contract(o, id).await)
         .unwrap()
         .unwrap()
@@ -169,7 +169,7 @@ fn info(sim: &Sim, id: &ContractId) -> ContractInfo {
 
 /// Seals `input` for `id` as `from`'s next transaction; returns its nonce and reply key with
 /// the call, not yet submitted.
-fn seal(sim: &Sim, from: &PrivateKey, id: &ContractId, input: &[u8]) -> (u64, Sealed) {
+pub(crate) fn seal(sim: &Sim, from: &PrivateKey, id: &ContractId, input: &[u8]) -> (u64, Sealed) {
     let sender = from.public_key();
     let (nonce, expiry) = sim.next_tx(&sender);
     let sealed = command::seal(
@@ -180,14 +180,15 @@ fn seal(sim: &Sim, from: &PrivateKey, id: &ContractId, input: &[u8]) -> (u64, Se
         nonce,
         expiry,
         input,
-        1_000_000,
+        // Enough for a command that sends a message (which prepays twice its fuel).
+        5_000_000,
     )
     .unwrap();
     (nonce, sealed)
 }
 
 /// Waits for the miner's result of (`sender`, `nonce`)'s command.
-fn result(
+pub(crate) fn result(
     sim: &mut Sim,
     miner: &AccountId,
     id: &ContractId,
@@ -200,7 +201,7 @@ fn result(
 }
 
 /// Sends `input` from `from` and returns the opened reply.
-fn send(sim: &mut Sim, from: &PrivateKey, id: &ContractId, input: &[u8]) -> Reply {
+pub(crate) fn send(sim: &mut Sim, from: &PrivateKey, id: &ContractId, input: &[u8]) -> Reply {
     let (nonce, sealed) = seal(sim, from, id, input);
     sim.submit(from, Call::Contract(sealed.call)).unwrap();
     let miner = info(sim, id).miner;

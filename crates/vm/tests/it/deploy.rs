@@ -32,7 +32,11 @@ fn deploy(wasm: &[u8]) -> Result<veil_vm::Code, DeployError> {
 
 #[test]
 fn the_examples_built_with_rustc_1_63_deploy_with_their_abi() {
-    for (name, method) in [("token", "\"transfer\""), ("auction", "\"bid\"")] {
+    for (name, method) in [
+        ("token", "\"transfer\""),
+        ("auction", "\"bid\""),
+        ("vault", "\"deposit\""),
+    ] {
         let code = deploy(&example(name)).unwrap_or_else(|err| panic!("{name}: {err}"));
         let abi = code
             .abi()

@@ -6,7 +6,7 @@ use veil_vm::{Entry, Failure};
 use crate::deploy::module_with;
 use crate::support::{Contract, FUEL, example, wat};
 
-const ALICE: [u8; 32] = [0xa1; 32];
+pub(crate) const ALICE: [u8; 32] = [0xa1; 32];
 const BOB: [u8; 32] = [0xb0; 32];
 const MALLORY: [u8; 32] = [0x66; 32];
 
@@ -18,15 +18,15 @@ fn transfer(to: [u8; 32], amount: u128) -> Vec<u8> {
     [&[0u8][..], &to, &amount.to_le_bytes()].concat()
 }
 
-fn balance(who: [u8; 32]) -> Vec<u8> {
+pub(crate) fn balance(who: [u8; 32]) -> Vec<u8> {
     [&[0u8][..], &who].concat()
 }
 
-fn amount(bytes: &[u8]) -> u128 {
+pub(crate) fn amount(bytes: &[u8]) -> u128 {
     u128::from_le_bytes(bytes.try_into().expect("a u128"))
 }
 
-fn token() -> Contract {
+pub(crate) fn token() -> Contract {
     let mut token = Contract::new(&example("token"));
     token
         .call(Entry::Init, ALICE, init(1_000), FUEL)
@@ -118,7 +118,7 @@ fn running_out_of_fuel_changes_nothing_and_spends_the_limit() {
 }
 
 /// A fixture whose `handle_command` and `handle_query` run `body` instead of answering.
-fn fixture(imports: &str, body: &str) -> Contract {
+pub(crate) fn fixture(imports: &str, body: &str) -> Contract {
     let text = module_with(
         imports,
         &format!(

@@ -1,5 +1,7 @@
-//! The VM's integration tests: the deploy policy, execution, determinism, limits.
+//! The VM's integration tests: the deploy policy, execution, determinism, limits,
+//! messages between contracts.
 
 mod deploy;
 mod execute;
+mod messages;
 mod support;

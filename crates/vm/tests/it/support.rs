@@ -69,6 +69,8 @@ pub(crate) struct Contract {
     pub(crate) storage: Arc<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>,
     pub(crate) height: u64,
     pub(crate) index: u64,
+    /// Next sequence per destination, advanced by successful calls' messages.
+    pub(crate) sent: Arc<std::collections::BTreeMap<[u8; 32], u64>>,
 }
 
 impl Contract {
@@ -81,6 +83,7 @@ impl Contract {
             storage: Default::default(),
             height: 1,
             index: 0,
+            sent: Default::default(),
         }
     }
 
@@ -105,9 +108,14 @@ impl Contract {
             block_hash: [self.height as u8; 32],
             randomness,
             fuel,
+            sent: self.sent.clone(),
         };
         let snapshot: Arc<dyn Storage> = self.storage.clone();
         let outcome = self.vm.execute(&self.code, call, snapshot);
+        let sent = Arc::make_mut(&mut self.sent);
+        for m in &outcome.messages {
+            *sent.entry(m.to).or_insert(0) += 1;
+        }
         let storage = Arc::make_mut(&mut self.storage);
         for (key, value) in &outcome.changes {
             match value {

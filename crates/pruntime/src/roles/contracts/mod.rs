@@ -12,6 +12,9 @@
 //! | `cstate/<id><key>`    | the contract's storage, one record per key                |
 //! | `code/<hash>`         | the module's bytes (compiled again at start)              |
 //! | `revoked/<session>`   | a revoked query session: account and grant expiry         |
+//! | `ckey/<id>`           | every contract's published public key (to seal messages)  |
+//! | `csent/<src><dst>`    | the next sequence of a contract's channel to another      |
+//! | `cout/<k><src><dst><n>` | a signed message (`k` = 0) or reply (1) not yet routed  |
 //!
 //! A contract's state root is the sealed store's Merkle root over its `cstate/<id>` records
 //! ([crate::sealed::kv::SealedKv::prefix_root]); query answers will commit to it.
@@ -23,7 +26,10 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use bytes::BufMut;
 use commonware_codec::{Buf, Decode as _, DecodeExt as _, EncodeSize, Read, ReadExt as _, Write};
-use veil_primitives::{AccountId, Digest, Height, contract::ContractId};
+use veil_primitives::{
+    AccountId, Digest, Height,
+    contract::{ContractId, SignedContractEgress},
+};
 use veil_vm::{Code, Limits, Vm};
 use zeroize::Zeroizing;
 
@@ -33,6 +39,37 @@ const CONTRACT: &[u8] = b"contract/";
 const STATE: &[u8] = b"cstate/";
 const CODE: &[u8] = b"code/";
 const REVOKED: &[u8] = b"revoked/";
+const KEY: &[u8] = b"ckey/";
+const SENT: &[u8] = b"csent/";
+const OUTBOUND: &[u8] = b"cout/";
+
+/// Store key of a contract's published public key.
+pub fn public_key_key(id: &ContractId) -> Vec<u8> {
+    [KEY, id.as_ref()].concat()
+}
+
+/// Store key of the next sequence of the channel `source` → `destination`.
+pub fn sent_key(source: &ContractId, destination: &ContractId) -> Vec<u8> {
+    [SENT, source.as_ref(), destination.as_ref()].concat()
+}
+
+/// Store key of a signed message (`reply` false) or reply not yet routed: ordered by kind,
+/// channel and sequence, so the host posts each channel in order.
+pub fn outbound_key(
+    reply: bool,
+    source: &ContractId,
+    destination: &ContractId,
+    sequence: u64,
+) -> Vec<u8> {
+    [
+        OUTBOUND,
+        &[reply as u8],
+        source.as_ref(),
+        destination.as_ref(),
+        &sequence.to_be_bytes(),
+    ]
+    .concat()
+}
 
 /// Store key of a revoked session.
 pub fn revoked_key(session: &[u8; 32]) -> Vec<u8> {
@@ -92,6 +129,8 @@ pub struct Running {
     pub contract: Contract,
     /// Its storage (shared with readers: changed copy-on-write).
     pub state: Arc<BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// The next sequence of its channel to each contract it has sent to.
+    pub sent: Arc<BTreeMap<[u8; 32], u64>>,
     /// Merkle root of its storage records.
     pub root: Digest,
 }
@@ -106,6 +145,11 @@ pub struct Miner {
     /// Revoked query sessions (X25519 key) with their account and the grant's expiry, kept
     /// until that expiry passes.
     pub revoked: BTreeMap<[u8; 32], (AccountId, u64)>,
+    /// Every contract's published X25519 public key: messages and replies are sealed to it.
+    pub keys: BTreeMap<ContractId, [u8; 32]>,
+    /// Signed messages and replies of the contracts run here that the chain has not routed
+    /// yet, by [outbound_key]. The host posts them; a routed copy removes them.
+    pub outbound: BTreeMap<Vec<u8>, SignedContractEgress>,
 }
 
 impl Miner {
@@ -147,6 +191,19 @@ impl Miner {
                 .map_err(|e| anyhow::anyhow!("sealed revocation does not decode: {e}"))?;
             miner.revoked.insert(session, record);
         }
+        for (k, v) in store.iter_prefix(KEY) {
+            let id = Digest::try_from(&k[KEY.len()..])
+                .map_err(|_| anyhow::anyhow!("sealed contract key record has a bad key"))?;
+            let key: [u8; 32] = v
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("sealed contract public key is not 32 bytes"))?;
+            miner.keys.insert(id, key);
+        }
+        for (k, v) in store.iter_prefix(OUTBOUND) {
+            let signed = SignedContractEgress::decode(v.to_vec())
+                .map_err(|e| anyhow::anyhow!("sealed outbound message does not decode: {e}"))?;
+            miner.outbound.insert(k.to_vec(), signed);
+        }
         Ok(miner)
     }
 }
@@ -159,9 +216,18 @@ impl Running {
             .iter_prefix(&prefix)
             .map(|(k, v)| (k[prefix.len()..].to_vec(), v.to_vec()))
             .collect();
+        let sent_prefix = [SENT, id.as_ref()].concat();
+        let sent = store
+            .iter_prefix(&sent_prefix)
+            .filter_map(|(k, v)| {
+                let destination: [u8; 32] = k[sent_prefix.len()..].try_into().ok()?;
+                Some((destination, u64::from_be_bytes(v.try_into().ok()?)))
+            })
+            .collect();
         Self {
             contract,
             state: Arc::new(state),
+            sent: Arc::new(sent),
             root: store.prefix_root(&prefix),
         }
     }

@@ -308,6 +308,7 @@ impl Queries {
                     block_hash: view.state.last_hash.into(),
                     randomness: None,
                     fuel: QUERY_FUEL,
+                    sent: Default::default(),
                 },
                 running.state.clone(),
             );

@@ -14,6 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AccountId, Balance, ChainIdentity, Digest, Height};
 
+mod message;
+
+pub use message::{
+    Channel, ContractEgress, ContractMessage, ContractReply, MAX_MESSAGE_ENVELOPE,
+    MAX_MESSAGE_FUEL, MAX_MESSAGE_PAYLOAD, MessageOutcome, SignedContractEgress, channel_state_key,
+    message_aad, reply_aad,
+};
+
 /// Largest chunk of code one upload carries (fits a transaction under the 64 KiB cap).
 pub const CODE_CHUNK_BYTES: usize = 48 * 1024;
 /// Largest contract module (the VM's limit).
@@ -117,6 +125,9 @@ pub enum ContractCall {
         /// The sealed command.
         envelope: Envelope,
     },
+    /// A contract's message to another contract, or its reply to one, signed by its miner
+    /// (any account may post it: the signature is what counts).
+    Post(Box<SignedContractEgress>),
 }
 
 /// Contract parameters, set at genesis.
@@ -162,7 +173,8 @@ impl ContractParams {
                 .saturating_mul((*fuel).div_ceil(1_000) as Balance),
             ContractCall::Instantiate { .. }
             | ContractCall::Assign { .. }
-            | ContractCall::RevokeSession { .. } => 0,
+            | ContractCall::RevokeSession { .. }
+            | ContractCall::Post(_) => 0,
         }
     }
 }
@@ -501,6 +513,10 @@ impl Write for ContractCall {
                 session.write(buf);
                 expiry.write(buf);
             }
+            Self::Post(signed) => {
+                5u8.write(buf);
+                signed.write(buf);
+            }
         }
     }
 }
@@ -517,6 +533,7 @@ impl EncodeSize for ContractCall {
                 contract, envelope, ..
             } => contract.encode_size() + 8 + envelope.encode_size(),
             Self::RevokeSession { .. } => 32 + 8,
+            Self::Post(signed) => signed.encode_size(),
         }
     }
 }
@@ -548,6 +565,7 @@ impl Read for ContractCall {
                 session: <[u8; 32]>::read(buf)?,
                 expiry: u64::read(buf)?,
             }),
+            5 => Ok(Self::Post(Box::new(SignedContractEgress::read(buf)?))),
             t => Err(Error::InvalidEnum(t)),
         }
     }

@@ -7,7 +7,10 @@
 //! nothing. The developer's first command runs `init`, later ones `command`. A failing call
 //! (typed error, trap, out of fuel) changes nothing either. Every command gets one
 //! [CommandResult], whose reply is sealed with the envelope's reply key, so only the sender
-//! reads it; the results go out as this worker's egress.
+//! reads it; the results go out as this worker's egress. Messages between contracts and
+//! their replies are in [messages].
+
+mod messages;
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -26,9 +29,12 @@ use veil_vm::{Call, Entry, Failure, Randomness, Vm};
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
-use super::{Contract, Miner, Running, code_key, contract_key, revoked_key, state_prefix};
+use super::{
+    Contract, Miner, Running, code_key, contract_key, public_key_key, revoked_key, state_prefix,
+};
 use crate::{
     egress::{Emitter, Outbox},
+    identity::Identity,
     roles::gatekeeper::contracts::{open_grant, public_key},
     sealed::kv::{Batch, SealedKv},
 };
@@ -63,8 +69,8 @@ pub enum ExecutorError {
 /// store writes and results it produces.
 pub(crate) struct Executor<'a> {
     pub(crate) chain: &'a ChainIdentity,
-    pub(crate) me: &'a AccountId,
-    pub(crate) ecdh_secret: &'a [u8; 32],
+    pub(crate) identity: &'a Identity,
+    pub(crate) me: AccountId,
     pub(crate) vm: &'a Vm,
     pub(crate) store: &'a SealedKv,
     /// Modules the host supplied, by hash.
@@ -82,8 +88,7 @@ impl<'a> Executor<'a> {
     /// Work on a copy of `miner`.
     pub(crate) fn new(
         chain: &'a ChainIdentity,
-        me: &'a AccountId,
-        ecdh_secret: &'a [u8; 32],
+        identity: &'a Identity,
         vm: &'a Vm,
         store: &'a SealedKv,
         offered: &'a BTreeMap<Digest, Vec<u8>>,
@@ -91,8 +96,8 @@ impl<'a> Executor<'a> {
     ) -> Self {
         Self {
             chain,
-            me,
-            ecdh_secret,
+            identity,
+            me: identity.public_key(),
             vm,
             store,
             offered,
@@ -151,9 +156,10 @@ impl<'a> Executor<'a> {
                 }
                 Err(_) => return Ok(()),
             };
-        if &miner != self.me {
+        if miner != self.me {
             if self.miner.running.remove(&contract).is_some() {
                 self.commit.delete(contract_key(&contract));
+                self.drop_outbound(&contract);
                 self.touch(contract);
                 tracing::info!(
                     contract = veil_primitives::to_hex(contract),
@@ -225,12 +231,19 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// The gatekeepers' published key: remembered for a contract this worker runs, to check
-    /// the grant against.
+    /// The gatekeepers' published key: remembered for every contract (messages are sealed to
+    /// it) and, for a contract this worker runs, to check the grant against.
     pub(crate) fn on_key(&mut self, payload: &[u8]) {
         let Ok(key) = ContractKey::decode(payload.to_vec()) else {
             return;
         };
+        if let std::collections::btree_map::Entry::Vacant(slot) =
+            self.miner.keys.entry(key.contract)
+        {
+            slot.insert(key.public_key);
+            self.commit
+                .put(public_key_key(&key.contract), key.public_key.to_vec());
+        }
         if let Some(r) = self.miner.running.get_mut(&key.contract) {
             r.contract.public_key = Some(key.public_key);
             self.save(&key.contract);
@@ -243,7 +256,7 @@ impl<'a> Executor<'a> {
         let Ok(grant) = ContractGrant::decode(payload.to_vec()) else {
             return;
         };
-        if &grant.miner != self.me {
+        if grant.miner != self.me {
             return;
         }
         let Some(r) = self.miner.running.get_mut(&grant.contract) else {
@@ -252,7 +265,7 @@ impl<'a> Executor<'a> {
         if r.contract.assignment != grant.assignment {
             return;
         }
-        let Some(key) = open_grant(self.ecdh_secret, self.chain, &grant) else {
+        let Some(key) = open_grant(self.identity.ecdh_secret(), self.chain, &grant) else {
             tracing::warn!(
                 contract = veil_primitives::to_hex(grant.contract),
                 "a grant addressed to this worker does not open"
@@ -286,14 +299,11 @@ impl<'a> Executor<'a> {
         contract: &ContractId,
         payload: &[u8],
     ) -> bool {
-        let Some(running) = self.miner.running.get(contract) else {
+        if !self.miner.running.contains_key(contract) {
             return false;
-        };
-        if self.index.0 != height {
-            self.index = (height, 0);
         }
-        let index = self.index.1;
-        self.index.1 += 1;
+        let index = self.next_index(height);
+        let running = &self.miner.running[contract];
         let Ok(command) = CommandMessage::decode(payload.to_vec()) else {
             // The chain encoded it: a message that does not decode is not ours to answer.
             return true;
@@ -341,6 +351,17 @@ impl<'a> Executor<'a> {
         true
     }
 
+    /// The index of the next command or message executed in the block at `height` (the
+    /// randomness stream's).
+    fn next_index(&mut self, height: Height) -> u64 {
+        if self.index.0 != height {
+            self.index = (height, 0);
+        }
+        let index = self.index.1;
+        self.index.1 += 1;
+        index
+    }
+
     /// Runs one opened command; applies its writes on success.
     #[allow(clippy::too_many_arguments)]
     fn execute(
@@ -383,6 +404,7 @@ impl<'a> Executor<'a> {
             block_hash: (*block).into(),
             randomness: Some(Randomness { key, index }),
             fuel: command.fuel,
+            sent: running.sent.clone(),
         };
         let storage: Arc<dyn veil_vm::Storage> = running.state.clone();
         let outcome = self.vm.execute(code, call, storage);
@@ -421,10 +443,24 @@ impl<'a> Executor<'a> {
                 fuel_used,
             };
         }
-        let prefix = state_prefix(contract);
+        self.apply(contract, outcome.changes, height);
+        self.send(contract, outcome.messages);
         let running = self.miner.running.get_mut(contract).expect("checked above");
+        if entry == Entry::Init {
+            running.contract.initialized = true;
+        }
+        self.save(contract);
+        reply
+    }
+
+    /// Commits a successful call's writes to `contract`'s state.
+    fn apply(&mut self, contract: &ContractId, changes: veil_vm::Changes, height: Height) {
+        let prefix = state_prefix(contract);
+        let Some(running) = self.miner.running.get_mut(contract) else {
+            return;
+        };
         let state = Arc::make_mut(&mut running.state);
-        for (k, v) in outcome.changes {
+        for (k, v) in changes {
             let store_key = [prefix.as_slice(), &k].concat();
             match v {
                 Some(v) => {
@@ -437,13 +473,9 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        if entry == Entry::Init {
-            running.contract.initialized = true;
-        }
         running.contract.executed += 1;
         running.contract.height = height;
         self.save(contract);
-        reply
     }
 
     /// Forgets revocations of sessions that have expired by block time `now`.
@@ -541,7 +573,8 @@ mod tests {
         let Fixture {
             store, chain, vm, ..
         } = &Fixture::new("executor");
-        let me = PrivateKey::from_seed(1).public_key();
+        let identity = crate::identity::Identity::ephemeral();
+        let me = identity.public_key();
         let code = module();
         let mut other = code.clone();
         other.extend_from_slice(&[0, 4, 1, b'x', 0, 0]); // a custom section: another hash
@@ -559,7 +592,7 @@ mod tests {
             BTreeMap::new(),
             BTreeMap::from([(hash(&other), other.clone())]),
         ] {
-            let mut ex = Executor::new(chain, &me, &[3; 32], vm, store, &offered, Miner::default());
+            let mut ex = Executor::new(chain, &identity, vm, store, &offered, Miner::default());
             assert!(matches!(
                 ex.on_event(&event),
                 Err(ExecutorError::MissingCode { .. })
@@ -568,7 +601,7 @@ mod tests {
         }
         // The announced code: the contract runs here, its code is kept sealed.
         let offered = BTreeMap::from([(hash(&code), code.clone())]);
-        let mut ex = Executor::new(chain, &me, &[3; 32], vm, store, &offered, Miner::default());
+        let mut ex = Executor::new(chain, &identity, vm, store, &offered, Miner::default());
         ex.on_event(&event).unwrap();
         assert!(ex.miner.running.contains_key(&hash(b"contract")));
         assert!(ex.miner.codes.contains_key(&hash(&code)));
@@ -583,9 +616,8 @@ mod tests {
             store, chain, vm, ..
         } = &Fixture::new("results");
         let identity = crate::identity::Identity::ephemeral();
-        let me = identity.public_key();
         let offered = BTreeMap::new();
-        let mut ex = Executor::new(chain, &me, &[3; 32], vm, store, &offered, Miner::default());
+        let mut ex = Executor::new(chain, &identity, vm, store, &offered, Miner::default());
         let contract = hash(b"contract");
         let sender = PrivateKey::from_seed(2).public_key();
         // The largest replies, and many small ones.

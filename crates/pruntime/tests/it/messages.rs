@@ -1,0 +1,194 @@
+//! Messages between contracts on different miners, in deterministic simulation ([crate::sim]):
+//! the real chain, pRuntimes and host duties. The token (worker 4) pays the vault (worker 3),
+//! which keeps part and pays the rest back; a refusal, a trap and a missing payee restore the
+//! payment; payloads appear nowhere outside pRuntime.
+
+use commonware_cryptography::Signer as _;
+use veil_chain::contracts as chain_contracts;
+use veil_primitives::{
+    Call, PrivateKey,
+    contract::{CODE_CHUNK_BYTES, ContractCall, ContractId, Reply, contract_id},
+    hash,
+};
+
+use crate::{
+    bootstrap::{assert_absent, capture_logs},
+    common::files,
+    contracts::send,
+    sim::{Sim, launched},
+};
+
+#[allow(dead_code)]
+#[path = "../../../vm/tests/it/support.rs"]
+mod vm_support;
+
+/// A contract whose message handler traps.
+fn trapper() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+            (import "veil" "output_write" (func $out (param i32 i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "\00")
+            (func (export "init") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_command") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_query") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_message") unreachable))"#,
+    )
+    .unwrap()
+}
+
+/// Uploads `code` (if new) and instantiates it on worker `miner`; waits for the key grant.
+fn deploy(sim: &mut Sim, developer: &PrivateKey, code: &[u8], miner: usize) -> ContractId {
+    let exists = sim
+        .read(async |o| chain_contracts::code(o, &hash(code)).await)
+        .unwrap()
+        .is_some();
+    if !exists {
+        for (index, chunk) in code.chunks(CODE_CHUNK_BYTES).enumerate() {
+            let upload = ContractCall::UploadCode {
+                hash: hash(code),
+                size: code.len() as u32,
+                index: index as u32,
+                chunk: chunk.to_vec(),
+            };
+            sim.submit(developer, Call::Contract(upload)).unwrap();
+        }
+        sim.block();
+    }
+    let (nonce, _) = sim.next_tx(&developer.public_key());
+    let instantiate = ContractCall::Instantiate {
+        code: hash(code),
+        miner: sim.workers[miner].key(),
+    };
+    sim.submit(developer, Call::Contract(instantiate)).unwrap();
+    let id = contract_id(&developer.public_key(), nonce);
+    sim.run_until(20, |s| {
+        s.read(async |o| chain_contracts::contract(o, &id).await)
+            .unwrap()
+            .is_some_and(|i| i.granted)
+    });
+    id
+}
+
+/// A value of the contract's storage map `name` under `key`, as its miner holds it.
+fn stored(sim: &Sim, miner: usize, id: &ContractId, name: &[u8], key: &[u8]) -> u128 {
+    let full = [&[name.len() as u8][..], name, key].concat();
+    let snapshot = sim.workers[miner].rt.snapshot();
+    snapshot.miner.running[id]
+        .state
+        .get(&full)
+        .map_or(0, |v| u128::from_le_bytes(v.as_slice().try_into().unwrap()))
+}
+
+fn pay(to: &ContractId, amount: u128) -> Vec<u8> {
+    [&[1u8][..], to.as_ref(), &amount.to_le_bytes()].concat()
+}
+
+fn ok(reply: Reply) -> Vec<u8> {
+    match reply {
+        Reply::Ok { output, .. } => output,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_token_pays_a_vault_on_another_miner_and_failures_restore_the_payment() {
+    let (logs, _guard) = capture_logs();
+    let mut sim = Sim::new("contract-messages", 5, 3);
+    sim.run_until(60, launched);
+    let developer = PrivateKey::from_seed(3001);
+    let gov = sim.genesis.operator.clone();
+    sim.submit(
+        &gov,
+        Call::Transfer {
+            to: developer.public_key(),
+            amount: 100_000_000,
+        },
+    )
+    .unwrap();
+    sim.block();
+    let me = developer.public_key();
+    let account: [u8; 32] = me.as_ref().try_into().unwrap();
+
+    let token = deploy(&mut sim, &developer, &vm_support::example("token"), 4);
+    let vault = deploy(&mut sim, &developer, &vm_support::example("vault"), 3);
+    let trapper = deploy(&mut sim, &developer, &trapper(), 3);
+    ok(send(
+        &mut sim,
+        &developer,
+        &token,
+        &10_000u128.to_le_bytes(),
+    ));
+    let vault_init = [token.as_ref(), &[10u8][..], &1_000u128.to_le_bytes()].concat();
+    ok(send(&mut sim, &developer, &vault, &vault_init));
+    ok(send(&mut sim, &developer, &trapper, &[]));
+
+    let balance = |s: &Sim| stored(s, 4, &token, b"balances", &account);
+    let vault_account = |s: &Sim| stored(s, 4, &token, b"balances", vault.as_ref());
+    let deposit = |s: &Sim| stored(s, 3, &vault, b"deposits", &account);
+    let in_flight = |s: &Sim| {
+        let snapshot = s.workers[4].rt.snapshot();
+        snapshot.miner.running[&token]
+            .state
+            .keys()
+            .filter(|k| k.starts_with(b"\x09in_flight"))
+            .count()
+    };
+
+    // A payment: held until the vault answers, then 900 kept and 100 paid back. The payment's
+    // id is its sequence in the token's channel to the vault.
+    let payment = 1_000u128;
+    let id = ok(send(&mut sim, &developer, &token, &pay(&vault, payment)));
+    assert_eq!(id, 0u64.to_le_bytes());
+    sim.run_until(20, |s| deposit(s) == 900 && in_flight(s) == 0);
+    assert_eq!((balance(&sim), vault_account(&sim)), (9_100, 900));
+    let channel = sim
+        .read(async |o| chain_contracts::channel(o, &token, &vault).await)
+        .unwrap();
+    assert_eq!((channel.sent, channel.replied), (1, 1));
+
+    // Over the vault's limit (refused), to a contract that traps, and to one that does not
+    // exist: each restored in full, nothing kept anywhere.
+    let nowhere = hash(b"no such contract");
+    for (to, amount) in [(vault, 5_000u128), (trapper, 77), (nowhere, 55)] {
+        ok(send(&mut sim, &developer, &token, &pay(&to, amount)));
+        sim.run_until(20, |s| balance(s) == 9_100 && in_flight(s) == 0);
+        let channel = sim
+            .read(async |o| chain_contracts::channel(o, &token, &to).await)
+            .unwrap();
+        assert_eq!(channel.sent, channel.replied);
+    }
+    assert_eq!((vault_account(&sim), deposit(&sim)), (900, 900));
+
+    // Nothing waits to be posted, and nothing was posted twice.
+    for w in [3, 4] {
+        assert!(sim.workers[w].rt.contract_side_effects().is_empty());
+    }
+
+    // The payment's plaintext (payer and amount) appears nowhere outside pRuntime: not in chain state, host traffic, logs or sealed files.
+    let payload = [&account[..], &payment.to_le_bytes()].concat();
+    let mut chain_state = Vec::new();
+    for (k, v) in &sim.chain.state.0 {
+        chain_state.extend_from_slice(k.as_ref());
+        chain_state.extend_from_slice(v);
+    }
+    let logs = logs.lock().unwrap().clone();
+    assert_absent("chain state", &chain_state, &payload);
+    assert_absent("host traffic", &sim.traffic(), &payload);
+    assert_absent("logs", &logs, &payload);
+    for w in sim.workers.iter() {
+        for f in files(&w.dir.0) {
+            let bytes = std::fs::read(&f).unwrap();
+            assert_absent(&format!("{}", f.display()), &bytes, &payload);
+        }
+    }
+    // Every message ciphertext on chain is a bucket size.
+    for m in &sim.chain.messages {
+        if let Ok(veil_primitives::contract::ContractEgress::Message(msg)) =
+            commonware_codec::DecodeExt::decode(m.payload.clone())
+            && let Some(e) = msg.envelope
+        {
+            assert!(veil_primitives::contract::is_bucket(e.ciphertext.len()));
+        }
+    }
+}
