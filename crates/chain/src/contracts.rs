@@ -221,7 +221,14 @@ pub async fn check<S: StateRead>(
             registered_miner(o, miner).await?;
         }
         ContractCall::RevokeSession { .. } => {}
-        ContractCall::Post(signed) => check_post(o, chain, signed, exact).await?,
+        ContractCall::Post(items) => {
+            // In a block each is checked against the state its predecessors left ([apply]).
+            if !exact {
+                for signed in items {
+                    check_post(o, chain, signed, false).await?;
+                }
+            }
+        }
         ContractCall::Command {
             contract: id,
             fuel,
@@ -257,6 +264,14 @@ pub(crate) async fn apply<S: StateRead>(
     tx: &Transaction,
     call: &ContractCall,
 ) -> Result<(), ExecError> {
+    if let ContractCall::Post(items) = call {
+        // In order, each against what the ones before it routed: all or none.
+        for signed in items {
+            check_post(o, &env.chain, signed, true).await?;
+            post(o, outbox, &signed.egress).await?;
+        }
+        return Ok(());
+    }
     check(o, &env.chain, tx, call, true).await?;
     match call {
         ContractCall::UploadCode {
@@ -344,7 +359,8 @@ pub(crate) async fn apply<S: StateRead>(
             )
             .await?)
         }
-        ContractCall::Post(signed) => Ok(post(o, outbox, &signed.egress).await?),
+        // Applied above, item by item.
+        ContractCall::Post(_) => Ok(()),
     }
 }
 

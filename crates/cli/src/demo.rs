@@ -173,11 +173,6 @@ async fn settle(
     }
 }
 
-/// A registered worker that is not a gatekeeper (the devnet's miners).
-pub(crate) async fn miner(client: &HttpClient) -> anyhow::Result<AccountId> {
-    Ok(miners(client).await?.remove(0))
-}
-
 /// The registered workers, those that are not gatekeepers (the devnet's miners) first.
 pub(crate) async fn miners(client: &HttpClient) -> anyhow::Result<Vec<AccountId>> {
     let election = client.election().await?;

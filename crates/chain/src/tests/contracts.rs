@@ -620,7 +620,7 @@ fn governance_cannot_shrink_messages_below_what_pruntime_egress_needs() {
 
 /// A message (or reply) between two contracts, signed by `signer`.
 fn post(egress: ContractEgress, signer: &PrivateKey) -> Call {
-    Call::Contract(ContractCall::Post(Box::new(egress.sign(signer, &chain()))))
+    Call::Contract(ContractCall::Post(vec![egress.sign(signer, &chain())]))
 }
 
 fn message(source: Digest, destination: Digest, sequence: u64, sealed: bool) -> ContractEgress {
@@ -726,7 +726,7 @@ fn contract_messages_are_routed_in_sequence_from_the_source_miner_and_answered_o
         m.fuel += 1;
     }
     assert_eq!(
-        net.run(&dev, Call::Contract(ContractCall::Post(Box::new(tampered))))
+        net.run(&dev, Call::Contract(ContractCall::Post(vec![tampered])))
             .0,
         refused(ContractError::BadMessageSignature)
     );
@@ -797,4 +797,37 @@ fn contract_messages_are_routed_in_sequence_from_the_source_miner_and_answered_o
         let ch = channel(&net, &token, &destination);
         assert_eq!(ch.sent, ch.replied);
     }
+
+    // Several in one transaction: each after the one before it, all or none.
+    let n = channel(&net, &token, &vault).sent;
+    let both = Call::Contract(ContractCall::Post(vec![
+        message(token, vault, n, true).sign(&miner_a.key, &chain()),
+        message(token, vault, n + 1, true).sign(&miner_a.key, &chain()),
+    ]));
+    let (result, routed) = net.run(&dev, both);
+    assert_eq!(result, Ok(()));
+    let sequences: Vec<u64> = routed
+        .iter()
+        .filter(|m| m.destination == Destination::Contract(vault))
+        .map(|m| {
+            ContractEgress::decode(m.payload.clone())
+                .unwrap()
+                .sequence()
+        })
+        .collect();
+    assert_eq!(sequences, [n, n + 1]);
+    let with_replay = Call::Contract(ContractCall::Post(vec![
+        message(token, vault, n + 2, true).sign(&miner_a.key, &chain()),
+        message(token, vault, n + 1, true).sign(&miner_a.key, &chain()),
+    ]));
+    let (result, routed) = net.run(&dev, with_replay);
+    assert!(
+        matches!(&result, Err(TxError::Contract(e)) if matches!(**e, ContractError::MessageReplayed { .. }))
+    );
+    assert!(
+        !routed
+            .iter()
+            .any(|m| m.destination == Destination::Contract(vault))
+    );
+    assert_eq!(channel(&net, &token, &vault).sent, n + 2);
 }

@@ -8,6 +8,11 @@
 //! public API's per-address rate limit), and the latency of those queries under load is set
 //! against the same queries' latency on the idle network, measured just before.
 //!
+//! With `--messages`, every command is a payment from the token to a vault on a second miner:
+//! the token holds it and sends the vault a message, the vault answers, and the token settles.
+//! Besides the commands' figures, the report gives messages between the two contracts per
+//! second and each round trip (message routed to reply routed) in blocks and milliseconds.
+//!
 //! The load generator shares the machine's cores with the validators, workers and hosts; the
 //! report says how many there are.
 
@@ -35,7 +40,9 @@ use veil_client::{
 };
 use veil_light::Trust;
 use veil_primitives::{
-    AccountId, Call, ChainIdentity, PrivateKey, Transaction, contract::Reply, decode_hex, to_hex,
+    AccountId, Call, ChainIdentity, Destination, Message, Origin, PrivateKey, Transaction,
+    contract::{ContractEgress, ContractId, Reply},
+    decode_hex, to_hex,
 };
 use veil_rpc_api::VeilApiClient as _;
 
@@ -43,7 +50,7 @@ use super::chain::{percentile, verify_bound};
 use crate::{
     call::{contract_abi, send},
     contract::{compile, deploy_code},
-    demo::{fund, miner},
+    demo::{fund, miners},
     devnet::layout::DevnetFile,
     rpc::{connect, runtime},
 };
@@ -65,9 +72,14 @@ pub(crate) struct ContractsBenchArgs {
     /// Transactions per RPC batch.
     #[arg(long, default_value_t = 200)]
     batch: usize,
-    /// Fuel each transfer reserves.
+    /// Fuel each transfer reserves (a payment reserves at least 3,000,000: it prepays its
+    /// message and the reply).
     #[arg(long, default_value_t = 1_000_000)]
     fuel: u64,
+    /// Pay a vault on a second miner instead of transferring: measures messages between
+    /// contracts on two miners.
+    #[arg(long)]
+    messages: bool,
 }
 
 /// `veil bench contracts`.
@@ -118,15 +130,16 @@ async fn run(
     eprintln!("  {bound:.0} verifications/s");
 
     let modules = compile(&args.contracts)?;
-    let token = modules
-        .iter()
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|f| f == "veil_example_token.wasm")
-        })
-        .ok_or_else(|| anyhow::anyhow!("the token example was not built"))?;
+    let example = |name: &str| {
+        modules
+            .iter()
+            .find(|p| p.file_name().is_some_and(|f| f == name))
+            .ok_or_else(|| anyhow::anyhow!("{name} was not built"))
+    };
+    let token = example("veil_example_token.wasm")?;
     let faucet = read_json::<AccountKeyFile>(&file.faucet_key)?.private_key()?;
-    let miner = miner(client).await?;
+    let miners = miners(client).await?;
+    let miner = miners[0].clone();
     eprintln!("deploying the token on miner {}", to_hex(&miner));
     let (id, _, _) = deploy_code(
         client,
@@ -138,6 +151,27 @@ async fn run(
         Duration::from_secs(60),
     )
     .await?;
+
+    let vault = match args.messages {
+        false => None,
+        true => {
+            let vault_miner = miners.get(1).ok_or_else(|| {
+                anyhow::anyhow!("--messages needs two registered workers to run the contracts")
+            })?;
+            eprintln!("deploying the vault on miner {}", to_hex(vault_miner));
+            let (vault, _, _) = deploy_code(
+                client,
+                &trust,
+                &faucet,
+                &std::fs::read(example("veil_example_vault.wasm")?)?,
+                vault_miner,
+                Some(json!({ "token": to_hex(id), "refund_percent": 10, "limit": 1_000_000 })),
+                Duration::from_secs(60),
+            )
+            .await?;
+            Some(vault)
+        }
+    };
 
     // Senders: funded for fees, then given tokens by encrypted transfers from the faucet.
     let mut rng = commonware_utils::sys_rng();
@@ -177,11 +211,24 @@ async fn run(
 
     // Seal every transfer up front: the client's cost is not the network's.
     let sink = PrivateKey::random(&mut rng).public_key();
-    let input = abi.encode_call(
-        Kind::Command,
-        "transfer",
-        &json!({ "to": to_hex(&sink), "amount": 1 }),
-    )?;
+    let (input, fuel) = match &vault {
+        None => (
+            abi.encode_call(
+                Kind::Command,
+                "transfer",
+                &json!({ "to": to_hex(&sink), "amount": 1 }),
+            )?,
+            args.fuel,
+        ),
+        Some(vault) => (
+            abi.encode_call(
+                Kind::Command,
+                "pay",
+                &json!({ "to": to_hex(vault), "amount": 10 }),
+            )?,
+            args.fuel.max(3_000_000),
+        ),
+    };
     let start_height = client.status().await?.height;
     let expiry = start_height + 10_000;
     let mut per_node: Vec<Vec<(AccountId, u64, String)>> = vec![Vec::new(); clients.len()];
@@ -198,9 +245,7 @@ async fn run(
             }
             let sender = s.public_key();
             let nonce = first[i] + n as u64;
-            let sealed = command::seal(
-                &chain, &id, &info, &sender, nonce, expiry, &input, args.fuel,
-            )?;
+            let sealed = command::seal(&chain, &id, &info, &sender, nonce, expiry, &input, fuel)?;
             let tx = Transaction {
                 sender: sender.clone(),
                 nonce,
@@ -282,7 +327,11 @@ async fn run(
     let mut rejected = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut last_seen = start;
-    while done.len() < total - rejected.unwrap_or(0) && Instant::now() < deadline {
+    let mut trips = RoundTrips::default();
+    while (done.len() < total - rejected.unwrap_or(0)
+        || vault.is_some() && trips.completed.len() < total - rejected.unwrap_or(0))
+        && Instant::now() < deadline
+    {
         if rejected.is_none() && tasks.iter().all(|t| t.is_finished()) {
             let mut r = 0;
             for t in tasks.drain(..) {
@@ -302,6 +351,9 @@ async fn run(
         let now = Instant::now();
         for (height, messages) in blocks {
             next = height + 1;
+            if let Some(vault) = &vault {
+                trips.observe(&id, vault, height, now, &messages);
+            }
             for r in command::results(&messages, &miner, &id) {
                 let entry = sent
                     .lock()
@@ -352,6 +404,9 @@ async fn run(
         idle.len()
     );
     println!("throughput / bound:   {:.3}", tps / bound);
+    if vault.is_some() {
+        trips.report(bound);
+    }
     println!(
         "cores:                {} (shared by the client, validators, workers and hosts)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -362,6 +417,84 @@ async fn run(
         done.len() - succeeded
     );
     Ok(())
+}
+
+/// Messages from the token to the vault and their replies, as finalized blocks show them.
+#[derive(Default)]
+struct RoundTrips {
+    /// Routed messages by sequence: height and when the client saw them.
+    routed: HashMap<u64, (u64, Instant)>,
+    /// Completed round trips: blocks and time from the message routed to its reply routed.
+    completed: Vec<(u64, Duration)>,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl RoundTrips {
+    fn observe(
+        &mut self,
+        token: &ContractId,
+        vault: &ContractId,
+        height: u64,
+        now: Instant,
+        messages: &[Message],
+    ) {
+        use commonware_codec::DecodeExt as _;
+        for m in messages {
+            let Ok(egress) = ContractEgress::decode(m.payload.clone()) else {
+                continue;
+            };
+            match (&m.origin, &m.destination, egress) {
+                (Origin::Contract(o), Destination::Contract(d), ContractEgress::Message(msg))
+                    if o == token && d == vault =>
+                {
+                    self.first.get_or_insert(now);
+                    self.routed.insert(msg.sequence, (height, now));
+                }
+                (Origin::Contract(o), Destination::Contract(d), ContractEgress::Reply(r))
+                    if o == vault && d == token =>
+                {
+                    if let Some((h, t)) = self.routed.remove(&r.sequence) {
+                        self.completed
+                            .push((height - h, now.saturating_duration_since(t)));
+                        self.last = Some(now);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn report(&self, bound: f64) {
+        let elapsed = match (self.first, self.last) {
+            (Some(first), Some(last)) => last.saturating_duration_since(first).as_secs_f64(),
+            _ => 0.0,
+        }
+        .max(1e-9);
+        let rate = self.completed.len() as f64 / elapsed;
+        let mut times: Vec<Duration> = self.completed.iter().map(|(_, t)| *t).collect();
+        times.sort();
+        let mut blocks: Vec<u64> = self.completed.iter().map(|(b, _)| *b).collect();
+        blocks.sort();
+        let at = |q: f64| {
+            blocks
+                .get(((blocks.len() as f64 - 1.0) * q) as usize)
+                .copied()
+        };
+        println!(
+            "messages:             {} round trips (token -> vault -> token, two miners)",
+            self.completed.len()
+        );
+        println!("message rate:         {rate:.0} messages/s (each with its reply)");
+        println!(
+            "round trip p50 / p99: {:.0} ms / {:.0} ms, {} / {} blocks (message routed to reply routed)",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            at(0.5).unwrap_or(0),
+            at(0.99).unwrap_or(0)
+        );
+        println!("messages / bound:     {:.3}", rate / bound);
+    }
 }
 
 /// Asks `target` for `asker`'s balance every 50 ms in one session, `count` times or while

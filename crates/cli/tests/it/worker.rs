@@ -1138,6 +1138,8 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     assert!(demo.status.success(), "{said}");
     for line in [
         "bob asking for alice's balance is refused",
+        "the vault, on the other miner, answers alice her deposit: 270",
+        "the vault refused it and the token gave all 450 back",
         "the result stays sealed before the close",
         "only the winner and the price come out",
         "every check passed",

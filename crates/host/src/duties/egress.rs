@@ -4,11 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use commonware_codec::{Decode as _, DecodeExt as _};
+use commonware_codec::{Decode as _, DecodeExt as _, EncodeSize as _};
 use tracing::{info, warn};
 use veil_primitives::{
     Call, Digest, Height, MAX_TX_BYTES_CAP, SignedGatekeeperMessage, SignedWorkerMessage,
-    contract::{ContractCall, ContractEgress, SignedContractEgress},
+    contract::{ContractCall, ContractEgress, MAX_POST_BATCH, SignedContractEgress},
     from_hex, to_hex,
 };
 use veil_rpc_api::WorkerView;
@@ -16,13 +16,18 @@ use veil_rpc_api::WorkerView;
 use super::{Duties, GATEKEEPER_STAGGER, MAX_EGRESS_IN_FLIGHT, TX_TTL};
 use crate::ports::{ChainClient, WorkerClient};
 
+/// Bytes of contract messages packed into one transaction: what the least transaction size
+/// governance may set still carries with its own fields.
+const POST_BYTES: usize = veil_primitives::MIN_MESSAGE_BYTES as usize;
+
 /// A contract message (`false`) or reply (`true`) by channel and sequence.
 pub(super) type ContractSlot = (bool, Digest, Digest, u64);
 
 impl Duties {
     /// Posts the messages and replies of the contracts this worker runs that the chain has not
-    /// routed, each channel in order; a channel whose next one is refused waits a round (the
-    /// chain takes no gaps). One already routed is left to pRuntime to confirm.
+    /// routed, each channel in order, packed up to [MAX_POST_BATCH] (or [POST_BYTES]) per
+    /// transaction; a channel whose next one is refused waits a round (the chain takes no gaps).
+    /// One already routed is left to pRuntime to confirm.
     pub(super) async fn post_contract_messages(
         &mut self,
         node: &impl ChainClient,
@@ -42,38 +47,61 @@ impl Duties {
         let listed: BTreeSet<ContractSlot> = pending.iter().map(|(slot, _)| *slot).collect();
         self.contract_in_flight
             .retain(|slot, _| listed.contains(slot));
-        let mut blocked = BTreeSet::new();
-        for (slot, signed) in pending {
-            let (reply, source, destination, sequence) = slot;
-            if blocked.contains(&(reply, source, destination))
-                || self
+        let todo: Vec<(ContractSlot, SignedContractEgress)> = pending
+            .into_iter()
+            .filter(|(slot, _)| {
+                !self
                     .contract_in_flight
-                    .get(&slot)
+                    .get(slot)
                     .is_some_and(|&exp| tip <= exp)
-            {
-                continue;
+            })
+            .collect();
+        let mut batches: Vec<Vec<(ContractSlot, SignedContractEgress)>> = Vec::new();
+        let mut size = 0;
+        for item in todo {
+            let len = item.1.encode_size();
+            match batches.last_mut() {
+                Some(batch) if batch.len() < MAX_POST_BATCH && size + len <= POST_BYTES => {
+                    size += len;
+                    batch.push(item);
+                }
+                _ => {
+                    size = len;
+                    batches.push(vec![item]);
+                }
             }
+        }
+        for batch in batches {
             let live = self.in_flight.values().filter(|&&exp| tip <= exp).count()
                 + self
                     .contract_in_flight
                     .values()
                     .filter(|&&exp| tip <= exp)
-                    .count();
+                    .count()
+                    .div_ceil(MAX_POST_BATCH);
             if live >= MAX_EGRESS_IN_FLIGHT {
                 break;
             }
-            let call = Call::Contract(ContractCall::Post(Box::new(signed)));
+            let (slots, items): (Vec<ContractSlot>, Vec<SignedContractEgress>) =
+                batch.into_iter().unzip();
+            let call = Call::Contract(ContractCall::Post(items));
             match self.submit(node, call, tip).await {
                 Ok(hash) => {
-                    info!(reply, sequence, %hash, "contract message posted");
-                    self.contract_in_flight.insert(slot, tip + TX_TTL);
+                    info!(count = slots.len(), %hash, "contract messages posted");
+                    for slot in slots {
+                        self.contract_in_flight.insert(slot, tip + TX_TTL);
+                    }
                 }
                 Err(e) if e.to_string().contains("was already routed") => {
-                    self.contract_in_flight.insert(slot, tip + TX_TTL);
+                    // Ours, routed while pRuntime had not synced it: wait for it to confirm.
+                    for slot in slots {
+                        self.contract_in_flight.insert(slot, tip + TX_TTL);
+                    }
                 }
                 Err(e) => {
-                    warn!(reply, sequence, "contract message not accepted: {e:#}");
-                    blocked.insert((reply, source, destination));
+                    // A gap: an earlier one is still on its way. The next round tries again.
+                    warn!(count = slots.len(), "contract messages not accepted: {e:#}");
+                    break;
                 }
             }
         }

@@ -36,6 +36,8 @@ pub const CONTRACT_KEY_TOPIC: &[u8] = b"veil/contract-key";
 pub const CONTRACT_GRANT_TOPIC: &[u8] = b"veil/contract-grant";
 /// Topic of a miner's encrypted command results ([ContractResults]).
 pub const CONTRACT_RESULTS_TOPIC: &[u8] = b"veil/contract-results";
+/// Most contract messages and replies one [ContractCall::Post] carries.
+pub const MAX_POST_BATCH: usize = 128;
 /// Largest sealed contract key a gatekeeper publishes.
 pub const MAX_SEALED_KEY_BYTES: usize = 256;
 /// Largest sealed reply to one command (a bucket size): a command's output and events
@@ -125,9 +127,10 @@ pub enum ContractCall {
         /// The sealed command.
         envelope: Envelope,
     },
-    /// A contract's message to another contract, or its reply to one, signed by its miner
-    /// (any account may post it: the signature is what counts).
-    Post(Box<SignedContractEgress>),
+    /// Contracts' messages to other contracts and replies, each signed by its contract's miner
+    /// (any account may post them: the signatures are what count), applied in order, all or
+    /// none; at most [MAX_POST_BATCH].
+    Post(Vec<SignedContractEgress>),
 }
 
 /// Contract parameters, set at genesis.
@@ -513,9 +516,9 @@ impl Write for ContractCall {
                 session.write(buf);
                 expiry.write(buf);
             }
-            Self::Post(signed) => {
+            Self::Post(items) => {
                 5u8.write(buf);
-                signed.write(buf);
+                items.write(buf);
             }
         }
     }
@@ -533,7 +536,7 @@ impl EncodeSize for ContractCall {
                 contract, envelope, ..
             } => contract.encode_size() + 8 + envelope.encode_size(),
             Self::RevokeSession { .. } => 32 + 8,
-            Self::Post(signed) => signed.encode_size(),
+            Self::Post(items) => items.encode_size(),
         }
     }
 }
@@ -565,7 +568,10 @@ impl Read for ContractCall {
                 session: <[u8; 32]>::read(buf)?,
                 expiry: u64::read(buf)?,
             }),
-            5 => Ok(Self::Post(Box::new(SignedContractEgress::read(buf)?))),
+            5 => Ok(Self::Post(Vec::<SignedContractEgress>::read_cfg(
+                buf,
+                &(RangeCfg::new(1..=MAX_POST_BATCH), ()),
+            )?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }

@@ -5,9 +5,10 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use proptest::prelude::*;
 use veil_primitives::contract::{
-    CodeInfo, CommandMessage, CommandResult, ContractCall, ContractEvent, ContractGrant,
-    ContractInfo, ContractKey, ContractParams, ContractResults, Envelope, Reply, bucket,
-    contract_id, is_bucket,
+    Channel, CodeInfo, CommandMessage, CommandResult, ContractCall, ContractEgress, ContractEvent,
+    ContractGrant, ContractInfo, ContractKey, ContractMessage, ContractParams, ContractReply,
+    ContractResults, Envelope, MessageOutcome, Reply, SignedContractEgress, bucket, contract_id,
+    is_bucket,
 };
 use veil_primitives::{
     Block, BlockLimits, Call, ChainIdentity, Destination, Divergence, Election, GatekeeperMessage,
@@ -275,6 +276,10 @@ proptest! {
         let _ = ContractEvent::decode(bytes.clone());
         let _ = ContractParams::decode(bytes.clone());
         let _ = ContractKey::decode(bytes.clone());
+        let _ = ContractEgress::decode(bytes.clone());
+        let _ = SignedContractEgress::decode(bytes.clone());
+        let _ = MessageOutcome::decode(bytes.clone());
+        let _ = Channel::decode(bytes.clone());
         let _ = Params::decode(bytes);
     }
 
@@ -301,6 +306,30 @@ proptest! {
             prop_assert_eq!(ContractCall::decode(bytes.clone()).unwrap(), call);
             let cut = cut % bytes.len();
             prop_assert!(ContractCall::decode(bytes.slice(..cut)).is_err());
+        }
+        // Messages between contracts, signed by the miner: round trip, truncation, signature.
+        let key = PrivateKey::from_seed(seed);
+        let chain = ChainIdentity { chain_id: seed, genesis_hash: hash(&chunk) };
+        let other = contract_id(&who, nonce.wrapping_add(1));
+        let posts = [
+            ContractEgress::Message(ContractMessage { source: contract, destination: other, sequence: nonce, fuel: seed, envelope: Some(envelope.clone()) }),
+            ContractEgress::Message(ContractMessage { source: contract, destination: other, sequence: 0, fuel: 1, envelope: None }),
+            ContractEgress::Reply(ContractReply { source: contract, destination: other, sequence: nonce, fuel: seed, envelope: Some(envelope.clone()) }),
+        ];
+        for egress in posts {
+            let signed = egress.clone().sign(&key, &chain);
+            prop_assert!(signed.verify(&chain));
+            let bytes = signed.encode();
+            let decoded = SignedContractEgress::decode(bytes.clone()).unwrap();
+            prop_assert_eq!(&decoded, &signed);
+            prop_assert!(SignedContractEgress::decode(bytes.slice(..cut % bytes.len())).is_err());
+            let elsewhere = ChainIdentity { chain_id: seed.wrapping_add(1), ..chain };
+            prop_assert!(!signed.verify(&elsewhere));
+            let call = ContractCall::Post(vec![signed.clone(), signed]);
+            prop_assert_eq!(ContractCall::decode(call.encode()).unwrap(), call);
+        }
+        for outcome in [MessageOutcome::Ok(chunk.clone()), MessageOutcome::Err(seed as u32), MessageOutcome::NotDelivered] {
+            prop_assert_eq!(MessageOutcome::decode(outcome.encode()).unwrap(), outcome);
         }
         let info = ContractInfo { developer: who.clone(), code: hash(&chunk), miner: who.clone(), created: nonce, public_key: Some([1; 32]), initialized: seed % 2 == 0, assignment: nonce / 3, granted: seed % 3 == 0 };
         prop_assert_eq!(ContractInfo::decode(info.encode()).unwrap(), info);

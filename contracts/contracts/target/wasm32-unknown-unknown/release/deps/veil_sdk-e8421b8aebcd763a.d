@@ -1,8 +1,8 @@
-/work/wt/contracts/contracts/target/wasm32-unknown-unknown/release/deps/veil_sdk-e8421b8aebcd763a.rmeta: sdk/src/lib.rs sdk/src/codec.rs sdk/src/context.rs sdk/src/entry.rs sdk/src/error.rs sdk/src/export.rs sdk/src/storage.rs sdk/src/sys.rs
+/work/wt/contracts/contracts/target/wasm32-unknown-unknown/release/deps/veil_sdk-e8421b8aebcd763a.rmeta: sdk/src/lib.rs sdk/src/codec.rs sdk/src/context.rs sdk/src/entry.rs sdk/src/error.rs sdk/src/export.rs sdk/src/message.rs sdk/src/storage.rs sdk/src/sys.rs
 
-/work/wt/contracts/contracts/target/wasm32-unknown-unknown/release/deps/libveil_sdk-e8421b8aebcd763a.rlib: sdk/src/lib.rs sdk/src/codec.rs sdk/src/context.rs sdk/src/entry.rs sdk/src/error.rs sdk/src/export.rs sdk/src/storage.rs sdk/src/sys.rs
+/work/wt/contracts/contracts/target/wasm32-unknown-unknown/release/deps/libveil_sdk-e8421b8aebcd763a.rlib: sdk/src/lib.rs sdk/src/codec.rs sdk/src/context.rs sdk/src/entry.rs sdk/src/error.rs sdk/src/export.rs sdk/src/message.rs sdk/src/storage.rs sdk/src/sys.rs
 
-/work/wt/contracts/contracts/target/wasm32-unknown-unknown/release/deps/veil_sdk-e8421b8aebcd763a.d: sdk/src/lib.rs sdk/src/codec.rs sdk/src/context.rs sdk/src/entry.rs sdk/src/error.rs sdk/src/export.rs sdk/src/storage.rs sdk/src/sys.rs
+/work/wt/contracts/contracts/target/wasm32-unknown-unknown/release/deps/veil_sdk-e8421b8aebcd763a.d: sdk/src/lib.rs sdk/src/codec.rs sdk/src/context.rs sdk/src/entry.rs sdk/src/error.rs sdk/src/export.rs sdk/src/message.rs sdk/src/storage.rs sdk/src/sys.rs
 
 sdk/src/lib.rs:
 sdk/src/codec.rs:
@@ -10,5 +10,6 @@ sdk/src/context.rs:
 sdk/src/entry.rs:
 sdk/src/error.rs:
 sdk/src/export.rs:
+sdk/src/message.rs:
 sdk/src/storage.rs:
 sdk/src/sys.rs:
