@@ -50,10 +50,9 @@ impl Duties {
         let todo: Vec<(ContractSlot, SignedContractEgress)> = pending
             .into_iter()
             .filter(|(slot, _)| {
-                !self
-                    .contract_in_flight
+                self.contract_in_flight
                     .get(slot)
-                    .is_some_and(|&exp| tip <= exp)
+                    .is_none_or(|&exp| tip > exp)
             })
             .collect();
         let mut batches: Vec<Vec<(ContractSlot, SignedContractEgress)>> = Vec::new();
