@@ -20,7 +20,7 @@ use veil_primitives::{
 
 use crate::{
     error::{ContractError, ExecError, StateError, TxError},
-    gatekeeper, keys, mq,
+    gatekeeper, keys, liveness, mq,
     overlay::{Overlay, StateRead},
     registry,
     system::BlockEnv,
@@ -269,6 +269,7 @@ pub(crate) async fn apply<S: StateRead>(
         for signed in items {
             check_post(o, &env.chain, signed, true).await?;
             post(o, outbox, &signed.egress).await?;
+            liveness::record(o, &signed.signer, env.height).await?;
         }
         return Ok(());
     }

@@ -214,3 +214,29 @@ pub fn channel(source: &Digest, destination: &Digest) -> Digest {
 pub fn contract_sealed_key(id: &Digest) -> Digest {
     key(b"contracts/sealed_key", id.as_ref())
 }
+
+/// A worker's activity (routed side effects) in an era.
+pub fn liveness_activity(era: u64, worker: &AccountId) -> Digest {
+    key(
+        b"liveness/activity",
+        &[&era.to_be_bytes()[..], worker.as_ref()].concat(),
+    )
+}
+
+/// The last heartbeat slot in which a worker was counted active.
+pub fn liveness_slot(worker: &AccountId) -> Digest {
+    key(b"liveness/slot", worker.as_ref())
+}
+
+/// Marks a worker registered when an era began: the workers an era's end judges.
+pub fn liveness_member(era: u64, worker: &AccountId) -> Digest {
+    key(
+        b"liveness/member",
+        &[&era.to_be_bytes()[..], worker.as_ref()].concat(),
+    )
+}
+
+/// A judged era's summary.
+pub fn liveness_era(era: u64) -> Digest {
+    key(b"liveness/era", &era.to_be_bytes())
+}

@@ -34,6 +34,7 @@ mod genesis;
 pub mod governance;
 pub mod index;
 pub mod keys;
+pub mod liveness;
 pub mod mq;
 pub mod overlay;
 pub mod registry;

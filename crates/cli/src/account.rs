@@ -99,6 +99,18 @@ pub(crate) fn status(rpc: Option<String>, json: bool) -> anyhow::Result<()> {
             None => println!("phase        prelaunch (contracts disabled until launch)"),
         }
         println!("genesis node {}", status.genesis);
+        let l = &status.liveness;
+        match &l.last {
+            Some(e) => println!(
+                "era          {} (ends at height {}); era {}: {} responsive, {} unresponsive",
+                l.era,
+                l.ends_at,
+                e.era,
+                e.judged - e.unresponsive,
+                e.unresponsive
+            ),
+            None => println!("era          {} (ends at height {})", l.era, l.ends_at),
+        }
         if status.divergences > 0 {
             println!(
                 "divergences  {} (gatekeepers disagreed)",

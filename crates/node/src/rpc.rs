@@ -21,9 +21,10 @@ use veil_primitives::{
     to_hex,
 };
 use veil_rpc_api::{
-    AccountView, BlockId, BlockView, ElectionView, GatekeeperStreamView, GenesisView, HeadView,
-    MessageView, MessagesView, PhaseView, ProofKind, StakingView, StatusView, StorageView,
-    SyncBatchView, TransactionView, TxStatus, VeilApiServer, WorkerView,
+    AccountView, ActivityView, BlockId, BlockView, ElectionView, EraView, GatekeeperStreamView,
+    GenesisView, HeadView, LivenessView, MessageView, MessagesView, PhaseView, ProofKind,
+    StakingView, StatusView, StorageView, SyncBatchView, TransactionView, TxStatus, VeilApiServer,
+    WorkerView,
     codes::{INVALID_PARAMS, POOL_REJECTED, TX_REJECTED, UNAVAILABLE},
     limits::{
         MAX_BATCH_CALLS, MAX_CONNECTIONS, MAX_LISTED_WORKERS, MAX_REQUEST_BYTES,
@@ -366,7 +367,14 @@ where
     async fn get_worker(&self, worker: String) -> RpcResult<Option<WorkerView>> {
         let id: AccountId = decode_hex(&worker).map_err(invalid)?;
         let w = self.chain.state.worker(&id).await.map_err(unavailable)?;
-        Ok(w.map(|(info, next)| WorkerView::new(&id, &info, Some(next))))
+        let Some((info, next)) = w else {
+            return Ok(None);
+        };
+        let (era, current, last) = self.chain.state.activity(&id).await.map_err(unavailable)?;
+        Ok(Some(WorkerView {
+            activity: Some(ActivityView { era, current, last }),
+            ..WorkerView::new(&id, &info, Some(next))
+        }))
     }
 
     async fn workers(&self) -> RpcResult<Vec<WorkerView>> {
@@ -430,6 +438,7 @@ where
             .registry_summary()
             .await
             .map_err(unavailable)?;
+        let liveness = self.chain.state.liveness().await.map_err(unavailable)?;
         let tip = self.chain.tip();
         let finalized = self
             .marshal
@@ -458,6 +467,16 @@ where
             genesis,
             confirmed_gatekeepers: b.confirmed.len(),
             divergences: b.divergences,
+            liveness: LivenessView {
+                era: liveness.era,
+                ends_at: (liveness.era + 1) * liveness.era_blocks.max(1),
+                last: liveness.last.map(|(era, r)| EraView {
+                    era,
+                    judged: r.judged,
+                    unresponsive: r.unresponsive,
+                    max: r.max,
+                }),
+            },
         })
     }
 

@@ -160,6 +160,16 @@ fn check_sizes(changes: &Changes) -> Result<(), Error> {
     Ok(())
 }
 
+/// What `veil_status` reports of responsiveness monitoring.
+pub struct LivenessSummary {
+    /// The current era.
+    pub era: u64,
+    /// Blocks per era.
+    pub era_blocks: u64,
+    /// The last judged era and its record.
+    pub last: Option<(u64, veil_primitives::liveness::EraRecord)>,
+}
+
 /// What `veil_status` reports of the registry.
 pub struct RegistrySummary {
     /// Registered workers.
@@ -336,6 +346,55 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
             .await
             .map_err(db)?;
         Ok(Some((info, next)))
+    }
+
+    /// The current era, its length and the last judged era, in finalized state.
+    pub async fn liveness(&self) -> Result<LivenessSummary, Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        let o = veil_chain::Overlay::new(&view);
+        let db = |e: veil_chain::StateError| Error::Db(e.to_string());
+        let height = veil_chain::system::block_info(&o).await.map_err(db)?.height;
+        let era_blocks = veil_chain::staking::params(&o)
+            .await
+            .map_err(db)?
+            .election_period_blocks;
+        let era = veil_chain::liveness::era(height, era_blocks);
+        let last = match era.checked_sub(1) {
+            Some(last) => veil_chain::liveness::era_record(&o, last)
+                .await
+                .map_err(db)?
+                .map(|r| (last, r)),
+            None => None,
+        };
+        Ok(LivenessSummary {
+            era,
+            era_blocks,
+            last,
+        })
+    }
+
+    /// A worker's activity in the current and the last era, in finalized state.
+    pub async fn activity(
+        &self,
+        id: &veil_primitives::AccountId,
+    ) -> Result<(u64, u64, u64), Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        let o = veil_chain::Overlay::new(&view);
+        let db = |e: veil_chain::StateError| Error::Db(e.to_string());
+        let height = veil_chain::system::block_info(&o).await.map_err(db)?.height;
+        let era = veil_chain::liveness::era_at(&o, height).await.map_err(db)?;
+        let current = veil_chain::liveness::activity(&o, era, id)
+            .await
+            .map_err(db)?;
+        let last = match era.checked_sub(1) {
+            Some(last) => veil_chain::liveness::activity(&o, last, id)
+                .await
+                .map_err(db)?,
+            None => 0,
+        };
+        Ok((era, current, last))
     }
 
     /// An account's bond, the candidate it backs and whom it nominates, in finalized state.

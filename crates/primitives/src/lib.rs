@@ -16,6 +16,7 @@ pub mod contract;
 mod egress;
 mod gatekeeper;
 mod hash;
+pub mod liveness;
 pub mod merkle;
 mod message;
 pub mod namespace;

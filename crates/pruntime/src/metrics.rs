@@ -36,7 +36,13 @@ impl ApiMetrics {
         let height = Gauge::<i64>::default();
         let egress = Gauge::<i64>::default();
         let insecure = Gauge::<i64>::default();
+        let contract_messages = Gauge::<i64>::default();
         registry.register("synced_height", "Last block synced", height.clone());
+        registry.register(
+            "contract_messages_pending",
+            "Messages and replies of this worker's contracts waiting to be routed",
+            contract_messages.clone(),
+        );
         registry.register(
             "egress_pending",
             "Signed side effects waiting for the host to post them",
@@ -53,6 +59,7 @@ impl ApiMetrics {
             height.set(info.synced_height as i64);
             egress.set(info.egress_pending as i64);
             insecure.set(i64::from(info.insecure));
+            contract_messages.set(runtime.contract_messages_pending() as i64);
             render()
         })
     }

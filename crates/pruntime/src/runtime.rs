@@ -508,6 +508,11 @@ impl Runtime {
             .collect()
     }
 
+    /// How many contract messages and replies wait to be routed.
+    pub fn contract_messages_pending(&self) -> usize {
+        self.snapshot().miner.outbound.len()
+    }
+
     /// Signed egress not yet seen on chain, for the host to post.
     pub fn side_effects(&self) -> Vec<SignedWorkerMessage> {
         let snap = self.snapshot();

@@ -296,6 +296,44 @@ pub struct StatusView {
     pub confirmed_gatekeepers: usize,
     /// Divergences between gatekeepers' copies recorded by the chain.
     pub divergences: u64,
+    /// Responsiveness monitoring: the current era and the last judged one.
+    #[serde(default)]
+    pub liveness: LivenessView,
+}
+
+/// Responsiveness monitoring in `veil_status` (`docs/protocol/liveness.md`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LivenessView {
+    /// The current era (the election period: `height / election_period_blocks`).
+    pub era: u64,
+    /// The first height of the next era, when this one is judged.
+    pub ends_at: u64,
+    /// The last era judged, if any.
+    pub last: Option<EraView>,
+}
+
+/// A judged era.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EraView {
+    /// The era.
+    pub era: u64,
+    /// Workers registered for the whole era.
+    pub judged: u32,
+    /// Of which found unresponsive.
+    pub unresponsive: u32,
+    /// The busiest worker's activity.
+    pub max: u64,
+}
+
+/// A worker's activity (routed side effects) in the current and the last era.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ActivityView {
+    /// The current era.
+    pub era: u64,
+    /// Its activity so far in `era`.
+    pub current: u64,
+    /// Its activity in `era - 1`.
+    pub last: u64,
 }
 
 /// One elected gatekeeper.
@@ -416,6 +454,9 @@ pub struct WorkerView {
     pub expiry: u64,
     /// The worker's next egress sequence (`null` in lists).
     pub next_sequence: Option<u64>,
+    /// Its activity in the current and the last era (`null` in lists).
+    #[serde(default)]
+    pub activity: Option<ActivityView>,
 }
 
 impl WorkerView {
@@ -433,6 +474,7 @@ impl WorkerView {
             registered_at: w.registered_at,
             expiry: w.expiry,
             next_sequence,
+            activity: None,
         }
     }
 }

@@ -2,8 +2,8 @@
 //! topic.
 //!
 //! A worker's signed egress is checked and routed by [registry]; what it means to the chain is
-//! decided here by its topic: a readiness confirmation goes to [gatekeeper::rounds], a heartbeat
-//! to the liveness monitor once there is one. Adding a consumer is one arm of `on_worker_message`.
+//! decided here by its topic: a readiness confirmation goes to [gatekeeper::rounds]. Every routed
+//! worker message and first gatekeeper copy counts as its signer's activity ([liveness]). Adding a consumer is one arm of `on_worker_message`.
 
 use veil_primitives::{
     Call, Destination, GatekeeperMessage, GovernanceCall, HEARTBEAT_TOPIC, Message, Origin, Params,
@@ -14,7 +14,7 @@ use veil_primitives::{
 use crate::{
     balances, contracts,
     error::{ContractError, ExecError, StateError, TxError},
-    gatekeeper, governance, mq,
+    gatekeeper, governance, liveness, mq,
     overlay::{Overlay, StateRead},
     registry, staking,
     system::BlockEnv,
@@ -56,6 +56,7 @@ pub(crate) async fn apply_call<S: StateRead>(
                 params.max_message_bytes as usize,
             )
             .await?;
+            liveness::record(o, &m.message.sender, env.height).await?;
             Ok(on_worker_message(o, outbox, &m.message, env).await?)
         }
         Call::GatekeeperMessage(m) => {
@@ -69,6 +70,7 @@ pub(crate) async fn apply_call<S: StateRead>(
             )
             .await?;
             if routed {
+                liveness::record(o, &m.message.signer, env.height).await?;
                 on_gatekeeper_message(o, &m.message).await?;
             }
             Ok(())
@@ -140,7 +142,7 @@ async fn on_worker_message<S: StateRead>(
         READY_TOPIC => {
             gatekeeper::rounds::on_ready(o, outbox, &m.sender, &m.payload, env.height).await
         }
-        // Routed for the record; the liveness monitor will count them.
+        // Counted as activity like every routed side effect ([liveness::record]).
         HEARTBEAT_TOPIC => Ok(()),
         _ => Ok(()),
     }

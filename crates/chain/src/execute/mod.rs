@@ -2,7 +2,8 @@
 //!
 //! Per block, in this order:
 //! 1. [system] records the block (height, time, parent hash);
-//! 2. [registry] removes the registrations that expire now;
+//! 2. [registry] removes the registrations that expire now; at an era's first block,
+//!    [liveness] judges the era that ended;
 //! 3. [gatekeeper] expires an election round past its deadline (slashing its silent
 //!    gatekeepers through [staking]);
 //! 4. if that happened, or a periodic election is due, [staking::elect] seats gatekeepers and
@@ -26,7 +27,7 @@ use veil_primitives::{
 use crate::{
     contracts,
     error::{BlockError, ExecError, TxError},
-    gatekeeper, governance,
+    gatekeeper, governance, liveness,
     overlay::{Changes, Overlay, StateRead},
     registry, staking,
     system::{self, BlockEnv, BlockInfo},
@@ -132,6 +133,7 @@ pub async fn execute_block<S: StateRead>(
     }
     let mut messages = Vec::new();
     registry::expire(&mut o, &mut messages, env.height).await?;
+    liveness::on_block(&mut o, &mut messages, env.height).await?;
     let staking_params = staking::params(&o).await?;
     let expired =
         gatekeeper::rounds::expire_round(&mut o, &mut messages, env.height, &staking_params)

@@ -5,6 +5,7 @@
 mod contracts;
 mod dcap;
 mod launch;
+mod liveness;
 mod registration;
 mod rules;
 mod stake;

@@ -26,12 +26,13 @@ pub(crate) fn devnet_staking_params(gatekeepers: usize) -> StakingParams {
 /// Devnet registration period: 10 minutes at the default block interval, so renewals show.
 pub(crate) const DEVNET_REGISTRATION_BLOCKS: u64 = 2_400;
 
-/// Devnet registration policy: short periods so renewal and heartbeats show within minutes.
+/// Devnet registration policy: short periods so renewal and heartbeats show within minutes, and
+/// four heartbeat slots per era (40 blocks) for the liveness rule.
 pub(crate) fn devnet_registry_params(registration_blocks: u64) -> RegistryParams {
     RegistryParams {
         freshness_blocks: 64.min(registration_blocks / 2).max(1),
         registration_blocks,
-        heartbeat_blocks: 40,
+        heartbeat_blocks: 10,
         ..Default::default()
     }
 }

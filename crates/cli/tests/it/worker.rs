@@ -101,15 +101,19 @@ fn poll_or<T>(
     }
 }
 
-/// `kill -9`s the pRuntime of devnet worker `w`.
+/// `kill -9`s the pRuntime of devnet worker `w` (as the devnet started it).
 fn kill_pruntime(w: &serde_json::Value) {
-    use rustix::process::{Pid, Signal, kill_process};
-    let pid = w["pruntime_pid"].as_u64().unwrap() as i32;
-    kill_process(Pid::from_raw(pid).unwrap(), Signal::KILL).unwrap();
+    kill_9(w["pruntime_pid"].as_u64().unwrap() as u32);
 }
 
-/// Starts devnet worker `w`'s pRuntime again, from its sealed data, with its recorded command.
-fn restart_pruntime(dir: &Path, procs: &mut Procs, w: &serde_json::Value) {
+fn kill_9(pid: u32) {
+    use rustix::process::{Pid, Signal, kill_process};
+    kill_process(Pid::from_raw(pid as i32).unwrap(), Signal::KILL).unwrap();
+}
+
+/// Starts devnet worker `w`'s pRuntime again, from its sealed data, with its recorded command;
+/// returns its pid.
+fn restart_pruntime(dir: &Path, procs: &mut Procs, w: &serde_json::Value) -> u32 {
     let command: Vec<String> = w["pruntime_command"]
         .as_array()
         .unwrap()
@@ -126,6 +130,7 @@ fn restart_pruntime(dir: &Path, procs: &mut Procs, w: &serde_json::Value) {
             .spawn()
             .unwrap(),
     );
+    procs.0.last().expect("just started").id()
 }
 
 /// A fresh directory for one test, removed (with its processes stopped) when the test ends.
@@ -418,7 +423,7 @@ fn devnet_workers_register_send_heartbeats_and_survive_pruntime_kill_9() {
             .then_some(())
     });
     let sequence_before = entry(&rt).unwrap().next_sequence.unwrap();
-    restart_pruntime(&dir, &mut procs, w0);
+    let _ = restart_pruntime(&dir, &mut procs, w0);
     // Same identity; the host (still running) resumes sync; heartbeats go on.
     let again = poll("pRuntime to come back", Duration::from_secs(30), || {
         rt.block_on(PrivateApiClient::get_identity(&private)).ok()
@@ -991,7 +996,7 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     for _ in 0..4 {
         pay();
     }
-    restart_pruntime(&dir, &mut procs, &vault_worker);
+    let vault_pruntime = restart_pruntime(&dir, &mut procs, &vault_worker);
     let read =
         |from: &str, contract: &str, method: &str, args: &str| -> Option<serde_json::Value> {
             let out = Command::new(VEIL)
@@ -1146,6 +1151,35 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     ] {
         assert!(said.contains(line), "{said}");
     }
+
+    // A miner whose pRuntime is killed falls silent: within two eras the chain judges it
+    // unresponsive (the others, heartbeating, are not), and `veil status` says so.
+    kill_9(vault_pruntime);
+    let worker_view = || {
+        let w = rt.block_on(node.get_worker(vault_miner.clone())).ok()??;
+        w.activity
+    };
+    let silent_from = rt.block_on(node.status()).unwrap().liveness.era + 1;
+    let judged = poll(
+        "the silent miner to be judged",
+        Duration::from_secs(180),
+        || {
+            let status = rt.block_on(node.status()).ok()?;
+            let last = status.liveness.last?;
+            (last.era >= silent_from && last.unresponsive >= 1).then_some(last)
+        },
+    );
+    assert!(
+        judged.unresponsive < judged.judged,
+        "{judged:?}: the others are responsive"
+    );
+    assert_eq!(worker_view().map(|a| a.last), Some(0));
+    let shown = Command::new(VEIL)
+        .args(["status", "--rpc", &rpc])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("unresponsive"), "{shown}");
 }
 
 /// A block carrying as many messages as a block may (16 KiB each, until the 8 MiB block is

@@ -163,6 +163,7 @@ fn a_token_pays_a_vault_on_another_miner_and_failures_restore_the_payment() {
     // Nothing waits to be posted, and nothing was posted twice.
     for w in [3, 4] {
         assert!(sim.workers[w].rt.contract_side_effects().is_empty());
+        assert_eq!(sim.workers[w].rt.contract_messages_pending(), 0);
     }
 
     // The payment's plaintext (payer and amount) appears nowhere outside pRuntime: not in chain state, host traffic, logs or sealed files.

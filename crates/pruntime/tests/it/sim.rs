@@ -247,6 +247,7 @@ impl ChainClient for ChainSim {
             },
             confirmed_gatekeepers: launch.confirmed.len(),
             divergences: launch.divergences,
+            liveness: Default::default(),
         }))
     }
 

@@ -1,0 +1,116 @@
+//! Responsiveness monitoring (whitepaper §4.10): what the chain counts of each worker per era
+//! and what it concludes.
+//!
+//! An era is `StakingParams::election_period_blocks` long: the periodic gatekeeper election
+//! runs at its boundaries. Every side effect the chain routes for a worker counts as its
+//! activity: its signed egress (heartbeats, contract results, readiness), the gatekeepers'
+//! stream copies it signed that were routed first, and the contract messages and replies it
+//! signed; `c_n` is the number of the era's heartbeat slots in which worker `n` had any. At an
+//! era's end, among the workers registered for the whole era, worker `n` is unresponsive when
+//! `4 · c_n < max c`, provided the most active showed at least [MIN_ERA_ACTIVITY] (an idle
+//! network judges nobody).
+
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
+
+use crate::AccountId;
+
+/// Topic of the chain's liveness events ([LivenessEvent]).
+pub const LIVENESS_TOPIC: &[u8] = b"veil/liveness";
+/// Least activity (active heartbeat slots) the most active worker of an era must show before
+/// anyone is judged.
+pub const MIN_ERA_ACTIVITY: u64 = 2;
+
+/// What the chain concluded about a worker at an era's end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LivenessEvent {
+    /// The worker's activity was below a quarter of the busiest worker's.
+    Unresponsive {
+        /// The worker.
+        worker: AccountId,
+        /// The era judged.
+        era: u64,
+        /// Its activity in the era.
+        activity: u64,
+        /// The busiest worker's activity.
+        max: u64,
+    },
+}
+
+/// The chain's summary of a judged era.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EraRecord {
+    /// Workers registered for the whole era (the ones judged).
+    pub judged: u32,
+    /// Those found unresponsive.
+    pub unresponsive: u32,
+    /// The busiest worker's activity.
+    pub max: u64,
+}
+
+impl Write for LivenessEvent {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Self::Unresponsive {
+                worker,
+                era,
+                activity,
+                max,
+            } => {
+                0u8.write(buf);
+                worker.write(buf);
+                era.write(buf);
+                activity.write(buf);
+                max.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for LivenessEvent {
+    fn encode_size(&self) -> usize {
+        match self {
+            Self::Unresponsive { worker, .. } => 1 + worker.encode_size() + 24,
+        }
+    }
+}
+
+impl Read for LivenessEvent {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        match u8::read(buf)? {
+            0 => Ok(Self::Unresponsive {
+                worker: AccountId::read(buf)?,
+                era: u64::read(buf)?,
+                activity: u64::read(buf)?,
+                max: u64::read(buf)?,
+            }),
+            t => Err(Error::InvalidEnum(t)),
+        }
+    }
+}
+
+impl Write for EraRecord {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.judged.write(buf);
+        self.unresponsive.write(buf);
+        self.max.write(buf);
+    }
+}
+
+impl EncodeSize for EraRecord {
+    fn encode_size(&self) -> usize {
+        16
+    }
+}
+
+impl Read for EraRecord {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            judged: u32::read(buf)?,
+            unresponsive: u32::read(buf)?,
+            max: u64::read(buf)?,
+        })
+    }
+}
