@@ -240,3 +240,13 @@ pub fn liveness_member(era: u64, worker: &AccountId) -> Digest {
 pub fn liveness_era(era: u64) -> Digest {
     key(b"liveness/era", &era.to_be_bytes())
 }
+
+/// The reward pool: fees, slashes and issuance waiting for an era's end.
+pub fn liveness_pool() -> Digest {
+    key(b"liveness/pool", &[])
+}
+
+/// Rewards an account has received, in all.
+pub fn liveness_rewards(account: &AccountId) -> Digest {
+    key(b"liveness/rewards", account.as_ref())
+}

@@ -12,19 +12,75 @@
 //! unless the busiest showed less than [MIN_ERA_ACTIVITY]. Each unresponsive worker gets a
 //! [LivenessEvent] on [LIVENESS_TOPIC]; the era's summary is kept ([era_record]). The
 //! activity of the current and the last era stays readable; older counts are removed.
+//!
+//! **Pool and rewards.** Transaction fees ([collect_fee]), slashes and each era's issuance
+//! (`era_issuance`, minted at the era's end) go into one reward pool. When an era is judged,
+//! each unresponsive worker's backer loses `unresponsive_gatekeeper_slash_ppm` of its bond if
+//! the worker is a gatekeeper of the latest election (which also ends its candidacy, so the
+//! election that follows in the same block passes it over), `unresponsive_miner_slash_ppm` of
+//! its operator's bond otherwise; then the whole pool is split among the responsive workers
+//! judged, a gatekeeper weighing `gatekeeper_reward_weight` and a miner 1, and paid to the
+//! gatekeeper's backer or the miner's operator (the remainder of the division stays). Nothing
+//! is burnt: total issuance changes only by `era_issuance`.
 
 use commonware_codec::Encode as _;
 use veil_primitives::{
-    AccountId, Destination, Height, Message, Origin,
+    AccountId, Balance, Destination, Election, Height, Message, Origin,
     liveness::{EraRecord, LIVENESS_TOPIC, LivenessEvent, MIN_ERA_ACTIVITY},
 };
 
 use crate::{
-    error::StateError,
+    balances::{self, Account},
+    error::{ExecError, StateError, TxError},
     keys, mq,
     overlay::{Overlay, StateRead},
     registry, staking,
 };
+
+/// The reward pool.
+pub async fn pool<S: StateRead>(o: &Overlay<'_, S>) -> Result<Balance, StateError> {
+    Ok(o.read(&keys::liveness_pool()).await?.unwrap_or(0))
+}
+
+/// Rewards `account` has received, in all.
+pub async fn rewards<S: StateRead>(
+    o: &Overlay<'_, S>,
+    account: &AccountId,
+) -> Result<Balance, StateError> {
+    Ok(o.read(&keys::liveness_rewards(account)).await?.unwrap_or(0))
+}
+
+/// Moves `amount` (a fee or a slash) into the reward pool.
+pub(crate) async fn add_to_pool<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    amount: Balance,
+) -> Result<(), StateError> {
+    let total = pool(o).await?.saturating_add(amount);
+    o.put(keys::liveness_pool(), &total);
+    Ok(())
+}
+
+/// Takes a transaction's fee from `account` (the caller stores it) into the reward pool.
+pub(crate) async fn collect_fee<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    account: &mut Account,
+    fee: Balance,
+) -> Result<(), ExecError> {
+    account.free = account
+        .free
+        .checked_sub(fee)
+        .ok_or(TxError::InsufficientBalance {
+            needed: fee,
+            available: account.free,
+        })?;
+    Ok(add_to_pool(o, fee).await?)
+}
+
+/// `amount · weight / total` without overflow.
+fn share(amount: Balance, weight: u32, total: u64) -> Balance {
+    let (weight, total) = (weight as Balance, total.max(1) as Balance);
+    amount / total * weight + amount % total * weight / total
+}
 
 /// The era of `height` for an era of `period` blocks.
 pub fn era(height: Height, period: u64) -> u64 {
@@ -108,36 +164,93 @@ pub(crate) async fn on_block<S: StateRead>(
         }
         o.put(keys::liveness_member(current, w), &true);
     }
+    let params = staking::params(o).await?;
+    if params.era_issuance > 0 {
+        balances::issue(o, params.era_issuance).await?;
+        add_to_pool(o, params.era_issuance).await?;
+    }
     if judged.is_empty() {
         return Ok(());
     }
     let max = judged.iter().map(|(_, c)| *c).max().unwrap_or(0);
     let mut record = EraRecord {
         judged: judged.len() as u32,
-        unresponsive: 0,
         max,
+        ..EraRecord::default()
     };
-    if max >= MIN_ERA_ACTIVITY {
-        for (worker, activity) in judged {
-            if activity.saturating_mul(4) < max {
-                record.unresponsive += 1;
-                let event = LivenessEvent::Unresponsive {
-                    worker,
-                    era: ended,
-                    activity,
-                    max,
-                };
-                mq::emit(
-                    o,
-                    outbox,
-                    Origin::Chain,
-                    Destination::Topic(LIVENESS_TOPIC.to_vec()),
-                    event.encode().to_vec(),
-                )
-                .await?;
-            }
-        }
+    if max < MIN_ERA_ACTIVITY {
+        // An idle era judges nobody and pays nobody: the pool waits for the next.
+        o.put(keys::liveness_era(ended), &record);
+        return Ok(());
     }
+    let gatekeepers: Vec<AccountId> = o
+        .read::<Election>(&keys::election())
+        .await?
+        .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
+        .unwrap_or_default();
+    let mut responsive = Vec::new();
+    for (worker, activity) in judged {
+        let gatekeeper = gatekeepers.contains(&worker);
+        let candidacy = o.read::<AccountId>(&keys::staking_backer(&worker)).await?;
+        let operator = registry::worker(o, &worker).await?.map(|w| w.operator);
+        let backer = match (gatekeeper, candidacy, operator) {
+            (true, Some(backer), _) => backer,
+            (_, _, Some(operator)) => operator,
+            (_, Some(backer), None) => backer,
+            (_, None, None) => continue,
+        };
+        if activity.saturating_mul(4) >= max {
+            let weight = if gatekeeper {
+                params.gatekeeper_reward_weight
+            } else {
+                1
+            };
+            responsive.push((backer, weight));
+            continue;
+        }
+        record.unresponsive += 1;
+        let ppm = if gatekeeper {
+            params.unresponsive_gatekeeper_slash_ppm
+        } else {
+            params.unresponsive_miner_slash_ppm
+        };
+        let slashed = staking::slash(o, &backer, ppm).await?;
+        add_to_pool(o, slashed).await?;
+        record.slashed = record.slashed.saturating_add(slashed);
+        if gatekeeper {
+            staking::drop_candidate(o, &backer, &worker).await?;
+        }
+        let event = LivenessEvent::Unresponsive {
+            worker,
+            era: ended,
+            activity,
+            max,
+            slashed,
+        };
+        mq::emit(
+            o,
+            outbox,
+            Origin::Chain,
+            Destination::Topic(LIVENESS_TOPIC.to_vec()),
+            event.encode().to_vec(),
+        )
+        .await?;
+    }
+    let total: u64 = responsive.iter().map(|(_, w)| *w as u64).sum();
+    let available = pool(o).await?;
+    for (backer, weight) in responsive {
+        let amount = share(available, weight, total);
+        if amount == 0 {
+            continue;
+        }
+        let mut account = balances::account(o, &backer).await?;
+        account.free = account.free.saturating_add(amount);
+        balances::put_account(o, &backer, account);
+        let received = rewards(o, &backer).await?.saturating_add(amount);
+        o.put(keys::liveness_rewards(&backer), &received);
+        record.paid = record.paid.saturating_add(amount);
+    }
+    o.put(keys::liveness_pool(), &(available - record.paid));
     o.put(keys::liveness_era(ended), &record);
     Ok(())
 }

@@ -309,11 +309,13 @@ where
             .account_at(None, &id)
             .await
             .map_err(unavailable)?;
+        let rewards = self.chain.state.rewards(&id).await.map_err(unavailable)?;
         Ok(AccountView {
             account: to_hex(&id),
             balance: a.free.to_string(),
             nonce: a.nonce,
             height,
+            rewards: rewards.to_string(),
         })
     }
 

@@ -329,6 +329,15 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
             .map_err(|e| Error::Db(e.to_string()))
     }
 
+    /// Rewards an account received from the eras' reward pools, in finalized state.
+    pub async fn rewards(&self, id: &veil_primitives::AccountId) -> Result<u128, Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        veil_chain::liveness::rewards(&veil_chain::Overlay::new(&view), id)
+            .await
+            .map_err(|e| Error::Db(e.to_string()))
+    }
+
     /// A registered worker in finalized state, with its next egress sequence.
     pub async fn worker(
         &self,

@@ -9,11 +9,16 @@
 //! era's end, among the workers registered for the whole era, worker `n` is unresponsive when
 //! `4 · c_n < max c`, provided the most active showed at least [MIN_ERA_ACTIVITY] (an idle
 //! network judges nobody).
+//!
+//! Consequences and rewards go through one reward pool: transaction fees, slashes of
+//! unresponsive workers' backers and each era's issuance go in; at an era's end the pool is
+//! paid out to the backers of the responsive workers judged, a gatekeeper weighing
+//! `gatekeeper_reward_weight` against a miner's 1.
 
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
 
-use crate::AccountId;
+use crate::{AccountId, Balance};
 
 /// Topic of the chain's liveness events ([LivenessEvent]).
 pub const LIVENESS_TOPIC: &[u8] = b"veil/liveness";
@@ -32,8 +37,10 @@ pub enum LivenessEvent {
         era: u64,
         /// Its activity in the era.
         activity: u64,
-        /// The busiest worker's activity.
+        /// The most active worker's activity.
         max: u64,
+        /// Taken from its backer's bond into the reward pool.
+        slashed: Balance,
     },
 }
 
@@ -44,8 +51,12 @@ pub struct EraRecord {
     pub judged: u32,
     /// Those found unresponsive.
     pub unresponsive: u32,
-    /// The busiest worker's activity.
+    /// The most active worker's activity.
     pub max: u64,
+    /// Slashed from the unresponsive workers' backers into the pool.
+    pub slashed: Balance,
+    /// Paid from the pool to the responsive workers' backers.
+    pub paid: Balance,
 }
 
 impl Write for LivenessEvent {
@@ -56,12 +67,14 @@ impl Write for LivenessEvent {
                 era,
                 activity,
                 max,
+                slashed,
             } => {
                 0u8.write(buf);
                 worker.write(buf);
                 era.write(buf);
                 activity.write(buf);
                 max.write(buf);
+                slashed.write(buf);
             }
         }
     }
@@ -70,7 +83,7 @@ impl Write for LivenessEvent {
 impl EncodeSize for LivenessEvent {
     fn encode_size(&self) -> usize {
         match self {
-            Self::Unresponsive { worker, .. } => 1 + worker.encode_size() + 24,
+            Self::Unresponsive { worker, .. } => 1 + worker.encode_size() + 24 + 16,
         }
     }
 }
@@ -84,6 +97,7 @@ impl Read for LivenessEvent {
                 era: u64::read(buf)?,
                 activity: u64::read(buf)?,
                 max: u64::read(buf)?,
+                slashed: u128::read(buf)?,
             }),
             t => Err(Error::InvalidEnum(t)),
         }
@@ -95,12 +109,14 @@ impl Write for EraRecord {
         self.judged.write(buf);
         self.unresponsive.write(buf);
         self.max.write(buf);
+        self.slashed.write(buf);
+        self.paid.write(buf);
     }
 }
 
 impl EncodeSize for EraRecord {
     fn encode_size(&self) -> usize {
-        16
+        16 + 32
     }
 }
 
@@ -111,6 +127,8 @@ impl Read for EraRecord {
             judged: u32::read(buf)?,
             unresponsive: u32::read(buf)?,
             max: u64::read(buf)?,
+            slashed: u128::read(buf)?,
+            paid: u128::read(buf)?,
         })
     }
 }

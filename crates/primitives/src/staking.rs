@@ -75,6 +75,16 @@ pub struct StakingParams {
     pub max_candidates: u32,
     /// Most nominators at once.
     pub max_nominators: u32,
+    /// Share of an unresponsive gatekeeper's backing bond moved to the era's reward pool, in
+    /// millionths (`docs/protocol/liveness.md`).
+    pub unresponsive_gatekeeper_slash_ppm: u32,
+    /// Share of an unresponsive miner's operator's bond moved to the reward pool, in
+    /// millionths: less than a gatekeeper's, whose silence costs more (whitepaper §4.10).
+    pub unresponsive_miner_slash_ppm: u32,
+    /// New tokens minted into the reward pool at each era's end.
+    pub era_issuance: Balance,
+    /// A responsive gatekeeper's share of the reward pool against a miner's (1).
+    pub gatekeeper_reward_weight: u32,
 }
 
 impl Default for StakingParams {
@@ -89,6 +99,10 @@ impl Default for StakingParams {
             slash_ppm: 100_000,
             max_candidates: 1_000,
             max_nominators: 10_000,
+            unresponsive_gatekeeper_slash_ppm: 50_000,
+            unresponsive_miner_slash_ppm: 10_000,
+            era_issuance: 0,
+            gatekeeper_reward_weight: 2,
         }
     }
 }
@@ -124,6 +138,14 @@ impl StakingParams {
         }
         if self.max_nominators > MAX_NOMINATORS_CAP {
             return Err("max_nominators is at most 100000");
+        }
+        if self.unresponsive_gatekeeper_slash_ppm > 1_000_000
+            || self.unresponsive_miner_slash_ppm > 1_000_000
+        {
+            return Err("unresponsive slashes are at most 1000000 (all of the bond)");
+        }
+        if self.gatekeeper_reward_weight == 0 || self.gatekeeper_reward_weight > 1_000 {
+            return Err("gatekeeper_reward_weight must be between 1 and 1000");
         }
         Ok(())
     }
@@ -220,12 +242,16 @@ impl Write for StakingParams {
         self.slash_ppm.write(buf);
         self.max_candidates.write(buf);
         self.max_nominators.write(buf);
+        self.unresponsive_gatekeeper_slash_ppm.write(buf);
+        self.unresponsive_miner_slash_ppm.write(buf);
+        self.era_issuance.write(buf);
+        self.gatekeeper_reward_weight.write(buf);
     }
 }
 
 impl EncodeSize for StakingParams {
     fn encode_size(&self) -> usize {
-        4 + 16 + 16 + 8 + 8 + 8 + 4 + 4 + 4
+        4 + 16 + 16 + 8 + 8 + 8 + 4 + 4 + 4 + 4 + 4 + 16 + 4
     }
 }
 
@@ -242,6 +268,10 @@ impl Read for StakingParams {
             slash_ppm: u32::read(buf)?,
             max_candidates: u32::read(buf)?,
             max_nominators: u32::read(buf)?,
+            unresponsive_gatekeeper_slash_ppm: u32::read(buf)?,
+            unresponsive_miner_slash_ppm: u32::read(buf)?,
+            era_issuance: u128::read(buf)?,
+            gatekeeper_reward_weight: u32::read(buf)?,
         })
     }
 }

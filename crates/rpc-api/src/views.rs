@@ -167,6 +167,9 @@ pub struct AccountView {
     pub nonce: u64,
     /// Height of the finalized state read.
     pub height: u64,
+    /// Rewards received from the eras' reward pools, in all (decimal string).
+    #[serde(default)]
+    pub rewards: String,
 }
 
 /// An account's staking: bond, unbonding chunks and role.
@@ -207,7 +210,7 @@ pub struct TransactionView {
     pub height: Option<u64>,
     /// Position in the block.
     pub index: Option<u32>,
-    /// Fee burnt (decimal string).
+    /// Fee paid into the reward pool (decimal string).
     pub fee: Option<String>,
     /// Whether the call succeeded.
     pub success: Option<bool>,

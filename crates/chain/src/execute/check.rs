@@ -15,7 +15,7 @@ use crate::{
     balances::{self, Account},
     contracts,
     error::{ContractError, ExecError, TxError},
-    gatekeeper, governance,
+    gatekeeper, governance, liveness,
     overlay::{Overlay, StateRead},
     registry,
     system::BlockEnv,
@@ -126,8 +126,8 @@ pub async fn includable<S: StateRead>(
     Ok((account, fee))
 }
 
-/// Includes a transaction in the block being executed: checks [includable], burns the fee and
-/// uses the nonce. Returns the fee.
+/// Includes a transaction in the block being executed: checks [includable], pays the fee into
+/// the reward pool ([liveness]) and uses the nonce. Returns the fee.
 pub(crate) async fn include<S: StateRead>(
     o: &mut Overlay<'_, S>,
     params: &Params,
@@ -135,7 +135,7 @@ pub(crate) async fn include<S: StateRead>(
     env: &BlockEnv,
 ) -> Result<Balance, ExecError> {
     let (mut account, fee) = includable(o, params, tx, env, Inclusion::Block).await?;
-    balances::burn(o, &mut account, fee).await?;
+    liveness::collect_fee(o, &mut account, fee).await?;
     account.nonce += 1;
     balances::put_account(o, &tx.transaction.sender, account);
     Ok(fee)

@@ -38,7 +38,7 @@ use crate::{
 pub struct Receipt {
     /// Transaction hash.
     pub tx_hash: Digest,
-    /// Fee burnt.
+    /// Fee paid (into the reward pool).
     pub fee: Balance,
     /// Whether the call succeeded. A failed call still pays its fee and uses its nonce.
     pub result: Result<(), TxError>,

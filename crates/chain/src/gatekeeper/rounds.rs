@@ -18,7 +18,7 @@ use veil_primitives::{
 
 use crate::{
     error::StateError,
-    keys, mq,
+    keys, liveness, mq,
     overlay::{Overlay, StateRead},
     registry,
     staking::{self, Seated},
@@ -271,6 +271,7 @@ pub(crate) async fn expire_round<S: StateRead>(
         }
         // Chilling or unbonding after the election does not escape the slash.
         let amount = staking::slash(o, backer, p.slash_ppm).await?;
+        liveness::add_to_pool(o, amount).await?;
         if o.read::<AccountId>(&keys::staking_backer(worker))
             .await?
             .as_ref()

@@ -2,16 +2,16 @@
 //! rule judged at each era's end over the workers registered for the whole era.
 
 use veil_primitives::{
-    HEARTBEAT_TOPIC, StakingParams, WorkerMessage,
+    HEARTBEAT_TOPIC, StakingCall, StakingParams, WorkerMessage,
     liveness::{EraRecord, LIVENESS_TOPIC, LivenessEvent},
 };
 
 use super::{
     launch::read,
-    stake::{net_with, params},
+    stake::{candidate, net_with, params, set_params, staking},
     *,
 };
-use crate::liveness;
+use crate::{balances, gatekeeper, liveness, staking as chain_staking};
 
 /// Eras of 10 blocks (two heartbeat slots of 5), and three registered workers.
 fn net() -> (Net, Vec<Worker>) {
@@ -31,11 +31,17 @@ fn net() -> (Net, Vec<Worker>) {
     (net, workers)
 }
 
-/// Blocks until the next era begins; returns what the chain said on the liveness topic then.
+/// Blocks until the next era (of 10 blocks) begins; returns what the chain said on the
+/// liveness topic then.
 fn next_era(net: &mut Net) -> Vec<LivenessEvent> {
+    next_era_of(net, 10)
+}
+
+/// [next_era] for eras of `period` blocks.
+fn next_era_of(net: &mut Net, period: u64) -> Vec<LivenessEvent> {
     loop {
         let out = net.block(vec![]);
-        if net.height.is_multiple_of(10) {
+        if net.height.is_multiple_of(period) {
             return out
                 .messages
                 .iter()
@@ -94,6 +100,7 @@ fn a_silent_worker_is_found_unresponsive_a_slow_one_is_not_and_an_idle_era_judge
             era: judged_era,
             activity: 0,
             max: 2,
+            slashed: 0,
         }]
     );
     let record = read(&net, async |o| liveness::era_record(o, judged_era).await).unwrap();
@@ -102,7 +109,9 @@ fn a_silent_worker_is_found_unresponsive_a_slow_one_is_not_and_an_idle_era_judge
         Some(EraRecord {
             judged: 3,
             unresponsive: 1,
-            max: 2
+            max: 2,
+            slashed: 0,
+            paid: record.map_or(0, |r| r.paid),
         })
     );
     // The judged era's counts stay readable through the next era, then go.
@@ -125,4 +134,130 @@ fn a_silent_worker_is_found_unresponsive_a_slow_one_is_not_and_an_idle_era_judge
     })
     .unwrap();
     assert_eq!(gone, 0);
+}
+
+fn bonded(net: &Net, who: &PrivateKey) -> u128 {
+    read(net, async |o| {
+        chain_staking::ledger(o, &who.public_key()).await
+    })
+    .unwrap()
+    .bonded
+}
+
+#[test]
+fn the_unresponsive_are_slashed_into_the_pool_which_pays_the_responsive_and_only_issuance_mints() {
+    // Eras of 20 blocks: four heartbeat slots of 5.
+    let p = StakingParams {
+        election_period_blocks: 20,
+        n_gatekeepers: 2,
+        ..params()
+    };
+    let mut net = net_with(p.clone());
+    let ops: Vec<PrivateKey> = (104..107).map(PrivateKey::from_seed).collect();
+    let workers: Vec<Worker> = (1..=3).map(worker).collect();
+    // Workers 1 and 2 stand as gatekeepers; worker 3 is a miner whose operator has a bond.
+    candidate(&mut net, &ops[0], &workers[0], 20_000);
+    candidate(&mut net, &ops[1], &workers[1], 20_000);
+    let op = ops[2].clone();
+    net.run(
+        &op,
+        build(Spec {
+            operator: op.public_key(),
+            endpoint: "http://w3",
+            ..net.spec(&workers[2])
+        }),
+    )
+    .0
+    .unwrap();
+    staking(&mut net, &op, StakingCall::Bond { amount: 100_000 }).unwrap();
+    // The next era: all three are registered as it begins, and the election seats 1 and 2.
+    next_era_of(&mut net, 20);
+    let seated = |net: &Net| -> Vec<AccountId> {
+        read(net, async |o| gatekeeper::election(o).await)
+            .unwrap()
+            .unwrap()
+            .gatekeepers
+            .into_iter()
+            .map(|g| g.worker)
+            .collect()
+    };
+    assert_eq!(seated(&net).len(), 2);
+    let era = net.height / 20;
+
+    // Gatekeeper 1 and the miner heartbeat in every slot; gatekeeper 2 is silent.
+    let mut sequences = [0u64; 3];
+    let mut era_of_beats = |net: &mut Net| {
+        for slot in 0..4 {
+            for i in [0, 2] {
+                heartbeat(net, &workers[i], sequences[i]);
+                sequences[i] += 1;
+            }
+            // On to the next slot, but not into the next era.
+            while slot < 3 && !net.height.is_multiple_of(5) {
+                net.block(vec![]);
+            }
+        }
+    };
+    era_of_beats(&mut net);
+    let issuance = |net: &Net| read(net, async |o| balances::total_issuance(o).await).unwrap();
+    let before = issuance(&net);
+    let pool_before = read(&net, async |o| liveness::pool(o).await).unwrap();
+    assert!(pool_before > 0, "fees went into the pool");
+    let events = next_era_of(&mut net, 20);
+
+    // The silent gatekeeper's backer loses 5% of its bond into the pool, and its candidacy, so
+    // the next election passes it over.
+    assert_eq!(
+        events,
+        [LivenessEvent::Unresponsive {
+            worker: workers[1].key.public_key(),
+            era,
+            activity: 0,
+            max: 4,
+            slashed: 1_000,
+        }]
+    );
+    assert_eq!(bonded(&net, &ops[1]), 19_000);
+    let backs = |net: &Net, who: &PrivateKey| {
+        read(net, async |o| {
+            chain_staking::roles(o, &who.public_key()).await
+        })
+        .unwrap()
+        .1
+    };
+    assert_eq!(backs(&net, &ops[1]), None);
+    assert_eq!(backs(&net, &ops[0]), Some(workers[0].key.public_key()));
+    // The pool, slash included, goes to gatekeeper 1's backer (weight 2) and the miner's
+    // operator (weight 1); the remainder of the division stays.
+    let pool = pool_before + 1_000;
+    let reward = |net: &Net, who: &PrivateKey| {
+        read(net, async |o| liveness::rewards(o, &who.public_key()).await).unwrap()
+    };
+    let (gk, miner) = (reward(&net, &ops[0]), reward(&net, &ops[2]));
+    assert_eq!((gk, miner), (pool * 2 / 3, pool / 3));
+    assert_eq!(reward(&net, &ops[1]), 0);
+    let left = read(&net, async |o| liveness::pool(o).await).unwrap();
+    assert_eq!(left, pool - gk - miner);
+    let record = read(&net, async |o| liveness::era_record(o, era).await)
+        .unwrap()
+        .unwrap();
+    assert_eq!((record.slashed, record.paid), (1_000, gk + miner));
+    // Fees and slashes moved tokens around; nothing was minted or burnt.
+    assert_eq!(issuance(&net), before);
+
+    // With an era issuance, the supply grows by exactly that at each era's end, into the pool.
+    set_params(
+        &mut net,
+        StakingParams {
+            era_issuance: 5_000,
+            ..p
+        },
+    );
+    let before = issuance(&net);
+    let pool = read(&net, async |o| liveness::pool(o).await).unwrap();
+    next_era_of(&mut net, 20);
+    assert_eq!(issuance(&net), before + 5_000);
+    // Nobody was active enough to judge: the pool keeps it for the next era.
+    let after = read(&net, async |o| liveness::pool(o).await).unwrap();
+    assert_eq!(after, pool + 5_000);
 }

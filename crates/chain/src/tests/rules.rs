@@ -74,7 +74,7 @@ fn free(state: &MemoryState, who: &AccountId) -> u128 {
 }
 
 #[test]
-fn transfer_moves_funds_and_burns_fee() {
+fn transfer_moves_funds_and_pays_its_fee_into_the_reward_pool() {
     let (mut state, alice, bob, _) = setup();
     let t = tx(
         &alice,
@@ -91,8 +91,9 @@ fn transfer_moves_funds_and_burns_fee() {
     state.apply(&out.changes);
     assert_eq!(free(&state, &alice.public_key()), 1_000_000 - 500 - fee);
     assert_eq!(free(&state, &bob.public_key()), 500);
-    let issuance = block_on(balances::total_issuance(&Overlay::new(&state))).unwrap();
-    assert_eq!(issuance, 2_000_000 - fee);
+    let o = Overlay::new(&state);
+    assert_eq!(block_on(balances::total_issuance(&o)).unwrap(), 2_000_000);
+    assert_eq!(block_on(crate::liveness::pool(&o)).unwrap(), fee);
 }
 
 #[test]

@@ -60,7 +60,7 @@ pub(super) fn ready(net: &Net, w: &Worker, round: u64, root_key: &[u8; 32]) -> C
     ))
 }
 
-fn staking(net: &mut Net, who: &PrivateKey, call: StakingCall) -> Result<(), TxError> {
+pub(super) fn staking(net: &mut Net, who: &PrivateKey, call: StakingCall) -> Result<(), TxError> {
     net.run(who, Call::Staking(call)).0
 }
 

@@ -294,6 +294,7 @@ impl ChainClient for ChainSim {
             balance: a.free.to_string(),
             nonce: a.nonce,
             height: self.height(),
+            rewards: "0".into(),
         }))
     }
 
