@@ -533,6 +533,16 @@ impl Sim {
     /// A chain whose genesis names a bootstrapped genesis node, and `n` workers whose hosts
     /// register them; the first `candidates` stand as gatekeeper candidates.
     pub(crate) fn new(name: &'static str, n: usize, candidates: usize) -> Self {
+        Self::with_heartbeats(name, n, candidates, 1_000)
+    }
+
+    /// [Sim::new] with workers signing a heartbeat every `heartbeat_blocks`.
+    pub(crate) fn with_heartbeats(
+        name: &'static str,
+        n: usize,
+        candidates: usize,
+        heartbeat_blocks: u64,
+    ) -> Self {
         let blocks = SyntheticChain::new(7);
         let identity = ChainIdentity {
             chain_id: blocks.chain_id,
@@ -566,7 +576,7 @@ impl Sim {
             registry: RegistryParams {
                 allowlist: vec![Measurement::Dev(measurement)],
                 registration_blocks: 10_000,
-                heartbeat_blocks: 1_000,
+                heartbeat_blocks,
                 ..Default::default()
             },
             staking: staking(),
