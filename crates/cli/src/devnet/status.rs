@@ -89,10 +89,21 @@ pub(crate) async fn worker_line(node: &HttpClient, worker: &WorkerEntry) -> Stri
 /// Launch progress in one line.
 pub(crate) fn launch_line(s: &StatusView) -> String {
     match s.era {
-        Some(era) => format!(
-            "launched (root key era {era}), {} gatekeepers in round {}, genesis node {}",
-            s.gatekeepers, s.election_round, s.genesis
-        ),
+        Some(era) => {
+            let liveness = match &s.liveness.last {
+                Some(e) => format!(
+                    "; era {}: {} responsive, {} unresponsive",
+                    e.era,
+                    e.judged - e.unresponsive,
+                    e.unresponsive
+                ),
+                None => String::new(),
+            };
+            format!(
+                "launched (root key era {era}), {} gatekeepers in round {}, genesis node {}{liveness}",
+                s.gatekeepers, s.election_round, s.genesis
+            )
+        }
         None if s.election_round == 0 => {
             "prelaunch: waiting for the first gatekeeper election".into()
         }
