@@ -263,14 +263,16 @@ fn complete_genesis_evidence(
     Ok(())
 }
 
-/// Writes a dealt network into `out`: `genesis.json` and the key files under `keys/`.
+/// Writes a dealt network into `out`: `genesis.json` and the key files under `keys/`. The spec
+/// is checked first, so a spec a validator would refuse leaves nothing behind.
 pub(crate) fn write_genesis(
     out: &Path,
     mut generated: Generated,
     registry: GenesisOptions,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)?;
     let keys = out.join("keys");
+    // Key files to write once the spec is known to be good.
+    let mut secrets: Vec<(PathBuf, serde_json::Value)> = Vec::new();
     if let Some(p) = registry.staking {
         generated.spec.staking = p;
     }
@@ -282,7 +284,10 @@ pub(crate) fn write_genesis(
     let mut ra = None;
     if registry.allow_insecure {
         let key = PrivateKey::random(commonware_utils::sys_rng());
-        write_secret_json(&keys.join("ra-service.json"), &AccountKeyFile::new(&key))?;
+        secrets.push((
+            keys.join("ra-service.json"),
+            serde_json::to_value(AccountKeyFile::new(&key))?,
+        ));
         spec.allow_insecure = true;
         spec.allow_insecure_gatekeepers = registry.allow_insecure_gatekeepers;
         spec.dev_attestation_key = Some(to_hex(key.public_key()));
@@ -304,33 +309,37 @@ pub(crate) fn write_genesis(
     });
     for i in 0..registry.operators {
         let op = PrivateKey::random(commonware_utils::sys_rng());
-        write_secret_json(
-            &keys.join(format!("operator-{i}.json")),
-            &AccountKeyFile::new(&op),
-        )?;
+        secrets.push((
+            keys.join(format!("operator-{i}.json")),
+            serde_json::to_value(AccountKeyFile::new(&op))?,
+        ));
         generated.spec.balances.push(BalanceSpec {
             account: to_hex(op.public_key()),
             amount: OPERATOR_BALANCE,
         });
     }
     for (i, (key, share)) in generated.validators.iter().enumerate() {
-        write_secret_json(
-            &keys.join(format!("validator-{i}.json")),
-            &ValidatorKeyFile::new(key, share),
-        )?;
+        secrets.push((
+            keys.join(format!("validator-{i}.json")),
+            serde_json::to_value(ValidatorKeyFile::new(key, share))?,
+        ));
     }
-    write_secret_json(
-        &keys.join("governance.json"),
-        &AccountKeyFile::new(&generated.governance),
-    )?;
-    write_secret_json(
-        &keys.join("faucet.json"),
-        &AccountKeyFile::new(&generated.faucet),
-    )?;
+    secrets.push((
+        keys.join("governance.json"),
+        serde_json::to_value(AccountKeyFile::new(&generated.governance))?,
+    ));
+    secrets.push((
+        keys.join("faucet.json"),
+        serde_json::to_value(AccountKeyFile::new(&generated.faucet))?,
+    ));
     // Write nothing a validator would refuse to start from (e.g. a genesis node whose code is
     // not on the allowlist).
     veil_node::genesis::Genesis::from_spec(&generated.spec)
         .map_err(|e| anyhow::anyhow!("the genesis spec would be refused: {e:#}"))?;
+    std::fs::create_dir_all(out)?;
+    for (path, secret) in &secrets {
+        write_secret_json(path, secret)?;
+    }
     let spec = serde_json::to_string_pretty(&generated.spec)?;
     std::fs::write(out.join("genesis.json"), spec)?;
     Ok(())
@@ -392,4 +401,40 @@ pub(crate) fn genesis(args: GenesisArgs) -> anyhow::Result<()> {
         args.out.join("keys").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_validators_would_refuse_writes_no_key() {
+        let out = std::env::temp_dir().join(format!("veil-genesis-refused-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let generated = deal(1, 1, Vec::new(), 1_000).unwrap();
+        let refused = write_genesis(
+            &out,
+            generated,
+            GenesisOptions {
+                allow_insecure: true,
+                operators: 2,
+                params: Some(RegistryParams {
+                    heartbeat_blocks: 0,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            refused.to_string().contains("would be refused"),
+            "{refused:#}"
+        );
+        assert!(!out.exists(), "nothing written, no key left behind");
+        // A good spec writes the keys and genesis.json.
+        let generated = deal(1, 1, Vec::new(), 1_000).unwrap();
+        write_genesis(&out, generated, GenesisOptions::default()).unwrap();
+        assert!(out.join("genesis.json").exists() && out.join("keys/faucet.json").exists());
+        std::fs::remove_dir_all(&out).unwrap();
+    }
 }
