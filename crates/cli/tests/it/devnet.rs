@@ -75,8 +75,15 @@ fn tail(path: &Path, lines: usize) -> String {
 
 fn diagnostics(dir: &Path) -> String {
     let mut out = format!("--- devnet.out\n{}\n", tail(&dir.join("devnet.out"), 30));
+    // The devnet lives in `dir` or in `dir/net`, depending on the test.
     for i in 0..4 {
-        let log = dir.join(format!("node-{i}/node.log"));
+        let log = [
+            dir.join(format!("node-{i}/node.log")),
+            dir.join(format!("net/node-{i}/node.log")),
+        ]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_default();
         out.push_str(&format!("--- node-{i}\n{}\n", tail(&log, 15)));
     }
     out
