@@ -20,7 +20,6 @@ pub(crate) mod upgrade;
 
 use std::{
     path::{Path, PathBuf},
-    process::Child,
     time::Duration,
 };
 
@@ -114,17 +113,13 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     )?;
     let rt = runtime()?;
     let result = rt.block_on(supervise(&dir, &args, &mut launched));
-    terminate_unless_detached(&args, &mut launched.children);
-    result
-}
-
-fn terminate_unless_detached(args: &DevnetArgs, children: &mut [Child]) {
-    if args.detach {
-        return;
+    // A detached devnet keeps running, unless it failed to start: then nothing is left behind.
+    if !args.detach || result.is_err() {
+        eprintln!("stopping validators");
+        terminate(&mut launched.children);
+        eprintln!("devnet stopped");
     }
-    eprintln!("stopping validators");
-    terminate(children);
-    eprintln!("devnet stopped");
+    result
 }
 
 /// Runs the devnet ([run]) until it returns or Ctrl-C or SIGTERM arrives, whichever is first:

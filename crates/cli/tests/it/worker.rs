@@ -1356,3 +1356,51 @@ fn a_devnet_stopped_before_the_launch_leaves_no_process_behind() {
         || processes_under(&dir).is_empty().then_some(()),
     );
 }
+
+#[test]
+fn a_detached_devnet_that_fails_to_start_leaves_no_process_behind() {
+    // A validator that cannot bind its RPC port exits at startup; the detached devnet then
+    // stops everything it started instead of leaving the rest running.
+    let (dir, mut procs) = test_dir("failed-start");
+    let net = dir.join("net");
+    let detached = |net: &Path| {
+        Command::new(VEIL)
+            .args(["devnet", "--detach", "--no-demo", "--workers", "1", "--dir"])
+            .arg(net)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let first = detached(&net);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stopped = Command::new(VEIL)
+        .args(["devnet", "stop", "--dir"])
+        .arg(&net)
+        .output()
+        .unwrap();
+    assert!(stopped.status.success());
+    poll("the first run to stop", Duration::from_secs(30), || {
+        processes_under(&dir).is_empty().then_some(())
+    });
+    // The resumed devnet keeps its ports: hold validator 3's RPC port.
+    let layout: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(net.join("layout.json")).unwrap()).unwrap();
+    let port = layout["rpc"][3].as_u64().unwrap() as u16;
+    let _taken = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let second = detached(&net);
+    assert!(!second.status.success(), "the devnet cannot start");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("validator 3 exited"), "{said}");
+    poll(
+        "every process it started to stop",
+        Duration::from_secs(30),
+        || processes_under(&dir).is_empty().then_some(()),
+    );
+    procs.0.clear();
+}
