@@ -11,10 +11,11 @@ use veil_primitives::{
     contract::{ContractCall, ContractEgress, MAX_POST_BATCH, SignedContractEgress},
     from_hex, to_hex,
 };
+use veil_pruntime_api::SideEffectsView;
 use veil_rpc_api::WorkerView;
 
 use super::{Duties, GATEKEEPER_STAGGER, MAX_EGRESS_IN_FLIGHT, TX_TTL};
-use crate::ports::{ChainClient, WorkerClient};
+use crate::ports::ChainClient;
 
 /// Bytes of contract messages packed into one transaction: what the least transaction size
 /// governance may set still carries with its own fields.
@@ -31,10 +32,9 @@ impl Duties {
     pub(super) async fn post_contract_messages(
         &mut self,
         node: &impl ChainClient,
-        pruntime: &impl WorkerClient,
+        effects: &SideEffectsView,
         tip: Height,
     ) -> anyhow::Result<()> {
-        let effects = pruntime.side_effects().await?;
         let mut pending = Vec::with_capacity(effects.contract_messages.len());
         for egress in &effects.contract_messages {
             let signed = SignedContractEgress::decode(from_hex(&egress.message)?)
@@ -112,10 +112,9 @@ impl Duties {
     pub(super) async fn post_gatekeeper_copies(
         &mut self,
         node: &impl ChainClient,
-        pruntime: &impl WorkerClient,
+        effects: &SideEffectsView,
         tip: Height,
     ) -> anyhow::Result<()> {
-        let effects = pruntime.side_effects().await?;
         if effects.gatekeeper_messages.is_empty() {
             self.gatekeeper_in_flight.clear();
             self.gatekeeper_seen.clear();
@@ -175,13 +174,12 @@ impl Duties {
     pub(super) async fn post_egress(
         &mut self,
         node: &impl ChainClient,
-        pruntime: &impl WorkerClient,
+        effects: &SideEffectsView,
         tip: Height,
         entry: &WorkerView,
     ) -> anyhow::Result<()> {
         let next = entry.next_sequence.unwrap_or(0);
         self.in_flight.retain(|&seq, _| seq >= next);
-        let effects = pruntime.side_effects().await?;
         for egress in &effects.messages {
             let (seq, encoded) = (&egress.sequence, &egress.message);
             if *seq < next || self.in_flight.get(seq).is_some_and(|&exp| tip <= exp) {

@@ -148,9 +148,11 @@ impl Duties {
             if let Err(e) = self.fetch_root_key(pruntime, peers).await {
                 warn!("root key request: {e:#}; trying the next holder next round");
             }
-            self.post_egress(node, pruntime, tip, entry).await?;
-            self.post_contract_messages(node, pruntime, tip).await?;
-            self.post_gatekeeper_copies(node, pruntime, tip).await?;
+            // One look at what pRuntime has to say serves every posting duty.
+            let effects = pruntime.side_effects().await?;
+            self.post_egress(node, &effects, tip, entry).await?;
+            self.post_contract_messages(node, &effects, tip).await?;
+            self.post_gatekeeper_copies(node, &effects, tip).await?;
         }
         Ok(())
     }

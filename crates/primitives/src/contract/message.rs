@@ -195,67 +195,42 @@ pub fn channel_state_key(source: &ContractId, destination: &ContractId) -> crate
     )
 }
 
-fn read_envelope(buf: &mut impl Buf) -> Result<Option<Envelope>, Error> {
-    Option::<Envelope>::read_cfg(buf, &())
+/// The codec of [ContractMessage] and [ContractReply], which carry the same fields.
+macro_rules! channel_item_codec {
+    ($t:ty) => {
+        impl Write for $t {
+            fn write(&self, buf: &mut impl BufMut) {
+                self.source.write(buf);
+                self.destination.write(buf);
+                self.sequence.write(buf);
+                self.fuel.write(buf);
+                self.envelope.write(buf);
+            }
+        }
+
+        impl EncodeSize for $t {
+            fn encode_size(&self) -> usize {
+                32 + 32 + 8 + 8 + self.envelope.encode_size()
+            }
+        }
+
+        impl Read for $t {
+            type Cfg = ();
+            fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+                Ok(Self {
+                    source: ContractId::read(buf)?,
+                    destination: ContractId::read(buf)?,
+                    sequence: u64::read(buf)?,
+                    fuel: u64::read(buf)?,
+                    envelope: Option::<Envelope>::read_cfg(buf, &())?,
+                })
+            }
+        }
+    };
 }
 
-impl Write for ContractMessage {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.source.write(buf);
-        self.destination.write(buf);
-        self.sequence.write(buf);
-        self.fuel.write(buf);
-        self.envelope.write(buf);
-    }
-}
-
-impl EncodeSize for ContractMessage {
-    fn encode_size(&self) -> usize {
-        32 + 32 + 8 + 8 + self.envelope.encode_size()
-    }
-}
-
-impl Read for ContractMessage {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
-        Ok(Self {
-            source: ContractId::read(buf)?,
-            destination: ContractId::read(buf)?,
-            sequence: u64::read(buf)?,
-            fuel: u64::read(buf)?,
-            envelope: read_envelope(buf)?,
-        })
-    }
-}
-
-impl Write for ContractReply {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.source.write(buf);
-        self.destination.write(buf);
-        self.sequence.write(buf);
-        self.fuel.write(buf);
-        self.envelope.write(buf);
-    }
-}
-
-impl EncodeSize for ContractReply {
-    fn encode_size(&self) -> usize {
-        32 + 32 + 8 + 8 + self.envelope.encode_size()
-    }
-}
-
-impl Read for ContractReply {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
-        Ok(Self {
-            source: ContractId::read(buf)?,
-            destination: ContractId::read(buf)?,
-            sequence: u64::read(buf)?,
-            fuel: u64::read(buf)?,
-            envelope: read_envelope(buf)?,
-        })
-    }
-}
+channel_item_codec!(ContractMessage);
+channel_item_codec!(ContractReply);
 
 impl Write for ContractEgress {
     fn write(&self, buf: &mut impl BufMut) {
