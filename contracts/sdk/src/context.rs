@@ -64,7 +64,9 @@ pub trait Env {
         sys::height()
     }
 
-    /// Hash of that block.
+    /// Hash of the latest block known as it runs: for a command or a message, the parent of the
+    /// block that carries it (its own hash is not known while it executes, and every miner
+    /// replaying it sees the same); for a query, the block whose state it reads.
     fn block_hash(&self) -> [u8; 32] {
         sys::block_hash()
     }
@@ -118,8 +120,9 @@ impl Context {
     }
 
     /// Fills `out` from the contract's deterministic random stream: a DRBG over the contract
-    /// key, the block hash and the command's index, so every miner draws the same bytes and
-    /// nobody outside pRuntime can predict them.
+    /// key, the block hash and the index of the command (or message) among this contract's in
+    /// the block, so every miner, and every miner replaying the contract's log, draws the same
+    /// bytes, and nobody outside pRuntime can predict them.
     pub fn random_bytes(&mut self, out: &mut [u8]) {
         sys::random(out)
     }

@@ -6,21 +6,29 @@
 //! commands. A command is routed to its contract as a message from the sender's account; the
 //! contract's miner decrypts and runs it. Its fee depends only on its bucketed size and the fuel
 //! it reserves, never on what it does. Everything here is refused before the launch.
+//!
+//! Every message routed to or from a contract is folded into its log ([ContractLog]); its
+//! miner posts encrypted checkpoints of its state, and the chain keeps the latest complete one.
+//! A contract moves to another miner when its developer or governance asks, when its miner is
+//! judged unresponsive, or when its log ran ahead of its checkpoints for too long ([on_era]);
+//! the event names the log position and checkpoint the new miner recovers from.
 
 use commonware_codec::{DecodeExt as _, Encode as _};
 use veil_primitives::{
-    AccountId, ChainIdentity, Destination, Digest, Message, Origin, Phase, Transaction,
+    AccountId, ChainIdentity, Destination, Digest, Election, Message, Origin, Phase, Transaction,
     contract::{
-        CODE_CHUNK_BYTES, CONTRACTS_TOPIC, Channel, CodeInfo, CommandMessage, ContractCall,
-        ContractEgress, ContractEvent, ContractGrant, ContractInfo, ContractKey, ContractParams,
-        ContractReply, MAX_CODE_BYTES, SignedContractEgress, contract_id, is_bucket,
+        CODE_CHUNK_BYTES, CONTRACTS_TOPIC, Channel, CheckpointChunk, CheckpointInfo,
+        CheckpointUpload, CodeInfo, CommandMessage, ContractCall, ContractEgress, ContractEvent,
+        ContractGrant, ContractInfo, ContractKey, ContractLog, ContractParams, ContractReply,
+        MAX_CHECKPOINT_BYTES, MAX_CODE_BYTES, Reassignment, SignedCheckpointChunk,
+        SignedContractEgress, contract_id, in_log, is_bucket,
     },
-    to_hex,
+    hash_parts, to_hex,
 };
 
 use crate::{
     error::{ContractError, ExecError, StateError, TxError},
-    gatekeeper, keys, liveness, mq,
+    gatekeeper, governance, keys, liveness, mq,
     overlay::{Overlay, StateRead},
     registry,
     system::BlockEnv,
@@ -215,12 +223,13 @@ pub async fn check<S: StateRead>(
             miner,
         } => {
             let info = existing(o, id).await?;
-            if info.developer != tx.sender {
+            if info.developer != tx.sender && governance::authorize(o, &tx.sender).await.is_err() {
                 return Err(ContractError::NotDeveloper.into());
             }
             registered_miner(o, miner).await?;
         }
         ContractCall::RevokeSession { .. } => {}
+        ContractCall::Checkpoint(signed) => check_checkpoint(o, chain, signed).await?,
         ContractCall::Post(items) => {
             // In a block each is checked against the state its predecessors left ([apply]).
             if !exact {
@@ -245,7 +254,9 @@ pub async fn check<S: StateRead>(
             if info.public_key.is_none() {
                 return Err(ContractError::NoKeyYet(to_hex(id)).into());
             }
-            if !info.granted {
+            // A first miner without the key could not open it; a later one keeps what
+            // arrives while it recovers and runs it once it has the key.
+            if !info.granted && info.assignment == 0 {
                 return Err(ContractError::NotGranted(to_hex(id)).into());
             }
             if !info.initialized && info.developer != tx.sender {
@@ -268,12 +279,15 @@ pub(crate) async fn apply<S: StateRead>(
         // In order, each against what the ones before it routed: all or none.
         for signed in items {
             check_post(o, &env.chain, signed, true).await?;
-            post(o, outbox, &signed.egress).await?;
+            post(o, outbox, env, &signed.egress).await?;
             liveness::record(o, &signed.signer, env.height).await?;
         }
         return Ok(());
     }
     check(o, &env.chain, tx, call, true).await?;
+    if let ContractCall::Checkpoint(signed) = call {
+        return checkpoint(o, env, signed).await;
+    }
     match call {
         ContractCall::UploadCode {
             hash,
@@ -295,8 +309,14 @@ pub(crate) async fn apply<S: StateRead>(
                     initialized: false,
                     assignment: 0,
                     granted: false,
+                    assigned_at: env.height,
+                    log: ContractLog::default(),
+                    checkpoint: None,
                 },
             );
+            let count: u64 = o.read(&keys::contracts_count()).await?.unwrap_or(0);
+            o.put(keys::contract_at(count), &id);
+            o.put(keys::contracts_count(), &(count + 1));
             let event = ContractEvent::Instantiated {
                 contract: id,
                 code: *code,
@@ -310,21 +330,12 @@ pub(crate) async fn apply<S: StateRead>(
             contract: id,
             miner,
         } => {
-            let miner_ecdh = registered_miner(o, miner).await?;
-            let mut info = existing(o, id).await?;
-            info.miner = miner.clone();
-            info.assignment += 1;
-            info.granted = false;
-            o.put(keys::contract(id), &info);
-            let event = ContractEvent::Assigned {
-                contract: *id,
-                code: info.code,
-                developer: info.developer.clone(),
-                miner: miner.clone(),
-                miner_ecdh,
-                assignment: info.assignment,
+            let reason = if existing(o, id).await?.developer == tx.sender {
+                Reassignment::Developer
+            } else {
+                Reassignment::Governance
             };
-            announce(o, outbox, &event).await
+            reassign(o, outbox, env, id, miner, reason).await
         }
         ContractCall::RevokeSession { session, expiry } => {
             let event = ContractEvent::SessionRevoked {
@@ -351,18 +362,307 @@ pub(crate) async fn apply<S: StateRead>(
                 fuel: *fuel,
                 envelope: envelope.clone(),
             };
-            Ok(mq::emit(
+            Ok(route(
                 o,
                 outbox,
+                env,
                 Origin::Account(tx.sender.clone()),
-                Destination::Contract(*id),
+                *id,
                 message.encode().to_vec(),
             )
             .await?)
         }
-        // Applied above, item by item.
-        ContractCall::Post(_) => Ok(()),
+        // Applied above.
+        ContractCall::Post(_) | ContractCall::Checkpoint(_) => Ok(()),
     }
+}
+
+/// Routes a message to contract `to` and folds it into the log of every contract it concerns
+/// (its destination, and its source when a contract sent it).
+async fn route<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    env: &BlockEnv,
+    origin: Origin,
+    to: Digest,
+    payload: Vec<u8>,
+) -> Result<(), StateError> {
+    mq::emit(o, outbox, origin, Destination::Contract(to), payload).await?;
+    let message = outbox.last().expect("just emitted");
+    let mut involved = vec![to];
+    if let Origin::Contract(source) = &message.origin
+        && *source != to
+    {
+        involved.push(*source);
+    }
+    for id in involved {
+        if let Some(mut info) = contract(o, &id).await? {
+            debug_assert!(in_log(&id, message));
+            info.log.fold(env.height, &env.parent, message);
+            o.put(keys::contract(&id), &info);
+        }
+    }
+    Ok(())
+}
+
+/// Moves `id` to `miner`: a new assignment whose key the gatekeepers grant, and an event naming
+/// the log position and checkpoint the new miner recovers from.
+async fn reassign<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    env: &BlockEnv,
+    id: &Digest,
+    miner: &AccountId,
+    reason: Reassignment,
+) -> Result<(), ExecError> {
+    let miner_ecdh = registered_miner(o, miner).await?;
+    let mut info = existing(o, id).await?;
+    info.miner = miner.clone();
+    info.assignment += 1;
+    info.granted = false;
+    info.assigned_at = env.height;
+    o.put(keys::contract(id), &info);
+    let event = ContractEvent::Assigned {
+        contract: *id,
+        code: info.code,
+        developer: info.developer.clone(),
+        miner: miner.clone(),
+        miner_ecdh,
+        assignment: info.assignment,
+        reason,
+        log: info.log,
+        checkpoint: info.checkpoint.clone(),
+    };
+    announce(o, outbox, &event).await
+}
+
+/// A checkpoint chunk: signed by the contract's current miner, newer than the checkpoint the
+/// chain keeps, within the log and the chain, the right length for its place.
+async fn check_checkpoint<S: StateRead>(
+    o: &Overlay<'_, S>,
+    chain: &ChainIdentity,
+    signed: &SignedCheckpointChunk,
+) -> Result<(), ExecError> {
+    let chunk = &signed.chunk;
+    let info = existing(o, &chunk.contract).await?;
+    if info.miner != signed.signer {
+        return Err(ContractError::NotTheCheckpointMiner {
+            contract: to_hex(chunk.contract),
+            miner: to_hex(&info.miner),
+            signer: to_hex(&signed.signer),
+        }
+        .into());
+    }
+    if !signed.verify(chain) {
+        return Err(ContractError::BadCheckpointSignature.into());
+    }
+    let stale = |reason| {
+        ExecError::from(ContractError::StaleCheckpoint {
+            contract: to_hex(chunk.contract),
+            height: chunk.height,
+            count: chunk.log.count,
+            reason,
+        })
+    };
+    if let Some(latest) = &info.checkpoint
+        && (chunk.height <= latest.height || chunk.log.count < latest.log.count)
+    {
+        return Err(stale("the chain keeps a checkpoint at least as recent"));
+    }
+    if chunk.log.count > info.log.count {
+        return Err(stale("it claims more of the log than the chain routed"));
+    }
+    if chunk.height > crate::system::block_info(o).await?.height {
+        return Err(stale("its height is beyond the chain"));
+    }
+    let len_ok = chunk.size > 0
+        && chunk.size <= MAX_CHECKPOINT_BYTES
+        && CheckpointChunk::expected_len(chunk.size, chunk.index) == Some(chunk.bytes.len());
+    if !len_ok {
+        return Err(ContractError::BadCheckpointChunk {
+            index: chunk.index,
+            size: chunk.size,
+            len: chunk.bytes.len(),
+            max: MAX_CHECKPOINT_BYTES,
+        }
+        .into());
+    }
+    if let Some(upload) = o
+        .read::<CheckpointUpload>(&keys::checkpoint_upload(&chunk.contract))
+        .await?
+        && upload.info == describe(signed)
+        && o.get(&keys::checkpoint_chunk(
+            &chunk.contract,
+            chunk.height,
+            chunk.index,
+        ))
+        .await?
+        .is_some()
+    {
+        return Err(ContractError::DuplicateChunk(chunk.index).into());
+    }
+    Ok(())
+}
+
+/// The record a chunk's checkpoint will have.
+fn describe(signed: &SignedCheckpointChunk) -> CheckpointInfo {
+    let c = &signed.chunk;
+    CheckpointInfo {
+        height: c.height,
+        log: c.log,
+        root: c.root,
+        size: c.size,
+        miner: signed.signer.clone(),
+    }
+}
+
+/// Stores a checked chunk. A chunk of another checkpoint than the one arriving replaces it (the
+/// miner moved on); the last chunk makes the checkpoint the contract's latest and drops the
+/// previous one's chunks. Counts as the miner's activity.
+async fn checkpoint<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    env: &BlockEnv,
+    signed: &SignedCheckpointChunk,
+) -> Result<(), ExecError> {
+    let chunk = &signed.chunk;
+    let id = chunk.contract;
+    let info = describe(signed);
+    let upload_key = keys::checkpoint_upload(&id);
+    let mut upload = match o.read::<CheckpointUpload>(&upload_key).await? {
+        Some(u) if u.info == info => u,
+        previous => {
+            if let Some(p) = previous {
+                drop_chunks(o, &id, &p.info).await?;
+            }
+            CheckpointUpload { info, received: 0 }
+        }
+    };
+    o.set(
+        keys::checkpoint_chunk(&id, chunk.height, chunk.index),
+        chunk.bytes.clone(),
+    );
+    upload.received += 1;
+    liveness::record(o, &signed.signer, env.height).await?;
+    if upload.received < upload.info.chunks() {
+        o.put(upload_key, &upload);
+        return Ok(());
+    }
+    o.remove(upload_key);
+    let mut contract = existing(o, &id).await?;
+    if let Some(previous) = contract.checkpoint.replace(upload.info) {
+        drop_chunks(o, &id, &previous).await?;
+    }
+    o.put(keys::contract(&id), &contract);
+    Ok(())
+}
+
+async fn drop_chunks<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    id: &Digest,
+    info: &CheckpointInfo,
+) -> Result<(), StateError> {
+    for index in 0..info.chunks() {
+        o.remove(keys::checkpoint_chunk(id, info.height, index));
+    }
+    Ok(())
+}
+
+/// A contract's latest complete checkpoint, reassembled.
+pub async fn checkpoint_bytes<S: StateRead>(
+    o: &Overlay<'_, S>,
+    id: &Digest,
+) -> Result<Option<(CheckpointInfo, Vec<u8>)>, StateError> {
+    let Some(info) = contract(o, id).await?.and_then(|c| c.checkpoint) else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::with_capacity(info.size as usize);
+    for index in 0..info.chunks() {
+        let key = keys::checkpoint_chunk(id, info.height, index);
+        let chunk = o.get(&key).await?.ok_or_else(|| StateError::Corrupt {
+            key: to_hex(key),
+            reason: format!("chunk {index} of a complete checkpoint is missing"),
+        })?;
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some((info, bytes)))
+}
+
+/// At an era's first block: every contract whose miner was judged `unresponsive`, or whose log
+/// has run ahead of its latest checkpoint for longer than `checkpoint_grace` blocks of its
+/// current assignment, moves to another registered miner ([pick_miner]). Contracts without any
+/// other registered worker stay where they are.
+pub(crate) async fn on_era<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    outbox: &mut Vec<Message>,
+    env: &BlockEnv,
+    unresponsive: &[AccountId],
+) -> Result<(), StateError> {
+    let grace = params(o).await?.checkpoint_grace;
+    let count: u64 = o.read(&keys::contracts_count()).await?.unwrap_or(0);
+    for i in 0..count {
+        let Some(id) = o.read::<Digest>(&keys::contract_at(i)).await? else {
+            continue;
+        };
+        let Some(info) = contract(o, &id).await? else {
+            continue;
+        };
+        let checkpointed = info.checkpoint.as_ref().map_or(0, |c| c.log.count);
+        let since = info
+            .checkpoint
+            .as_ref()
+            .map_or(info.assigned_at, |c| c.height.max(info.assigned_at));
+        let reason = if unresponsive.contains(&info.miner) {
+            Reassignment::Unresponsive
+        } else if info.log.count > checkpointed && env.height.saturating_sub(since) > grace {
+            Reassignment::MissedCheckpoints
+        } else {
+            continue;
+        };
+        let Some(miner) = pick_miner(o, &id, &info.miner, unresponsive).await? else {
+            continue;
+        };
+        match reassign(o, outbox, env, &id, &miner, reason).await {
+            Ok(()) => {}
+            Err(ExecError::State(e)) => return Err(e),
+            // Cannot happen for a registered pick; the contract stays.
+            Err(ExecError::Tx(_)) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The miner a contract moves to: a registered worker other than its current miner and not
+/// judged unresponsive, preferring workers that are not gatekeepers (they hold the root key and
+/// should run no contract code); among those, the lowest `H(contract ‖ worker)`, which spreads
+/// contracts over miners and needs no state.
+async fn pick_miner<S: StateRead>(
+    o: &Overlay<'_, S>,
+    id: &Digest,
+    current: &AccountId,
+    unresponsive: &[AccountId],
+) -> Result<Option<AccountId>, StateError> {
+    let gatekeepers: Vec<AccountId> = o
+        .read::<Election>(&keys::election())
+        .await?
+        .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
+        .unwrap_or_default();
+    let mut best: Option<((bool, Digest), AccountId)> = None;
+    for i in 0..registry::count(o).await? {
+        let Some(w) = registry::worker_at(o, i).await? else {
+            continue;
+        };
+        if &w == current || unresponsive.contains(&w) {
+            continue;
+        }
+        let rank = (
+            gatekeepers.contains(&w),
+            hash_parts(&[b"veil/miner-pick", id.as_ref(), w.as_ref()]),
+        );
+        if best.as_ref().is_none_or(|(b, _)| rank < *b) {
+            best = Some((rank, w));
+        }
+    }
+    Ok(best.map(|(_, w)| w))
 }
 
 /// A posted message or reply: signed by the speaking contract's assigned miner, and exactly
@@ -428,6 +728,7 @@ async fn check_post<S: StateRead>(
 async fn post<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
+    env: &BlockEnv,
     egress: &ContractEgress,
 ) -> Result<(), StateError> {
     let (source, destination) = egress.channel();
@@ -447,20 +748,22 @@ async fn post<S: StateRead>(
                     fuel: m.fuel,
                     envelope: None,
                 });
-                mq::emit(
+                route(
                     o,
                     outbox,
+                    env,
                     Origin::Chain,
-                    Destination::Contract(source),
+                    source,
                     reply.encode().to_vec(),
                 )
                 .await?;
             } else {
-                mq::emit(
+                route(
                     o,
                     outbox,
+                    env,
                     Origin::Contract(source),
-                    Destination::Contract(destination),
+                    destination,
                     egress.encode().to_vec(),
                 )
                 .await?;
@@ -468,11 +771,12 @@ async fn post<S: StateRead>(
         }
         ContractEgress::Reply(_) => {
             ch.replied += 1;
-            mq::emit(
+            route(
                 o,
                 outbox,
+                env,
                 Origin::Contract(destination),
-                Destination::Contract(source),
+                source,
                 egress.encode().to_vec(),
             )
             .await?;

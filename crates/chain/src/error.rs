@@ -289,17 +289,59 @@ pub enum ContractError {
     /// A contract already has this id (cannot happen with fresh nonces).
     #[error("contract {0} already exists")]
     ContractExists(String),
-    /// Only the contract's developer may do this.
-    #[error("only the contract's developer may reassign it")]
+    /// Only the contract's developer (or governance) may do this.
+    #[error("only the contract's developer or governance may reassign it")]
     NotDeveloper,
+    /// A checkpoint chunk signed by a worker that is not the contract's miner.
+    #[error(
+        "contract {contract} is run by miner {miner}, not by {signer}, which signed this checkpoint"
+    )]
+    NotTheCheckpointMiner {
+        /// The contract (hex).
+        contract: String,
+        /// Its assigned miner (hex).
+        miner: String,
+        /// The signer (hex).
+        signer: String,
+    },
+    /// A checkpoint chunk whose signature does not verify.
+    #[error("the checkpoint chunk's signature does not verify")]
+    BadCheckpointSignature,
+    /// A checkpoint no newer than the one the chain keeps, or one that claims more of the
+    /// log or a later height than exists.
+    #[error("checkpoint of contract {contract} at height {height} (log {count}) refused: {reason}")]
+    StaleCheckpoint {
+        /// The contract (hex).
+        contract: String,
+        /// Its height.
+        height: u64,
+        /// Its log position.
+        count: u64,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A checkpoint chunk of the wrong size, index or length.
+    #[error(
+        "checkpoint chunk {index} of a {size}-byte checkpoint has {len} bytes (at most {max} bytes per checkpoint)"
+    )]
+    BadCheckpointChunk {
+        /// Index.
+        index: u32,
+        /// Declared checkpoint size.
+        size: u32,
+        /// Length received.
+        len: usize,
+        /// Largest checkpoint.
+        max: u32,
+    },
     /// The gatekeepers have not yet published the contract's key.
     #[error(
         "contract {0} has no key yet: the gatekeepers publish it a few blocks after instantiation"
     )]
     NoKeyYet(String),
-    /// The gatekeepers have not handed the contract key to the current miner yet.
+    /// The gatekeepers have not handed the contract key to the contract's first miner yet.
     #[error(
-        "contract {0} is waiting for its miner to receive the contract key: the gatekeepers send it a few blocks after (re)assignment"
+        "contract {0} is waiting for its miner to receive the contract key: the gatekeepers send it a few blocks after instantiation"
     )]
     NotGranted(String),
     /// The developer has not sent the contract's first command (its `init`) yet.

@@ -200,6 +200,26 @@ pub fn code_chunk(uploader: &AccountId, hash: &Digest, index: u32) -> Digest {
     key(b"contracts/code_chunk", &item)
 }
 
+/// A contract's checkpoint whose chunks are arriving.
+pub fn checkpoint_upload(contract: &Digest) -> Digest {
+    veil_primitives::contract::checkpoint_upload_state_key(contract)
+}
+
+/// A chunk of a contract's checkpoint at `height`.
+pub fn checkpoint_chunk(contract: &Digest, height: u64, index: u32) -> Digest {
+    veil_primitives::contract::checkpoint_chunk_state_key(contract, height, index)
+}
+
+/// How many contracts exist.
+pub fn contracts_count() -> Digest {
+    key(b"contracts/all", b"count")
+}
+
+/// The `i`-th contract created.
+pub fn contract_at(i: u64) -> Digest {
+    key(b"contracts/all", &i.to_be_bytes())
+}
+
 /// A contract instance (the key light clients prove it under).
 pub fn contract(id: &Digest) -> Digest {
     veil_primitives::contract::contract_state_key(id)

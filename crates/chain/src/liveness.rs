@@ -134,15 +134,15 @@ pub(crate) async fn record<S: StateRead>(
 }
 
 /// At an era's first block: judges the era that just ended, then notes who is registered as
-/// the new one begins.
+/// the new one begins. Returns, at an era's first block only, the workers judged unresponsive.
 pub(crate) async fn on_block<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
     height: Height,
-) -> Result<(), StateError> {
+) -> Result<Option<Vec<AccountId>>, StateError> {
     let period = staking::params(o).await?.election_period_blocks;
     if height == 0 || !height.is_multiple_of(period.max(1)) {
-        return Ok(());
+        return Ok(None);
     }
     let current = era(height, period);
     let ended = current - 1;
@@ -170,7 +170,7 @@ pub(crate) async fn on_block<S: StateRead>(
         add_to_pool(o, params.era_issuance).await?;
     }
     if judged.is_empty() {
-        return Ok(());
+        return Ok(Some(Vec::new()));
     }
     let max = judged.iter().map(|(_, c)| *c).max().unwrap_or(0);
     let mut record = EraRecord {
@@ -181,7 +181,7 @@ pub(crate) async fn on_block<S: StateRead>(
     if max < MIN_ERA_ACTIVITY {
         // An idle era judges nobody and pays nobody: the pool waits for the next.
         o.put(keys::liveness_era(ended), &record);
-        return Ok(());
+        return Ok(Some(Vec::new()));
     }
     let gatekeepers: Vec<AccountId> = o
         .read::<Election>(&keys::election())
@@ -189,6 +189,7 @@ pub(crate) async fn on_block<S: StateRead>(
         .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
         .unwrap_or_default();
     let mut responsive = Vec::new();
+    let mut unresponsive = Vec::new();
     for (worker, activity) in judged {
         let gatekeeper = gatekeepers.contains(&worker);
         let candidacy = o.read::<AccountId>(&keys::staking_backer(&worker)).await?;
@@ -220,6 +221,7 @@ pub(crate) async fn on_block<S: StateRead>(
         if gatekeeper {
             staking::drop_candidate(o, &backer, &worker).await?;
         }
+        unresponsive.push(worker.clone());
         let event = LivenessEvent::Unresponsive {
             worker,
             era: ended,
@@ -252,5 +254,5 @@ pub(crate) async fn on_block<S: StateRead>(
     }
     o.put(keys::liveness_pool(), &(available - record.paid));
     o.put(keys::liveness_era(ended), &record);
-    Ok(())
+    Ok(Some(unresponsive))
 }

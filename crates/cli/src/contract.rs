@@ -128,7 +128,15 @@ fn record(id: &Digest, info: &veil_primitives::contract::ContractInfo) -> serde_
         "public_key": info.public_key.map(to_hex),
         "initialized": info.initialized,
         "assignment": info.assignment,
+        "assigned_at": info.assigned_at,
         "miner_has_key": info.granted,
+        "log": info.log.count,
+        "checkpoint": info.checkpoint.as_ref().map(|c| serde_json::json!({
+            "height": c.height,
+            "log": c.log.count,
+            "bytes": c.size,
+            "miner": to_hex(&c.miner),
+        })),
         "verified": "light-client proof against the pinned genesis",
     })
 }

@@ -235,7 +235,9 @@ pub async fn call(
 }
 
 /// Scans finalized blocks from `from` (checked by the light client) for the result of
-/// (`sender`, `nonce`)'s command, until `deadline`.
+/// (`sender`, `nonce`)'s command, until `deadline`: from `miner`, or from any miner the
+/// contract moved to meanwhile (its next miner replays the command and answers it; only a
+/// holder of the contract key can seal an answer the reply key opens).
 #[allow(clippy::too_many_arguments)]
 pub async fn wait_result(
     client: &HttpClient,
@@ -247,11 +249,14 @@ pub async fn wait_result(
     from: Height,
     deadline: Instant,
 ) -> anyhow::Result<CommandResult> {
+    let mut miners = vec![miner.clone()];
     let mut next = from;
     loop {
         for (height, messages) in crate::light::messages(client, trust, next, 100).await? {
-            if let Some(r) = find_result(&messages, miner, contract, sender, nonce) {
-                return Ok(r);
+            for m in &miners {
+                if let Some(r) = find_result(&messages, m, contract, sender, nonce) {
+                    return Ok(r);
+                }
             }
             next = height + 1;
         }
@@ -260,8 +265,13 @@ pub async fn wait_result(
             anyhow::bail!(
                 "no result from miner {} for the command (nonce {nonce}) by height {tip}: is \
                  the miner's host running? `veil workers` shows its status",
-                to_hex(miner)
+                miners.iter().map(to_hex).collect::<Vec<_>>().join(" or ")
             );
+        }
+        if let Some(info) = crate::contract::contract(client, trust, contract, 0).await?
+            && !miners.contains(&info.miner)
+        {
+            miners.push(info.miner);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -14,12 +14,14 @@ use jsonrpsee::{
 };
 use veil_pruntime_api::{
     IdentityView, InitRequest, KeyAnswerView, KeyReceivedView, KeyRequestView, PrivateApiClient,
-    PublicApiClient as _, RegistrationView, SideEffectsView, SyncRequest, SyncResponse,
-    SyncStateView, limits::MAX_PRIVATE_REQUEST_BYTES, ra::RaServiceApiClient as _,
+    PublicApiClient as _, RecoverRequest, RecoveredView, RegistrationView, SideEffectsView,
+    SyncRequest, SyncResponse, SyncStateView, limits::MAX_PRIVATE_REQUEST_BYTES,
+    ra::RaServiceApiClient as _,
 };
 use veil_rpc_api::{
-    AccountView, ElectionView, GatekeeperStreamView, GenesisView, StakingView, StatusView,
-    SyncBatchView, TransactionView, VeilApiClient, WorkerView, limits::MAX_RESPONSE_BYTES,
+    AccountView, CheckpointView, ContractView, ElectionView, GatekeeperStreamView, GenesisView,
+    StakingView, StatusView, SyncBatchView, TransactionView, VeilApiClient, WorkerView,
+    limits::MAX_RESPONSE_BYTES,
 };
 
 /// A call that failed: refused by the peer, or the peer could not be reached.
@@ -92,6 +94,24 @@ pub trait ChainClient: Send + Sync {
     fn code(&self, hash: String) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
     /// Submits an encoded signed transaction (hex); returns its hash.
     fn submit(&self, tx: String) -> impl Future<Output = Result<String, PortError>> + Send;
+    /// A contract's record (hex id).
+    fn contract(
+        &self,
+        contract: String,
+    ) -> impl Future<Output = Result<Option<ContractView>, PortError>> + Send;
+    /// A contract's latest complete checkpoint (hex id).
+    fn checkpoint(
+        &self,
+        contract: String,
+    ) -> impl Future<Output = Result<Option<CheckpointView>, PortError>> + Send;
+    /// A contract's log entries (encoded, hex) in blocks from `from` on: whole blocks, at
+    /// most about `max` entries.
+    fn contract_log(
+        &self,
+        contract: String,
+        from: u64,
+        max: u64,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
 }
 
 /// What the host asks of its pRuntime (the private API).
@@ -122,6 +142,16 @@ pub trait WorkerClient: Send + Sync {
         &self,
         answer: String,
     ) -> impl Future<Output = Result<KeyReceivedView, PortError>> + Send;
+    /// A checkpoint of a contract this worker runs, in signed chunks.
+    fn checkpoint(
+        &self,
+        contract: String,
+    ) -> impl Future<Output = Result<veil_pruntime_api::CheckpointView, PortError>> + Send;
+    /// Recovers a contract assigned here from the chain's checkpoint and log.
+    fn recover(
+        &self,
+        request: RecoverRequest,
+    ) -> impl Future<Output = Result<RecoveredView, PortError>> + Send;
 }
 
 /// The other parties a host reaches for its worker.
@@ -214,6 +244,20 @@ impl ChainClient for HttpClient {
     async fn submit(&self, tx: String) -> Result<String, PortError> {
         Ok(self.submit_transaction(tx).await?)
     }
+    async fn contract(&self, contract: String) -> Result<Option<ContractView>, PortError> {
+        Ok(self.get_contract(contract).await?)
+    }
+    async fn checkpoint(&self, contract: String) -> Result<Option<CheckpointView>, PortError> {
+        Ok(VeilApiClient::get_checkpoint(self, contract).await?)
+    }
+    async fn contract_log(
+        &self,
+        contract: String,
+        from: u64,
+        max: u64,
+    ) -> Result<Vec<String>, PortError> {
+        Ok(self.get_contract_log(contract, from, max).await?)
+    }
 }
 
 impl WorkerClient for HttpClient {
@@ -244,6 +288,15 @@ impl WorkerClient for HttpClient {
     }
     async fn finish_key_request(&self, answer: String) -> Result<KeyReceivedView, PortError> {
         Ok(PrivateApiClient::finish_key_request(self, answer).await?)
+    }
+    async fn checkpoint(
+        &self,
+        contract: String,
+    ) -> Result<veil_pruntime_api::CheckpointView, PortError> {
+        Ok(PrivateApiClient::get_checkpoint(self, contract).await?)
+    }
+    async fn recover(&self, request: RecoverRequest) -> Result<RecoveredView, PortError> {
+        Ok(self.recover_contract(request).await?)
     }
 }
 

@@ -21,14 +21,15 @@ use veil_primitives::{
     to_hex,
 };
 use veil_rpc_api::{
-    AccountView, ActivityView, BlockId, BlockView, ElectionView, EraView, GatekeeperStreamView,
-    GenesisView, HeadView, LivenessView, MessageView, MessagesView, PhaseView, ProofKind,
-    StakingView, StatusView, StorageView, SyncBatchView, TransactionView, TxStatus, VeilApiServer,
-    WorkerView,
+    AccountView, ActivityView, BlockId, BlockView, CheckpointRecordView, CheckpointView,
+    ContractView, ElectionView, EraView, GatekeeperStreamView, GenesisView, HeadView, LivenessView,
+    MessageView, MessagesView, PhaseView, ProofKind, StakingView, StatusView, StorageView,
+    SyncBatchView, TransactionView, TxStatus, VeilApiServer, WorkerView,
     codes::{INVALID_PARAMS, POOL_REJECTED, TX_REJECTED, UNAVAILABLE},
     limits::{
-        MAX_BATCH_CALLS, MAX_CONNECTIONS, MAX_LISTED_WORKERS, MAX_REQUEST_BYTES,
-        MAX_RESPONSE_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION, MAX_SYNC_BATCH, MAX_SYNC_BATCH_BYTES,
+        MAX_BATCH_CALLS, MAX_CONNECTIONS, MAX_LISTED_WORKERS, MAX_LOG_BYTES, MAX_LOG_ENTRIES,
+        MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION, MAX_SYNC_BATCH,
+        MAX_SYNC_BATCH_BYTES,
     },
 };
 
@@ -273,6 +274,55 @@ where
         let hash: Digest = decode_hex(&hash).map_err(invalid)?;
         let code = self.chain.state.code(&hash).await.map_err(unavailable)?;
         Ok(code.map(to_hex))
+    }
+
+    async fn get_contract(&self, contract: String) -> RpcResult<Option<ContractView>> {
+        let id: Digest = decode_hex(&contract).map_err(invalid)?;
+        let info = self.chain.state.contract(&id).await.map_err(unavailable)?;
+        let interval = self
+            .chain
+            .state
+            .contract_params()
+            .await
+            .map_err(unavailable)?
+            .checkpoint_interval;
+        Ok(info.map(|c| ContractView::new(&id, &c, interval)))
+    }
+
+    async fn get_checkpoint(&self, contract: String) -> RpcResult<Option<CheckpointView>> {
+        let id: Digest = decode_hex(&contract).map_err(invalid)?;
+        let found = self
+            .chain
+            .state
+            .checkpoint(&id)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.map(|(info, sealed)| CheckpointView {
+            contract,
+            record: CheckpointRecordView::new(&info),
+            sealed: to_hex(sealed),
+        }))
+    }
+
+    async fn get_contract_log(
+        &self,
+        contract: String,
+        from: u64,
+        max: u64,
+    ) -> RpcResult<Vec<String>> {
+        let id: Digest = decode_hex(&contract).map_err(invalid)?;
+        let entries = self
+            .chain
+            .store
+            .contract_log(
+                &id,
+                from,
+                max.clamp(1, MAX_LOG_ENTRIES) as usize,
+                MAX_LOG_BYTES,
+                veil_primitives::MAX_TX_BYTES_CAP as usize,
+            )
+            .map_err(unavailable)?;
+        Ok(entries.iter().map(|e| to_hex(e.encode())).collect())
     }
 
     async fn get_messages(&self, height: u64) -> RpcResult<Option<MessagesView>> {

@@ -443,6 +443,41 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
             .map_err(|e| Error::Db(e.to_string()))
     }
 
+    /// A contract's record, in finalized state.
+    pub async fn contract(
+        &self,
+        id: &Digest,
+    ) -> Result<Option<veil_primitives::contract::ContractInfo>, Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        veil_chain::contracts::contract(&veil_chain::Overlay::new(&view), id)
+            .await
+            .map_err(|e| Error::Db(e.to_string()))
+    }
+
+    /// The contract parameters, in finalized state.
+    pub async fn contract_params(
+        &self,
+    ) -> Result<veil_primitives::contract::ContractParams, Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        veil_chain::contracts::params(&veil_chain::Overlay::new(&view))
+            .await
+            .map_err(|e| Error::Db(e.to_string()))
+    }
+
+    /// A contract's latest complete checkpoint, reassembled, in finalized state.
+    pub async fn checkpoint(
+        &self,
+        id: &Digest,
+    ) -> Result<Option<(veil_primitives::contract::CheckpointInfo, Vec<u8>)>, Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        veil_chain::contracts::checkpoint_bytes(&veil_chain::Overlay::new(&view), id)
+            .await
+            .map_err(|e| Error::Db(e.to_string()))
+    }
+
     /// Launch progress and the gatekeepers' stream, in finalized state.
     pub async fn launch_status(&self) -> Result<veil_chain::gatekeeper::LaunchStatus, Error> {
         let guard = self.db.read().await;

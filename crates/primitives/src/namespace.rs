@@ -76,6 +76,12 @@ pub const CONTRACT_MESSAGE: &[u8] = b"_VEIL_CONTRACT_MESSAGE";
 pub const CONTRACT_REPLY: &[u8] = b"_VEIL_CONTRACT_REPLY";
 /// A miner's signature on a contract's message or reply, which the chain routes.
 pub const CONTRACT_EGRESS: &[u8] = b"_VEIL_MQ_CONTRACT_EGRESS";
+/// The hash chain over every message the chain routed to or from a contract (its log).
+pub const CONTRACT_LOG: &[u8] = b"_VEIL_CONTRACT_LOG";
+/// A contract's state checkpoint, sealed under a key derived from its contract key.
+pub const CONTRACT_CHECKPOINT: &[u8] = b"_VEIL_CONTRACT_STATE_CHECKPOINT";
+/// A miner's signature on a chunk of a contract's checkpoint, which the chain keeps.
+pub const CONTRACT_CHECKPOINT_CHUNK: &[u8] = b"_VEIL_MQ_CONTRACT_CHECKPOINT_CHUNK";
 
 #[cfg(test)]
 mod tests {
@@ -107,6 +113,12 @@ mod tests {
         (CONTRACT_MESSAGE, b"_VEIL_CONTRACT_MESSAGE"),
         (CONTRACT_REPLY, b"_VEIL_CONTRACT_REPLY"),
         (CONTRACT_EGRESS, b"_VEIL_MQ_CONTRACT_EGRESS"),
+        (CONTRACT_LOG, b"_VEIL_CONTRACT_LOG"),
+        (CONTRACT_CHECKPOINT, b"_VEIL_CONTRACT_STATE_CHECKPOINT"),
+        (
+            CONTRACT_CHECKPOINT_CHUNK,
+            b"_VEIL_MQ_CONTRACT_CHECKPOINT_CHUNK",
+        ),
         (QUERY_SESSION, b"_VEIL_QUERY_SESSION"),
         (QUERY_KEYS, b"_VEIL_QUERY_KEYS"),
         (QUERY_REQUEST, b"_VEIL_QUERY_REQUEST"),

@@ -15,5 +15,8 @@ pub const KEY_EXCHANGE: i32 = -32024;
 /// A contract query was refused (unknown, expired or revoked session, replayed counter, a
 /// contract the session or this worker does not cover, ...).
 pub const QUERY_REFUSED: i32 = -32025;
+/// A contract checkpoint could not be made, or a contract's recovery was refused (nothing
+/// changed).
+pub const RECOVERY_REFUSED: i32 = -32026;
 /// Storage or TEE failure inside pRuntime.
 pub const INTERNAL: i32 = -32050;

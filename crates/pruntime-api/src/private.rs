@@ -157,6 +157,73 @@ pub struct SideEffectsView {
     /// channel's); at most `limits::MAX_CONTRACT_EGRESS_VIEW`.
     #[serde(default)]
     pub contract_messages: Vec<EgressView>,
+    /// The contracts this worker runs or recovers.
+    #[serde(default)]
+    pub contracts: Vec<ContractStatusView>,
+}
+
+/// A contract this worker runs, as `DumpSideEffect` lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContractStatusView {
+    /// The contract id (hex).
+    pub contract: String,
+    /// Whether the contract key was granted here.
+    pub has_key: bool,
+    /// Log entries its state includes.
+    pub log_count: u64,
+    /// Set while it recovers: the log position its recovery must reach (the chain's when it
+    /// assigned the contract here) and the height of the checkpoint it starts from.
+    pub recovering: Option<RecoveringView>,
+}
+
+/// What a recovering contract needs from its host.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecoveringView {
+    /// Height of the checkpoint to start from (`null`: none; start from the first entry).
+    pub checkpoint_height: Option<u64>,
+    /// The checkpoint's log position: entries from here on are needed.
+    pub from_count: u64,
+    /// The log position the entries must reach.
+    pub to_count: u64,
+}
+
+/// `GetCheckpoint` result: a checkpoint of one contract as of pRuntime's last synced block.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckpointView {
+    /// The contract id (hex).
+    pub contract: String,
+    /// The height whose state it holds.
+    pub height: u64,
+    /// Its log position.
+    pub log_count: u64,
+    /// Sealed size in bytes.
+    pub size: u32,
+    /// Encoded `SignedCheckpointChunk`s, in order: one transaction each.
+    pub chunks: Vec<String>,
+}
+
+/// `RecoverContract` request: what the chain has for a contract assigned here.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecoverRequest {
+    /// The contract id (hex).
+    pub contract: String,
+    /// The sealed checkpoint the assignment names, reassembled from the chain's chunks (hex;
+    /// `null` when it names none).
+    pub checkpoint: Option<String>,
+    /// The contract's log entries after the checkpoint up to the assignment, in order: each an
+    /// encoded `LogEntry` (hex), as `veil_getContractLog` serves them.
+    pub entries: Vec<String>,
+}
+
+/// `RecoverContract` result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecoveredView {
+    /// The contract id (hex).
+    pub contract: String,
+    /// Log entries its state now includes.
+    pub log_count: u64,
+    /// Height of the last block that ran one of its commands.
+    pub height: u64,
 }
 
 /// `GetSyncState` result.
@@ -227,4 +294,14 @@ pub trait PrivateApi {
     /// readiness on chain (through egress).
     #[method(name = "FinishKeyRequest")]
     async fn finish_key_request(&self, answer: String) -> RpcResult<KeyReceivedView>;
+
+    /// A checkpoint of a contract this worker runs, as of its last synced block, in signed
+    /// chunks for the host to post.
+    #[method(name = "GetCheckpoint")]
+    async fn get_checkpoint(&self, contract: String) -> RpcResult<CheckpointView>;
+
+    /// Recovers a contract assigned here from another miner: the checkpoint and log entries
+    /// the assignment names. Refused, changing nothing, unless all of it checks out.
+    #[method(name = "RecoverContract")]
+    async fn recover_contract(&self, request: RecoverRequest) -> RpcResult<RecoveredView>;
 }

@@ -156,6 +156,9 @@ fn main() -> anyhow::Result<()> {
         initialized: false,
         assignment: 0,
         granted: true,
+        assigned_at: 1,
+        log: Default::default(),
+        checkpoint: None,
     };
     let value = vec![0x5a; 100];
     let sealed = veil_client::command::seal(

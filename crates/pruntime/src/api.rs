@@ -20,16 +20,17 @@ use jsonrpsee::{
 };
 use veil_metrics::{MetricsLayer, inc};
 use veil_primitives::{
-    Digest, Header, MAX_TX_BYTES_CAP, Message, decode_hex, from_hex, query::MAX_QUERY_BYTES, to_hex,
+    Digest, Header, MAX_TX_BYTES_CAP, Message, contract::LogEntry, decode_hex, from_hex,
+    query::MAX_QUERY_BYTES, to_hex,
 };
 use veil_pruntime_api::{
-    BootstrapRequest, BootstrapView, EgressView, IdentityView, InitRequest, KeyAnswerView,
-    KeyReceivedView, KeyRequestView, PrivateApiServer, PublicApiServer, QueryRequestView,
-    QuoteView, RegistrationView, SideEffectsView, SignedAnswer, SyncRequest, SyncResponse,
-    SyncStateView,
+    BootstrapRequest, BootstrapView, CheckpointView, EgressView, IdentityView, InitRequest,
+    KeyAnswerView, KeyReceivedView, KeyRequestView, PrivateApiServer, PublicApiServer,
+    QueryRequestView, QuoteView, RecoverRequest, RecoveredView, RegistrationView, SideEffectsView,
+    SignedAnswer, SyncRequest, SyncResponse, SyncStateView,
     codes::{
-        GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, QUERY_REFUSED, RETIRED,
-        SYNC_REJECTED, UNKNOWN_BLOCK,
+        GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, QUERY_REFUSED, RECOVERY_REFUSED,
+        RETIRED, SYNC_REJECTED, UNKNOWN_BLOCK,
     },
     limits::{
         MAX_ANSWER_NONCE, MAX_NOISE_MESSAGE, MAX_PRIVATE_CONNECTIONS, MAX_PRIVATE_REQUEST_BYTES,
@@ -59,6 +60,7 @@ fn runtime_error(e: RuntimeError) -> ErrorObjectOwned {
         RuntimeError::Invalid(_) => INVALID_PARAMS,
         RuntimeError::Retired => RETIRED,
         RuntimeError::KeyExchange(_) => KEY_EXCHANGE,
+        RuntimeError::Recovery(_) => RECOVERY_REFUSED,
         RuntimeError::Internal(_) => INTERNAL,
     };
     ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
@@ -342,6 +344,7 @@ impl PrivateApiServer for Api {
             .collect();
         Ok(SideEffectsView {
             contract_messages,
+            contracts: self.runtime.contract_statuses(),
             messages: pending
                 .iter()
                 .map(|m| EgressView {
@@ -357,6 +360,52 @@ impl PrivateApiServer for Api {
                     message: to_hex(m.encode()),
                 })
                 .collect(),
+        })
+    }
+
+    async fn get_checkpoint(&self, contract: String) -> RpcResult<CheckpointView> {
+        let id: Digest = decode_hex(&contract).map_err(|e| invalid(format!("contract: {e}")))?;
+        let runtime = self.runtime.clone();
+        // Sealing a large state takes a while: off the async threads, but no writer lock.
+        let made = tokio::task::spawn_blocking(move || runtime.checkpoint(&id))
+            .await
+            .map_err(|e| runtime_error(RuntimeError::Internal(anyhow::anyhow!("{e}"))))?
+            .map_err(runtime_error)?;
+        Ok(CheckpointView {
+            contract,
+            height: made.info.height,
+            log_count: made.info.log.count,
+            size: made.info.size,
+            chunks: made.chunks.iter().map(|c| to_hex(c.encode())).collect(),
+        })
+    }
+
+    async fn recover_contract(&self, request: RecoverRequest) -> RpcResult<RecoveredView> {
+        let id: Digest =
+            decode_hex(&request.contract).map_err(|e| invalid(format!("contract: {e}")))?;
+        let checkpoint = request
+            .checkpoint
+            .as_deref()
+            .map(from_hex)
+            .transpose()
+            .map_err(|e| invalid(format!("checkpoint: {e}")))?;
+        let entries = request
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let bytes = from_hex(e).map_err(|e| invalid(format!("entry {i}: {e}")))?;
+                LogEntry::decode_cfg(bytes, &(MAX_TX_BYTES_CAP as usize))
+                    .map_err(|e| invalid(format!("entry {i}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (log_count, height) = self
+            .change(move |r| r.recover(&id, checkpoint.as_deref(), &entries))
+            .await?;
+        Ok(RecoveredView {
+            contract: request.contract,
+            log_count,
+            height,
         })
     }
 }

@@ -26,6 +26,9 @@ pub enum RuntimeError {
     /// This was the genesis node and it retired after the launch: it answers nothing.
     #[error("this genesis node retired after the launch and wiped its keys; it answers nothing")]
     Retired,
+    /// A contract checkpoint could not be made, or a recovery was refused.
+    #[error(transparent)]
+    Recovery(#[from] crate::roles::contracts::recovery::RecoveryError),
     /// A root-key exchange failed.
     #[error("key exchange refused: {0}")]
     KeyExchange(#[from] ChannelError),
@@ -45,6 +48,7 @@ impl RuntimeError {
             Self::Invalid(_) => "invalid",
             Self::Retired => "retired",
             Self::KeyExchange(_) => "key_exchange",
+            Self::Recovery(_) => "recovery",
             Self::Internal(_) => "internal",
         }
     }

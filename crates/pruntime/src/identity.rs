@@ -95,6 +95,15 @@ impl Identity {
         egress.sign(&self.signing, chain)
     }
 
+    /// Signs a chunk of a contract checkpoint as this worker.
+    pub fn sign_checkpoint_chunk(
+        &self,
+        chunk: veil_primitives::contract::CheckpointChunk,
+        chain: &ChainIdentity,
+    ) -> veil_primitives::contract::SignedCheckpointChunk {
+        chunk.sign(&self.signing, chain)
+    }
+
     /// The ECDH secret, for Noise handshakes (never leaves pRuntime).
     pub(crate) fn ecdh_secret(&self) -> &[u8; 32] {
         self.ecdh.as_bytes()

@@ -3,8 +3,8 @@
 //!
 //! Only messages from a batch [crate::sync] verified arrive here. The chain's copies of this
 //! worker's own egress confirm it; the gatekeepers' stream, election and launch announcements
-//! and contract events go to the gatekeeper role; contract events, keys, grants and commands
-//! to the miner role's executor; registry events to the worker role; everything else
+//! and contract events go to the gatekeeper role; contract events, keys, grants, and every
+//! message to or from a contract (its log) to the miner role's executor; registry events to the worker role; everything else
 //! addressed to this worker is returned to the caller.
 
 use commonware_codec::DecodeExt as _;
@@ -33,15 +33,17 @@ pub(crate) fn dispatch(
 ) -> Result<Vec<Message>, ExecutorError> {
     let me = out.identity.public_key();
     let mut mine = Vec::new();
-    for (height, block, m) in seen {
+    for Seen {
+        height,
+        block,
+        parent,
+        message: m,
+    } in seen
+    {
         match (&m.origin, &m.destination) {
-            (Origin::Account(sender), Destination::Contract(id)) => {
-                executor.on_command(height, &block, sender, id, &m.payload);
+            (Origin::Contract(_), _) | (_, Destination::Contract(_)) => {
+                executor.on_log_message(height, &parent, &m);
             }
-            (Origin::Contract(_) | Origin::Chain, Destination::Contract(id)) => {
-                executor.on_contract_message(height, &block, &m.origin, id, &m.payload);
-            }
-            (_, Destination::Contract(_)) => {}
             (Origin::Worker(w), _) if w == &me => next.outbox.confirm(m.sequence),
             (Origin::Gatekeepers, Destination::Topic(t)) if t == CONTRACT_KEY_TOPIC => {
                 executor.on_key(&m.payload);

@@ -20,8 +20,9 @@ use serde::Serialize;
 use veil_attestation::Evidence;
 use veil_primitives::{
     AccountId, Digest, GenesisNodeStatus, Header, Height, KeyHolder, Message, Registration,
-    SignedGatekeeperMessage, SignedWorkerMessage, contract::SignedContractEgress, namespace,
-    to_hex,
+    SignedGatekeeperMessage, SignedWorkerMessage,
+    contract::{LogEntry, SignedContractEgress},
+    namespace, to_hex,
 };
 use veil_pruntime_api::{Info, SignedAnswer, limits::MAX_CONTRACT_EGRESS_VIEW};
 use veil_vm::Vm;
@@ -35,7 +36,7 @@ use crate::{
             Miner, contract_limits,
             executor::Executor,
             query::{Queries, QueryError, Request, View},
-            state_prefix,
+            recovery, state_prefix,
         },
         gatekeeper::{self, KeyRequestError, channel, channel::KeyRequest},
         genesis::{ChainBinding, GenesisRole},
@@ -380,12 +381,7 @@ impl Runtime {
             (*snap.miner).clone(),
         );
         let mine = ingress::dispatch(&out, &mut next, &mut executor, seen)?;
-        let Executor {
-            miner: mut contracts,
-            mut commit,
-            changed,
-            ..
-        } = executor;
+        let (mut contracts, mut commit, changed) = executor.finish();
         worker::heartbeat(&out, &mut next, state.synced_height());
         next.write(Some(state), &mut commit);
         w.store.commit(commit)?;
@@ -407,6 +403,62 @@ impl Runtime {
         self.publish(snap.clone());
         self.retire_if_launched(&mut w, &snap)?;
         Ok((height, mine))
+    }
+
+    /// A checkpoint of contract `id` as of the last synced block, in signed chunks for the
+    /// host to post. Reads the snapshot only.
+    pub fn checkpoint(&self, id: &Digest) -> Result<recovery::Made, RuntimeError> {
+        let snap = self.snapshot();
+        let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        Ok(recovery::make(
+            &state.chain(),
+            &self.identity,
+            &snap.miner,
+            id,
+            state.synced_height(),
+        )?)
+    }
+
+    /// Recovers contract `id`, assigned here from another miner, from the checkpoint the chain
+    /// named and the log entries after it (see [recovery]); commits only if all of it checks.
+    /// Returns the recovered log position and the height of the last command it ran.
+    pub fn recover(
+        &self,
+        id: &Digest,
+        sealed: Option<&[u8]>,
+        entries: &[LogEntry],
+    ) -> Result<(u64, Height), RuntimeError> {
+        let mut w = self.write();
+        let snap = self.snapshot();
+        Self::ensure_worker(&snap)?;
+        let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        let chain = state.chain();
+        let offered = BTreeMap::new();
+        let mut executor = Executor::new(
+            &chain,
+            &self.identity,
+            &self.vm,
+            &w.store,
+            &offered,
+            (*snap.miner).clone(),
+        );
+        let recovered = executor.recover(id, sealed, entries, state.synced_height())?;
+        let mut next = state.clone();
+        executor.emit_results(&self.emitter(&chain), &mut next.outbox);
+        let (mut contracts, mut commit, changed) = executor.finish();
+        next.write(Some(state), &mut commit);
+        w.store.commit(commit)?;
+        for id in changed {
+            if let Some(r) = contracts.running.get_mut(&id) {
+                r.root = w.store.prefix_root(&state_prefix(&id));
+            }
+        }
+        self.publish(Snapshot {
+            state: Some(next),
+            miner: Arc::new(contracts),
+            ..(*snap).clone()
+        });
+        Ok(recovered)
     }
 
     /// Starts a key request to one of the holders the latest verified election names (a
@@ -505,6 +557,27 @@ impl Runtime {
             .values()
             .take(MAX_CONTRACT_EGRESS_VIEW)
             .cloned()
+            .collect()
+    }
+
+    /// The contracts this worker runs or recovers, for its host.
+    pub fn contract_statuses(&self) -> Vec<veil_pruntime_api::ContractStatusView> {
+        self.snapshot()
+            .miner
+            .running
+            .iter()
+            .map(|(id, r)| veil_pruntime_api::ContractStatusView {
+                contract: to_hex(id),
+                has_key: r.contract.key.is_some(),
+                log_count: r.contract.log.count,
+                recovering: r.contract.recovery.as_ref().map(|rec| {
+                    veil_pruntime_api::RecoveringView {
+                        checkpoint_height: rec.checkpoint.as_ref().map(|c| c.height),
+                        from_count: rec.checkpoint.as_ref().map_or(0, |c| c.log.count),
+                        to_count: rec.target.count,
+                    }
+                }),
+            })
             .collect()
     }
 

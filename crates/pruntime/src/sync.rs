@@ -96,8 +96,19 @@ pub struct Batch {
     pub code: Vec<Vec<u8>>,
 }
 
-/// A verified message relevant to this worker, with the height and hash of its block.
-pub type Seen = (Height, Digest, Message);
+/// A verified message relevant to this worker, with the height, hash and parent hash of its
+/// block.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// Height of the block.
+    pub height: Height,
+    /// Its hash.
+    pub block: Digest,
+    /// Its parent's hash (what contracts see as the block hash: known while it executes).
+    pub parent: Digest,
+    /// The message.
+    pub message: Message,
+}
 
 impl State {
     /// Checks a batch without changing anything; returns the state it leads to and, with the
@@ -153,12 +164,18 @@ impl State {
                             || matches!(&m.origin, Origin::Worker(w) if w == me)
                             || m.origin == Origin::Gatekeepers
                             || matches!(&m.destination, Destination::Contract(_))
+                            || matches!(&m.origin, Origin::Contract(_))
                             || (m.origin == Origin::Chain
                                 && matches!(&m.destination, Destination::Topic(t)
                                     if t == ELECTION_TOPIC || t == LAUNCH_TOPIC
                                         || t == CONTRACTS_TOPIC))
                     })
-                    .map(|m| (h.height, *hash, m.clone())),
+                    .map(|m| Seen {
+                        height: h.height,
+                        block: *hash,
+                        parent: h.parent,
+                        message: m.clone(),
+                    }),
             );
         }
         let mut next = self.clone();
@@ -167,7 +184,7 @@ impl State {
         next.timestamp = last.timestamp;
         next.messages_received += mine
             .iter()
-            .filter(|(_, _, m)| matches!(&m.destination, Destination::Worker(w) if w == me))
+            .filter(|s| matches!(&s.message.destination, Destination::Worker(w) if w == me))
             .count() as u64;
         next.recent
             .extend(hashes[n.saturating_sub(RECENT_HASHES)..].iter().copied());

@@ -10,8 +10,9 @@ use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 
 use crate::views::{
-    AccountView, BlockId, BlockView, ElectionView, GatekeeperStreamView, GenesisView, HeadView,
-    MessagesView, StakingView, StatusView, StorageView, SyncBatchView, TransactionView, WorkerView,
+    AccountView, BlockId, BlockView, CheckpointView, ContractView, ElectionView,
+    GatekeeperStreamView, GenesisView, HeadView, MessagesView, StakingView, StatusView,
+    StorageView, SyncBatchView, TransactionView, WorkerView,
 };
 
 /// The node's RPC interface.
@@ -52,6 +53,27 @@ pub trait VeilApi {
     /// code hash is the check (pRuntime and clients hash what they get).
     #[method(name = "getCode")]
     async fn get_code(&self, hash: String) -> RpcResult<Option<String>>;
+
+    /// A contract's public record: developer, code, miner, assignment, log position and
+    /// latest checkpoint, from finalized state. Unproved (`veil_getStorage` proves it).
+    #[method(name = "getContract")]
+    async fn get_contract(&self, contract: String) -> RpcResult<Option<ContractView>>;
+
+    /// A contract's latest complete checkpoint, sealed (hex), with its record. Unproved: it
+    /// opens only under the contract key with the record as associated data.
+    #[method(name = "getCheckpoint")]
+    async fn get_checkpoint(&self, contract: String) -> RpcResult<Option<CheckpointView>>;
+
+    /// A contract's log: the messages routed to or from it in finalized blocks from height
+    /// `from` on, in order, at most `max` (and a bounded number of bytes), each an encoded
+    /// `LogEntry` (hex). Unproved: a recovering miner checks them against the chain's log hash.
+    #[method(name = "getContractLog")]
+    async fn get_contract_log(
+        &self,
+        contract: String,
+        from: u64,
+        max: u64,
+    ) -> RpcResult<Vec<String>>;
 
     /// The messages a finalized block sent out.
     #[method(name = "getMessages")]

@@ -20,3 +20,7 @@ pub const MAX_BATCH_CALLS: u32 = 500;
 pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 16;
 /// Most registered workers `veil_workers` lists.
 pub const MAX_LISTED_WORKERS: u64 = 1_000;
+/// Most entries one `veil_getContractLog` answer carries.
+pub const MAX_LOG_ENTRIES: u64 = 10_000;
+/// Most bytes of entries one `veil_getContractLog` answer carries (hex doubles it).
+pub const MAX_LOG_BYTES: usize = 16 * 1024 * 1024;

@@ -432,6 +432,61 @@ pub struct GatekeeperStreamView {
     pub divergences: u64,
 }
 
+/// A contract's public record (`veil_getContract`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContractView {
+    /// The contract id (hex).
+    pub contract: String,
+    /// Its developer (hex).
+    pub developer: String,
+    /// Its code hash (hex).
+    pub code: String,
+    /// The miner that runs it (hex).
+    pub miner: String,
+    /// Assignments since creation (0: its first miner).
+    pub assignment: u64,
+    /// Height of the current assignment.
+    pub assigned_at: u64,
+    /// Whether the gatekeepers granted the current miner the contract key.
+    pub granted: bool,
+    /// Whether its developer's `init` has been routed.
+    pub initialized: bool,
+    /// Messages routed to or from it so far.
+    pub log_count: u64,
+    /// Its log hash (hex).
+    pub log_hash: String,
+    /// Its latest complete checkpoint.
+    pub checkpoint: Option<CheckpointRecordView>,
+    /// The chain's `checkpoint_interval`: blocks between its miner's checkpoints.
+    pub checkpoint_interval: u64,
+}
+
+/// The chain's record of a contract checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckpointRecordView {
+    /// Height whose state it holds.
+    pub height: u64,
+    /// Its log position.
+    pub log_count: u64,
+    /// Its state root (hex).
+    pub root: String,
+    /// Sealed size in bytes.
+    pub size: u32,
+    /// The miner that made it (hex).
+    pub miner: String,
+}
+
+/// A contract's latest checkpoint (`veil_getCheckpoint`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckpointView {
+    /// The contract id (hex).
+    pub contract: String,
+    /// Its record.
+    pub record: CheckpointRecordView,
+    /// The sealed checkpoint (hex).
+    pub sealed: String,
+}
+
 /// A registered worker.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WorkerView {
@@ -460,6 +515,43 @@ pub struct WorkerView {
     /// Its activity in the current and the last era (`null` in lists).
     #[serde(default)]
     pub activity: Option<ActivityView>,
+}
+
+impl ContractView {
+    /// The view of contract `id`'s record under a `checkpoint_interval` of `interval`.
+    pub fn new(
+        id: &veil_primitives::Digest,
+        c: &veil_primitives::contract::ContractInfo,
+        interval: u64,
+    ) -> Self {
+        Self {
+            contract: to_hex(id),
+            developer: to_hex(&c.developer),
+            code: to_hex(c.code),
+            miner: to_hex(&c.miner),
+            assignment: c.assignment,
+            assigned_at: c.assigned_at,
+            granted: c.granted,
+            initialized: c.initialized,
+            log_count: c.log.count,
+            log_hash: to_hex(c.log.hash),
+            checkpoint: c.checkpoint.as_ref().map(CheckpointRecordView::new),
+            checkpoint_interval: interval,
+        }
+    }
+}
+
+impl CheckpointRecordView {
+    /// The view of a checkpoint record.
+    pub fn new(c: &veil_primitives::contract::CheckpointInfo) -> Self {
+        Self {
+            height: c.height,
+            log_count: c.log.count,
+            root: to_hex(c.root),
+            size: c.size,
+            miner: to_hex(&c.miner),
+        }
+    }
 }
 
 impl WorkerView {

@@ -3,7 +3,8 @@
 //! Per block, in this order:
 //! 1. [system] records the block (height, time, parent hash);
 //! 2. [registry] removes the registrations that expire now; at an era's first block,
-//!    [liveness] judges the era that ended;
+//!    [liveness] judges the era that ended and [contracts] moves the contracts of unresponsive
+//!    miners, and of miners that missed their checkpoints, to other miners;
 //! 3. [gatekeeper] expires an election round past its deadline (slashing its silent
 //!    gatekeepers through [staking]);
 //! 4. if that happened, or a periodic election is due, [staking::elect] seats gatekeepers and
@@ -133,7 +134,9 @@ pub async fn execute_block<S: StateRead>(
     }
     let mut messages = Vec::new();
     registry::expire(&mut o, &mut messages, env.height).await?;
-    liveness::on_block(&mut o, &mut messages, env.height).await?;
+    if let Some(unresponsive) = liveness::on_block(&mut o, &mut messages, env.height).await? {
+        contracts::on_era(&mut o, &mut messages, env, &unresponsive).await?;
+    }
     let staking_params = staking::params(&o).await?;
     let expired =
         gatekeeper::rounds::expire_round(&mut o, &mut messages, env.height, &staking_params)

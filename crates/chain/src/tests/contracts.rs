@@ -7,8 +7,8 @@ use veil_primitives::{
     contract::{
         CODE_CHUNK_BYTES, CONTRACT_GRANT_TOPIC, CONTRACT_KEY_TOPIC, CONTRACTS_TOPIC, Channel,
         CodeInfo, CommandMessage, ContractCall, ContractEgress, ContractEvent, ContractGrant,
-        ContractInfo, ContractKey, ContractMessage, ContractParams, ContractReply, Envelope,
-        contract_id,
+        ContractInfo, ContractKey, ContractLog, ContractMessage, ContractParams, ContractReply,
+        Envelope, Reassignment, contract_id,
     },
 };
 
@@ -19,17 +19,31 @@ use super::{
 };
 use crate::{ContractError, StateRead as _, contracts, mq};
 
-fn refused(e: ContractError) -> Result<(), TxError> {
+pub(super) fn refused(e: ContractError) -> Result<(), TxError> {
     Err(TxError::Contract(Box::new(e)))
 }
 
-/// A launched network: workers 1-3 are the gatekeepers, worker 4 is a registered miner.
-fn launched() -> (Net, Vec<Worker>) {
+/// A launched network: workers 1-3 are the gatekeepers, worker 4 is a registered miner. Its
+/// heartbeat slots are as long as an era, so no era has the activity to judge anyone (the miner
+/// here never heartbeats): see [heartbeats] to judge them.
+pub(super) fn launched() -> (Net, Vec<Worker>) {
     let (mut net, workers, round) = elected(params());
     for w in &workers[..3] {
         confirm(&mut net, w, round.round, &ROOT_KEY);
     }
+    heartbeats(&mut net, params().election_period_blocks);
     (net, workers)
+}
+
+/// Sets the registry's heartbeat interval (liveness counts one slot per interval); new
+/// registrations last the whole test.
+pub(super) fn heartbeats(net: &mut Net, blocks: u64) {
+    let mut p = read(net, async |o| crate::registry::params(o).await).unwrap();
+    p.heartbeat_blocks = blocks;
+    p.registration_blocks = 100_000;
+    let gov = net.gov.clone();
+    let call = Call::Governance(veil_primitives::GovernanceCall::SetRegistryParams(p));
+    net.run(&gov, call).0.unwrap();
 }
 
 /// A module that passes the deploy policy, padded by a data segment to `size` bytes or more.
@@ -72,7 +86,7 @@ fn pending(net: &Net, uploader: &PrivateKey, code: &[u8]) -> Option<CodeInfo> {
     .unwrap()
 }
 
-fn contract_info(net: &Net, id: &Digest) -> Option<ContractInfo> {
+pub(super) fn contract_info(net: &Net, id: &Digest) -> Option<ContractInfo> {
     read(net, async |o| contracts::contract(o, id).await).unwrap()
 }
 
@@ -267,6 +281,9 @@ fn instances_run_on_registered_miners_and_move_only_at_their_developers_word() {
             miner: other.clone(),
             miner_ecdh: workers[2].ecdh,
             assignment: 1,
+            reason: Reassignment::Developer,
+            log: ContractLog::default(),
+            checkpoint: None,
         }]
     );
     let info = contract_info(&net, &id).unwrap();
@@ -276,7 +293,7 @@ fn instances_run_on_registered_miners_and_move_only_at_their_developers_word() {
     );
 }
 
-fn publish(
+pub(super) fn publish(
     net: &mut Net,
     gatekeeper: &Worker,
     sequence: u64,
@@ -296,7 +313,7 @@ fn publish(
 }
 
 /// The gatekeepers' grant of `contract`'s key to `miner` for `assignment`.
-fn grant(
+pub(super) fn grant(
     net: &mut Net,
     gatekeeper: &Worker,
     contract: Digest,
@@ -327,14 +344,14 @@ fn grant(
 }
 
 /// The gatekeepers' stream's next sequence.
-fn gatekeeper_sequence(net: &Net) -> u64 {
+pub(super) fn gatekeeper_sequence(net: &Net) -> u64 {
     read(net, async |o| {
         mq::next_sequence(o, &Origin::Gatekeepers).await
     })
     .unwrap()
 }
 
-fn command(contract: Digest, fuel: u64, len: usize, fill: u8) -> Call {
+pub(super) fn command(contract: Digest, fuel: u64, len: usize, fill: u8) -> Call {
     Call::Contract(ContractCall::Command {
         contract,
         fuel,
@@ -345,10 +362,13 @@ fn command(contract: Digest, fuel: u64, len: usize, fill: u8) -> Call {
     })
 }
 
-/// Uploads a small module and instantiates it on `miner`; returns the contract id.
-fn instance(net: &mut Net, dev: &PrivateKey, miner: &Worker) -> Digest {
+/// Uploads a small module (unless it is on chain) and instantiates it on `miner`; returns the
+/// contract id.
+pub(super) fn instance(net: &mut Net, dev: &PrivateKey, miner: &Worker) -> Digest {
     let code = module(100, "");
-    upload(net, dev, &code);
+    if code_info(net, &code).is_none() {
+        upload(net, dev, &code);
+    }
     let call = Call::Contract(ContractCall::Instantiate {
         code: hash(&code),
         miner: miner.key.public_key(),
@@ -619,11 +639,16 @@ fn governance_cannot_shrink_messages_below_what_pruntime_egress_needs() {
 }
 
 /// A message (or reply) between two contracts, signed by `signer`.
-fn post(egress: ContractEgress, signer: &PrivateKey) -> Call {
+pub(super) fn post(egress: ContractEgress, signer: &PrivateKey) -> Call {
     Call::Contract(ContractCall::Post(vec![egress.sign(signer, &chain())]))
 }
 
-fn message(source: Digest, destination: Digest, sequence: u64, sealed: bool) -> ContractEgress {
+pub(super) fn message(
+    source: Digest,
+    destination: Digest,
+    sequence: u64,
+    sealed: bool,
+) -> ContractEgress {
     ContractEgress::Message(ContractMessage {
         source,
         destination,
@@ -649,7 +674,7 @@ fn reply(source: Digest, destination: Digest, sequence: u64) -> ContractEgress {
     })
 }
 
-fn channel(net: &Net, source: &Digest, destination: &Digest) -> Channel {
+pub(super) fn channel(net: &Net, source: &Digest, destination: &Digest) -> Channel {
     read(net, async |o| {
         contracts::channel(o, source, destination).await
     })

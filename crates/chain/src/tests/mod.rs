@@ -2,6 +2,7 @@
 //! ([Net]) with a dev RA service, a governance key and funded operators, and builders of
 //! registrations.
 
+mod checkpoints;
 mod contracts;
 mod dcap;
 mod launch;

@@ -1,7 +1,8 @@
 //! The operator's duties, one module each: keep the worker registered (`registration`),
 //! standing as a gatekeeper candidate (`staking`), fetch the root key when elected
-//! (`key_request`), and post its egress, its contracts' messages and replies, and gatekeeper
-//! copies (`egress`).
+//! (`key_request`), post its egress, its contracts' messages and replies, and gatekeeper
+//! copies (`egress`), and post its contracts' checkpoints and recover contracts assigned to it
+//! (`contracts`).
 //!
 //! All are driven by chain state, re-read every round, so a restarted host neither registers
 //! again nor posts a message twice: it registers only when the chain has no entry for the
@@ -10,6 +11,7 @@
 //! Transactions carry a short expiry; one that lapses unincluded is simply sent again. The
 //! duties talk to their peers through [crate::ports] only.
 
+mod contracts;
 mod egress;
 mod key_request;
 mod registration;
@@ -90,6 +92,10 @@ pub struct Duties {
     gatekeeper_in_flight: BTreeMap<u64, Height>,
     gatekeeper_seen: BTreeMap<u64, Height>,
     staking: Option<(String, Height)>,
+    /// Checkpoints being posted, by contract (hex).
+    uploads: BTreeMap<String, contracts::Upload>,
+    /// Checkpoint chunks posted, by (contract, chunk index).
+    checkpoint_in_flight: BTreeMap<(String, u32), Height>,
 }
 
 impl Duties {
@@ -107,6 +113,8 @@ impl Duties {
             gatekeeper_in_flight: BTreeMap::new(),
             gatekeeper_seen: BTreeMap::new(),
             staking: None,
+            uploads: BTreeMap::new(),
+            checkpoint_in_flight: BTreeMap::new(),
         }
     }
 
@@ -123,11 +131,15 @@ impl Duties {
         // Resynchronize the nonce when nothing of ours can still be pending.
         let lapsed = self.in_flight.values().any(|&exp| exp < tip)
             || self.contract_in_flight.values().any(|&exp| exp < tip)
+            || self.checkpoint_in_flight.values().any(|&exp| exp < tip)
             || self.registration.as_ref().is_some_and(|r| r.1 < tip)
             || self.staking.as_ref().is_some_and(|r| r.1 < tip);
+        // A lapsed chunk was noted above; the upload it belonged to expires on its own.
+        self.checkpoint_in_flight.retain(|_, exp| *exp >= tip);
         if lapsed
             || (self.in_flight.is_empty()
                 && self.contract_in_flight.is_empty()
+                && self.checkpoint_in_flight.is_empty()
                 && self.registration.is_none()
                 && self.staking.is_none())
         {
@@ -153,6 +165,7 @@ impl Duties {
             self.post_egress(node, &effects, tip, entry).await?;
             self.post_contract_messages(node, &effects, tip).await?;
             self.post_gatekeeper_copies(node, &effects, tip).await?;
+            self.contracts(node, pruntime, &effects, tip).await;
         }
         Ok(())
     }

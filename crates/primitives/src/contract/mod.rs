@@ -14,8 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AccountId, Balance, ChainIdentity, Digest, Height};
 
+mod checkpoint;
 mod message;
 
+pub use checkpoint::{
+    CHECKPOINT_CHUNK_BYTES, CheckpointChunk, CheckpointInfo, CheckpointUpload, ContractLog,
+    LogEntry, MAX_CHECKPOINT_BYTES, SignedCheckpointChunk, checkpoint_aad,
+    checkpoint_chunk_state_key, checkpoint_upload_state_key, in_log,
+};
 pub use message::{
     Channel, ContractEgress, ContractMessage, ContractReply, MAX_MESSAGE_ENVELOPE,
     MAX_MESSAGE_FUEL, MAX_MESSAGE_PAYLOAD, MessageOutcome, SignedContractEgress, channel_state_key,
@@ -131,6 +137,22 @@ pub enum ContractCall {
     /// (any account may post them: the signatures are what count), applied in order, all or
     /// none; at most [MAX_POST_BATCH].
     Post(Vec<SignedContractEgress>),
+    /// A chunk of a contract's encrypted state checkpoint, signed by its miner (any account
+    /// may post it).
+    Checkpoint(SignedCheckpointChunk),
+}
+
+/// Why a contract moved to another miner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reassignment {
+    /// Its developer asked.
+    Developer,
+    /// Governance decided.
+    Governance,
+    /// Its miner was judged unresponsive for an era.
+    Unresponsive,
+    /// Its miner let the log run ahead of the latest checkpoint for longer than allowed.
+    MissedCheckpoints,
 }
 
 /// Contract parameters, set at genesis.
@@ -144,6 +166,11 @@ pub struct ContractParams {
     /// Fee per byte of uploaded code, on top of the transaction's byte fee: code is kept by
     /// every validator for good.
     pub code_byte_fee: Balance,
+    /// Blocks between a miner's checkpoints of a contract whose log moved.
+    pub checkpoint_interval: u64,
+    /// Blocks a contract's log may stay ahead of its latest checkpoint before the chain
+    /// moves the contract to another miner (checked at each era's first block).
+    pub checkpoint_grace: u64,
 }
 
 impl Default for ContractParams {
@@ -152,6 +179,8 @@ impl Default for ContractParams {
             fuel_price_per_kilo: 1,
             max_command_fuel: 50_000_000,
             code_byte_fee: 10,
+            checkpoint_interval: 50,
+            checkpoint_grace: 400,
         }
     }
 }
@@ -161,6 +190,12 @@ impl ContractParams {
     pub fn validate(&self) -> Result<(), &'static str> {
         if self.max_command_fuel < 100_000 {
             return Err("max_command_fuel must be at least 100000");
+        }
+        if self.checkpoint_interval == 0 {
+            return Err("checkpoint_interval must be at least 1");
+        }
+        if self.checkpoint_grace < 2 * self.checkpoint_interval {
+            return Err("checkpoint_grace must be at least twice checkpoint_interval");
         }
         Ok(())
     }
@@ -177,7 +212,8 @@ impl ContractParams {
             ContractCall::Instantiate { .. }
             | ContractCall::Assign { .. }
             | ContractCall::RevokeSession { .. }
-            | ContractCall::Post(_) => 0,
+            | ContractCall::Post(_)
+            | ContractCall::Checkpoint(_) => 0,
         }
     }
 }
@@ -221,8 +257,15 @@ pub struct ContractInfo {
     /// How many times the contract was assigned after its creation (0 for the first miner).
     pub assignment: u64,
     /// Whether the gatekeepers handed the contract key to the current assignment's miner.
-    /// Commands wait for it, so a miner never receives a command it cannot open.
+    /// Commands to a new contract wait for it, so its first miner never receives a command it
+    /// cannot open; a later miner keeps what arrives while it recovers.
     pub granted: bool,
+    /// Height of the current assignment (its creation for the first miner).
+    pub assigned_at: Height,
+    /// Every message routed to or from it so far.
+    pub log: ContractLog,
+    /// Its latest complete checkpoint.
+    pub checkpoint: Option<CheckpointInfo>,
 }
 
 /// What a contract's miner receives for each command: the chain's message to the contract.
@@ -283,6 +326,13 @@ pub enum ContractEvent {
         miner_ecdh: [u8; 32],
         /// The assignment's number ([ContractInfo::assignment]).
         assignment: u64,
+        /// Why it moved.
+        reason: Reassignment,
+        /// The contract's log when it moved: the new miner's recovery must end exactly here.
+        log: ContractLog,
+        /// The latest checkpoint when it moved: the new miner starts from it (none: from the
+        /// contract's first log entry).
+        checkpoint: Option<CheckpointInfo>,
     },
     /// An account revoked one of its query sessions.
     SessionRevoked {
@@ -520,6 +570,10 @@ impl Write for ContractCall {
                 5u8.write(buf);
                 items.write(buf);
             }
+            Self::Checkpoint(chunk) => {
+                6u8.write(buf);
+                chunk.write(buf);
+            }
         }
     }
 }
@@ -537,6 +591,7 @@ impl EncodeSize for ContractCall {
             } => contract.encode_size() + 8 + envelope.encode_size(),
             Self::RevokeSession { .. } => 32 + 8,
             Self::Post(items) => items.encode_size(),
+            Self::Checkpoint(chunk) => chunk.encode_size(),
         }
     }
 }
@@ -572,6 +627,7 @@ impl Read for ContractCall {
                 buf,
                 &(RangeCfg::new(1..=MAX_POST_BATCH), ()),
             )?)),
+            6 => Ok(Self::Checkpoint(SignedCheckpointChunk::read(buf)?)),
             t => Err(Error::InvalidEnum(t)),
         }
     }
@@ -582,12 +638,14 @@ impl Write for ContractParams {
         self.fuel_price_per_kilo.write(buf);
         self.max_command_fuel.write(buf);
         self.code_byte_fee.write(buf);
+        self.checkpoint_interval.write(buf);
+        self.checkpoint_grace.write(buf);
     }
 }
 
 impl EncodeSize for ContractParams {
     fn encode_size(&self) -> usize {
-        16 + 8 + 16
+        16 + 8 + 16 + 8 + 8
     }
 }
 
@@ -598,6 +656,8 @@ impl Read for ContractParams {
             fuel_price_per_kilo: u128::read(buf)?,
             max_command_fuel: u64::read(buf)?,
             code_byte_fee: u128::read(buf)?,
+            checkpoint_interval: u64::read(buf)?,
+            checkpoint_grace: u64::read(buf)?,
         })
     }
 }
@@ -639,6 +699,9 @@ impl Write for ContractInfo {
         self.initialized.write(buf);
         self.assignment.write(buf);
         self.granted.write(buf);
+        self.assigned_at.write(buf);
+        self.log.write(buf);
+        self.checkpoint.write(buf);
     }
 }
 
@@ -652,6 +715,9 @@ impl EncodeSize for ContractInfo {
             + 1
             + 8
             + 1
+            + 8
+            + self.log.encode_size()
+            + self.checkpoint.encode_size()
     }
 }
 
@@ -667,6 +733,9 @@ impl Read for ContractInfo {
             initialized: bool::read(buf)?,
             assignment: u64::read(buf)?,
             granted: bool::read(buf)?,
+            assigned_at: u64::read(buf)?,
+            log: ContractLog::read(buf)?,
+            checkpoint: Option::<CheckpointInfo>::read(buf)?,
         })
     }
 }
@@ -722,6 +791,9 @@ impl Write for ContractEvent {
                 miner,
                 miner_ecdh,
                 assignment,
+                reason,
+                log,
+                checkpoint,
             } => {
                 1u8.write(buf);
                 contract.write(buf);
@@ -730,6 +802,9 @@ impl Write for ContractEvent {
                 miner.write(buf);
                 miner_ecdh.write(buf);
                 assignment.write(buf);
+                reason.write(buf);
+                log.write(buf);
+                checkpoint.write(buf);
             }
             Self::SessionRevoked {
                 account,
@@ -766,6 +841,8 @@ impl EncodeSize for ContractEvent {
                 code,
                 developer,
                 miner,
+                log,
+                checkpoint,
                 ..
             } => {
                 contract.encode_size()
@@ -774,6 +851,9 @@ impl EncodeSize for ContractEvent {
                     + miner.encode_size()
                     + 32
                     + 8
+                    + 1
+                    + log.encode_size()
+                    + checkpoint.encode_size()
             }
             Self::SessionRevoked { account, .. } => account.encode_size() + 32 + 8,
         }
@@ -798,6 +878,9 @@ impl Read for ContractEvent {
                 miner: AccountId::read(buf)?,
                 miner_ecdh: <[u8; 32]>::read(buf)?,
                 assignment: u64::read(buf)?,
+                reason: Reassignment::read(buf)?,
+                log: ContractLog::read(buf)?,
+                checkpoint: Option::<CheckpointInfo>::read(buf)?,
             }),
             2 => Ok(Self::SessionRevoked {
                 account: AccountId::read(buf)?,
@@ -987,6 +1070,43 @@ impl Read for Reply {
                 reason: read_text(buf)?,
                 fuel_used: u64::read(buf)?,
             }),
+            t => Err(Error::InvalidEnum(t)),
+        }
+    }
+}
+
+impl Reassignment {
+    /// A fixed name, for logs and views.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Developer => "developer",
+            Self::Governance => "governance",
+            Self::Unresponsive => "unresponsive miner",
+            Self::MissedCheckpoints => "missed checkpoints",
+        }
+    }
+}
+
+impl Write for Reassignment {
+    fn write(&self, buf: &mut impl BufMut) {
+        (*self as u8).write(buf);
+    }
+}
+
+impl EncodeSize for Reassignment {
+    fn encode_size(&self) -> usize {
+        1
+    }
+}
+
+impl Read for Reassignment {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        match u8::read(buf)? {
+            0 => Ok(Self::Developer),
+            1 => Ok(Self::Governance),
+            2 => Ok(Self::Unresponsive),
+            3 => Ok(Self::MissedCheckpoints),
             t => Err(Error::InvalidEnum(t)),
         }
     }

@@ -5,10 +5,10 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use proptest::prelude::*;
 use veil_primitives::contract::{
-    Channel, CodeInfo, CommandMessage, CommandResult, ContractCall, ContractEgress, ContractEvent,
-    ContractGrant, ContractInfo, ContractKey, ContractMessage, ContractParams, ContractReply,
-    ContractResults, Envelope, MessageOutcome, Reply, SignedContractEgress, bucket, contract_id,
-    is_bucket,
+    Channel, CheckpointChunk, CheckpointInfo, CodeInfo, CommandMessage, CommandResult,
+    ContractCall, ContractEgress, ContractEvent, ContractGrant, ContractInfo, ContractKey,
+    ContractLog, ContractMessage, ContractParams, ContractReply, ContractResults, Envelope,
+    MessageOutcome, Reassignment, Reply, SignedContractEgress, bucket, contract_id, is_bucket,
 };
 use veil_primitives::{
     Block, BlockLimits, Call, ChainIdentity, Destination, Divergence, Election, GatekeeperMessage,
@@ -168,6 +168,8 @@ fn call() -> impl Strategy<Value = Call> {
                 fuel_price_per_kilo: price,
                 max_command_fuel: fuel,
                 code_byte_fee: byte_fee,
+                checkpoint_interval: fuel / 7,
+                checkpoint_grace: fuel / 3,
             }))
         }),
         (
@@ -331,13 +333,24 @@ proptest! {
         for outcome in [MessageOutcome::Ok(chunk.clone()), MessageOutcome::Err(seed as u32), MessageOutcome::NotDelivered] {
             prop_assert_eq!(MessageOutcome::decode(outcome.encode()).unwrap(), outcome);
         }
-        let info = ContractInfo { developer: who.clone(), code: hash(&chunk), miner: who.clone(), created: nonce, public_key: Some([1; 32]), initialized: seed % 2 == 0, assignment: nonce / 3, granted: seed % 3 == 0 };
+        let log = ContractLog { count: seed, hash: hash(&chunk) };
+        let checkpoint = CheckpointInfo { height: nonce, log, root: hash(b"root"), size: seed as u32, miner: who.clone() };
+        let info = ContractInfo { developer: who.clone(), code: hash(&chunk), miner: who.clone(), created: nonce, public_key: Some([1; 32]), initialized: seed % 2 == 0, assignment: nonce / 3, granted: seed % 3 == 0, assigned_at: seed, log, checkpoint: (seed % 2 == 0).then(|| checkpoint.clone()) };
         prop_assert_eq!(ContractInfo::decode(info.encode()).unwrap(), info);
+        let chunk_call = ContractCall::Checkpoint(CheckpointChunk { contract, height: nonce, log, root: hash(b"root"), size: seed as u32, index: nonce as u32, bytes: chunk.clone() }.sign(&key, &chain));
+        let bytes = chunk_call.encode();
+        prop_assert_eq!(ContractCall::decode(bytes.clone()).unwrap(), chunk_call.clone());
+        prop_assert!(ContractCall::decode(bytes.slice(..cut % bytes.len())).is_err());
+        if let ContractCall::Checkpoint(signed) = &chunk_call {
+            prop_assert!(signed.verify(&chain));
+            let elsewhere = ChainIdentity { chain_id: seed.wrapping_add(1), ..chain };
+            prop_assert!(!signed.verify(&elsewhere));
+        }
         let message = CommandMessage { nonce, expiry: seed, fuel: 5, envelope };
         prop_assert_eq!(CommandMessage::decode(message.encode()).unwrap(), message);
         let events = [
             ContractEvent::Instantiated { contract, code: hash(&chunk), developer: who.clone(), miner: who.clone(), miner_ecdh: [seed as u8; 32] },
-            ContractEvent::Assigned { contract, code: hash(&chunk), developer: who.clone(), miner: who.clone(), miner_ecdh: [3; 32], assignment: nonce },
+            ContractEvent::Assigned { contract, code: hash(&chunk), developer: who.clone(), miner: who.clone(), miner_ecdh: [3; 32], assignment: nonce, reason: Reassignment::Unresponsive, log, checkpoint: Some(checkpoint) },
         ];
         for event in events {
             let bytes = event.encode();

@@ -12,5 +12,6 @@ mod genesis;
 mod liveness;
 mod messages;
 mod process;
+mod recovery;
 mod sim;
 mod sync;

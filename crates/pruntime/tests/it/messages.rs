@@ -20,7 +20,7 @@ use crate::{
 
 #[allow(dead_code)]
 #[path = "../../../vm/tests/it/support.rs"]
-mod vm_support;
+pub(crate) mod vm_support;
 
 /// A contract whose message handler traps.
 fn trapper() -> Vec<u8> {
@@ -38,7 +38,12 @@ fn trapper() -> Vec<u8> {
 }
 
 /// Uploads `code` (if new) and instantiates it on worker `miner`; waits for the key grant.
-fn deploy(sim: &mut Sim, developer: &PrivateKey, code: &[u8], miner: usize) -> ContractId {
+pub(crate) fn deploy(
+    sim: &mut Sim,
+    developer: &PrivateKey,
+    code: &[u8],
+    miner: usize,
+) -> ContractId {
     let exists = sim
         .read(async |o| chain_contracts::code(o, &hash(code)).await)
         .unwrap()

@@ -40,11 +40,13 @@ use veil_pruntime::{
 };
 use veil_pruntime_api::{
     IdentityView, InitRequest, KeyAnswerView, KeyReceivedView, KeyRequestView, PrivateApiServer,
-    PublicApiServer, RegistrationView, SideEffectsView, SyncRequest, SyncResponse, SyncStateView,
+    PublicApiServer, RecoverRequest, RecoveredView, RegistrationView, SideEffectsView, SyncRequest,
+    SyncResponse, SyncStateView,
 };
 use veil_rpc_api::{
-    AccountView, ElectionView, GatekeeperStreamView, GenesisView, PhaseView, StakingView,
-    StatusView, SyncBatchView, TransactionView, TxStatus, WorkerView, codes::TX_REJECTED,
+    AccountView, CheckpointRecordView, CheckpointView, ContractView, ElectionView,
+    GatekeeperStreamView, GenesisView, PhaseView, StakingView, StatusView, SyncBatchView,
+    TransactionView, TxStatus, WorkerView, codes::TX_REJECTED,
 };
 
 use crate::common::{Dir, dir};
@@ -382,6 +384,62 @@ impl ChainClient for ChainSim {
         .map_err(Self::refused)?;
         self.traffic.result(self.admit(tx).map_err(Self::refused))
     }
+
+    async fn contract(&self, contract: String) -> Result<Option<ContractView>, PortError> {
+        let id = veil_primitives::decode_hex(&contract).map_err(Self::refused)?;
+        let view = self.read(async |o| {
+            let interval = veil_chain::contracts::params(o)
+                .await
+                .unwrap()
+                .checkpoint_interval;
+            veil_chain::contracts::contract(o, &id)
+                .await
+                .unwrap()
+                .map(|c| ContractView::new(&id, &c, interval))
+        });
+        self.traffic.result(Ok(view))
+    }
+
+    async fn checkpoint(&self, contract: String) -> Result<Option<CheckpointView>, PortError> {
+        let id = veil_primitives::decode_hex(&contract).map_err(Self::refused)?;
+        let found = self
+            .read(async |o| veil_chain::contracts::checkpoint_bytes(o, &id).await)
+            .unwrap();
+        self.traffic
+            .result(Ok(found.map(|(info, sealed)| CheckpointView {
+                contract,
+                record: CheckpointRecordView::new(&info),
+                sealed: to_hex(sealed),
+            })))
+    }
+
+    async fn contract_log(
+        &self,
+        contract: String,
+        from: u64,
+        max: u64,
+    ) -> Result<Vec<String>, PortError> {
+        // What the node's index serves, found by scanning the blocks: whole blocks, about `max`.
+        let id = veil_primitives::decode_hex(&contract).map_err(Self::refused)?;
+        let mut out = Vec::new();
+        for height in from.max(1)..=self.height() {
+            if out.len() as u64 >= max {
+                break;
+            }
+            let parent = self.blocks.headers[height as usize].parent;
+            for m in &self.blocks.messages[height as usize] {
+                if veil_primitives::contract::in_log(&id, m) {
+                    let entry = veil_primitives::contract::LogEntry {
+                        height,
+                        parent,
+                        message: m.clone(),
+                    };
+                    out.push(to_hex(entry.encode()));
+                }
+            }
+        }
+        self.traffic.result(Ok(out))
+    }
 }
 
 fn refusal(e: jsonrpsee::types::ErrorObjectOwned) -> PortError {
@@ -391,10 +449,17 @@ fn refusal(e: jsonrpsee::types::ErrorObjectOwned) -> PortError {
     }
 }
 
+/// A byzantine host's change to what it hands pRuntime for a contract's recovery.
+pub(crate) type Tamper = Box<dyn FnMut(&mut RecoverRequest) + Send>;
+
 /// A pRuntime's private API, called in process: the server's own code without HTTP.
 pub(crate) struct InProcess {
     api: Api,
     traffic: Traffic,
+    /// Applied to every recovery the host hands pRuntime.
+    tamper: Arc<Mutex<Option<Tamper>>>,
+    /// pRuntime's refusals of recoveries.
+    refused: Arc<Mutex<Vec<String>>>,
 }
 
 impl WorkerClient for InProcess {
@@ -445,6 +510,26 @@ impl WorkerClient for InProcess {
         let r = PrivateApiServer::finish_key_request(&self.api, answer)
             .await
             .map_err(refusal);
+        self.traffic.result(r)
+    }
+    async fn checkpoint(
+        &self,
+        contract: String,
+    ) -> Result<veil_pruntime_api::CheckpointView, PortError> {
+        let r = PrivateApiServer::get_checkpoint(&self.api, contract)
+            .await
+            .map_err(refusal);
+        self.traffic.result(r)
+    }
+    async fn recover(&self, mut request: RecoverRequest) -> Result<RecoveredView, PortError> {
+        if let Some(tamper) = self.tamper.lock().unwrap().as_mut() {
+            tamper(&mut request);
+        }
+        self.traffic.record(&request);
+        let r = self.api.recover_contract(request).await.map_err(refusal);
+        if let Err(e) = &r {
+            self.refused.lock().unwrap().push(e.to_string());
+        }
         self.traffic.result(r)
     }
 }
@@ -502,6 +587,17 @@ impl Node {
     pub(crate) fn key(&self) -> AccountId {
         self.rt.identity().public_key()
     }
+
+    /// Makes this worker's host tamper with what it hands pRuntime to recover a contract
+    /// (`None`: an honest host again).
+    pub(crate) fn tamper_recovery(&self, tamper: Option<Tamper>) {
+        *self.port.tamper.lock().unwrap() = tamper;
+    }
+
+    /// The recoveries pRuntime refused so far (and forgets them).
+    pub(crate) fn refused_recoveries(&self) -> Vec<String> {
+        std::mem::take(&mut *self.port.refused.lock().unwrap())
+    }
 }
 
 pub(crate) struct Sim {
@@ -525,6 +621,8 @@ fn open(name: &str, traffic: &Traffic) -> (Arc<Runtime>, InProcess, Dir) {
     let port = InProcess {
         api,
         traffic: traffic.clone(),
+        tamper: Default::default(),
+        refused: Default::default(),
     };
     (rt, port, d)
 }

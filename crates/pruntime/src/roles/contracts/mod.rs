@@ -15,12 +15,19 @@
 //! | `ckey/<id>`           | every contract's published public key (to seal messages)  |
 //! | `csent/<src><dst>`    | the next sequence of a contract's channel to another      |
 //! | `cout/<k><src><dst><n>` | a signed message (`k` = 0) or reply (1) not yet routed  |
+//! | `crec/<id><n>`        | a log entry that arrived while the contract recovers      |
+//!
+//! A contract assigned here from another miner first recovers ([recovery]): its host brings
+//! the latest checkpoint and the log entries between it and the assignment, and the entries
+//! that arrive meanwhile wait under `crec/`. Nothing runs until the recovery has checked all of
+//! it against the chain's log.
 //!
 //! A contract's state root is the sealed store's Merkle root over its `cstate/<id>` records
 //! ([crate::sealed::kv::SealedKv::prefix_root]); query answers will commit to it.
 
 pub mod executor;
 pub mod query;
+pub mod recovery;
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -28,7 +35,7 @@ use bytes::BufMut;
 use commonware_codec::{Buf, Decode as _, DecodeExt as _, EncodeSize, Read, ReadExt as _, Write};
 use veil_primitives::{
     AccountId, Digest, Height,
-    contract::{ContractId, SignedContractEgress},
+    contract::{CheckpointInfo, ContractId, ContractLog, SignedContractEgress},
 };
 use veil_vm::{Code, Limits, Vm};
 use zeroize::Zeroizing;
@@ -42,6 +49,22 @@ const REVOKED: &[u8] = b"revoked/";
 const KEY: &[u8] = b"ckey/";
 const SENT: &[u8] = b"csent/";
 const OUTBOUND: &[u8] = b"cout/";
+const RECOVERY: &[u8] = b"crec/";
+
+/// Prefix of a contract's log entries waiting for its recovery.
+pub fn recovery_prefix(id: &ContractId) -> Vec<u8> {
+    [RECOVERY, id.as_ref()].concat()
+}
+
+/// Store key of the `n`-th log entry waiting for a contract's recovery.
+pub fn recovery_key(id: &ContractId, n: u64) -> Vec<u8> {
+    [RECOVERY, id.as_ref(), &n.to_be_bytes()].concat()
+}
+
+/// Prefix of the channel counters of `source`.
+pub fn sent_prefix(source: &ContractId) -> Vec<u8> {
+    [SENT, source.as_ref()].concat()
+}
 
 /// Store key of a contract's published public key.
 pub fn public_key_key(id: &ContractId) -> Vec<u8> {
@@ -120,6 +143,24 @@ pub struct Contract {
     pub executed: u64,
     /// Height of the last block that executed a command.
     pub height: Height,
+    /// The log entries the state includes.
+    pub log: ContractLog,
+    /// Set while the contract recovers on this miner: nothing runs until it is done.
+    pub recovery: Option<Recovery>,
+}
+
+/// What a contract assigned here from another miner recovers from and to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// The chain's log when it assigned the contract here: the checkpoint and the entries the
+    /// host brings must end exactly here.
+    pub target: ContractLog,
+    /// The latest checkpoint then (none: the recovery starts from the first entry).
+    pub checkpoint: Option<CheckpointInfo>,
+    /// Entries seen since, waiting under `crec/`.
+    pub waiting: u64,
+    /// The log after them.
+    pub tail: ContractLog,
 }
 
 /// A contract this worker runs: its record, its state and the state's root.
@@ -216,7 +257,7 @@ impl Running {
             .iter_prefix(&prefix)
             .map(|(k, v)| (k[prefix.len()..].to_vec(), v.to_vec()))
             .collect();
-        let sent_prefix = [SENT, id.as_ref()].concat();
+        let sent_prefix = sent_prefix(id);
         let sent = store
             .iter_prefix(&sent_prefix)
             .filter_map(|(k, v)| {
@@ -243,6 +284,8 @@ impl Write for Contract {
         self.initialized.write(buf);
         self.executed.write(buf);
         self.height.write(buf);
+        self.log.write(buf);
+        self.recovery.write(buf);
     }
 }
 
@@ -256,6 +299,8 @@ impl EncodeSize for Contract {
             + 1
             + 8
             + 8
+            + self.log.encode_size()
+            + self.recovery.encode_size()
     }
 }
 
@@ -271,6 +316,35 @@ impl Read for Contract {
             initialized: bool::read(buf)?,
             executed: u64::read(buf)?,
             height: u64::read(buf)?,
+            log: ContractLog::read(buf)?,
+            recovery: Option::<Recovery>::read(buf)?,
+        })
+    }
+}
+
+impl Write for Recovery {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.target.write(buf);
+        self.checkpoint.write(buf);
+        self.waiting.write(buf);
+        self.tail.write(buf);
+    }
+}
+
+impl EncodeSize for Recovery {
+    fn encode_size(&self) -> usize {
+        self.target.encode_size() + self.checkpoint.encode_size() + 8 + self.tail.encode_size()
+    }
+}
+
+impl Read for Recovery {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, commonware_codec::Error> {
+        Ok(Self {
+            target: ContractLog::read(buf)?,
+            checkpoint: Option::<CheckpointInfo>::read(buf)?,
+            waiting: u64::read(buf)?,
+            tail: ContractLog::read(buf)?,
         })
     }
 }

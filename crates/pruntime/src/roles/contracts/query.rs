@@ -80,6 +80,9 @@ pub enum QueryError {
     /// This worker does not run the contract.
     #[error("this worker does not run contract {0}")]
     NotHere(String),
+    /// The contract was assigned here and is still recovering its state.
+    #[error("contract {0} is recovering its state on this worker; ask again shortly")]
+    Recovering(String),
 }
 
 struct Session {
@@ -283,7 +286,10 @@ impl Queries {
             .running
             .get(&call.contract)
             .filter(|r| r.contract.key.is_some())
-            .ok_or(QueryError::NotHere(id))?;
+            .ok_or_else(|| QueryError::NotHere(id.clone()))?;
+        if running.contract.recovery.is_some() {
+            return Err(QueryError::Recovering(id));
+        }
         let height = view.state.synced_height();
         let commitment = Commitment {
             contract: call.contract,

@@ -157,6 +157,23 @@ impl fmt::Debug for SealedKv {
     }
 }
 
+/// Merkle root (`veil_crypto::merkle`) over `entries` in the order given (key order, for a
+/// prefix of the store), each leaf `key length (u32 BE) ‖ key ‖ value`;
+/// `merkle::empty_root()` when there are none.
+pub fn root_of<'a>(entries: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Digest {
+    let mut leaf = Zeroizing::new(Vec::new());
+    let hashes = entries
+        .map(|(k, v)| {
+            reserve_wiped(&mut leaf, 4 + k.len() + v.len());
+            leaf.extend_from_slice(&len_u32(k.len()));
+            leaf.extend_from_slice(k);
+            leaf.extend_from_slice(v);
+            merkle::leaf_hash(&leaf)
+        })
+        .collect();
+    merkle::root_of_hashes(hashes)
+}
+
 impl SealedKv {
     /// Opens the store in `dir`, creating the directory and an empty store if there is none.
     ///
@@ -411,7 +428,7 @@ impl SealedKv {
         self.prefix_root(&[])
     }
 
-    /// Merkle root (`veil_crypto::merkle::root`) over the entries under `prefix` in key order,
+    /// Merkle root ([root_of]) over the entries under `prefix` in key order,
     /// each leaf `key length (u32 BE) ‖ key ‖ value`; `merkle::empty_root()` when there are
     /// none. Cached per prefix until a commit touches a key under it.
     pub fn prefix_root(&self, prefix: &[u8]) -> Digest {
@@ -419,18 +436,7 @@ impl SealedKv {
         if let Some(root) = cache.get(prefix) {
             return *root;
         }
-        let mut leaf = Zeroizing::new(Vec::new());
-        let hashes = self
-            .iter_prefix(prefix)
-            .map(|(k, v)| {
-                reserve_wiped(&mut leaf, 4 + k.len() + v.len());
-                leaf.extend_from_slice(&len_u32(k.len()));
-                leaf.extend_from_slice(k);
-                leaf.extend_from_slice(v);
-                merkle::leaf_hash(&leaf)
-            })
-            .collect();
-        let root = merkle::root_of_hashes(hashes);
+        let root = root_of(self.iter_prefix(prefix));
         if cache.len() >= ROOT_CACHE_MAX {
             cache.clear();
         }

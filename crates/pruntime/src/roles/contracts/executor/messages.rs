@@ -15,7 +15,7 @@ use std::sync::Arc;
 use commonware_codec::{DecodeExt as _, Encode as _};
 use veil_crypto::envelope;
 use veil_primitives::{
-    Digest, Height, Origin,
+    Destination, Digest, Height, Origin,
     contract::{
         ContractEgress, ContractId, ContractMessage, ContractReply, Envelope, MAX_MESSAGE_PAYLOAD,
         MessageOutcome, message_aad, reply_aad,
@@ -83,7 +83,7 @@ impl Executor<'_> {
     }
 
     /// Signs `egress` as this worker and keeps it until the chain routes it.
-    fn queue(&mut self, egress: ContractEgress) {
+    pub(crate) fn queue(&mut self, egress: ContractEgress) {
         let (source, destination) = egress.channel();
         let key = outbound_key(
             matches!(egress, ContractEgress::Reply(_)),
@@ -119,26 +119,32 @@ impl Executor<'_> {
         }
     }
 
-    /// A routed message or reply (origin a contract, or the chain answering `NotDelivered`)
-    /// to `to`, from the block at `height` with hash `block`.
-    pub(crate) fn on_contract_message(
+    /// A routed message or reply (origin a contract, or the chain answering `NotDelivered`),
+    /// as an entry of `id`'s log, from the block at `height` whose parent is `parent`: `id`
+    /// sent it (the chain routed it: stop offering it), or it is for `id` (run it).
+    pub(super) fn on_contract_message(
         &mut self,
         height: Height,
-        block: &Digest,
+        parent: &Digest,
         origin: &Origin,
-        to: &ContractId,
+        id: &ContractId,
+        destination: &Destination,
         payload: &[u8],
     ) {
         let Ok(egress) = ContractEgress::decode(payload.to_vec()) else {
             return;
         };
-        self.confirm(origin, &egress);
-        let ours = self.miner.running.contains_key(to);
+        let to_id = matches!(destination, Destination::Contract(c) if c == id);
+        let sent_by_id = matches!(origin, Origin::Contract(c) if c == id);
+        if sent_by_id || (to_id && *origin == Origin::Chain) {
+            self.confirm(origin, &egress);
+        }
+        if !to_id {
+            return;
+        }
         match egress {
-            ContractEgress::Message(m) if ours && &m.destination == to => {
-                self.deliver(height, block, m)
-            }
-            ContractEgress::Reply(r) if ours && &r.source == to => self.settle(height, block, r),
+            ContractEgress::Message(m) if &m.destination == id => self.deliver(height, parent, m),
+            ContractEgress::Reply(r) if &r.source == id => self.settle(height, parent, r),
             _ => {}
         }
     }
@@ -160,9 +166,9 @@ impl Executor<'_> {
     }
 
     /// Runs a message to a contract this worker runs and queues its one reply.
-    fn deliver(&mut self, height: Height, block: &Digest, m: ContractMessage) {
-        let index = self.next_index(height);
-        let outcome = self.handle(height, block, index, &m);
+    fn deliver(&mut self, height: Height, parent: &Digest, m: ContractMessage) {
+        let index = self.next_index(&m.destination, height);
+        let outcome = self.handle(height, parent, index, &m);
         let aad = reply_aad(self.chain, &m.source, &m.destination, m.sequence);
         let envelope = self
             .miner
@@ -181,7 +187,7 @@ impl Executor<'_> {
     fn handle(
         &mut self,
         height: Height,
-        block: &Digest,
+        parent: &Digest,
         index: u64,
         m: &ContractMessage,
     ) -> MessageOutcome {
@@ -209,7 +215,7 @@ impl Executor<'_> {
         );
         match self.call(
             height,
-            block,
+            parent,
             index,
             &m.destination,
             &m.source,
@@ -224,8 +230,8 @@ impl Executor<'_> {
     }
 
     /// Hands a reply to the contract that sent the message.
-    fn settle(&mut self, height: Height, block: &Digest, r: ContractReply) {
-        let index = self.next_index(height);
+    fn settle(&mut self, height: Height, parent: &Digest, r: ContractReply) {
+        let index = self.next_index(&r.source, height);
         let running = &self.miner.running[&r.source];
         let Some(key) = running.contract.key.as_ref() else {
             return;
@@ -256,7 +262,7 @@ impl Executor<'_> {
         );
         if let Some(Err(failure)) = self.call(
             height,
-            block,
+            parent,
             index,
             &r.source,
             &r.destination,
@@ -276,7 +282,7 @@ impl Executor<'_> {
     fn call(
         &mut self,
         height: Height,
-        block: &Digest,
+        parent: &Digest,
         index: u64,
         contract: &ContractId,
         caller: &ContractId,
@@ -292,7 +298,7 @@ impl Executor<'_> {
             caller: caller.as_ref().try_into().expect("32 bytes"),
             contract: (*contract).into(),
             height,
-            block_hash: (*block).into(),
+            block_hash: (*parent).into(),
             randomness: Some(Randomness { key, index }),
             fuel,
             sent: running.sent.clone(),

@@ -9,6 +9,12 @@
 //! [CommandResult], whose reply is sealed with the envelope's reply key, so only the sender
 //! reads it; the results go out as this worker's egress. Messages between contracts and
 //! their replies are in [messages].
+//!
+//! Every message to or from a contract run here is an entry of its log ([Executor::apply_entry]):
+//! applied the same way while following the chain and while recovering, so a miner replaying a
+//! contract's log from a checkpoint reaches the state its previous miner had. What a contract
+//! sees of its block (hash and randomness) depends only on its own entries: the parent hash,
+//! and the entry's index among the contract's entries of that block.
 
 mod messages;
 
@@ -17,11 +23,11 @@ use std::{collections::BTreeMap, sync::Arc};
 use commonware_codec::{DecodeExt as _, Encode as _, EncodeSize as _};
 use veil_crypto::envelope;
 use veil_primitives::{
-    AccountId, ChainIdentity, Digest, Height,
+    AccountId, ChainIdentity, Destination, Digest, Height, Message, Origin,
     contract::{
         CONTRACT_RESULTS_TOPIC, CommandMessage, CommandResult, ContractEvent, ContractGrant,
-        ContractId, ContractKey, ContractResults, MAX_REPLY_BYTES, MAX_REPLY_PLAINTEXT,
-        MAX_RESULTS_BYTES, Reply, command_aad, result_aad,
+        ContractId, ContractKey, ContractLog, ContractResults, LogEntry, MAX_REPLY_BYTES,
+        MAX_REPLY_PLAINTEXT, MAX_RESULTS_BYTES, Reply, command_aad, result_aad,
     },
     namespace,
 };
@@ -30,7 +36,8 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use super::{
-    Contract, Miner, Running, code_key, contract_key, public_key_key, revoked_key, state_prefix,
+    Contract, Miner, Recovery, Running, code_key, contract_key, public_key_key, recovery_key,
+    revoked_key, sent_key, state_prefix,
 };
 use crate::{
     egress::{Emitter, Outbox},
@@ -80,8 +87,8 @@ pub(crate) struct Executor<'a> {
     /// Contracts whose records or state changed.
     pub(crate) changed: Vec<ContractId>,
     results: BTreeMap<ContractId, Vec<CommandResult>>,
-    /// Commands seen in the current block (the randomness index).
-    index: (Height, u64),
+    /// Per contract, the block and the entries it ran there so far (the randomness index).
+    index: BTreeMap<ContractId, (Height, u64)>,
 }
 
 impl<'a> Executor<'a> {
@@ -105,28 +112,58 @@ impl<'a> Executor<'a> {
             commit: Batch::default(),
             changed: Vec::new(),
             results: BTreeMap::new(),
-            index: (0, 0),
+            index: BTreeMap::new(),
         }
     }
 
-    fn touch(&mut self, id: ContractId) {
-        if !self.changed.contains(&id) {
-            self.changed.push(id);
+    /// Marks a contract's record (and maybe state) changed: [Executor::finish] writes it once.
+    pub(crate) fn save(&mut self, id: &ContractId) {
+        if !self.changed.contains(id) {
+            self.changed.push(*id);
         }
     }
 
-    fn save(&mut self, id: &ContractId) {
-        if let Some(r) = self.miner.running.get(id) {
-            let record = crate::sealed::encode_wiped(&r.contract);
-            self.commit.put(contract_key(id), record);
+    /// The miner's contracts, the store writes (each changed contract's record last) and the
+    /// contracts that changed.
+    pub(crate) fn finish(mut self) -> (Miner, Batch, Vec<ContractId>) {
+        for id in &self.changed {
+            if let Some(r) = self.miner.running.get(id) {
+                let record = crate::sealed::encode_wiped(&r.contract);
+                self.commit.put(contract_key(id), record);
+            }
         }
-        self.touch(*id);
+        (self.miner, self.commit, self.changed)
     }
 
-    /// A contracts event: a contract assigned to this worker starts running here; one assigned
-    /// away stops (its key is wiped; its state stays for the recovery to come).
+    /// Stops running a contract here: its key, state, counters, queued messages and waiting
+    /// entries leave the store (its state lives on in the chain's checkpoints and log).
+    fn forget(&mut self, id: &ContractId) {
+        let Some(r) = self.miner.running.remove(id) else {
+            return;
+        };
+        self.commit.delete(contract_key(id));
+        let prefix = state_prefix(id);
+        for k in r.state.keys() {
+            self.commit.delete([prefix.as_slice(), k].concat());
+        }
+        for destination in r.sent.keys() {
+            self.commit
+                .delete(sent_key(id, &Digest::from(*destination)));
+        }
+        if let Some(recovery) = &r.contract.recovery {
+            for n in 0..recovery.waiting {
+                self.commit.delete(recovery_key(id, n));
+            }
+        }
+        self.drop_outbound(id);
+        self.save(id);
+    }
+
+    /// A contracts event: a contract instantiated here starts running; one assigned here from
+    /// another miner starts recovering (unless this worker already runs it up to the log the
+    /// event names); one assigned away stops and is wiped.
     pub(crate) fn on_event(&mut self, payload: &[u8]) -> Result<(), ExecutorError> {
-        let (contract, code, developer, miner, assignment) =
+        let (contract, code, developer, miner, assignment, recovery) =
             match ContractEvent::decode(payload.to_vec()) {
                 Ok(ContractEvent::Instantiated {
                     contract,
@@ -134,15 +171,34 @@ impl<'a> Executor<'a> {
                     developer,
                     miner,
                     ..
-                }) => (contract, code, developer, miner, 0),
+                }) => (contract, code, developer, miner, 0, None),
                 Ok(ContractEvent::Assigned {
                     contract,
                     code,
                     developer,
                     miner,
                     assignment,
+                    reason,
+                    log,
+                    checkpoint,
                     ..
-                }) => (contract, code, developer, miner, assignment),
+                }) => {
+                    tracing::info!(
+                        contract = veil_primitives::to_hex(contract),
+                        miner = veil_primitives::to_hex(&miner),
+                        reason = reason.as_str(),
+                        log = log.count,
+                        checkpoint = checkpoint.as_ref().map(|c| c.height),
+                        "contract reassigned"
+                    );
+                    let recovery = Recovery {
+                        target: log,
+                        checkpoint,
+                        waiting: 0,
+                        tail: log,
+                    };
+                    (contract, code, developer, miner, assignment, Some(recovery))
+                }
                 Ok(ContractEvent::SessionRevoked {
                     account,
                     session,
@@ -157,47 +213,58 @@ impl<'a> Executor<'a> {
                 Err(_) => return Ok(()),
             };
         if miner != self.me {
-            if self.miner.running.remove(&contract).is_some() {
-                self.commit.delete(contract_key(&contract));
-                self.drop_outbound(&contract);
-                self.touch(contract);
-                tracing::info!(
+            if self.miner.running.contains_key(&contract) {
+                self.forget(&contract);
+                tracing::warn!(
                     contract = veil_primitives::to_hex(contract),
-                    "contract assigned to another miner: stopped, key wiped"
+                    "contract assigned to another miner: stopped here, its key and state wiped; \
+                     the chain takes its messages only from the new miner"
                 );
             }
             return Ok(());
         }
         self.ensure_code(&contract, &code)?;
-        let previous = self.miner.running.remove(&contract);
-        let running = match previous {
-            Some(mut r) => {
-                r.contract.assignment = assignment;
-                r.contract.key = None;
-                r
-            }
-            None => {
-                let record = Contract {
-                    developer,
-                    code,
-                    assignment,
-                    public_key: None,
-                    key: None,
-                    initialized: false,
-                    executed: 0,
-                    height: 0,
-                };
-                let mut r = Running::load(self.store, &contract, record);
-                // State left from an earlier assignment here was initialized.
-                r.contract.initialized = !r.state.is_empty();
-                r
-            }
+        // Already running here with every entry the chain logged: only the assignment (and
+        // with it the key's grant) is new.
+        if let Some(r) = self.miner.running.get_mut(&contract)
+            && r.contract.recovery.is_none()
+            && recovery
+                .as_ref()
+                .is_none_or(|rec| rec.target == r.contract.log)
+        {
+            r.contract.assignment = assignment;
+            r.contract.key = None;
+            self.save(&contract);
+            return Ok(());
+        }
+        self.forget(&contract);
+        let record = Contract {
+            developer,
+            code,
+            assignment,
+            public_key: self.miner.keys.get(&contract).copied(),
+            key: None,
+            initialized: false,
+            executed: 0,
+            height: 0,
+            log: ContractLog::default(),
+            recovery,
         };
-        self.miner.running.insert(contract, running);
+        let recovering = record.recovery.is_some();
+        self.miner.running.insert(
+            contract,
+            Running {
+                contract: record,
+                state: Default::default(),
+                sent: Default::default(),
+                root: veil_crypto::merkle::empty_root(),
+            },
+        );
         self.save(&contract);
         tracing::info!(
             contract = veil_primitives::to_hex(contract),
             assignment,
+            recovering,
             "contract assigned to this worker"
         );
         Ok(())
@@ -289,24 +356,83 @@ impl<'a> Executor<'a> {
         );
     }
 
-    /// A command for a contract this worker runs, from the block at `height` with hash
-    /// `block`. Returns whether it was for one of ours.
-    pub(crate) fn on_command(
+    /// A message routed to or from contracts (an entry of their logs), from the block at
+    /// `height` whose parent is `parent`: applied to each one this worker runs, or kept for
+    /// one that is recovering.
+    pub(crate) fn on_log_message(&mut self, height: Height, parent: &Digest, m: &Message) {
+        let mut involved = Vec::with_capacity(2);
+        if let Destination::Contract(c) = &m.destination {
+            involved.push(*c);
+        }
+        if let Origin::Contract(c) = &m.origin
+            && !involved.contains(c)
+        {
+            involved.push(*c);
+        }
+        for id in involved {
+            let Some(r) = self.miner.running.get_mut(&id) else {
+                continue;
+            };
+            if let Some(recovery) = r.contract.recovery.as_mut() {
+                recovery.tail.fold(height, parent, m);
+                let entry = LogEntry {
+                    height,
+                    parent: *parent,
+                    message: m.clone(),
+                };
+                self.commit
+                    .put(recovery_key(&id, recovery.waiting), entry.encode().to_vec());
+                recovery.waiting += 1;
+                self.save(&id);
+                continue;
+            }
+            self.apply_entry(&id, height, parent, m);
+        }
+    }
+
+    /// Applies one entry of `id`'s log: a command, a message, a reply, or the chain's copy of
+    /// something `id` sent (which stops this worker offering it).
+    pub(crate) fn apply_entry(
+        &mut self,
+        id: &ContractId,
+        height: Height,
+        parent: &Digest,
+        m: &Message,
+    ) {
+        let Some(r) = self.miner.running.get_mut(id) else {
+            return;
+        };
+        r.contract.log.fold(height, parent, m);
+        self.save(id);
+        match (&m.origin, &m.destination) {
+            (Origin::Account(sender), Destination::Contract(to)) if to == id => {
+                self.on_command(height, parent, sender, id, &m.payload)
+            }
+            (Origin::Account(_), _) => {}
+            (origin, destination) => {
+                self.on_contract_message(height, parent, origin, id, destination, &m.payload)
+            }
+        }
+    }
+
+    /// A command for a contract this worker runs, from the block at `height` whose parent is
+    /// `parent`.
+    fn on_command(
         &mut self,
         height: Height,
-        block: &Digest,
+        parent: &Digest,
         sender: &AccountId,
         contract: &ContractId,
         payload: &[u8],
-    ) -> bool {
+    ) {
         if !self.miner.running.contains_key(contract) {
-            return false;
+            return;
         }
-        let index = self.next_index(height);
+        let index = self.next_index(contract, height);
         let running = &self.miner.running[contract];
         let Ok(command) = CommandMessage::decode(payload.to_vec()) else {
             // The chain encoded it: a message that does not decode is not ours to answer.
-            return true;
+            return;
         };
         let mut result = CommandResult {
             sender: sender.clone(),
@@ -338,9 +464,9 @@ impl<'a> Executor<'a> {
         let Some((input, reply_key)) = opened else {
             // Nothing to answer with: the reply key comes from the envelope.
             self.results.entry(*contract).or_default().push(result);
-            return true;
+            return;
         };
-        let reply = self.execute(height, block, sender, contract, index, &command, input);
+        let reply = self.execute(height, parent, sender, contract, index, &command, input);
         let aad = result_aad(self.chain, contract, sender, command.nonce);
         let plain = crate::sealed::encode_wiped(&reply);
         match reply_key.seal(&mut rand::rng(), &aad, &plain, MAX_REPLY_PLAINTEXT) {
@@ -348,17 +474,18 @@ impl<'a> Executor<'a> {
             _ => tracing::warn!("a reply does not fit its bound; sent empty"),
         }
         self.results.entry(*contract).or_default().push(result);
-        true
     }
 
-    /// The index of the next command or message executed in the block at `height` (the
-    /// randomness stream's).
-    fn next_index(&mut self, height: Height) -> u64 {
-        if self.index.0 != height {
-            self.index = (height, 0);
+    /// The index of the next command, message or reply `contract` runs in the block at
+    /// `height` (its randomness stream's): counted over its own entries only, so a miner that
+    /// replays its log gets the same index whatever else it runs.
+    fn next_index(&mut self, contract: &ContractId, height: Height) -> u64 {
+        let slot = self.index.entry(*contract).or_insert((height, 0));
+        if slot.0 != height {
+            *slot = (height, 0);
         }
-        let index = self.index.1;
-        self.index.1 += 1;
+        let index = slot.1;
+        slot.1 += 1;
         index
     }
 
@@ -367,7 +494,7 @@ impl<'a> Executor<'a> {
     fn execute(
         &mut self,
         height: Height,
-        block: &Digest,
+        parent: &Digest,
         sender: &AccountId,
         contract: &ContractId,
         index: u64,
@@ -401,7 +528,7 @@ impl<'a> Executor<'a> {
             caller,
             contract: (*contract).into(),
             height,
-            block_hash: (*block).into(),
+            block_hash: (*parent).into(),
             randomness: Some(Randomness { key, index }),
             fuel: command.fuel,
             sent: running.sent.clone(),
@@ -490,6 +617,13 @@ impl<'a> Executor<'a> {
         for session in expired {
             self.miner.revoked.remove(&session);
             self.commit.delete(revoked_key(&session));
+        }
+    }
+
+    /// Forgets the results of `id`'s commands from blocks below `height`.
+    pub(crate) fn keep_results_since(&mut self, id: &ContractId, height: Height) {
+        if let Some(results) = self.results.get_mut(id) {
+            results.retain(|r| r.height >= height);
         }
     }
 

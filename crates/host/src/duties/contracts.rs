@@ -1,0 +1,231 @@
+//! The contracts this worker runs: posting their checkpoints, and recovering those assigned
+//! here from another miner.
+//!
+//! Checkpoints: once a contract's log has moved past its latest checkpoint and
+//! `checkpoint_interval` blocks have passed since it (or since the assignment), the host asks
+//! pRuntime for a checkpoint of its synced state and posts its signed chunks, a few per round.
+//!
+//! Recovery: pRuntime lists each contract it recovers with the checkpoint and log positions
+//! the assignment named; once it holds the contract key, the host brings it the chain's sealed
+//! checkpoint and the log entries after it (the node's index of messages by contract, so
+//! nothing else is read). pRuntime checks all of it; the host only fetches.
+
+use commonware_codec::{Decode as _, DecodeExt as _};
+use tracing::{info, warn};
+use veil_primitives::{
+    Call, Height, MAX_TX_BYTES_CAP,
+    contract::{ContractCall, LogEntry, SignedCheckpointChunk},
+    from_hex, to_hex,
+};
+use veil_pruntime_api::{ContractStatusView, RecoverRequest, RecoveringView, SideEffectsView};
+use veil_rpc_api::limits::MAX_LOG_ENTRIES;
+
+use super::{Duties, MAX_EGRESS_IN_FLIGHT, TX_TTL};
+use crate::ports::{ChainClient, WorkerClient};
+
+/// Most checkpoint chunks posted per round (the rest follow in the next rounds).
+const CHUNKS_PER_ROUND: usize = 16;
+
+/// A checkpoint being posted.
+pub(super) struct Upload {
+    /// The height of its state.
+    height: Height,
+    /// Its encoded signed chunks.
+    chunks: Vec<String>,
+    /// The next chunk to post.
+    next: usize,
+    /// When to give up on it and make a fresh one.
+    expires: Height,
+}
+
+impl Duties {
+    /// Recovers the contracts that wait for it, and posts checkpoints that are due.
+    pub(super) async fn contracts(
+        &mut self,
+        node: &impl ChainClient,
+        pruntime: &impl WorkerClient,
+        effects: &SideEffectsView,
+        tip: Height,
+    ) {
+        let running: Vec<&String> = effects.contracts.iter().map(|c| &c.contract).collect();
+        self.uploads.retain(|id, _| running.contains(&id));
+        for status in &effects.contracts {
+            let result = match &status.recovering {
+                Some(recovering) if status.has_key => {
+                    self.recover(node, pruntime, &status.contract, recovering)
+                        .await
+                }
+                Some(_) => Ok(()),
+                None if status.has_key => self.checkpoint(node, pruntime, status, tip).await,
+                None => Ok(()),
+            };
+            if let Err(e) = result {
+                warn!(contract = status.contract, "contract duty: {e:#}");
+            }
+        }
+    }
+
+    async fn recover(
+        &mut self,
+        node: &impl ChainClient,
+        pruntime: &impl WorkerClient,
+        contract: &str,
+        recovering: &RecoveringView,
+    ) -> anyhow::Result<()> {
+        let checkpoint = match recovering.checkpoint_height {
+            None => None,
+            Some(height) => {
+                let found = node
+                    .checkpoint(contract.to_string())
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("the chain has no checkpoint of it"))?;
+                anyhow::ensure!(
+                    found.record.height == height,
+                    "the chain's latest checkpoint is at height {}, the assignment named {height}",
+                    found.record.height
+                );
+                Some(found.sealed)
+            }
+        };
+        let needed = recovering.to_count.saturating_sub(recovering.from_count) as usize;
+        info!(
+            contract,
+            checkpoint = recovering.checkpoint_height,
+            entries = needed,
+            "recovering a contract assigned here"
+        );
+        let mut entries = Vec::with_capacity(needed);
+        let mut from = recovering.checkpoint_height.map_or(0, |h| h + 1);
+        while entries.len() < needed {
+            let page = node
+                .contract_log(contract.to_string(), from, MAX_LOG_ENTRIES)
+                .await?;
+            let Some(last) = page.last() else {
+                anyhow::bail!(
+                    "the node's log of the contract has {} of the {needed} entries after the checkpoint",
+                    entries.len()
+                );
+            };
+            let last = LogEntry::decode_cfg(from_hex(last)?, &(MAX_TX_BYTES_CAP as usize))
+                .map_err(|e| anyhow::anyhow!("the node sent a bad log entry: {e}"))?;
+            from = last.height + 1;
+            entries.extend(page);
+            if needed > MAX_LOG_ENTRIES as usize {
+                info!(
+                    contract,
+                    fetched = entries.len().min(needed),
+                    needed,
+                    "fetching the contract's log"
+                );
+            }
+        }
+        entries.truncate(needed);
+        let done = pruntime
+            .recover(RecoverRequest {
+                contract: contract.to_string(),
+                checkpoint,
+                entries,
+            })
+            .await?;
+        info!(
+            contract,
+            log = done.log_count,
+            "contract recovered; this worker runs it now"
+        );
+        Ok(())
+    }
+
+    async fn checkpoint(
+        &mut self,
+        node: &impl ChainClient,
+        pruntime: &impl WorkerClient,
+        status: &ContractStatusView,
+        tip: Height,
+    ) -> anyhow::Result<()> {
+        let Some(view) = node.contract(status.contract.clone()).await? else {
+            return Ok(());
+        };
+        if view.miner != to_hex(&self.worker) || !view.granted {
+            return Ok(());
+        }
+        let (kept_height, kept_count) = view
+            .checkpoint
+            .as_ref()
+            .map_or((0, 0), |c| (c.height, c.log_count));
+        let upload = self.uploads.get(&status.contract);
+        let stale = upload.is_some_and(|u| u.height <= kept_height && view.checkpoint.is_some());
+        if stale || upload.is_some_and(|u| tip > u.expires) {
+            self.uploads.remove(&status.contract);
+        }
+        if !self.uploads.contains_key(&status.contract) {
+            let since = view
+                .checkpoint
+                .as_ref()
+                .map_or(view.assigned_at, |c| c.height.max(view.assigned_at));
+            let due = view.log_count > kept_count
+                && status.log_count > kept_count
+                && tip >= since + view.checkpoint_interval;
+            if !due {
+                return Ok(());
+            }
+            let made = pruntime.checkpoint(status.contract.clone()).await?;
+            if made.height <= kept_height || made.log_count <= kept_count {
+                return Ok(());
+            }
+            info!(
+                contract = status.contract,
+                height = made.height,
+                bytes = made.size,
+                chunks = made.chunks.len(),
+                "posting a checkpoint"
+            );
+            self.uploads.insert(
+                status.contract.clone(),
+                Upload {
+                    height: made.height,
+                    chunks: made.chunks,
+                    next: 0,
+                    expires: tip + 4 * TX_TTL,
+                },
+            );
+        }
+        let Some(mut upload) = self.uploads.remove(&status.contract) else {
+            return Ok(());
+        };
+        let mut posted = 0;
+        while upload.next < upload.chunks.len() && posted < CHUNKS_PER_ROUND {
+            let live = self.in_flight.values().filter(|&&exp| tip <= exp).count()
+                + self
+                    .checkpoint_in_flight
+                    .values()
+                    .filter(|&&exp| tip <= exp)
+                    .count();
+            if live >= MAX_EGRESS_IN_FLIGHT {
+                break;
+            }
+            let chunk = SignedCheckpointChunk::decode(from_hex(&upload.chunks[upload.next])?)
+                .map_err(|e| anyhow::anyhow!("pRuntime returned a bad checkpoint chunk: {e}"))?;
+            let call = Call::Contract(ContractCall::Checkpoint(chunk));
+            match self.submit(node, call, tip).await {
+                Ok(_) => {
+                    self.checkpoint_in_flight
+                        .insert((status.contract.clone(), upload.next as u32), tip + TX_TTL);
+                    upload.next += 1;
+                    posted += 1;
+                }
+                Err(e) => {
+                    // Dropped: the next due round makes a fresh one.
+                    warn!(
+                        contract = status.contract,
+                        height = upload.height,
+                        "checkpoint chunk not accepted: {e}"
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        // Kept until the chain shows it (or it expires), so it is not made again meanwhile.
+        self.uploads.insert(status.contract.clone(), upload);
+        Ok(())
+    }
+}

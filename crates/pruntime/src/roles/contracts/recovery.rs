@@ -1,0 +1,435 @@
+//! Checkpoints of a contract's state, and recovery from them on another miner.
+//!
+//! A checkpoint is everything a contract's future depends on, as of the end of a synced block:
+//! its storage, its channel counters, the messages and replies it queued that the chain has not
+//! routed yet, and its log position. It is sealed under a key derived from the contract key,
+//! with associated data binding chain, contract, height, log position and state root
+//! ([checkpoint_aad]), so only a pRuntime holding the contract key makes or opens one, and one
+//! opens only as the checkpoint the chain names.
+//!
+//! Recovery starts from the checkpoint the chain's assignment event names (none: from an empty
+//! state) and replays the log entries the host brings, checking first that their fold ends
+//! exactly at the log position the event names: an entry left out, added, altered or
+//! reordered fails the whole recovery, as does an older or another contract's checkpoint (its
+//! associated data differs). Then it replays the entries that arrived while it waited, and the
+//! contract runs. Replayed entries run exactly as they did on the previous miner (same inputs,
+//! same block data, same randomness), so the state, the counters and the queued messages are
+//! the previous miner's, re-signed by this one; queued messages the chain routed meanwhile are
+//! confirmed by the replayed copies.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use bytes::BufMut;
+use commonware_codec::{
+    Buf, Decode as _, DecodeExt as _, EncodeSize, Error, RangeCfg, Read, ReadExt as _, Write,
+};
+use veil_crypto::seal::SealingKey;
+use veil_primitives::{
+    ChainIdentity, Digest, Height, MAX_TX_BYTES_CAP,
+    contract::{
+        CHECKPOINT_CHUNK_BYTES, CheckpointChunk, CheckpointInfo, ContractEgress, ContractId,
+        ContractLog, LogEntry, MAX_CHECKPOINT_BYTES, SignedCheckpointChunk, checkpoint_aad, in_log,
+    },
+    to_hex,
+};
+
+use super::{Miner, executor::Executor, recovery_key, sent_key, state_prefix};
+
+/// Replayed commands older than this many blocks get no result again: their senders stopped
+/// waiting long ago, and a long replay would flood the egress queue.
+pub const RESULT_WINDOW: Height = 256;
+use crate::{identity::Identity, sealed::kv::root_of};
+
+/// Why a checkpoint could not be made or a recovery was refused. Nothing changes.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecoveryError {
+    /// This worker does not run the contract.
+    #[error("this worker does not run contract {0}")]
+    NotHere(String),
+    /// The contract runs here already: there is nothing to recover.
+    #[error("contract {0} is not recovering on this worker")]
+    NotRecovering(String),
+    /// The contract is recovering: it has no state to checkpoint yet.
+    #[error("contract {0} is recovering on this worker: nothing to checkpoint yet")]
+    Recovering(String),
+    /// The gatekeepers have not granted the contract key to this worker yet.
+    #[error("contract {0} has no key on this worker yet (the gatekeepers grant it shortly)")]
+    NoKey(String),
+    /// The chain names a checkpoint and none was given, or none and one was given.
+    #[error(
+        "the chain names {expected} to recover contract {contract} from, but {given} was given"
+    )]
+    WrongStart {
+        /// The contract (hex).
+        contract: String,
+        /// What the chain names.
+        expected: String,
+        /// What was given.
+        given: String,
+    },
+    /// The checkpoint does not open as the one the chain names: tampered, stale, or another
+    /// contract's or chain's.
+    #[error("the checkpoint of contract {contract} at height {height} does not open: {reason}")]
+    BadCheckpoint {
+        /// The contract (hex).
+        contract: String,
+        /// The height the chain names.
+        height: Height,
+        /// Why.
+        reason: String,
+    },
+    /// An entry given is not the contract's, or does not decode.
+    #[error("log entry {index} is not an entry of contract {contract}'s log")]
+    NotInLog {
+        /// The contract (hex).
+        contract: String,
+        /// Position among the entries given.
+        index: usize,
+    },
+    /// The entries given do not end at the chain's log position: some are missing, extra,
+    /// altered or out of order.
+    #[error(
+        "the {given} log entries given end at log position {got}, not at the chain's {expected}: entries are missing, extra, altered or out of order"
+    )]
+    LogMismatch {
+        /// Entries given.
+        given: usize,
+        /// The chain's log count.
+        expected: u64,
+        /// Where the fold of the given entries ended.
+        got: u64,
+    },
+    /// The state is larger than a checkpoint may be.
+    #[error(
+        "contract {contract}'s state seals to {size} bytes, above the {max}-byte checkpoint limit"
+    )]
+    TooLarge {
+        /// The contract (hex).
+        contract: String,
+        /// Sealed size.
+        size: usize,
+        /// Limit.
+        max: u32,
+    },
+    /// The local store lost an entry it kept for the recovery.
+    #[error("waiting log entry {0} of the recovery is missing from the sealed store")]
+    MissingWaiting(u64),
+}
+
+/// What a checkpoint holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointState {
+    /// Whether `init` succeeded.
+    pub initialized: bool,
+    /// Commands executed.
+    pub executed: u64,
+    /// Height of the last block that executed a command.
+    pub height: Height,
+    /// Storage, in key order.
+    pub state: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Next sequence of each channel to another contract.
+    pub sent: Vec<([u8; 32], u64)>,
+    /// Messages and replies queued and not routed yet (unsigned: the next miner signs them).
+    pub outbound: Vec<ContractEgress>,
+}
+
+/// A contract's checkpoint as its miner made it: the record the chain will keep and the signed
+/// chunks that carry it.
+pub struct Made {
+    /// What the chain will record.
+    pub info: CheckpointInfo,
+    /// The chunks, in order.
+    pub chunks: Vec<SignedCheckpointChunk>,
+}
+
+/// The contract's state root over `state` (keys relative to the contract): the sealed store's
+/// prefix root over the same records.
+pub fn state_root<'a>(
+    id: &ContractId,
+    state: impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)>,
+) -> Digest {
+    let prefix = state_prefix(id);
+    let keyed: Vec<(Vec<u8>, &[u8])> = state
+        .map(|(k, v)| ([prefix.as_slice(), k].concat(), v.as_slice()))
+        .collect();
+    root_of(keyed.iter().map(|(k, v)| (k.as_slice(), *v)))
+}
+
+fn sealing_key(chain: &ChainIdentity, id: &ContractId, key: &[u8; 32]) -> SealingKey {
+    let mut purpose = b"veil/contract-checkpoint".to_vec();
+    purpose.extend_from_slice(&chain.chain_id.to_be_bytes());
+    purpose.extend_from_slice(chain.genesis_hash.as_ref());
+    purpose.extend_from_slice(id.as_ref());
+    SealingKey::derive(key, &purpose)
+}
+
+/// Makes a checkpoint of `id` as of synced height `height` from `miner` (a published
+/// snapshot), signed as `identity`.
+pub fn make(
+    chain: &ChainIdentity,
+    identity: &Identity,
+    miner: &Miner,
+    id: &ContractId,
+    height: Height,
+) -> Result<Made, RecoveryError> {
+    let hex = || to_hex(id);
+    let r = miner
+        .running
+        .get(id)
+        .ok_or_else(|| RecoveryError::NotHere(hex()))?;
+    if r.contract.recovery.is_some() {
+        return Err(RecoveryError::Recovering(hex()));
+    }
+    let key = r
+        .contract
+        .key
+        .as_ref()
+        .ok_or_else(|| RecoveryError::NoKey(hex()))?;
+    let plain = CheckpointState {
+        initialized: r.contract.initialized,
+        executed: r.contract.executed,
+        height: r.contract.height,
+        state: r
+            .state
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        sent: r.sent.iter().map(|(d, n)| (*d, *n)).collect(),
+        outbound: miner
+            .outbound
+            .values()
+            .filter(|s| s.egress.speaker() == id)
+            .map(|s| s.egress.clone())
+            .collect(),
+    };
+    let root = state_root(id, r.state.iter());
+    let log = r.contract.log;
+    let encoded = crate::sealed::encode_wiped(&plain);
+    let sealed = sealing_key(chain, id, key).seal(
+        &mut rand::rng(),
+        &checkpoint_aad(chain, id, height, &log, &root),
+        &encoded,
+    );
+    if sealed.len() > MAX_CHECKPOINT_BYTES as usize {
+        return Err(RecoveryError::TooLarge {
+            contract: hex(),
+            size: sealed.len(),
+            max: MAX_CHECKPOINT_BYTES,
+        });
+    }
+    let size = sealed.len() as u32;
+    let chunks = sealed
+        .chunks(CHECKPOINT_CHUNK_BYTES)
+        .enumerate()
+        .map(|(index, bytes)| {
+            identity.sign_checkpoint_chunk(
+                CheckpointChunk {
+                    contract: *id,
+                    height,
+                    log,
+                    root,
+                    size,
+                    index: index as u32,
+                    bytes: bytes.to_vec(),
+                },
+                chain,
+            )
+        })
+        .collect();
+    Ok(Made {
+        info: CheckpointInfo {
+            height,
+            log,
+            root,
+            size,
+            miner: identity.public_key(),
+        },
+        chunks,
+    })
+}
+
+/// Opens the checkpoint `info` names, checking its associated data and state root.
+pub fn open(
+    chain: &ChainIdentity,
+    id: &ContractId,
+    key: &[u8; 32],
+    info: &CheckpointInfo,
+    sealed: &[u8],
+) -> Result<CheckpointState, RecoveryError> {
+    let bad = |reason: String| RecoveryError::BadCheckpoint {
+        contract: to_hex(id),
+        height: info.height,
+        reason,
+    };
+    if sealed.len() != info.size as usize {
+        return Err(bad(format!(
+            "it has {} bytes, the chain's record says {}",
+            sealed.len(),
+            info.size
+        )));
+    }
+    let aad = checkpoint_aad(chain, id, info.height, &info.log, &info.root);
+    let plain = sealing_key(chain, id, key)
+        .open(&aad, sealed)
+        .map_err(|e| bad(e.to_string()))?;
+    let state = CheckpointState::decode(plain.to_vec())
+        .map_err(|e| bad(format!("its contents do not decode: {e}")))?;
+    let map: BTreeMap<&Vec<u8>, &Vec<u8>> = state.state.iter().map(|(k, v)| (k, v)).collect();
+    if map.len() != state.state.len() || state_root(id, map.into_iter()) != info.root {
+        return Err(bad("its state does not hash to the recorded root".into()));
+    }
+    Ok(state)
+}
+
+impl Executor<'_> {
+    /// Recovers `id`, at synced height `now`, from the checkpoint the chain named (`sealed`, `None` when it named
+    /// none) and the log `entries` after it, then the entries that waited here; the contract
+    /// runs from then on. Refused, changing nothing, unless all of it checks out.
+    pub(crate) fn recover(
+        &mut self,
+        id: &ContractId,
+        sealed: Option<&[u8]>,
+        entries: &[LogEntry],
+        now: Height,
+    ) -> Result<(u64, Height), RecoveryError> {
+        let hex = || to_hex(id);
+        let r = self
+            .miner
+            .running
+            .get(id)
+            .ok_or_else(|| RecoveryError::NotHere(hex()))?;
+        let recovery = r
+            .contract
+            .recovery
+            .clone()
+            .ok_or_else(|| RecoveryError::NotRecovering(hex()))?;
+        let key = r
+            .contract
+            .key
+            .clone()
+            .ok_or_else(|| RecoveryError::NoKey(hex()))?;
+        let (start, from) = match (&recovery.checkpoint, sealed) {
+            (Some(info), Some(bytes)) => (open(self.chain, id, &key, info, bytes)?, info.log),
+            (None, None) => (CheckpointState::default(), ContractLog::default()),
+            (expected, given) => {
+                let describe = |c: Option<Height>| match c {
+                    Some(h) => format!("the checkpoint at height {h}"),
+                    None => "no checkpoint".into(),
+                };
+                return Err(RecoveryError::WrongStart {
+                    contract: hex(),
+                    expected: describe(expected.as_ref().map(|c| c.height)),
+                    given: given.map_or("no checkpoint".into(), |_| "a checkpoint".into()),
+                });
+            }
+        };
+        // The entries must be exactly the chain's, from the checkpoint to the assignment.
+        let mut log = from;
+        for (index, e) in entries.iter().enumerate() {
+            if !in_log(id, &e.message) {
+                return Err(RecoveryError::NotInLog {
+                    contract: hex(),
+                    index,
+                });
+            }
+            log.fold(e.height, &e.parent, &e.message);
+        }
+        if log != recovery.target {
+            return Err(RecoveryError::LogMismatch {
+                given: entries.len(),
+                expected: recovery.target.count,
+                got: log.count,
+            });
+        }
+        let mut waiting = Vec::with_capacity(recovery.waiting as usize);
+        for n in 0..recovery.waiting {
+            let bytes = self
+                .store
+                .get(&recovery_key(id, n))
+                .ok_or(RecoveryError::MissingWaiting(n))?;
+            let entry = LogEntry::decode_cfg(bytes.to_vec(), &(MAX_TX_BYTES_CAP as usize))
+                .map_err(|_| RecoveryError::MissingWaiting(n))?;
+            waiting.push(entry);
+            self.commit.delete(recovery_key(id, n));
+        }
+        self.install(id, start, from);
+        for e in entries.iter().chain(&waiting) {
+            self.apply_entry(id, e.height, &e.parent, &e.message);
+        }
+        self.keep_results_since(id, now.saturating_sub(RESULT_WINDOW));
+        let r = &self.miner.running[id];
+        debug_assert_eq!(r.contract.log, recovery.tail);
+        tracing::info!(
+            contract = hex(),
+            from = recovery.checkpoint.as_ref().map(|c| c.height),
+            replayed = entries.len() + waiting.len(),
+            "contract recovered: it runs here from now on"
+        );
+        Ok((r.contract.log.count, r.contract.height))
+    }
+
+    /// Makes `start` the contract's state at log position `log`, with its queued messages
+    /// signed by this worker.
+    fn install(&mut self, id: &ContractId, start: CheckpointState, log: ContractLog) {
+        let prefix = state_prefix(id);
+        for (k, v) in &start.state {
+            self.commit.put([prefix.as_slice(), k].concat(), v.clone());
+        }
+        for (destination, next) in &start.sent {
+            self.commit.put(
+                sent_key(id, &Digest::from(*destination)),
+                next.to_be_bytes().to_vec(),
+            );
+        }
+        let r = self.miner.running.get_mut(id).expect("checked by caller");
+        r.contract.recovery = None;
+        r.contract.initialized = start.initialized;
+        r.contract.executed = start.executed;
+        r.contract.height = start.height;
+        r.contract.log = log;
+        r.state = Arc::new(start.state.into_iter().collect());
+        r.sent = Arc::new(start.sent.into_iter().collect());
+        for egress in start.outbound {
+            self.queue(egress);
+        }
+        self.save(id);
+    }
+}
+
+impl Write for CheckpointState {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.initialized.write(buf);
+        self.executed.write(buf);
+        self.height.write(buf);
+        self.state.write(buf);
+        self.sent.write(buf);
+        self.outbound.write(buf);
+    }
+}
+
+impl EncodeSize for CheckpointState {
+    fn encode_size(&self) -> usize {
+        1 + 8 + 8 + self.state.encode_size() + self.sent.encode_size() + self.outbound.encode_size()
+    }
+}
+
+impl Read for CheckpointState {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        // Only pRuntime makes these (they are authenticated before decoding); the bounds keep
+        // a bug from allocating without limit.
+        let max = MAX_CHECKPOINT_BYTES as usize;
+        let bytes = (RangeCfg::new(0..=max), ());
+        Ok(Self {
+            initialized: bool::read(buf)?,
+            executed: u64::read(buf)?,
+            height: u64::read(buf)?,
+            state: Vec::<(Vec<u8>, Vec<u8>)>::read_cfg(
+                buf,
+                &(RangeCfg::new(0..=max), (bytes, bytes)),
+            )?,
+            sent: Vec::<([u8; 32], u64)>::read_cfg(buf, &(RangeCfg::new(0..=max), ((), ())))?,
+            outbound: Vec::<ContractEgress>::read_cfg(buf, &(RangeCfg::new(0..=max), ()))?,
+        })
+    }
+}

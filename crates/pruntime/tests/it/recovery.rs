@@ -1,0 +1,363 @@
+//! Checkpoints and recovery in deterministic simulation ([crate::sim]): the real chain,
+//! pRuntimes and host duties. The token's miner checkpoints it on chain; its host stops while
+//! transfers keep coming; the chain moves the token to another miner, whose host brings the
+//! checkpoint and the log after it (a byzantine host's tampered, stale, shortened and
+//! reordered versions are refused first); the new miner applies every accepted transfer
+//! exactly once, answers queries from that state, and the old miner, back, stops.
+
+use commonware_cryptography::Signer as _;
+use veil_primitives::{
+    AccountId, Call, PrivateKey,
+    contract::{ContractId, ContractParams, Reassignment, Reply},
+    query::{QueryCall, QueryOutcome},
+    to_hex,
+};
+use veil_pruntime::roles::contracts::query::Request;
+
+use crate::{
+    contracts::{info, result, seal},
+    sim::{Sim, launched},
+};
+
+/// A small deterministic generator (the seed picks amounts and when the miner dies).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn transfer(to: &AccountId, amount: u128) -> Vec<u8> {
+    [&[0u8][..], to.as_ref(), &amount.to_le_bytes()].concat()
+}
+
+/// A transfer the chain accepted.
+struct Sent {
+    from: usize,
+    to: usize,
+    amount: u128,
+    nonce: u64,
+    reply_key: veil_client::command::ReplyKey,
+}
+
+/// Submits a transfer of `amount` between `holders`; `None` if the chain refused it.
+fn submit(
+    sim: &mut Sim,
+    id: &ContractId,
+    holders: &[&PrivateKey],
+    (from, to): (usize, usize),
+    amount: u128,
+) -> Option<Sent> {
+    let input = transfer(&holders[to].public_key(), amount);
+    let (nonce, sealed) = seal(sim, holders[from], id, &input);
+    sim.submit(holders[from], Call::Contract(sealed.call))
+        .ok()?;
+    Some(Sent {
+        from,
+        to,
+        amount,
+        nonce,
+        reply_key: sealed.reply_key,
+    })
+}
+
+/// `who`'s token balance, asked of worker `miner` with a real query session.
+fn balance(sim: &Sim, miner: usize, id: &ContractId, who: &PrivateKey) -> Result<u128, String> {
+    let worker = &sim.workers[miner];
+    let now = worker.rt.state().unwrap().timestamp;
+    let mut session =
+        veil_client::query::Session::new(who, &sim.identity, vec![*id], now, 3_600_000);
+    let call = QueryCall {
+        contract: *id,
+        input: [&[0u8][..], who.public_key().as_ref()].concat(),
+        min_height: 0,
+    };
+    let (request, pending) = session
+        .seal(
+            &sim.identity,
+            &worker.key(),
+            &worker.rt.identity().ecdh_public(),
+            &call,
+            true,
+        )
+        .unwrap();
+    let sealed = worker
+        .rt
+        .query(&Request::from_view(&request).unwrap())
+        .map_err(|e| e.to_string())?;
+    match pending.open(&to_hex(sealed)).unwrap().outcome {
+        QueryOutcome::Ok(bytes) => Ok(u128::from_le_bytes(bytes.try_into().unwrap())),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+fn recovery_of(sim: &Sim, worker: usize, id: &ContractId) -> Option<bool> {
+    let snapshot = sim.workers[worker].rt.snapshot();
+    snapshot
+        .miner
+        .running
+        .get(id)
+        .map(|r| r.contract.recovery.is_some())
+}
+
+fn scenario(seed: u64) {
+    let name: &'static str = Box::leak(format!("recovery-{seed}").into_boxed_str());
+    // Eras of 12 blocks, heartbeats every 3; workers 0-2 are gatekeepers, 3-5 miners.
+    let mut sim = Sim::with_heartbeats(name, 6, 3, 3);
+    sim.run_until(60, launched);
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let gov = sim.genesis.operator.clone();
+    let params = ContractParams {
+        checkpoint_interval: 4,
+        // Long enough that only the liveness rule moves the contract here.
+        checkpoint_grace: 1_000,
+        ..ContractParams::default()
+    };
+    sim.submit(
+        &gov,
+        Call::Governance(veil_primitives::GovernanceCall::SetContractParams(params)),
+    )
+    .unwrap();
+    let developer = PrivateKey::from_seed(5000 + seed);
+    let users: Vec<PrivateKey> = (0..3)
+        .map(|i| PrivateKey::from_seed(5100 + 10 * seed + i))
+        .collect();
+    for who in users.iter().chain([&developer]) {
+        let to = who.public_key();
+        sim.submit(
+            &gov,
+            Call::Transfer {
+                to,
+                amount: 100_000_000,
+            },
+        )
+        .unwrap();
+    }
+    sim.block();
+    let old = 4;
+    let token = crate::messages::deploy(
+        &mut sim,
+        &developer,
+        &crate::messages::vm_support::example("token"),
+        old,
+    );
+    let supply = 1_000_000u128;
+    let init = crate::contracts::send(&mut sim, &developer, &token, &supply.to_le_bytes());
+    assert!(matches!(init, Reply::Ok { .. }), "{init:?}");
+
+    // Transfers between four holders; the chain's order decides which succeed, so the model is
+    // built from their outcomes at the end.
+    let holders: Vec<&PrivateKey> = [&developer].into_iter().chain(&users).collect();
+    let mut sent: Vec<Sent> = Vec::new();
+    let mut transfers = |sim: &mut Sim, rng: &mut Rng, n: usize| {
+        for _ in 0..n {
+            // Half from the developer (who holds the supply), half between users.
+            let from = if rng.next().is_multiple_of(2) {
+                0
+            } else {
+                1 + (rng.next() % 3) as usize
+            };
+            let to = (from + 1 + (rng.next() % 3) as usize) % 4;
+            let amount = (rng.next() % 1_000) as u128 + 1;
+            if let Some(s) = submit(sim, &token, &holders, (from, to), amount) {
+                sent.push(s);
+            }
+        }
+    };
+
+    // A steady load while the miner checkpoints.
+    for _ in 0..6 {
+        transfers(&mut sim, &mut rng, 3);
+        sim.hosts();
+        sim.block();
+    }
+    sim.run_until(30, |s| {
+        info(s, &token).checkpoint.is_some_and(|c| c.log.count > 1)
+    });
+    let first = sim
+        .read(async |o| veil_chain::contracts::checkpoint_bytes(o, &token).await)
+        .unwrap()
+        .unwrap();
+    // More load, and at least one newer checkpoint: `first` is now stale.
+    sim.run_until(40, |s| {
+        info(s, &token)
+            .checkpoint
+            .is_some_and(|c| c.height > first.0.height)
+    });
+    for _ in 0..(2 + rng.next() % 4) {
+        transfers(&mut sim, &mut rng, 3);
+        sim.hosts();
+        sim.block();
+    }
+
+    // The miner's host dies; transfers keep coming until the chain moves the contract.
+    sim.workers[old].offline = true;
+    let mut moved = None;
+    for _ in 0..80 {
+        transfers(&mut sim, &mut rng, 2);
+        sim.hosts();
+        for m in sim.block() {
+            if let Ok(veil_primitives::contract::ContractEvent::Assigned {
+                contract,
+                reason,
+                miner,
+                ..
+            }) = commonware_codec::DecodeExt::decode(m.payload.clone())
+                && contract == token
+            {
+                moved = Some((reason, miner));
+            }
+        }
+        if moved.is_some() {
+            break;
+        }
+    }
+    let (reason, to) = moved.expect("the contract never moved");
+    assert_eq!(reason, Reassignment::Unresponsive);
+    let new = sim.index_of(&to);
+    assert!(
+        new == 3 || new == 5,
+        "a miner that is not a gatekeeper takes it"
+    );
+    assert_eq!(recovery_of(&sim, new, &token), Some(true));
+
+    // A byzantine host: a tampered checkpoint, a stale one, a log with an entry left out, and
+    // a reordered log are each refused and change nothing.
+    let stale = to_hex(&first.1);
+    let attacks: Vec<(&str, crate::sim::Tamper)> = vec![
+        (
+            "tampered checkpoint",
+            Box::new(|r| {
+                let mut bytes = veil_primitives::from_hex(r.checkpoint.as_ref().unwrap()).unwrap();
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+                r.checkpoint = Some(to_hex(bytes));
+            }),
+        ),
+        (
+            "stale checkpoint",
+            Box::new(move |r| r.checkpoint = Some(stale.clone())),
+        ),
+        ("entry left out", Box::new(|r| drop(r.entries.pop()))),
+        (
+            "entries reordered",
+            Box::new(|r| {
+                if r.entries.len() >= 2 {
+                    r.entries.swap(0, 1);
+                } else {
+                    r.entries.clear();
+                }
+            }),
+        ),
+    ];
+    let gate = |s: &Sim| {
+        s.workers[new]
+            .rt
+            .snapshot()
+            .miner
+            .running
+            .get(&token)
+            .is_some_and(|r| r.contract.key.is_some())
+    };
+    for (attack, tamper) in attacks {
+        sim.workers[new].tamper_recovery(Some(tamper));
+        sim.run_until(30, |s| {
+            gate(s) && !s.workers[new].refused_recoveries().is_empty()
+        });
+        assert_eq!(recovery_of(&sim, new, &token), Some(true), "{attack}");
+        assert!(
+            balance(&sim, new, &token, &developer)
+                .unwrap_err()
+                .contains("recovering"),
+            "{attack}: queries wait for the recovery"
+        );
+    }
+
+    // An honest host: recovered, and every accepted transfer applied exactly once.
+    sim.workers[new].tamper_recovery(None);
+    sim.run_until(20, |s| recovery_of(s, new, &token) == Some(false));
+    for _ in 0..4 {
+        transfers(&mut sim, &mut rng, 3);
+        sim.hosts();
+        sim.block();
+    }
+    // Every accepted transfer has an outcome, and every miner that reported one reported the
+    // same: the model applies each successful transfer once.
+    let miners = [sim.workers[old].key(), sim.workers[new].key()];
+    let outcomes = |sim: &Sim, s: &Sent| -> Vec<bool> {
+        miners
+            .iter()
+            .filter_map(|m| {
+                let sender = holders[s.from].public_key();
+                let r = veil_client::command::find_result(
+                    &sim.chain.messages,
+                    m,
+                    &token,
+                    &sender,
+                    s.nonce,
+                )?;
+                let reply = veil_client::command::open(&s.reply_key, &sim.identity, &token, &r);
+                Some(matches!(reply.unwrap(), Reply::Ok { .. }))
+            })
+            .collect()
+    };
+    // Signed: the list is in submission order, not the chain's.
+    let mut model: Vec<i128> = vec![supply as i128, 0, 0, 0];
+    let mut applied = 0;
+    for s in &sent {
+        sim.run_until(20, |sim| !outcomes(sim, s).is_empty());
+        let seen = outcomes(&sim, s);
+        assert!(
+            seen.iter().all(|ok| *ok == seen[0]),
+            "seed {seed}: the miners disagree on a transfer's outcome"
+        );
+        if seen[0] {
+            model[s.from] -= s.amount as i128;
+            model[s.to] += s.amount as i128;
+            applied += 1;
+        }
+    }
+    assert!(
+        applied * 2 > sent.len(),
+        "only {applied} of {} applied",
+        sent.len()
+    );
+    let last = sent.last().unwrap();
+    let executed = result(
+        &mut sim,
+        &miners[1],
+        &token,
+        &holders[last.from].public_key(),
+        last.nonce,
+    )
+    .height;
+    sim.run_until(10, |s| {
+        s.workers[new].rt.state().unwrap().synced_height() >= executed
+    });
+    for (i, who) in holders.iter().enumerate() {
+        assert_eq!(
+            balance(&sim, new, &token, who),
+            Ok(model[i] as u128),
+            "seed {seed}: holder {i} after {applied} of {} transfers",
+            sent.len()
+        );
+    }
+    let total: i128 = model.iter().sum();
+    assert_eq!(total, supply as i128);
+
+    // The old miner comes back: it sees the contract moved, stops and wipes it.
+    sim.workers[old].offline = false;
+    sim.run_until(10, |s| recovery_of(s, old, &token).is_none());
+    assert!(balance(&sim, old, &token, &developer).is_err());
+}
+
+#[test]
+fn a_silent_miners_contract_moves_and_its_next_miner_applies_every_transfer_once() {
+    for seed in 1..=8 {
+        scenario(seed);
+    }
+}
