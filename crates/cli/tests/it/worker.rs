@@ -1404,3 +1404,226 @@ fn a_detached_devnet_that_fails_to_start_leaves_no_process_behind() {
     );
     procs.0.clear();
 }
+
+#[test]
+fn a_killed_miners_token_moves_to_another_miner_and_every_transfer_lands_once() {
+    let (dir, mut procs) = test_dir("recovery");
+    let file = start_devnet(&dir, &mut procs, &[]);
+    let rpc = file["nodes"][0]["rpc"].as_str().unwrap().to_string();
+    let workers = file["workers"].as_array().unwrap().clone();
+    let faucet = file["faucet_key"].as_str().unwrap().to_string();
+    let genesis_hash = file["genesis_hash"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = http(&rpc);
+    poll("the network to launch", Duration::from_secs(240), || {
+        let s = rt.block_on(node.status()).ok()?;
+        (s.phase == veil_rpc_api::PhaseView::Launched).then_some(())
+    });
+    let contracts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts");
+    let built = Command::new(VEIL)
+        .args(["contract", "build"])
+        .arg(&contracts)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    // The two miners: the token runs on the first; the chain moves it to the other.
+    let miners: Vec<(serde_json::Value, String)> = workers
+        .iter()
+        .filter_map(|w| {
+            let answer = rt
+                .block_on(http(w["pruntime"].as_str().unwrap()).info(None))
+                .ok()?;
+            let info: Info = answer.open().ok()?.1;
+            (!info.holds_root_key).then(|| (w.clone(), info.public_key))
+        })
+        .collect();
+    assert_eq!(miners.len(), 2);
+    let (old_worker, old_miner) = &miners[0];
+    let deployed = Command::new(VEIL)
+        .args([
+            "deploy",
+            "--rpc",
+            &rpc,
+            "--genesis-hash",
+            &genesis_hash,
+            "--from",
+            &faucet,
+        ])
+        .args([
+            "--miner",
+            old_miner,
+            "--init",
+            r#"{"supply": 10000}"#,
+            "--code",
+        ])
+        .arg(contracts.join("target/wasm32-unknown-unknown/release/veil_example_token.wasm"))
+        .output()
+        .unwrap();
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let token: serde_json::Value = serde_json::from_slice(&deployed.stdout).unwrap();
+    let token = token["contract"].as_str().unwrap().to_string();
+    let info = |contract: &str| -> serde_json::Value {
+        let out = Command::new(VEIL)
+            .args([
+                "contract",
+                "info",
+                "--rpc",
+                &rpc,
+                "--genesis-hash",
+                &genesis_hash,
+                contract,
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    let bob = dir.join("bob.json");
+    assert!(
+        Command::new(VEIL)
+            .args(["key", "generate", "--out"])
+            .arg(&bob)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let bob_id = to_hex(
+        read_json::<AccountKeyFile>(&bob)
+            .unwrap()
+            .private_key()
+            .unwrap()
+            .public_key(),
+    );
+
+    // A steady load: transfers of 1, 2, 3, ... to bob, each waiting for its result. The
+    // miner's pRuntime is killed after the third; the rest wait out the move.
+    let transfers = 8u64;
+    let (done, results) = std::sync::mpsc::channel();
+    let load = {
+        let (rpc, genesis_hash, faucet, token, bob_id) = (
+            rpc.clone(),
+            genesis_hash.clone(),
+            faucet.clone(),
+            token.clone(),
+            bob_id.clone(),
+        );
+        std::thread::spawn(move || {
+            for amount in 1..=transfers {
+                let out = Command::new(VEIL)
+                    .args([
+                        "call",
+                        "--rpc",
+                        &rpc,
+                        "--genesis-hash",
+                        &genesis_hash,
+                        "--from",
+                        &faucet,
+                        "--timeout",
+                        "300",
+                        "--contract",
+                        &token,
+                        "transfer",
+                    ])
+                    .arg(format!(r#"{{"to": "{bob_id}", "amount": {amount}}}"#))
+                    .output()
+                    .unwrap();
+                done.send((amount, out)).unwrap();
+            }
+        })
+    };
+    for _ in 0..3 {
+        let (amount, out) = results.recv().unwrap();
+        assert!(
+            out.status.success(),
+            "transfer {amount}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    poll("a checkpoint of the token", Duration::from_secs(60), || {
+        info(&token)["checkpoint"]["height"].as_u64()
+    });
+    kill_pruntime(old_worker);
+
+    // The chain finds the miner unresponsive at the end of an era and moves the token to the
+    // other miner, which recovers it from the checkpoint and the log.
+    let moved = poll("the token to move", Duration::from_secs(180), || {
+        let record = info(&token);
+        (record["miner"] != serde_json::json!(old_miner)
+            && record["miner"].is_string()
+            && record["assignment"] == 1)
+            .then_some(record)
+    });
+    assert_eq!(moved["miner"], serde_json::json!(miners[1].1));
+    for _ in 3..transfers {
+        let (amount, out) = results.recv_timeout(Duration::from_secs(360)).unwrap();
+        assert!(
+            out.status.success(),
+            "transfer {amount}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    load.join().unwrap();
+    let query = |from: &str, args: &str| -> Option<serde_json::Value> {
+        let out = Command::new(VEIL)
+            .args([
+                "query",
+                "--rpc",
+                &rpc,
+                "--genesis-hash",
+                &genesis_hash,
+                "--from",
+                from,
+                "--contract",
+                &token,
+                "balance",
+                args,
+            ])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap())
+    };
+    let sent: u64 = (1..=transfers).sum();
+    let answer = poll(
+        "bob's balance from the new miner",
+        Duration::from_secs(60),
+        || query(bob.to_str().unwrap(), &format!(r#"{{"who": "{bob_id}"}}"#)),
+    );
+    assert_eq!(answer["result"], sent, "{answer}");
+    assert_eq!(
+        answer["commitment"]["worker"],
+        serde_json::json!(miners[1].1)
+    );
+    let faucet_id = to_hex(
+        read_json::<AccountKeyFile>(Path::new(&faucet))
+            .unwrap()
+            .private_key()
+            .unwrap()
+            .public_key(),
+    );
+    let answer = query(&faucet, &format!(r#"{{"who": "{faucet_id}"}}"#)).unwrap();
+    assert_eq!(answer["result"], 10_000 - sent, "{answer}");
+
+    // The old miner comes back: it learns the token moved, stops it and says so.
+    restart_pruntime(&dir, &mut procs, old_worker);
+    poll(
+        "the old miner to let the token go",
+        Duration::from_secs(120),
+        || {
+            let log = std::fs::read_to_string(dir.join("pruntime-restarted.log")).ok()?;
+            log.contains("assigned to another miner").then_some(())
+        },
+    );
+}
