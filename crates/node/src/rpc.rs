@@ -300,6 +300,7 @@ where
         Ok(found.map(|(info, sealed)| CheckpointView {
             contract,
             record: CheckpointRecordView::new(&info),
+            encoded: to_hex(info.encode()),
             sealed: to_hex(sealed),
         }))
     }

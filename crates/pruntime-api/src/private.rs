@@ -185,6 +185,8 @@ pub struct RecoveringView {
     pub from_count: u64,
     /// The log position the entries must reach.
     pub to_count: u64,
+    /// The log position this worker has seen: a later checkpoint can be used up to here.
+    pub synced_count: u64,
 }
 
 /// `GetCheckpoint` result: a checkpoint of one contract as of pRuntime's last synced block.
@@ -207,12 +209,22 @@ pub struct CheckpointView {
 pub struct RecoverRequest {
     /// The contract id (hex).
     pub contract: String,
-    /// The sealed checkpoint the assignment names, reassembled from the chain's chunks (hex;
-    /// `null` when it names none).
-    pub checkpoint: Option<String>,
+    /// The checkpoint to start from: the chain's latest, which is the one the assignment named
+    /// or a later one (`null` when the chain has none).
+    pub checkpoint: Option<RecoverCheckpoint>,
     /// The contract's log entries after the checkpoint up to the assignment, in order: each an
-    /// encoded `LogEntry` (hex), as `veil_getContractLog` serves them.
+    /// encoded `LogEntry` (hex), as `veil_getContractLog` serves them. None when the checkpoint
+    /// was made after the assignment.
     pub entries: Vec<String>,
+}
+
+/// A checkpoint as the chain keeps it (`veil_getCheckpoint`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecoverCheckpoint {
+    /// The encoded `CheckpointInfo` record (hex).
+    pub record: String,
+    /// The sealed checkpoint (hex).
+    pub sealed: String,
 }
 
 /// `RecoverContract` result.

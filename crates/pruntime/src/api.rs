@@ -20,8 +20,11 @@ use jsonrpsee::{
 };
 use veil_metrics::{MetricsLayer, inc};
 use veil_primitives::{
-    Digest, Header, MAX_TX_BYTES_CAP, Message, contract::LogEntry, decode_hex, from_hex,
-    query::MAX_QUERY_BYTES, to_hex,
+    Digest, Header, MAX_TX_BYTES_CAP, Message,
+    contract::{CheckpointInfo, LogEntry},
+    decode_hex, from_hex,
+    query::MAX_QUERY_BYTES,
+    to_hex,
 };
 use veil_pruntime_api::{
     BootstrapRequest, BootstrapView, CheckpointView, EgressView, IdentityView, InitRequest,
@@ -385,10 +388,17 @@ impl PrivateApiServer for Api {
             decode_hex(&request.contract).map_err(|e| invalid(format!("contract: {e}")))?;
         let checkpoint = request
             .checkpoint
-            .as_deref()
-            .map(from_hex)
-            .transpose()
-            .map_err(|e| invalid(format!("checkpoint: {e}")))?;
+            .as_ref()
+            .map(|c| {
+                let record = from_hex(&c.record)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| CheckpointInfo::decode(b).map_err(|e| e.to_string()))
+                    .map_err(|e| invalid(format!("checkpoint record: {e}")))?;
+                let sealed =
+                    from_hex(&c.sealed).map_err(|e| invalid(format!("checkpoint: {e}")))?;
+                Ok::<_, ErrorObjectOwned>((record, sealed))
+            })
+            .transpose()?;
         let entries = request
             .entries
             .iter()
@@ -400,7 +410,10 @@ impl PrivateApiServer for Api {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let (log_count, height) = self
-            .change(move |r| r.recover(&id, checkpoint.as_deref(), &entries))
+            .change(move |r| {
+                let checkpoint = checkpoint.as_ref().map(|(c, b)| (c, b.as_slice()));
+                r.recover(&id, checkpoint, &entries)
+            })
             .await?;
         Ok(RecoveredView {
             contract: request.contract,

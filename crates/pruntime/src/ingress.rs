@@ -33,6 +33,7 @@ pub(crate) fn dispatch(
 ) -> Result<Vec<Message>, ExecutorError> {
     let me = out.identity.public_key();
     let mut mine = Vec::new();
+    let mut rolled_back = false;
     for Seen {
         height,
         block,
@@ -44,7 +45,23 @@ pub(crate) fn dispatch(
             (Origin::Contract(_), _) | (_, Destination::Contract(_)) => {
                 executor.on_log_message(height, &parent, &m);
             }
-            (Origin::Worker(w), _) if w == &me => next.outbox.confirm(m.sequence),
+            (Origin::Worker(w), _) if w == &me => {
+                if m.sequence >= next.outbox.next_sequence && !rolled_back {
+                    // Egress this store never signed: it lost state (set aside as corrupted,
+                    // or an older copy put back by the host). Harmless, as everything in it
+                    // derives from the chain, but worth saying.
+                    rolled_back = true;
+                    tracing::warn!(
+                        sequence = m.sequence,
+                        signed = next.outbox.next_sequence,
+                        height,
+                        "the chain carries egress of this worker that its local state never \
+                         signed: the state is older than the worker (reset or rolled back); \
+                         it is rebuilt from the chain"
+                    );
+                }
+                next.outbox.confirm(m.sequence)
+            }
             (Origin::Gatekeepers, Destination::Topic(t)) if t == CONTRACT_KEY_TOPIC => {
                 executor.on_key(&m.payload);
                 gatekeeper::on_routed(out, next, &m);

@@ -21,7 +21,7 @@ use veil_attestation::Evidence;
 use veil_primitives::{
     AccountId, Digest, GenesisNodeStatus, Header, Height, KeyHolder, Message, Registration,
     SignedGatekeeperMessage, SignedWorkerMessage,
-    contract::{LogEntry, SignedContractEgress},
+    contract::{CheckpointInfo, LogEntry, SignedContractEgress},
     namespace, to_hex,
 };
 use veil_pruntime_api::{Info, SignedAnswer, limits::MAX_CONTRACT_EGRESS_VIEW};
@@ -44,7 +44,7 @@ use crate::{
     },
     sealed::{
         dir::SealedDir,
-        kv::{Batch, SealedKv},
+        kv::{Batch, KvError, SealedKv},
     },
     state::State,
     sync::{Batch as SyncBatch, SyncError},
@@ -69,6 +69,23 @@ pub struct Bootstrapped {
     /// ([veil_attestation::genesis_report_data]); dev evidence still needs the dev RA
     /// service's signature, DCAP evidence its collateral.
     pub evidence: veil_attestation::Evidence,
+}
+
+/// Moves a corrupted store out of the way (never deleted: an operator may want to look at it);
+/// returns where it went.
+fn set_aside(data_dir: &Path, store_dir: &Path) -> anyhow::Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut aside = data_dir.join(format!("{STORE_DIR}.corrupt-{stamp}"));
+    let mut n = 0;
+    while aside.exists() {
+        n += 1;
+        aside = data_dir.join(format!("{STORE_DIR}.corrupt-{stamp}-{n}"));
+    }
+    std::fs::rename(store_dir, &aside)
+        .map_err(|e| anyhow::anyhow!("cannot set the corrupted store aside: {e}"))?;
+    Ok(aside)
 }
 
 /// Everything readers see, consistent as of the last committed change.
@@ -110,13 +127,31 @@ impl Runtime {
         let sealed = SealedDir::new(data_dir, root.clone(), measurement.clone())?;
         let (identity, created) = Identity::load_or_create(&sealed)?;
         let store_dir = data_dir.join(STORE_DIR);
-        let store = SealedKv::open(
-            &store_dir,
-            &root,
-            &measurement,
-            identity.public_key().as_ref(),
-        )
-        .map_err(|e| anyhow::anyhow!("sealed store in {}: {e}", data_dir.display()))?;
+        let open = || {
+            SealedKv::open(
+                &store_dir,
+                &root,
+                &measurement,
+                identity.public_key().as_ref(),
+            )
+        };
+        let store = match open() {
+            Ok(store) => store,
+            // Everything in the store derives from the chain: set it aside and start over.
+            Err(e @ (KvError::CorruptFrame { .. } | KvError::Corrupt { .. })) => {
+                let aside = set_aside(data_dir, &store_dir)?;
+                tracing::error!(
+                    error = %e,
+                    aside = %aside.display(),
+                    "the sealed store is corrupted: set aside, starting from an empty one; the \
+                     host initializes it and syncs it from genesis again, and the contracts this \
+                     worker runs recover from their latest checkpoints on chain"
+                );
+                open()
+                    .map_err(|e| anyhow::anyhow!("sealed store in {}: {e}", data_dir.display()))?
+            }
+            Err(e) => anyhow::bail!("sealed store in {}: {e}", data_dir.display()),
+        };
         let vm = Vm::new(contract_limits());
         let snapshot = Snapshot {
             state: State::load(&store)?,
@@ -419,13 +454,14 @@ impl Runtime {
         )?)
     }
 
-    /// Recovers contract `id`, assigned here from another miner, from the checkpoint the chain
-    /// named and the log entries after it (see [recovery]); commits only if all of it checks.
+    /// Recovers contract `id`, assigned here, from a checkpoint (the one the chain named or a
+    /// later one) and the log entries after it (see [recovery]); commits only if all of it
+    /// checks.
     /// Returns the recovered log position and the height of the last command it ran.
     pub fn recover(
         &self,
         id: &Digest,
-        sealed: Option<&[u8]>,
+        checkpoint: Option<(&CheckpointInfo, &[u8])>,
         entries: &[LogEntry],
     ) -> Result<(u64, Height), RuntimeError> {
         let mut w = self.write();
@@ -442,7 +478,7 @@ impl Runtime {
             &offered,
             (*snap.miner).clone(),
         );
-        let recovered = executor.recover(id, sealed, entries, state.synced_height())?;
+        let recovered = executor.recover(id, checkpoint, entries, state.synced_height())?;
         let mut next = state.clone();
         executor.emit_results(&self.emitter(&chain), &mut next.outbox);
         let (mut contracts, mut commit, changed) = executor.finish();
@@ -575,6 +611,7 @@ impl Runtime {
                         checkpoint_height: rec.checkpoint.as_ref().map(|c| c.height),
                         from_count: rec.checkpoint.as_ref().map_or(0, |c| c.log.count),
                         to_count: rec.target.count,
+                        synced_count: rec.tail.count,
                     }
                 }),
             })

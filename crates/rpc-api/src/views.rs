@@ -483,6 +483,8 @@ pub struct CheckpointView {
     pub contract: String,
     /// Its record.
     pub record: CheckpointRecordView,
+    /// The record, encoded (`CheckpointInfo`, hex): what a recovering miner checks it under.
+    pub encoded: String,
     /// The sealed checkpoint (hex).
     pub sealed: String,
 }

@@ -17,7 +17,9 @@ use veil_primitives::{
     contract::{ContractCall, LogEntry, SignedCheckpointChunk},
     from_hex, to_hex,
 };
-use veil_pruntime_api::{ContractStatusView, RecoverRequest, RecoveringView, SideEffectsView};
+use veil_pruntime_api::{
+    ContractStatusView, RecoverCheckpoint, RecoverRequest, RecoveringView, SideEffectsView,
+};
 use veil_rpc_api::limits::MAX_LOG_ENTRIES;
 
 use super::{Duties, MAX_EGRESS_IN_FLIGHT, TX_TTL};
@@ -72,22 +74,33 @@ impl Duties {
         contract: &str,
         recovering: &RecoveringView,
     ) -> anyhow::Result<()> {
-        let checkpoint = match recovering.checkpoint_height {
-            None => None,
-            Some(height) => {
-                let found = node
-                    .checkpoint(contract.to_string())
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("the chain has no checkpoint of it"))?;
-                anyhow::ensure!(
-                    found.record.height == height,
-                    "the chain's latest checkpoint is at height {}, the assignment named {height}",
-                    found.record.height
-                );
-                Some(found.sealed)
-            }
+        // The chain's latest checkpoint: the one the assignment named, or a later one.
+        let found = node.checkpoint(contract.to_string()).await?;
+        if let Some(named) = recovering.checkpoint_height {
+            anyhow::ensure!(
+                found.as_ref().is_some_and(|c| c.record.height >= named),
+                "the chain no longer has the checkpoint at height {named} the assignment named, \
+                 nor a later one"
+            );
+        }
+        if let Some(c) = &found
+            && c.record.log_count > recovering.synced_count
+        {
+            // Made after this worker's sync: usable once it has synced that far.
+            return Ok(());
+        }
+        let (checkpoint, mut from, start) = match found {
+            Some(c) => (
+                Some(RecoverCheckpoint {
+                    record: c.encoded,
+                    sealed: c.sealed,
+                }),
+                c.record.height + 1,
+                c.record.log_count,
+            ),
+            None => (None, 0, 0),
         };
-        let needed = recovering.to_count.saturating_sub(recovering.from_count) as usize;
+        let needed = recovering.to_count.saturating_sub(start) as usize;
         info!(
             contract,
             checkpoint = recovering.checkpoint_height,
@@ -95,7 +108,6 @@ impl Duties {
             "recovering a contract assigned here"
         );
         let mut entries = Vec::with_capacity(needed);
-        let mut from = recovering.checkpoint_height.map_or(0, |h| h + 1);
         while entries.len() < needed {
             let page = node
                 .contract_log(contract.to_string(), from, MAX_LOG_ENTRIES)

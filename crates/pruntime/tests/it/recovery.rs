@@ -227,20 +227,29 @@ fn scenario(seed: u64) {
 
     // A byzantine host: a tampered checkpoint, a stale one, a log with an entry left out, and
     // a reordered log are each refused and change nothing.
-    let stale = to_hex(&first.1);
+    let stale = veil_pruntime_api::RecoverCheckpoint {
+        record: to_hex(commonware_codec::Encode::encode(&first.0)),
+        sealed: to_hex(&first.1),
+    };
+    let stale_bytes = stale.sealed.clone();
     let attacks: Vec<(&str, crate::sim::Tamper)> = vec![
         (
             "tampered checkpoint",
             Box::new(|r| {
-                let mut bytes = veil_primitives::from_hex(r.checkpoint.as_ref().unwrap()).unwrap();
+                let c = r.checkpoint.as_mut().unwrap();
+                let mut bytes = veil_primitives::from_hex(&c.sealed).unwrap();
                 let last = bytes.len() - 1;
                 bytes[last] ^= 1;
-                r.checkpoint = Some(to_hex(bytes));
+                c.sealed = to_hex(bytes);
             }),
         ),
         (
             "stale checkpoint",
             Box::new(move |r| r.checkpoint = Some(stale.clone())),
+        ),
+        (
+            "stale checkpoint under the latest record",
+            Box::new(move |r| r.checkpoint.as_mut().unwrap().sealed = stale_bytes.clone()),
         ),
         ("entry left out", Box::new(|r| drop(r.entries.pop()))),
         (
@@ -360,4 +369,127 @@ fn a_silent_miners_contract_moves_and_its_next_miner_applies_every_transfer_once
     for seed in 1..=8 {
         scenario(seed);
     }
+}
+
+#[test]
+fn a_miner_whose_local_state_is_corrupted_starts_over_from_the_chains_checkpoint() {
+    let (logs, _guard) = crate::bootstrap::capture_logs();
+    let mut sim = Sim::new("corrupted", 5, 3);
+    sim.run_until(60, launched);
+    let gov = sim.genesis.operator.clone();
+    let params = ContractParams {
+        checkpoint_interval: 4,
+        checkpoint_grace: 1_000,
+        ..ContractParams::default()
+    };
+    sim.submit(
+        &gov,
+        Call::Governance(veil_primitives::GovernanceCall::SetContractParams(params)),
+    )
+    .unwrap();
+    let developer = PrivateKey::from_seed(6000);
+    let bob = PrivateKey::from_seed(6001);
+    sim.submit(
+        &gov,
+        Call::Transfer {
+            to: developer.public_key(),
+            amount: 100_000_000,
+        },
+    )
+    .unwrap();
+    sim.block();
+    let miner = 4;
+    let token = crate::messages::deploy(
+        &mut sim,
+        &developer,
+        &crate::messages::vm_support::example("token"),
+        miner,
+    );
+    let supply = 1_000_000u128;
+    crate::contracts::send(&mut sim, &developer, &token, &supply.to_le_bytes());
+    let pay = |sim: &mut Sim, amount: u128| {
+        let reply = crate::contracts::send(
+            sim,
+            &developer,
+            &token,
+            &transfer(&bob.public_key(), amount),
+        );
+        assert!(matches!(reply, Reply::Ok { .. }), "{reply:?}");
+        amount
+    };
+    let mut sent = 0u128;
+    for amount in 1..=6 {
+        sent += pay(&mut sim, amount);
+    }
+    sim.run_until(30, |s| {
+        info(s, &token).checkpoint.is_some_and(|c| c.log.count >= 7)
+    });
+    for amount in 7..=9 {
+        sent += pay(&mut sim, amount);
+    }
+    let log_count = info(&sim, &token).log.count;
+
+    // A frame in the middle of the store's log is damaged; pRuntime restarts.
+    sim.reopen(miner, |data| {
+        let log = std::fs::read_dir(data.join("store"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "log"))
+            .unwrap();
+        let mut bytes = std::fs::read(&log).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        std::fs::write(&log, bytes).unwrap();
+    });
+    let logs_now = |logs: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>| {
+        String::from_utf8_lossy(&logs.lock().unwrap()).into_owned()
+    };
+    assert!(
+        logs_now(&logs).contains("the sealed store is corrupted"),
+        "pRuntime says what happened"
+    );
+    assert!(
+        std::fs::read_dir(sim.workers[miner].dir.0.join("data"))
+            .unwrap()
+            .flatten()
+            .any(|e| e
+                .file_name()
+                .to_string_lossy()
+                .starts_with("store.corrupt-")),
+        "the damaged store is kept aside"
+    );
+    // Its host initializes it again; it syncs from genesis, and the token recovers from the
+    // checkpoint on chain (not from its first command).
+    sim.run_until(60, |s| recovery_of(s, miner, &token) == Some(false));
+    let text = logs_now(&logs);
+    assert!(
+        text.contains("local state never signed"),
+        "it notices it is older than the worker"
+    );
+    let recovered = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("contract recovered: it runs here"))
+        .unwrap()
+        .to_string();
+    assert!(
+        recovered.contains(" from="),
+        "started from a checkpoint: {recovered}"
+    );
+    let replayed: u64 = recovered
+        .split("replayed=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(
+        replayed < log_count,
+        "{replayed} of {log_count} entries replayed"
+    );
+    assert_eq!(balance(&sim, miner, &token, &bob), Ok(sent));
+    assert_eq!(balance(&sim, miner, &token, &developer), Ok(supply - sent));
+    // And it runs on: a transfer after the recovery.
+    sent += pay(&mut sim, 10);
+    assert_eq!(balance(&sim, miner, &token, &bob), Ok(sent));
 }

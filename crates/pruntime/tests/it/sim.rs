@@ -409,6 +409,7 @@ impl ChainClient for ChainSim {
             .result(Ok(found.map(|(info, sealed)| CheckpointView {
                 contract,
                 record: CheckpointRecordView::new(&info),
+                encoded: to_hex(info.encode()),
                 sealed: to_hex(sealed),
             })))
     }
@@ -647,8 +648,14 @@ impl Sim {
             genesis_hash: blocks.headers[0].hash(),
         };
         let traffic = Traffic::default();
+        // pRuntime's changes run on tokio's blocking threads: they log to this thread's
+        // subscriber too (tests capture it).
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .on_thread_start(move || {
+                std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+            })
             .build()
             .unwrap();
         let _entered = tokio.enter();
@@ -740,6 +747,26 @@ impl Sim {
             sim.add_worker(op, i < candidates);
         }
         sim
+    }
+
+    /// Restarts worker `i`'s pRuntime from its data directory, after `damage` did what it does
+    /// to the files (a crash, a corruption); its host carries on.
+    pub(crate) fn reopen(&mut self, i: usize, damage: impl FnOnce(&std::path::Path)) {
+        let traffic = self.traffic.clone();
+        let _entered = self.tokio.enter();
+        let node = &mut self.workers[i];
+        let data = node.dir.0.join("data");
+        damage(&data);
+        let tee = DevTee::new(&node.dir.0.join("dev-key")).unwrap();
+        let (rt, _) = Runtime::open(Box::new(tee), &data).unwrap();
+        let api = Api::new(rt);
+        node.rt = api.runtime().clone();
+        node.port = InProcess {
+            api,
+            traffic,
+            tamper: Default::default(),
+            refused: Default::default(),
+        };
     }
 
     /// Every byte the hosts saw or sent, and every chain message and transaction.

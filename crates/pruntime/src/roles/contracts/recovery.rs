@@ -7,12 +7,14 @@
 //! ([checkpoint_aad]), so only a pRuntime holding the contract key makes or opens one, and one
 //! opens only as the checkpoint the chain names.
 //!
-//! Recovery starts from the checkpoint the chain's assignment event names (none: from an empty
-//! state) and replays the log entries the host brings, checking first that their fold ends
-//! exactly at the log position the event names: an entry left out, added, altered or
-//! reordered fails the whole recovery, as does an older or another contract's checkpoint (its
+//! Recovery starts from the checkpoint the chain's assignment event names, or a later one (none:
+//! from an empty state), and replays the log entries the host brings, checking first that their
+//! fold ends exactly at the log position the event names: an entry left out, added, altered or
+//! reordered fails the whole recovery, as does an older checkpoint or another contract's (its
 //! associated data differs). Then it replays the entries that arrived while it waited, and the
-//! contract runs. Replayed entries run exactly as they did on the previous miner (same inputs,
+//! contract runs. Every contract assigned to a worker recovers, a new one trivially (no
+//! checkpoint, no entries), so a worker that lost its local state and re-synced from genesis
+//! starts its contracts from their latest checkpoints, not from their first command. Replayed entries run exactly as they did on the previous miner (same inputs,
 //! same block data, same randomness), so the state, the counters and the queued messages are
 //! the previous miner's, re-signed by this one; queued messages the chain routed meanwhile are
 //! confirmed by the replayed copies.
@@ -110,6 +112,18 @@ pub enum RecoveryError {
         size: usize,
         /// Limit.
         max: u32,
+    },
+    /// The checkpoint is past what this worker has synced: it can be used once it has.
+    #[error(
+        "the checkpoint of contract {contract} includes {checkpoint} log entries, this worker has synced {synced}: try again once it has synced further"
+    )]
+    Ahead {
+        /// The contract (hex).
+        contract: String,
+        /// The checkpoint's log position.
+        checkpoint: u64,
+        /// The log position this worker has seen.
+        synced: u64,
     },
     /// The local store lost an entry it kept for the recovery.
     #[error("waiting log entry {0} of the recovery is missing from the sealed store")]
@@ -282,13 +296,21 @@ pub fn open(
 }
 
 impl Executor<'_> {
-    /// Recovers `id`, at synced height `now`, from the checkpoint the chain named (`sealed`, `None` when it named
-    /// none) and the log `entries` after it, then the entries that waited here; the contract
-    /// runs from then on. Refused, changing nothing, unless all of it checks out.
+    /// Recovers `id`, at synced height `now`, from `checkpoint` (its record and sealed bytes;
+    /// `None`: from the contract's first entry) and the log `entries` after it, then the
+    /// entries that waited here; the contract runs from then on. Refused, changing nothing,
+    /// unless all of it checks out.
+    ///
+    /// The checkpoint may be the one the assignment named or any later one (a miner that
+    /// recovers late, or that lost its local state and re-synced, finds a newer one on chain),
+    /// never an earlier one. It must open under its record (only a holder of the contract key
+    /// made it), and its log position must lie on the chain's log: the entries given must fold
+    /// from it to the assignment's position, or, for a checkpoint made after the assignment,
+    /// the waiting entries must fold from the assignment's position to it.
     pub(crate) fn recover(
         &mut self,
         id: &ContractId,
-        sealed: Option<&[u8]>,
+        checkpoint: Option<(&CheckpointInfo, &[u8])>,
         entries: &[LogEntry],
         now: Height,
     ) -> Result<(u64, Height), RecoveryError> {
@@ -308,39 +330,38 @@ impl Executor<'_> {
             .key
             .clone()
             .ok_or_else(|| RecoveryError::NoKey(hex()))?;
-        let (start, from) = match (&recovery.checkpoint, sealed) {
-            (Some(info), Some(bytes)) => (open(self.chain, id, &key, info, bytes)?, info.log),
+        let bad = |height, reason: &str| RecoveryError::BadCheckpoint {
+            contract: hex(),
+            height,
+            reason: reason.into(),
+        };
+        let (start, from) = match (checkpoint, &recovery.checkpoint) {
             (None, None) => (CheckpointState::default(), ContractLog::default()),
-            (expected, given) => {
-                let describe = |c: Option<Height>| match c {
-                    Some(h) => format!("the checkpoint at height {h}"),
-                    None => "no checkpoint".into(),
-                };
+            (None, Some(named)) => {
                 return Err(RecoveryError::WrongStart {
                     contract: hex(),
-                    expected: describe(expected.as_ref().map(|c| c.height)),
-                    given: given.map_or("no checkpoint".into(), |_| "a checkpoint".into()),
+                    expected: format!("the checkpoint at height {} or a later one", named.height),
+                    given: "no checkpoint".into(),
                 });
+            }
+            (Some((info, bytes)), named) => {
+                if let Some(named) = named {
+                    if info.log.count < named.log.count {
+                        return Err(bad(
+                            info.height,
+                            "it is older than the checkpoint the assignment named",
+                        ));
+                    }
+                    if info.log.count == named.log.count && info != named {
+                        return Err(bad(
+                            info.height,
+                            "it is not the checkpoint the assignment named",
+                        ));
+                    }
+                }
+                (open(self.chain, id, &key, info, bytes)?, info.log)
             }
         };
-        // The entries must be exactly the chain's, from the checkpoint to the assignment.
-        let mut log = from;
-        for (index, e) in entries.iter().enumerate() {
-            if !in_log(id, &e.message) {
-                return Err(RecoveryError::NotInLog {
-                    contract: hex(),
-                    index,
-                });
-            }
-            log.fold(e.height, &e.parent, &e.message);
-        }
-        if log != recovery.target {
-            return Err(RecoveryError::LogMismatch {
-                given: entries.len(),
-                expected: recovery.target.count,
-                got: log.count,
-            });
-        }
         let mut waiting = Vec::with_capacity(recovery.waiting as usize);
         for n in 0..recovery.waiting {
             let bytes = self
@@ -350,10 +371,54 @@ impl Executor<'_> {
             let entry = LogEntry::decode_cfg(bytes.to_vec(), &(MAX_TX_BYTES_CAP as usize))
                 .map_err(|_| RecoveryError::MissingWaiting(n))?;
             waiting.push(entry);
+        }
+        let replay: Vec<&LogEntry> = if from.count <= recovery.target.count {
+            // The entries given lead exactly from the checkpoint to the assignment.
+            let mut log = from;
+            for (index, e) in entries.iter().enumerate() {
+                if !in_log(id, &e.message) {
+                    return Err(RecoveryError::NotInLog {
+                        contract: hex(),
+                        index,
+                    });
+                }
+                log.fold(e.height, &e.parent, &e.message);
+            }
+            if log != recovery.target {
+                return Err(RecoveryError::LogMismatch {
+                    given: entries.len(),
+                    expected: recovery.target.count,
+                    got: log.count,
+                });
+            }
+            entries.iter().chain(&waiting).collect()
+        } else {
+            // Made after the assignment: the waiting entries lead to it.
+            let skip = (from.count - recovery.target.count) as usize;
+            if skip > waiting.len() {
+                return Err(RecoveryError::Ahead {
+                    contract: hex(),
+                    checkpoint: from.count,
+                    synced: recovery.tail.count,
+                });
+            }
+            let mut log = recovery.target;
+            for e in &waiting[..skip] {
+                log.fold(e.height, &e.parent, &e.message);
+            }
+            if log != from {
+                return Err(bad(
+                    checkpoint.map_or(0, |(c, _)| c.height),
+                    "its log position is not on this contract's log",
+                ));
+            }
+            waiting[skip..].iter().collect()
+        };
+        for n in 0..recovery.waiting {
             self.commit.delete(recovery_key(id, n));
         }
         self.install(id, start, from);
-        for e in entries.iter().chain(&waiting) {
+        for e in &replay {
             self.apply_entry(id, e.height, &e.parent, &e.message);
         }
         self.keep_results_since(id, now.saturating_sub(RESULT_WINDOW));
@@ -361,8 +426,8 @@ impl Executor<'_> {
         debug_assert_eq!(r.contract.log, recovery.tail);
         tracing::info!(
             contract = hex(),
-            from = recovery.checkpoint.as_ref().map(|c| c.height),
-            replayed = entries.len() + waiting.len(),
+            from = checkpoint.map(|(c, _)| c.height),
+            replayed = replay.len(),
             "contract recovered: it runs here from now on"
         );
         Ok((r.contract.log.count, r.contract.height))

@@ -159,9 +159,9 @@ impl<'a> Executor<'a> {
         self.save(id);
     }
 
-    /// A contracts event: a contract instantiated here starts running; one assigned here from
-    /// another miner starts recovering (unless this worker already runs it up to the log the
-    /// event names); one assigned away stops and is wiped.
+    /// A contracts event: a contract instantiated or assigned here starts recovering (a new one
+    /// from nothing; unless this worker already runs it up to the log the event names); one
+    /// assigned away stops and is wiped.
     pub(crate) fn on_event(&mut self, payload: &[u8]) -> Result<(), ExecutorError> {
         let (contract, code, developer, miner, assignment, recovery) =
             match ContractEvent::decode(payload.to_vec()) {
@@ -171,7 +171,16 @@ impl<'a> Executor<'a> {
                     developer,
                     miner,
                     ..
-                }) => (contract, code, developer, miner, 0, None),
+                }) => {
+                    // A new contract recovers too, trivially: from no checkpoint and no entry.
+                    let recovery = Recovery {
+                        target: ContractLog::default(),
+                        checkpoint: None,
+                        waiting: 0,
+                        tail: ContractLog::default(),
+                    };
+                    (contract, code, developer, miner, 0, Some(recovery))
+                }
                 Ok(ContractEvent::Assigned {
                     contract,
                     code,
@@ -230,7 +239,7 @@ impl<'a> Executor<'a> {
             && r.contract.recovery.is_none()
             && recovery
                 .as_ref()
-                .is_none_or(|rec| rec.target == r.contract.log)
+                .is_some_and(|rec| rec.target == r.contract.log && assignment > 0)
         {
             r.contract.assignment = assignment;
             r.contract.key = None;
