@@ -191,6 +191,8 @@ fn main() -> anyhow::Result<()> {
         messages: blocks.messages[1..=2].to_vec(),
         code: vec![wasm.clone()],
     })?;
+    // Its host's recovery of a new contract: nothing to recover; the waiting init runs.
+    runtime.recover(&id, None, &[])?;
     let snapshot = runtime.snapshot();
     let running = snapshot
         .miner

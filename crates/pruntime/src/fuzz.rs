@@ -57,5 +57,17 @@ proptest! {
         prop_assert!(open_checkpoint(&[7; 32], &chain(), &bytes).is_err());
         let _ = GatekeeperRole::decode(bytes.clone());
         let _ = Outbox::decode(bytes.clone());
+        // A host's checkpoint bytes: refused under any record, never a panic.
+        let info = veil_primitives::contract::CheckpointInfo {
+            height: 3,
+            log: Default::default(),
+            root: veil_primitives::hash(b"root"),
+            size: bytes.len() as u32,
+            miner: veil_primitives::PrivateKey::from_seed(4).public_key(),
+        };
+        let id = veil_primitives::hash(b"contract");
+        prop_assert!(crate::roles::contracts::recovery::open(&chain(), &id, &[9; 32], &info, &bytes).is_err());
+        let _ = crate::roles::contracts::recovery::CheckpointState::decode(bytes.clone());
+        let _ = crate::roles::contracts::Contract::decode(bytes.clone());
     }
 }

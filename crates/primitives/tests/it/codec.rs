@@ -5,10 +5,11 @@ use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use proptest::prelude::*;
 use veil_primitives::contract::{
-    Channel, CheckpointChunk, CheckpointInfo, CodeInfo, CommandMessage, CommandResult,
-    ContractCall, ContractEgress, ContractEvent, ContractGrant, ContractInfo, ContractKey,
-    ContractLog, ContractMessage, ContractParams, ContractReply, ContractResults, Envelope,
-    MessageOutcome, Reassignment, Reply, SignedContractEgress, bucket, contract_id, is_bucket,
+    Channel, CheckpointChunk, CheckpointInfo, CheckpointUpload, CodeInfo, CommandMessage,
+    CommandResult, ContractCall, ContractEgress, ContractEvent, ContractGrant, ContractInfo,
+    ContractKey, ContractLog, ContractMessage, ContractParams, ContractReply, ContractResults,
+    Envelope, LogEntry, MessageOutcome, Reassignment, Reply, SignedCheckpointChunk,
+    SignedContractEgress, bucket, contract_id, is_bucket,
 };
 use veil_primitives::{
     Block, BlockLimits, Call, ChainIdentity, Destination, Divergence, Election, GatekeeperMessage,
@@ -282,6 +283,11 @@ proptest! {
         let _ = SignedContractEgress::decode(bytes.clone());
         let _ = MessageOutcome::decode(bytes.clone());
         let _ = Channel::decode(bytes.clone());
+        let _ = ContractLog::decode(bytes.clone());
+        let _ = CheckpointInfo::decode(bytes.clone());
+        let _ = CheckpointUpload::decode(bytes.clone());
+        let _ = SignedCheckpointChunk::decode(bytes.clone());
+        let _ = LogEntry::decode_cfg(bytes.clone(), &1024);
         let _ = Params::decode(bytes);
     }
 

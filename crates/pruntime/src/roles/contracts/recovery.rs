@@ -139,10 +139,10 @@ pub struct CheckpointState {
     pub executed: u64,
     /// Height of the last block that executed a command.
     pub height: Height,
-    /// Storage, in key order.
-    pub state: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Storage.
+    pub state: BTreeMap<Vec<u8>, Vec<u8>>,
     /// Next sequence of each channel to another contract.
-    pub sent: Vec<([u8; 32], u64)>,
+    pub sent: BTreeMap<[u8; 32], u64>,
     /// Messages and replies queued and not routed yet (unsigned: the next miner signs them).
     pub outbound: Vec<ContractEgress>,
 }
@@ -199,24 +199,23 @@ pub fn make(
         .key
         .as_ref()
         .ok_or_else(|| RecoveryError::NoKey(hex()))?;
-    let plain = CheckpointState {
+    // Encoded straight from the running state: no copy of it.
+    let plain = Borrowed {
         initialized: r.contract.initialized,
         executed: r.contract.executed,
         height: r.contract.height,
-        state: r
-            .state
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        sent: r.sent.iter().map(|(d, n)| (*d, *n)).collect(),
+        state: &r.state,
+        sent: &r.sent,
         outbound: miner
             .outbound
             .values()
             .filter(|s| s.egress.speaker() == id)
-            .map(|s| s.egress.clone())
+            .map(|s| &s.egress)
             .collect(),
     };
-    let root = state_root(id, r.state.iter());
+    // The store's root over the same records (kept current with each commit): what queries
+    // commit to, and what the next miner recomputes from the plaintext.
+    let root = r.root;
     let log = r.contract.log;
     let encoded = crate::sealed::encode_wiped(&plain);
     let sealed = sealing_key(chain, id, key).seal(
@@ -288,8 +287,8 @@ pub fn open(
         .map_err(|e| bad(e.to_string()))?;
     let state = CheckpointState::decode(plain.to_vec())
         .map_err(|e| bad(format!("its contents do not decode: {e}")))?;
-    let map: BTreeMap<&Vec<u8>, &Vec<u8>> = state.state.iter().map(|(k, v)| (k, v)).collect();
-    if map.len() != state.state.len() || state_root(id, map.into_iter()) != info.root {
+    // Keys decode in strictly ascending order (no duplicates), as the store holds them.
+    if state_root(id, state.state.iter()) != info.root {
         return Err(bad("its state does not hash to the recorded root".into()));
     }
     Ok(state)
@@ -452,12 +451,47 @@ impl Executor<'_> {
         r.contract.executed = start.executed;
         r.contract.height = start.height;
         r.contract.log = log;
-        r.state = Arc::new(start.state.into_iter().collect());
-        r.sent = Arc::new(start.sent.into_iter().collect());
+        r.state = Arc::new(start.state);
+        r.sent = Arc::new(start.sent);
         for egress in start.outbound {
             self.queue(egress);
         }
         self.save(id);
+    }
+}
+
+/// A running contract's checkpoint contents, borrowed: encodes exactly as [CheckpointState].
+struct Borrowed<'a> {
+    initialized: bool,
+    executed: u64,
+    height: Height,
+    state: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    sent: &'a BTreeMap<[u8; 32], u64>,
+    outbound: Vec<&'a ContractEgress>,
+}
+
+impl Write for Borrowed<'_> {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.initialized.write(buf);
+        self.executed.write(buf);
+        self.height.write(buf);
+        self.state.write(buf);
+        self.sent.write(buf);
+        self.outbound.len().write(buf);
+        for e in &self.outbound {
+            e.write(buf);
+        }
+    }
+}
+
+impl EncodeSize for Borrowed<'_> {
+    fn encode_size(&self) -> usize {
+        1 + 8
+            + 8
+            + self.state.encode_size()
+            + self.sent.encode_size()
+            + self.outbound.len().encode_size()
+            + self.outbound.iter().map(|e| e.encode_size()).sum::<usize>()
     }
 }
 
@@ -489,12 +523,67 @@ impl Read for CheckpointState {
             initialized: bool::read(buf)?,
             executed: u64::read(buf)?,
             height: u64::read(buf)?,
-            state: Vec::<(Vec<u8>, Vec<u8>)>::read_cfg(
+            state: BTreeMap::<Vec<u8>, Vec<u8>>::read_cfg(
                 buf,
                 &(RangeCfg::new(0..=max), (bytes, bytes)),
             )?,
-            sent: Vec::<([u8; 32], u64)>::read_cfg(buf, &(RangeCfg::new(0..=max), ((), ())))?,
+            sent: BTreeMap::<[u8; 32], u64>::read_cfg(buf, &(RangeCfg::new(0..=max), ((), ())))?,
             outbound: Vec::<ContractEgress>::read_cfg(buf, &(RangeCfg::new(0..=max), ()))?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use commonware_codec::Encode as _;
+    use veil_primitives::{
+        contract::{ContractMessage, ContractReply},
+        hash,
+    };
+
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_encodes_the_same_from_a_running_state_and_decodes_back() {
+        let state: BTreeMap<Vec<u8>, Vec<u8>> = (0u8..50)
+            .map(|i| (vec![i; 3], vec![i; i as usize]))
+            .collect();
+        let sent: BTreeMap<[u8; 32], u64> = [([1; 32], 4), ([2; 32], 9)].into();
+        let outbound = vec![
+            ContractEgress::Message(ContractMessage {
+                source: hash(b"a"),
+                destination: hash(b"b"),
+                sequence: 3,
+                fuel: 10,
+                envelope: None,
+            }),
+            ContractEgress::Reply(ContractReply {
+                source: hash(b"b"),
+                destination: hash(b"a"),
+                sequence: 0,
+                fuel: 10,
+                envelope: None,
+            }),
+        ];
+        let owned = CheckpointState {
+            initialized: true,
+            executed: 7,
+            height: 99,
+            state: state.clone(),
+            sent: sent.clone(),
+            outbound: outbound.clone(),
+        };
+        let borrowed = Borrowed {
+            initialized: true,
+            executed: 7,
+            height: 99,
+            state: &state,
+            sent: &sent,
+            outbound: outbound.iter().collect(),
+        };
+        let bytes = borrowed.encode();
+        assert_eq!(bytes, owned.encode());
+        assert_eq!(borrowed.encode_size(), bytes.len());
+        assert_eq!(CheckpointState::decode(bytes).unwrap(), owned);
     }
 }
