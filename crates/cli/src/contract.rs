@@ -54,6 +54,26 @@ pub(crate) enum ContractCommand {
         /// The contract id.
         contract: String,
     },
+    /// Move a contract to another registered miner (its developer's or governance's call).
+    /// The new miner recovers it from its latest checkpoint on chain and the log after it;
+    /// waits until the gatekeepers have handed it the contract key, then prints the record.
+    Assign {
+        /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
+        /// http://127.0.0.1:9944).
+        #[arg(long)]
+        rpc: Option<String>,
+        /// The genesis hash to trust (default: $VEIL_GENESIS_HASH, or the devnet's).
+        #[arg(long)]
+        genesis_hash: Option<String>,
+        /// The developer's (or governance's) key file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The new miner: a registered worker's id (`veil workers`).
+        #[arg(long)]
+        miner: String,
+        /// The contract id.
+        contract: String,
+    },
 }
 
 /// `veil contract`.
@@ -66,6 +86,73 @@ pub(crate) fn run(command: ContractCommand) -> anyhow::Result<()> {
             genesis_hash,
             contract,
         } => info(rpc, genesis_hash, &contract),
+        ContractCommand::Assign {
+            rpc,
+            genesis_hash,
+            from,
+            miner,
+            contract,
+        } => {
+            let id: Digest =
+                decode_hex(&contract).map_err(|e| anyhow::anyhow!("contract id: {e}"))?;
+            let miner = decode_hex(&miner).map_err(|e| anyhow::anyhow!("--miner: {e}"))?;
+            let key = read_json::<AccountKeyFile>(&from)?.private_key()?;
+            let genesis = pinned_genesis(genesis_hash)?;
+            let client = connect(&node_url(rpc))?;
+            runtime()?.block_on(async {
+                let trust = veil_client::light::trust(&client, &genesis).await?;
+                let info =
+                    assign(&client, &trust, &key, &id, &miner, Duration::from_secs(120)).await?;
+                println!("{}", serde_json::to_string_pretty(&record(&id, &info))?);
+                Ok(())
+            })
+        }
+    }
+}
+
+/// Moves contract `id` to `miner` as `key` (its developer or governance) and waits until the
+/// gatekeepers have granted the new miner the contract key (it then recovers the contract);
+/// returns the proved record.
+pub(crate) async fn assign(
+    client: &jsonrpsee::http_client::HttpClient,
+    trust: &veil_light::Trust,
+    key: &PrivateKey,
+    id: &Digest,
+    miner: &veil_primitives::AccountId,
+    timeout: Duration,
+) -> anyhow::Result<veil_primitives::contract::ContractInfo> {
+    let call = Call::Contract(ContractCall::Assign {
+        contract: *id,
+        miner: miner.clone(),
+    });
+    let (_, height) = transact(client, key, vec![call], "assignment", |_| ()).await?[0];
+    eprintln!(
+        "contract {} assigned to miner {} at height {height}; waiting for the gatekeepers to hand it the key ...",
+        to_hex(id),
+        to_hex(miner)
+    );
+    let deadline = Instant::now() + timeout;
+    loop {
+        let info = veil_client::contract::contract(client, trust, id, height)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("contract {} is not on chain", to_hex(id)))?;
+        anyhow::ensure!(
+            &info.miner == miner,
+            "contract {} moved on to miner {} meanwhile",
+            to_hex(id),
+            to_hex(&info.miner)
+        );
+        if info.granted {
+            eprintln!("the new miner holds the key and recovers the contract from the chain");
+            return Ok(info);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the gatekeepers did not hand the key to miner {} within {}s",
+            to_hex(miner),
+            timeout.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

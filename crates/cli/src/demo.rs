@@ -31,7 +31,7 @@ use veil_rpc_api::VeilApiClient as _;
 
 use crate::{
     call::{contract_abi, send},
-    contract::{compile, deploy_code, transact},
+    contract::{assign, compile, deploy_code, transact},
     devnet::layout::DevnetFile,
     rpc::{connect, runtime},
 };
@@ -400,6 +400,50 @@ pub(crate) async fn contracts(file: &DevnetFile, workspace: &Path) -> anyhow::Re
     )
     .await?;
 
+    // Recovery: the developer moves the token to the vault's miner, which rebuilds it from the
+    // chain: its latest checkpoint (if its miner has posted one) and the log after it.
+    if vault_miner != miner {
+        say(format!(
+            "moving the token to miner {}: it recovers the token from its checkpoint on chain and the log after it",
+            to_hex(&vault_miner)
+        ));
+        let moved = assign(
+            &demo.client,
+            &demo.trust,
+            &faucet,
+            &token,
+            &vault_miner,
+            Duration::from_secs(120),
+        )
+        .await?;
+        check(
+            "the chain names the new miner, which holds the contract key",
+            moved.miner == vault_miner && moved.granted,
+            format!("{moved:?}"),
+        )?;
+        for (name, who, expected) in [("alice", &alice, 530u128), ("bob", &bob, 700)] {
+            let got = recovered_query(&demo, who, &token, json!({ "who": account(who) })).await?;
+            check(
+                &format!("{name}'s balance, from the new miner: {expected}"),
+                got == Ok(json!(expected)),
+                format!("{got:?}"),
+            )?;
+        }
+        let out = demo
+            .call(
+                &bob,
+                &token,
+                "transfer",
+                json!({ "to": account(&alice), "amount": 100 }),
+            )
+            .await?;
+        check(
+            "bob's transfer of 100 to alice runs on the new miner",
+            out.get("error").is_none() && out.get("failed").is_none(),
+            &out,
+        )?;
+    }
+
     // The sealed-bid auction.
     let tip = demo.client.status().await?.height;
     let close = tip + 40;
@@ -460,4 +504,23 @@ pub(crate) async fn contracts(file: &DevnetFile, workspace: &Path) -> anyhow::Re
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// A balance query to a contract that may still be recovering on its new miner: asked again
+/// until it answers (at most a minute).
+async fn recovered_query(
+    demo: &Demo,
+    who: &PrivateKey,
+    contract: &ContractId,
+    args: Value,
+) -> anyhow::Result<Result<Value, String>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match demo.query(who, contract, "balance", args.clone(), 0).await {
+            Err(e) if e.to_string().contains("recovering") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
 }

@@ -1145,6 +1145,8 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         "bob asking for alice's balance is refused",
         "the vault, on the other miner, answers alice her deposit: 270",
         "the vault refused it and the token gave all 450 back",
+        "alice's balance, from the new miner: 530",
+        "bob's transfer of 100 to alice runs on the new miner",
         "the result stays sealed before the close",
         "only the winner and the price come out",
         "every check passed",

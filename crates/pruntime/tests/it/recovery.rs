@@ -493,3 +493,89 @@ fn a_miner_whose_local_state_is_corrupted_starts_over_from_the_chains_checkpoint
     sent += pay(&mut sim, 10);
     assert_eq!(balance(&sim, miner, &token, &bob), Ok(sent));
 }
+
+/// Copies directory `from` to `to`, recursively.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_miner_fed_an_old_copy_of_its_store_notices_and_rebuilds_the_same_state() {
+    let (logs, _guard) = crate::bootstrap::capture_logs();
+    let mut sim = Sim::new("rolled-back", 5, 3);
+    sim.run_until(60, launched);
+    let gov = sim.genesis.operator.clone();
+    let developer = PrivateKey::from_seed(7000);
+    let bob = PrivateKey::from_seed(7001);
+    sim.submit(
+        &gov,
+        Call::Transfer {
+            to: developer.public_key(),
+            amount: 100_000_000,
+        },
+    )
+    .unwrap();
+    sim.block();
+    let miner = 4;
+    let token = crate::messages::deploy(
+        &mut sim,
+        &developer,
+        &crate::messages::vm_support::example("token"),
+        miner,
+    );
+    let supply = 1_000_000u128;
+    crate::contracts::send(&mut sim, &developer, &token, &supply.to_le_bytes());
+    let pay = |sim: &mut Sim, amount: u128| {
+        let reply = crate::contracts::send(
+            sim,
+            &developer,
+            &token,
+            &transfer(&bob.public_key(), amount),
+        );
+        assert!(matches!(reply, Reply::Ok { .. }), "{reply:?}");
+        amount
+    };
+    let mut sent = pay(&mut sim, 5);
+    // The host keeps a copy of the store as it is now...
+    let saved = sim.workers[miner].dir.0.join("saved-store");
+    copy_dir(&sim.workers[miner].dir.0.join("data/store"), &saved);
+    let root_then = sim.workers[miner].rt.snapshot().miner.running[&token].root;
+    for amount in [6, 7, 8] {
+        sent += pay(&mut sim, amount);
+    }
+    let root_now = sim.workers[miner].rt.snapshot().miner.running[&token].root;
+    assert_ne!(root_then, root_now);
+    // ... and puts it back under a restarted pRuntime.
+    sim.reopen(miner, |data| {
+        std::fs::remove_dir_all(data.join("store")).unwrap();
+        copy_dir(&saved, &data.join("store"));
+    });
+    assert_eq!(
+        sim.workers[miner].rt.snapshot().miner.running[&token].root,
+        root_then,
+        "the old copy opens: it is authentic, only old"
+    );
+    // It syncs on from where the copy stopped, says the copy is older than the worker, and
+    // reaches the same state; nothing it posts again is refused (a refusal fails the sim).
+    let tip = sim.height();
+    sim.run_until(20, |s| {
+        s.workers[miner].rt.state().unwrap().synced_height() >= tip
+    });
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(text.contains("local state never signed"), "it notices");
+    assert_eq!(
+        sim.workers[miner].rt.snapshot().miner.running[&token].root,
+        root_now
+    );
+    assert_eq!(balance(&sim, miner, &token, &bob), Ok(sent));
+    sent += pay(&mut sim, 9);
+    assert_eq!(balance(&sim, miner, &token, &bob), Ok(sent));
+}
