@@ -226,6 +226,9 @@ pub async fn check<S: StateRead>(
             if info.developer != tx.sender && governance::authorize(o, &tx.sender).await.is_err() {
                 return Err(ContractError::NotDeveloper.into());
             }
+            if &info.miner == miner {
+                return Err(ContractError::SameMiner(to_hex(id)).into());
+            }
             registered_miner(o, miner).await?;
         }
         ContractCall::RevokeSession { .. } => {}
@@ -490,16 +493,17 @@ async fn check_checkpoint<S: StateRead>(
     if let Some(upload) = o
         .read::<CheckpointUpload>(&keys::checkpoint_upload(&chunk.contract))
         .await?
-        && upload.info == describe(signed)
-        && o.get(&keys::checkpoint_chunk(
-            &chunk.contract,
-            chunk.height,
-            chunk.index,
-        ))
-        .await?
-        .is_some()
     {
-        return Err(ContractError::DuplicateChunk(chunk.index).into());
+        if upload.info == describe(signed) {
+            let key = keys::checkpoint_chunk(&chunk.contract, chunk.height, chunk.index);
+            if o.get(&key).await?.is_some() {
+                return Err(ContractError::DuplicateChunk(chunk.index).into());
+            }
+        } else if chunk.height <= upload.info.height {
+            // Only a newer checkpoint replaces one arriving: an old chunk posted again (by
+            // anyone) cannot restart the upload, and two seals of one state never mix.
+            return Err(stale("a checkpoint at least as recent is arriving"));
+        }
     }
     Ok(())
 }
@@ -512,6 +516,7 @@ fn describe(signed: &SignedCheckpointChunk) -> CheckpointInfo {
         log: c.log,
         root: c.root,
         size: c.size,
+        digest: c.digest,
         miner: signed.signer.clone(),
     }
 }

@@ -292,6 +292,9 @@ pub enum ContractError {
     /// Only the contract's developer (or governance) may do this.
     #[error("only the contract's developer or governance may reassign it")]
     NotDeveloper,
+    /// A move to the miner that already runs the contract.
+    #[error("contract {0} already runs on that miner")]
+    SameMiner(String),
     /// A checkpoint chunk signed by a worker that is not the contract's miner.
     #[error(
         "contract {contract} is run by miner {miner}, not by {signer}, which signed this checkpoint"

@@ -63,6 +63,7 @@ proptest! {
             log: Default::default(),
             root: veil_primitives::hash(b"root"),
             size: bytes.len() as u32,
+            digest: veil_primitives::hash(&bytes),
             miner: veil_primitives::PrivateKey::from_seed(4).public_key(),
         };
         let id = veil_primitives::hash(b"contract");

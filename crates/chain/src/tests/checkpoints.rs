@@ -44,18 +44,19 @@ fn chunk(
     signer: &PrivateKey,
 ) -> Call {
     let len = CheckpointChunk::expected_len(size, index).unwrap_or(1);
-    Call::Contract(ContractCall::Checkpoint(
+    Call::Contract(ContractCall::Checkpoint(Box::new(
         CheckpointChunk {
             contract: id,
             height,
             log,
             root: hash(b"root"),
             size,
+            digest: hash(&size.to_be_bytes()),
             index,
             bytes: vec![index as u8 + 1; len],
         }
         .sign(signer, &chain()),
-    ))
+    )))
 }
 
 fn log(net: &Net, id: &Digest) -> ContractLog {
@@ -154,6 +155,15 @@ fn a_checkpoint_is_kept_once_complete_and_only_from_the_contracts_miner() {
         net.run(&relayer, chunk(id, height, now, size, 0, miner)).0,
         refused(ContractError::DuplicateChunk(0))
     );
+    // A review's attack: anyone posting an older checkpoint's chunk again (or a chunk of another
+    // seal of the same state) restarted the upload, so a multi-chunk checkpoint never completed
+    // and the contract was moved for missed checkpoints. Only a newer one replaces it.
+    for (h, s) in [(height - 1, size), (height, size + 1)] {
+        assert!(matches!(
+            net.run(&relayer, chunk(id, h, now, s, 0, miner)).0,
+            Err(TxError::Contract(e)) if matches!(*e, ContractError::StaleCheckpoint { .. })
+        ));
+    }
     assert_eq!(
         net.run(&relayer, chunk(id, height, now, size, 1, miner)).0,
         Ok(())
@@ -281,6 +291,11 @@ fn a_contract_moves_at_its_developers_or_governances_word_naming_what_to_recover
     assert_eq!(
         net.run(&outsider, assign(&workers[2])).0,
         refused(ContractError::NotDeveloper)
+    );
+    assert_eq!(
+        net.run(&dev, assign(&workers[3])).0,
+        refused(ContractError::SameMiner(veil_primitives::to_hex(id))),
+        "a move to the miner it runs on"
     );
     let (result, out) = net.run(&gov, assign(&workers[2]));
     assert_eq!(result, Ok(()));

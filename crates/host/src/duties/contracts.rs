@@ -217,7 +217,7 @@ impl Duties {
             }
             let chunk = SignedCheckpointChunk::decode(from_hex(&upload.chunks[upload.next])?)
                 .map_err(|e| anyhow::anyhow!("pRuntime returned a bad checkpoint chunk: {e}"))?;
-            let call = Call::Contract(ContractCall::Checkpoint(chunk));
+            let call = Call::Contract(ContractCall::Checkpoint(Box::new(chunk)));
             match self.submit(node, call, tip).await {
                 Ok(_) => {
                     self.checkpoint_in_flight

@@ -92,6 +92,9 @@ pub struct CheckpointInfo {
     pub root: Digest,
     /// Size of the sealed checkpoint.
     pub size: u32,
+    /// SHA-256 of the sealed checkpoint: two seals of one state differ, and their chunks must
+    /// never mix.
+    pub digest: Digest,
     /// The miner that made it.
     pub miner: AccountId,
 }
@@ -130,6 +133,8 @@ pub struct CheckpointChunk {
     pub root: Digest,
     /// Size of the whole sealed checkpoint.
     pub size: u32,
+    /// SHA-256 of the whole sealed checkpoint.
+    pub digest: Digest,
     /// The chunk's index (it starts at `index * CHECKPOINT_CHUNK_BYTES`).
     pub index: u32,
     /// Its bytes: [CHECKPOINT_CHUNK_BYTES], or the rest for the last one.
@@ -277,13 +282,14 @@ impl Write for CheckpointInfo {
         self.log.write(buf);
         self.root.write(buf);
         self.size.write(buf);
+        self.digest.write(buf);
         self.miner.write(buf);
     }
 }
 
 impl EncodeSize for CheckpointInfo {
     fn encode_size(&self) -> usize {
-        8 + self.log.encode_size() + 32 + 4 + self.miner.encode_size()
+        8 + self.log.encode_size() + 32 + 4 + 32 + self.miner.encode_size()
     }
 }
 
@@ -295,6 +301,7 @@ impl Read for CheckpointInfo {
             log: ContractLog::read(buf)?,
             root: Digest::read(buf)?,
             size: u32::read(buf)?,
+            digest: Digest::read(buf)?,
             miner: AccountId::read(buf)?,
         })
     }
@@ -330,6 +337,7 @@ impl Write for CheckpointChunk {
         self.log.write(buf);
         self.root.write(buf);
         self.size.write(buf);
+        self.digest.write(buf);
         self.index.write(buf);
         self.bytes.write(buf);
     }
@@ -337,7 +345,7 @@ impl Write for CheckpointChunk {
 
 impl EncodeSize for CheckpointChunk {
     fn encode_size(&self) -> usize {
-        32 + 8 + self.log.encode_size() + 32 + 4 + 4 + self.bytes.encode_size()
+        32 + 8 + self.log.encode_size() + 32 + 4 + 32 + 4 + self.bytes.encode_size()
     }
 }
 
@@ -350,6 +358,7 @@ impl Read for CheckpointChunk {
             log: ContractLog::read(buf)?,
             root: Digest::read(buf)?,
             size: u32::read(buf)?,
+            digest: Digest::read(buf)?,
             index: u32::read(buf)?,
             bytes: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=CHECKPOINT_CHUNK_BYTES), ()))?,
         })

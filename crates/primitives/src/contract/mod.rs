@@ -138,8 +138,8 @@ pub enum ContractCall {
     /// none; at most [MAX_POST_BATCH].
     Post(Vec<SignedContractEgress>),
     /// A chunk of a contract's encrypted state checkpoint, signed by its miner (any account
-    /// may post it).
-    Checkpoint(SignedCheckpointChunk),
+    /// may post it). Boxed: far larger than the other calls.
+    Checkpoint(Box<SignedCheckpointChunk>),
 }
 
 /// Why a contract moved to another miner.
@@ -627,7 +627,9 @@ impl Read for ContractCall {
                 buf,
                 &(RangeCfg::new(1..=MAX_POST_BATCH), ()),
             )?)),
-            6 => Ok(Self::Checkpoint(SignedCheckpointChunk::read(buf)?)),
+            6 => Ok(Self::Checkpoint(Box::new(SignedCheckpointChunk::read(
+                buf,
+            )?))),
             t => Err(Error::InvalidEnum(t)),
         }
     }

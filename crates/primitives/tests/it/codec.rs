@@ -340,10 +340,10 @@ proptest! {
             prop_assert_eq!(MessageOutcome::decode(outcome.encode()).unwrap(), outcome);
         }
         let log = ContractLog { count: seed, hash: hash(&chunk) };
-        let checkpoint = CheckpointInfo { height: nonce, log, root: hash(b"root"), size: seed as u32, miner: who.clone() };
+        let checkpoint = CheckpointInfo { height: nonce, log, root: hash(b"root"), size: seed as u32, digest: hash(b"sealed"), miner: who.clone() };
         let info = ContractInfo { developer: who.clone(), code: hash(&chunk), miner: who.clone(), created: nonce, public_key: Some([1; 32]), initialized: seed % 2 == 0, assignment: nonce / 3, granted: seed % 3 == 0, assigned_at: seed, log, checkpoint: (seed % 2 == 0).then(|| checkpoint.clone()) };
         prop_assert_eq!(ContractInfo::decode(info.encode()).unwrap(), info);
-        let chunk_call = ContractCall::Checkpoint(CheckpointChunk { contract, height: nonce, log, root: hash(b"root"), size: seed as u32, index: nonce as u32, bytes: chunk.clone() }.sign(&key, &chain));
+        let chunk_call = ContractCall::Checkpoint(Box::new(CheckpointChunk { contract, height: nonce, log, root: hash(b"root"), size: seed as u32, digest: hash(b"sealed"), index: nonce as u32, bytes: chunk.clone() }.sign(&key, &chain)));
         let bytes = chunk_call.encode();
         prop_assert_eq!(ContractCall::decode(bytes.clone()).unwrap(), chunk_call.clone());
         prop_assert!(ContractCall::decode(bytes.slice(..cut % bytes.len())).is_err());

@@ -231,6 +231,7 @@ pub fn make(
         });
     }
     let size = sealed.len() as u32;
+    let digest = veil_primitives::hash(&sealed);
     let chunks = sealed
         .chunks(CHECKPOINT_CHUNK_BYTES)
         .enumerate()
@@ -242,6 +243,7 @@ pub fn make(
                     log,
                     root,
                     size,
+                    digest,
                     index: index as u32,
                     bytes: bytes.to_vec(),
                 },
@@ -255,6 +257,7 @@ pub fn make(
             log,
             root,
             size,
+            digest,
             miner: identity.public_key(),
         },
         chunks,
@@ -280,6 +283,9 @@ pub fn open(
             sealed.len(),
             info.size
         )));
+    }
+    if veil_primitives::hash(sealed) != info.digest {
+        return Err(bad("its bytes do not hash to the chain's record".into()));
     }
     let aad = checkpoint_aad(chain, id, info.height, &info.log, &info.root);
     let plain = sealing_key(chain, id, key)

@@ -241,8 +241,8 @@ impl<'a> Executor<'a> {
                 .as_ref()
                 .is_some_and(|rec| rec.target == r.contract.log && assignment > 0)
         {
+            // The contract key depends on the contract alone: it stays (entries keep running).
             r.contract.assignment = assignment;
-            r.contract.key = None;
             self.save(&contract);
             return Ok(());
         }
