@@ -320,6 +320,7 @@ pub(crate) async fn apply<S: StateRead>(
             let count: u64 = o.read(&keys::contracts_count()).await?.unwrap_or(0);
             o.put(keys::contract_at(count), &id);
             o.put(keys::contracts_count(), &(count + 1));
+            add_to_miner(o, miner, &id).await?;
             let event = ContractEvent::Instantiated {
                 contract: id,
                 code: *code,
@@ -420,6 +421,8 @@ async fn reassign<S: StateRead>(
 ) -> Result<(), ExecError> {
     let miner_ecdh = registered_miner(o, miner).await?;
     let mut info = existing(o, id).await?;
+    remove_from_miner(o, &info.miner, id).await?;
+    add_to_miner(o, miner, id).await?;
     info.miner = miner.clone();
     info.assignment += 1;
     info.granted = false;
@@ -592,10 +595,81 @@ pub async fn checkpoint_bytes<S: StateRead>(
     Ok(Some((info, bytes)))
 }
 
-/// At an era's first block: every contract whose miner was judged `unresponsive`, or whose log
-/// has run ahead of its latest checkpoint for longer than `checkpoint_grace` blocks of its
-/// current assignment, moves to another registered miner ([pick_miner]). Contracts without any
-/// other registered worker stay where they are.
+/// Most contracts of unresponsive miners moved at one era's first block (the rest move at the
+/// next: their miner is judged again while it stays silent).
+const ERA_MOVES: usize = 1_024;
+/// Most contracts examined for missed checkpoints at one era's first block, round robin from
+/// where the last era stopped: the block's work stays bounded however many contracts exist.
+const ERA_CHECKS: u64 = 256;
+
+/// The contracts `miner` runs.
+pub async fn contracts_of<S: StateRead>(
+    o: &Overlay<'_, S>,
+    miner: &AccountId,
+) -> Result<Vec<Digest>, StateError> {
+    let count: u64 = o
+        .read(&keys::miner_contracts_count(miner))
+        .await?
+        .unwrap_or(0);
+    let mut out = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        if let Some(id) = o.read(&keys::miner_contract_at(miner, i)).await? {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+async fn add_to_miner<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    miner: &AccountId,
+    id: &Digest,
+) -> Result<(), StateError> {
+    let count: u64 = o
+        .read(&keys::miner_contracts_count(miner))
+        .await?
+        .unwrap_or(0);
+    o.put(keys::miner_contract_at(miner, count), id);
+    o.put(keys::miner_contract_position(miner, id), &count);
+    o.put(keys::miner_contracts_count(miner), &(count + 1));
+    Ok(())
+}
+
+async fn remove_from_miner<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    miner: &AccountId,
+    id: &Digest,
+) -> Result<(), StateError> {
+    let Some(position) = o
+        .read::<u64>(&keys::miner_contract_position(miner, id))
+        .await?
+    else {
+        return Ok(());
+    };
+    let count: u64 = o
+        .read(&keys::miner_contracts_count(miner))
+        .await?
+        .unwrap_or(0);
+    let last = count.saturating_sub(1);
+    if position != last
+        && let Some(moved) = o
+            .read::<Digest>(&keys::miner_contract_at(miner, last))
+            .await?
+    {
+        o.put(keys::miner_contract_at(miner, position), &moved);
+        o.put(keys::miner_contract_position(miner, &moved), &position);
+    }
+    o.remove(keys::miner_contract_at(miner, last));
+    o.remove(keys::miner_contract_position(miner, id));
+    o.put(keys::miner_contracts_count(miner), &last);
+    Ok(())
+}
+
+/// At an era's first block: the contracts of the miners judged `unresponsive` (from the index
+/// by miner, at most [ERA_MOVES]), and those among the next [ERA_CHECKS] contracts whose log has
+/// run ahead of their latest checkpoint for longer than `checkpoint_grace` blocks of their
+/// current assignment, move to other registered miners ([pick_miner]). A contract with no other
+/// registered worker to go to stays where it is.
 pub(crate) async fn on_era<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
@@ -603,27 +677,55 @@ pub(crate) async fn on_era<S: StateRead>(
     unresponsive: &[AccountId],
 ) -> Result<(), StateError> {
     let grace = params(o).await?.checkpoint_grace;
+    let mut moves: Vec<(Digest, Reassignment)> = Vec::new();
+    for w in unresponsive {
+        for id in contracts_of(o, w).await? {
+            if moves.len() < ERA_MOVES {
+                moves.push((id, Reassignment::Unresponsive));
+            }
+        }
+    }
     let count: u64 = o.read(&keys::contracts_count()).await?.unwrap_or(0);
-    for i in 0..count {
-        let Some(id) = o.read::<Digest>(&keys::contract_at(i)).await? else {
-            continue;
-        };
+    if count > 0 {
+        let start = o
+            .read::<u64>(&keys::contracts_era_cursor())
+            .await?
+            .unwrap_or(0)
+            % count;
+        let n = count.min(ERA_CHECKS);
+        for k in 0..n {
+            let Some(id) = o
+                .read::<Digest>(&keys::contract_at((start + k) % count))
+                .await?
+            else {
+                continue;
+            };
+            if moves.iter().any(|(m, _)| *m == id) {
+                continue;
+            }
+            let Some(info) = contract(o, &id).await? else {
+                continue;
+            };
+            let checkpointed = info.checkpoint.as_ref().map_or(0, |c| c.log.count);
+            let since = info
+                .checkpoint
+                .as_ref()
+                .map_or(info.assigned_at, |c| c.height.max(info.assigned_at));
+            if info.log.count > checkpointed && env.height.saturating_sub(since) > grace {
+                moves.push((id, Reassignment::MissedCheckpoints));
+            }
+        }
+        o.put(keys::contracts_era_cursor(), &((start + n) % count));
+    }
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let candidates = candidates(o, unresponsive).await?;
+    for (id, reason) in moves {
         let Some(info) = contract(o, &id).await? else {
             continue;
         };
-        let checkpointed = info.checkpoint.as_ref().map_or(0, |c| c.log.count);
-        let since = info
-            .checkpoint
-            .as_ref()
-            .map_or(info.assigned_at, |c| c.height.max(info.assigned_at));
-        let reason = if unresponsive.contains(&info.miner) {
-            Reassignment::Unresponsive
-        } else if info.log.count > checkpointed && env.height.saturating_sub(since) > grace {
-            Reassignment::MissedCheckpoints
-        } else {
-            continue;
-        };
-        let Some(miner) = pick_miner(o, &id, &info.miner, unresponsive).await? else {
+        let Some(miner) = pick_miner(&candidates, &id, &info.miner) else {
             continue;
         };
         match reassign(o, outbox, env, &id, &miner, reason).await {
@@ -636,38 +738,47 @@ pub(crate) async fn on_era<S: StateRead>(
     Ok(())
 }
 
-/// The miner a contract moves to: a registered worker other than its current miner and not
-/// judged unresponsive, preferring workers that are not gatekeepers (they hold the root key and
-/// should run no contract code); among those, the lowest `H(contract ‖ worker)`, which spreads
-/// contracts over miners and needs no state.
-async fn pick_miner<S: StateRead>(
+/// The workers contracts may move to this era: registered and not judged unresponsive, each
+/// with whether it is a gatekeeper of the latest election.
+async fn candidates<S: StateRead>(
     o: &Overlay<'_, S>,
-    id: &Digest,
-    current: &AccountId,
     unresponsive: &[AccountId],
-) -> Result<Option<AccountId>, StateError> {
+) -> Result<Vec<(bool, AccountId)>, StateError> {
     let gatekeepers: Vec<AccountId> = o
         .read::<Election>(&keys::election())
         .await?
         .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
         .unwrap_or_default();
-    let mut best: Option<((bool, Digest), AccountId)> = None;
+    let mut out = Vec::new();
     for i in 0..registry::count(o).await? {
-        let Some(w) = registry::worker_at(o, i).await? else {
-            continue;
-        };
-        if &w == current || unresponsive.contains(&w) {
-            continue;
-        }
-        let rank = (
-            gatekeepers.contains(&w),
-            hash_parts(&[b"veil/miner-pick", id.as_ref(), w.as_ref()]),
-        );
-        if best.as_ref().is_none_or(|(b, _)| rank < *b) {
-            best = Some((rank, w));
+        if let Some(w) = registry::worker_at(o, i).await?
+            && !unresponsive.contains(&w)
+        {
+            out.push((gatekeepers.contains(&w), w));
         }
     }
-    Ok(best.map(|(_, w)| w))
+    Ok(out)
+}
+
+/// The miner a contract moves to: a candidate other than its current miner, preferring workers
+/// that are not gatekeepers (they hold the root key and should run no contract code); among
+/// those, the lowest `H(contract ‖ worker)`, which spreads contracts over miners and needs no
+/// state.
+fn pick_miner(
+    candidates: &[(bool, AccountId)],
+    id: &Digest,
+    current: &AccountId,
+) -> Option<AccountId> {
+    candidates
+        .iter()
+        .filter(|(_, w)| w != current)
+        .min_by_key(|(gatekeeper, w)| {
+            (
+                *gatekeeper,
+                hash_parts(&[b"veil/miner-pick", id.as_ref(), w.as_ref()]),
+            )
+        })
+        .map(|(_, w)| w.clone())
 }
 
 /// A posted message or reply: signed by the speaking contract's assigned miner, and exactly

@@ -210,6 +210,32 @@ pub fn checkpoint_chunk(contract: &Digest, height: u64, index: u32) -> Digest {
     veil_primitives::contract::checkpoint_chunk_state_key(contract, height, index)
 }
 
+/// How many contracts `miner` runs (its contracts are listed densely, swap-removed).
+pub fn miner_contracts_count(miner: &AccountId) -> Digest {
+    key(b"contracts/by_miner", &[miner.as_ref(), b"#"].concat())
+}
+
+/// The `i`-th contract `miner` runs.
+pub fn miner_contract_at(miner: &AccountId, i: u64) -> Digest {
+    key(
+        b"contracts/by_miner",
+        &[miner.as_ref(), b"@", &i.to_be_bytes()].concat(),
+    )
+}
+
+/// Where contract `id` is in `miner`'s list.
+pub fn miner_contract_position(miner: &AccountId, id: &Digest) -> Digest {
+    key(
+        b"contracts/by_miner",
+        &[miner.as_ref(), b"$", id.as_ref()].concat(),
+    )
+}
+
+/// Where the next era's check for missed checkpoints starts among all contracts.
+pub fn contracts_era_cursor() -> Digest {
+    key(b"contracts/all", b"cursor")
+}
+
 /// How many contracts exist.
 pub fn contracts_count() -> Digest {
     key(b"contracts/all", b"count")

@@ -1,7 +1,7 @@
 //! Contract logs, checkpoints and reassignment: what a contract's next miner recovers from.
 
 use veil_primitives::{
-    Digest, GovernanceCall, HEARTBEAT_TOPIC, WorkerMessage,
+    AccountId, Digest, GovernanceCall, HEARTBEAT_TOPIC, WorkerMessage,
     contract::{
         CHECKPOINT_CHUNK_BYTES, CONTRACTS_TOPIC, CheckpointChunk, ContractCall, ContractEvent,
         ContractKey, ContractLog, ContractParams, Reassignment, in_log,
@@ -379,6 +379,12 @@ fn contracts_of_an_unresponsive_miner_move_to_a_responsive_one_at_the_era() {
         "only gatekeepers are left to take it"
     );
     assert_eq!(contract_info(&net, &id).unwrap().miner, moved[0].0);
+    // The index by miner follows (it is what the era reads, not every contract).
+    let of = |net: &Net, w: &AccountId| {
+        read(net, async |o| contracts::contracts_of(o, w).await).unwrap()
+    };
+    assert_eq!(of(&net, &workers[3].key.public_key()), Vec::<Digest>::new());
+    assert_eq!(of(&net, &moved[0].0), vec![id]);
 }
 
 #[test]
@@ -428,4 +434,37 @@ fn a_contract_whose_log_outruns_its_checkpoints_moves_after_the_grace() {
     let info = contract_info(&net, &id).unwrap();
     assert!(net.height - info.checkpoint.unwrap().height > 15);
     assert_ne!(info.miner, workers[3].key.public_key());
+}
+
+#[test]
+fn the_index_of_contracts_by_miner_follows_every_move() {
+    let (mut net, workers) = launched();
+    let dev = net.operator.clone();
+    let ids: Vec<Digest> = (0..3)
+        .map(|_| instance(&mut net, &dev, &workers[3]))
+        .collect();
+    let of = |net: &Net, w: &Worker| {
+        read(net, async |o| {
+            contracts::contracts_of(o, &w.key.public_key()).await
+        })
+        .unwrap()
+    };
+    assert_eq!(of(&net, &workers[3]), ids);
+    let assign = |id: Digest, to: &Worker| {
+        Call::Contract(ContractCall::Assign {
+            contract: id,
+            miner: to.key.public_key(),
+        })
+    };
+    net.run(&dev, assign(ids[0], &workers[2])).0.unwrap();
+    assert_eq!(
+        of(&net, &workers[3]),
+        vec![ids[2], ids[1]],
+        "the last one fills the gap"
+    );
+    assert_eq!(of(&net, &workers[2]), vec![ids[0]]);
+    net.run(&dev, assign(ids[1], &workers[2])).0.unwrap();
+    net.run(&dev, assign(ids[0], &workers[3])).0.unwrap();
+    assert_eq!(of(&net, &workers[3]), vec![ids[2], ids[0]]);
+    assert_eq!(of(&net, &workers[2]), vec![ids[1]]);
 }
