@@ -71,6 +71,23 @@ pub struct Bootstrapped {
     pub evidence: veil_attestation::Evidence,
 }
 
+/// Commits a change's batch, then refreshes the state roots of the contracts it changed (the
+/// store's prefix roots, which queries commit to).
+fn commit_contracts(
+    store: &mut SealedKv,
+    commit: Batch,
+    contracts: &mut Miner,
+    changed: Vec<Digest>,
+) -> Result<(), RuntimeError> {
+    store.commit(commit)?;
+    for id in changed {
+        if let Some(r) = contracts.running.get_mut(&id) {
+            r.root = store.prefix_root(&state_prefix(&id));
+        }
+    }
+    Ok(())
+}
+
 /// Moves a corrupted store out of the way (never deleted: an operator may want to look at it);
 /// returns where it went.
 fn set_aside(data_dir: &Path, store_dir: &Path) -> anyhow::Result<PathBuf> {
@@ -419,12 +436,7 @@ impl Runtime {
         let (mut contracts, mut commit, changed) = executor.finish();
         worker::heartbeat(&out, &mut next, state.synced_height());
         next.write(Some(state), &mut commit);
-        w.store.commit(commit)?;
-        for id in changed {
-            if let Some(r) = contracts.running.get_mut(&id) {
-                r.root = w.store.prefix_root(&state_prefix(&id));
-            }
-        }
+        commit_contracts(&mut w.store, commit, &mut contracts, changed)?;
         if state.gatekeeper.is_some() && next.gatekeeper.is_none() {
             // The role ended: rewrite the sealed files so no old copy of the root key stays.
             w.store.compact()?;
@@ -483,12 +495,7 @@ impl Runtime {
         executor.emit_results(&self.emitter(&chain), &mut next.outbox);
         let (mut contracts, mut commit, changed) = executor.finish();
         next.write(Some(state), &mut commit);
-        w.store.commit(commit)?;
-        for id in changed {
-            if let Some(r) = contracts.running.get_mut(&id) {
-                r.root = w.store.prefix_root(&state_prefix(&id));
-            }
-        }
+        commit_contracts(&mut w.store, commit, &mut contracts, changed)?;
         self.publish(Snapshot {
             state: Some(next),
             miner: Arc::new(contracts),

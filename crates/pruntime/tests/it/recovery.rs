@@ -371,6 +371,60 @@ fn a_silent_miners_contract_moves_and_its_next_miner_applies_every_transfer_once
     }
 }
 
+/// The example token on one miner, initialized with its supply to a funded developer.
+struct Token {
+    developer: PrivateKey,
+    bob: PrivateKey,
+    token: ContractId,
+    supply: u128,
+}
+
+impl Token {
+    /// Deploys it on worker `miner`; `seed` picks the developer's and bob's keys.
+    fn deploy(sim: &mut Sim, seed: u64, miner: usize) -> Self {
+        let gov = sim.genesis.operator.clone();
+        let developer = PrivateKey::from_seed(seed);
+        let bob = PrivateKey::from_seed(seed + 1);
+        sim.submit(
+            &gov,
+            Call::Transfer {
+                to: developer.public_key(),
+                amount: 100_000_000,
+            },
+        )
+        .unwrap();
+        sim.block();
+        let token = crate::messages::deploy(
+            sim,
+            &developer,
+            &crate::messages::vm_support::example("token"),
+            miner,
+        );
+        let supply = 1_000_000u128;
+        crate::contracts::send(sim, &developer, &token, &supply.to_le_bytes());
+        Self {
+            developer,
+            bob,
+            token,
+            supply,
+        }
+    }
+
+    /// Transfers `amount` from the developer to bob; returns it once it succeeded.
+    fn pay(
+        sim: &mut Sim,
+        developer: &PrivateKey,
+        bob: &PrivateKey,
+        token: &ContractId,
+        amount: u128,
+    ) -> u128 {
+        let reply =
+            crate::contracts::send(sim, developer, token, &transfer(&bob.public_key(), amount));
+        assert!(matches!(reply, Reply::Ok { .. }), "{reply:?}");
+        amount
+    }
+}
+
 #[test]
 fn a_miner_whose_local_state_is_corrupted_starts_over_from_the_chains_checkpoint() {
     let (logs, _guard) = crate::bootstrap::capture_logs();
@@ -387,36 +441,14 @@ fn a_miner_whose_local_state_is_corrupted_starts_over_from_the_chains_checkpoint
         Call::Governance(veil_primitives::GovernanceCall::SetContractParams(params)),
     )
     .unwrap();
-    let developer = PrivateKey::from_seed(6000);
-    let bob = PrivateKey::from_seed(6001);
-    sim.submit(
-        &gov,
-        Call::Transfer {
-            to: developer.public_key(),
-            amount: 100_000_000,
-        },
-    )
-    .unwrap();
-    sim.block();
     let miner = 4;
-    let token = crate::messages::deploy(
-        &mut sim,
-        &developer,
-        &crate::messages::vm_support::example("token"),
-        miner,
-    );
-    let supply = 1_000_000u128;
-    crate::contracts::send(&mut sim, &developer, &token, &supply.to_le_bytes());
-    let pay = |sim: &mut Sim, amount: u128| {
-        let reply = crate::contracts::send(
-            sim,
-            &developer,
-            &token,
-            &transfer(&bob.public_key(), amount),
-        );
-        assert!(matches!(reply, Reply::Ok { .. }), "{reply:?}");
-        amount
-    };
+    let Token {
+        developer,
+        bob,
+        token,
+        supply,
+    } = Token::deploy(&mut sim, 6000, miner);
+    let pay = |sim: &mut Sim, amount: u128| Token::pay(sim, &developer, &bob, &token, amount);
     let mut sent = 0u128;
     for amount in 1..=6 {
         sent += pay(&mut sim, amount);
@@ -512,37 +544,14 @@ fn a_miner_fed_an_old_copy_of_its_store_notices_and_rebuilds_the_same_state() {
     let (logs, _guard) = crate::bootstrap::capture_logs();
     let mut sim = Sim::new("rolled-back", 5, 3);
     sim.run_until(60, launched);
-    let gov = sim.genesis.operator.clone();
-    let developer = PrivateKey::from_seed(7000);
-    let bob = PrivateKey::from_seed(7001);
-    sim.submit(
-        &gov,
-        Call::Transfer {
-            to: developer.public_key(),
-            amount: 100_000_000,
-        },
-    )
-    .unwrap();
-    sim.block();
     let miner = 4;
-    let token = crate::messages::deploy(
-        &mut sim,
-        &developer,
-        &crate::messages::vm_support::example("token"),
-        miner,
-    );
-    let supply = 1_000_000u128;
-    crate::contracts::send(&mut sim, &developer, &token, &supply.to_le_bytes());
-    let pay = |sim: &mut Sim, amount: u128| {
-        let reply = crate::contracts::send(
-            sim,
-            &developer,
-            &token,
-            &transfer(&bob.public_key(), amount),
-        );
-        assert!(matches!(reply, Reply::Ok { .. }), "{reply:?}");
-        amount
-    };
+    let Token {
+        developer,
+        bob,
+        token,
+        ..
+    } = Token::deploy(&mut sim, 7000, miner);
+    let pay = |sim: &mut Sim, amount: u128| Token::pay(sim, &developer, &bob, &token, amount);
     let mut sent = pay(&mut sim, 5);
     // The host keeps a copy of the store as it is now...
     let saved = sim.workers[miner].dir.0.join("saved-store");
