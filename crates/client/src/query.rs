@@ -7,7 +7,10 @@
 //! contract, its code, that worker and its registered `insecure` flag, and a height at or above
 //! the one asked for (read-your-writes).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use commonware_codec::{DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
@@ -15,12 +18,12 @@ use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use veil_crypto::envelope::SessionKeys;
 use veil_light::Trust;
 use veil_primitives::{
-    AccountId, ChainIdentity, Height, PrivateKey, WorkerInfo,
+    AccountId, ChainIdentity, Height, PrivateKey, Signature, WorkerInfo,
     contract::{ContractId, ContractInfo},
     namespace,
     query::{
-        DEFAULT_SESSION_MS, MAX_QUERY_BYTES, QueryAnswer, QueryCall, QueryOutcome, SessionGrant,
-        SignedGrant, answer_aad, request_aad,
+        Commitment, DEFAULT_SESSION_MS, MAX_QUERY_BYTES, QueryAnswer, QueryCall, QueryOutcome,
+        SessionGrant, SignedGrant, answer_aad, request_aad,
     },
     to_hex, worker_key,
 };
@@ -33,6 +36,9 @@ pub struct Session {
     pub grant: SignedGrant,
     secret: StaticSecret,
     counter: u64,
+    /// The keys agreed with the last worker asked (its X25519 key, the keys): one key
+    /// agreement per worker, not per query.
+    keys: Option<([u8; 32], Arc<SessionKeys>)>,
 }
 
 /// Milliseconds since the Unix epoch (the chain's block time).
@@ -65,6 +71,7 @@ impl Session {
             grant,
             secret,
             counter: 0,
+            keys: None,
         }
     }
 
@@ -89,13 +96,20 @@ impl Session {
         with_grant: bool,
     ) -> anyhow::Result<(QueryRequestView, Pending)> {
         let session = self.public();
-        let keys = SessionKeys::derive(
-            namespace::QUERY_KEYS,
-            &self.secret,
-            worker_ecdh,
-            &session,
-            worker_ecdh,
-        )?;
+        let keys = match &self.keys {
+            Some((peer, keys)) if peer == worker_ecdh => keys.clone(),
+            _ => {
+                let keys = Arc::new(SessionKeys::derive(
+                    namespace::QUERY_KEYS,
+                    &self.secret,
+                    worker_ecdh,
+                    &session,
+                    worker_ecdh,
+                )?);
+                self.keys = Some((*worker_ecdh, keys.clone()));
+                keys
+            }
+        };
         self.counter += 1;
         let counter = self.counter;
         let aad = request_aad(chain, worker, &session, counter);
@@ -117,7 +131,7 @@ impl Session {
 
 /// What opens one request's answer.
 pub struct Pending {
-    keys: SessionKeys,
+    keys: Arc<SessionKeys>,
     aad: Vec<u8>,
 }
 
@@ -147,11 +161,23 @@ pub fn verify(
     entry: &WorkerInfo,
     min_height: Height,
 ) -> anyhow::Result<()> {
-    let c = &answer.commitment;
     anyhow::ensure!(
-        c.verify(chain, &answer.signature),
+        answer.commitment.verify(chain, &answer.signature),
         "the answer's commitment is not signed by the worker"
     );
+    check_claims(answer, contract, info, worker, entry, min_height)
+}
+
+/// What [`verify`] checks besides the signature.
+fn check_claims(
+    answer: &QueryAnswer,
+    contract: &ContractId,
+    info: &ContractInfo,
+    worker: &AccountId,
+    entry: &WorkerInfo,
+    min_height: Height,
+) -> anyhow::Result<()> {
+    let c = &answer.commitment;
     anyhow::ensure!(&c.worker == worker, "the answer comes from another worker");
     anyhow::ensure!(
         &c.contract == contract,
@@ -199,6 +225,30 @@ pub struct Target {
     pub entry: WorkerInfo,
     endpoint: HttpClient,
     chain: ChainIdentity,
+    verified: Checked,
+}
+
+/// The last commitment whose signature checked out, with that signature: a worker signs one
+/// commitment per state, shared by every answer at it, so a client checks it once.
+#[derive(Default)]
+struct Checked(Mutex<Option<(Commitment, Signature)>>);
+
+impl Checked {
+    /// Whether `answer`'s commitment is signed by its worker for `chain`.
+    fn signed(&self, chain: &ChainIdentity, answer: &QueryAnswer) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let known = last
+            .as_ref()
+            .is_some_and(|(c, s)| c == &answer.commitment && s == &answer.signature);
+        if known {
+            return true;
+        }
+        if !answer.commitment.verify(chain, &answer.signature) {
+            return false;
+        }
+        *last = Some((answer.commitment.clone(), answer.signature.clone()));
+        true
+    }
 }
 
 impl Target {
@@ -235,7 +285,29 @@ impl Target {
                 chain_id: trust.chain_id,
                 genesis_hash: trust.genesis_hash,
             },
+            verified: Checked::default(),
         })
+    }
+
+    /// The chain the target was resolved on.
+    pub fn chain(&self) -> &ChainIdentity {
+        &self.chain
+    }
+
+    /// Checks `answer` as [`verify`] does, checking a signature only once per commitment.
+    pub fn check(&self, answer: &QueryAnswer, min_height: Height) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.verified.signed(&self.chain, answer),
+            "the answer's commitment is not signed by the worker"
+        );
+        check_claims(
+            answer,
+            &self.contract,
+            &self.info,
+            &self.worker,
+            &self.entry,
+            min_height,
+        )
     }
 
     /// Asks `input` within `session`, at `min_height` or later, and checks the answer.
@@ -274,15 +346,7 @@ impl Target {
                 }
             }
         };
-        verify(
-            &answer,
-            &self.chain,
-            &self.contract,
-            &self.info,
-            &self.worker,
-            &self.entry,
-            min_height,
-        )?;
+        self.check(&answer, min_height)?;
         Ok(answer)
     }
 }
@@ -305,4 +369,62 @@ pub async fn query(
         worker: target.worker,
         entry: target.entry,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use commonware_cryptography::Signer as _;
+    use veil_primitives::Digest;
+
+    use super::*;
+
+    fn answer(worker: &PrivateKey, chain: &ChainIdentity, height: Height) -> QueryAnswer {
+        let commitment = Commitment {
+            contract: Digest::from([1; 32]),
+            height,
+            block_hash: Digest::from([2; 32]),
+            state_root: Digest::from([3; 32]),
+            code_hash: Digest::from([4; 32]),
+            worker: worker.public_key(),
+            insecure: true,
+        };
+        let signature = worker.sign(
+            namespace::QUERY_COMMITMENT,
+            &commitment.signing_payload(chain),
+        );
+        QueryAnswer {
+            outcome: QueryOutcome::Ok(vec![5]),
+            commitment,
+            signature,
+        }
+    }
+
+    #[test]
+    fn a_checked_signature_vouches_only_for_its_own_commitment() {
+        let chain = ChainIdentity {
+            chain_id: 1,
+            genesis_hash: Digest::from([9; 32]),
+        };
+        let worker = PrivateKey::from_seed(3);
+        let checked = Checked::default();
+        let good = answer(&worker, &chain, 7);
+        assert!(checked.signed(&chain, &good));
+        assert!(checked.signed(&chain, &good), "the same commitment again");
+
+        // The cached signature on a commitment it never signed.
+        let mut moved = good.clone();
+        moved.commitment.state_root = Digest::from([8; 32]);
+        assert!(!checked.signed(&chain, &moved));
+        // Another signature on the cached commitment.
+        let mut forged = good.clone();
+        forged.signature = answer(&worker, &chain, 8).signature;
+        assert!(!checked.signed(&chain, &forged));
+        // Another chain.
+        let other = ChainIdentity {
+            chain_id: 2,
+            ..chain
+        };
+        assert!(!Checked::default().signed(&other, &good));
+        assert!(checked.signed(&chain, &answer(&worker, &chain, 8)));
+    }
 }

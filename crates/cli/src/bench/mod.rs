@@ -5,6 +5,7 @@
 pub(crate) mod chain;
 pub(crate) mod contracts;
 pub(crate) mod memory;
+pub(crate) mod queries;
 
 use std::path::{Path, PathBuf};
 
@@ -62,6 +63,10 @@ pub(crate) enum BenchCommand {
     /// executed by the miner, result finalized), with latency, against the single-core
     /// ed25519 verification rate.
     Contracts(contracts::ContractsBenchArgs),
+    /// Authenticated queries per second over a miner's public RPC on a running devnet, with
+    /// many concurrent clients (each its own session, connection and loopback address),
+    /// against one core's cost of a warm query's cryptography and VM call.
+    Queries(queries::QueriesBenchArgs),
     /// Whether validators' resident memory stays bounded as the chain grows, under a steady
     /// load of transfers: RSS sampled along a long run, final against warm.
     Memory(memory::MemoryBenchArgs),
@@ -72,6 +77,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Chain(args) => chain::chain(args),
         BenchCommand::Contracts(args) => contracts::contracts(args),
+        BenchCommand::Queries(args) => queries::queries(args),
         BenchCommand::Memory(args) => memory::memory(args),
     }
 }
