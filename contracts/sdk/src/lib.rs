@@ -49,6 +49,8 @@ mod context;
 pub mod entry;
 mod error;
 mod export;
+#[cfg(target_arch = "wasm32")]
+mod heap;
 pub mod message;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mock;

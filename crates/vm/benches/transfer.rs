@@ -5,9 +5,9 @@
 //!
 //! The native bound does what the contract does, on the same storage layout and codec: read
 //! two balances, check and update them, write them back, encode the event. The VM figure is a
-//! whole `Vm::execute`: a fresh instance (memory and data segments), the call with fuel
-//! metering, host calls, and committing the writes; the empty-call line shows how much of it is
-//! instantiation alone.
+//! whole `Vm::execute`: the call with fuel metering and host calls on a kept instance, its
+//! reset to the initial memory and globals, and committing the writes; the one-read query
+//! line shows a call's fixed cost. `--fresh` runs every call in a new instance instead.
 
 #[allow(dead_code)]
 #[path = "../tests/it/support.rs"]
@@ -80,7 +80,11 @@ fn main() {
     }
     let native = started.elapsed();
 
+    let fresh = std::env::args().any(|arg| arg == "--fresh");
     let mut token = Contract::new(&wasm);
+    if fresh {
+        token.code = token.code.fresh_only();
+    }
     token
         .call(
             Entry::Init,
@@ -105,6 +109,7 @@ fn main() {
     }
     let vm = started.elapsed();
 
+    let query_fuel = token.call(Entry::Query, ALICE, vec![1], FUEL).fuel_used;
     let started = Instant::now();
     for _ in 0..transfers {
         // `total_supply`: one storage read, so nearly all of it is instantiation.
@@ -119,7 +124,14 @@ fn main() {
 
     let per = |elapsed: std::time::Duration| elapsed.as_secs_f64() * 1e6 / transfers as f64;
     let rate = |elapsed: std::time::Duration| transfers as f64 / elapsed.as_secs_f64();
-    println!("token transfer, {transfers} transfers over {RECIPIENTS} recipients, one thread");
+    println!(
+        "token transfer, {transfers} transfers over {RECIPIENTS} recipients, one thread, {}",
+        if fresh {
+            "a new instance per call"
+        } else {
+            "kept instances"
+        }
+    );
     println!(
         "  native bound        {:>9.2} µs  {:>12.0} /s",
         per(native),
@@ -140,6 +152,7 @@ fn main() {
         vm.as_secs_f64() / native.as_secs_f64()
     );
     println!("  fuel per transfer   {fuel:>9}");
+    println!("  fuel per query      {query_fuel:>9}");
     println!(
         "  deploy (validate, compile, instantiate once) {:.2} ms",
         deploy.as_secs_f64() * 1e3

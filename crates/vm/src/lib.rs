@@ -5,14 +5,16 @@
 //! compilation charges fuel at a function's first call, which a warm miner and a replaying one
 //! would not share), floats are refused at deploy, stacks and memory are bounded by the same
 //! limits everywhere, and randomness comes from a DRBG over the contract key, the block hash and
-//! the command's index. Every call runs in a fresh instance, so nothing survives in linear
-//! memory from one caller to the next.
+//! the command's index. Every call starts from a freshly instantiated state (a new instance, or
+//! a kept one reset to exactly that state: [`warm`]), so nothing survives in linear memory or
+//! globals from one caller to the next.
 //!
 //! No I/O: the caller (pRuntime) provides a storage snapshot and commits the returned
 //! [`Changes`] only when the call succeeded.
 
 mod host;
 mod policy;
+mod warm;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use veil_crypto::drbg::Drbg;
 use veil_primitives::contract::MessageOutcome;
+use warm::{Ready, Warm};
 use wasmi::{CompilationMode, Config, EnforcedLimits, Engine, Linker, Module, Store, TrapCode};
 use zeroize::Zeroizing;
 
@@ -199,12 +202,29 @@ pub struct Code {
     module: Module,
     hash: [u8; 32],
     abi: Option<String>,
+    /// Instances kept between calls; `None` when the module runs fresh every call.
+    warm: Option<Arc<Warm>>,
 }
 
 impl Code {
     /// SHA-256 of the module's bytes: the code hash commitments and envelopes bind.
     pub fn hash(&self) -> [u8; 32] {
         self.hash
+    }
+
+    /// The same code running every call in a fresh instance: what a kept instance must be
+    /// indistinguishable from (tests and benchmarks compare the two).
+    #[doc(hidden)]
+    pub fn fresh_only(&self) -> Code {
+        Code {
+            warm: None,
+            ..self.clone()
+        }
+    }
+
+    /// Instances kept for reuse, ready for a call (0 when the module runs fresh every call).
+    pub fn idle_instances(&self) -> usize {
+        self.warm.as_ref().map_or(0, |warm| warm.idle())
     }
 
     /// The ABI description from the `veil_abi` custom section, if the module has one.
@@ -263,27 +283,37 @@ impl Vm {
     /// Checks `wasm` against the deploy policy and compiles it.
     pub fn deploy(&self, wasm: &[u8]) -> Result<Code, DeployError> {
         policy::check(wasm, &self.limits)?;
-        let module =
-            Module::new(&self.engine, wasm).map_err(|err| DeployError::Invalid(err.to_string()))?;
+        let plan = warm::plan(wasm);
+        let module = Module::new(&self.engine, plan.as_ref().map_or(wasm, |p| &p.wasm))
+            .map_err(|err| DeployError::Invalid(err.to_string()))?;
         policy::check_exports(&module)?;
         let abi = module
             .custom_sections()
             .find(|section| section.name() == "veil_abi")
             .map(|section| String::from_utf8_lossy(section.data()).into_owned());
-        let code = Code {
+        // Instantiate once: imports link with the right signatures, memory fits the limits.
+        // That instance's state is the one every call starts from.
+        let mut store = Store::new(&self.engine, self.state(empty_call(), empty_storage()));
+        store.limiter(limiter);
+        let instance = self
+            .linker
+            .instantiate_and_start(&mut store, &module)
+            .map_err(|err| DeployError::Instantiate(err.to_string()))?;
+        let memory = instance
+            .get_memory(&store, "memory")
+            .ok_or(DeployError::Memory)?;
+        let warm = plan
+            .and_then(|plan| Warm::new(plan, store, instance, memory))
+            .map(Arc::new);
+        Ok(Code {
             module,
             hash: Sha256::digest(wasm).into(),
             abi,
-        };
-        // Instantiate once: imports link with the right signatures, memory fits the limits.
-        let mut store = self.store(empty_call(), Arc::new(BTreeMap::new()));
-        self.linker
-            .instantiate_and_start(&mut store, &code.module)
-            .map_err(|err| DeployError::Instantiate(err.to_string()))?;
-        Ok(code)
+            warm,
+        })
     }
 
-    fn store(&self, call: Call, storage: Arc<dyn Storage>) -> Store<host::HostState> {
+    fn state(&self, call: Call, storage: Arc<dyn Storage>) -> host::HostState {
         let random = call.randomness.map(|randomness| {
             Drbg::with_domain(
                 veil_primitives::namespace::CONTRACT_DRBG,
@@ -292,7 +322,7 @@ impl Vm {
                 &randomness.index.to_be_bytes(),
             )
         });
-        let state = host::HostState {
+        host::HostState {
             limits: wasmi::StoreLimitsBuilder::new()
                 .memory_size(self.limits.max_memory_bytes)
                 .table_elements(self.limits.max_table_elements)
@@ -319,21 +349,35 @@ impl Vm {
             messages: Vec::new(),
             read_only: call.entry == Entry::Query,
             panic: None,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(limiter);
-        store.set_fuel(call.fuel).expect("fuel metering is enabled");
-        store
+        }
     }
 
     /// Runs one entry point of `code` on `storage`.
     pub fn execute(&self, code: &Code, call: Call, storage: Arc<dyn Storage>) -> Outcome {
         let fuel = call.fuel;
         let entry = call.entry;
-        let mut store = self.store(call, storage);
-        let result = self.run(&mut store, code, entry);
+        let state = self.state(call, storage);
+        let (mut store, mut ready) = match code.warm.as_ref().and_then(|w| w.take()) {
+            Some(idle) => {
+                let mut store = idle.store;
+                *store.data_mut() = state;
+                (store, Some(idle.ready))
+            }
+            None => {
+                let mut store = Store::new(&self.engine, state);
+                store.limiter(limiter);
+                (store, None)
+            }
+        };
+        let result = self.run(&mut store, code, entry, fuel, &mut ready);
         let mut fuel_used = fuel - store.get_fuel().unwrap_or(0);
-        let mut state = store.into_data();
+        let mut state =
+            std::mem::replace(store.data_mut(), self.state(empty_call(), empty_storage()));
+        // A call that returned left a consistent instance: reset and keep it. One that trapped
+        // may have stopped anywhere: drop it.
+        if let (Ok(()), Some(warm), Some(ready)) = (&result, &code.warm, ready) {
+            warm.put(store, ready);
+        }
         let result = match result {
             Ok(()) => match state.output.take() {
                 Some(output) => outcome(&output),
@@ -366,19 +410,34 @@ impl Vm {
         }
     }
 
+    /// Calls `entry` on `ready`, or on a new instance (kept in `ready` if the module is reused).
     fn run(
         &self,
         store: &mut Store<host::HostState>,
         code: &Code,
         entry: Entry,
+        fuel: u64,
+        ready: &mut Option<Ready>,
     ) -> Result<(), wasmi::Error> {
-        let instance = self
-            .linker
-            .instantiate_and_start(&mut *store, &code.module)?;
-        let memory = instance
-            .get_memory(&*store, "memory")
-            .ok_or_else(|| wasmi::Error::new("module exports no memory"))?;
+        let (instance, memory) = match ready {
+            Some(ready) => (ready.instance, ready.memory),
+            None => {
+                let instance = self
+                    .linker
+                    .instantiate_and_start(&mut *store, &code.module)?;
+                let memory = instance
+                    .get_memory(&*store, "memory")
+                    .ok_or_else(|| wasmi::Error::new("module exports no memory"))?;
+                *ready = code
+                    .warm
+                    .as_ref()
+                    .and_then(|warm| warm.ready(store, instance));
+                (instance, memory)
+            }
+        };
         store.data_mut().memory = Some(memory);
+        // Set after instantiation, so fuel counts the call alone, whichever instance runs it.
+        store.set_fuel(fuel)?;
         let func = instance.get_typed_func::<(), ()>(&*store, entry.export())?;
         func.call(&mut *store, ())
     }
@@ -386,6 +445,10 @@ impl Vm {
 
 fn limiter(state: &mut host::HostState) -> &mut dyn wasmi::ResourceLimiter {
     &mut state.limits
+}
+
+fn empty_storage() -> Arc<dyn Storage> {
+    Arc::new(BTreeMap::<Vec<u8>, Vec<u8>>::new())
 }
 
 fn empty_call() -> Call {

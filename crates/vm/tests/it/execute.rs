@@ -3,7 +3,7 @@
 
 use veil_vm::{Entry, Failure};
 
-use crate::deploy::module_with;
+use crate::deploy::{module, module_with};
 use crate::support::{Contract, FUEL, example, wat};
 
 pub(crate) const ALICE: [u8; 32] = [0xa1; 32];
@@ -317,4 +317,114 @@ fn bulk_memory_is_charged_by_the_byte() {
     };
     // wasmi charges one unit per 64 bytes moved: a full page costs 1,024 more than a byte.
     assert_eq!(fill(65_536) - fill(1), 1_024);
+}
+
+/// A contract that counts its calls in memory and in a mutable global and answers both: any
+/// state carried from one call to the next shows in the answer.
+fn counter(extra: &str) -> Contract {
+    let text = format!(
+        r#"(module
+            (import "veil" "output_write" (func $out (param i32 i32)))
+            (memory (export "memory") 1)
+            (global $calls (mut i32) (i32.const 0))
+            (data (i32.const 0) "\00")
+            (func $count
+                (i32.store (i32.const 1) (i32.add (i32.load (i32.const 1)) (i32.const 1)))
+                (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+                (i32.store (i32.const 5) (global.get $calls)))
+            (func (export "init") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_command") (call $count) {extra} (call $out (i32.const 0) (i32.const 9)))
+            (func (export "handle_query") (call $count) (call $out (i32.const 0) (i32.const 9)))
+            (func (export "handle_message") (call $out (i32.const 0) (i32.const 1))))"#
+    );
+    Contract::new(&wat(&text))
+}
+
+const FIRST_CALL: [u8; 8] = [1, 0, 0, 0, 1, 0, 0, 0];
+
+#[test]
+fn a_kept_instance_starts_every_call_as_a_fresh_one() {
+    let mut contract = counter("");
+    for _ in 0..3 {
+        for entry in [Entry::Command, Entry::Query] {
+            let outcome = contract.call(entry, ALICE, vec![], FUEL);
+            assert_eq!(outcome.result, Ok(FIRST_CALL.to_vec()), "{entry:?}");
+        }
+    }
+    // The instance was kept, so the reset (not a new instance) gave each call its fresh state.
+    assert_eq!(contract.code.idle_instances(), 1);
+}
+
+#[test]
+fn an_instance_that_trapped_or_grew_is_not_kept() {
+    let mut trapping = counter("(if (i32.eqz (global.get $calls)) (then) (else unreachable))");
+    assert!(matches!(
+        trapping.call(Entry::Command, ALICE, vec![], FUEL).result,
+        Err(Failure::Trap(_))
+    ));
+    assert_eq!(trapping.code.idle_instances(), 0);
+    assert_eq!(
+        trapping.call(Entry::Query, ALICE, vec![], FUEL).result,
+        Ok(FIRST_CALL.to_vec())
+    );
+
+    let mut growing = counter("(drop (memory.grow (i32.const 1)))");
+    for _ in 0..3 {
+        assert_eq!(
+            growing.call(Entry::Command, ALICE, vec![], FUEL).result,
+            Ok(FIRST_CALL.to_vec())
+        );
+        assert_eq!(growing.code.idle_instances(), 0, "grown memory is dropped");
+    }
+}
+
+#[test]
+fn modules_that_can_change_tables_or_segments_run_fresh_every_call() {
+    for (extra, body) in [
+        (
+            r#"(data $passive "\07")"#,
+            "(memory.init $passive (i32.const 9) (i32.const 0) (i32.const 1)) (data.drop $passive)",
+        ),
+        (
+            "(table 2 funcref) (elem (i32.const 0) $body $body)",
+            "(table.copy (i32.const 0) (i32.const 1) (i32.const 1))",
+        ),
+        (r#"(global (export "veil:global:0") i32 (i32.const 0))"#, ""),
+    ] {
+        let text = module(&format!("{extra} (func $body {body})"));
+        let mut contract = Contract::new(&wat(&text));
+        assert_eq!(contract.code.idle_instances(), 0, "{extra}");
+        contract
+            .call(Entry::Command, ALICE, vec![], FUEL)
+            .result
+            .unwrap();
+    }
+}
+
+#[test]
+fn the_token_on_kept_instances_matches_fresh_instances_call_for_call() {
+    let mut kept = token();
+    let mut fresh = token();
+    fresh.code = fresh.code.fresh_only();
+    let calls = [
+        (Entry::Command, ALICE, transfer(BOB, 10)),
+        (Entry::Query, ALICE, balance(ALICE)),
+        (Entry::Command, BOB, transfer(ALICE, 11)),
+        (Entry::Command, BOB, transfer(MALLORY, 1)),
+        (Entry::Query, MALLORY, balance(ALICE)),
+        (Entry::Command, ALICE, vec![0xff, 1, 2]),
+        (Entry::Command, ALICE, transfer(MALLORY, 990)),
+        (Entry::Query, BOB, balance(BOB)),
+    ];
+    for (entry, caller, input) in calls {
+        let a = kept.call(entry, caller, input.clone(), FUEL);
+        let b = fresh.call(entry, caller, input, FUEL);
+        assert_eq!(
+            (&a.result, &a.changes, &a.events, a.fuel_used),
+            (&b.result, &b.changes, &b.events, b.fuel_used)
+        );
+    }
+    assert_eq!(kept.storage, fresh.storage);
+    assert_eq!(kept.code.idle_instances(), 1);
+    assert_eq!(fresh.code.idle_instances(), 0);
 }
