@@ -7,10 +7,12 @@
 //! starts at `__heap_base`, uses the initial pages first and grows memory only when they are
 //! spent.
 //!
-//! Blocks come in power-of-two classes from 16 bytes to 16 MiB (the VM's memory limit), each
-//! aligned to its size up to 64 KiB. Freed blocks go to their class's list and serve the next
-//! allocation of that class; a reallocation within its class stays in place. A call is short
-//! and its instance starts afresh, so the rounding's waste does not accumulate.
+//! Blocks come in power-of-two classes from 16 bytes up, each aligned to its size up to 64 KiB.
+//! Freed blocks go to their class's list and serve the next allocation of that class (they are
+//! never merged); a reallocation within its class stays in place. A call is short and its
+//! instance starts afresh, so the waste does not accumulate across calls, but within one call a
+//! doubling `Vec` leaves its smaller blocks behind: under the VM's 16 MiB of memory, one buffer
+//! reaches 4 MiB.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::arch::wasm32;
@@ -65,10 +67,15 @@ impl State {
             self.free[slot] = *(head as *const usize);
             return head as *mut u8;
         }
+        // Memory grown by anyone else (a contract may call `memory.grow` itself) is theirs:
+        // continue after it.
+        let end = wasm32::memory_size(0) * PAGE;
         if self.end == 0 {
             self.next = core::ptr::addr_of!(__heap_base) as usize;
-            self.end = wasm32::memory_size(0) * PAGE;
+        } else if end != self.end {
+            self.next = end;
         }
+        self.end = end;
         let size = 1usize << class;
         let align = size.min(PAGE);
         let start = (self.next + align - 1) & !(align - 1);
@@ -78,7 +85,7 @@ impl State {
         };
         if stop > self.end {
             let pages = (stop - self.end + PAGE - 1) / PAGE;
-            if wasm32::memory_grow(0, pages) == usize::MAX {
+            if wasm32::memory_grow(0, pages) != self.end / PAGE {
                 return core::ptr::null_mut();
             }
             self.end += pages * PAGE;

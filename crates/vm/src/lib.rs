@@ -22,7 +22,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use veil_crypto::drbg::Drbg;
 use veil_primitives::contract::MessageOutcome;
-use warm::{Ready, Warm};
+use warm::{Budget, Ready, Warm};
 use wasmi::{CompilationMode, Config, EnforcedLimits, Engine, Linker, Module, Store, TrapCode};
 use zeroize::Zeroizing;
 
@@ -238,6 +238,8 @@ pub struct Vm {
     engine: Engine,
     linker: Linker<host::HostState>,
     limits: Limits,
+    /// Memory of the instances kept between calls, across every module deployed here.
+    kept: Arc<Budget>,
 }
 
 impl Vm {
@@ -272,7 +274,13 @@ impl Vm {
             engine,
             linker,
             limits,
+            kept: Arc::default(),
         }
+    }
+
+    /// Bytes of linear memory held by instances kept between calls (at most 64 MiB).
+    pub fn kept_bytes(&self) -> usize {
+        self.kept.used()
     }
 
     /// The limits this VM enforces.
@@ -303,7 +311,7 @@ impl Vm {
             .get_memory(&store, "memory")
             .ok_or(DeployError::Memory)?;
         let warm = plan
-            .and_then(|plan| Warm::new(plan, store, instance, memory))
+            .and_then(|plan| Warm::new(plan, store, instance, memory, self.kept.clone()))
             .map(Arc::new);
         Ok(Code {
             module,

@@ -11,20 +11,51 @@
 //! memory grew, or whose call trapped, is dropped instead.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wasmi::{Global, Instance, Memory, Store, Val};
-use wasmparser::{Operator, Parser, Payload};
+use wasmparser::{Operator, Parser, Payload, ValType};
 
 use crate::host::HostState;
 
 /// Prefix of the exports added for mutable globals; a module exporting a name with this prefix
 /// runs in fresh instances.
 const GLOBAL_EXPORT: &str = "veil:global:";
-/// Idle instances kept per module: one for commands and one for a concurrent query, bounding
-/// what a miner with many contracts holds.
+/// Idle instances kept per module: one for commands and one for a concurrent query.
 const MAX_IDLE: usize = 2;
+/// Modules with more initial memory run fresh: resetting it costs about what instantiating
+/// does, and a kept instance holds it for good.
+const MAX_KEPT_PAGES: u64 = 16;
+/// Linear memory of all the instances one VM keeps, across its modules: a miner with many
+/// contracts keeps instances of the busiest and instantiates the rest.
+const MAX_KEPT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bytes of linear memory held by idle instances, shared by every module of one VM.
+#[derive(Debug, Default)]
+pub(crate) struct Budget(AtomicUsize);
+
+impl Budget {
+    fn reserve(&self, bytes: usize) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&n| n <= MAX_KEPT_BYTES)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        self.0.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Bytes held.
+    pub(crate) fn used(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
 /// Granularity of the memory image: runs of zero blocks are not stored.
 const BLOCK: usize = 4096;
+/// A wasm page.
+const PAGE: usize = 65_536;
 
 /// The module to compile for reuse: the original with its mutable globals exported.
 pub(crate) struct Plan {
@@ -40,9 +71,16 @@ pub(crate) fn plan(wasm: &[u8]) -> Option<Plan> {
             // The policy allows only function imports, so defined globals are numbered from 0.
             Payload::GlobalSection(section) => {
                 for (index, global) in section.into_iter().enumerate() {
-                    if global.ok()?.ty.mutable {
-                        globals.push((index as u32, format!("{GLOBAL_EXPORT}{index}")));
+                    let ty = global.ok()?.ty;
+                    if !ty.mutable {
+                        continue;
                     }
+                    // A reference's value belongs to the store it was read in and cannot be
+                    // restored into another instance's store (floats are refused at deploy).
+                    if !matches!(ty.content_type, ValType::I32 | ValType::I64) {
+                        return None;
+                    }
+                    globals.push((index as u32, format!("{GLOBAL_EXPORT}{index}")));
                 }
             }
             Payload::ExportSection(section) => {
@@ -158,6 +196,7 @@ pub(crate) struct Warm {
     image: Vec<(usize, Vec<u8>)>,
     initial: Vec<Val>,
     idle: Mutex<Vec<Idle>>,
+    budget: std::sync::Arc<Budget>,
 }
 
 impl Warm {
@@ -168,7 +207,12 @@ impl Warm {
         mut store: Store<HostState>,
         instance: Instance,
         memory: Memory,
+        budget: std::sync::Arc<Budget>,
     ) -> Option<Self> {
+        let pages = memory.size(&store);
+        if pages > MAX_KEPT_PAGES {
+            return None;
+        }
         let globals = plan
             .globals
             .iter()
@@ -184,10 +228,11 @@ impl Warm {
             .collect();
         let warm = Self {
             globals: plan.globals,
-            pages: memory.size(&store),
+            pages,
             image,
             initial,
             idle: Mutex::new(Vec::new()),
+            budget,
         };
         store.data_mut().memory = None;
         warm.put(
@@ -223,11 +268,19 @@ impl Warm {
 
     /// An idle instance, if one is kept.
     pub(crate) fn take(&self) -> Option<Idle> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        if idle.is_some() {
+            self.budget.release(self.bytes());
+        }
+        idle
     }
 
-    /// Resets `ready` to the initial state and keeps it; drops it if its memory grew or the
-    /// pool is full.
+    fn bytes(&self) -> usize {
+        self.pages as usize * PAGE
+    }
+
+    /// Resets `ready` to the initial state and keeps it; drops it if its memory grew, or the
+    /// module's pool or the VM's budget is full.
     pub(crate) fn put(&self, mut store: Store<HostState>, ready: Ready) {
         if ready.memory.size(&store) != self.pages {
             return;
@@ -243,9 +296,16 @@ impl Warm {
             }
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
+        if idle.len() < MAX_IDLE && self.budget.reserve(self.bytes()) {
             idle.push(Idle { store, ready });
         }
+    }
+}
+
+impl Drop for Warm {
+    fn drop(&mut self) {
+        let kept = self.idle.get_mut().map_or(0, |idle| idle.len());
+        self.budget.release(kept * self.bytes());
     }
 }
 

@@ -428,3 +428,57 @@ fn the_token_on_kept_instances_matches_fresh_instances_call_for_call() {
     assert_eq!(kept.code.idle_instances(), 1);
     assert_eq!(fresh.code.idle_instances(), 0);
 }
+
+#[test]
+fn a_mutable_reference_global_never_crashes_the_reset() {
+    // A funcref global's value belongs to the store it was read in: restoring it into another
+    // instance's store panicked inside wasmi. A trap drops the deploy-time instance, so the
+    // next call runs in a new store and its reset restores the global there.
+    let text = module(r#"(global $f (mut funcref) (ref.func $body)) (func $body)"#).replace(
+        r#"(func (export "handle_message") (call $out (i32.const 0) (i32.const 1)))"#,
+        r#"(func (export "handle_message") unreachable)"#,
+    );
+    let mut contract = Contract::new(&wat(&text));
+    assert_eq!(contract.code.idle_instances(), 0, "runs fresh every call");
+    for _ in 0..3 {
+        assert!(matches!(
+            contract.call(Entry::Message, ALICE, vec![], FUEL).result,
+            Err(Failure::Trap(_))
+        ));
+        contract
+            .call(Entry::Command, ALICE, vec![], FUEL)
+            .result
+            .unwrap();
+    }
+}
+
+#[test]
+fn kept_instances_stay_within_the_vms_memory_budget() {
+    let vm = veil_vm::Vm::new(veil_vm::Limits::default());
+    // One page each; each module differs, as every contract's code may.
+    let codes: Vec<_> = (0..1_100)
+        .map(|i| {
+            let text = module(&format!("(func (export \"f{i}\"))"));
+            vm.deploy(&wat(&text)).unwrap()
+        })
+        .collect();
+    assert_eq!(vm.kept_bytes(), 64 * 1024 * 1024);
+    let kept = codes.iter().filter(|c| c.idle_instances() == 1).count();
+    assert_eq!(kept, 1_024);
+    // A module beyond the budget still runs, in a fresh instance.
+    let mut last = Contract {
+        vm,
+        code: codes.last().unwrap().clone(),
+        storage: Default::default(),
+        height: 1,
+        index: 0,
+        sent: Default::default(),
+    };
+    assert_eq!(last.code.idle_instances(), 0);
+    last.call(Entry::Command, ALICE, vec![], FUEL)
+        .result
+        .unwrap();
+    drop(codes);
+    // Dropped modules give their instances' memory back.
+    assert_eq!(last.vm.kept_bytes(), 0);
+}
