@@ -638,7 +638,7 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         // Launch needs one gatekeeper with the root key; the others fetch it from it after.
         let info: Info = poll("pRuntime info", Duration::from_secs(30), || {
             let answer = rt.block_on(public.info(None)).ok()?;
-            let (_, info) = answer.open().ok()?;
+            let (_, info): (_, Info) = answer.open().ok()?;
             let elected = election.position(&info.public_key).is_some();
             (info.launched && info.holds_root_key == elected).then_some(info)
         });
