@@ -87,7 +87,7 @@ impl Read for WorkerMessage {
     type Cfg = usize;
     fn read_cfg(buf: &mut impl Buf, max_payload: &usize) -> Result<Self, Error> {
         Ok(Self {
-            sender: AccountId::read(buf)?,
+            sender: crate::wire::read_account(buf)?,
             destination: Destination::read(buf)?,
             sequence: u64::read(buf)?,
             payload: Vec::<u8>::read_cfg(buf, &bytes_cfg(*max_payload))?,

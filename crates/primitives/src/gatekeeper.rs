@@ -225,7 +225,7 @@ impl Read for KeyHolder {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
-            worker: AccountId::read(buf)?,
+            worker: crate::wire::read_account(buf)?,
             ecdh_key: <[u8; 32]>::read(buf)?,
             endpoint: read_string(buf, MAX_ENDPOINT_BYTES)?,
             tee: Option::<TeeKind>::read(buf)?,
@@ -365,8 +365,8 @@ impl Read for Slashed {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
             round: u64::read(buf)?,
-            worker: AccountId::read(buf)?,
-            backer: AccountId::read(buf)?,
+            worker: crate::wire::read_account(buf)?,
+            backer: crate::wire::read_account(buf)?,
             amount: u128::read(buf)?,
         })
     }
@@ -394,7 +394,7 @@ impl Read for Divergence {
             sequence: u64::read(buf)?,
             routed: Digest::read(buf)?,
             other: Digest::read(buf)?,
-            signer: AccountId::read(buf)?,
+            signer: crate::wire::read_account(buf)?,
         })
     }
 }
@@ -419,7 +419,7 @@ impl Read for GatekeeperMessage {
     type Cfg = usize;
     fn read_cfg(buf: &mut impl Buf, max_payload: &usize) -> Result<Self, Error> {
         Ok(Self {
-            signer: AccountId::read(buf)?,
+            signer: crate::wire::read_account(buf)?,
             destination: Destination::read(buf)?,
             sequence: u64::read(buf)?,
             payload: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=*max_payload), ()))?,

@@ -93,7 +93,7 @@ impl Read for LivenessEvent {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         match u8::read(buf)? {
             0 => Ok(Self::Unresponsive {
-                worker: AccountId::read(buf)?,
+                worker: crate::wire::read_account(buf)?,
                 era: u64::read(buf)?,
                 activity: u64::read(buf)?,
                 max: u64::read(buf)?,

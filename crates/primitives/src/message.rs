@@ -84,9 +84,9 @@ impl Read for Origin {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         match u8::read(buf)? {
-            0 => Ok(Self::Account(AccountId::read(buf)?)),
+            0 => Ok(Self::Account(crate::wire::read_account(buf)?)),
             1 => Ok(Self::Chain),
-            2 => Ok(Self::Worker(AccountId::read(buf)?)),
+            2 => Ok(Self::Worker(crate::wire::read_account(buf)?)),
             3 => Ok(Self::Gatekeepers),
             4 => Ok(Self::Contract(Digest::read(buf)?)),
             t => Err(Error::InvalidEnum(t)),
@@ -127,7 +127,7 @@ impl Read for Destination {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         match u8::read(buf)? {
-            0 => Ok(Self::Worker(AccountId::read(buf)?)),
+            0 => Ok(Self::Worker(crate::wire::read_account(buf)?)),
             1 => Ok(Self::Contract(Digest::read(buf)?)),
             2 => Ok(Self::Topic(Vec::<u8>::read_cfg(
                 buf,

@@ -212,7 +212,7 @@ impl Read for SessionGrant {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
-            account: AccountId::read(buf)?,
+            account: crate::wire::read_account(buf)?,
             session: <[u8; 32]>::read(buf)?,
             contracts: Vec::<ContractId>::read_cfg(
                 buf,
@@ -299,7 +299,7 @@ impl Read for Commitment {
             block_hash: Digest::read(buf)?,
             state_root: Digest::read(buf)?,
             code_hash: Digest::read(buf)?,
-            worker: AccountId::read(buf)?,
+            worker: crate::wire::read_account(buf)?,
             insecure: bool::read(buf)?,
         })
     }

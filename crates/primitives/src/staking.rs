@@ -217,7 +217,7 @@ impl Read for StakingCall {
             }),
             2 => Ok(Self::WithdrawUnbonded),
             3 => Ok(Self::Candidate {
-                worker: AccountId::read(buf)?,
+                worker: crate::wire::read_account(buf)?,
             }),
             4 => Ok(Self::Nominate {
                 targets: Vec::<AccountId>::read_cfg(
@@ -326,7 +326,7 @@ impl Read for Elected {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
-            worker: AccountId::read(buf)?,
+            worker: crate::wire::read_account(buf)?,
             ecdh_key: <[u8; 32]>::read(buf)?,
         })
     }

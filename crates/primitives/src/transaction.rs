@@ -174,7 +174,7 @@ impl Read for GovernanceCall {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         match u8::read(buf)? {
             0 => Ok(Self::SetParams(Params::read(buf)?)),
-            1 => Ok(Self::SetGovernanceKey(AccountId::read(buf)?)),
+            1 => Ok(Self::SetGovernanceKey(crate::wire::read_account(buf)?)),
             2 => Ok(Self::SetRegistryParams(RegistryParams::read(buf)?)),
             3 => Ok(Self::SetStakingParams(StakingParams::read(buf)?)),
             4 => Ok(Self::SetContractParams(ContractParams::read(buf)?)),
@@ -250,7 +250,7 @@ impl Read for Call {
     fn read_cfg(buf: &mut impl Buf, limits: &TxLimits) -> Result<Self, Error> {
         match u8::read(buf)? {
             0 => Ok(Self::Transfer {
-                to: AccountId::read(buf)?,
+                to: crate::wire::read_account(buf)?,
                 amount: u128::read(buf)?,
             }),
             1 => Ok(Self::Governance(GovernanceCall::read(buf)?)),
@@ -291,7 +291,7 @@ impl Read for Transaction {
     type Cfg = TxLimits;
     fn read_cfg(buf: &mut impl Buf, limits: &TxLimits) -> Result<Self, Error> {
         Ok(Self {
-            sender: AccountId::read(buf)?,
+            sender: crate::wire::read_account(buf)?,
             nonce: u64::read(buf)?,
             expiry: u64::read(buf)?,
             call: Call::read_cfg(buf, limits)?,

@@ -302,7 +302,7 @@ impl Read for CheckpointInfo {
             root: Digest::read(buf)?,
             size: u32::read(buf)?,
             digest: Digest::read(buf)?,
-            miner: AccountId::read(buf)?,
+            miner: crate::wire::read_account(buf)?,
         })
     }
 }
@@ -384,7 +384,7 @@ impl Read for SignedCheckpointChunk {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
             chunk: CheckpointChunk::read(buf)?,
-            signer: AccountId::read(buf)?,
+            signer: crate::wire::read_account(buf)?,
             signature: Signature::read(buf)?,
         })
     }

@@ -286,7 +286,7 @@ impl Read for SignedContractEgress {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
             egress: ContractEgress::read(buf)?,
-            signer: AccountId::read(buf)?,
+            signer: crate::wire::read_account(buf)?,
             signature: Signature::read(buf)?,
         })
     }

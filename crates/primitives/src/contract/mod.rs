@@ -608,11 +608,11 @@ impl Read for ContractCall {
             }),
             1 => Ok(Self::Instantiate {
                 code: Digest::read(buf)?,
-                miner: AccountId::read(buf)?,
+                miner: crate::wire::read_account(buf)?,
             }),
             2 => Ok(Self::Assign {
                 contract: Digest::read(buf)?,
-                miner: AccountId::read(buf)?,
+                miner: crate::wire::read_account(buf)?,
             }),
             3 => Ok(Self::Command {
                 contract: Digest::read(buf)?,
@@ -685,7 +685,7 @@ impl Read for CodeInfo {
         Ok(Self {
             size: u32::read(buf)?,
             received: u32::read(buf)?,
-            uploader: AccountId::read(buf)?,
+            uploader: crate::wire::read_account(buf)?,
             valid: bool::read(buf)?,
         })
     }
@@ -727,9 +727,9 @@ impl Read for ContractInfo {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
-            developer: AccountId::read(buf)?,
+            developer: crate::wire::read_account(buf)?,
             code: Digest::read(buf)?,
-            miner: AccountId::read(buf)?,
+            miner: crate::wire::read_account(buf)?,
             created: u64::read(buf)?,
             public_key: Option::<[u8; 32]>::read(buf)?,
             initialized: bool::read(buf)?,
@@ -869,15 +869,15 @@ impl Read for ContractEvent {
             0 => Ok(Self::Instantiated {
                 contract: Digest::read(buf)?,
                 code: Digest::read(buf)?,
-                developer: AccountId::read(buf)?,
-                miner: AccountId::read(buf)?,
+                developer: crate::wire::read_account(buf)?,
+                miner: crate::wire::read_account(buf)?,
                 miner_ecdh: <[u8; 32]>::read(buf)?,
             }),
             1 => Ok(Self::Assigned {
                 contract: Digest::read(buf)?,
                 code: Digest::read(buf)?,
-                developer: AccountId::read(buf)?,
-                miner: AccountId::read(buf)?,
+                developer: crate::wire::read_account(buf)?,
+                miner: crate::wire::read_account(buf)?,
                 miner_ecdh: <[u8; 32]>::read(buf)?,
                 assignment: u64::read(buf)?,
                 reason: Reassignment::read(buf)?,
@@ -885,7 +885,7 @@ impl Read for ContractEvent {
                 checkpoint: Option::<CheckpointInfo>::read(buf)?,
             }),
             2 => Ok(Self::SessionRevoked {
-                account: AccountId::read(buf)?,
+                account: crate::wire::read_account(buf)?,
                 session: <[u8; 32]>::read(buf)?,
                 expiry: u64::read(buf)?,
             }),
@@ -939,7 +939,7 @@ impl Read for ContractGrant {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
             contract: Digest::read(buf)?,
-            miner: AccountId::read(buf)?,
+            miner: crate::wire::read_account(buf)?,
             assignment: u64::read(buf)?,
             envelope: Envelope::read(buf)?,
         })
@@ -965,7 +965,7 @@ impl Read for CommandResult {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
-            sender: AccountId::read(buf)?,
+            sender: crate::wire::read_account(buf)?,
             nonce: u64::read(buf)?,
             height: u64::read(buf)?,
             reply: Vec::<u8>::read_cfg(buf, &(RangeCfg::new(0..=MAX_REPLY_BYTES), ()))?,

@@ -140,7 +140,7 @@ impl Read for WorkerInfo {
             advisory_ids: read_strings(buf, MAX_POLICY_ENTRIES, MAX_LABEL_BYTES)?,
             insecure: bool::read(buf)?,
             endpoint: read_string(buf, MAX_ENDPOINT_BYTES)?,
-            operator: AccountId::read(buf)?,
+            operator: crate::wire::read_account(buf)?,
             registered_at: u64::read(buf)?,
             expiry: u64::read(buf)?,
         })

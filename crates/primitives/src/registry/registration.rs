@@ -102,9 +102,9 @@ impl Read for Registration {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
-            worker: AccountId::read(buf)?,
+            worker: crate::wire::read_account(buf)?,
             ecdh_key: <[u8; 32]>::read(buf)?,
-            operator: AccountId::read(buf)?,
+            operator: crate::wire::read_account(buf)?,
             endpoint: read_string(buf, MAX_ENDPOINT_BYTES)?,
             attested_height: u64::read(buf)?,
             signature: Signature::read(buf)?,
