@@ -104,7 +104,10 @@ mod account_tests {
             let id = crate::PrivateKey::from_seed(seed).public_key();
             let raw: [u8; 32] = id.as_ref().try_into().unwrap();
             for _ in 0..2 {
-                assert_eq!(read_account(&mut bytes::Bytes::copy_from_slice(&raw)).unwrap(), id);
+                assert_eq!(
+                    read_account(&mut bytes::Bytes::copy_from_slice(&raw)).unwrap(),
+                    id
+                );
             }
         }
         // Bytes that are no point fail every time, never from a cache.
