@@ -245,7 +245,12 @@ pub(crate) fn compile(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         "{} has no Cargo.toml: pass the contracts workspace",
         dir.display()
     );
-    let target_dir = dir.join("target");
+    // Absolute: cargo runs inside `dir` and would read a relative target below it again, and
+    // the modules would then be listed from a stale `dir/target`.
+    let target_dir = dir
+        .canonicalize()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+        .join("target");
     eprintln!(
         "building {} with Debian's rustc 1.63 for {TARGET} ...",
         dir.display()
@@ -535,4 +540,24 @@ pub(crate) async fn deploy_code(
         anyhow::bail!("the contract's init failed: {e}");
     }
     Ok((id, info, Some(result)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_workspace_builds_into_its_own_target() {
+        // The test runs in crates/cli.
+        let dir = Path::new("../../contracts");
+        let modules = compile(dir).unwrap();
+        let target = dir.canonicalize().unwrap().join("target");
+        assert!(!modules.is_empty());
+        for module in &modules {
+            assert!(module.starts_with(&target), "{}", module.display());
+            assert!(module.is_file(), "{}", module.display());
+        }
+        // Not a target below the workspace, resolved again from inside it.
+        assert!(!dir.join(dir).join("target").exists());
+    }
 }
