@@ -37,6 +37,12 @@ impl fmt::Display for DecodeError {
 pub trait Encode {
     /// Appends the encoding of `self` to `out`.
     fn encode_to(&self, out: &mut Vec<u8>);
+
+    /// The length of the encoding, or less if it is costly to tell: [`encode`] reserves this
+    /// much up front. In wasm every reallocation of a growing buffer costs fuel.
+    fn size_hint(&self) -> usize {
+        0
+    }
 }
 
 /// A value that reads itself from the contract codec.
@@ -47,7 +53,7 @@ pub trait Decode: Sized {
 
 /// Encodes one value.
 pub fn encode<T: Encode + ?Sized>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(value.size_hint());
     value.encode_to(&mut out);
     out
 }
@@ -78,6 +84,9 @@ macro_rules! int {
             fn encode_to(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
             }
+            fn size_hint(&self) -> usize {
+                std::mem::size_of::<$t>()
+            }
         }
         impl Decode for $t {
             fn decode_from(input: &mut &[u8]) -> Result<Self, DecodeError> {
@@ -93,6 +102,9 @@ int!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128);
 impl Encode for bool {
     fn encode_to(&self, out: &mut Vec<u8>) {
         out.push(*self as u8);
+    }
+    fn size_hint(&self) -> usize {
+        1
     }
 }
 
@@ -135,11 +147,17 @@ impl Encode for str {
         put_length(self.len(), out);
         out.extend_from_slice(self.as_bytes());
     }
+    fn size_hint(&self) -> usize {
+        4 + self.len()
+    }
 }
 
 impl Encode for String {
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.as_str().encode_to(out);
+    }
+    fn size_hint(&self) -> usize {
+        self.as_str().size_hint()
     }
 }
 
@@ -158,11 +176,17 @@ impl<T: Encode> Encode for [T] {
             item.encode_to(out);
         }
     }
+    fn size_hint(&self) -> usize {
+        4 + self.iter().map(T::size_hint).sum::<usize>()
+    }
 }
 
 impl<T: Encode> Encode for Vec<T> {
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.as_slice().encode_to(out);
+    }
+    fn size_hint(&self) -> usize {
+        self.as_slice().size_hint()
     }
 }
 
@@ -187,6 +211,9 @@ impl<T: Encode> Encode for Option<T> {
             }
         }
     }
+    fn size_hint(&self) -> usize {
+        1 + self.as_ref().map_or(0, T::size_hint)
+    }
 }
 
 impl<T: Decode> Decode for Option<T> {
@@ -203,6 +230,9 @@ impl<const N: usize> Encode for [u8; N] {
     fn encode_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self);
     }
+    fn size_hint(&self) -> usize {
+        N
+    }
 }
 
 impl<const N: usize> Decode for [u8; N] {
@@ -217,6 +247,9 @@ impl<A: Encode, B: Encode> Encode for (A, B) {
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.0.encode_to(out);
         self.1.encode_to(out);
+    }
+    fn size_hint(&self) -> usize {
+        self.0.size_hint() + self.1.size_hint()
     }
 }
 
@@ -237,6 +270,9 @@ macro_rules! codec_struct {
         impl $crate::Encode for $name {
             fn encode_to(&self, _out: &mut Vec<u8>) {
                 $($crate::Encode::encode_to(&self.$field, _out);)*
+            }
+            fn size_hint(&self) -> usize {
+                0 $(+ $crate::Encode::size_hint(&self.$field))*
             }
         }
         impl $crate::Decode for $name {
@@ -261,6 +297,39 @@ mod tests {
             decode::<(Vec<u128>, Option<String>)>(&encode(&value)),
             Ok(value)
         );
+    }
+
+    #[derive(Clone)]
+    struct Pair {
+        id: [u8; 32],
+        note: Option<String>,
+    }
+    codec_struct!(Pair {
+        id: [u8; 32],
+        note: Option<String>
+    });
+
+    #[test]
+    fn a_size_hint_is_the_encoded_length() {
+        fn exact<T: Encode>(value: T) {
+            assert_eq!(value.size_hint(), encode(&value).len());
+        }
+        exact(7u8);
+        exact(-7i128);
+        exact(true);
+        exact(());
+        exact(String::from("hello"));
+        exact(vec![1u64, 2, 3]);
+        exact(vec![String::from("a"), String::from("bcd")]);
+        exact(Some(5u32));
+        exact(None::<u32>);
+        exact((1u16, [9u8; 4]));
+        let pair = Pair {
+            id: [1; 32],
+            note: Some("x".into()),
+        };
+        exact(pair.clone());
+        exact(vec![pair]);
     }
 
     #[test]

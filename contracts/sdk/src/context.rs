@@ -28,6 +28,9 @@ macro_rules! id {
             fn encode_to(&self, out: &mut Vec<u8>) {
                 self.0.encode_to(out)
             }
+            fn size_hint(&self) -> usize {
+                32
+            }
         }
 
         impl Decode for $name {
@@ -79,6 +82,12 @@ pub trait Env {
     /// Reads a raw storage entry.
     fn get_raw(&self, key: &[u8]) -> Option<Vec<u8>> {
         sys::storage_get(key)
+    }
+
+    /// Reads a raw storage entry into `out` (replacing its contents), reusing its allocation;
+    /// returns whether the entry exists (`out` is unchanged if not).
+    fn get_raw_into(&self, key: &[u8], out: &mut Vec<u8>) -> bool {
+        sys::storage_get_into(key, out)
     }
 }
 

@@ -103,6 +103,13 @@ macro_rules! __export_enum {
                     _ => {}
                 }
             }
+            fn size_hint(&self) -> usize {
+                match self {
+                    $($name::$variant { $($field),* } => 1 $(+ $crate::Encode::size_hint($field))*,)*
+                    #[allow(unreachable_patterns)]
+                    _ => 0,
+                }
+            }
         }
 
         impl $crate::Decode for $name {

@@ -67,6 +67,22 @@ impl State {
             self.free[slot] = *(head as *const usize);
             return head as *mut u8;
         }
+        let size = 1usize << class;
+        let align = size.min(PAGE);
+        let start = (self.next + align - 1) & !(align - 1);
+        match start.checked_add(size) {
+            Some(stop) if stop <= self.end => {
+                self.next = stop;
+                start as *mut u8
+            }
+            _ => self.take_beyond(size, align),
+        }
+    }
+
+    /// The slow path of [`take`](Self::take): the first allocation of a call, or one that needs
+    /// memory beyond what the allocator holds.
+    #[cold]
+    unsafe fn take_beyond(&mut self, size: usize, align: usize) -> *mut u8 {
         // Memory grown by anyone else (a contract may call `memory.grow` itself) is theirs:
         // continue after it.
         let end = wasm32::memory_size(0) * PAGE;
@@ -76,8 +92,6 @@ impl State {
             self.next = end;
         }
         self.end = end;
-        let size = 1usize << class;
-        let align = size.min(PAGE);
         let start = (self.next + align - 1) & !(align - 1);
         let stop = match start.checked_add(size) {
             Some(stop) => stop,

@@ -91,6 +91,16 @@ pub(crate) mod sys {
         })
     }
 
+    pub fn storage_get_into(key: &[u8], out: &mut Vec<u8>) -> bool {
+        match storage_get(key) {
+            Some(value) => {
+                *out = value;
+                true
+            }
+            None => false,
+        }
+    }
+
     fn write(f: impl FnOnce(&mut super::State)) {
         with(|s| {
             assert!(!s.query_mode, "trap: storage write in query mode");
@@ -109,6 +119,12 @@ pub(crate) mod sys {
         write(|s| {
             s.storage.remove(key);
         })
+    }
+
+    /// Every stored key, in order.
+    #[cfg(test)]
+    pub fn keys() -> Vec<Vec<u8>> {
+        with(|s| s.storage.keys().cloned().collect())
     }
 
     pub fn caller() -> [u8; 32] {

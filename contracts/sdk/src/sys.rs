@@ -37,8 +37,11 @@ mod backend {
 
     pub fn input() -> Vec<u8> {
         unsafe {
-            let mut buf = vec![0u8; host::input_len() as usize];
+            let len = host::input_len() as usize;
+            let mut buf = Vec::with_capacity(len);
+            // The host writes all `len` bytes or traps, so nothing uninitialized is exposed.
             host::input_read(buf.as_mut_ptr());
+            buf.set_len(len);
             buf
         }
     }
@@ -48,14 +51,23 @@ mod backend {
     }
 
     pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
+        let mut value = Vec::new();
+        storage_get_into(key, &mut value).then(|| value)
+    }
+
+    pub fn storage_get_into(key: &[u8], out: &mut Vec<u8>) -> bool {
         unsafe {
             let len = host::storage_get(key.as_ptr(), key.len() as u32);
             if len < 0 {
-                return None;
+                return false;
             }
-            let mut buf = vec![0u8; len as usize];
-            host::value_read(buf.as_mut_ptr());
-            Some(buf)
+            let len = len as usize;
+            out.clear();
+            out.reserve(len);
+            // The host writes all `len` bytes or traps, so nothing uninitialized is exposed.
+            host::value_read(out.as_mut_ptr());
+            out.set_len(len);
+            true
         }
     }
 
