@@ -13,7 +13,7 @@ use veil_crypto::drbg::Drbg;
 use wasmi::errors::HostError;
 use wasmi::{Caller, Linker, Memory, StoreLimits, TrapCode};
 
-use crate::{Changes, Limits, Outgoing, Storage};
+use crate::{Changes, Limits, Outgoing, Randomness, Storage};
 
 /// The import module of every host function.
 pub(crate) const MODULE: &str = "veil";
@@ -95,14 +95,38 @@ pub(crate) struct HostState {
     pub(crate) contract: [u8; 32],
     pub(crate) height: u64,
     pub(crate) block_hash: [u8; 32],
-    pub(crate) random: Option<Drbg>,
+    pub(crate) random: Random,
     pub(crate) sent: Arc<BTreeMap<[u8; 32], u64>>,
     pub(crate) messages: Vec<Outgoing>,
     pub(crate) read_only: bool,
     pub(crate) panic: Option<String>,
 }
 
+/// A call's random stream, derived at its first draw: most calls draw nothing, and deriving it
+/// (an HKDF extract) costs about as much as a small call.
+pub(crate) enum Random {
+    /// Queries, and calls run without a contract key.
+    Unavailable,
+    Seed(Randomness),
+    Ready(Drbg),
+}
+
 impl HostState {
+    fn drbg(&mut self) -> Option<&mut Drbg> {
+        if let Random::Seed(seed) = &self.random {
+            self.random = Random::Ready(Drbg::with_domain(
+                veil_primitives::namespace::CONTRACT_DRBG,
+                seed.key.as_ref(),
+                &self.block_hash,
+                &seed.index.to_be_bytes(),
+            ));
+        }
+        match &mut self.random {
+            Random::Ready(drbg) => Some(drbg),
+            _ => None,
+        }
+    }
+
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         match self.changes.get(key) {
             Some(change) => change.clone(),
@@ -310,8 +334,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
             let mut bytes = vec![0u8; len as usize];
             caller
                 .data_mut()
-                .random
-                .as_mut()
+                .drbg()
                 .ok_or_else(|| trap("no randomness in this call"))?
                 .fill(&mut bytes);
             write(&mut caller, ptr, &bytes)

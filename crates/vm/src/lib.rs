@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use veil_crypto::drbg::Drbg;
 use veil_primitives::contract::MessageOutcome;
 use warm::{Budget, Ready, Warm};
 use wasmi::{CompilationMode, Config, EnforcedLimits, Engine, Linker, Module, Store, TrapCode};
@@ -322,14 +321,6 @@ impl Vm {
     }
 
     fn state(&self, call: Call, storage: Arc<dyn Storage>) -> host::HostState {
-        let random = call.randomness.map(|randomness| {
-            Drbg::with_domain(
-                veil_primitives::namespace::CONTRACT_DRBG,
-                randomness.key.as_ref(),
-                &call.block_hash,
-                &randomness.index.to_be_bytes(),
-            )
-        });
         host::HostState {
             limits: wasmi::StoreLimitsBuilder::new()
                 .memory_size(self.limits.max_memory_bytes)
@@ -352,7 +343,9 @@ impl Vm {
             contract: call.contract,
             height: call.height,
             block_hash: call.block_hash,
-            random,
+            random: call
+                .randomness
+                .map_or(host::Random::Unavailable, host::Random::Seed),
             sent: call.sent,
             messages: Vec::new(),
             read_only: call.entry == Entry::Query,

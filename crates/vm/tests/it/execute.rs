@@ -272,6 +272,34 @@ fn randomness_is_a_function_of_key_block_and_index_and_absent_from_queries() {
         a.call(Entry::Command, ALICE, vec![], FUEL).result.unwrap()
     );
 
+    // The stream is derived once per call (at its first draw) from the contract key, the
+    // block hash and the command's index; a second draw continues it.
+    let twice = module_with(
+        draw,
+        r#"(func (export "handle_command")
+             (i32.store8 (i32.const 100) (i32.const 0))
+             (call $random (i32.const 101) (i32.const 32))
+             (call $random (i32.const 133) (i32.const 32))
+             (call $out (i32.const 100) (i32.const 65)))"#,
+    )
+    .replace(
+        r#"(func (export "handle_command") (call $out (i32.const 0) (i32.const 1)))"#,
+        "",
+    );
+    let mut c = Contract::new(&wat(&twice));
+    c.height = 9;
+    let drawn = c.call(Entry::Command, ALICE, vec![], FUEL).result.unwrap();
+    let mut expected = [0u8; 64];
+    let mut drbg = veil_crypto::drbg::Drbg::with_domain(
+        veil_primitives::namespace::CONTRACT_DRBG,
+        &[7; 32],
+        &[9; 32],
+        &c.index.to_be_bytes(),
+    );
+    drbg.fill(&mut expected[..32]);
+    drbg.fill(&mut expected[32..]);
+    assert_eq!(drawn, expected);
+
     let mut querying = fixture(draw, "(call $random (i32.const 0) (i32.const 8))");
     assert!(matches!(
         querying.call(Entry::Query, ALICE, vec![], FUEL).result,
