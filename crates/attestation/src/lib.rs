@@ -20,7 +20,9 @@ pub mod testing;
 
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
-use veil_primitives::{AccountId, Digest, hash_parts};
+#[cfg(feature = "dcap")]
+use veil_primitives::AccountId;
+use veil_primitives::{Digest, hash_parts};
 
 /// Domain of the report data hash.
 pub const REPORT_DATA_DOMAIN: &[u8] = veil_primitives::namespace::REPORT_DATA;
