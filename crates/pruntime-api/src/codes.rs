@@ -18,5 +18,7 @@ pub const QUERY_REFUSED: i32 = -32025;
 /// A contract checkpoint could not be made, or a contract's recovery was refused (nothing
 /// changed).
 pub const RECOVERY_REFUSED: i32 = -32026;
+/// Every query thread is busy and the queue is full: nothing ran; retry after a moment.
+pub const BUSY: i32 = -32027;
 /// Storage or TEE failure inside pRuntime.
 pub const INTERNAL: i32 = -32050;

@@ -109,7 +109,7 @@ fn main() -> anyhow::Result<()> {
         let (runtime, _) = Runtime::open(Box::new(tee), &dir.join("data"))?;
         let any: SocketAddr = "127.0.0.1:0".parse()?;
         let ((private, private_handle), (public, public_handle)) =
-            Api::new(runtime).serve(any, any).await?;
+            Api::new(runtime)?.serve(any, any).await?;
         let host = client(&format!("http://{private}"));
         let user = client(&format!("http://{public}"));
         host.init_runtime(InitRequest {

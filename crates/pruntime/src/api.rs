@@ -32,8 +32,8 @@ use veil_pruntime_api::{
     QueryRequestView, QuoteView, RecoverRequest, RecoveredView, RegistrationView, SideEffectsView,
     SignedAnswer, SyncRequest, SyncResponse, SyncStateView,
     codes::{
-        GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, QUERY_REFUSED, RECOVERY_REFUSED,
-        RETIRED, SYNC_REJECTED, UNKNOWN_BLOCK,
+        BUSY, GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, QUERY_REFUSED,
+        RECOVERY_REFUSED, RETIRED, SYNC_REJECTED, UNKNOWN_BLOCK,
     },
     limits::{
         MAX_ANSWER_NONCE, MAX_NOISE_MESSAGE, MAX_PRIVATE_CONNECTIONS, MAX_PRIVATE_REQUEST_BYTES,
@@ -44,6 +44,7 @@ use veil_pruntime_api::{
 use crate::{
     error::RuntimeError,
     metrics::ApiMetrics,
+    query_pool::{PoolError, QueryPool},
     roles::contracts::query::Request,
     roles::genesis::ChainBinding,
     runtime::Runtime,
@@ -74,15 +75,17 @@ fn runtime_error(e: RuntimeError) -> ErrorObjectOwned {
 pub struct Api {
     runtime: Arc<Runtime>,
     metrics: ApiMetrics,
+    queries: QueryPool,
 }
 
 impl Api {
-    /// Wraps a runtime.
-    pub fn new(runtime: Runtime) -> Self {
-        Self {
+    /// Wraps a runtime; starts the threads that answer queries.
+    pub fn new(runtime: Runtime) -> std::io::Result<Self> {
+        Ok(Self {
             runtime: Arc::new(runtime),
             metrics: ApiMetrics::default(),
-        }
+            queries: QueryPool::for_this_machine(MAX_PUBLIC_CONNECTIONS as usize)?,
+        })
     }
 
     /// The runtime behind the servers.
@@ -439,9 +442,14 @@ impl PublicApiServer for Api {
         }
         let query = Request::from_view(&request).map_err(invalid)?;
         let runtime = self.runtime.clone();
-        let answer = tokio::task::spawn_blocking(move || runtime.query(&query))
+        let answer = self
+            .queries
+            .run(move || runtime.query(&query))
             .await
-            .map_err(|e| ErrorObjectOwned::owned(INTERNAL, e.to_string(), None::<()>))?
+            .map_err(|e| match e {
+                PoolError::Busy => ErrorObjectOwned::owned(BUSY, e.to_string(), None::<()>),
+                PoolError::Lost => ErrorObjectOwned::owned(INTERNAL, e.to_string(), None::<()>),
+            })?
             .map_err(|e| ErrorObjectOwned::owned(QUERY_REFUSED, e.to_string(), None::<()>))?;
         Ok(to_hex(answer))
     }

@@ -17,7 +17,8 @@
 //! - [state]: what pRuntime knows of the chain, kept as records of the sealed store.
 //! - [sealed]: sealed files and the sealed key-value store ([sealed::kv]).
 //! - [identity], [tee]: the worker's keys, and where sealing keys and evidence come from.
-//! - [api]: the private (host) and public (users) JSON-RPC servers.
+//! - [api]: the private (host) and public (users) JSON-RPC servers; [query_pool]: the threads
+//!   that answer queries.
 
 pub mod api;
 pub mod egress;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod identity;
 pub mod ingress;
 pub mod metrics;
+pub mod query_pool;
 pub mod roles;
 pub mod runtime;
 pub mod sealed;

@@ -95,7 +95,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let ((host, host_handle), (public, public_handle)) = Api::new(runtime)
+        let ((host, host_handle), (public, public_handle)) = Api::new(runtime)?
             .serve(args.private_rpc, args.public_rpc)
             .await?;
         info!(%host, %public, "pRuntime APIs listening (private, public)");

@@ -617,7 +617,7 @@ fn open(name: &str, traffic: &Traffic) -> (Arc<Runtime>, InProcess, Dir) {
     let d = dir(&format!("bootstrap-{name}"));
     let tee = DevTee::new(&d.0.join("dev-key")).unwrap();
     let (rt, _) = Runtime::open(Box::new(tee), &d.0.join("data")).unwrap();
-    let api = Api::new(rt);
+    let api = Api::new(rt).unwrap();
     let rt = api.runtime().clone();
     let port = InProcess {
         api,
@@ -759,7 +759,7 @@ impl Sim {
         damage(&data);
         let tee = DevTee::new(&node.dir.0.join("dev-key")).unwrap();
         let (rt, _) = Runtime::open(Box::new(tee), &data).unwrap();
-        let api = Api::new(rt);
+        let api = Api::new(rt).unwrap();
         node.rt = api.runtime().clone();
         node.port = InProcess {
             api,
