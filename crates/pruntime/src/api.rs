@@ -5,7 +5,8 @@
 //! changes nothing. Calls that change state (`InitRuntime`, `SyncBlockchain`, `Bootstrap`, key
 //! requests) run on tokio's blocking pool, one at a time behind the runtime's writer lock;
 //! calls that only read answer from the runtime's current snapshot at once, so a long sync
-//! never stalls `Info` or a key holder's answer (see [crate::runtime]).
+//! never stalls `Info` or a key holder's answer (see [crate::runtime]). Contract queries run
+//! on the snapshot too, on the [query pool](crate::query_pool).
 
 use std::{net::SocketAddr, sync::Arc};
 
