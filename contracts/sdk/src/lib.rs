@@ -49,7 +49,7 @@ mod context;
 pub mod entry;
 mod error;
 mod export;
-#[cfg(target_arch = "wasm32")]
+#[cfg(any(target_arch = "wasm32", test))]
 mod heap;
 pub mod message;
 #[cfg(not(target_arch = "wasm32"))]
