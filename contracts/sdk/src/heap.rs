@@ -55,7 +55,7 @@ fn class(layout: &Layout) -> Option<u32> {
     }
     let size = layout.size().max(layout.align()).max(MIN_ALIGN);
     let bits = usize::BITS - (size - 1).leading_zeros();
-    (bits <= MAX_CLASS).then(|| bits)
+    (bits <= MAX_CLASS).then_some(bits)
 }
 
 fn align_up(at: usize, align: usize) -> Option<usize> {
