@@ -8,6 +8,7 @@
 //! the one asked for (read-your-writes).
 
 use std::{
+    collections::HashMap,
     sync::{Arc, Mutex},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -20,14 +21,14 @@ use veil_light::Trust;
 use veil_primitives::{
     AccountId, ChainIdentity, Height, PrivateKey, Signature, WorkerInfo,
     contract::{ContractId, ContractInfo},
-    namespace,
+    from_hex, namespace,
     query::{
-        Commitment, DEFAULT_SESSION_MS, MAX_QUERY_BYTES, QueryAnswer, QueryCall, QueryOutcome,
-        SessionGrant, SignedGrant, answer_aad, request_aad,
+        Commitment, DEFAULT_SESSION_MS, MAX_QUERY_BYTES, QueryAnswer, QueryCall, QueryEpoch,
+        QueryOutcome, SessionGrant, SignedGrant, answer_aad, request_aad,
     },
     to_hex, worker_key,
 };
-use veil_pruntime_api::{PublicApiClient as _, QueryRequestView};
+use veil_pruntime_api::{PublicApiClient as _, QueryRequestView, codes::STALE_EPOCH};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 /// A query session: the signed grant and the session's secret key.
@@ -39,6 +40,8 @@ pub struct Session {
     /// The keys agreed with the last worker asked (its X25519 key, the keys): one key
     /// agreement per worker, not per query.
     keys: Option<([u8; 32], Arc<SessionKeys>)>,
+    /// Each worker's query epoch as last learnt, by its X25519 key.
+    epochs: HashMap<[u8; 32], QueryEpoch>,
 }
 
 /// Milliseconds since the Unix epoch (the chain's block time).
@@ -72,6 +75,7 @@ impl Session {
             secret,
             counter: 0,
             keys: None,
+            epochs: HashMap::new(),
         }
     }
 
@@ -85,8 +89,15 @@ impl Session {
         self.grant.grant.session
     }
 
-    /// Seals `call` to `worker` (identity and registered X25519 key) under the next counter;
-    /// returns the request and what opens its answer.
+    /// Records `worker_ecdh`'s query epoch, as a `STALE_EPOCH` refusal tells it: requests are
+    /// sealed to it from then on.
+    pub fn set_epoch(&mut self, worker_ecdh: &[u8; 32], epoch: QueryEpoch) {
+        self.epochs.insert(*worker_ecdh, epoch);
+    }
+
+    /// Seals `call` to `worker` (identity and registered X25519 key) under the next counter,
+    /// in the worker's query epoch as last learnt (zeros before that); returns the request and
+    /// what opens its answer.
     pub fn seal(
         &mut self,
         chain: &ChainIdentity,
@@ -112,18 +123,20 @@ impl Session {
         };
         self.counter += 1;
         let counter = self.counter;
-        let aad = request_aad(chain, worker, &session, counter);
+        let epoch = self.epochs.get(worker_ecdh).copied().unwrap_or_default();
+        let aad = request_aad(chain, worker, &epoch, &session, counter);
         let ciphertext =
             keys.seal_request(counter, &aad, &call.encode(), MAX_QUERY_BYTES - 4 - 16)?;
         let request = QueryRequestView {
             grant: with_grant.then(|| to_hex(self.grant.encode())),
             session: to_hex(session),
+            epoch: to_hex(epoch),
             counter,
             ciphertext: to_hex(ciphertext),
         };
         let pending = Pending {
             keys,
-            aad: answer_aad(chain, worker, &session, counter),
+            aad: answer_aad(chain, worker, &epoch, &session, counter),
         };
         Ok((request, pending))
     }
@@ -323,7 +336,11 @@ impl Target {
             min_height,
         };
         let mut with_grant = session.counter == 0;
+        // A worker refuses a request at most once for its epoch and once for the grant; a host
+        // answering `STALE_EPOCH` forever does not keep the client asking.
+        let mut attempts = 0;
         let answer = loop {
+            attempts += 1;
             let (request, pending) = session.seal(
                 &self.chain,
                 &self.worker,
@@ -331,24 +348,45 @@ impl Target {
                 &call,
                 with_grant,
             )?;
-            match self.endpoint.contract_query(request).await {
+            let refusal = match self.endpoint.contract_query(request).await {
                 Ok(sealed) => break pending.open(&sealed)?,
-                // The worker restarted (or evicted the session): show the grant again.
-                Err(e) if !with_grant && e.to_string().contains("unknown session") => {
+                Err(e) => e,
+            };
+            if attempts < 4 {
+                // A worker asked for the first time, or restarted since: seal to its epoch. A
+                // restarted worker no longer knows the session either: show the grant again.
+                if let Some(epoch) = stale_epoch(&refusal) {
+                    session.set_epoch(&self.entry.ecdh_key, epoch);
                     with_grant = true;
+                    continue;
                 }
-                Err(e) => {
-                    return Err(anyhow::anyhow!(
-                        "the miner at {} refused the query: {}",
-                        self.entry.endpoint,
-                        crate::describe(&e)
-                    ));
+                // The worker dropped the session from a full table: show the grant again.
+                if !with_grant && refusal.to_string().contains("unknown session") {
+                    with_grant = true;
+                    continue;
                 }
             }
+            return Err(anyhow::anyhow!(
+                "the miner at {} refused the query: {}",
+                self.entry.endpoint,
+                crate::describe(&refusal)
+            ));
         };
         self.check(&answer, min_height)?;
         Ok(answer)
     }
+}
+
+/// The epoch in a worker's `STALE_EPOCH` refusal.
+fn stale_epoch(error: &jsonrpsee::core::ClientError) -> Option<QueryEpoch> {
+    let jsonrpsee::core::ClientError::Call(refusal) = error else {
+        return None;
+    };
+    if refusal.code() != STALE_EPOCH {
+        return None;
+    }
+    let hex: String = serde_json::from_str(refusal.data()?.get()).ok()?;
+    from_hex(&hex).ok()?.try_into().ok()
 }
 
 /// Asks the contract's miner `input` within `session`, at `min_height` or later, and checks

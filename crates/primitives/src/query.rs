@@ -156,10 +156,17 @@ pub struct QueryAnswer {
     pub signature: Signature,
 }
 
+/// A worker's query epoch: random, drawn each time its pRuntime starts, and bound into every
+/// request and answer. A worker keeps its sessions' counters in memory only; the epoch makes a
+/// request sealed before a restart unusable after it, where the counter alone would let it be
+/// replayed once more.
+pub type QueryEpoch = [u8; 16];
+
 fn aad(
     domain: &[u8],
     chain: &ChainIdentity,
     worker: &AccountId,
+    epoch: &QueryEpoch,
     session: &[u8; 32],
     counter: u64,
 ) -> Vec<u8> {
@@ -167,29 +174,46 @@ fn aad(
     aad.extend_from_slice(&chain.chain_id.to_be_bytes());
     aad.extend_from_slice(chain.genesis_hash.as_ref());
     aad.extend_from_slice(worker.as_ref());
+    aad.extend_from_slice(epoch);
     aad.extend_from_slice(session);
     aad.extend_from_slice(&counter.to_be_bytes());
     aad
 }
 
-/// Associated data of request number `counter` of a session.
+/// Associated data of request number `counter` of a session, sent in the worker's `epoch`.
 pub fn request_aad(
     chain: &ChainIdentity,
     worker: &AccountId,
+    epoch: &QueryEpoch,
     session: &[u8; 32],
     counter: u64,
 ) -> Vec<u8> {
-    aad(namespace::QUERY_REQUEST, chain, worker, session, counter)
+    aad(
+        namespace::QUERY_REQUEST,
+        chain,
+        worker,
+        epoch,
+        session,
+        counter,
+    )
 }
 
 /// Associated data of the answer to request number `counter`.
 pub fn answer_aad(
     chain: &ChainIdentity,
     worker: &AccountId,
+    epoch: &QueryEpoch,
     session: &[u8; 32],
     counter: u64,
 ) -> Vec<u8> {
-    aad(namespace::QUERY_ANSWER, chain, worker, session, counter)
+    aad(
+        namespace::QUERY_ANSWER,
+        chain,
+        worker,
+        epoch,
+        session,
+        counter,
+    )
 }
 
 impl Write for SessionGrant {

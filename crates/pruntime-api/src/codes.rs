@@ -20,5 +20,8 @@ pub const QUERY_REFUSED: i32 = -32025;
 pub const RECOVERY_REFUSED: i32 = -32026;
 /// Every query thread is busy and the queue is full: nothing ran; retry after a moment.
 pub const BUSY: i32 = -32027;
+/// A query sealed for another query epoch of the worker (it restarted since, or the client
+/// has not learnt it yet): nothing ran; the error's data is the current epoch (hex).
+pub const STALE_EPOCH: i32 = -32028;
 /// Storage or TEE failure inside pRuntime.
 pub const INTERNAL: i32 = -32050;

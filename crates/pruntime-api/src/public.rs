@@ -69,6 +69,10 @@ pub struct QueryRequestView {
     pub grant: Option<String>,
     /// The session's X25519 public key (hex).
     pub session: String,
+    /// The worker's query epoch (hex, 16 bytes), bound into the sealed request: a worker
+    /// that restarted since refuses the request with `STALE_EPOCH` and its new epoch. Any
+    /// value (zeros) to learn it.
+    pub epoch: String,
     /// The request's counter: above every counter of the session the worker has seen.
     pub counter: u64,
     /// The sealed `QueryCall` (hex, a bucket size).

@@ -212,7 +212,9 @@ fn main() -> anyhow::Result<()> {
     let lifetime = MAX_SESSION_MS - 1;
 
     // pRuntime, warm: one session, requests sealed beforehand.
+    let epoch = runtime.query_epoch();
     let mut session = Session::new(&user, &chain, vec![id], 0, lifetime);
+    session.set_epoch(&miner_ecdh, epoch);
     let (first, _) = session.seal(&chain, &miner, &miner_ecdh, &call, true)?;
     let answer_bucket = runtime
         .query(&Request::from_view(&first).map_err(anyhow::Error::msg)?)?
@@ -233,6 +235,7 @@ fn main() -> anyhow::Result<()> {
     let requests = (0..n)
         .map(|_| {
             let mut s = Session::new(&user, &chain, vec![id], 0, lifetime);
+            s.set_epoch(&miner_ecdh, epoch);
             let (view, _) = s.seal(&chain, &miner, &miner_ecdh, &call, true)?;
             Request::from_view(&view).map_err(anyhow::Error::msg)
         })
@@ -280,7 +283,7 @@ fn main() -> anyhow::Result<()> {
     let answer = vec![1u8; answer_bucket - 12 - 16 - 4];
     let sealed: Vec<Vec<u8>> = (1..=n as u64)
         .map(|c| {
-            let aad = request_aad(&chain, &miner, &session_pub, c);
+            let aad = request_aad(&chain, &miner, &[0; 16], &session_pub, c);
             client.seal_request(c, &aad, &plain, 16 * 1024)
         })
         .collect::<Result<_, _>>()?;
@@ -295,10 +298,10 @@ fn main() -> anyhow::Result<()> {
     };
     let mut rng = rand::rng();
     let mut serve = |keys: &SessionKeys, c: u64, ct: &[u8]| -> anyhow::Result<()> {
-        let aad = request_aad(&chain, &miner, &session_pub, c);
+        let aad = request_aad(&chain, &miner, &[0; 16], &session_pub, c);
         std::hint::black_box(keys.open_request(c, &aad, ct)?);
         std::hint::black_box(run_query());
-        let aad = answer_aad(&chain, &miner, &session_pub, c);
+        let aad = answer_aad(&chain, &miner, &[0; 16], &session_pub, c);
         std::hint::black_box(keys.answer().seal(&mut rng, &aad, &answer, 20_000)?);
         Ok(())
     };

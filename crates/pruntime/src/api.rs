@@ -34,7 +34,7 @@ use veil_pruntime_api::{
     SignedAnswer, SyncRequest, SyncResponse, SyncStateView,
     codes::{
         BUSY, GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, QUERY_REFUSED,
-        RECOVERY_REFUSED, RETIRED, SYNC_REJECTED, UNKNOWN_BLOCK,
+        RECOVERY_REFUSED, RETIRED, STALE_EPOCH, SYNC_REJECTED, UNKNOWN_BLOCK,
     },
     limits::{
         MAX_ANSWER_NONCE, MAX_NOISE_MESSAGE, MAX_PRIVATE_CONNECTIONS, MAX_PRIVATE_REQUEST_BYTES,
@@ -46,7 +46,7 @@ use crate::{
     error::RuntimeError,
     metrics::ApiMetrics,
     query_pool::{PoolError, QueryPool},
-    roles::contracts::query::Request,
+    roles::contracts::query::{QueryError, Request},
     roles::genesis::ChainBinding,
     runtime::Runtime,
     sync::{Batch, SyncError},
@@ -451,7 +451,12 @@ impl PublicApiServer for Api {
                 PoolError::Busy => ErrorObjectOwned::owned(BUSY, e.to_string(), None::<()>),
                 PoolError::Lost => ErrorObjectOwned::owned(INTERNAL, e.to_string(), None::<()>),
             })?
-            .map_err(|e| ErrorObjectOwned::owned(QUERY_REFUSED, e.to_string(), None::<()>))?;
+            .map_err(|e| match e {
+                QueryError::StaleEpoch { current } => {
+                    ErrorObjectOwned::owned(STALE_EPOCH, e.to_string(), Some(to_hex(current)))
+                }
+                e => ErrorObjectOwned::owned(QUERY_REFUSED, e.to_string(), None::<()>),
+            })?;
         Ok(to_hex(answer))
     }
 

@@ -22,7 +22,9 @@ use veil_primitives::{
     AccountId, Digest, GenesisNodeStatus, Header, Height, KeyHolder, Message, Registration,
     SignedGatekeeperMessage, SignedWorkerMessage,
     contract::{CheckpointInfo, LogEntry, SignedContractEgress},
-    namespace, to_hex,
+    namespace,
+    query::QueryEpoch,
+    to_hex,
 };
 use veil_pruntime_api::{Info, SignedAnswer, limits::MAX_CONTRACT_EGRESS_VIEW};
 use veil_vm::Vm;
@@ -661,6 +663,11 @@ impl Runtime {
         Self::ensure_worker(&snap)?;
         let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
         worker::ra_quote(&*self.tee, &self.identity, state, block_hash)
+    }
+
+    /// The query epoch of this start (see [`QueryEpoch`]): clients seal requests to it.
+    pub fn query_epoch(&self) -> QueryEpoch {
+        self.queries.epoch()
     }
 
     /// Answers a sealed contract query from the current snapshot (never waits for a sync).

@@ -35,10 +35,11 @@ use veil_client::{
 use veil_crypto::envelope::SessionKeys;
 use veil_light::Trust;
 use veil_primitives::{
-    ChainIdentity, PrivateKey, decode_hex, namespace,
-    query::{MAX_QUERY_BYTES, QueryCall, QueryOutcome, answer_aad, request_aad},
+    ChainIdentity, PrivateKey, decode_hex, from_hex, namespace,
+    query::{MAX_QUERY_BYTES, QueryCall, QueryEpoch, QueryOutcome, answer_aad, request_aad},
     to_hex,
 };
+use veil_pruntime_api::codes::STALE_EPOCH;
 use veil_vm::{Call, Entry, Vm};
 use x25519_dalek::StaticSecret;
 
@@ -298,16 +299,33 @@ async fn ask(
         input: input.to_vec(),
         min_height: 0,
     };
-    let (request, pending) = session.seal(
-        target.chain(),
-        &target.worker,
-        &target.entry.ecdh_key,
-        &call,
-        with_grant,
-    )?;
-    let sealed = connection
-        .call("public_ContractQuery", json!([request]))
-        .await?;
+    let mut with_grant = with_grant;
+    let mut attempts = 0;
+    let (sealed, pending) = loop {
+        attempts += 1;
+        let (request, pending) = session.seal(
+            target.chain(),
+            &target.worker,
+            &target.entry.ecdh_key,
+            &call,
+            with_grant,
+        )?;
+        match connection
+            .call("public_ContractQuery", json!([request]))
+            .await
+        {
+            Ok(sealed) => break (sealed, pending),
+            // A client's first query learns the miner's query epoch from its refusal.
+            Err(e) if attempts < 3 => match e.downcast_ref::<Refused>().and_then(Refused::epoch) {
+                Some(epoch) => {
+                    session.set_epoch(&target.entry.ecdh_key, epoch);
+                    with_grant = true;
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    };
     let sealed = sealed
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("the answer is not a string: {sealed}"))?;
@@ -392,13 +410,38 @@ impl Connection {
             String::from_utf8_lossy(&bytes)
         );
         let mut reply: serde_json::Value = serde_json::from_slice(&bytes)?;
-        if let Some(error) = reply.get("error") {
-            anyhow::bail!("the miner refused the query: {error}");
+        if let Some(error) = reply.get_mut("error") {
+            return Err(Refused(error.take()).into());
         }
         reply
             .get_mut("result")
             .map(serde_json::Value::take)
             .ok_or_else(|| anyhow::anyhow!("a JSON-RPC reply without a result"))
+    }
+}
+
+/// A JSON-RPC error answer.
+#[derive(Debug)]
+struct Refused(serde_json::Value);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the miner refused the query: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl Refused {
+    /// The worker's query epoch, if this is a `STALE_EPOCH` refusal.
+    fn epoch(&self) -> Option<QueryEpoch> {
+        if self.0.get("code")?.as_i64()? != i64::from(STALE_EPOCH) {
+            return None;
+        }
+        from_hex(self.0.get("data")?.as_str()?)
+            .ok()?
+            .try_into()
+            .ok()
     }
 }
 
@@ -482,7 +525,7 @@ fn query_bound(
     let n = 20_000u64;
     let sealed = (1..=n)
         .map(|c| {
-            let aad = request_aad(chain, &worker_id, &session, c);
+            let aad = request_aad(chain, &worker_id, &[0; 16], &session, c);
             client_keys.seal_request(c, &aad, &plain, MAX_QUERY_BYTES - 4 - 16)
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -491,10 +534,10 @@ fn query_bound(
     let mut rng = rand::rng();
     let started = Instant::now();
     for (c, ciphertext) in (1..=n).zip(&sealed) {
-        let aad = request_aad(chain, &worker_id, &session, c);
+        let aad = request_aad(chain, &worker_id, &[0; 16], &session, c);
         std::hint::black_box(keys.open_request(c, &aad, ciphertext)?);
         std::hint::black_box(query());
-        let aad = answer_aad(chain, &worker_id, &session, c);
+        let aad = answer_aad(chain, &worker_id, &[0; 16], &session, c);
         std::hint::black_box(keys.answer().seal(&mut rng, &aad, &answer, 20_000)?);
     }
     Ok(n as f64 / started.elapsed().as_secs_f64())

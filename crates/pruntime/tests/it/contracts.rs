@@ -421,14 +421,10 @@ fn ask(
     with_grant: bool,
 ) -> (QueryRequestView, Pending, Result<Vec<u8>, QueryError>) {
     let worker = &sim.workers[4];
+    let ecdh = worker.rt.identity().ecdh_public();
+    session.set_epoch(&ecdh, worker.rt.query_epoch());
     let (request, pending) = session
-        .seal(
-            &sim.identity,
-            &worker.key(),
-            &worker.rt.identity().ecdh_public(),
-            call,
-            with_grant,
-        )
+        .seal(&sim.identity, &worker.key(), &ecdh, call, with_grant)
         .unwrap();
     let answer = worker.rt.query(&Request::from_view(&request).unwrap());
     (request, pending, answer)
@@ -535,7 +531,26 @@ fn queries_need_a_live_unrevoked_session_and_answer_from_a_signed_state() {
         );
         assert!(a.contract.key.is_some() && after.miner.codes.contains_key(&b.contract.code));
     }
+    // The attack: the host replays the session's first request (it carries the grant) to the
+    // restarted pRuntime, which no longer knows the session or its counter. The request was
+    // sealed for the previous start's query epoch: refused, and nothing is answered.
+    assert_ne!(reopened.query_epoch(), sim.workers[4].rt.query_epoch());
+    assert_eq!(
+        reopened.query(&Request::from_view(&request).unwrap()),
+        Err(QueryError::StaleEpoch {
+            current: reopened.query_epoch()
+        })
+    );
+    // Relabelled with the new epoch, it does not open: the epoch is bound into the sealing.
+    let mut relabelled = request.clone();
+    relabelled.epoch = veil_primitives::to_hex(reopened.query_epoch());
+    assert_eq!(
+        reopened.query(&Request::from_view(&relabelled).unwrap()),
+        Err(QueryError::Sealing)
+    );
+    // A client sealing to the new epoch is answered.
     let mut fresh = Session::new(&user, &sim.identity, vec![id], now, 3_600_000);
+    fresh.set_epoch(&reopened.identity().ecdh_public(), reopened.query_epoch());
     let (asked, pending) = fresh
         .seal(
             &sim.identity,

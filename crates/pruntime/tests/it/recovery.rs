@@ -71,6 +71,7 @@ fn balance(sim: &Sim, miner: usize, id: &ContractId, who: &PrivateKey) -> Result
     let now = worker.rt.state().unwrap().timestamp;
     let mut session =
         veil_client::query::Session::new(who, &sim.identity, vec![*id], now, 3_600_000);
+    session.set_epoch(&worker.rt.identity().ecdh_public(), worker.rt.query_epoch());
     let call = QueryCall {
         contract: *id,
         input: [&[0u8][..], who.public_key().as_ref()].concat(),

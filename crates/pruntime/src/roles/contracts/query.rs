@@ -22,8 +22,8 @@ use veil_primitives::{
     contract::ContractId,
     namespace,
     query::{
-        Commitment, MAX_ANSWER_BYTES, MAX_SESSION_MS, QueryAnswer, QueryCall, QueryOutcome,
-        SignedGrant, answer_aad, request_aad,
+        Commitment, MAX_ANSWER_BYTES, MAX_SESSION_MS, QueryAnswer, QueryCall, QueryEpoch,
+        QueryOutcome, SignedGrant, answer_aad, request_aad,
     },
 };
 use veil_vm::{Call, Entry, Failure, Vm};
@@ -68,6 +68,13 @@ pub enum QueryError {
         /// The session's last counter.
         last: u64,
     },
+    /// The request names another query epoch: sealed before this worker restarted (a replay,
+    /// or a client that has not caught up), or by a client that has not learnt it yet.
+    #[error("the query is sealed for another epoch of this worker; its epoch is {}", veil_primitives::to_hex(.current))]
+    StaleEpoch {
+        /// The worker's epoch, for the client to seal to.
+        current: QueryEpoch,
+    },
     /// The request does not open under the session's keys.
     #[error("the query does not open under the session's keys (tampered, or another worker's)")]
     Sealing,
@@ -93,11 +100,24 @@ struct Session {
     last: u64,
 }
 
-/// What queries keep between calls: sessions and commitment signatures.
-#[derive(Default)]
+/// What queries keep between calls: sessions and commitment signatures, both in memory, and
+/// the query epoch that makes requests sealed before a restart useless after it.
 pub struct Queries {
+    epoch: QueryEpoch,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
     signatures: Mutex<HashMap<ContractId, (Height, Digest, Signature)>>,
+}
+
+impl Default for Queries {
+    fn default() -> Self {
+        let mut epoch = QueryEpoch::default();
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut epoch);
+        Self {
+            epoch,
+            sessions: Mutex::default(),
+            signatures: Mutex::default(),
+        }
+    }
 }
 
 /// A query as it arrives.
@@ -106,6 +126,8 @@ pub struct Request {
     pub grant: Option<SignedGrant>,
     /// The session's X25519 public key.
     pub session: [u8; 32],
+    /// The worker's query epoch the client sealed to.
+    pub epoch: QueryEpoch,
     /// The request's counter.
     pub counter: u64,
     /// The sealed [QueryCall].
@@ -126,11 +148,16 @@ impl Request {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or("session must be 32 bytes of hex")?;
+        let epoch: QueryEpoch = veil_primitives::from_hex(&view.epoch)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("epoch must be 16 bytes of hex")?;
         let ciphertext =
             veil_primitives::from_hex(&view.ciphertext).map_err(|e| format!("ciphertext: {e}"))?;
         Ok(Self {
             grant,
             session,
+            epoch,
             counter: view.counter,
             ciphertext,
         })
@@ -152,6 +179,11 @@ pub struct View<'a> {
 }
 
 impl Queries {
+    /// This start's query epoch.
+    pub fn epoch(&self) -> QueryEpoch {
+        self.epoch
+    }
+
     /// The session's account, contracts and keys after checking the grant (when sent), expiry,
     /// revocation and the counter; the counter is recorded only once the request opened.
     fn session(
@@ -267,10 +299,17 @@ impl Queries {
 
     /// Answers `request`: the sealed [QueryAnswer].
     pub fn answer(&self, view: &View<'_>, request: &Request) -> Result<Vec<u8>, QueryError> {
+        // Before anything else: a request from before a restart must not even re-create its
+        // session from the grant it carries.
+        if request.epoch != self.epoch {
+            return Err(QueryError::StaleEpoch {
+                current: self.epoch,
+            });
+        }
         let chain = view.state.chain();
         let (account, contracts, keys) = self.session(view, &chain, request)?;
         let me = view.identity.public_key();
-        let aad = request_aad(&chain, &me, &request.session, request.counter);
+        let aad = request_aad(&chain, &me, &self.epoch, &request.session, request.counter);
         let plain = keys
             .open_request(request.counter, &aad, &request.ciphertext)
             .map_err(|_| QueryError::Sealing)?;
@@ -333,7 +372,7 @@ impl Queries {
             commitment,
             signature,
         };
-        let aad = answer_aad(&chain, &me, &request.session, request.counter);
+        let aad = answer_aad(&chain, &me, &self.epoch, &request.session, request.counter);
         let plain = crate::sealed::encode_wiped(&answer);
         keys.answer()
             .seal(
