@@ -89,6 +89,11 @@ impl Session {
         self.grant.grant.session
     }
 
+    /// `worker_ecdh`'s query epoch as last learnt.
+    pub fn epoch(&self, worker_ecdh: &[u8; 32]) -> Option<QueryEpoch> {
+        self.epochs.get(worker_ecdh).copied()
+    }
+
     /// Records `worker_ecdh`'s query epoch, as a `STALE_EPOCH` refusal tells it: requests are
     /// sealed to it from then on.
     pub fn set_epoch(&mut self, worker_ecdh: &[u8; 32], epoch: QueryEpoch) {

@@ -69,9 +69,9 @@ pub struct QueryRequestView {
     pub grant: Option<String>,
     /// The session's X25519 public key (hex).
     pub session: String,
-    /// The worker's query epoch (hex, 16 bytes), bound into the sealed request: a worker
-    /// that restarted since refuses the request with `STALE_EPOCH` and its new epoch. Any
-    /// value (zeros) to learn it.
+    /// The worker's query epoch (hex, 16 bytes), bound into the sealed request: a worker that
+    /// restarted, or dropped a live session from a full table, since refuses the request with
+    /// `STALE_EPOCH` and its new epoch. Any 16 bytes (zeros) to learn it.
     pub epoch: String,
     /// The request's counter: above every counter of the session the worker has seen.
     pub counter: u64,

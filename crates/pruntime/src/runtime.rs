@@ -665,9 +665,15 @@ impl Runtime {
         worker::ra_quote(&*self.tee, &self.identity, state, block_hash)
     }
 
-    /// The query epoch of this start (see [`QueryEpoch`]): clients seal requests to it.
+    /// The current query epoch (see [`QueryEpoch`]): clients seal requests to it.
     pub fn query_epoch(&self) -> QueryEpoch {
         self.queries.epoch()
+    }
+
+    /// Keeps at most `capacity` query sessions (tests of a full table).
+    #[doc(hidden)]
+    pub fn limit_query_sessions(&self, capacity: usize) {
+        self.queries.limit_sessions(capacity)
     }
 
     /// Answers a sealed contract query from the current snapshot (never waits for a sync).

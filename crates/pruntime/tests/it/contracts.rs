@@ -430,6 +430,49 @@ fn ask(
     (request, pending, answer)
 }
 
+/// The attack: a host fills a worker's session table with throwaway grants until a user's
+/// session is dropped, then replays the user's requests (the first carries the grant). Dropping
+/// a live session drew a new query epoch, so every replay is refused; the user's client learns
+/// the epoch and carries on.
+#[test]
+fn a_session_dropped_from_a_full_table_cannot_be_replayed() {
+    let (mut sim, id, developer, user) = deployed("query-dropped");
+    send(&mut sim, &developer, &id, b"init");
+    sim.workers[4].rt.limit_query_sessions(1);
+    let now = sim.workers[4].rt.state().unwrap().timestamp;
+    let call = QueryCall {
+        contract: id,
+        input: vec![],
+        min_height: 0,
+    };
+    let mut session = Session::new(&user, &sim.identity, vec![id], now, 3_600_000);
+    let (first, pending, sealed) = ask(&sim, &mut session, &call, true);
+    opened(&pending, sealed);
+    let (second, pending, sealed) = ask(&sim, &mut session, &call, false);
+    opened(&pending, sealed);
+
+    // The host's throwaway account and session take the only place.
+    let epoch = sim.workers[4].rt.query_epoch();
+    let host = PrivateKey::from_seed(4242);
+    let mut throwaway = Session::new(&host, &sim.identity, vec![id], now, 3_600_000);
+    let (_, pending, sealed) = ask(&sim, &mut throwaway, &call, true);
+    opened(&pending, sealed);
+
+    for replayed in [&first, &second] {
+        let refused = sim.workers[4]
+            .rt
+            .query(&Request::from_view(replayed).unwrap());
+        assert!(
+            matches!(refused, Err(QueryError::StaleEpoch { .. })),
+            "{refused:?}"
+        );
+    }
+    assert_ne!(sim.workers[4].rt.query_epoch(), epoch, "a new epoch");
+    // The user shows the grant again, in the new epoch, and is answered.
+    let (_, pending, sealed) = ask(&sim, &mut session, &call, true);
+    opened(&pending, sealed);
+}
+
 fn opened(pending: &Pending, sealed: Result<Vec<u8>, QueryError>) -> QueryAnswer {
     pending
         .open(&veil_primitives::to_hex(sealed.unwrap()))
@@ -547,6 +590,16 @@ fn queries_need_a_live_unrevoked_session_and_answer_from_a_signed_state() {
     assert_eq!(
         reopened.query(&Request::from_view(&relabelled).unwrap()),
         Err(QueryError::Sealing)
+    );
+    // Nor did it leave its session behind: without the grant, the session is unknown.
+    let reopened_ecdh = reopened.identity().ecdh_public();
+    session.set_epoch(&reopened_ecdh, reopened.query_epoch());
+    let (without_grant, _) = session
+        .seal(&sim.identity, &miner, &reopened_ecdh, &call, false)
+        .unwrap();
+    assert_eq!(
+        reopened.query(&Request::from_view(&without_grant).unwrap()),
+        Err(QueryError::UnknownSession)
     );
     // A client sealing to the new epoch is answered.
     let mut fresh = Session::new(&user, &sim.identity, vec![id], now, 3_600_000);

@@ -101,23 +101,37 @@ struct Session {
 }
 
 /// What queries keep between calls: sessions and commitment signatures, both in memory, and
-/// the query epoch that makes requests sealed before a restart useless after it.
+/// the query epoch that voids requests sealed before the worker forgot a session's counter.
 pub struct Queries {
-    epoch: QueryEpoch,
-    sessions: Mutex<HashMap<[u8; 32], Session>>,
+    /// Drawn at start, and again whenever a live session is dropped to make room: either way
+    /// a counter is forgotten, and every request sealed before is refused.
+    epoch: Mutex<QueryEpoch>,
+    sessions: Mutex<Sessions>,
     signatures: Mutex<HashMap<ContractId, (Height, Digest, Signature)>>,
+}
+
+struct Sessions {
+    live: HashMap<[u8; 32], Session>,
+    capacity: usize,
 }
 
 impl Default for Queries {
     fn default() -> Self {
-        let mut epoch = QueryEpoch::default();
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut epoch);
         Self {
-            epoch,
-            sessions: Mutex::default(),
+            epoch: Mutex::new(fresh_epoch()),
+            sessions: Mutex::new(Sessions {
+                live: HashMap::new(),
+                capacity: MAX_SESSIONS,
+            }),
             signatures: Mutex::default(),
         }
     }
+}
+
+fn fresh_epoch() -> QueryEpoch {
+    let mut epoch = QueryEpoch::default();
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut epoch);
+    epoch
 }
 
 /// A query as it arrives.
@@ -179,66 +193,73 @@ pub struct View<'a> {
 }
 
 impl Queries {
-    /// This start's query epoch.
+    /// The current query epoch.
     pub fn epoch(&self) -> QueryEpoch {
-        self.epoch
+        *self.epoch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps at most `capacity` sessions (tests; [`MAX_SESSIONS`] otherwise).
+    #[doc(hidden)]
+    pub fn limit_sessions(&self, capacity: usize) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .capacity = capacity.max(1);
     }
 
     /// The session's account, contracts and keys after checking the grant (when sent), expiry,
-    /// revocation and the counter; the counter is recorded only once the request opened.
+    /// revocation and the counter, and the session to add if the grant is new. Nothing is
+    /// recorded before the request opens.
     fn session(
         &self,
         view: &View<'_>,
         chain: &ChainIdentity,
         request: &Request,
-    ) -> Result<(AccountId, Vec<ContractId>, Arc<SessionKeys>), QueryError> {
-        let now = view.state.timestamp;
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(signed) = &request.grant
-            && !sessions.contains_key(&request.session)
+    ) -> Result<(Arc<SessionKeys>, Option<Session>), QueryError> {
         {
-            let g = &signed.grant;
-            if g.session != request.session {
-                return Err(QueryError::BadGrant("it names another session key"));
+            let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(known) = sessions.live.get(&request.session) {
+                Self::check(view, request, known)?;
+                return Ok((known.keys.clone(), None));
             }
-            if g.expiry <= g.issued || g.expiry - g.issued > MAX_SESSION_MS {
-                return Err(QueryError::BadGrant("its lifetime is empty or over 7 days"));
-            }
-            if !signed.verify(chain) {
-                return Err(QueryError::BadGrant(
-                    "the account's signature does not verify",
-                ));
-            }
-            let keys = SessionKeys::derive(
-                namespace::QUERY_KEYS,
-                &StaticSecret::from(*view.identity.ecdh_secret()),
-                &request.session,
-                &request.session,
-                &view.identity.ecdh_public(),
-            )
-            .map_err(|_| QueryError::BadGrant("the session key is not a valid X25519 key"))?;
-            if sessions.len() >= MAX_SESSIONS {
-                sessions.retain(|_, s| s.expiry > now);
-                if sessions.len() >= MAX_SESSIONS
-                    && let Some(k) = sessions.keys().next().copied()
-                {
-                    sessions.remove(&k);
-                }
-            }
-            sessions.insert(
-                request.session,
-                Session {
-                    account: g.account.clone(),
-                    contracts: g.contracts.clone(),
-                    expiry: g.expiry,
-                    keys: Arc::new(keys),
-                    last: 0,
-                },
-            );
         }
-        let s = sessions
-            .get(&request.session)
-            .ok_or(QueryError::UnknownSession)?;
+        // A new session: its grant is checked without holding the lock (a signature check
+        // and a key agreement), and recorded only once the request opens.
+        let signed = request.grant.as_ref().ok_or(QueryError::UnknownSession)?;
+        let g = &signed.grant;
+        if g.session != request.session {
+            return Err(QueryError::BadGrant("it names another session key"));
+        }
+        if g.expiry <= g.issued || g.expiry - g.issued > MAX_SESSION_MS {
+            return Err(QueryError::BadGrant("its lifetime is empty or over 7 days"));
+        }
+        if !signed.verify(chain) {
+            return Err(QueryError::BadGrant(
+                "the account's signature does not verify",
+            ));
+        }
+        let keys = SessionKeys::derive(
+            namespace::QUERY_KEYS,
+            &StaticSecret::from(*view.identity.ecdh_secret()),
+            &request.session,
+            &request.session,
+            &view.identity.ecdh_public(),
+        )
+        .map_err(|_| QueryError::BadGrant("the session key is not a valid X25519 key"))?;
+        let new = Session {
+            account: g.account.clone(),
+            contracts: g.contracts.clone(),
+            expiry: g.expiry,
+            keys: Arc::new(keys),
+            last: 0,
+        };
+        Self::check(view, request, &new)?;
+        Ok((new.keys.clone(), Some(new)))
+    }
+
+    /// Expiry, revocation and the counter.
+    fn check(view: &View<'_>, request: &Request, s: &Session) -> Result<(), QueryError> {
+        let now = view.state.timestamp;
         if s.expiry <= now {
             return Err(QueryError::Expired {
                 expiry: s.expiry,
@@ -259,12 +280,38 @@ impl Queries {
                 last: s.last,
             });
         }
-        Ok((s.account.clone(), s.contracts.clone(), s.keys.clone()))
+        Ok(())
     }
 
-    fn advance(&self, session: &[u8; 32], counter: u64) -> Result<(), QueryError> {
+    /// Records the counter of a request that opened, adding its session first if new; returns
+    /// the session's account and contracts.
+    fn advance(
+        &self,
+        now: u64,
+        session: &[u8; 32],
+        counter: u64,
+        new: Option<Session>,
+    ) -> Result<(AccountId, Vec<ContractId>), QueryError> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(new) = new
+            && !sessions.live.contains_key(session)
+        {
+            if sessions.live.len() >= sessions.capacity {
+                sessions.live.retain(|_, s| s.expiry > now);
+            }
+            if sessions.live.len() >= sessions.capacity
+                && let Some(dropped) = sessions.live.keys().next().copied()
+            {
+                // Its counter is forgotten: a new epoch voids every request sealed before,
+                // so none of its requests can be replayed. Clients learn the epoch from their
+                // next refusal.
+                sessions.live.remove(&dropped);
+                *self.epoch.lock().unwrap_or_else(|p| p.into_inner()) = fresh_epoch();
+            }
+            sessions.live.insert(*session, new);
+        }
         let s = sessions
+            .live
             .get_mut(session)
             .ok_or(QueryError::UnknownSession)?;
         if counter <= s.last {
@@ -274,7 +321,7 @@ impl Queries {
             });
         }
         s.last = counter;
-        Ok(())
+        Ok((s.account.clone(), s.contracts.clone()))
     }
 
     /// The worker's signature over `commitment`, made once per contract and state.
@@ -299,21 +346,20 @@ impl Queries {
 
     /// Answers `request`: the sealed [QueryAnswer].
     pub fn answer(&self, view: &View<'_>, request: &Request) -> Result<Vec<u8>, QueryError> {
-        // Before anything else: a request from before a restart must not even re-create its
-        // session from the grant it carries.
-        if request.epoch != self.epoch {
-            return Err(QueryError::StaleEpoch {
-                current: self.epoch,
-            });
+        // Before anything else: a request sealed before the worker forgot a counter is void.
+        let epoch = self.epoch();
+        if request.epoch != epoch {
+            return Err(QueryError::StaleEpoch { current: epoch });
         }
         let chain = view.state.chain();
-        let (account, contracts, keys) = self.session(view, &chain, request)?;
+        let (keys, new) = self.session(view, &chain, request)?;
         let me = view.identity.public_key();
-        let aad = request_aad(&chain, &me, &self.epoch, &request.session, request.counter);
+        let aad = request_aad(&chain, &me, &epoch, &request.session, request.counter);
         let plain = keys
             .open_request(request.counter, &aad, &request.ciphertext)
             .map_err(|_| QueryError::Sealing)?;
-        self.advance(&request.session, request.counter)?;
+        let (account, contracts) =
+            self.advance(view.state.timestamp, &request.session, request.counter, new)?;
         let call =
             QueryCall::decode(plain.to_vec()).map_err(|e| QueryError::Malformed(e.to_string()))?;
         let id = veil_primitives::to_hex(call.contract);
@@ -372,7 +418,7 @@ impl Queries {
             commitment,
             signature,
         };
-        let aad = answer_aad(&chain, &me, &self.epoch, &request.session, request.counter);
+        let aad = answer_aad(&chain, &me, &epoch, &request.session, request.counter);
         let plain = crate::sealed::encode_wiped(&answer);
         keys.answer()
             .seal(
