@@ -283,16 +283,24 @@ impl Queries {
         Ok(())
     }
 
-    /// Records the counter of a request that opened, adding its session first if new; returns
-    /// the session's account and contracts.
+    /// Records the counter of a request that opened in `epoch`, adding its session first if
+    /// new; returns the session's account and contracts.
     fn advance(
         &self,
         now: u64,
+        epoch: QueryEpoch,
         session: &[u8; 32],
         counter: u64,
         new: Option<Session>,
     ) -> Result<(AccountId, Vec<ContractId>), QueryError> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        // New epochs are drawn only under this lock: a request checked against an epoch that
+        // has since been replaced (a session dropped meanwhile, perhaps its own, whose grant a
+        // replay carries) is refused here, so the check and the record are one step.
+        let current = self.epoch();
+        if current != epoch {
+            return Err(QueryError::StaleEpoch { current });
+        }
         if let Some(new) = new
             && !sessions.live.contains_key(session)
         {
@@ -358,8 +366,13 @@ impl Queries {
         let plain = keys
             .open_request(request.counter, &aad, &request.ciphertext)
             .map_err(|_| QueryError::Sealing)?;
-        let (account, contracts) =
-            self.advance(view.state.timestamp, &request.session, request.counter, new)?;
+        let (account, contracts) = self.advance(
+            view.state.timestamp,
+            epoch,
+            &request.session,
+            request.counter,
+            new,
+        )?;
         let call =
             QueryCall::decode(plain.to_vec()).map_err(|e| QueryError::Malformed(e.to_string()))?;
         let id = veil_primitives::to_hex(call.contract);
@@ -441,5 +454,64 @@ impl Queries {
                 )
             })
             .map_err(|e| QueryError::Malformed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use commonware_cryptography::Signer as _;
+    use veil_primitives::PrivateKey;
+    use x25519_dalek::PublicKey;
+
+    use super::*;
+
+    fn session() -> Session {
+        let peer = PublicKey::from(&StaticSecret::from([9; 32])).to_bytes();
+        let keys = SessionKeys::derive(
+            namespace::QUERY_KEYS,
+            &StaticSecret::from([7; 32]),
+            &peer,
+            &peer,
+            &[8; 32],
+        )
+        .unwrap();
+        Session {
+            account: PrivateKey::from_seed(1).public_key(),
+            contracts: Vec::new(),
+            expiry: u64::MAX,
+            keys: Arc::new(keys),
+            last: 0,
+        }
+    }
+
+    /// The race: a host replays a user's first request (it carries the grant) while it drops
+    /// the user's session with a throwaway grant. The replay passed the epoch check before the
+    /// drop drew a new epoch and finds the session gone, so it would come back with counter 0;
+    /// recording it checks the epoch again, under the lock that draws new ones.
+    #[test]
+    fn a_request_checked_before_a_new_epoch_is_not_recorded_after_it() {
+        let queries = Queries::default();
+        queries.limit_sessions(1);
+        let checked = queries.epoch();
+        let (user, throwaway) = ([1; 32], [2; 32]);
+        assert!(
+            queries
+                .advance(0, checked, &user, 1, Some(session()))
+                .is_ok()
+        );
+        assert!(
+            queries
+                .advance(0, checked, &throwaway, 1, Some(session()))
+                .is_ok()
+        );
+        let current = queries.epoch();
+        assert_ne!(
+            current, checked,
+            "dropping the user's session drew an epoch"
+        );
+        assert_eq!(
+            queries.advance(0, checked, &user, 1, Some(session())),
+            Err(QueryError::StaleEpoch { current })
+        );
     }
 }
