@@ -21,7 +21,7 @@ use veil_light::Trust;
 use veil_primitives::{
     AccountId, ChainIdentity, Height, PrivateKey, Signature, WorkerInfo,
     contract::{ContractId, ContractInfo},
-    from_hex, namespace,
+    from_hex_array, namespace,
     query::{
         Commitment, DEFAULT_SESSION_MS, MAX_QUERY_BYTES, QueryAnswer, QueryCall, QueryEpoch,
         QueryOutcome, SessionGrant, SignedGrant, answer_aad, request_aad,
@@ -382,16 +382,22 @@ impl Target {
     }
 }
 
-/// The epoch in a worker's `STALE_EPOCH` refusal.
+/// The epoch a worker's refusal carries if it is `STALE_EPOCH`, from the JSON-RPC error's
+/// code and data (a hex string).
+pub fn refused_epoch(code: i64, data: &str) -> Option<QueryEpoch> {
+    if code != i64::from(STALE_EPOCH) {
+        return None;
+    }
+    from_hex_array(data)
+}
+
+/// [`refused_epoch`] of a JSON-RPC client error.
 fn stale_epoch(error: &jsonrpsee::core::ClientError) -> Option<QueryEpoch> {
     let jsonrpsee::core::ClientError::Call(refusal) = error else {
         return None;
     };
-    if refusal.code() != STALE_EPOCH {
-        return None;
-    }
-    let hex: String = serde_json::from_str(refusal.data()?.get()).ok()?;
-    from_hex(&hex).ok()?.try_into().ok()
+    let data: String = serde_json::from_str(refusal.data()?.get()).ok()?;
+    refused_epoch(refusal.code().into(), &data)
 }
 
 /// Asks the contract's miner `input` within `session`, at `min_height` or later, and checks

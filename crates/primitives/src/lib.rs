@@ -175,6 +175,11 @@ pub fn from_hex(s: &str) -> Result<Vec<u8>, hex::FromHexError> {
     Ok(out)
 }
 
+/// Decodes exactly `N` bytes of hex (with or without a `0x` prefix): ids, keys, epochs.
+pub fn from_hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+    from_hex(s).ok()?.try_into().ok()
+}
+
 /// Decodes a fixed-size codec value (key, digest, signature) from hex.
 pub fn decode_hex<T: Decode<Cfg = ()>>(s: &str) -> Result<T, String> {
     let bytes = from_hex(s).map_err(|e| format!("invalid hex: {e}"))?;

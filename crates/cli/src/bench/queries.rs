@@ -30,16 +30,15 @@ use serde_json::json;
 use veil_client::{
     abi::Kind,
     keys::{AccountKeyFile, read_json},
-    query::{Session, Target},
+    query::{self, Session, Target},
 };
 use veil_crypto::envelope::SessionKeys;
 use veil_light::Trust;
 use veil_primitives::{
-    ChainIdentity, PrivateKey, decode_hex, from_hex, namespace,
+    ChainIdentity, PrivateKey, decode_hex, namespace,
     query::{MAX_QUERY_BYTES, QueryCall, QueryEpoch, QueryOutcome, answer_aad, request_aad},
     to_hex,
 };
-use veil_pruntime_api::codes::STALE_EPOCH;
 use veil_vm::{Call, Entry, Vm};
 use x25519_dalek::StaticSecret;
 
@@ -441,13 +440,7 @@ impl std::error::Error for Refused {}
 impl Refused {
     /// The worker's query epoch, if this is a `STALE_EPOCH` refusal.
     fn epoch(&self) -> Option<QueryEpoch> {
-        if self.0.get("code")?.as_i64()? != i64::from(STALE_EPOCH) {
-            return None;
-        }
-        from_hex(self.0.get("data")?.as_str()?)
-            .ok()?
-            .try_into()
-            .ok()
+        query::refused_epoch(self.0.get("code")?.as_i64()?, self.0.get("data")?.as_str()?)
     }
 }
 

@@ -158,14 +158,10 @@ impl Request {
                 veil_primitives::decode_hex::<SignedGrant>(g).map_err(|e| format!("grant: {e}"))
             })
             .transpose()?;
-        let session: [u8; 32] = veil_primitives::from_hex(&view.session)
-            .ok()
-            .and_then(|b| b.try_into().ok())
+        let session = veil_primitives::from_hex_array(&view.session)
             .ok_or("session must be 32 bytes of hex")?;
-        let epoch: QueryEpoch = veil_primitives::from_hex(&view.epoch)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or("epoch must be 16 bytes of hex")?;
+        let epoch =
+            veil_primitives::from_hex_array(&view.epoch).ok_or("epoch must be 16 bytes of hex")?;
         let ciphertext =
             veil_primitives::from_hex(&view.ciphertext).map_err(|e| format!("ciphertext: {e}"))?;
         Ok(Self {
