@@ -314,6 +314,10 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
             if total > limit {
                 return Err(trap(format!("events of a call over {limit} bytes")));
             }
+            let most = caller.data().vm.max_events;
+            if caller.data().events.len() >= most {
+                return Err(trap(format!("more than {most} events in a call")));
+            }
             let event = read(&mut caller, ptr, len)?;
             let state = caller.data_mut();
             state.event_bytes = total;

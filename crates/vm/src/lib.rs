@@ -22,7 +22,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use veil_primitives::contract::MessageOutcome;
 use warm::{Budget, Ready, Warm};
-use wasmi::{CompilationMode, Config, EnforcedLimits, Engine, Linker, Module, Store, TrapCode};
+use wasmi::{
+    CompilationMode, Config, EnforcedLimits, Engine, Linker, Module, OperatorCost, Store, TrapCode,
+};
 use zeroize::Zeroizing;
 
 pub use host::fuel;
@@ -66,8 +68,16 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// A call's events in total.
     pub max_event_bytes: usize,
+    /// Events one call may emit (empty events cost fuel but no event bytes).
+    pub max_events: usize,
     /// Messages one call may send to other contracts.
     pub max_messages: usize,
+    /// Locals one function declares. wasmi zeroes a function's locals at every call and
+    /// charges no fuel for it, so a loop calling a function with thousands of locals would
+    /// burn CPU far beyond its fuel; rustc's functions declare a few dozen.
+    pub max_function_locals: u32,
+    /// Locals all functions declare together (compiling them costs time at every deploy).
+    pub max_module_locals: u32,
     /// A message's payload.
     pub max_message_bytes: usize,
 }
@@ -85,11 +95,17 @@ impl Default for Limits {
             max_written_bytes: 1024 * 1024,
             max_output_bytes: 64 * 1024,
             max_event_bytes: 64 * 1024,
+            max_events: 256,
             max_messages: 16,
             max_message_bytes: veil_primitives::contract::MAX_MESSAGE_PAYLOAD,
+            max_function_locals: 256,
+            max_module_locals: 65_536,
         }
     }
 }
+
+/// Fuel of a `call` or `call_indirect` (other instructions cost one, or none for blocks).
+pub const CALL_FUEL: u8 = 16;
 
 /// A contract entry point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,9 +260,18 @@ pub struct Vm {
 impl Vm {
     /// A VM enforcing `limits`.
     pub fn new(limits: Limits) -> Self {
+        // A call is the interpreter's costliest instruction (a frame, its locals zeroed): at
+        // wasmi's default of one fuel, a loop of calls ran several times longer per fuel than
+        // other code, and more so with every local the callee declares.
+        let costs = OperatorCost {
+            call: CALL_FUEL,
+            call_indirect: CALL_FUEL,
+            ..OperatorCost::default()
+        };
         let mut config = Config::default();
         config
             .consume_fuel(true)
+            .operator_cost(costs)
             .compilation_mode(CompilationMode::Eager)
             .floats(false)
             .allow_start_fn(false)
@@ -511,10 +536,17 @@ fn outcome(output: &[u8]) -> Result<Vec<u8>, Failure> {
                 .get(8..)
                 .filter(|m| m.len() == len)
                 .ok_or_else(malformed)?;
-            Err(Failure::Error {
-                code,
-                message: String::from_utf8_lossy(message).into_owned(),
-            })
+            // Invalid UTF-8 grows in the lossy conversion (three bytes per replaced byte):
+            // cut back to the bytes the contract wrote, so the output limit still holds.
+            let mut message = String::from_utf8_lossy(message).into_owned();
+            if message.len() > len {
+                let mut end = len;
+                while !message.is_char_boundary(end) {
+                    end -= 1;
+                }
+                message.truncate(end);
+            }
+            Err(Failure::Error { code, message })
         }
         _ => Err(malformed()),
     }

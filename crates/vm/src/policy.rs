@@ -5,9 +5,9 @@
 //! imports only from the `veil` host module; one memory of its own, exported as `memory`; the
 //! four entry points as `() -> ()` functions. Refused, each with its own error: floats, start
 //! functions, reference-type instructions, SIMD, tail calls, threads, memory64, multi-memory,
-//! and anything over the size limits. Current stable rustc encodes `call_indirect` in the
-//! reference-types form, so the parser runs with that proposal on and this scan refuses its
-//! instructions instead.
+//! and anything over the limits, locals included ([`Limits::max_function_locals`]). Current
+//! stable rustc encodes `call_indirect` in the reference-types form, so the parser runs with
+//! that proposal on and this scan refuses its instructions instead.
 
 use wasmparser::{Operator, Parser, Payload, RefType, TypeRef};
 
@@ -45,6 +45,16 @@ pub enum DeployError {
     /// A table that is not the one funcref table.
     #[error("only one funcref table is allowed")]
     Table,
+    /// A function declares more locals than the limit, or all functions together do.
+    #[error("{what} declares {count} locals, over the limit of {limit}")]
+    Locals {
+        /// `a function` or `the module`.
+        what: &'static str,
+        /// Locals declared.
+        count: u64,
+        /// The limit.
+        limit: u32,
+    },
     /// A memory that is imported, missing, or not exported as `memory`.
     #[error("the module must define one memory and export it as `memory`")]
     Memory,
@@ -68,6 +78,7 @@ pub(crate) fn check(wasm: &[u8], limits: &Limits) -> Result<(), DeployError> {
     let invalid = |err: wasmparser::BinaryReaderError| DeployError::Invalid(err.to_string());
     let mut tables = 0usize;
     let mut memories = 0usize;
+    let mut module_locals = 0u64;
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(invalid)? {
             Payload::StartSection { .. } => return Err(DeployError::StartFunction),
@@ -96,6 +107,25 @@ pub(crate) fn check(wasm: &[u8], limits: &Limits) -> Result<(), DeployError> {
             }
             Payload::MemorySection(section) => memories += section.count() as usize,
             Payload::CodeSectionEntry(body) => {
+                let mut locals = 0u64;
+                for group in body.get_locals_reader().map_err(invalid)? {
+                    locals += u64::from(group.map_err(invalid)?.0);
+                    if locals > u64::from(limits.max_function_locals) {
+                        return Err(DeployError::Locals {
+                            what: "a function",
+                            count: locals,
+                            limit: limits.max_function_locals,
+                        });
+                    }
+                }
+                module_locals += locals;
+                if module_locals > u64::from(limits.max_module_locals) {
+                    return Err(DeployError::Locals {
+                        what: "the module",
+                        count: module_locals,
+                        limit: limits.max_module_locals,
+                    });
+                }
                 let mut operators = body.get_operators_reader().map_err(invalid)?;
                 while !operators.eof() {
                     let refused = match operators.read().map_err(invalid)? {

@@ -179,6 +179,55 @@ fn memory_beyond_the_limit_does_not_instantiate() {
     ));
 }
 
+/// A function declaring `count` i64 locals, called in a loop by `$spin`.
+fn wide_locals(count: usize) -> String {
+    let locals = "i64 ".repeat(count);
+    format!("(func $wide (local {locals})) (func $spin (loop $l (call $wide) (br $l)))")
+}
+
+/// The attack: wasmi zeroes a function's locals at every call and charges no fuel for it, so a
+/// loop calling a function with 30,000 locals (wasmi's maximum) zeroes 240 KB for two fuel a
+/// call, and a query with 50 million fuel runs for minutes on a miner's query threads.
+#[test]
+fn functions_with_more_locals_than_the_limit_are_refused() {
+    let limit = Limits::default().max_function_locals;
+    assert_eq!(
+        deploy(&wat(&module(&wide_locals(30_000)))).unwrap_err(),
+        DeployError::Locals {
+            what: "a function",
+            count: 30_000,
+            limit,
+        }
+    );
+    let over = deploy(&wat(&module(&wide_locals(limit as usize + 1)))).unwrap_err();
+    assert!(
+        over.to_string().contains("locals, over the limit"),
+        "{over}"
+    );
+    deploy(&wat(&module(&wide_locals(limit as usize)))).unwrap();
+}
+
+#[test]
+fn modules_with_more_locals_in_total_than_the_limit_are_refused() {
+    let limits = Limits::default();
+    let functions = limits.max_module_locals / limits.max_function_locals + 1;
+    let many: String = (0..functions)
+        .map(|_| {
+            format!(
+                "(func (local {}))",
+                "i32 ".repeat(limits.max_function_locals as usize)
+            )
+        })
+        .collect();
+    assert!(matches!(
+        deploy(&wat(&module(&many))),
+        Err(DeployError::Locals {
+            what: "the module",
+            ..
+        })
+    ));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 

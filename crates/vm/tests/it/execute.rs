@@ -186,6 +186,64 @@ fn pointers_outside_memory_trap_instead_of_touching_the_host() {
     );
 }
 
+/// The attack: an empty event costs fuel but no event bytes, so a call looping on it grew the
+/// host's list by a million entries within its fuel. The count is capped where they are
+/// emitted.
+#[test]
+fn a_call_emitting_events_without_end_traps_at_the_count_limit() {
+    let emit = r#"(import "veil" "emit_event" (func $emit (param i32 i32)))"#;
+    let mut contract = fixture(
+        emit,
+        "(loop $l (call $emit (i32.const 0) (i32.const 0)) (br $l))",
+    );
+    let outcome = contract.call(Entry::Command, ALICE, vec![], FUEL);
+    assert!(
+        matches!(&outcome.result, Err(Failure::Trap(reason)) if reason.contains("more than 256 events")),
+        "{outcome:?}"
+    );
+    assert!(outcome.fuel_used < 1_000_000, "{}", outcome.fuel_used);
+    let limit = veil_vm::Limits::default().max_events;
+    let mut at_limit = fixture(
+        emit,
+        &format!(
+            "(local i32)
+             (loop $l
+                 (call $emit (i32.const 0) (i32.const 0))
+                 (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+                 (br_if $l (i32.lt_u (local.get 0) (i32.const {limit}))))"
+        ),
+    );
+    let outcome = at_limit.call(Entry::Command, ALICE, vec![], FUEL);
+    assert_eq!(outcome.events.len(), limit, "{:?}", outcome.result);
+}
+
+/// An error message of invalid UTF-8 is converted lossily, which triples its bytes; it is cut
+/// back so the reply still fits the output limit (pRuntime could not seal it otherwise).
+#[test]
+fn an_error_message_of_invalid_utf8_stays_within_the_bytes_written() {
+    let len = 6_000;
+    let text = module("").replace(
+        r#"(func (export "handle_command") (call $out (i32.const 0) (i32.const 1)))"#,
+        &format!(
+            r#"(func (export "handle_command")
+                (i32.store8 (i32.const 100) (i32.const 1))
+                (i32.store (i32.const 101) (i32.const 7))
+                (i32.store (i32.const 105) (i32.const {len}))
+                (memory.fill (i32.const 109) (i32.const 0xff) (i32.const {len}))
+                (call $out (i32.const 100) (i32.const {})))"#,
+            9 + len
+        ),
+    );
+    let outcome = Contract::new(&wat(&text)).call(Entry::Command, ALICE, vec![], FUEL);
+    match outcome.result {
+        Err(Failure::Error { code: 7, message }) => {
+            assert!(message.len() <= len, "{} bytes", message.len());
+            assert!(message.starts_with('\u{fffd}'));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn memory_growth_stops_at_the_limit_and_recursion_at_its_depth() {
     // memory.grow past 16 MiB fails (returns -1) and the contract traps on it.
@@ -345,6 +403,33 @@ fn bulk_memory_is_charged_by_the_byte() {
     };
     // wasmi charges one unit per 64 bytes moved: a full page costs 1,024 more than a byte.
     assert_eq!(fill(65_536) - fill(1), 1_024);
+}
+
+/// Calls cost `CALL_FUEL`, not wasmi's default of one: a loop of calls would otherwise run
+/// several times longer per unit of fuel than other code (each call sets up a frame and
+/// zeroes the callee's locals).
+#[test]
+fn calls_are_charged_as_the_costliest_instruction() {
+    let fuel = |call: &str| {
+        let mut contract = fixture(
+            "",
+            &format!(
+                "(local i32)
+                 (loop $l {call}
+                     (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+                     (br_if $l (i32.lt_u (local.get 0) (i32.const 100)))))
+                 (func $callee (local i64 i64 i64 i64)"
+            ),
+        );
+        let outcome = contract.call(Entry::Command, ALICE, vec![], FUEL);
+        outcome.result.unwrap();
+        outcome.fuel_used
+    };
+    // The call, and one for the callee's return.
+    assert_eq!(
+        fuel("(call $callee)") - fuel(""),
+        100 * (u64::from(veil_vm::CALL_FUEL) + 1)
+    );
 }
 
 /// A contract that counts its calls in memory and in a mutable global and answers both: any
