@@ -37,6 +37,30 @@ fn trapper() -> Vec<u8> {
     .unwrap()
 }
 
+/// A contract that sends a message to a contract that does not exist and fails its reply
+/// with an error whose message is `CANARY`.
+fn failing_replier() -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+            (import "veil" "output_write" (func $out (param i32 i32)))
+            (import "veil" "send" (func $send (param i32 i32 i32 i64) (result i64)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "\00")
+            (data (i32.const 100) "\01\07\00\00\00\{len:02x}\00\00\00{CANARY}")
+            (func (export "init") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_command")
+                (drop (call $send (i32.const 200) (i32.const 0) (i32.const 1) (i64.const 100000)))
+                (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_query") (call $out (i32.const 0) (i32.const 1)))
+            (func (export "handle_message") (call $out (i32.const 100) (i32.const {out}))))"#,
+        len = CANARY.len(),
+        out = 9 + CANARY.len(),
+    ))
+    .unwrap()
+}
+
+const CANARY: &str = "canary-in-a-reply-handler-error";
+
 /// Uploads `code` (if new) and instantiates it on worker `miner`; waits for the key grant.
 pub(crate) fn deploy(
     sim: &mut Sim,
@@ -197,4 +221,40 @@ fn a_token_pays_a_vault_on_another_miner_and_failures_restore_the_payment() {
             assert!(veil_primitives::contract::is_bucket(e.ciphertext.len()));
         }
     }
+}
+
+/// The attack: a contract's reply handler fails with an error whose text is contract data (an
+/// `unwrap` on a balance, a formatted input); pRuntime logged it, and the host reads the logs.
+#[test]
+fn a_reply_handlers_error_text_reaches_no_log() {
+    let (logs, _guard) = capture_logs();
+    let mut sim = Sim::new("reply-error-text", 5, 3);
+    sim.run_until(60, launched);
+    let developer = PrivateKey::from_seed(3002);
+    let gov = sim.genesis.operator.clone();
+    sim.submit(
+        &gov,
+        Call::Transfer {
+            to: developer.public_key(),
+            amount: 100_000_000,
+        },
+    )
+    .unwrap();
+    sim.block();
+    let replier = deploy(&mut sim, &developer, &failing_replier(), 3);
+    ok(send(&mut sim, &developer, &replier, &[]));
+    ok(send(&mut sim, &developer, &replier, &[]));
+    let nowhere = ContractId::from([0u8; 32]);
+    sim.run_until(20, |s| {
+        s.read(async |o| chain_contracts::channel(o, &replier, &nowhere).await)
+            .unwrap()
+            .replied
+            == 1
+    });
+    // The reply was relayed to the miner with the block that recorded it; one more round.
+    sim.hosts();
+    sim.block();
+    let logs = logs.lock().unwrap().clone();
+    assert!(!logs.is_empty(), "logs were captured");
+    assert_absent("logs", &logs, CANARY.as_bytes());
 }

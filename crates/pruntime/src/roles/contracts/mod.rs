@@ -125,7 +125,7 @@ pub fn code_key(hash: &Digest) -> Vec<u8> {
 }
 
 /// What this miner knows of a contract it runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Contract {
     /// The developer (whose first command is `init`).
     pub developer: AccountId,
@@ -164,7 +164,7 @@ pub struct Recovery {
 }
 
 /// A contract this worker runs: its record, its state and the state's root.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Running {
     /// The record.
     pub contract: Contract,
@@ -174,6 +174,35 @@ pub struct Running {
     pub sent: Arc<BTreeMap<[u8; 32], u64>>,
     /// Merkle root of its storage records.
     pub root: Digest,
+}
+
+// Debug shows neither the contract key nor the state: a `?` in a log line is read by the host.
+impl std::fmt::Debug for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contract")
+            .field("developer", &self.developer)
+            .field("code", &self.code)
+            .field("assignment", &self.assignment)
+            .field("public_key", &self.public_key.map(veil_primitives::to_hex))
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("initialized", &self.initialized)
+            .field("executed", &self.executed)
+            .field("height", &self.height)
+            .field("log", &self.log)
+            .field("recovery", &self.recovery)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("contract", &self.contract)
+            .field("entries", &self.state.len())
+            .field("channels", &self.sent.len())
+            .field("root", &self.root)
+            .finish()
+    }
 }
 
 /// The contracts this worker runs and their compiled code.
@@ -346,5 +375,51 @@ impl Read for Recovery {
             waiting: u64::read(buf)?,
             tail: ContractLog::read(buf)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use commonware_cryptography::Signer as _;
+
+    use super::*;
+
+    /// A record or a running contract formatted with `?` (as a log line would) shows neither
+    /// the contract key nor a byte of the state.
+    #[test]
+    fn debug_output_shows_no_key_and_no_state() {
+        let contract = Contract {
+            developer: veil_primitives::PrivateKey::from_seed(1).public_key(),
+            code: Digest::from([2; 32]),
+            assignment: 1,
+            public_key: Some([3; 32]),
+            key: Some(Zeroizing::new([0xab; 32])),
+            initialized: true,
+            executed: 4,
+            height: 5,
+            log: ContractLog::default(),
+            recovery: None,
+        };
+        let running = Running {
+            contract,
+            state: Arc::new(BTreeMap::from([(b"balance".to_vec(), vec![0xcd; 16])])),
+            sent: Default::default(),
+            root: Digest::from([6; 32]),
+        };
+        let shown = format!("{running:?} {running:#?}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        for secret in [
+            "171, 171",
+            "abab",
+            "205, 205",
+            "cdcd",
+            "balance",
+            "98, 97, 108",
+        ] {
+            assert!(
+                !shown.to_lowercase().contains(secret),
+                "{secret} in {shown}"
+            );
+        }
     }
 }

@@ -260,7 +260,9 @@ impl Executor<'_> {
             r.sequence,
             &outcome,
         );
-        if let Some(Err(failure)) = self.call(
+        // A failure changes nothing and is not logged: its text is the contract's (an error
+        // message, a panic's), and the host reads pRuntime's logs.
+        let _ = self.call(
             height,
             parent,
             index,
@@ -268,12 +270,7 @@ impl Executor<'_> {
             &r.destination,
             input,
             r.fuel,
-        ) {
-            tracing::warn!(
-                contract = to_hex(r.source),
-                "the contract's handling of a reply failed ({failure:?}); nothing changed"
-            );
-        }
+        );
     }
 
     /// Runs `contract`'s `message` entry; commits its writes and queues its messages when it
