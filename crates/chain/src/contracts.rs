@@ -725,7 +725,12 @@ pub(crate) async fn on_era<S: StateRead>(
         let Some(info) = contract(o, &id).await? else {
             continue;
         };
-        let Some(miner) = pick_miner(&candidates, &id, &info.miner) else {
+        // A contract on an attested enclave never moves to a dev worker: whoever runs one
+        // reads the contract key, and with it every command the contract ever took.
+        let secure = registry::worker(o, &info.miner)
+            .await?
+            .is_some_and(|w| !w.insecure);
+        let Some(miner) = pick_miner(&candidates, &id, &info.miner, secure) else {
             continue;
         };
         match reassign(o, outbox, env, &id, &miner, reason).await {
@@ -738,12 +743,22 @@ pub(crate) async fn on_era<S: StateRead>(
     Ok(())
 }
 
-/// The workers contracts may move to this era: registered and not judged unresponsive, each
-/// with whether it is a gatekeeper of the latest election.
+/// A worker a contract may move to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    /// A gatekeeper of the latest election.
+    pub(crate) gatekeeper: bool,
+    /// Registered with dev (simulated TEE) evidence.
+    pub(crate) insecure: bool,
+    /// The worker.
+    pub(crate) worker: AccountId,
+}
+
+/// The workers contracts may move to this era: registered and not judged unresponsive.
 async fn candidates<S: StateRead>(
     o: &Overlay<'_, S>,
     unresponsive: &[AccountId],
-) -> Result<Vec<(bool, AccountId)>, StateError> {
+) -> Result<Vec<Candidate>, StateError> {
     let gatekeepers: Vec<AccountId> = o
         .read::<Election>(&keys::election())
         .await?
@@ -753,32 +768,41 @@ async fn candidates<S: StateRead>(
     for i in 0..registry::count(o).await? {
         if let Some(w) = registry::worker_at(o, i).await?
             && !unresponsive.contains(&w)
+            && let Some(info) = registry::worker(o, &w).await?
         {
-            out.push((gatekeepers.contains(&w), w));
+            out.push(Candidate {
+                gatekeeper: gatekeepers.contains(&w),
+                insecure: info.insecure,
+                worker: w,
+            });
         }
     }
     Ok(out)
 }
 
-/// The miner a contract moves to: a candidate other than its current miner, preferring workers
-/// that are not gatekeepers (they hold the root key and should run no contract code); among
-/// those, the lowest `H(contract ‖ worker)`, which spreads contracts over miners and needs no
-/// state.
-fn pick_miner(
-    candidates: &[(bool, AccountId)],
+/// The miner a contract moves to: a candidate other than its current miner; never a dev worker
+/// if the current miner is an attested enclave (`secure`), since a dev worker's host reads the
+/// contract key. Preferred: workers that are not gatekeepers (they hold the root key and
+/// should run no contract code), then attested ones; among those, the lowest
+/// `H(contract ‖ worker)`, which spreads contracts over miners and needs no state. A worker
+/// choosing its identity to sort first therefore wins only among its equals.
+pub(crate) fn pick_miner(
+    candidates: &[Candidate],
     id: &Digest,
     current: &AccountId,
+    secure: bool,
 ) -> Option<AccountId> {
     candidates
         .iter()
-        .filter(|(_, w)| w != current)
-        .min_by_key(|(gatekeeper, w)| {
+        .filter(|c| c.worker != *current && !(secure && c.insecure))
+        .min_by_key(|c| {
             (
-                *gatekeeper,
-                hash_parts(&[b"veil/miner-pick", id.as_ref(), w.as_ref()]),
+                c.gatekeeper,
+                c.insecure,
+                hash_parts(&[b"veil/miner-pick", id.as_ref(), c.worker.as_ref()]),
             )
         })
-        .map(|(_, w)| w.clone())
+        .map(|c| c.worker.clone())
 }
 
 /// A posted message or reply: signed by the speaking contract's assigned miner, and exactly
