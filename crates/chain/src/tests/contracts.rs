@@ -865,7 +865,8 @@ fn contract_messages_are_routed_in_sequence_from_the_source_miner_and_answered_o
 fn a_contract_on_an_enclave_never_moves_to_a_dev_worker() {
     use contracts::{Candidate, pick_miner};
     let id = hash(b"contract");
-    let rank = |w: &AccountId| veil_primitives::hash_parts(&[b"veil/miner-pick", id.as_ref(), w.as_ref()]);
+    let rank =
+        |w: &AccountId| veil_primitives::hash_parts(&[b"veil/miner-pick", id.as_ref(), w.as_ref()]);
     let current = PrivateKey::from_seed(1).public_key();
     let enclave = PrivateKey::from_seed(2).public_key();
     // The attacker grinds its dev identity until it sorts before the enclave.
@@ -879,7 +880,10 @@ fn a_contract_on_an_enclave_never_moves_to_a_dev_worker() {
         worker: worker.clone(),
     };
     let both = [candidate(&ground, true), candidate(&enclave, false)];
-    assert_eq!(pick_miner(&both, &id, &current, true), Some(enclave.clone()));
+    assert_eq!(
+        pick_miner(&both, &id, &current, true),
+        Some(enclave.clone())
+    );
     // With no other enclave the contract stays where it is rather than go to a dev worker.
     assert_eq!(pick_miner(&both[..1], &id, &current, true), None);
     // A contract already on a dev worker prefers an enclave, and may go to another dev worker.

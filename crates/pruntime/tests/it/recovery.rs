@@ -589,3 +589,75 @@ fn a_miner_fed_an_old_copy_of_its_store_notices_and_rebuilds_the_same_state() {
     sent += pay(&mut sim, 9);
     assert_eq!(balance(&sim, miner, &token, &bob), Ok(sent));
 }
+
+/// A contract that stores 12 values of 65,000 bytes per command, under keys numbered from the
+/// command's input (a `u32`).
+fn hoarder() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+            (import "veil" "output_write" (func $out (param i32 i32)))
+            (import "veil" "input_read" (func $input (param i32)))
+            (import "veil" "storage_set" (func $set (param i32 i32 i32 i32)))
+            (memory (export "memory") 2)
+            (data (i32.const 100) "\00")
+            (func (export "init") (call $out (i32.const 100) (i32.const 1)))
+            (func (export "handle_command") (local $i i32)
+                (call $input (i32.const 0))
+                (loop $l
+                    (i32.store (i32.const 16)
+                        (i32.add (i32.mul (i32.load (i32.const 0)) (i32.const 12)) (local.get $i)))
+                    (call $set (i32.const 16) (i32.const 4) (i32.const 65536) (i32.const 65000))
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br_if $l (i32.lt_u (local.get $i) (i32.const 12))))
+                (call $out (i32.const 100) (i32.const 1)))
+            (func (export "handle_query") (call $out (i32.const 100) (i32.const 1)))
+            (func (export "handle_message") (call $out (i32.const 100) (i32.const 1))))"#,
+    )
+    .unwrap()
+}
+
+/// The attack: a contract grown past what one checkpoint holds could not be checkpointed, so
+/// the chain moved it every era and no miner could recover it. A command growing the state
+/// past `MAX_STATE_BYTES` now fails and changes nothing, and the state left checkpoints.
+#[test]
+fn a_contracts_state_stops_growing_where_its_checkpoint_still_fits() {
+    use veil_primitives::contract::{MAX_CHECKPOINT_BYTES, MAX_STATE_BYTES};
+    let mut sim = Sim::new("state-limit", 5, 3);
+    sim.run_until(60, launched);
+    let developer = PrivateKey::from_seed(3003);
+    let gov = sim.genesis.operator.clone();
+    sim.submit(
+        &gov,
+        Call::Transfer {
+            to: developer.public_key(),
+            amount: 100_000_000,
+        },
+    )
+    .unwrap();
+    sim.block();
+    let id = crate::messages::deploy(&mut sim, &developer, &hoarder(), 4);
+    let send = |sim: &mut Sim, input: &[u8]| crate::contracts::send(sim, &developer, &id, input);
+    assert!(matches!(send(&mut sim, &[]), Reply::Ok { .. }));
+    // 16 commands of 12 entries fit in 12 MiB; the 17th would not (24 would not checkpoint).
+    let mut stored = 0u32;
+    let refusal = loop {
+        assert!(stored < 24, "the state grew past the limit");
+        match send(&mut sim, &stored.to_le_bytes()) {
+            Reply::Ok { .. } => stored += 1,
+            Reply::Failed { reason, .. } => break reason,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(stored, 16);
+    assert!(refusal.contains("over the limit"), "{refusal}");
+    let snapshot = sim.workers[4].rt.snapshot();
+    let running = &snapshot.miner.running[&id];
+    assert_eq!(
+        running.state.len(),
+        16 * 12,
+        "the refused command wrote nothing"
+    );
+    assert!(running.bytes <= MAX_STATE_BYTES);
+    let made = sim.workers[4].rt.checkpoint(&id).unwrap();
+    assert!(made.info.size <= MAX_CHECKPOINT_BYTES, "{}", made.info.size);
+}

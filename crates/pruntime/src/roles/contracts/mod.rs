@@ -35,7 +35,7 @@ use bytes::BufMut;
 use commonware_codec::{Buf, Decode as _, DecodeExt as _, EncodeSize, Read, ReadExt as _, Write};
 use veil_primitives::{
     AccountId, Digest, Height,
-    contract::{CheckpointInfo, ContractId, ContractLog, SignedContractEgress},
+    contract::{CheckpointInfo, ContractId, ContractLog, SignedContractEgress, state_entry_bytes},
 };
 use veil_vm::{Code, Limits, Vm};
 use zeroize::Zeroizing;
@@ -170,6 +170,8 @@ pub struct Running {
     pub contract: Contract,
     /// Its storage (shared with readers: changed copy-on-write).
     pub state: Arc<BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// The size of `state` as [veil_primitives::contract::MAX_STATE_BYTES] counts it.
+    pub bytes: u64,
     /// The next sequence of its channel to each contract it has sent to.
     pub sent: Arc<BTreeMap<[u8; 32], u64>>,
     /// Merkle root of its storage records.
@@ -199,6 +201,7 @@ impl std::fmt::Debug for Running {
         f.debug_struct("Running")
             .field("contract", &self.contract)
             .field("entries", &self.state.len())
+            .field("bytes", &self.bytes)
             .field("channels", &self.sent.len())
             .field("root", &self.root)
             .finish()
@@ -278,6 +281,11 @@ impl Miner {
     }
 }
 
+/// The size of a contract's state as [veil_primitives::contract::MAX_STATE_BYTES] counts it.
+pub fn state_bytes(state: &BTreeMap<Vec<u8>, Vec<u8>>) -> u64 {
+    state.iter().map(|(k, v)| state_entry_bytes(k, v)).sum()
+}
+
 impl Running {
     /// A contract with whatever state the store holds for it.
     pub fn load(store: &SealedKv, id: &ContractId, contract: Contract) -> Self {
@@ -296,6 +304,7 @@ impl Running {
             .collect();
         Self {
             contract,
+            bytes: state_bytes(&state),
             state: Arc::new(state),
             sent: Arc::new(sent),
             root: store.prefix_root(&prefix),
@@ -403,6 +412,7 @@ mod tests {
         let running = Running {
             contract,
             state: Arc::new(BTreeMap::from([(b"balance".to_vec(), vec![0xcd; 16])])),
+            bytes: 31,
             sent: Default::default(),
             root: Digest::from([6; 32]),
         };

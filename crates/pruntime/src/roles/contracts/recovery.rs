@@ -457,6 +457,7 @@ impl Executor<'_> {
         r.contract.executed = start.executed;
         r.contract.height = start.height;
         r.contract.log = log;
+        r.bytes = super::state_bytes(&start.state);
         r.state = Arc::new(start.state);
         r.sent = Arc::new(start.sent);
         for egress in start.outbound {

@@ -301,7 +301,12 @@ impl Executor<'_> {
             sent: running.sent.clone(),
         };
         let storage: Arc<dyn veil_vm::Storage> = running.state.clone();
-        let outcome = self.vm.execute(code, call, storage);
+        let mut outcome = self.vm.execute(code, call, storage);
+        if outcome.result.is_ok()
+            && let Err(reason) = self.fits(contract, &outcome.changes)
+        {
+            outcome.result = Err(Failure::Trap(reason));
+        }
         if outcome.result.is_ok() {
             self.apply(contract, outcome.changes, height);
             self.send(contract, outcome.messages);

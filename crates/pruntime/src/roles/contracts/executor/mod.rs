@@ -27,7 +27,8 @@ use veil_primitives::{
     contract::{
         CONTRACT_RESULTS_TOPIC, CommandMessage, CommandResult, ContractEvent, ContractGrant,
         ContractId, ContractKey, ContractLog, ContractResults, LogEntry, MAX_REPLY_BYTES,
-        MAX_REPLY_PLAINTEXT, MAX_RESULTS_BYTES, Reply, command_aad, result_aad,
+        MAX_REPLY_PLAINTEXT, MAX_RESULTS_BYTES, MAX_STATE_BYTES, Reply, command_aad, result_aad,
+        state_entry_bytes,
     },
     namespace,
 };
@@ -265,6 +266,7 @@ impl<'a> Executor<'a> {
             Running {
                 contract: record,
                 state: Default::default(),
+                bytes: 0,
                 sent: Default::default(),
                 root: veil_crypto::merkle::empty_root(),
             },
@@ -579,6 +581,9 @@ impl<'a> Executor<'a> {
                 fuel_used,
             };
         }
+        if let Err(reason) = self.fits(contract, &outcome.changes) {
+            return Reply::Failed { reason, fuel_used };
+        }
         self.apply(contract, outcome.changes, height);
         self.send(contract, outcome.messages);
         let running = self.miner.running.get_mut(contract).expect("checked above");
@@ -587,6 +592,31 @@ impl<'a> Executor<'a> {
         }
         self.save(contract);
         reply
+    }
+
+    /// Whether `contract`'s state stays within [MAX_STATE_BYTES] after `changes` (a call that
+    /// shrinks a state already over it passes): a state past it could not be checkpointed, so
+    /// no other miner could recover the contract.
+    fn fits(&self, contract: &ContractId, changes: &veil_vm::Changes) -> Result<(), String> {
+        let Some(running) = self.miner.running.get(contract) else {
+            return Ok(());
+        };
+        let mut after = running.bytes;
+        for (k, v) in changes {
+            if let Some(old) = running.state.get(k) {
+                after -= state_entry_bytes(k, old);
+            }
+            if let Some(v) = v {
+                after += state_entry_bytes(k, v);
+            }
+        }
+        if after > MAX_STATE_BYTES && after > running.bytes {
+            return Err(format!(
+                "the contract's state would reach {after} bytes, over the limit of \
+                 {MAX_STATE_BYTES}; nothing changed"
+            ));
+        }
+        Ok(())
     }
 
     /// Commits a successful call's writes to `contract`'s state.
@@ -598,9 +628,13 @@ impl<'a> Executor<'a> {
         let state = Arc::make_mut(&mut running.state);
         for (k, v) in changes {
             let store_key = [prefix.as_slice(), &k].concat();
+            if let Some(old) = state.get(&k) {
+                running.bytes -= state_entry_bytes(&k, old);
+            }
             match v {
                 Some(v) => {
                     self.commit.put(store_key, v.clone());
+                    running.bytes += state_entry_bytes(&k, &v);
                     state.insert(k, v);
                 }
                 None => {
