@@ -365,6 +365,22 @@ fn randomness_is_a_function_of_key_block_and_index_and_absent_from_queries() {
     ));
 }
 
+/// Deriving a call's random stream is paid by its first draw; each 32 bytes drawn cost
+/// `RANDOM_BLOCK` (a loop of draws at the old price ran four times longer per unit of fuel).
+#[test]
+fn the_first_draw_pays_for_deriving_the_stream() {
+    let draw = r#"(import "veil" "random" (func $random (param i32 i32)))"#;
+    let fuel = |draws: usize| {
+        let body = "(call $random (i32.const 200) (i32.const 32))".repeat(draws);
+        let outcome = fixture(draw, &body).call(Entry::Command, ALICE, vec![], FUEL);
+        outcome.result.unwrap();
+        outcome.fuel_used
+    };
+    let (none, one, two) = (fuel(0), fuel(1), fuel(2));
+    assert_eq!((one - none) - (two - one), veil_vm::fuel::RANDOM_SEED);
+    assert!(two - one > veil_vm::fuel::RANDOM_BLOCK);
+}
+
 #[test]
 fn the_auction_keeps_bids_sealed_until_the_close_height() {
     let mut auction = Contract::new(&example("auction"));
