@@ -130,6 +130,22 @@ async fn registered_miner<S: StateRead>(
     }
 }
 
+/// Refuses a gatekeeper of the latest election as a developer's miner: it holds the root key,
+/// and a developer's code in its enclave is one side channel away from it.
+async fn not_a_gatekeeper<S: StateRead>(
+    o: &Overlay<'_, S>,
+    worker: &AccountId,
+) -> Result<(), ExecError> {
+    let elected = o
+        .read::<Election>(&keys::election())
+        .await?
+        .is_some_and(|e| e.gatekeepers.iter().any(|g| &g.worker == worker));
+    if elected {
+        return Err(ContractError::GatekeeperMiner(to_hex(worker)).into());
+    }
+    Ok(())
+}
+
 /// A (source, destination) channel of messages (empty until its first message).
 pub async fn channel<S: StateRead>(
     o: &Overlay<'_, S>,
@@ -213,6 +229,7 @@ pub async fn check<S: StateRead>(
                 return Err(ContractError::UnknownCode(to_hex(hash)).into());
             }
             registered_miner(o, miner).await?;
+            not_a_gatekeeper(o, miner).await?;
             let id = contract_id(&tx.sender, tx.nonce);
             if contract(o, &id).await?.is_some() {
                 return Err(ContractError::ContractExists(to_hex(id)).into());
@@ -223,13 +240,18 @@ pub async fn check<S: StateRead>(
             miner,
         } => {
             let info = existing(o, id).await?;
-            if info.developer != tx.sender && governance::authorize(o, &tx.sender).await.is_err() {
+            let governance = governance::authorize(o, &tx.sender).await.is_ok();
+            if info.developer != tx.sender && !governance {
                 return Err(ContractError::NotDeveloper.into());
             }
             if &info.miner == miner {
                 return Err(ContractError::SameMiner(to_hex(id)).into());
             }
             registered_miner(o, miner).await?;
+            // Governance may, as the chain's own moves may when no other worker is left.
+            if !governance {
+                not_a_gatekeeper(o, miner).await?;
+            }
         }
         ContractCall::RevokeSession { .. } => {}
         ContractCall::Checkpoint(signed) => check_checkpoint(o, chain, signed).await?,

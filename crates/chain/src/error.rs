@@ -295,6 +295,12 @@ pub enum ContractError {
     /// A move to the miner that already runs the contract.
     #[error("contract {0} already runs on that miner")]
     SameMiner(String),
+    /// Gatekeepers hold the root key and run no contract code of a developer's choosing.
+    #[error(
+        "worker {0} is a gatekeeper: it holds the root key and runs no contracts; pick a miner \
+         (`veil workers`)"
+    )]
+    GatekeeperMiner(String),
     /// A checkpoint chunk signed by a worker that is not the contract's miner.
     #[error(
         "contract {contract} is run by miner {miner}, not by {signer}, which signed this checkpoint"

@@ -46,6 +46,18 @@ pub(super) fn heartbeats(net: &mut Net, blocks: u64) {
     net.run(&gov, call).0.unwrap();
 }
 
+/// Registers one more worker (seed 5) that is no gatekeeper: a second miner.
+pub(super) fn second_miner(net: &mut Net) -> Worker {
+    let w = worker(5);
+    let op = net.operator.clone();
+    let spec = Spec {
+        endpoint: "http://w5",
+        ..net.spec(&w)
+    };
+    net.run(&op, build(spec)).0.unwrap();
+    w
+}
+
 /// A module that passes the deploy policy, padded by a data segment to `size` bytes or more.
 fn module(size: usize, body: &str) -> Vec<u8> {
     let data = "\\00".repeat(size);
@@ -260,7 +272,28 @@ fn instances_run_on_registered_miners_and_move_only_at_their_developers_word() {
     let info = contract_info(&net, &id).unwrap();
     assert_eq!((info.miner.clone(), info.public_key), (miner.clone(), None));
 
-    let other = workers[2].key.public_key();
+    // The attack: a developer picking a gatekeeper, whose enclave holds the root key, to run
+    // its code. Refused on instantiation and on a move.
+    let gatekeeper = workers[0].key.public_key();
+    assert_eq!(
+        net.check(&dev, instantiate(&gatekeeper, &code)).map(|_| ()),
+        refused(ContractError::GatekeeperMiner(veil_primitives::to_hex(
+            &gatekeeper
+        )))
+    );
+    let to_gatekeeper = Call::Contract(ContractCall::Assign {
+        contract: id,
+        miner: gatekeeper.clone(),
+    });
+    assert_eq!(
+        net.run(&dev, to_gatekeeper).0,
+        refused(ContractError::GatekeeperMiner(veil_primitives::to_hex(
+            &gatekeeper
+        )))
+    );
+
+    let second = second_miner(&mut net);
+    let other = second.key.public_key();
     let assign = Call::Contract(ContractCall::Assign {
         contract: id,
         miner: other.clone(),
@@ -279,7 +312,7 @@ fn instances_run_on_registered_miners_and_move_only_at_their_developers_word() {
             code: hash(&code),
             developer: dev.public_key(),
             miner: other.clone(),
-            miner_ecdh: workers[2].ecdh,
+            miner_ecdh: second.ecdh,
             assignment: 1,
             reason: Reassignment::Developer,
             log: ContractLog::default(),
@@ -685,7 +718,8 @@ pub(super) fn channel(net: &Net, source: &Digest, destination: &Digest) -> Chann
 fn contract_messages_are_routed_in_sequence_from_the_source_miner_and_answered_once() {
     let (mut net, workers) = launched();
     let dev = net.operator.clone();
-    let (miner_a, miner_b) = (&workers[3], &workers[2]);
+    let second = second_miner(&mut net);
+    let (miner_a, miner_b) = (&workers[3], &second);
     let code = module(100, "");
     upload(&mut net, &dev, &code);
     let mut instantiate = |miner: &Worker| {
