@@ -17,8 +17,8 @@ use veil_light::Trust;
 use veil_primitives::{
     AccountId, Call, ChainIdentity, Destination, Height, Message, Origin, PrivateKey, Transaction,
     contract::{
-        CONTRACT_RESULTS_TOPIC, CommandResult, ContractCall, ContractId, ContractInfo,
-        ContractResults, MAX_ENVELOPE_BYTES, Reply, command_aad, result_aad,
+        CONTRACT_RESULTS_TOPIC, CommandMessage, CommandResult, ContractCall, ContractId,
+        ContractInfo, ContractResults, MAX_ENVELOPE_BYTES, Reply, command_aad, result_aad,
     },
     namespace, to_hex,
 };
@@ -206,15 +206,26 @@ pub async fn call(
         deadline.saturating_duration_since(Instant::now()),
     )
     .await?;
-    if view.success != Some(true) {
-        anyhow::bail!(
-            "command transaction {hash} failed: {}",
+    // The node's word on the outcome is checked against the block it names: a node claiming
+    // failure for a command that ran would have its user send it again (a second payment).
+    let routed = match view.height {
+        Some(height) => routed_at(client, trust, height, &sender, contract, nonce).await?,
+        None => false,
+    };
+    let height = match (view.height, routed) {
+        (Some(height), true) => height,
+        _ if view.success == Some(true) => anyhow::bail!(
+            "the node reports command transaction {hash} included at height {:?}, but that \
+             block (checked by the light client) routes no such command: do not trust this \
+             node's answer, and check before sending the command again",
+            view.height
+        ),
+        _ => anyhow::bail!(
+            "command transaction {hash} failed: {} (the node's word: the block it names does \
+             not route the command, checked by the light client)",
             view.error.unwrap_or_else(|| "no reason given".into())
-        );
-    }
-    let height = view
-        .height
-        .ok_or_else(|| anyhow::anyhow!("finalized transaction {hash} has no height"))?;
+        ),
+    };
     let result = wait_result(
         client,
         trust,
@@ -232,6 +243,37 @@ pub async fn call(
         height,
         reply,
     })
+}
+
+/// Whether `messages` route (`sender`, `nonce`)'s command to `contract`: the chain's record
+/// that the command transaction was included and the contract will run it.
+pub fn find_command(
+    messages: &[Message],
+    sender: &AccountId,
+    contract: &ContractId,
+    nonce: u64,
+) -> bool {
+    messages.iter().any(|m| {
+        m.origin == Origin::Account(sender.clone())
+            && m.destination == Destination::Contract(*contract)
+            && CommandMessage::decode(m.payload.clone()).is_ok_and(|c| c.nonce == nonce)
+    })
+}
+
+/// Whether the finalized block at `height`, checked by the light client, routes (`sender`,
+/// `nonce`)'s command to `contract`.
+async fn routed_at(
+    client: &HttpClient,
+    trust: &Trust,
+    height: Height,
+    sender: &AccountId,
+    contract: &ContractId,
+    nonce: u64,
+) -> anyhow::Result<bool> {
+    let blocks = crate::light::messages(client, trust, height, 1).await?;
+    Ok(blocks
+        .iter()
+        .any(|(h, messages)| *h == height && find_command(messages, sender, contract, nonce)))
 }
 
 /// Scans finalized blocks from `from` (checked by the light client) for the result of

@@ -47,3 +47,72 @@ impl Drop for NetworkSlot {
         freed.notify_one();
     }
 }
+
+/// A node that lies: a JSON-RPC proxy to `upstream` (`http://host:port`) passing everything
+/// through except `veil_getTransaction`, whose answer it turns into a failure. Returns its URL.
+pub(crate) fn lying_node(upstream: &str) -> String {
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let _ = relay(client, &upstream);
+            });
+        }
+    });
+    url
+}
+
+/// One HTTP/1.1 message: its head (start line and headers, without Content-Length) and body.
+fn read_message(reader: &mut impl std::io::BufRead) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let (mut head, mut len) = (String::new(), 0usize);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        if line == "\r\n" {
+            break;
+        }
+        match line.to_ascii_lowercase().strip_prefix("content-length:") {
+            Some(value) => len = value.trim().parse().unwrap_or(0),
+            None => head.push_str(&line),
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    Ok(Some((head, body)))
+}
+
+fn write_message(out: &mut impl std::io::Write, head: &str, body: &[u8]) -> std::io::Result<()> {
+    write!(out, "{head}content-length: {}\r\n\r\n", body.len())?;
+    out.write_all(body)?;
+    out.flush()
+}
+
+fn relay(client: std::net::TcpStream, upstream: &str) -> std::io::Result<()> {
+    let mut from_client = std::io::BufReader::new(client.try_clone()?);
+    let mut to_client = client;
+    let server = std::net::TcpStream::connect(upstream)?;
+    let mut from_server = std::io::BufReader::new(server.try_clone()?);
+    let mut to_server = server;
+    while let Some((head, body)) = read_message(&mut from_client)? {
+        let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        write_message(&mut to_server, &head, &body)?;
+        let Some((head, mut body)) = read_message(&mut from_server)? else {
+            return Ok(());
+        };
+        if request["method"] == "veil_getTransaction" {
+            let mut answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if answer["result"]["status"] == "finalized" {
+                answer["result"]["success"] = false.into();
+                answer["result"]["error"] = "out of fuel (says the lying node)".into();
+                body = serde_json::to_vec(&answer).unwrap();
+            }
+        }
+        write_message(&mut to_client, &head, &body)?;
+    }
+    Ok(())
+}

@@ -822,12 +822,12 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     // error included.
     let token_id = second["contract"].as_str().unwrap().to_string();
     let alice = to_hex(veil_primitives::PrivateKey::from_seed(77).public_key());
-    let call = |method: &str, args: &str| {
+    let call_at = |rpc: &str, method: &str, args: &str| {
         Command::new(VEIL)
             .args([
                 "call",
                 "--rpc",
-                &rpc,
+                rpc,
                 "--genesis-hash",
                 &genesis_hash,
                 "--from",
@@ -837,6 +837,7 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
             .output()
             .unwrap()
     };
+    let call = |method: &str, args: &str| call_at(&rpc, method, args);
     let paid = call(
         "transfer",
         &format!(r#"{{"to": "{alice}", "amount": 400}}"#),
@@ -850,6 +851,22 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     assert!(
         paid["result"].is_null() && paid["fuel_used"].as_u64() > Some(0),
         "{paid}"
+    );
+    // The attack: a node claiming that a command which ran failed, so that its user sends it
+    // again (a second payment). `veil call` checks the block the node names, by light-client
+    // proof, finds the command routed there, and waits for its result.
+    let liar = crate::common::lying_node(&rpc);
+    // A transfer of nothing (refused by the token, so no balance changes): its result, the
+    // token's error, comes back only if the client did not take the node's word.
+    let lied_to = call_at(
+        &liar,
+        "transfer",
+        &format!(r#"{{"to": "{alice}", "amount": 0}}"#),
+    );
+    let stderr = String::from_utf8_lossy(&lied_to.stderr);
+    assert!(
+        stderr.contains("amount must be positive") && !stderr.contains("lying node"),
+        "{stderr}"
     );
     let overdrawn = call(
         "transfer",
