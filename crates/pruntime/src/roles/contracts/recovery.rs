@@ -22,9 +22,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use bytes::BufMut;
-use commonware_codec::{
-    Buf, Decode as _, DecodeExt as _, EncodeSize, Error, RangeCfg, Read, ReadExt as _, Write,
-};
+use commonware_codec::{Buf, Decode as _, EncodeSize, Error, RangeCfg, Read, ReadExt as _, Write};
 use veil_crypto::seal::SealingKey;
 use veil_primitives::{
     ChainIdentity, Digest, Height, MAX_TX_BYTES_CAP,
@@ -217,7 +215,7 @@ pub fn make(
     // commit to, and what the next miner recomputes from the plaintext.
     let root = r.root;
     let log = r.contract.log;
-    let encoded = crate::sealed::encode_wiped(&plain);
+    let encoded = padded(crate::sealed::encode_wiped(&plain));
     let sealed = sealing_key(chain, id, key).seal(
         &mut rand::rng(),
         &checkpoint_aad(chain, id, height, &log, &root),
@@ -264,6 +262,26 @@ pub fn make(
     })
 }
 
+/// `encoded` followed by zeros, so that sealed it is a whole number of chunks: its size, which
+/// the chain records for anyone to see, then moves in steps of [CHECKPOINT_CHUNK_BYTES] and
+/// does not tell whether a command created an entry (a transfer to a new account, say).
+fn padded(mut encoded: zeroize::Zeroizing<Vec<u8>>) -> zeroize::Zeroizing<Vec<u8>> {
+    let sealed = encoded.len() + veil_crypto::seal::OVERHEAD;
+    let target = sealed.div_ceil(CHECKPOINT_CHUNK_BYTES) * CHECKPOINT_CHUNK_BYTES;
+    encoded.resize(target - veil_crypto::seal::OVERHEAD, 0);
+    encoded
+}
+
+/// The checkpoint in `plain`, then nothing but the zeros [padded] adds.
+fn unpadded(plain: &[u8]) -> Result<CheckpointState, commonware_codec::Error> {
+    let mut buf = commonware_codec::Copying(plain);
+    let state = CheckpointState::read_cfg(&mut buf, &())?;
+    if buf.0.iter().any(|&byte| byte != 0) {
+        return Err(commonware_codec::Error::ExtraData(buf.0.len()));
+    }
+    Ok(state)
+}
+
 /// Opens the checkpoint `info` names, checking its associated data and state root.
 pub fn open(
     chain: &ChainIdentity,
@@ -291,8 +309,7 @@ pub fn open(
     let plain = sealing_key(chain, id, key)
         .open(&aad, sealed)
         .map_err(|e| bad(e.to_string()))?;
-    let state = CheckpointState::decode(plain.to_vec())
-        .map_err(|e| bad(format!("its contents do not decode: {e}")))?;
+    let state = unpadded(&plain).map_err(|e| bad(format!("its contents do not decode: {e}")))?;
     // Keys decode in strictly ascending order (no duplicates), as the store holds them.
     if state_root(id, state.state.iter()) != info.root {
         return Err(bad("its state does not hash to the recorded root".into()));
@@ -542,7 +559,7 @@ impl Read for CheckpointState {
 
 #[cfg(test)]
 mod tests {
-    use commonware_codec::Encode as _;
+    use commonware_codec::{DecodeExt as _, Encode as _};
     use veil_primitives::{
         contract::{ContractMessage, ContractReply},
         hash,
@@ -592,5 +609,35 @@ mod tests {
         assert_eq!(bytes, owned.encode());
         assert_eq!(borrowed.encode_size(), bytes.len());
         assert_eq!(CheckpointState::decode(bytes).unwrap(), owned);
+    }
+
+    /// A checkpoint seals to whole chunks, so a state one entry larger has the same size on
+    /// chain; the zeros come off on opening, and anything else after the state is refused.
+    #[test]
+    fn checkpoints_are_padded_to_whole_chunks() {
+        let state = |entries: u8| CheckpointState {
+            initialized: true,
+            executed: 1,
+            height: 2,
+            state: (0..entries).map(|i| (vec![i], vec![i; 40])).collect(),
+            sent: BTreeMap::new(),
+            outbound: Vec::new(),
+        };
+        let sealed_len = |entries: u8| {
+            padded(crate::sealed::encode_wiped(&state(entries))).len() + veil_crypto::seal::OVERHEAD
+        };
+        assert_eq!(sealed_len(1), CHECKPOINT_CHUNK_BYTES);
+        assert_eq!(sealed_len(1), sealed_len(2));
+        assert_eq!(sealed_len(250) % CHECKPOINT_CHUNK_BYTES, 0);
+        let plain = padded(crate::sealed::encode_wiped(&state(3)));
+        assert_eq!(unpadded(&plain).unwrap(), state(3));
+        assert_eq!(
+            unpadded(&state(3).encode()).unwrap(),
+            state(3),
+            "unpadded still opens"
+        );
+        let mut tampered = plain.to_vec();
+        *tampered.last_mut().unwrap() = 1;
+        assert!(unpadded(&tampered).is_err());
     }
 }
