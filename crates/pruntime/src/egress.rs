@@ -63,9 +63,16 @@ impl Emitter<'_> {
         self.push(outbox, topic, payload, MAX_EGRESS_BACKLOG);
     }
 
+    /// How many more result messages the queue takes (see [Emitter::result]).
+    pub(crate) fn result_room(outbox: &Outbox) -> usize {
+        (MAX_EGRESS_BACKLOG - RESERVED_EGRESS).saturating_sub(outbox.pending.len())
+    }
+
     /// Signs a message of contract results: it may fill the queue up to [MAX_EGRESS_BACKLOG]
-    /// less the reserved slots. Only a host that stopped posting that long ago loses one
-    /// (logged as an error; the senders' clients then time out).
+    /// less the reserved slots. A sync batch of several blocks whose results do not fit is
+    /// refused before this (the host sends fewer blocks); only a single block's overflow, or a
+    /// host that stopped posting that long ago, loses one (logged as an error; the senders'
+    /// clients then time out).
     pub(crate) fn result(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>) {
         if outbox.pending.len() >= MAX_EGRESS_BACKLOG - RESERVED_EGRESS {
             tracing::error!(

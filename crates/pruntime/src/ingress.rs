@@ -10,7 +10,7 @@
 use commonware_codec::DecodeExt as _;
 use veil_primitives::{
     Destination, ELECTION_TOPIC, Election, LAUNCH_TOPIC, Launch, Message, Origin,
-    contract::{CONTRACT_GRANT_TOPIC, CONTRACT_KEY_TOPIC, CONTRACTS_TOPIC},
+    contract::{CONTRACT_GRANT_TOPIC, CONTRACT_KEY_TOPIC, CONTRACT_RESULTS_TOPIC, CONTRACTS_TOPIC},
 };
 
 use crate::{
@@ -25,11 +25,17 @@ use crate::{
 
 /// Applies the verified messages `seen` to `next` and the contracts in `executor`, in chain
 /// order; returns those addressed to this worker.
+///
+/// A batch of several blocks whose contract results would not fit the egress queue is
+/// refused (`blocks` > 1, `result_cap` a further cap for tests): the host then sends fewer
+/// blocks. A single block's that do not fit are dropped (logged): the chain bounds a block.
 pub(crate) fn dispatch(
     out: &Emitter<'_>,
     next: &mut State,
     executor: &mut Executor<'_>,
     seen: Vec<Seen>,
+    blocks: usize,
+    result_cap: usize,
 ) -> Result<Vec<Message>, ExecutorError> {
     let me = out.identity.public_key();
     let mut mine = Vec::new();
@@ -92,7 +98,24 @@ pub(crate) fn dispatch(
             _ => mine.push(m),
         }
     }
-    executor.emit_results(out, &mut next.outbox);
+    let results = executor.take_results();
+    let room = Emitter::result_room(&next.outbox).min(result_cap);
+    if results.len() > room {
+        if blocks > 1 {
+            return Err(ExecutorError::TooManyResults {
+                needed: results.len(),
+                room,
+            });
+        }
+        tracing::error!(
+            needed = results.len(),
+            room,
+            "one block's contract results do not fit the egress queue: the rest are dropped"
+        );
+    }
+    for payload in results.into_iter().take(room) {
+        out.result(&mut next.outbox, CONTRACT_RESULTS_TOPIC, payload);
+    }
     executor.prune_revoked(next.timestamp);
     Ok(mine)
 }

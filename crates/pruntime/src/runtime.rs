@@ -136,6 +136,8 @@ pub struct Runtime {
     store_dir: PathBuf,
     writer: Mutex<Writer>,
     current: RwLock<Arc<Snapshot>>,
+    /// Result messages one sync batch may add (tests; otherwise the egress queue's room).
+    results_per_batch: std::sync::atomic::AtomicUsize,
 }
 
 impl Runtime {
@@ -190,6 +192,7 @@ impl Runtime {
                 attempts: 0,
             }),
             current: RwLock::new(Arc::new(snapshot)),
+            results_per_batch: std::sync::atomic::AtomicUsize::new(usize::MAX),
         };
         // A crash between seeing the launch and wiping the role finishes the wipe now.
         {
@@ -434,7 +437,17 @@ impl Runtime {
             &offered,
             (*snap.miner).clone(),
         );
-        let mine = ingress::dispatch(&out, &mut next, &mut executor, seen)?;
+        let cap = self
+            .results_per_batch
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mine = ingress::dispatch(
+            &out,
+            &mut next,
+            &mut executor,
+            seen,
+            batch.headers.len(),
+            cap,
+        )?;
         let (mut contracts, mut commit, changed) = executor.finish();
         worker::heartbeat(&out, &mut next, state.synced_height());
         next.write(Some(state), &mut commit);
@@ -668,6 +681,14 @@ impl Runtime {
     /// The current query epoch (see [`QueryEpoch`]): clients seal requests to it.
     pub fn query_epoch(&self) -> QueryEpoch {
         self.queries.epoch()
+    }
+
+    /// Lets a sync batch add at most `n` contract result messages (tests of a batch refused
+    /// for its results).
+    #[doc(hidden)]
+    pub fn limit_results_per_batch(&self, n: usize) {
+        self.results_per_batch
+            .store(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Keeps at most `capacity` query sessions (tests of a full table).

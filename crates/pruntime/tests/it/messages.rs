@@ -258,3 +258,54 @@ fn a_reply_handlers_error_text_reaches_no_log() {
     assert!(!logs.is_empty(), "logs were captured");
     assert_absent("logs", &logs, CANARY.as_bytes());
 }
+
+/// The attack: commands piled up while a miner was offline (or a block full of commands whose
+/// results are large) produce, in the batch that catches up, more result messages than the
+/// egress queue takes, and the rest were dropped: those commands ran, but their senders never
+/// learnt their results. A batch like that is now refused, and the host sends fewer blocks.
+#[test]
+fn a_catch_up_batch_with_more_results_than_fit_is_retried_smaller_and_loses_none() {
+    let mut sim = Sim::new("result-backlog", 5, 3);
+    sim.run_until(60, launched);
+    let developer = PrivateKey::from_seed(3004);
+    let gov = sim.genesis.operator.clone();
+    sim.submit(
+        &gov,
+        Call::Transfer {
+            to: developer.public_key(),
+            amount: 100_000_000,
+        },
+    )
+    .unwrap();
+    sim.block();
+    // Three contracts on worker 4: one result message each per batch.
+    let contracts: Vec<ContractId> = (0..3)
+        .map(|_| {
+            let id = deploy(&mut sim, &developer, &trapper(), 4);
+            ok(send(&mut sim, &developer, &id, &[]));
+            id
+        })
+        .collect();
+    // A queue that takes one result message a batch stands in for the 2,040 of a real one.
+    sim.workers[4].rt.limit_results_per_batch(1);
+    sim.workers[4].offline = true;
+    let mut sent = Vec::new();
+    for id in &contracts {
+        let (nonce, sealed) = crate::contracts::seal(&sim, &developer, id, &[]);
+        sim.submit(&developer, Call::Contract(sealed.call)).unwrap();
+        sim.block();
+        sent.push((*id, nonce));
+    }
+    sim.workers[4].offline = false;
+    let miner = sim.workers[4].key();
+    let me = developer.public_key();
+    let answered = |s: &Sim| {
+        sent.iter()
+            .filter(|(id, nonce)| {
+                veil_client::command::find_result(&s.chain.messages, &miner, id, &me, *nonce)
+                    .is_some()
+            })
+            .count()
+    };
+    sim.run_until(20, |s| answered(s) == sent.len());
+}

@@ -63,6 +63,19 @@ pub enum ExecutorError {
         /// The code hash (hex).
         code: String,
     },
+    /// The batch's results need more egress messages than the queue takes: the batch is
+    /// refused (nothing changes) and the host sends fewer blocks, so no result of a command
+    /// that ran is dropped. The text says "too large", which the host looks for.
+    #[error(
+        "batch too large: its contract results need {needed} egress messages and {room} fit; \
+         send fewer blocks"
+    )]
+    TooManyResults {
+        /// Result messages the batch produced.
+        needed: usize,
+        /// Result messages the queue takes.
+        room: usize,
+    },
     /// Supplied code that the chain's hash names but that does not deploy (a VM change?).
     #[error("code {code} does not deploy: {reason}")]
     BadCode {
@@ -670,8 +683,10 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Signs the batch's results as egress, each message at most [MAX_RESULTS_BYTES].
-    pub(crate) fn emit_results(&mut self, out: &Emitter<'_>, outbox: &mut Outbox) {
+    /// The batch's results as egress payloads, each at most [MAX_RESULTS_BYTES], grouped by
+    /// contract; taken, so a second call finds none.
+    pub(crate) fn take_results(&mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
         for (contract, results) in std::mem::take(&mut self.results) {
             let mut chunk = ContractResults {
                 contract,
@@ -681,7 +696,7 @@ impl<'a> Executor<'a> {
             let mut size = 32 + 5;
             for r in results {
                 if !chunk.results.is_empty() && size + r.encode_size() > MAX_RESULTS_BYTES {
-                    out.result(outbox, CONTRACT_RESULTS_TOPIC, chunk.encode().to_vec());
+                    out.push(chunk.encode().to_vec());
                     chunk.results.clear();
                     size = 32 + 5;
                 }
@@ -689,8 +704,16 @@ impl<'a> Executor<'a> {
                 chunk.results.push(r);
             }
             if !chunk.results.is_empty() {
-                out.result(outbox, CONTRACT_RESULTS_TOPIC, chunk.encode().to_vec());
+                out.push(chunk.encode().to_vec());
             }
+        }
+        out
+    }
+
+    /// Signs the batch's results as egress (see [Executor::take_results]).
+    pub(crate) fn emit_results(&mut self, out: &Emitter<'_>, outbox: &mut Outbox) {
+        for payload in self.take_results() {
+            out.result(outbox, CONTRACT_RESULTS_TOPIC, payload);
         }
     }
 }
