@@ -471,8 +471,17 @@ fn a_miner_whose_local_state_is_corrupted_starts_over_from_the_chains_checkpoint
             .find(|p| p.extension().is_some_and(|e| e == "log"))
             .unwrap();
         let mut bytes = std::fs::read(&log).unwrap();
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0x40;
+        // The sealed body of the middle frame (frames are `length (u32 BE) ‖ sealed`).
+        let mut frames = Vec::new();
+        let mut at = 0;
+        while at + 4 <= bytes.len() {
+            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            frames.push(at + 4..at + 4 + len);
+            at += 4 + len;
+        }
+        assert!(frames.len() >= 3, "a log of {} frames", frames.len());
+        let body = frames[frames.len() / 2].clone();
+        bytes[body.start + body.len() / 2] ^= 0x40;
         std::fs::write(&log, bytes).unwrap();
     });
     let logs_now = |logs: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>| {
@@ -660,4 +669,70 @@ fn a_contracts_state_stops_growing_where_its_checkpoint_still_fits() {
     assert!(running.bytes <= MAX_STATE_BYTES);
     let made = sim.workers[4].rt.checkpoint(&id).unwrap();
     assert!(made.info.size <= MAX_CHECKPOINT_BYTES, "{}", made.info.size);
+}
+
+/// Bytes of sealed log the store of worker `w` holds.
+fn log_bytes(sim: &Sim, w: usize) -> u64 {
+    crate::common::files(&sim.workers[w].dir.0)
+        .iter()
+        .filter(|f| f.file_name().unwrap().to_string_lossy().starts_with("kv-"))
+        .filter(|f| f.extension().is_some_and(|e| e == "log"))
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum()
+}
+
+/// The attack: the host measures how much its pRuntime's store grows with the block of each
+/// command. A transfer that moved funds wrote two balances more than one refused for an
+/// insufficient balance, so the host learnt which commands succeeded. Frames are now padded
+/// to size steps, and both grow the log by the same bytes.
+#[test]
+fn a_hosts_view_of_the_store_does_not_tell_a_transfer_that_ran_from_one_refused() {
+    let mut sim = Sim::new("store-sizes", 5, 3);
+    sim.run_until(60, launched);
+    let developer = PrivateKey::from_seed(3005);
+    let gov = sim.genesis.operator.clone();
+    sim.submit(
+        &gov,
+        Call::Transfer {
+            to: developer.public_key(),
+            amount: 100_000_000,
+        },
+    )
+    .unwrap();
+    sim.block();
+    let token = crate::messages::deploy(
+        &mut sim,
+        &developer,
+        &crate::messages::vm_support::example("token"),
+        4,
+    );
+    let send = |sim: &mut Sim, input: &[u8]| crate::contracts::send(sim, &developer, &token, input);
+    assert!(matches!(
+        send(&mut sim, &1_000u128.to_le_bytes()),
+        Reply::Ok { .. }
+    ));
+    let bob = PrivateKey::from_seed(3006).public_key();
+    assert!(matches!(
+        send(&mut sim, &transfer(&bob, 1)),
+        Reply::Ok { .. }
+    ));
+    // One block with the command alone, after the previous result has been posted and seen.
+    let growth = |sim: &mut Sim, amount: u128| {
+        for _ in 0..3 {
+            sim.hosts();
+            sim.block();
+        }
+        let before = log_bytes(sim, 4);
+        let (_, sealed) = seal(sim, &developer, &token, &transfer(&bob, amount));
+        sim.submit(&developer, Call::Contract(sealed.call)).unwrap();
+        sim.block();
+        log_bytes(sim, 4) - before
+    };
+    let moved = growth(&mut sim, 1);
+    let refused = growth(&mut sim, 1_000_000);
+    assert!(moved > 0);
+    assert_eq!(
+        moved, refused,
+        "the store grew by {moved} for a transfer, {refused} for a refusal"
+    );
 }

@@ -56,12 +56,28 @@ pub(super) fn encoded_len<'a>(ops: impl Iterator<Item = (&'a [u8], Option<&'a [u
     })
 }
 
-/// Encodes a batch (see the module doc) into a wiped-on-drop buffer allocated once.
+/// The length a batch of `len` encoded bytes is padded to with zeros, so that its frame on
+/// disk (length prefix, seal overhead and all) is 256 bytes, 1 KiB or a multiple of 4 KiB: the
+/// host sees how much each commit writes, and a command that wrote a few entries and one that
+/// failed must not differ by that.
+pub(super) fn padded_len(len: usize) -> usize {
+    let frame = 4 + veil_crypto::seal::OVERHEAD;
+    let target = match len + frame {
+        0..=256 => 256,
+        257..=1024 => 1024,
+        n => n.div_ceil(4096) * 4096,
+    };
+    target - frame
+}
+
+/// Encodes a batch (see the module doc), zero-padded to [padded_len], into a wiped-on-drop
+/// buffer allocated once.
 pub(super) fn encode<'a, I>(ops: I) -> Zeroizing<Vec<u8>>
 where
     I: Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + Clone,
 {
-    let mut out = Zeroizing::new(Vec::with_capacity(encoded_len(ops.clone())));
+    let padded = padded_len(encoded_len(ops.clone()));
+    let mut out = Zeroizing::new(Vec::with_capacity(padded));
     out.extend_from_slice(&len_u32(ops.clone().count()));
     for (k, v) in ops {
         out.push(if v.is_some() { TAG_PUT } else { TAG_DELETE });
@@ -72,6 +88,7 @@ where
             out.extend_from_slice(v);
         }
     }
+    out.resize(padded, 0);
     out
 }
 
@@ -120,7 +137,8 @@ pub(super) fn decode(plaintext: &[u8]) -> Result<Vec<Op>, &'static str> {
         };
         ops.push((key, value));
     }
-    if !c.0.is_empty() {
+    // Padding: zeros only (frames written before padding have none).
+    if c.0.iter().any(|&b| b != 0) {
         return Err("trailing bytes after the batch");
     }
     Ok(ops)

@@ -15,7 +15,9 @@
 //!   number in the file, so frames cannot be moved between files, stores, code or generations,
 //!   nor reordered or dropped in the middle.
 //! - Batch plaintext: `op count (u32 BE)`, then per op `tag (1 = put, 2 = delete) ‖ key length
-//!   (u32 BE) ‖ key`, and for a put `value length (u32 BE) ‖ value`.
+//!   (u32 BE) ‖ key`, and for a put `value length (u32 BE) ‖ value`; then zeros, so that the
+//!   frame is 256 bytes, 1 KiB or a multiple of 4 KiB (what one commit writes tells the host
+//!   little).
 //!
 //! # Recovery
 //! If the last frame of the log is incomplete or does not authenticate, it is a write torn by a
@@ -49,7 +51,8 @@ mod files;
 
 pub use codec::{MAX_FRAME_LEN, MAX_KEY_LEN, MAX_VALUE_LEN};
 use codec::{
-    Op, apply, decode, encode, encoded_len, len_u32, log_name, parse_log_name, reserve_wiped,
+    Op, apply, decode, encode, encoded_len, len_u32, log_name, padded_len, parse_log_name,
+    reserve_wiped,
 };
 pub use error::KvError;
 use error::io_err;
@@ -472,7 +475,7 @@ impl SealedKv {
                 .iter()
                 .map(|(k, v)| (k.as_slice(), v.as_deref().map(|v| v.as_slice())))
         };
-        let sealed_len = encoded_len(ops()) + veil_crypto::seal::OVERHEAD;
+        let sealed_len = padded_len(encoded_len(ops())) + veil_crypto::seal::OVERHEAD;
         if sealed_len > MAX_FRAME_LEN {
             return Err(KvError::BatchTooLarge { len: sealed_len });
         }
