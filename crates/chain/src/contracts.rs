@@ -743,15 +743,15 @@ pub(crate) async fn on_era<S: StateRead>(
         return Ok(());
     }
     let candidates = candidates(o, unresponsive).await?;
+    let any_enclave = registry::insecure_count(o).await? < registry::count(o).await?;
     for (id, reason) in moves {
         let Some(info) = contract(o, &id).await? else {
             continue;
         };
         // A contract on an attested enclave never moves to a dev worker: whoever runs one
         // reads the contract key, and with it every command the contract ever took.
-        let secure = registry::worker(o, &info.miner)
-            .await?
-            .is_some_and(|w| !w.insecure);
+        let current = registry::worker(o, &info.miner).await?.map(|w| w.insecure);
+        let secure = stays_on_enclaves(current, any_enclave);
         let Some(miner) = pick_miner(&candidates, &id, &info.miner, secure) else {
             continue;
         };
@@ -800,6 +800,18 @@ async fn candidates<S: StateRead>(
         }
     }
     Ok(out)
+}
+
+/// Whether a contract may move only to attested enclaves: its miner is one (`current`: that
+/// miner's `insecure` flag, `None` if it is no longer registered). A miner gone from the
+/// registry (expired, revoked, replaced) counts as an enclave while the network has any, so a
+/// contract whose enclave miner left cannot fall to a dev worker; on a network of dev workers
+/// only, contracts move among them.
+pub(crate) fn stays_on_enclaves(current: Option<bool>, any_enclave: bool) -> bool {
+    match current {
+        Some(insecure) => !insecure,
+        None => any_enclave,
+    }
 }
 
 /// The miner a contract moves to: a candidate other than its current miner; never a dev worker

@@ -209,7 +209,9 @@ pub async fn call(
     // The node's word on the outcome is checked against the block it names: a node claiming
     // failure for a command that ran would have its user send it again (a second payment).
     let routed = match view.height {
-        Some(height) => routed_at(client, trust, height, &sender, contract, nonce).await?,
+        Some(height) => {
+            routed_at(client, trust, height, (&sender, contract, nonce), deadline).await?
+        }
         None => false,
     };
     let height = match (view.height, routed) {
@@ -261,19 +263,25 @@ pub fn find_command(
 }
 
 /// Whether the finalized block at `height`, checked by the light client, routes (`sender`,
-/// `nonce`)'s command to `contract`.
+/// `nonce`)'s command to `contract`. The node proves a batch up to a block with its own
+/// certificate, which may come a few blocks after `height`: asked again until `deadline`.
 async fn routed_at(
     client: &HttpClient,
     trust: &Trust,
     height: Height,
-    sender: &AccountId,
-    contract: &ContractId,
-    nonce: u64,
+    (sender, contract, nonce): (&AccountId, &ContractId, u64),
+    deadline: Instant,
 ) -> anyhow::Result<bool> {
-    let blocks = crate::light::messages(client, trust, height, 1).await?;
-    Ok(blocks
-        .iter()
-        .any(|(h, messages)| *h == height && find_command(messages, sender, contract, nonce)))
+    loop {
+        let blocks = crate::light::messages(client, trust, height, 100).await?;
+        if let Some((_, messages)) = blocks.iter().find(|(h, _)| *h == height) {
+            return Ok(find_command(messages, sender, contract, nonce));
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Scans finalized blocks from `from` (checked by the light client) for the result of

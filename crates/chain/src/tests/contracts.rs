@@ -923,4 +923,12 @@ fn a_contract_on_an_enclave_never_moves_to_a_dev_worker() {
     // A contract already on a dev worker prefers an enclave, and may go to another dev worker.
     assert_eq!(pick_miner(&both, &id, &current, false), Some(enclave));
     assert_eq!(pick_miner(&both[..1], &id, &current, false), Some(ground));
+    // A miner gone from the registry (expired, replaced) counts as an enclave while the
+    // network has any: its contract, moved for missed checkpoints, cannot fall to the dev
+    // worker. On a network of dev workers only, contracts still move.
+    use contracts::stays_on_enclaves;
+    assert!(stays_on_enclaves(Some(false), false));
+    assert!(!stays_on_enclaves(Some(true), true));
+    assert!(stays_on_enclaves(None, true));
+    assert!(!stays_on_enclaves(None, false));
 }
