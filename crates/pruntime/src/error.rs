@@ -42,6 +42,12 @@ impl RuntimeError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Sync(e) => e.kind(),
+            Self::Contracts(crate::roles::contracts::executor::ExecutorError::TooManyResults {
+                ..
+            }) => "too_many_results",
+            Self::Contracts(crate::roles::contracts::executor::ExecutorError::EgressFull {
+                ..
+            }) => "egress_full",
             Self::Contracts(_) => "contract_code",
             Self::Genesis(_) => "genesis",
             Self::UnknownBlock(_) => "unknown_block",

@@ -26,9 +26,10 @@ use crate::{
 /// Applies the verified messages `seen` to `next` and the contracts in `executor`, in chain
 /// order; returns those addressed to this worker.
 ///
-/// A batch of several blocks whose contract results would not fit the egress queue is
-/// refused (`blocks` > 1, `result_cap` a further cap for tests): the host then sends fewer
-/// blocks. A single block's that do not fit are dropped (logged): the chain bounds a block.
+/// A batch whose contract results do not fit the egress queue is refused, nothing changed:
+/// if they would fit it empty, until the host has posted (`EgressFull`); otherwise, for
+/// several blocks, until the host sends fewer (`TooManyResults`; `result_cap` a further cap
+/// for tests). Only one block's that would not fit even an empty queue are dropped (logged).
 pub(crate) fn dispatch(
     out: &Emitter<'_>,
     next: &mut State,
@@ -101,10 +102,17 @@ pub(crate) fn dispatch(
     let results = executor.take_results();
     let room = Emitter::result_room(&next.outbox).min(result_cap);
     if results.len() > room {
+        let empty = Emitter::result_room(&Default::default()).min(result_cap);
+        if results.len() <= empty {
+            return Err(ExecutorError::EgressFull {
+                needed: results.len(),
+                room,
+            });
+        }
         if blocks > 1 {
             return Err(ExecutorError::TooManyResults {
                 needed: results.len(),
-                room,
+                room: empty,
             });
         }
         tracing::error!(

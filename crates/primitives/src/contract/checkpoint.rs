@@ -28,10 +28,10 @@ use crate::{
 pub const CHECKPOINT_CHUNK_BYTES: usize = 12 * 1024;
 /// Largest sealed checkpoint.
 pub const MAX_CHECKPOINT_BYTES: u32 = 16 * 1024 * 1024;
-/// Largest contract state, as [state_entry_bytes] counts it: a call that would grow it past
-/// this fails and changes nothing. It leaves a quarter of [MAX_CHECKPOINT_BYTES] for the
-/// checkpoint's channels and queued messages, so every contract can be checkpointed (and
-/// recovered by another miner).
+/// Largest contract state, its storage as [state_entry_bytes] and its channels as
+/// [CHANNEL_BYTES] count it: a call that would grow it past this fails and changes nothing. It
+/// leaves a quarter of [MAX_CHECKPOINT_BYTES] for the messages a checkpoint carries queued
+/// (usually few), so every contract can be checkpointed and recovered by another miner.
 pub const MAX_STATE_BYTES: u64 = 12 * 1024 * 1024;
 
 /// What one state entry counts against [MAX_STATE_BYTES]: its key and value, and 8 bytes
@@ -39,6 +39,10 @@ pub const MAX_STATE_BYTES: u64 = 12 * 1024 * 1024;
 pub fn state_entry_bytes(key: &[u8], value: &[u8]) -> u64 {
     key.len() as u64 + value.len() as u64 + 8
 }
+
+/// What one channel to another contract (its next sequence, in the checkpoint beside the
+/// state) counts against [MAX_STATE_BYTES]: destination, counter and framing.
+pub const CHANNEL_BYTES: u64 = 48;
 
 /// A contract's log: how many messages were routed to or from it, and the hash chain over
 /// them.

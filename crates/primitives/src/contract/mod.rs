@@ -18,9 +18,10 @@ mod checkpoint;
 mod message;
 
 pub use checkpoint::{
-    CHECKPOINT_CHUNK_BYTES, CheckpointChunk, CheckpointInfo, CheckpointUpload, ContractLog,
-    LogEntry, MAX_CHECKPOINT_BYTES, MAX_STATE_BYTES, SignedCheckpointChunk, checkpoint_aad,
-    checkpoint_chunk_state_key, checkpoint_upload_state_key, in_log, state_entry_bytes,
+    CHANNEL_BYTES, CHECKPOINT_CHUNK_BYTES, CheckpointChunk, CheckpointInfo, CheckpointUpload,
+    ContractLog, LogEntry, MAX_CHECKPOINT_BYTES, MAX_STATE_BYTES, SignedCheckpointChunk,
+    checkpoint_aad, checkpoint_chunk_state_key, checkpoint_upload_state_key, in_log,
+    state_entry_bytes,
 };
 pub use message::{
     Channel, ContractEgress, ContractMessage, ContractReply, MAX_MESSAGE_ENVELOPE,

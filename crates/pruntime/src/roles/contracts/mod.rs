@@ -35,7 +35,10 @@ use bytes::BufMut;
 use commonware_codec::{Buf, Decode as _, DecodeExt as _, EncodeSize, Read, ReadExt as _, Write};
 use veil_primitives::{
     AccountId, Digest, Height,
-    contract::{CheckpointInfo, ContractId, ContractLog, SignedContractEgress, state_entry_bytes},
+    contract::{
+        CHANNEL_BYTES, CheckpointInfo, ContractId, ContractLog, SignedContractEgress,
+        state_entry_bytes,
+    },
 };
 use veil_vm::{Code, Limits, Vm};
 use zeroize::Zeroizing;
@@ -170,7 +173,8 @@ pub struct Running {
     pub contract: Contract,
     /// Its storage (shared with readers: changed copy-on-write).
     pub state: Arc<BTreeMap<Vec<u8>, Vec<u8>>>,
-    /// The size of `state` as [veil_primitives::contract::MAX_STATE_BYTES] counts it.
+    /// The size of `state` and `sent` as [veil_primitives::contract::MAX_STATE_BYTES] counts
+    /// it.
     pub bytes: u64,
     /// The next sequence of its channel to each contract it has sent to.
     pub sent: Arc<BTreeMap<[u8; 32], u64>>,
@@ -281,9 +285,11 @@ impl Miner {
     }
 }
 
-/// The size of a contract's state as [veil_primitives::contract::MAX_STATE_BYTES] counts it.
-pub fn state_bytes(state: &BTreeMap<Vec<u8>, Vec<u8>>) -> u64 {
-    state.iter().map(|(k, v)| state_entry_bytes(k, v)).sum()
+/// The size of a contract's storage and channels as
+/// [veil_primitives::contract::MAX_STATE_BYTES] counts it.
+pub fn state_bytes(state: &BTreeMap<Vec<u8>, Vec<u8>>, sent: &BTreeMap<[u8; 32], u64>) -> u64 {
+    let storage: u64 = state.iter().map(|(k, v)| state_entry_bytes(k, v)).sum();
+    storage + CHANNEL_BYTES * sent.len() as u64
 }
 
 impl Running {
@@ -304,7 +310,7 @@ impl Running {
             .collect();
         Self {
             contract,
-            bytes: state_bytes(&state),
+            bytes: state_bytes(&state, &sent),
             state: Arc::new(state),
             sent: Arc::new(sent),
             root: store.prefix_root(&prefix),
@@ -431,5 +437,13 @@ mod tests {
                 "{secret} in {shown}"
             );
         }
+    }
+
+    /// A channel to another contract is in every checkpoint: it counts against the limit.
+    #[test]
+    fn channels_count_against_the_state_limit() {
+        let state = BTreeMap::from([(b"k".to_vec(), vec![0; 10])]);
+        let sent = BTreeMap::from([([1; 32], 3), ([2; 32], 1)]);
+        assert_eq!(state_bytes(&state, &sent), 1 + 10 + 8 + 2 * CHANNEL_BYTES);
     }
 }

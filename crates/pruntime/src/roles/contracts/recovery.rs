@@ -215,7 +215,7 @@ pub fn make(
     // commit to, and what the next miner recomputes from the plaintext.
     let root = r.root;
     let log = r.contract.log;
-    let encoded = padded(crate::sealed::encode_wiped(&plain));
+    let encoded = padded(&plain);
     let sealed = sealing_key(chain, id, key).seal(
         &mut rand::rng(),
         &checkpoint_aad(chain, id, height, &log, &root),
@@ -262,14 +262,22 @@ pub fn make(
     })
 }
 
-/// `encoded` followed by zeros, so that sealed it is a whole number of chunks: its size, which
-/// the chain records for anyone to see, then moves in steps of [CHECKPOINT_CHUNK_BYTES] and
-/// does not tell whether a command created an entry (a transfer to a new account, say).
-fn padded(mut encoded: zeroize::Zeroizing<Vec<u8>>) -> zeroize::Zeroizing<Vec<u8>> {
-    let sealed = encoded.len() + veil_crypto::seal::OVERHEAD;
-    let target = sealed.div_ceil(CHECKPOINT_CHUNK_BYTES) * CHECKPOINT_CHUNK_BYTES;
-    encoded.resize(target - veil_crypto::seal::OVERHEAD, 0);
-    encoded
+/// `plain` encoded and followed by zeros, so that sealed it is a whole number of chunks (or
+/// exactly [MAX_CHECKPOINT_BYTES], which is not): its size, which the chain records for anyone
+/// to see, then moves in steps of [CHECKPOINT_CHUNK_BYTES] and does not tell whether a command
+/// created an entry (a transfer to a new account, say). Allocated once at its final size, so
+/// no copy of the plaintext is freed unwiped.
+fn padded<T: Write + EncodeSize>(plain: &T) -> zeroize::Zeroizing<Vec<u8>> {
+    let overhead = veil_crypto::seal::OVERHEAD;
+    let sealed = plain.encode_size() + overhead;
+    let mut target = sealed.div_ceil(CHECKPOINT_CHUNK_BYTES) * CHECKPOINT_CHUNK_BYTES;
+    if sealed <= MAX_CHECKPOINT_BYTES as usize {
+        target = target.min(MAX_CHECKPOINT_BYTES as usize);
+    }
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(target - overhead));
+    plain.write(&mut *out);
+    out.resize(target - overhead, 0);
+    out
 }
 
 /// The checkpoint in `plain`, then nothing but the zeros [padded] adds.
@@ -474,7 +482,7 @@ impl Executor<'_> {
         r.contract.executed = start.executed;
         r.contract.height = start.height;
         r.contract.log = log;
-        r.bytes = super::state_bytes(&start.state);
+        r.bytes = super::state_bytes(&start.state, &start.sent);
         r.state = Arc::new(start.state);
         r.sent = Arc::new(start.sent);
         for egress in start.outbound {
@@ -623,13 +631,11 @@ mod tests {
             sent: BTreeMap::new(),
             outbound: Vec::new(),
         };
-        let sealed_len = |entries: u8| {
-            padded(crate::sealed::encode_wiped(&state(entries))).len() + veil_crypto::seal::OVERHEAD
-        };
+        let sealed_len = |entries: u8| padded(&state(entries)).len() + veil_crypto::seal::OVERHEAD;
         assert_eq!(sealed_len(1), CHECKPOINT_CHUNK_BYTES);
         assert_eq!(sealed_len(1), sealed_len(2));
         assert_eq!(sealed_len(250) % CHECKPOINT_CHUNK_BYTES, 0);
-        let plain = padded(crate::sealed::encode_wiped(&state(3)));
+        let plain = padded(&state(3));
         assert_eq!(unpadded(&plain).unwrap(), state(3));
         assert_eq!(
             unpadded(&state(3).encode()).unwrap(),
@@ -639,5 +645,17 @@ mod tests {
         let mut tampered = plain.to_vec();
         *tampered.last_mut().unwrap() = 1;
         assert!(unpadded(&tampered).is_err());
+        // 16 MiB is not a whole number of chunks: a checkpoint just under it pads to it exactly.
+        let near = |len: usize| CheckpointState {
+            state: BTreeMap::from([(vec![1], vec![7; len])]),
+            ..state(0)
+        };
+        let want = MAX_CHECKPOINT_BYTES as usize - 100 - veil_crypto::seal::OVERHEAD;
+        let len = want - (near(want).encode_size() - want);
+        assert_eq!(near(len).encode_size(), want);
+        assert_eq!(
+            padded(&near(len)).len() + veil_crypto::seal::OVERHEAD,
+            MAX_CHECKPOINT_BYTES as usize
+        );
     }
 }

@@ -27,6 +27,7 @@ use x25519_dalek::StaticSecret;
 
 use super::Executor;
 use crate::roles::contracts::{outbound_key, sent_key};
+use veil_primitives::contract::CHANNEL_BYTES;
 
 /// The error code a reply carries when the destination trapped or ran out of fuel (the SDK's
 /// `Error::TRAPPED`).
@@ -45,6 +46,9 @@ impl Executor<'_> {
         let mut queued = Vec::with_capacity(messages.len());
         for m in messages {
             let destination = Digest::from(m.to);
+            if !sent.contains_key(&m.to) {
+                running.bytes += CHANNEL_BYTES;
+            }
             let next = sent.entry(m.to).or_insert(0);
             // The VM numbered it from the same counters; they agree unless a bug says otherwise.
             debug_assert_eq!(*next, m.sequence);
@@ -303,7 +307,7 @@ impl Executor<'_> {
         let storage: Arc<dyn veil_vm::Storage> = running.state.clone();
         let mut outcome = self.vm.execute(code, call, storage);
         if outcome.result.is_ok()
-            && let Err(reason) = self.fits(contract, &outcome.changes)
+            && let Err(reason) = self.fits(contract, &outcome.changes, &outcome.messages)
         {
             outcome.result = Err(Failure::Trap(reason));
         }

@@ -25,10 +25,10 @@ use veil_crypto::envelope;
 use veil_primitives::{
     AccountId, ChainIdentity, Destination, Digest, Height, Message, Origin,
     contract::{
-        CONTRACT_RESULTS_TOPIC, CommandMessage, CommandResult, ContractEvent, ContractGrant,
-        ContractId, ContractKey, ContractLog, ContractResults, LogEntry, MAX_REPLY_BYTES,
-        MAX_REPLY_PLAINTEXT, MAX_RESULTS_BYTES, MAX_STATE_BYTES, Reply, command_aad, result_aad,
-        state_entry_bytes,
+        CHANNEL_BYTES, CONTRACT_RESULTS_TOPIC, CommandMessage, CommandResult, ContractEvent,
+        ContractGrant, ContractId, ContractKey, ContractLog, ContractResults, LogEntry,
+        MAX_REPLY_BYTES, MAX_REPLY_PLAINTEXT, MAX_RESULTS_BYTES, MAX_STATE_BYTES, Reply,
+        command_aad, result_aad, state_entry_bytes,
     },
     namespace,
 };
@@ -74,6 +74,18 @@ pub enum ExecutorError {
         /// Result messages the batch produced.
         needed: usize,
         /// Result messages the queue takes.
+        room: usize,
+    },
+    /// The batch's results would fit an empty egress queue but not the one waiting to be
+    /// posted: the batch is refused (nothing changes) until the host has posted.
+    #[error(
+        "pRuntime's egress queue is full: its contract results need {needed} messages and \
+         {room} fit; post its egress, then sync again"
+    )]
+    EgressFull {
+        /// Result messages the batch produced.
+        needed: usize,
+        /// Result messages the queue takes now.
         room: usize,
     },
     /// Supplied code that the chain's hash names but that does not deploy (a VM change?).
@@ -594,7 +606,7 @@ impl<'a> Executor<'a> {
                 fuel_used,
             };
         }
-        if let Err(reason) = self.fits(contract, &outcome.changes) {
+        if let Err(reason) = self.fits(contract, &outcome.changes, &outcome.messages) {
             return Reply::Failed { reason, fuel_used };
         }
         self.apply(contract, outcome.changes, height);
@@ -607,23 +619,35 @@ impl<'a> Executor<'a> {
         reply
     }
 
-    /// Whether `contract`'s state stays within [MAX_STATE_BYTES] after `changes` (a call that
-    /// shrinks a state already over it passes): a state past it could not be checkpointed, so
-    /// no other miner could recover the contract.
-    fn fits(&self, contract: &ContractId, changes: &veil_vm::Changes) -> Result<(), String> {
+    /// Whether `contract`'s state stays within [MAX_STATE_BYTES] after `changes` and the
+    /// channels `messages` open (a call that shrinks a state already over it passes): a state
+    /// past it could not be checkpointed, so no other miner could recover the contract.
+    fn fits(
+        &self,
+        contract: &ContractId,
+        changes: &veil_vm::Changes,
+        messages: &[veil_vm::Outgoing],
+    ) -> Result<(), String> {
         let Some(running) = self.miner.running.get(contract) else {
             return Ok(());
         };
-        let mut after = running.bytes;
+        let (mut grown, mut shrunk) = (0u64, 0u64);
         for (k, v) in changes {
             if let Some(old) = running.state.get(k) {
-                after -= state_entry_bytes(k, old);
+                shrunk += state_entry_bytes(k, old);
             }
             if let Some(v) = v {
-                after += state_entry_bytes(k, v);
+                grown += state_entry_bytes(k, v);
             }
         }
-        if after > MAX_STATE_BYTES && after > running.bytes {
+        let mut opened = std::collections::BTreeSet::new();
+        for m in messages {
+            if !running.sent.contains_key(&m.to) && opened.insert(m.to) {
+                grown += CHANNEL_BYTES;
+            }
+        }
+        let after = (running.bytes + grown).saturating_sub(shrunk);
+        if after > MAX_STATE_BYTES && grown > shrunk {
             return Err(format!(
                 "the contract's state would reach {after} bytes, over the limit of \
                  {MAX_STATE_BYTES}; nothing changed"
@@ -642,7 +666,9 @@ impl<'a> Executor<'a> {
         for (k, v) in changes {
             let store_key = [prefix.as_slice(), &k].concat();
             if let Some(old) = state.get(&k) {
-                running.bytes -= state_entry_bytes(&k, old);
+                // Counted in when it was written (load, recovery and every write agree).
+                debug_assert!(running.bytes >= state_entry_bytes(&k, old));
+                running.bytes = running.bytes.saturating_sub(state_entry_bytes(&k, old));
             }
             match v {
                 Some(v) => {
