@@ -11,9 +11,7 @@ use veil_primitives::{
     contract::{CONTRACTS_TOPIC, ContractEvent},
     decode_hex, from_hex,
 };
-use veil_pruntime_api::{
-    IdentityView, InitRequest, SyncRequest, codes::EGRESS_FULL, limits::MAX_PENDING_EGRESS,
-};
+use veil_pruntime_api::{IdentityView, InitRequest, SyncRequest, limits::MAX_PENDING_EGRESS};
 use veil_rpc_api::GenesisView;
 
 use crate::ports::{ChainClient, PortError, WorkerClient};
@@ -137,13 +135,6 @@ pub async fn catch_up(
             .await
         {
             Ok(s) => s,
-            Err(PortError::Refused { code, .. }) if code == EGRESS_FULL => {
-                info!(
-                    synced = state.synced_height,
-                    "pRuntime's egress queue is full: posting it before syncing further"
-                );
-                return Ok(());
-            }
             Err(e) if too_large(&e) && n > 1 => {
                 batch = (n / 2).max(1);
                 warn!(

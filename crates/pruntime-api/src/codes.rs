@@ -23,8 +23,5 @@ pub const BUSY: i32 = -32027;
 /// A query sealed for another query epoch of the worker (it restarted since, or the client
 /// has not learnt it yet): nothing ran; the error's data is the current epoch (hex).
 pub const STALE_EPOCH: i32 = -32028;
-/// A sync batch's contract results do not fit pRuntime's egress queue as it stands: nothing
-/// changed; post its egress, then sync again.
-pub const EGRESS_FULL: i32 = -32029;
 /// Storage or TEE failure inside pRuntime.
 pub const INTERNAL: i32 = -32050;

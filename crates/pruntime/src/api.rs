@@ -33,7 +33,7 @@ use veil_pruntime_api::{
     QueryRequestView, QuoteView, RecoverRequest, RecoveredView, RegistrationView, SideEffectsView,
     SignedAnswer, SyncRequest, SyncResponse, SyncStateView,
     codes::{
-        BUSY, EGRESS_FULL, GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, QUERY_REFUSED,
+        BUSY, GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, QUERY_REFUSED,
         RECOVERY_REFUSED, RETIRED, STALE_EPOCH, SYNC_REJECTED, UNKNOWN_BLOCK,
     },
     limits::{
@@ -46,7 +46,6 @@ use crate::{
     error::RuntimeError,
     metrics::ApiMetrics,
     query_pool::{PoolError, QueryPool},
-    roles::contracts::executor::ExecutorError,
     roles::contracts::query::{QueryError, Request},
     roles::genesis::ChainBinding,
     runtime::Runtime,
@@ -60,7 +59,6 @@ fn invalid(msg: impl std::fmt::Display) -> ErrorObjectOwned {
 
 fn runtime_error(e: RuntimeError) -> ErrorObjectOwned {
     let code = match &e {
-        RuntimeError::Contracts(ExecutorError::EgressFull { .. }) => EGRESS_FULL,
         RuntimeError::Sync(_) | RuntimeError::Contracts(_) => SYNC_REJECTED,
         RuntimeError::Genesis(_) => GENESIS_REJECTED,
         RuntimeError::UnknownBlock(_) => UNKNOWN_BLOCK,

@@ -21,6 +21,10 @@ use crate::{identity::Identity, roles::gatekeeper::state::GatekeeperRole};
 
 /// Egress slots only essential messages may take (see [Emitter::essential]).
 pub(crate) const RESERVED_EGRESS: usize = 8;
+/// Most egress messages pending at once, past [MAX_EGRESS_BACKLOG]: one block's contract
+/// results are never dropped and may go beyond the backlog ([Emitter::block_results]), as
+/// may essential messages then.
+pub(crate) const MAX_OUTBOX: usize = 64 * MAX_EGRESS_BACKLOG;
 
 /// What pRuntime knows of its registration (from the chain's messages) and its egress queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,12 +64,24 @@ impl Emitter<'_> {
     /// honest gatekeeper slashed). It may use the [RESERVED_EGRESS] slots routine messages and
     /// results leave free, so a backlog of either never crowds it out.
     pub(crate) fn essential(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>) {
-        self.push(outbox, topic, payload, MAX_EGRESS_BACKLOG);
+        let room = MAX_EGRESS_BACKLOG
+            .max(outbox.pending.len() + 1)
+            .min(MAX_OUTBOX);
+        self.push(outbox, topic, payload, room);
     }
 
     /// How many more result messages the queue takes (see [Emitter::result]).
     pub(crate) fn result_room(outbox: &Outbox) -> usize {
         (MAX_EGRESS_BACKLOG - RESERVED_EGRESS).saturating_sub(outbox.pending.len())
+    }
+
+    /// Signs one block's contract results, all of them: the commands ran, and their senders
+    /// wait for these. The queue may go past [MAX_EGRESS_BACKLOG] by that block's results
+    /// (sync batches of several blocks that would are refused first, so the host sends fewer).
+    pub(crate) fn block_results(&self, outbox: &mut Outbox, topic: &[u8], payloads: Vec<Vec<u8>>) {
+        for payload in payloads {
+            self.push(outbox, topic, payload, MAX_OUTBOX);
+        }
     }
 
     /// Signs a message of contract results: it may fill the queue up to [MAX_EGRESS_BACKLOG]
@@ -165,10 +181,7 @@ impl Read for Outbox {
             next_sequence: u64::read(buf)?,
             pending: Vec::<SignedWorkerMessage>::read_cfg(
                 buf,
-                &(
-                    RangeCfg::new(0..=MAX_EGRESS_BACKLOG),
-                    MAX_TX_BYTES_CAP as usize,
-                ),
+                &(RangeCfg::new(0..=MAX_OUTBOX), MAX_TX_BYTES_CAP as usize),
             )?,
         })
     }
@@ -226,5 +239,40 @@ mod tests {
         let bytes = commonware_codec::Encode::encode(&outbox);
         let decoded: Outbox = commonware_codec::DecodeExt::decode(bytes).unwrap();
         assert_eq!(decoded, outbox);
+    }
+
+    /// One block's results all go out, past the backlog if need be (the commands ran), and
+    /// readiness is still signed after them.
+    #[test]
+    fn a_blocks_results_are_never_dropped_and_readiness_still_follows() {
+        let identity = Identity::ephemeral();
+        let chain = ChainIdentity {
+            chain_id: 1,
+            genesis_hash: hash(b"genesis"),
+        };
+        let out = Emitter {
+            identity: &identity,
+            chain: &chain,
+        };
+        let mut outbox = Outbox::default();
+        for _ in 0..MAX_EGRESS_BACKLOG {
+            out.result(&mut outbox, b"veil/contract-results", vec![2; 40]);
+        }
+        assert_eq!(outbox.pending.len(), MAX_EGRESS_BACKLOG - RESERVED_EGRESS);
+        out.block_results(&mut outbox, b"veil/contract-results", vec![vec![3; 40]; 50]);
+        assert_eq!(
+            outbox.pending.len(),
+            MAX_EGRESS_BACKLOG - RESERVED_EGRESS + 50
+        );
+        out.essential(&mut outbox, READY_TOPIC, vec![1]);
+        assert_eq!(
+            outbox.pending.len(),
+            MAX_EGRESS_BACKLOG - RESERVED_EGRESS + 51
+        );
+        let decoded = <Outbox as commonware_codec::DecodeExt<()>>::decode(
+            commonware_codec::Encode::encode(&outbox),
+        )
+        .unwrap();
+        assert_eq!(decoded, outbox, "a queue past the backlog still reopens");
     }
 }

@@ -45,9 +45,6 @@ impl RuntimeError {
             Self::Contracts(crate::roles::contracts::executor::ExecutorError::TooManyResults {
                 ..
             }) => "too_many_results",
-            Self::Contracts(crate::roles::contracts::executor::ExecutorError::EgressFull {
-                ..
-            }) => "egress_full",
             Self::Contracts(_) => "contract_code",
             Self::Genesis(_) => "genesis",
             Self::UnknownBlock(_) => "unknown_block",

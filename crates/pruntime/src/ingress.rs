@@ -26,10 +26,10 @@ use crate::{
 /// Applies the verified messages `seen` to `next` and the contracts in `executor`, in chain
 /// order; returns those addressed to this worker.
 ///
-/// A batch whose contract results do not fit the egress queue is refused, nothing changed:
-/// if they would fit it empty, until the host has posted (`EgressFull`); otherwise, for
-/// several blocks, until the host sends fewer (`TooManyResults`; `result_cap` a further cap
-/// for tests). Only one block's that would not fit even an empty queue are dropped (logged).
+/// No contract result is dropped: a batch of several blocks whose results do not fit the
+/// egress queue's room is refused, nothing changed, and the host sends fewer blocks
+/// (`TooManyResults`; `result_cap` a further cap for tests); a single block's all go out, so
+/// the queue passes its bound by at most one block's results and sync always moves on.
 pub(crate) fn dispatch(
     out: &Emitter<'_>,
     next: &mut State,
@@ -101,29 +101,13 @@ pub(crate) fn dispatch(
     }
     let results = executor.take_results();
     let room = Emitter::result_room(&next.outbox).min(result_cap);
-    if results.len() > room {
-        let empty = Emitter::result_room(&Default::default()).min(result_cap);
-        if results.len() <= empty {
-            return Err(ExecutorError::EgressFull {
-                needed: results.len(),
-                room,
-            });
-        }
-        if blocks > 1 {
-            return Err(ExecutorError::TooManyResults {
-                needed: results.len(),
-                room: empty,
-            });
-        }
-        tracing::error!(
-            needed = results.len(),
+    if results.len() > room && blocks > 1 {
+        return Err(ExecutorError::TooManyResults {
+            needed: results.len(),
             room,
-            "one block's contract results do not fit the egress queue: the rest are dropped"
-        );
+        });
     }
-    for payload in results.into_iter().take(room) {
-        out.result(&mut next.outbox, CONTRACT_RESULTS_TOPIC, payload);
-    }
+    out.block_results(&mut next.outbox, CONTRACT_RESULTS_TOPIC, results);
     executor.prune_revoked(next.timestamp);
     Ok(mine)
 }

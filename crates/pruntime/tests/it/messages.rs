@@ -262,9 +262,11 @@ fn a_reply_handlers_error_text_reaches_no_log() {
 /// The attack: commands piled up while a miner was offline (or a block full of commands whose
 /// results are large) produce, in the batch that catches up, more result messages than the
 /// egress queue takes, and the rest were dropped: those commands ran, but their senders never
-/// learnt their results. A batch like that is now refused, and the host sends fewer blocks.
+/// learnt their results. No result is dropped now, and a batch like that is refused, so the
+/// host sends fewer blocks and the queue stays bounded.
 #[test]
 fn a_catch_up_batch_with_more_results_than_fit_is_retried_smaller_and_loses_none() {
+    let (logs, _guard) = capture_logs();
     let mut sim = Sim::new("result-backlog", 5, 3);
     sim.run_until(60, launched);
     let developer = PrivateKey::from_seed(3004);
@@ -308,4 +310,9 @@ fn a_catch_up_batch_with_more_results_than_fit_is_retried_smaller_and_loses_none
             .count()
     };
     sim.run_until(20, |s| answered(s) == sent.len());
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("the batch was too large for pRuntime; sending fewer blocks"),
+        "the catch-up batch was refused and sent again smaller"
+    );
 }

@@ -76,18 +76,7 @@ pub enum ExecutorError {
         /// Result messages the queue takes.
         room: usize,
     },
-    /// The batch's results would fit an empty egress queue but not the one waiting to be
-    /// posted: the batch is refused (nothing changes) until the host has posted.
-    #[error(
-        "pRuntime's egress queue is full: its contract results need {needed} messages and \
-         {room} fit; post its egress, then sync again"
-    )]
-    EgressFull {
-        /// Result messages the batch produced.
-        needed: usize,
-        /// Result messages the queue takes now.
-        room: usize,
-    },
+
     /// Supplied code that the chain's hash names but that does not deploy (a VM change?).
     #[error("code {code} does not deploy: {reason}")]
     BadCode {
