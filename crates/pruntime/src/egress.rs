@@ -70,7 +70,7 @@ impl Emitter<'_> {
         self.push(outbox, topic, payload, room);
     }
 
-    /// How many more result messages the queue takes (see [Emitter::result]).
+    /// How many more result messages fit the queue within its backlog, less the reserve.
     pub(crate) fn result_room(outbox: &Outbox) -> usize {
         (MAX_EGRESS_BACKLOG - RESERVED_EGRESS).saturating_sub(outbox.pending.len())
     }
@@ -82,22 +82,6 @@ impl Emitter<'_> {
         for payload in payloads {
             self.push(outbox, topic, payload, MAX_OUTBOX);
         }
-    }
-
-    /// Signs a message of contract results: it may fill the queue up to [MAX_EGRESS_BACKLOG]
-    /// less the reserved slots. A sync batch of several blocks whose results do not fit is
-    /// refused before this (the host sends fewer blocks); only a single block's overflow, or a
-    /// host that stopped posting that long ago, loses one (logged as an error; the senders'
-    /// clients then time out).
-    pub(crate) fn result(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>) {
-        if outbox.pending.len() >= MAX_EGRESS_BACKLOG - RESERVED_EGRESS {
-            tracing::error!(
-                pending = outbox.pending.len(),
-                "egress backlog full: the host is not posting; contract results dropped"
-            );
-            return;
-        }
-        self.push(outbox, topic, payload, MAX_EGRESS_BACKLOG);
     }
 
     fn push(&self, outbox: &mut Outbox, topic: &[u8], payload: Vec<u8>, room: usize) {
@@ -213,16 +197,20 @@ mod tests {
         // A message the chain might refuse for good is never signed: it would block every
         // later sequence.
         let before = outbox.clone();
-        out.result(
+        out.block_results(
             &mut outbox,
             b"veil/contract-results",
-            vec![2; MIN_MESSAGE_BYTES as usize + 1],
+            vec![vec![2; MIN_MESSAGE_BYTES as usize + 1]],
         );
         assert_eq!(outbox, before);
-        // Results may fill the queue far beyond, but not its reserve.
-        for _ in 0..MAX_EGRESS_BACKLOG {
-            out.result(&mut outbox, b"veil/contract-results", vec![2; 40]);
-        }
+        // Results fill the queue beyond (none is dropped; sync batches keep it near its
+        // backlog).
+        let results = MAX_EGRESS_BACKLOG - outbox.pending.len() - RESERVED_EGRESS;
+        out.block_results(
+            &mut outbox,
+            b"veil/contract-results",
+            vec![vec![2; 40]; results],
+        );
         assert_eq!(outbox.pending.len(), MAX_EGRESS_BACKLOG - RESERVED_EGRESS);
         // Readiness still gets signed, in sequence, up to the full queue.
         for _ in 0..RESERVED_EGRESS {
@@ -255,10 +243,11 @@ mod tests {
             chain: &chain,
         };
         let mut outbox = Outbox::default();
-        for _ in 0..MAX_EGRESS_BACKLOG {
-            out.result(&mut outbox, b"veil/contract-results", vec![2; 40]);
-        }
-        assert_eq!(outbox.pending.len(), MAX_EGRESS_BACKLOG - RESERVED_EGRESS);
+        out.block_results(
+            &mut outbox,
+            b"veil/contract-results",
+            vec![vec![2; 40]; MAX_EGRESS_BACKLOG - RESERVED_EGRESS],
+        );
         out.block_results(&mut outbox, b"veil/contract-results", vec![vec![3; 40]; 50]);
         assert_eq!(
             outbox.pending.len(),

@@ -725,11 +725,10 @@ impl<'a> Executor<'a> {
         out
     }
 
-    /// Signs the batch's results as egress (see [Executor::take_results]).
+    /// Signs the results as egress, every one (see [Executor::take_results] and
+    /// [Emitter::block_results]): a recovery's, which answer the commands it replayed.
     pub(crate) fn emit_results(&mut self, out: &Emitter<'_>, outbox: &mut Outbox) {
-        for payload in self.take_results() {
-            out.result(outbox, CONTRACT_RESULTS_TOPIC, payload);
-        }
+        out.block_results(outbox, CONTRACT_RESULTS_TOPIC, self.take_results());
     }
 }
 
