@@ -174,9 +174,9 @@ pub async fn call(
     let Options { fuel, ttl, timeout } = options;
     let deadline = Instant::now() + timeout;
     let status = client.status().await.map_err(rpc)?;
-    let info = crate::contract::contract(client, trust, contract, 0)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no contract {} on chain", to_hex(contract)))?;
+    // Finalized before the command exists: no block up to here can hold it.
+    let (before, info) = crate::contract::contract_proved(client, trust, contract, 0).await?;
+    let info = info.ok_or_else(|| anyhow::anyhow!("no contract {} on chain", to_hex(contract)))?;
     let chain = ChainIdentity {
         chain_id: trust.chain_id,
         genesis_hash: trust.genesis_hash,
@@ -206,27 +206,43 @@ pub async fn call(
         deadline.saturating_duration_since(Instant::now()),
     )
     .await?;
-    // The node's word on the outcome is checked against the block it names: a node claiming
-    // failure for a command that ran would have its user send it again (a second payment).
-    let routed = match view.height {
-        Some(height) => {
-            routed_at(client, trust, height, (&sender, contract, nonce), deadline).await?
-        }
-        None => false,
+    // The node's word on the outcome is checked: the block it names must route the command,
+    // or the client looks for it in every block from before its submission to its expiry. A
+    // node claiming that a command which ran had failed would have its user send it again.
+    let command = (&sender, contract, nonce);
+    let named = match view.height {
+        Some(height) if routed_at(client, trust, height, command, deadline).await? => Some(height),
+        _ => None,
     };
-    let height = match (view.height, routed) {
-        (Some(height), true) => height,
-        _ if view.success == Some(true) => anyhow::bail!(
-            "the node reports command transaction {hash} included at height {:?}, but that \
-             block (checked by the light client) routes no such command: do not trust this \
-             node's answer, and check before sending the command again",
-            view.height
-        ),
-        _ => anyhow::bail!(
-            "command transaction {hash} failed: {} (the node's word: the block it names does \
-             not route the command, checked by the light client)",
-            view.error.unwrap_or_else(|| "no reason given".into())
-        ),
+    let reported = || {
+        view.error
+            .clone()
+            .unwrap_or_else(|| "no reason given".into())
+    };
+    let height = match named {
+        Some(height) => height,
+        None => match scan_routed(client, trust, before + 1, expiry, command, deadline).await? {
+            Scan::Routed(height) => height,
+            Scan::NotRouted if view.success == Some(true) => anyhow::bail!(
+                "command transaction {hash} did not run, although the node reports it did: no \
+                 finalized block up to its expiry (height {expiry}) routes it, checked by the \
+                 light client"
+            ),
+            Scan::NotRouted => anyhow::bail!(
+                "command transaction {hash} failed: {} (no finalized block up to its expiry, \
+                 height {expiry}, routes it, checked by the light client)",
+                reported()
+            ),
+            Scan::Unknown(last) => anyhow::bail!(
+                "the node reports command transaction {hash} {}, which it does not prove: no \
+                 block up to height {last} routes it, but it may still run until height \
+                 {expiry}; check (`veil account` shows the nonce) before sending it again",
+                match view.success {
+                    Some(true) => "included".to_string(),
+                    _ => format!("failed: {}", reported()),
+                }
+            ),
+        },
     };
     let result = wait_result(
         client,
@@ -279,6 +295,47 @@ async fn routed_at(
         }
         if Instant::now() >= deadline {
             return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Where a command stands after scanning finalized blocks for it.
+enum Scan {
+    /// The block at this height routes it.
+    Routed(Height),
+    /// No block up to its expiry does: it never runs.
+    NotRouted,
+    /// None up to this height does, and the deadline passed before its expiry.
+    Unknown(Height),
+}
+
+/// Looks for (`sender`, `nonce`)'s command to `contract` in the finalized blocks `from..=expiry`
+/// (checked by the light client), until `deadline`.
+async fn scan_routed(
+    client: &HttpClient,
+    trust: &Trust,
+    from: Height,
+    expiry: Height,
+    (sender, contract, nonce): (&AccountId, &ContractId, u64),
+    deadline: Instant,
+) -> anyhow::Result<Scan> {
+    let mut next = from;
+    loop {
+        for (height, messages) in crate::light::messages(client, trust, next, 100).await? {
+            if height > expiry {
+                return Ok(Scan::NotRouted);
+            }
+            if find_command(&messages, sender, contract, nonce) {
+                return Ok(Scan::Routed(height));
+            }
+            next = height + 1;
+        }
+        if next > expiry {
+            return Ok(Scan::NotRouted);
+        }
+        if Instant::now() >= deadline {
+            return Ok(Scan::Unknown(next.saturating_sub(1)));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -76,12 +76,23 @@ pub async fn contract(
     id: &ContractId,
     min_height: u64,
 ) -> anyhow::Result<Option<ContractInfo>> {
+    Ok(contract_proved(client, trust, id, min_height).await?.1)
+}
+
+/// [contract], with the height of the finalized block it is proved at.
+pub async fn contract_proved(
+    client: &HttpClient,
+    trust: &Trust,
+    id: &ContractId,
+    min_height: u64,
+) -> anyhow::Result<(u64, Option<ContractInfo>)> {
     let proved = light::storage(client, trust, &contract_state_key(id), min_height).await?;
-    proved
+    let info = proved
         .value
         .map(|bytes| {
             ContractInfo::decode(bytes)
                 .map_err(|e| anyhow::anyhow!("contract record does not decode: {e}"))
         })
-        .transpose()
+        .transpose()?;
+    Ok((proved.height, info))
 }

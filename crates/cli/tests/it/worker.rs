@@ -852,9 +852,10 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         paid["result"].is_null() && paid["fuel_used"].as_u64() > Some(0),
         "{paid}"
     );
-    // The attack: a node claiming that a command which ran failed, so that its user sends it
-    // again (a second payment). `veil call` checks the block the node names, by light-client
-    // proof, finds the command routed there, and waits for its result.
+    // The attack: a node claiming that a command which ran failed (and naming no block), so
+    // that its user sends it again (a second payment). `veil call` looks for the command in
+    // the blocks since before it sent it, by light-client proof, finds it routed, and waits
+    // for its result.
     let liar = crate::common::lying_node(&rpc);
     // A transfer of nothing (refused by the token, so no balance changes): its result, the
     // token's error, comes back only if the client did not take the node's word.
