@@ -211,8 +211,13 @@ pub async fn call(
     // node claiming that a command which ran had failed would have its user send it again.
     let command = (&sender, contract, nonce);
     let named = match view.height {
-        Some(height) if routed_at(client, trust, height, command, deadline).await? => Some(height),
-        _ => None,
+        Some(height) => {
+            match scan_routed(client, trust, height, height, command, deadline).await? {
+                Scan::Routed(height) => Some(height),
+                Scan::NotRouted | Scan::Unknown(_) => None,
+            }
+        }
+        None => None,
     };
     let reported = || {
         view.error
@@ -278,28 +283,6 @@ pub fn find_command(
     })
 }
 
-/// Whether the finalized block at `height`, checked by the light client, routes (`sender`,
-/// `nonce`)'s command to `contract`. The node proves a batch up to a block with its own
-/// certificate, which may come a few blocks after `height`: asked again until `deadline`.
-async fn routed_at(
-    client: &HttpClient,
-    trust: &Trust,
-    height: Height,
-    (sender, contract, nonce): (&AccountId, &ContractId, u64),
-    deadline: Instant,
-) -> anyhow::Result<bool> {
-    loop {
-        let blocks = crate::light::messages(client, trust, height, 100).await?;
-        if let Some((_, messages)) = blocks.iter().find(|(h, _)| *h == height) {
-            return Ok(find_command(messages, sender, contract, nonce));
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Where a command stands after scanning finalized blocks for it.
 enum Scan {
     /// The block at this height routes it.
@@ -311,7 +294,8 @@ enum Scan {
 }
 
 /// Looks for (`sender`, `nonce`)'s command to `contract` in the finalized blocks `from..=expiry`
-/// (checked by the light client), until `deadline`.
+/// (checked by the light client), until `deadline`. The node proves a batch up to a block with
+/// its own certificate, which may come a few blocks later: it is asked again meanwhile.
 async fn scan_routed(
     client: &HttpClient,
     trust: &Trust,

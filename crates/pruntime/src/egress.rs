@@ -177,91 +177,88 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_heartbeat_or_result_backlog_leaves_room_for_readiness() {
+    /// Runs `f` with an emitter for a throwaway identity and chain.
+    fn with_emitter(f: impl FnOnce(&Emitter<'_>)) {
         let identity = Identity::ephemeral();
         let chain = ChainIdentity {
             chain_id: 1,
             genesis_hash: hash(b"genesis"),
         };
-        let out = Emitter {
+        f(&Emitter {
             identity: &identity,
             chain: &chain,
-        };
-        let mut outbox = Outbox::default();
-        // The host stops posting: heartbeats pile up until only the reserve is left.
-        for _ in 0..MAX_PENDING_EGRESS * 2 {
-            out.routine(&mut outbox, HEARTBEAT_TOPIC, vec![0; 40]);
-        }
-        assert_eq!(outbox.pending.len(), MAX_PENDING_EGRESS - RESERVED_EGRESS);
-        // A message the chain might refuse for good is never signed: it would block every
-        // later sequence.
-        let before = outbox.clone();
-        out.block_results(
-            &mut outbox,
-            b"veil/contract-results",
-            vec![vec![2; MIN_MESSAGE_BYTES as usize + 1]],
-        );
-        assert_eq!(outbox, before);
-        // Results fill the queue beyond (none is dropped; sync batches keep it near its
-        // backlog).
-        let results = MAX_EGRESS_BACKLOG - outbox.pending.len() - RESERVED_EGRESS;
-        out.block_results(
-            &mut outbox,
-            b"veil/contract-results",
-            vec![vec![2; 40]; results],
-        );
-        assert_eq!(outbox.pending.len(), MAX_EGRESS_BACKLOG - RESERVED_EGRESS);
-        // Readiness still gets signed, in sequence, up to the full queue.
-        for _ in 0..RESERVED_EGRESS {
-            out.essential(&mut outbox, READY_TOPIC, vec![1]);
-        }
-        assert_eq!(outbox.pending.len(), MAX_EGRESS_BACKLOG);
-        let last = outbox.pending.last().unwrap();
-        assert_eq!(
-            last.message.destination,
-            Destination::Topic(READY_TOPIC.to_vec())
-        );
-        assert_eq!(last.message.sequence, MAX_EGRESS_BACKLOG as u64 - 1);
-        // The sealed outbox still decodes at its fullest.
-        let bytes = commonware_codec::Encode::encode(&outbox);
-        let decoded: Outbox = commonware_codec::DecodeExt::decode(bytes).unwrap();
-        assert_eq!(decoded, outbox);
+        })
+    }
+
+    #[test]
+    fn a_heartbeat_or_result_backlog_leaves_room_for_readiness() {
+        with_emitter(|out| {
+            let mut outbox = Outbox::default();
+            // The host stops posting: heartbeats pile up until only the reserve is left.
+            for _ in 0..MAX_PENDING_EGRESS * 2 {
+                out.routine(&mut outbox, HEARTBEAT_TOPIC, vec![0; 40]);
+            }
+            assert_eq!(outbox.pending.len(), MAX_PENDING_EGRESS - RESERVED_EGRESS);
+            // A message the chain might refuse for good is never signed: it would block every
+            // later sequence.
+            let before = outbox.clone();
+            out.block_results(
+                &mut outbox,
+                b"veil/contract-results",
+                vec![vec![2; MIN_MESSAGE_BYTES as usize + 1]],
+            );
+            assert_eq!(outbox, before);
+            // Results fill the queue beyond (none is dropped; sync batches keep it near its
+            // backlog).
+            let results = MAX_EGRESS_BACKLOG - outbox.pending.len() - RESERVED_EGRESS;
+            out.block_results(
+                &mut outbox,
+                b"veil/contract-results",
+                vec![vec![2; 40]; results],
+            );
+            assert_eq!(outbox.pending.len(), MAX_EGRESS_BACKLOG - RESERVED_EGRESS);
+            // Readiness still gets signed, in sequence, up to the full queue.
+            for _ in 0..RESERVED_EGRESS {
+                out.essential(&mut outbox, READY_TOPIC, vec![1]);
+            }
+            assert_eq!(outbox.pending.len(), MAX_EGRESS_BACKLOG);
+            let last = outbox.pending.last().unwrap();
+            assert_eq!(
+                last.message.destination,
+                Destination::Topic(READY_TOPIC.to_vec())
+            );
+            assert_eq!(last.message.sequence, MAX_EGRESS_BACKLOG as u64 - 1);
+            // The sealed outbox still decodes at its fullest.
+            let bytes = commonware_codec::Encode::encode(&outbox);
+            let decoded: Outbox = commonware_codec::DecodeExt::decode(bytes).unwrap();
+            assert_eq!(decoded, outbox);
+        });
     }
 
     /// One block's results all go out, past the backlog if need be (the commands ran), and
     /// readiness is still signed after them.
     #[test]
     fn a_blocks_results_are_never_dropped_and_readiness_still_follows() {
-        let identity = Identity::ephemeral();
-        let chain = ChainIdentity {
-            chain_id: 1,
-            genesis_hash: hash(b"genesis"),
-        };
-        let out = Emitter {
-            identity: &identity,
-            chain: &chain,
-        };
-        let mut outbox = Outbox::default();
-        out.block_results(
-            &mut outbox,
-            b"veil/contract-results",
-            vec![vec![2; 40]; MAX_EGRESS_BACKLOG - RESERVED_EGRESS],
-        );
-        out.block_results(&mut outbox, b"veil/contract-results", vec![vec![3; 40]; 50]);
-        assert_eq!(
-            outbox.pending.len(),
-            MAX_EGRESS_BACKLOG - RESERVED_EGRESS + 50
-        );
-        out.essential(&mut outbox, READY_TOPIC, vec![1]);
-        assert_eq!(
-            outbox.pending.len(),
-            MAX_EGRESS_BACKLOG - RESERVED_EGRESS + 51
-        );
-        let decoded = <Outbox as commonware_codec::DecodeExt<()>>::decode(
-            commonware_codec::Encode::encode(&outbox),
-        )
-        .unwrap();
-        assert_eq!(decoded, outbox, "a queue past the backlog still reopens");
+        with_emitter(|out| {
+            let mut outbox = Outbox::default();
+            out.block_results(
+                &mut outbox,
+                b"veil/contract-results",
+                vec![vec![2; 40]; MAX_EGRESS_BACKLOG - RESERVED_EGRESS],
+            );
+            out.block_results(&mut outbox, b"veil/contract-results", vec![vec![3; 40]; 50]);
+            assert_eq!(
+                outbox.pending.len(),
+                MAX_EGRESS_BACKLOG - RESERVED_EGRESS + 50
+            );
+            out.essential(&mut outbox, READY_TOPIC, vec![1]);
+            assert_eq!(
+                outbox.pending.len(),
+                MAX_EGRESS_BACKLOG - RESERVED_EGRESS + 51
+            );
+            let bytes = commonware_codec::Encode::encode(&outbox);
+            let decoded: Outbox = commonware_codec::DecodeExt::decode(bytes).unwrap();
+            assert_eq!(decoded, outbox, "a queue past the backlog still reopens");
+        });
     }
 }

@@ -61,6 +61,25 @@ fn failing_replier() -> Vec<u8> {
 
 const CANARY: &str = "canary-in-a-reply-handler-error";
 
+/// A launched network of 5 workers (3 gatekeepers) and a developer (key `seed`) funded by
+/// governance.
+pub(crate) fn launched_with_developer(name: &'static str, seed: u64) -> (Sim, PrivateKey) {
+    let mut sim = Sim::new(name, 5, 3);
+    sim.run_until(60, launched);
+    let developer = PrivateKey::from_seed(seed);
+    let gov = sim.genesis.operator.clone();
+    sim.submit(
+        &gov,
+        Call::Transfer {
+            to: developer.public_key(),
+            amount: 100_000_000,
+        },
+    )
+    .unwrap();
+    sim.block();
+    (sim, developer)
+}
+
 /// Uploads `code` (if new) and instantiates it on worker `miner`; waits for the key grant.
 pub(crate) fn deploy(
     sim: &mut Sim,
@@ -123,19 +142,7 @@ fn ok(reply: Reply) -> Vec<u8> {
 #[test]
 fn a_token_pays_a_vault_on_another_miner_and_failures_restore_the_payment() {
     let (logs, _guard) = capture_logs();
-    let mut sim = Sim::new("contract-messages", 5, 3);
-    sim.run_until(60, launched);
-    let developer = PrivateKey::from_seed(3001);
-    let gov = sim.genesis.operator.clone();
-    sim.submit(
-        &gov,
-        Call::Transfer {
-            to: developer.public_key(),
-            amount: 100_000_000,
-        },
-    )
-    .unwrap();
-    sim.block();
+    let (mut sim, developer) = launched_with_developer("contract-messages", 3001);
     let me = developer.public_key();
     let account: [u8; 32] = me.as_ref().try_into().unwrap();
 
@@ -228,19 +235,7 @@ fn a_token_pays_a_vault_on_another_miner_and_failures_restore_the_payment() {
 #[test]
 fn a_reply_handlers_error_text_reaches_no_log() {
     let (logs, _guard) = capture_logs();
-    let mut sim = Sim::new("reply-error-text", 5, 3);
-    sim.run_until(60, launched);
-    let developer = PrivateKey::from_seed(3002);
-    let gov = sim.genesis.operator.clone();
-    sim.submit(
-        &gov,
-        Call::Transfer {
-            to: developer.public_key(),
-            amount: 100_000_000,
-        },
-    )
-    .unwrap();
-    sim.block();
+    let (mut sim, developer) = launched_with_developer("reply-error-text", 3002);
     let replier = deploy(&mut sim, &developer, &failing_replier(), 3);
     ok(send(&mut sim, &developer, &replier, &[]));
     ok(send(&mut sim, &developer, &replier, &[]));
@@ -267,19 +262,7 @@ fn a_reply_handlers_error_text_reaches_no_log() {
 #[test]
 fn a_catch_up_batch_with_more_results_than_fit_is_retried_smaller_and_loses_none() {
     let (logs, _guard) = capture_logs();
-    let mut sim = Sim::new("result-backlog", 5, 3);
-    sim.run_until(60, launched);
-    let developer = PrivateKey::from_seed(3004);
-    let gov = sim.genesis.operator.clone();
-    sim.submit(
-        &gov,
-        Call::Transfer {
-            to: developer.public_key(),
-            amount: 100_000_000,
-        },
-    )
-    .unwrap();
-    sim.block();
+    let (mut sim, developer) = launched_with_developer("result-backlog", 3004);
     // Three contracts on worker 4: one result message each per batch.
     let contracts: Vec<ContractId> = (0..3)
         .map(|_| {

@@ -631,19 +631,7 @@ fn hoarder() -> Vec<u8> {
 #[test]
 fn a_contracts_state_stops_growing_where_its_checkpoint_still_fits() {
     use veil_primitives::contract::{MAX_CHECKPOINT_BYTES, MAX_STATE_BYTES};
-    let mut sim = Sim::new("state-limit", 5, 3);
-    sim.run_until(60, launched);
-    let developer = PrivateKey::from_seed(3003);
-    let gov = sim.genesis.operator.clone();
-    sim.submit(
-        &gov,
-        Call::Transfer {
-            to: developer.public_key(),
-            amount: 100_000_000,
-        },
-    )
-    .unwrap();
-    sim.block();
+    let (mut sim, developer) = crate::messages::launched_with_developer("state-limit", 3003);
     let id = crate::messages::deploy(&mut sim, &developer, &hoarder(), 4);
     let send = |sim: &mut Sim, input: &[u8]| crate::contracts::send(sim, &developer, &id, input);
     assert!(matches!(send(&mut sim, &[]), Reply::Ok { .. }));
@@ -687,19 +675,7 @@ fn log_bytes(sim: &Sim, w: usize) -> u64 {
 /// to size steps, and both grow the log by the same bytes.
 #[test]
 fn a_hosts_view_of_the_store_does_not_tell_a_transfer_that_ran_from_one_refused() {
-    let mut sim = Sim::new("store-sizes", 5, 3);
-    sim.run_until(60, launched);
-    let developer = PrivateKey::from_seed(3005);
-    let gov = sim.genesis.operator.clone();
-    sim.submit(
-        &gov,
-        Call::Transfer {
-            to: developer.public_key(),
-            amount: 100_000_000,
-        },
-    )
-    .unwrap();
-    sim.block();
+    let (mut sim, developer) = crate::messages::launched_with_developer("store-sizes", 3005);
     let token = crate::messages::deploy(
         &mut sim,
         &developer,
