@@ -617,8 +617,8 @@ pub async fn checkpoint_bytes<S: StateRead>(
     Ok(Some((info, bytes)))
 }
 
-/// Most contracts of unresponsive miners moved at one era's first block (the rest move at the
-/// next: their miner is judged again while it stays silent).
+/// Most contracts of unresponsive miners and gatekeepers moved at one era's first block (the
+/// rest move at the next: their miner is judged again).
 const ERA_MOVES: usize = 1_024;
 /// Most contracts examined for missed checkpoints at one era's first block, round robin from
 /// where the last era stopped: the block's work stays bounded however many contracts exist.
@@ -687,11 +687,12 @@ async fn remove_from_miner<S: StateRead>(
     Ok(())
 }
 
-/// At an era's first block: the contracts of the miners judged `unresponsive` (from the index
-/// by miner, at most [ERA_MOVES]), and those among the next [ERA_CHECKS] contracts whose log has
-/// run ahead of their latest checkpoint for longer than `checkpoint_grace` blocks of their
-/// current assignment, move to other registered miners ([pick_miner]). A contract with no other
-/// registered worker to go to stays where it is.
+/// At an era's first block: the contracts of the miners judged `unresponsive` and of the
+/// latest election's gatekeepers (from the index by miner, at most [ERA_MOVES] in all), and
+/// those among the next [ERA_CHECKS] contracts whose log has run ahead of their latest
+/// checkpoint for longer than `checkpoint_grace` blocks of their current assignment, move to
+/// other registered miners ([pick_miner]); a gatekeeper's only to a miner that is no
+/// gatekeeper. A contract with nowhere to go stays where it is.
 pub(crate) async fn on_era<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
@@ -704,6 +705,19 @@ pub(crate) async fn on_era<S: StateRead>(
         for id in contracts_of(o, w).await? {
             if moves.len() < ERA_MOVES {
                 moves.push((id, Reassignment::Unresponsive));
+            }
+        }
+    }
+    // A miner elected gatekeeper after it took contracts (or one governance placed a contract
+    // on) sheds them: its enclave now holds the root key.
+    let gatekeepers: Vec<AccountId> = gatekeeper::election(o)
+        .await?
+        .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
+        .unwrap_or_default();
+    for w in gatekeepers.iter().filter(|w| !unresponsive.contains(w)) {
+        for id in contracts_of(o, w).await? {
+            if moves.len() < ERA_MOVES {
+                moves.push((id, Reassignment::Gatekeeper));
             }
         }
     }
@@ -755,6 +769,10 @@ pub(crate) async fn on_era<S: StateRead>(
         let Some(miner) = pick_miner(&candidates, &id, &info.miner, secure) else {
             continue;
         };
+        // Off a gatekeeper only to a miner that is none; otherwise it stays where it is.
+        if reason == Reassignment::Gatekeeper && gatekeepers.contains(&miner) {
+            continue;
+        }
         match reassign(o, outbox, env, &id, &miner, reason).await {
             Ok(()) => {}
             Err(ExecError::State(e)) => return Err(e),

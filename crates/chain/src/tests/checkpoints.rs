@@ -1,7 +1,7 @@
 //! Contract logs, checkpoints and reassignment: what a contract's next miner recovers from.
 
 use veil_primitives::{
-    AccountId, Digest, GovernanceCall, HEARTBEAT_TOPIC, WorkerMessage,
+    AccountId, Digest, GovernanceCall, HEARTBEAT_TOPIC, StakingCall, WorkerMessage,
     contract::{
         CHECKPOINT_CHUNK_BYTES, CONTRACTS_TOPIC, CheckpointChunk, ContractCall, ContractEvent,
         ContractKey, ContractLog, ContractParams, Reassignment, in_log,
@@ -11,9 +11,10 @@ use veil_primitives::{
 use super::{
     contracts::{
         command, contract_info, gatekeeper_sequence, grant, heartbeats, instance, launched,
-        message, post, publish, refused,
+        message, post, publish, refused, second_miner,
     },
-    launch::{read, topic},
+    launch::{confirm, read, topic},
+    stake::{next_election, staking},
     *,
 };
 use crate::{ContractError, StateRead as _, contracts, keys, mq};
@@ -385,6 +386,71 @@ fn contracts_of_an_unresponsive_miner_move_to_a_responsive_one_at_the_era() {
     };
     assert_eq!(of(&net, &workers[3].key.public_key()), Vec::<Digest>::new());
     assert_eq!(of(&net, &moved[0].0), vec![id]);
+}
+
+/// The attack: a developer's contract on a plain miner whose operator then gets it elected
+/// gatekeeper; without the era's move the developer's code would run, for good, in an enclave
+/// that holds the root key.
+#[test]
+fn a_miner_elected_gatekeeper_sheds_its_contracts_at_the_era() {
+    let (mut net, workers) = launched();
+    let id = running(&mut net, &workers);
+    renew(&mut net, &workers);
+    let second = second_miner(&mut net);
+    let miner = workers[3].key.public_key();
+    let op = net.operator.clone();
+    staking(&mut net, &op, StakingCall::Bond { amount: 30_000 }).unwrap();
+    staking(
+        &mut net,
+        &op,
+        StakingCall::Candidate {
+            worker: miner.clone(),
+        },
+    )
+    .unwrap();
+    // The round the periodic election opened meanwhile closes; the next one counts the bond.
+    let open = read(&net, async |o| {
+        crate::gatekeeper::rounds::open_round(o).await
+    })
+    .unwrap();
+    if let Some(round) = open {
+        for w in &workers[..3] {
+            confirm(&mut net, w, round.round, &ROOT_KEY);
+        }
+    }
+    let (election, _) = next_election(&mut net);
+    let elected: Vec<AccountId> = election.gatekeepers.into_iter().map(|g| g.worker).collect();
+    assert!(elected.contains(&miner), "the largest bond is seated");
+
+    let everyone: Vec<&Worker> = workers.iter().chain([&second]).collect();
+    let mut eras = 0;
+    let events = loop {
+        let events = era(&mut net, &everyone);
+        eras += 1;
+        if !events.is_empty() {
+            break events;
+        }
+        assert!(eras < 3, "never moved");
+    };
+    let [
+        ContractEvent::Assigned {
+            contract,
+            miner: to,
+            reason: Reassignment::Gatekeeper,
+            ..
+        },
+    ] = &events[..]
+    else {
+        panic!("{events:?}");
+    };
+    assert_eq!(*contract, id);
+    assert!(
+        !elected.contains(to),
+        "moved to a miner that is no gatekeeper"
+    );
+    assert_eq!(contract_info(&net, &id).unwrap().miner, *to);
+    // It stays there.
+    assert!(era(&mut net, &everyone).is_empty());
 }
 
 #[test]

@@ -154,6 +154,9 @@ pub enum Reassignment {
     Unresponsive,
     /// Its miner let the log run ahead of the latest checkpoint for longer than allowed.
     MissedCheckpoints,
+    /// Its miner was elected gatekeeper: it holds the root key and runs no developer's code
+    /// while another miner can.
+    Gatekeeper,
 }
 
 /// Contract parameters, set at genesis.
@@ -1086,6 +1089,7 @@ impl Reassignment {
             Self::Governance => "governance",
             Self::Unresponsive => "unresponsive miner",
             Self::MissedCheckpoints => "missed checkpoints",
+            Self::Gatekeeper => "miner elected gatekeeper",
         }
     }
 }
@@ -1110,6 +1114,7 @@ impl Read for Reassignment {
             1 => Ok(Self::Governance),
             2 => Ok(Self::Unresponsive),
             3 => Ok(Self::MissedCheckpoints),
+            4 => Ok(Self::Gatekeeper),
             t => Err(Error::InvalidEnum(t)),
         }
     }
