@@ -20,7 +20,7 @@ use veil_primitives::{
         CODE_CHUNK_BYTES, CONTRACTS_TOPIC, Channel, CheckpointChunk, CheckpointInfo,
         CheckpointUpload, CodeInfo, CommandMessage, ContractCall, ContractEgress, ContractEvent,
         ContractGrant, ContractInfo, ContractKey, ContractLog, ContractParams, ContractReply,
-        MAX_CHECKPOINT_BYTES, MAX_CODE_BYTES, Reassignment, SignedCheckpointChunk,
+        MAX_CHECKPOINT_BYTES, MAX_CODE_BYTES, MinerPolicy, Reassignment, SignedCheckpointChunk,
         SignedContractEgress, contract_id, in_log, is_bucket,
     },
     hash_parts, to_hex,
@@ -146,6 +146,32 @@ async fn not_a_gatekeeper<S: StateRead>(
     Ok(())
 }
 
+/// A miner's policy: which developers' contracts it takes.
+pub async fn miner_policy<S: StateRead>(
+    o: &Overlay<'_, S>,
+    miner: &AccountId,
+) -> Result<MinerPolicy, StateError> {
+    Ok(o.read(&keys::miner_policy(miner))
+        .await?
+        .unwrap_or_default())
+}
+
+/// Refuses `miner` for a contract of `developer` unless its operator's policy takes it.
+async fn admitted<S: StateRead>(
+    o: &Overlay<'_, S>,
+    miner: &AccountId,
+    developer: &AccountId,
+) -> Result<(), ExecError> {
+    if !miner_policy(o, miner).await?.admits(developer) {
+        return Err(ContractError::MinerRefuses {
+            miner: to_hex(miner),
+            developer: to_hex(developer),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// A (source, destination) channel of messages (empty until its first message).
 pub async fn channel<S: StateRead>(
     o: &Overlay<'_, S>,
@@ -230,6 +256,7 @@ pub async fn check<S: StateRead>(
             }
             registered_miner(o, miner).await?;
             not_a_gatekeeper(o, miner).await?;
+            admitted(o, miner, &tx.sender).await?;
             let id = contract_id(&tx.sender, tx.nonce);
             if contract(o, &id).await?.is_some() {
                 return Err(ContractError::ContractExists(to_hex(id)).into());
@@ -251,6 +278,13 @@ pub async fn check<S: StateRead>(
             // Governance may, as the chain's own moves may when no other worker is left.
             if !governance {
                 not_a_gatekeeper(o, miner).await?;
+                admitted(o, miner, &info.developer).await?;
+            }
+        }
+        ContractCall::SetMinerPolicy { miner, .. } => {
+            let operator = registry::worker(o, miner).await?.map(|w| w.operator);
+            if operator.as_ref() != Some(&tx.sender) {
+                return Err(ContractError::NotTheOperator(to_hex(miner)).into());
             }
         }
         ContractCall::RevokeSession { .. } => {}
@@ -397,6 +431,13 @@ pub(crate) async fn apply<S: StateRead>(
                 message.encode().to_vec(),
             )
             .await?)
+        }
+        ContractCall::SetMinerPolicy { miner, policy } => {
+            match policy {
+                MinerPolicy::Open => o.remove(keys::miner_policy(miner)),
+                MinerPolicy::Developers(_) => o.put(keys::miner_policy(miner), policy),
+            }
+            Ok(())
         }
         // Applied above.
         ContractCall::Post(_) | ContractCall::Checkpoint(_) => Ok(()),
@@ -766,7 +807,7 @@ pub(crate) async fn on_era<S: StateRead>(
         // reads the contract key, and with it every command the contract ever took.
         let current = registry::worker(o, &info.miner).await?.map(|w| w.insecure);
         let secure = stays_on_enclaves(current, any_enclave);
-        let Some(miner) = pick_miner(&candidates, &id, &info.miner, secure) else {
+        let Some(miner) = pick_miner(&candidates, &id, &info.developer, &info.miner, secure) else {
             continue;
         };
         // Off a gatekeeper only to a miner that is none; otherwise it stays where it is.
@@ -790,6 +831,8 @@ pub(crate) struct Candidate {
     pub(crate) gatekeeper: bool,
     /// Registered with dev (simulated TEE) evidence.
     pub(crate) insecure: bool,
+    /// Which developers' contracts it takes.
+    pub(crate) policy: MinerPolicy,
     /// The worker.
     pub(crate) worker: AccountId,
 }
@@ -813,6 +856,7 @@ async fn candidates<S: StateRead>(
             out.push(Candidate {
                 gatekeeper: gatekeepers.contains(&w),
                 insecure: info.insecure,
+                policy: miner_policy(o, &w).await?,
                 worker: w,
             });
         }
@@ -832,21 +876,22 @@ pub(crate) fn stays_on_enclaves(current: Option<bool>, any_enclave: bool) -> boo
     }
 }
 
-/// The miner a contract moves to: a candidate other than its current miner; never a dev worker
-/// if the current miner is an attested enclave (`secure`), since a dev worker's host reads the
-/// contract key. Preferred: workers that are not gatekeepers (they hold the root key and
+/// The miner a contract moves to: a candidate other than its current miner whose policy takes
+/// the contract's `developer`; never a dev worker if the current miner is an attested enclave
+/// (`secure`), since a dev worker's host reads the contract key. Preferred: workers that are not gatekeepers (they hold the root key and
 /// should run no contract code), then attested ones; among those, the lowest
 /// `H(contract ‖ worker)`, which spreads contracts over miners and needs no state. A worker
 /// choosing its identity to sort first therefore wins only among its equals.
 pub(crate) fn pick_miner(
     candidates: &[Candidate],
     id: &Digest,
+    developer: &AccountId,
     current: &AccountId,
     secure: bool,
 ) -> Option<AccountId> {
     candidates
         .iter()
-        .filter(|c| c.worker != *current && !(secure && c.insecure))
+        .filter(|c| c.worker != *current && !(secure && c.insecure) && c.policy.admits(developer))
         .min_by_key(|c| {
             (
                 c.gatekeeper,

@@ -301,6 +301,20 @@ pub enum ContractError {
          (`veil workers`)"
     )]
     GatekeeperMiner(String),
+    /// The miner's operator takes no contracts of this developer.
+    #[error(
+        "miner {miner} takes no contracts of developer {developer} (its operator's policy); pick \
+         another (`veil workers`)"
+    )]
+    MinerRefuses {
+        /// The miner (hex).
+        miner: String,
+        /// The developer (hex).
+        developer: String,
+    },
+    /// Only a worker's registered operator sets its miner policy.
+    #[error("only worker {0}'s registered operator may set its miner policy")]
+    NotTheOperator(String),
     /// A checkpoint chunk signed by a worker that is not the contract's miner.
     #[error(
         "contract {contract} is run by miner {miner}, not by {signer}, which signed this checkpoint"

@@ -210,6 +210,11 @@ pub fn checkpoint_chunk(contract: &Digest, height: u64, index: u32) -> Digest {
     veil_primitives::contract::checkpoint_chunk_state_key(contract, height, index)
 }
 
+/// Which developers' contracts `miner` takes (absent: any).
+pub fn miner_policy(miner: &AccountId) -> Digest {
+    veil_primitives::contract::miner_policy_state_key(miner)
+}
+
 /// How many contracts `miner` runs (its contracts are listed densely, swap-removed).
 pub fn miner_contracts_count(miner: &AccountId) -> Digest {
     key(b"contracts/by_miner", &[miner.as_ref(), b"#"].concat())

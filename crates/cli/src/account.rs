@@ -49,10 +49,16 @@ pub(crate) fn workers(rpc: Option<String>, json: bool) -> anyhow::Result<()> {
         println!("no registered workers");
     }
     for w in &workers {
+        let takes = match &w.developers {
+            None => "takes any developer's contracts".to_string(),
+            Some(d) if d.is_empty() => "takes no new contracts".to_string(),
+            Some(d) => format!("takes contracts of {} developer(s)", d.len()),
+        };
         println!(
-            "{}  {:<10}  {}  {}{}",
+            "{}  {:<10}  {}  {}  {}{}",
             w.worker,
             role(&w.worker),
+            takes,
             w.endpoint,
             serde_json::to_value(w.tee)?.as_str().unwrap_or("?"),
             if w.insecure {

@@ -13,7 +13,7 @@ use commonware_cryptography::Signer as _;
 use veil_client::keys::{AccountKeyFile, read_json};
 use veil_primitives::{
     Call, Digest, PrivateKey, Transaction,
-    contract::{ContractCall, contract_id},
+    contract::{ContractCall, MAX_POLICY_DEVELOPERS, MinerPolicy, contract_id},
     decode_hex, hash, to_hex,
 };
 use veil_rpc_api::VeilApiClient as _;
@@ -74,6 +74,29 @@ pub(crate) enum ContractCommand {
         /// The contract id.
         contract: String,
     },
+    /// Set which developers' contracts a worker you operate takes as a miner (you pay to post
+    /// their results). Contracts it runs already stay; governance may still place one.
+    Policy {
+        /// Node RPC URL (default: $VEIL_RPC, the devnet in ./devnet-data, or
+        /// http://127.0.0.1:9944).
+        #[arg(long)]
+        rpc: Option<String>,
+        /// The worker's registered operator key file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The worker's id (`veil workers`).
+        #[arg(long)]
+        miner: String,
+        /// Take any developer's contracts (the default policy).
+        #[arg(long, conflicts_with_all = ["developer", "none"], required_unless_present_any = ["developer", "none"])]
+        open: bool,
+        /// Take only this developer's contracts (repeat for several, at most 64).
+        #[arg(long, conflicts_with = "none")]
+        developer: Vec<String>,
+        /// Take no new contracts.
+        #[arg(long)]
+        none: bool,
+    },
 }
 
 /// `veil contract`.
@@ -106,6 +129,45 @@ pub(crate) fn run(command: ContractCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&record(&id, &info))?);
                 Ok(())
             })
+        }
+        ContractCommand::Policy {
+            rpc,
+            from,
+            miner,
+            open,
+            developer,
+            none: _,
+        } => {
+            let miner: veil_primitives::AccountId =
+                decode_hex(&miner).map_err(|e| anyhow::anyhow!("--miner: {e}"))?;
+            let policy = if open {
+                MinerPolicy::Open
+            } else {
+                let list = developer
+                    .iter()
+                    .map(|d| decode_hex(d).map_err(|e| anyhow::anyhow!("--developer {d}: {e}")))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                anyhow::ensure!(
+                    list.len() <= MAX_POLICY_DEVELOPERS,
+                    "at most {MAX_POLICY_DEVELOPERS} developers, not {}",
+                    list.len()
+                );
+                MinerPolicy::Developers(list)
+            };
+            let key = read_json::<AccountKeyFile>(&from)?.private_key()?;
+            let client = connect(&node_url(rpc))?;
+            let call = Call::Contract(ContractCall::SetMinerPolicy {
+                miner: miner.clone(),
+                policy: policy.clone(),
+            });
+            runtime()?.block_on(transact(&client, &key, vec![call], "policy", |_| ()))?;
+            let takes = match &policy {
+                MinerPolicy::Open => "any developer's contracts".to_string(),
+                MinerPolicy::Developers(l) if l.is_empty() => "no new contracts".to_string(),
+                MinerPolicy::Developers(l) => format!("contracts of {} developer(s)", l.len()),
+            };
+            println!("miner {} takes {takes}", to_hex(&miner));
+            Ok(())
         }
     }
 }
@@ -369,26 +431,43 @@ pub(crate) async fn transact(
 ) -> anyhow::Result<Vec<(u64, u64)>> {
     let status = client.status().await.map_err(veil_client::error::rpc)?;
     let chain = identity(&status)?;
-    let first = client
+    let mut nonce = client
         .get_account(to_hex(key.public_key()))
         .await
         .map_err(veil_client::error::rpc)?
         .nonce;
     let mut submitted = Vec::with_capacity(calls.len());
-    for (i, call) in calls.into_iter().enumerate() {
-        let nonce = first + i as u64;
-        let tx = Transaction {
-            sender: key.public_key(),
-            nonce,
-            expiry: status.height + 100,
-            call,
-        }
-        .sign(key, &chain);
-        let hash = client
-            .submit_transaction(to_hex(tx.encode()))
-            .await
-            .map_err(|e| anyhow::anyhow!("{what} refused: {}", veil_client::describe(&e)))?;
+    for call in calls {
+        // The account's finalized nonce may already be taken by a pending transaction of
+        // another program sharing the key (a worker's host posting with its operator's):
+        // the next free one is taken instead, within what a sender may have pending.
+        let mut taken = 0;
+        let hash = loop {
+            let tx = Transaction {
+                sender: key.public_key(),
+                nonce,
+                expiry: status.height + 100,
+                call: call.clone(),
+            }
+            .sign(key, &chain);
+            match client.submit_transaction(to_hex(tx.encode())).await {
+                Ok(hash) => break hash,
+                Err(e) => {
+                    let why = veil_client::describe(&e);
+                    if submitted.is_empty()
+                        && why.contains("is pending for this sender")
+                        && taken < 64
+                    {
+                        taken += 1;
+                        nonce += 1;
+                        continue;
+                    }
+                    anyhow::bail!("{what} refused: {why}");
+                }
+            }
+        };
         submitted.push((nonce, hash));
+        nonce += 1;
     }
     let mut results = Vec::with_capacity(submitted.len());
     for (i, (nonce, hash)) in submitted.into_iter().enumerate() {
@@ -464,6 +543,27 @@ pub(crate) async fn deploy_code(
     veil_primitives::contract::ContractInfo,
     Option<serde_json::Value>,
 )> {
+    // Before paying for an upload: a miner that would refuse the instance (the node's word;
+    // the chain checks again).
+    let developer = to_hex(key.public_key());
+    let worker = client
+        .get_worker(to_hex(miner))
+        .await
+        .map_err(veil_client::error::rpc)?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "miner {} is not a registered worker (`veil workers`)",
+                to_hex(miner)
+            )
+        })?;
+    if let Some(admitted) = &worker.developers {
+        anyhow::ensure!(
+            admitted.contains(&developer),
+            "miner {} takes no contracts of developer {developer} (its operator's policy); pick \
+             another (`veil workers`)",
+            to_hex(miner)
+        );
+    }
     let code_hash = hash(code);
     let now = client
         .status()

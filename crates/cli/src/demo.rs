@@ -173,16 +173,22 @@ async fn settle(
     }
 }
 
-/// The registered workers, those that are not gatekeepers (the devnet's miners) first.
-pub(crate) async fn miners(client: &HttpClient) -> anyhow::Result<Vec<AccountId>> {
+/// The registered workers whose operators take contracts of `developer`, those that are not
+/// gatekeepers (the devnet's miners) first.
+pub(crate) async fn miners(
+    client: &HttpClient,
+    developer: &AccountId,
+) -> anyhow::Result<Vec<AccountId>> {
     let election = client.election().await?;
     let gatekeepers: Vec<String> = election
         .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
         .unwrap_or_default();
+    let developer = to_hex(developer);
     let mut workers = client.workers().await?;
+    workers.retain(|w| w.developers.as_ref().is_none_or(|d| d.contains(&developer)));
     anyhow::ensure!(
         !workers.is_empty(),
-        "no registered worker to run the contracts"
+        "no registered worker takes contracts of {developer}"
     );
     workers.sort_by_key(|w| gatekeepers.contains(&w.worker));
     workers
@@ -234,7 +240,7 @@ pub(crate) async fn contracts(file: &DevnetFile, workspace: &Path) -> anyhow::Re
         account(&alice),
         account(&bob)
     ));
-    let miners = miners(&demo.client).await?;
+    let miners = miners(&demo.client, &faucet.public_key()).await?;
     let miner = miners[0].clone();
 
     // The confidential token.

@@ -420,13 +420,13 @@ where
     async fn get_worker(&self, worker: String) -> RpcResult<Option<WorkerView>> {
         let id: AccountId = decode_hex(&worker).map_err(invalid)?;
         let w = self.chain.state.worker(&id).await.map_err(unavailable)?;
-        let Some((info, next)) = w else {
+        let Some((info, policy, next)) = w else {
             return Ok(None);
         };
         let (era, current, last) = self.chain.state.activity(&id).await.map_err(unavailable)?;
         Ok(Some(WorkerView {
             activity: Some(ActivityView { era, current, last }),
-            ..WorkerView::new(&id, &info, Some(next))
+            ..WorkerView::new(&id, &info, &policy, Some(next))
         }))
     }
 
@@ -439,7 +439,7 @@ where
             .map_err(unavailable)?;
         Ok(list
             .iter()
-            .map(|(id, info)| WorkerView::new(id, info, None))
+            .map(|(id, info, policy)| WorkerView::new(id, info, policy, None))
             .collect())
     }
 

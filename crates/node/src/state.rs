@@ -32,7 +32,7 @@ use commonware_utils::{
 };
 use veil_chain::{Changes, StateError, StateRead};
 use veil_light::state::{CHUNK, Family, MAX_VALUE, ValueEncoding};
-use veil_primitives::{Digest, Height};
+use veil_primitives::{Digest, Height, contract::MinerPolicy};
 
 type Qmdb<E> = Db<Family, E, Digest, Vec<u8>, Sha256, EightCap, CHUNK, Sequential>;
 type Batch = Arc<MerkleizedBatch<Family, Digest, Update<Digest, ValueEncoding>, CHUNK, Sequential>>;
@@ -342,7 +342,7 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
     pub async fn worker(
         &self,
         id: &veil_primitives::AccountId,
-    ) -> Result<Option<(veil_primitives::WorkerInfo, u64)>, Error> {
+    ) -> Result<Option<(veil_primitives::WorkerInfo, MinerPolicy, u64)>, Error> {
         let guard = self.db.read().await;
         let view = self.view_at(&guard, None)?;
         let o = veil_chain::Overlay::new(&view);
@@ -350,11 +350,14 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
         let Some(info) = veil_chain::registry::worker(&o, id).await.map_err(db)? else {
             return Ok(None);
         };
+        let policy = veil_chain::contracts::miner_policy(&o, id)
+            .await
+            .map_err(db)?;
         let origin = veil_primitives::Origin::Worker(id.clone());
         let next = veil_chain::mq::next_sequence(&o, &origin)
             .await
             .map_err(db)?;
-        Ok(Some((info, next)))
+        Ok(Some((info, policy, next)))
     }
 
     /// The current era, its length and the last judged era, in finalized state.
@@ -502,14 +505,20 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
         })
     }
 
-    /// The number of registered workers and the first `max` of them, in finalized state.
+    /// The number of registered workers and the first `max` of them with their miner
+    /// policies, in finalized state.
+    #[allow(clippy::type_complexity)]
     pub async fn workers(
         &self,
         max: u64,
     ) -> Result<
         (
             u64,
-            Vec<(veil_primitives::AccountId, veil_primitives::WorkerInfo)>,
+            Vec<(
+                veil_primitives::AccountId,
+                veil_primitives::WorkerInfo,
+                MinerPolicy,
+            )>,
         ),
         Error,
     > {
@@ -523,7 +532,10 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
             if let Some(w) = veil_chain::registry::worker_at(&o, i).await.map_err(db)?
                 && let Some(info) = veil_chain::registry::worker(&o, &w).await.map_err(db)?
             {
-                out.push((w, info));
+                let policy = veil_chain::contracts::miner_policy(&o, &w)
+                    .await
+                    .map_err(db)?;
+                out.push((w, info, policy));
             }
         }
         Ok((count, out))

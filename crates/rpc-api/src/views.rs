@@ -517,6 +517,10 @@ pub struct WorkerView {
     /// Its activity in the current and the last era (`null` in lists).
     #[serde(default)]
     pub activity: Option<ActivityView>,
+    /// Whose contracts it takes as a miner (its operator's policy): `null` for anyone's, else
+    /// only these developers' (none if empty).
+    #[serde(default)]
+    pub developers: Option<Vec<String>>,
 }
 
 impl ContractView {
@@ -557,8 +561,13 @@ impl CheckpointRecordView {
 }
 
 impl WorkerView {
-    /// The view of worker `id`'s registry entry.
-    pub fn new(id: &AccountId, w: &WorkerInfo, next_sequence: Option<u64>) -> Self {
+    /// The view of worker `id`'s registry entry and miner policy.
+    pub fn new(
+        id: &AccountId,
+        w: &WorkerInfo,
+        policy: &veil_primitives::contract::MinerPolicy,
+        next_sequence: Option<u64>,
+    ) -> Self {
         Self {
             worker: to_hex(id),
             ecdh_public_key: to_hex(w.ecdh_key),
@@ -572,6 +581,12 @@ impl WorkerView {
             expiry: w.expiry,
             next_sequence,
             activity: None,
+            developers: match policy {
+                veil_primitives::contract::MinerPolicy::Open => None,
+                veil_primitives::contract::MinerPolicy::Developers(list) => {
+                    Some(list.iter().map(to_hex).collect())
+                }
+            },
         }
     }
 }

@@ -8,7 +8,7 @@ use veil_primitives::{
         CODE_CHUNK_BYTES, CONTRACT_GRANT_TOPIC, CONTRACT_KEY_TOPIC, CONTRACTS_TOPIC, Channel,
         CodeInfo, CommandMessage, ContractCall, ContractEgress, ContractEvent, ContractGrant,
         ContractInfo, ContractKey, ContractLog, ContractMessage, ContractParams, ContractReply,
-        Envelope, Reassignment, contract_id,
+        Envelope, MinerPolicy, Reassignment, contract_id,
     },
 };
 
@@ -324,6 +324,67 @@ fn instances_run_on_registered_miners_and_move_only_at_their_developers_word() {
         (info.miner, info.assignment, info.granted),
         (other, 1, false)
     );
+}
+
+/// The attack: anyone instantiating contracts on a miner, whose operator then pays to post
+/// every result and message they produce. The operator now decides whose contracts it takes,
+/// for developers' instances and moves; governance still may place one.
+#[test]
+fn a_miner_takes_only_the_contracts_its_operator_admits() {
+    let (mut net, workers) = launched();
+    let (operator, gov) = (net.operator.clone(), net.gov.clone());
+    let miner = workers[3].key.public_key();
+    let stranger = PrivateKey::from_seed(300);
+    let fund = Call::Transfer {
+        to: stranger.public_key(),
+        amount: 1_000_000,
+    };
+    net.run(&gov, fund).0.unwrap();
+    let code = module(100, "");
+    upload(&mut net, &operator, &code);
+    let set = |policy| {
+        Call::Contract(ContractCall::SetMinerPolicy {
+            miner: miner.clone(),
+            policy,
+        })
+    };
+    let only_operator = MinerPolicy::Developers(vec![operator.public_key()]);
+    let hex = veil_primitives::to_hex;
+    assert_eq!(
+        net.run(&stranger, set(MinerPolicy::Open)).0,
+        refused(ContractError::NotTheOperator(hex(&miner))),
+        "only the worker's operator sets its policy"
+    );
+    net.run(&operator, set(only_operator)).0.unwrap();
+    let instantiate = Call::Contract(ContractCall::Instantiate {
+        code: hash(&code),
+        miner: miner.clone(),
+    });
+    let turned_away = refused(ContractError::MinerRefuses {
+        miner: hex(&miner),
+        developer: hex(&stranger.public_key()),
+    });
+    assert_eq!(
+        net.check(&stranger, instantiate.clone()).map(|_| ()),
+        turned_away
+    );
+    assert_eq!(net.run(&stranger, instantiate.clone()).0, turned_away);
+    net.run(&operator, instantiate.clone()).0.unwrap();
+
+    // Nor may the stranger move a contract there from an open miner; governance may.
+    let second = second_miner(&mut net);
+    let id = instance(&mut net, &stranger, &second);
+    let assign = Call::Contract(ContractCall::Assign {
+        contract: id,
+        miner: miner.clone(),
+    });
+    assert_eq!(net.run(&stranger, assign.clone()).0, turned_away);
+    assert_eq!(net.run(&gov, assign).0, Ok(()));
+    assert_eq!(contract_info(&net, &id).unwrap().miner, miner);
+
+    // Open again: anyone's.
+    net.run(&operator, set(MinerPolicy::Open)).0.unwrap();
+    assert_eq!(net.run(&stranger, instantiate).0, Ok(()));
 }
 
 pub(super) fn publish(
@@ -911,18 +972,32 @@ fn a_contract_on_an_enclave_never_moves_to_a_dev_worker() {
     let candidate = |worker: &AccountId, insecure| Candidate {
         gatekeeper: false,
         insecure,
+        policy: MinerPolicy::Open,
         worker: worker.clone(),
     };
+    let dev = PrivateKey::from_seed(100).public_key();
     let both = [candidate(&ground, true), candidate(&enclave, false)];
     assert_eq!(
-        pick_miner(&both, &id, &current, true),
+        pick_miner(&both, &id, &dev, &current, true),
         Some(enclave.clone())
     );
     // With no other enclave the contract stays where it is rather than go to a dev worker.
-    assert_eq!(pick_miner(&both[..1], &id, &current, true), None);
+    assert_eq!(pick_miner(&both[..1], &id, &dev, &current, true), None);
     // A contract already on a dev worker prefers an enclave, and may go to another dev worker.
-    assert_eq!(pick_miner(&both, &id, &current, false), Some(enclave));
-    assert_eq!(pick_miner(&both[..1], &id, &current, false), Some(ground));
+    assert_eq!(
+        pick_miner(&both, &id, &dev, &current, false),
+        Some(enclave.clone())
+    );
+    assert_eq!(
+        pick_miner(&both[..1], &id, &dev, &current, false),
+        Some(ground.clone())
+    );
+    // Nor does a contract move to a miner whose operator takes none of its developer's.
+    let closed = Candidate {
+        policy: MinerPolicy::Developers(vec![enclave.clone()]),
+        ..candidate(&ground, true)
+    };
+    assert_eq!(pick_miner(&[closed], &id, &dev, &current, false), None);
     // A miner gone from the registry (expired, replaced) counts as an enclave while the
     // network has any: its contract, moved for missed checkpoints, cannot fall to the dev
     // worker. On a network of dev workers only, contracts still move.

@@ -138,7 +138,7 @@ async fn run(
     };
     let token = example("veil_example_token.wasm")?;
     let faucet = read_json::<AccountKeyFile>(&file.faucet_key)?.private_key()?;
-    let miners = miners(client).await?;
+    let miners = miners(client, &faucet.public_key()).await?;
     let miner = miners[0].clone();
     eprintln!("deploying the token on miner {}", to_hex(&miner));
     let (id, _, _) = deploy_code(

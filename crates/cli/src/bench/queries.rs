@@ -112,7 +112,7 @@ async fn run(args: &QueriesBenchArgs, file: &DevnetFile) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("the token example was not built"))?;
     let wasm = std::fs::read(token)?;
     let faucet = read_json::<AccountKeyFile>(&file.faucet_key)?.private_key()?;
-    let miner = miners(&client).await?[0].clone();
+    let miner = miners(&client, &faucet.public_key()).await?[0].clone();
     eprintln!("deploying the token on miner {}", to_hex(&miner));
     let init = json!({ "supply": 1_000_000_000_000u64 });
     let (id, _, _) = deploy_code(

@@ -794,6 +794,56 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["public_key"], record["public_key"]);
     assert_eq!(shown["initialized"], false);
+    // The miner's operator takes only another developer's contracts: the faucet's deploy is
+    // refused before it pays for anything; open again, it goes through.
+    let operator = listed.iter().find(|w| w["worker"] == miner).unwrap()["operator"].clone();
+    let operator_key = workers
+        .iter()
+        .filter_map(|w| w["operator_key"].as_str())
+        .find(|path| {
+            let file: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            file["public_key"] == operator
+        })
+        .unwrap()
+        .to_string();
+    let policy = |args: &[&str]| {
+        let out = Command::new(VEIL)
+            .args(["contract", "policy", "--rpc", &rpc, "--from", &operator_key])
+            .args(["--miner", &miner])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let other = to_hex(veil_primitives::PrivateKey::from_seed(78).public_key());
+    let said = policy(&["--developer", &other]);
+    assert!(said.contains("contracts of 1 developer(s)"), "{said}");
+    let turned_away = deploy(&token);
+    let stderr = String::from_utf8_lossy(&turned_away.stderr);
+    assert!(!turned_away.status.success());
+    assert!(
+        stderr.contains("takes no contracts of developer"),
+        "{stderr}"
+    );
+    let listed = Command::new(VEIL)
+        .args(["workers", "--rpc", &rpc])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&miner) && l.contains("takes contracts of 1 developer(s)")),
+        "{listed}"
+    );
+    let said = policy(&["--open"]);
+    assert!(said.contains("any developer's"), "{said}");
     // Deploying the same code again reuses it and makes another instance with its own key;
     // with `--init`, its first command (encrypted) initializes it on the miner.
     let again = Command::new(VEIL)

@@ -16,6 +16,7 @@ use crate::{AccountId, Balance, ChainIdentity, Digest, Height};
 
 mod checkpoint;
 mod message;
+mod policy;
 
 pub use checkpoint::{
     CHANNEL_BYTES, CHECKPOINT_CHUNK_BYTES, CheckpointChunk, CheckpointInfo, CheckpointUpload,
@@ -28,6 +29,7 @@ pub use message::{
     MAX_MESSAGE_FUEL, MAX_MESSAGE_PAYLOAD, MessageOutcome, SignedContractEgress, channel_state_key,
     message_aad, reply_aad,
 };
+pub use policy::{MAX_POLICY_DEVELOPERS, MinerPolicy, miner_policy_state_key};
 
 /// Largest chunk of code one upload carries (fits a transaction under the 64 KiB cap).
 pub const CODE_CHUNK_BYTES: usize = 48 * 1024;
@@ -141,6 +143,13 @@ pub enum ContractCall {
     /// A chunk of a contract's encrypted state checkpoint, signed by its miner (any account
     /// may post it). Boxed: far larger than the other calls.
     Checkpoint(Box<SignedCheckpointChunk>),
+    /// Set which developers' contracts a registered worker takes (its operator only).
+    SetMinerPolicy {
+        /// The worker.
+        miner: AccountId,
+        /// Its new policy.
+        policy: MinerPolicy,
+    },
 }
 
 /// Why a contract moved to another miner.
@@ -217,7 +226,8 @@ impl ContractParams {
             | ContractCall::Assign { .. }
             | ContractCall::RevokeSession { .. }
             | ContractCall::Post(_)
-            | ContractCall::Checkpoint(_) => 0,
+            | ContractCall::Checkpoint(_)
+            | ContractCall::SetMinerPolicy { .. } => 0,
         }
     }
 }
@@ -578,6 +588,11 @@ impl Write for ContractCall {
                 6u8.write(buf);
                 chunk.write(buf);
             }
+            Self::SetMinerPolicy { miner, policy } => {
+                7u8.write(buf);
+                miner.write(buf);
+                policy.write(buf);
+            }
         }
     }
 }
@@ -596,6 +611,7 @@ impl EncodeSize for ContractCall {
             Self::RevokeSession { .. } => 32 + 8,
             Self::Post(items) => items.encode_size(),
             Self::Checkpoint(chunk) => chunk.encode_size(),
+            Self::SetMinerPolicy { miner, policy } => miner.encode_size() + policy.encode_size(),
         }
     }
 }
@@ -634,6 +650,10 @@ impl Read for ContractCall {
             6 => Ok(Self::Checkpoint(Box::new(SignedCheckpointChunk::read(
                 buf,
             )?))),
+            7 => Ok(Self::SetMinerPolicy {
+                miner: crate::wire::read_account(buf)?,
+                policy: MinerPolicy::read(buf)?,
+            }),
             t => Err(Error::InvalidEnum(t)),
         }
     }

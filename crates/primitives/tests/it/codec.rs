@@ -8,7 +8,7 @@ use veil_primitives::contract::{
     Channel, CheckpointChunk, CheckpointInfo, CheckpointUpload, CodeInfo, CommandMessage,
     CommandResult, ContractCall, ContractEgress, ContractEvent, ContractGrant, ContractInfo,
     ContractKey, ContractLog, ContractMessage, ContractParams, ContractReply, ContractResults,
-    Envelope, LogEntry, MessageOutcome, Reassignment, Reply, SignedCheckpointChunk,
+    Envelope, LogEntry, MessageOutcome, MinerPolicy, Reassignment, Reply, SignedCheckpointChunk,
     SignedContractEgress, bucket, contract_id, is_bucket,
 };
 use veil_primitives::{
@@ -308,6 +308,8 @@ proptest! {
             ContractCall::Instantiate { code: hash(&chunk), miner: who.clone() },
             ContractCall::Assign { contract, miner: who.clone() },
             ContractCall::Command { contract, fuel: nonce, envelope: envelope.clone() },
+            ContractCall::SetMinerPolicy { miner: who.clone(), policy: MinerPolicy::Open },
+            ContractCall::SetMinerPolicy { miner: who.clone(), policy: MinerPolicy::Developers(vec![who.clone(); (nonce % 65) as usize]) },
         ];
         for call in calls {
             let bytes = call.encode();
@@ -315,6 +317,9 @@ proptest! {
             let cut = cut % bytes.len();
             prop_assert!(ContractCall::decode(bytes.slice(..cut)).is_err());
         }
+        // A policy naming more developers than a miner may list is refused.
+        let long = MinerPolicy::Developers(vec![who.clone(); 65]).encode();
+        prop_assert!(MinerPolicy::decode(long).is_err());
         // Messages between contracts, signed by the miner: round trip, truncation, signature.
         let key = PrivateKey::from_seed(seed);
         let chain = ChainIdentity { chain_id: seed, genesis_hash: hash(&chunk) };

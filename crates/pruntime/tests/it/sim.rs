@@ -281,7 +281,8 @@ impl ChainClient for ChainSim {
                 veil_chain::mq::next_sequence(o, &veil_primitives::Origin::Worker(id.clone()))
                     .await
                     .unwrap();
-            Some(WorkerView::new(&id, &info, Some(next)))
+            let policy = veil_chain::contracts::miner_policy(o, &id).await.unwrap();
+            Some(WorkerView::new(&id, &info, &policy, Some(next)))
         });
         self.traffic.result(Ok(view))
     }
