@@ -170,7 +170,14 @@ pub(crate) async fn send(
         hash,
         height,
         reply,
+        misreported,
     } = command::call(client, trust, key, contract, &input, options).await?;
+    if let Some(what) = misreported {
+        eprintln!(
+            "warning: the node misreported transaction {hash}: {what}; the light client found \
+             it in block {height}. Do not rely on this node."
+        );
+    }
     let mut out = json!({
         "contract": to_hex(contract),
         "method": method,

@@ -137,6 +137,9 @@ pub struct Executed {
     pub height: Height,
     /// The decrypted reply.
     pub reply: Reply,
+    /// What the node said about the transaction that the light client disproved (a failure,
+    /// or a block that does not carry it), if anything: that node is not to be relied on.
+    pub misreported: Option<String>,
 }
 
 /// How a command is sent.
@@ -210,12 +213,24 @@ pub async fn call(
     // or the client looks for it in every block from before its submission to its expiry. A
     // node claiming that a command which ran had failed would have its user send it again.
     let command = (&sender, contract, nonce);
+    let mut misreported = None;
     let named = match view.height {
-        Some(height) => {
+        // Only a block that can hold it: one named outside (a lie) would be waited for.
+        Some(height) if height > before && height <= expiry => {
             match scan_routed(client, trust, height, height, command, deadline).await? {
                 Scan::Routed(height) => Some(height),
-                Scan::NotRouted | Scan::Unknown(_) => None,
+                Scan::NotRouted | Scan::Unknown(_) => {
+                    misreported = Some(format!("it named block {height}, which does not carry it"));
+                    None
+                }
             }
+        }
+        Some(height) => {
+            misreported = Some(format!(
+                "it named block {height}, which cannot carry it (sent after block {before}, \
+                 expiring at {expiry})"
+            ));
+            None
         }
         None => None,
     };
@@ -227,7 +242,10 @@ pub async fn call(
     let height = match named {
         Some(height) => height,
         None => match scan_routed(client, trust, before + 1, expiry, command, deadline).await? {
-            Scan::Routed(height) => height,
+            Scan::Routed(height) => {
+                misreported.get_or_insert_with(|| "it named no block carrying it".into());
+                height
+            }
             Scan::NotRouted if view.success == Some(true) => anyhow::bail!(
                 "command transaction {hash} did not run, although the node reports it did: no \
                  finalized block up to its expiry (height {expiry}) routes it, checked by the \
@@ -261,10 +279,19 @@ pub async fn call(
     )
     .await?;
     let reply = open(&sealed.reply_key, &chain, contract, &result)?;
+    // A command that ran was a transaction that succeeded.
+    if view.success == Some(false) {
+        let said = "it reported the transaction failed".to_string();
+        misreported = Some(match misreported {
+            Some(also) => format!("{said}; {also}"),
+            None => said,
+        });
+    }
     Ok(Executed {
         hash,
         height,
         reply,
+        misreported,
     })
 }
 

@@ -49,8 +49,8 @@ impl Drop for NetworkSlot {
 }
 
 /// A node that lies: a JSON-RPC proxy to `upstream` (`http://host:port`) passing everything
-/// through except `veil_getTransaction`, whose answer it turns into a failure in no block.
-/// Returns its URL.
+/// through except `veil_getTransaction`, whose answer it turns into a failure in a block far
+/// beyond the chain (waiting for it would outlast any call). Returns its URL.
 pub(crate) fn lying_node(upstream: &str) -> String {
     let upstream = upstream.trim_start_matches("http://").to_string();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -110,7 +110,7 @@ fn relay(client: std::net::TcpStream, upstream: &str) -> std::io::Result<()> {
             if answer["result"]["status"] == "finalized" {
                 answer["result"]["success"] = false.into();
                 answer["result"]["error"] = "out of fuel (says the lying node)".into();
-                answer["result"]["height"] = serde_json::Value::Null;
+                answer["result"]["height"] = (1u64 << 40).into();
                 body = serde_json::to_vec(&answer).unwrap();
             }
         }

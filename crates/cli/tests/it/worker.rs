@@ -902,8 +902,9 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         paid["result"].is_null() && paid["fuel_used"].as_u64() > Some(0),
         "{paid}"
     );
-    // The attack: a node claiming that a command which ran failed (and naming no block), so
-    // that its user sends it again (a second payment). `veil call` looks for the command in
+    // The attack: a node claiming that a command which ran failed (in a block far beyond the
+    // chain, which the client would wait for), so that its user sends it again (a second
+    // payment). `veil call` looks for the command in
     // the blocks since before it sent it, by light-client proof, finds it routed, and waits
     // for its result.
     let liar = crate::common::lying_node(&rpc);
@@ -917,6 +918,15 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     let stderr = String::from_utf8_lossy(&lied_to.stderr);
     assert!(
         stderr.contains("amount must be positive") && !stderr.contains("lying node"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: the node misreported")
+            && stderr.contains("it reported the transaction failed")
+            && stderr.contains(&format!(
+                "it named block {}, which cannot carry it",
+                1u64 << 40
+            )),
         "{stderr}"
     );
     let overdrawn = call(
