@@ -164,6 +164,11 @@ pub fn staking_backer(worker: &AccountId) -> Digest {
     key(b"staking/backer", worker.as_ref())
 }
 
+/// The stake behind a gatekeeper of the latest election (backer and exposed nominators).
+pub fn staking_exposure(worker: &AccountId) -> Digest {
+    key(b"staking/exposure", worker.as_ref())
+}
+
 /// The candidates an account nominates.
 pub fn staking_nominations(who: &AccountId) -> Digest {
     key(b"staking/nominations", who.as_ref())

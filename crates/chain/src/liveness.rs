@@ -206,7 +206,7 @@ pub(crate) async fn on_block<S: StateRead>(
             } else {
                 1
             };
-            responsive.push((backer, weight));
+            responsive.push((backer, weight, gatekeeper.then(|| worker.clone())));
             continue;
         }
         record.unresponsive += 1;
@@ -215,7 +215,11 @@ pub(crate) async fn on_block<S: StateRead>(
         } else {
             params.unresponsive_miner_slash_ppm
         };
-        let slashed = staking::slash(o, &backer, ppm).await?;
+        let slashed = if gatekeeper {
+            staking::slash_gatekeeper(o, &worker, &backer, ppm).await?
+        } else {
+            staking::slash(o, &backer, ppm).await?
+        };
         add_to_pool(o, slashed).await?;
         record.slashed = record.slashed.saturating_add(slashed);
         if gatekeeper {
@@ -238,19 +242,29 @@ pub(crate) async fn on_block<S: StateRead>(
         )
         .await?;
     }
-    let total: u64 = responsive.iter().map(|(_, w)| *w as u64).sum();
+    let total: u64 = responsive.iter().map(|(_, w, _)| *w as u64).sum();
     let available = pool(o).await?;
-    for (backer, weight) in responsive {
+    for (backer, weight, gatekeeper) in responsive {
         let amount = share(available, weight, total);
         if amount == 0 {
             continue;
         }
-        let mut account = balances::account(o, &backer).await?;
-        account.free = account.free.saturating_add(amount);
-        balances::put_account(o, &backer, account);
-        let received = rewards(o, &backer).await?.saturating_add(amount);
-        o.put(keys::liveness_rewards(&backer), &received);
-        record.paid = record.paid.saturating_add(amount);
+        // A gatekeeper's share is split with the nominators exposed to it.
+        let payees = match gatekeeper {
+            Some(worker) => {
+                let commission = params.gatekeeper_commission_ppm;
+                staking::reward_shares(o, &worker, &backer, amount, commission).await?
+            }
+            None => vec![(backer, amount)],
+        };
+        for (payee, amount) in payees {
+            let mut account = balances::account(o, &payee).await?;
+            account.free = account.free.saturating_add(amount);
+            balances::put_account(o, &payee, account);
+            let received = rewards(o, &payee).await?.saturating_add(amount);
+            o.put(keys::liveness_rewards(&payee), &received);
+            record.paid = record.paid.saturating_add(amount);
+        }
     }
     o.put(keys::liveness_pool(), &(available - record.paid));
     o.put(keys::liveness_era(ended), &record);

@@ -123,7 +123,7 @@ pub struct Launch {
 }
 
 /// Elected gatekeepers that did not confirm before the deadline lose part of their backer's
-/// bond.
+/// bond and of the stake nominators exposed to them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Slashed {
     /// The round that expired.
@@ -132,7 +132,7 @@ pub struct Slashed {
     pub worker: AccountId,
     /// The account whose bond backed it.
     pub backer: AccountId,
-    /// Amount burnt.
+    /// Amount taken from the backer and the exposed nominators (into the reward pool).
     pub amount: u128,
 }
 

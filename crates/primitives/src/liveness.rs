@@ -39,7 +39,8 @@ pub enum LivenessEvent {
         activity: u64,
         /// The most active worker's activity.
         max: u64,
-        /// Taken from its backer's bond into the reward pool.
+        /// Taken from its backer's bond (and, for a gatekeeper, from the stake nominators
+        /// exposed to it) into the reward pool.
         slashed: Balance,
     },
 }
@@ -53,7 +54,8 @@ pub struct EraRecord {
     pub unresponsive: u32,
     /// The most active worker's activity.
     pub max: u64,
-    /// Slashed from the unresponsive workers' backers into the pool.
+    /// Slashed from the unresponsive workers' backers (and gatekeepers' nominators) into the
+    /// pool.
     pub slashed: Balance,
     /// Paid from the pool to the responsive workers' backers.
     pub paid: Balance,

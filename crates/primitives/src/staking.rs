@@ -85,6 +85,10 @@ pub struct StakingParams {
     pub era_issuance: Balance,
     /// A responsive gatekeeper's share of the reward pool against a miner's (1).
     pub gatekeeper_reward_weight: u32,
+    /// Part of a gatekeeper's reward its backer takes before the rest is split by stake
+    /// between the backer and the nominators exposed to it, in millionths: the operator runs
+    /// the enclave.
+    pub gatekeeper_commission_ppm: u32,
 }
 
 impl Default for StakingParams {
@@ -103,6 +107,7 @@ impl Default for StakingParams {
             unresponsive_miner_slash_ppm: 10_000,
             era_issuance: 0,
             gatekeeper_reward_weight: 2,
+            gatekeeper_commission_ppm: 100_000,
         }
     }
 }
@@ -146,6 +151,9 @@ impl StakingParams {
         }
         if self.gatekeeper_reward_weight == 0 || self.gatekeeper_reward_weight > 1_000 {
             return Err("gatekeeper_reward_weight must be between 1 and 1000");
+        }
+        if self.gatekeeper_commission_ppm > 1_000_000 {
+            return Err("gatekeeper_commission_ppm is at most 1000000 (all of the reward)");
         }
         Ok(())
     }
@@ -246,12 +254,13 @@ impl Write for StakingParams {
         self.unresponsive_miner_slash_ppm.write(buf);
         self.era_issuance.write(buf);
         self.gatekeeper_reward_weight.write(buf);
+        self.gatekeeper_commission_ppm.write(buf);
     }
 }
 
 impl EncodeSize for StakingParams {
     fn encode_size(&self) -> usize {
-        4 + 16 + 16 + 8 + 8 + 8 + 4 + 4 + 4 + 4 + 4 + 16 + 4
+        4 + 16 + 16 + 8 + 8 + 8 + 4 + 4 + 4 + 4 + 4 + 16 + 4 + 4
     }
 }
 
@@ -272,6 +281,7 @@ impl Read for StakingParams {
             unresponsive_miner_slash_ppm: u32::read(buf)?,
             era_issuance: u128::read(buf)?,
             gatekeeper_reward_weight: u32::read(buf)?,
+            gatekeeper_commission_ppm: u32::read(buf)?,
         })
     }
 }

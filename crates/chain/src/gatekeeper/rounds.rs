@@ -117,7 +117,12 @@ pub(crate) async fn start_round<S: StateRead>(
     p: &StakingParams,
     seated: &[Seated],
 ) -> Result<(), StateError> {
-    let round = election(o).await?.map_or(1, |e| e.round + 1);
+    let previous = election(o).await?;
+    let round = previous.as_ref().map_or(1, |e| e.round + 1);
+    let previous: Vec<AccountId> = previous
+        .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
+        .unwrap_or_default();
+    staking::set_exposures(o, &previous, seated);
     let result = Election {
         round,
         height,
@@ -269,8 +274,9 @@ pub(crate) async fn expire_round<S: StateRead>(
         if confirmed.contains(worker) {
             continue;
         }
-        // Chilling or unbonding after the election does not escape the slash.
-        let amount = staking::slash(o, backer, p.slash_ppm).await?;
+        // Chilling, unbonding or nominating others after the election does not escape the
+        // slash: it falls on the stake exposed at the election.
+        let amount = staking::slash_gatekeeper(o, worker, backer, p.slash_ppm).await?;
         liveness::add_to_pool(o, amount).await?;
         if o.read::<AccountId>(&keys::staking_backer(worker))
             .await?

@@ -7,7 +7,8 @@
 //! and nominators' bonds; when to elect, and what an election starts, is the gatekeeper
 //! module's business ([crate::gatekeeper]), sequenced by [crate::execute]. Unbonded funds
 //! become free only after `unbond_delay_blocks`, so stake that misbehaved can still be slashed
-//! (`slash`).
+//! (`slash`). Each election records the stake behind every seated gatekeeper ([Exposure]):
+//! its nominators share its slashes ([slash_gatekeeper]) and its rewards ([reward_shares]).
 
 pub mod phragmen;
 
@@ -277,19 +278,22 @@ pub(crate) async fn slash<S: StateRead>(
     who: &AccountId,
     ppm: u32,
 ) -> Result<Balance, StateError> {
-    let cut =
-        |v: Balance| v / 1_000_000 * ppm as Balance + v % 1_000_000 * ppm as Balance / 1_000_000;
     let mut l = ledger(o, who).await?;
-    let mut total = cut(l.bonded);
+    let mut total = cut(l.bonded, ppm);
     l.bonded -= total;
     for (amount, _) in &mut l.unlocking {
-        let c = cut(*amount);
+        let c = cut(*amount, ppm);
         *amount -= c;
         total = total.saturating_add(c);
     }
     put_ledger(o, who, &l);
     Ok(total)
 }
+
+/// Most nominators exposed to one gatekeeper: the largest stakes behind it share its slashes
+/// and rewards; smaller ones beyond this share neither (it bounds the work of a slash or a
+/// payout, done inside one block).
+pub const MAX_EXPOSED: usize = 256;
 
 /// A candidate [elect] seated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -300,6 +304,144 @@ pub struct Seated {
     pub ecdh_key: [u8; 32],
     /// The account whose bond backs it (slashed if the gatekeeper fails its duty).
     pub backer: AccountId,
+    /// Who stands behind it, at the election.
+    pub exposure: Exposure,
+}
+
+/// The stake behind a seated gatekeeper at its election: its backer's bond and, for each
+/// nominator of it (the [MAX_EXPOSED] largest), that nominator's bond split evenly over the
+/// seated gatekeepers it nominated. They share the gatekeeper's slashes and rewards until the
+/// next election, whatever they bond, unbond or nominate meanwhile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// The backer's bond.
+    pub own: Balance,
+    /// Nominators and their stake, largest first.
+    pub others: Vec<(AccountId, Balance)>,
+}
+
+impl Write for Exposure {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.own.write(buf);
+        self.others.write(buf);
+    }
+}
+
+impl EncodeSize for Exposure {
+    fn encode_size(&self) -> usize {
+        16 + self.others.encode_size()
+    }
+}
+
+impl Read for Exposure {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            own: u128::read(buf)?,
+            others: Vec::<(AccountId, Balance)>::read_cfg(
+                buf,
+                &(RangeCfg::new(0..=MAX_EXPOSED), ((), ())),
+            )?,
+        })
+    }
+}
+
+/// The stake behind `worker` at the latest election (empty if it was not seated).
+pub async fn exposure<S: StateRead>(
+    o: &Overlay<'_, S>,
+    worker: &AccountId,
+) -> Result<Exposure, StateError> {
+    Ok(o.read(&keys::staking_exposure(worker))
+        .await?
+        .unwrap_or_default())
+}
+
+/// Replaces the exposures of the gatekeepers of the last election (`previous`) with those of
+/// the ones just `seated`.
+pub(crate) fn set_exposures<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    previous: &[AccountId],
+    seated: &[Seated],
+) {
+    for w in previous {
+        o.remove(keys::staking_exposure(w));
+    }
+    for s in seated {
+        o.put(keys::staking_exposure(&s.worker), &s.exposure);
+    }
+}
+
+/// Slashes the stake behind gatekeeper `worker`: `ppm` millionths of its `backer`'s whole bond
+/// ([slash]) and of each exposed nominator's stake in it (from its bond, then from its
+/// unbonding chunks, newest first). Returns the total taken.
+pub(crate) async fn slash_gatekeeper<S: StateRead>(
+    o: &mut Overlay<'_, S>,
+    worker: &AccountId,
+    backer: &AccountId,
+    ppm: u32,
+) -> Result<Balance, StateError> {
+    let mut total = slash(o, backer, ppm).await?;
+    for (nominator, stake) in exposure(o, worker).await?.others {
+        let mut due = cut(stake, ppm);
+        let mut l = ledger(o, &nominator).await?;
+        let from_bond = due.min(l.bonded);
+        l.bonded -= from_bond;
+        due -= from_bond;
+        let mut taken = from_bond;
+        for (amount, _) in l.unlocking.iter_mut().rev() {
+            let c = due.min(*amount);
+            *amount -= c;
+            due -= c;
+            taken += c;
+        }
+        l.unlocking.retain(|(amount, _)| *amount > 0);
+        put_ledger(o, &nominator, &l);
+        total = total.saturating_add(taken);
+    }
+    Ok(total)
+}
+
+/// How gatekeeper `worker`'s `reward` is paid: its backer takes `commission_ppm` of it, and the
+/// rest is split by stake between the backer and the exposed nominators (rounded down; what
+/// rounding leaves is not paid). Zero shares are left out.
+pub async fn reward_shares<S: StateRead>(
+    o: &Overlay<'_, S>,
+    worker: &AccountId,
+    backer: &AccountId,
+    reward: Balance,
+    commission_ppm: u32,
+) -> Result<Vec<(AccountId, Balance)>, StateError> {
+    let e = exposure(o, worker).await?;
+    let commission = cut(reward, commission_ppm);
+    let rest = reward - commission;
+    // Stakes scaled down together until their sum fits 64 bits, so `rest * stake` cannot
+    // overflow and the shares add up to at most `rest`.
+    let sum = e
+        .others
+        .iter()
+        .fold(e.own, |t, (_, stake)| t.saturating_add(*stake));
+    let shift = (Balance::BITS - sum.leading_zeros()).saturating_sub(63);
+    let own = e.own >> shift;
+    let others: Vec<(&AccountId, Balance)> = e
+        .others
+        .iter()
+        .map(|(n, stake)| (n, stake >> shift))
+        .collect();
+    let total = others.iter().fold(own, |t, (_, stake)| t + stake);
+    let part = |stake: Balance| match total {
+        0 => 0,
+        _ => rest / total * stake + rest % total * stake / total,
+    };
+    let own = if total == 0 { rest } else { part(own) };
+    let mut out = vec![(backer.clone(), commission + own)];
+    out.extend(others.iter().map(|(n, stake)| ((*n).clone(), part(*stake))));
+    out.retain(|(_, amount)| *amount > 0);
+    Ok(out)
+}
+
+/// `ppm` millionths of `v`, rounded down, without overflow.
+fn cut(v: Balance, ppm: u32) -> Balance {
+    v / 1_000_000 * ppm as Balance + v % 1_000_000 * ppm as Balance / 1_000_000
 }
 
 /// Elects up to `n_gatekeepers` of the candidates still registered and backed by at least the
@@ -333,10 +475,15 @@ pub async fn elect<S: StateRead>(
             worker,
             ecdh_key: entry.ecdh_key,
             backer,
+            exposure: Exposure {
+                own: bonded,
+                others: Vec::new(),
+            },
         });
     }
     let mut nominators = NOMINATORS.members(o).await?;
     nominators.sort();
+    let mut voters = Vec::new();
     for n in nominators {
         let bonded = ledger(o, &n).await?.bonded;
         if bonded < p.nominator_min_bond {
@@ -349,14 +496,40 @@ pub async fn elect<S: StateRead>(
             )
             .await?
             .unwrap_or_default();
+        let targets: Vec<usize> = targets
+            .iter()
+            .filter_map(|t| candidates.binary_search_by(|c| c.worker.cmp(t)).ok())
+            .collect();
+        voters.push((n, bonded, targets.clone()));
         votes.push(phragmen::Vote {
             stake: bonded,
-            targets: targets
-                .iter()
-                .filter_map(|t| candidates.binary_search_by(|c| c.worker.cmp(t)).ok())
-                .collect(),
+            targets,
         });
     }
     let winners = phragmen::elect(candidates.len(), &votes, p.n_gatekeepers as usize);
-    Ok(winners.iter().map(|&i| candidates[i].clone()).collect())
+    // Each nominator's bond, split evenly over the winners it nominated, is exposed to them.
+    for (n, bonded, targets) in voters {
+        let seated: Vec<usize> = targets
+            .into_iter()
+            .filter(|t| winners.contains(t))
+            .collect();
+        if seated.is_empty() {
+            continue;
+        }
+        let stake = bonded / seated.len() as Balance;
+        for t in seated {
+            candidates[t].exposure.others.push((n.clone(), stake));
+        }
+    }
+    Ok(winners
+        .iter()
+        .map(|&i| {
+            let mut s = candidates[i].clone();
+            s.exposure
+                .others
+                .sort_by(|(a, x), (b, y)| y.cmp(x).then_with(|| a.cmp(b)));
+            s.exposure.others.truncate(MAX_EXPOSED);
+            s
+        })
+        .collect())
 }

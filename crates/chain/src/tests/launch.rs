@@ -3,7 +3,7 @@
 
 use veil_primitives::{
     DIVERGENCE_TOPIC, Divergence, Election, GATEKEEPER_STATE_TOPIC, GatekeeperMessage,
-    LAUNCH_TOPIC, Launch, Phase, SLASH_TOPIC, Slashed, StakingParams,
+    LAUNCH_TOPIC, Launch, Phase, SLASH_TOPIC, Slashed, StakingCall, StakingParams,
 };
 
 use super::{
@@ -27,6 +27,14 @@ pub(super) fn topic<T: commonware_codec::DecodeExt<()>>(messages: &[Message], t:
 /// Three registered candidates (workers 1-3, operators 104-106) and a registered worker
 /// that is no candidate (worker 4); runs to the first election under `p`.
 pub(super) fn elected(p: StakingParams) -> (Net, Vec<Worker>, Election) {
+    elected_after(p, |_, _| {})
+}
+
+/// [elected], with `setup` run just before the election.
+fn elected_after(
+    p: StakingParams,
+    setup: impl FnOnce(&mut Net, &[Worker]),
+) -> (Net, Vec<Worker>, Election) {
     let mut net = net_with(StakingParams {
         election_period_blocks: 1_000,
         ..p.clone()
@@ -41,6 +49,7 @@ pub(super) fn elected(p: StakingParams) -> (Net, Vec<Worker>, Election) {
         ..net.spec(&workers[3])
     };
     net.run(&op, build(spec)).0.unwrap();
+    setup(&mut net, &workers);
     set_params(&mut net, p);
     let (election, _) = next_election(&mut net);
     assert_eq!(election.gatekeepers.len(), 3);
@@ -141,36 +150,54 @@ fn a_silent_gatekeeper_is_slashed_and_the_network_launches_without_it() {
         distribution_deadline_blocks: 6,
         ..params()
     };
-    let (mut net, workers, round) = elected(p);
+    // A nominator stands behind the gatekeeper that will stay silent.
+    let nominator = PrivateKey::from_seed(107);
+    let (mut net, workers, round) = elected_after(p, |net, workers| {
+        let target = workers[2].key.public_key();
+        for call in [
+            StakingCall::Bond { amount: 10_000 },
+            StakingCall::Nominate {
+                targets: vec![target],
+            },
+        ] {
+            net.run(&nominator, Call::Staking(call)).0.unwrap();
+        }
+    });
     let silent = &workers[2];
     let backer = PrivateKey::from_seed(106);
     confirm(&mut net, &workers[0], round.round, &ROOT_KEY);
     confirm(&mut net, &workers[1], round.round, &ROOT_KEY);
-    // Chilling before the deadline does not escape the slash.
-    net.run(&backer, Call::Staking(veil_primitives::StakingCall::Chill))
-        .0
-        .unwrap();
+    // Chilling before the deadline does not escape the slash, for the backer nor for the
+    // nominator.
+    for who in [&backer, &nominator] {
+        net.run(who, Call::Staking(StakingCall::Chill)).0.unwrap();
+    }
     let mut out = None;
     while net.height + 1 < round.deadline {
         assert!(topic::<Slashed>(&net.block(Vec::new()).messages, SLASH_TOPIC).is_empty());
     }
     out.get_or_insert(net.block(Vec::new()));
     let messages = out.unwrap().messages;
-    // The silent gatekeeper's backer loses 10% of its bond, and its candidacy.
+    // The silent gatekeeper's backer loses 10% of its bond, and its candidacy; the nominator
+    // 10% of its stake in it.
     assert_eq!(
         topic::<Slashed>(&messages, SLASH_TOPIC),
         vec![Slashed {
             round: round.round,
             worker: silent.key.public_key(),
             backer: backer.public_key(),
-            amount: 2_000
+            amount: 2_000 + 1_000
         }]
     );
-    let ledger = read(&net, async |o| {
-        crate::staking::ledger(o, &backer.public_key()).await
-    })
-    .unwrap();
-    assert_eq!(ledger.bonded, 18_000);
+    let bonded = |net: &Net, who: &PrivateKey| {
+        read(net, async |o| {
+            crate::staking::ledger(o, &who.public_key()).await
+        })
+        .unwrap()
+        .bonded
+    };
+    assert_eq!(bonded(&net, &backer), 18_000);
+    assert_eq!(bonded(&net, &nominator), 9_000);
     assert!(
         !read(&net, async |o| {
             crate::staking::CANDIDATES

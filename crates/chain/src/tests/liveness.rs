@@ -261,3 +261,126 @@ fn the_unresponsive_are_slashed_into_the_pool_which_pays_the_responsive_and_only
     let after = read(&net, async |o| liveness::pool(o).await).unwrap();
     assert_eq!(after, pool + 5_000);
 }
+
+/// The attack: nominating a gatekeeper risked nothing, so stake could back a gatekeeper that
+/// would go silent at no cost (and earned nothing, so honest stake had no reason to nominate).
+/// Now the nominators exposed at the election lose the same share of their stake in it as its
+/// backer, however they rearrange their bonds afterwards, and share its rewards.
+#[test]
+fn nominators_share_their_gatekeepers_slashes_and_rewards() {
+    let p = StakingParams {
+        election_period_blocks: 20,
+        n_gatekeepers: 2,
+        ..params()
+    };
+    // No election until everyone stands: the first one comes at the era after the setup.
+    let mut net = net_with(StakingParams {
+        election_period_blocks: 1_000,
+        ..p.clone()
+    });
+    let mut registry = read(&net, async |o| crate::registry::params(o).await).unwrap();
+    registry.registration_blocks = 10_000;
+    let gov = net.gov.clone();
+    let call = Call::Governance(veil_primitives::GovernanceCall::SetRegistryParams(registry));
+    net.run(&gov, call).0.unwrap();
+    let ops: Vec<PrivateKey> = (104..107).map(PrivateKey::from_seed).collect();
+    let workers: Vec<Worker> = (1..=3).map(worker).collect();
+    candidate(&mut net, &ops[0], &workers[0], 20_000);
+    candidate(&mut net, &ops[1], &workers[1], 20_000);
+    let op = ops[2].clone();
+    let spec = Spec {
+        operator: op.public_key(),
+        endpoint: "http://w3",
+        ..net.spec(&workers[2])
+    };
+    net.run(&op, build(spec)).0.unwrap();
+    // Nominators: `loyal` backs the responsive gatekeeper, `deserter` the silent one, `split`
+    // both (half its bond each).
+    let [loyal, deserter, split] = [110, 111, 112].map(PrivateKey::from_seed);
+    let (good, silent) = (workers[0].key.public_key(), workers[1].key.public_key());
+    for (n, targets) in [
+        (&loyal, vec![good.clone()]),
+        (&deserter, vec![silent.clone()]),
+        (&split, vec![good.clone(), silent.clone()]),
+    ] {
+        let fund = Call::Transfer {
+            to: n.public_key(),
+            amount: 100_000,
+        };
+        net.run(&gov, fund).0.unwrap();
+        staking(&mut net, n, StakingCall::Bond { amount: 10_000 }).unwrap();
+        staking(&mut net, n, StakingCall::Nominate { targets }).unwrap();
+    }
+    set_params(&mut net, p);
+    next_era_of(&mut net, 20);
+    let exposure = |net: &Net, w: &AccountId| {
+        read(net, async |o| chain_staking::exposure(o, w).await).unwrap()
+    };
+    assert_eq!(
+        exposure(&net, &silent),
+        chain_staking::Exposure {
+            own: 20_000,
+            others: vec![(deserter.public_key(), 10_000), (split.public_key(), 5_000)],
+        }
+    );
+    // The deserter chills and unbonds everything right after the election: no escape.
+    staking(&mut net, &deserter, StakingCall::Chill).unwrap();
+    staking(&mut net, &deserter, StakingCall::Unbond { amount: 10_000 }).unwrap();
+    let era = net.height / 20;
+
+    let mut sequences = [0u64; 3];
+    for slot in 0..4 {
+        for i in [0, 2] {
+            heartbeat(&mut net, &workers[i], sequences[i]);
+            sequences[i] += 1;
+        }
+        while slot < 3 && !net.height.is_multiple_of(5) {
+            net.block(vec![]);
+        }
+    }
+    let issuance = |net: &Net| read(net, async |o| balances::total_issuance(o).await).unwrap();
+    let before = issuance(&net);
+    let pool_before = read(&net, async |o| liveness::pool(o).await).unwrap();
+    let events = next_era_of(&mut net, 20);
+
+    // 5% of the backer's 20,000, of the deserter's 10,000 (taken from its unbonding chunk) and
+    // of the 5,000 `split` had on the silent gatekeeper.
+    assert_eq!(
+        events,
+        [LivenessEvent::Unresponsive {
+            worker: silent.clone(),
+            era,
+            activity: 0,
+            max: 4,
+            slashed: 1_000 + 500 + 250,
+        }]
+    );
+    let ledger = |net: &Net, who: &PrivateKey| {
+        read(net, async |o| {
+            chain_staking::ledger(o, &who.public_key()).await
+        })
+        .unwrap()
+    };
+    let left = ledger(&net, &deserter);
+    assert_eq!(left.bonded, 0);
+    assert_eq!(left.unlocking.iter().map(|(a, _)| a).sum::<u128>(), 9_500);
+    assert_eq!(bonded(&net, &split), 9_750);
+    assert_eq!(bonded(&net, &loyal), 10_000);
+
+    // The responsive gatekeeper's two thirds of the pool: 10% commission to its backer, the
+    // rest by stake (backer 20,000, loyal 10,000, split 5,000).
+    let reward = |net: &Net, who: &PrivateKey| {
+        read(net, async |o| liveness::rewards(o, &who.public_key()).await).unwrap()
+    };
+    let pool = pool_before + 1_750;
+    let gk = pool * 2 / 3;
+    let commission = gk / 10;
+    let rest = gk - commission;
+    assert_eq!(reward(&net, &ops[0]), commission + rest * 20_000 / 35_000);
+    assert_eq!(reward(&net, &loyal), rest * 10_000 / 35_000);
+    assert_eq!(reward(&net, &split), rest * 5_000 / 35_000);
+    assert_eq!(reward(&net, &deserter), 0);
+    assert_eq!(reward(&net, &ops[2]), pool / 3);
+    // Moved, not minted or burnt.
+    assert_eq!(issuance(&net), before);
+}
