@@ -15,8 +15,8 @@ use jsonrpsee::{
 use veil_pruntime_api::{
     IdentityView, InitRequest, KeyAnswerView, KeyReceivedView, KeyRequestView, PrivateApiClient,
     PublicApiClient as _, RecoverRequest, RecoveredView, RegistrationView, SideEffectsView,
-    SyncRequest, SyncResponse, SyncStateView, limits::MAX_PRIVATE_REQUEST_BYTES,
-    ra::RaServiceApiClient as _,
+    StageRecoveryRequest, StagedView, SyncRequest, SyncResponse, SyncStateView,
+    limits::MAX_PRIVATE_REQUEST_BYTES, ra::RaServiceApiClient as _,
 };
 use veil_rpc_api::{
     AccountView, CheckpointView, ContractView, ElectionView, GatekeeperStreamView, GenesisView,
@@ -152,6 +152,11 @@ pub trait WorkerClient: Send + Sync {
         &self,
         request: RecoverRequest,
     ) -> impl Future<Output = Result<RecoveredView, PortError>> + Send;
+    /// Stages a part of a recovering contract's log too large for one [Self::recover].
+    fn stage_recovery(
+        &self,
+        request: StageRecoveryRequest,
+    ) -> impl Future<Output = Result<StagedView, PortError>> + Send;
 }
 
 /// The other parties a host reaches for its worker.
@@ -297,6 +302,9 @@ impl WorkerClient for HttpClient {
     }
     async fn recover(&self, request: RecoverRequest) -> Result<RecoveredView, PortError> {
         Ok(self.recover_contract(request).await?)
+    }
+    async fn stage_recovery(&self, request: StageRecoveryRequest) -> Result<StagedView, PortError> {
+        Ok(self.stage_recovery_entries(request).await?)
     }
 }
 

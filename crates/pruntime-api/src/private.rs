@@ -213,9 +213,34 @@ pub struct RecoverRequest {
     /// or a later one (`null` when the chain has none).
     pub checkpoint: Option<RecoverCheckpoint>,
     /// The contract's log entries after the checkpoint up to the assignment, in order: each an
-    /// encoded `LogEntry` (hex), as `veil_getContractLog` serves them. None when the checkpoint
-    /// was made after the assignment.
+    /// encoded `LogEntry` (hex), as `veil_getContractLog` serves them, after those staged with
+    /// `StageRecoveryEntries`. None when the checkpoint was made after the assignment.
     pub entries: Vec<String>,
+    /// How many entries were staged for this recovery with `StageRecoveryEntries`; they come
+    /// before `entries`. 0 ignores any staged by an earlier attempt.
+    #[serde(default)]
+    pub staged: u64,
+}
+
+/// `StageRecoveryEntries` request: a part of a contract's log too large for one
+/// `RecoverContract` call.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StageRecoveryRequest {
+    /// The contract id (hex).
+    pub contract: String,
+    /// Entries already staged, after which these go (0 starts over).
+    pub offset: u64,
+    /// Encoded `LogEntry`s (hex), in log order.
+    pub entries: Vec<String>,
+}
+
+/// `StageRecoveryEntries` result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StagedView {
+    /// The contract id (hex).
+    pub contract: String,
+    /// Entries staged in all.
+    pub staged: u64,
 }
 
 /// A checkpoint as the chain keeps it (`veil_getCheckpoint`).
@@ -316,4 +341,9 @@ pub trait PrivateApi {
     /// the assignment names. Refused, changing nothing, unless all of it checks out.
     #[method(name = "RecoverContract")]
     async fn recover_contract(&self, request: RecoverRequest) -> RpcResult<RecoveredView>;
+
+    /// Stages log entries for a recovery whose log is too large for one `RecoverContract`
+    /// call; they run only once that call completes the recovery and everything checks.
+    #[method(name = "StageRecoveryEntries")]
+    async fn stage_recovery_entries(&self, request: StageRecoveryRequest) -> RpcResult<StagedView>;
 }

@@ -192,7 +192,7 @@ fn main() -> anyhow::Result<()> {
         code: vec![wasm.clone()],
     })?;
     // Its host's recovery of a new contract: nothing to recover; the waiting init runs.
-    runtime.recover(&id, None, &[])?;
+    runtime.recover(&id, None, 0, &[])?;
     let snapshot = runtime.snapshot();
     let running = snapshot
         .miner

@@ -162,7 +162,7 @@ fn main() -> anyhow::Result<()> {
         ),
     ]);
     sync(&a, &blocks, 1, &wasm)?;
-    a.recover(&id, None, &[])?;
+    a.recover(&id, None, 0, &[])?;
     let info = ContractInfo {
         developer: developer.public_key(),
         code: hash(&wasm),
@@ -310,12 +310,13 @@ fn main() -> anyhow::Result<()> {
     sync(&fast, &blocks, blocks.headers.len() as u64 - 1, &wasm)?;
 
     let start = Instant::now();
-    full.recover(&id, None, &entries)?;
+    full.recover(&id, None, 0, &entries)?;
     let full_time = start.elapsed().as_secs_f64();
     let start = Instant::now();
     fast.recover(
         &id,
         Some((&made.info, sealed.as_slice())),
+        0,
         &entries[before_checkpoint..],
     )?;
     let fast_time = start.elapsed().as_secs_f64();

@@ -31,7 +31,7 @@ use veil_pruntime_api::{
     BootstrapRequest, BootstrapView, CheckpointView, EgressView, IdentityView, InitRequest,
     KeyAnswerView, KeyReceivedView, KeyRequestView, PrivateApiServer, PublicApiServer,
     QueryRequestView, QuoteView, RecoverRequest, RecoveredView, RegistrationView, SideEffectsView,
-    SignedAnswer, SyncRequest, SyncResponse, SyncStateView,
+    SignedAnswer, StageRecoveryRequest, StagedView, SyncRequest, SyncResponse, SyncStateView,
     codes::{
         BUSY, GENESIS_REJECTED, INTERNAL, INVALID_PARAMS, KEY_EXCHANGE, QUERY_REFUSED,
         RECOVERY_REFUSED, RETIRED, STALE_EPOCH, SYNC_REJECTED, UNKNOWN_BLOCK,
@@ -55,6 +55,19 @@ use crate::{
 
 fn invalid(msg: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(INVALID_PARAMS, format!("invalid params: {msg}"), None::<()>)
+}
+
+/// Decodes the hex `LogEntry`s of a recovery request.
+fn log_entries(entries: &[String]) -> Result<Vec<LogEntry>, ErrorObjectOwned> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let bytes = from_hex(e).map_err(|e| invalid(format!("entry {i}: {e}")))?;
+            LogEntry::decode_cfg(bytes, &(MAX_TX_BYTES_CAP as usize))
+                .map_err(|e| invalid(format!("entry {i}: {e}")))
+        })
+        .collect()
 }
 
 fn runtime_error(e: RuntimeError) -> ErrorObjectOwned {
@@ -387,6 +400,20 @@ impl PrivateApiServer for Api {
         })
     }
 
+    async fn stage_recovery_entries(&self, request: StageRecoveryRequest) -> RpcResult<StagedView> {
+        let id: Digest =
+            decode_hex(&request.contract).map_err(|e| invalid(format!("contract: {e}")))?;
+        let entries = log_entries(&request.entries)?;
+        let offset = request.offset;
+        let staged = self
+            .change(move |r| r.stage_recovery(&id, offset, &entries))
+            .await?;
+        Ok(StagedView {
+            contract: request.contract,
+            staged,
+        })
+    }
+
     async fn recover_contract(&self, request: RecoverRequest) -> RpcResult<RecoveredView> {
         let id: Digest =
             decode_hex(&request.contract).map_err(|e| invalid(format!("contract: {e}")))?;
@@ -403,20 +430,12 @@ impl PrivateApiServer for Api {
                 Ok::<_, ErrorObjectOwned>((record, sealed))
             })
             .transpose()?;
-        let entries = request
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let bytes = from_hex(e).map_err(|e| invalid(format!("entry {i}: {e}")))?;
-                LogEntry::decode_cfg(bytes, &(MAX_TX_BYTES_CAP as usize))
-                    .map_err(|e| invalid(format!("entry {i}: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let entries = log_entries(&request.entries)?;
+        let staged = request.staged;
         let (log_count, height) = self
             .change(move |r| {
                 let checkpoint = checkpoint.as_ref().map(|(c, b)| (c, b.as_slice()));
-                r.recover(&id, checkpoint, &entries)
+                r.recover(&id, checkpoint, staged, &entries)
             })
             .await?;
         Ok(RecoveredView {

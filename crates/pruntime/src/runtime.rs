@@ -482,13 +482,14 @@ impl Runtime {
     }
 
     /// Recovers contract `id`, assigned here, from a checkpoint (the one the chain named or a
-    /// later one) and the log entries after it (see [recovery]); commits only if all of it
-    /// checks.
+    /// later one) and the log entries after it: the `staged` ones ([Self::stage_recovery])
+    /// then `entries` (see [recovery]); commits only if all of it checks.
     /// Returns the recovered log position and the height of the last command it ran.
     pub fn recover(
         &self,
         id: &Digest,
         checkpoint: Option<(&CheckpointInfo, &[u8])>,
+        staged: u64,
         entries: &[LogEntry],
     ) -> Result<(u64, Height), RuntimeError> {
         let mut w = self.write();
@@ -505,7 +506,7 @@ impl Runtime {
             &offered,
             (*snap.miner).clone(),
         );
-        let recovered = executor.recover(id, checkpoint, entries, state.synced_height())?;
+        let recovered = executor.recover(id, checkpoint, staged, entries, state.synced_height())?;
         let mut next = state.clone();
         executor.emit_results(&self.emitter(&chain), &mut next.outbox);
         let (mut contracts, mut commit, changed) = executor.finish();
@@ -517,6 +518,35 @@ impl Runtime {
             ..(*snap).clone()
         });
         Ok(recovered)
+    }
+
+    /// Stages log `entries` for the recovery of contract `id` at `offset` among those staged
+    /// (0 starts over), for a log too large for one [Self::recover] call; returns how many are
+    /// staged. Nothing runs until the recovery completes and checks.
+    pub fn stage_recovery(
+        &self,
+        id: &Digest,
+        offset: u64,
+        entries: &[LogEntry],
+    ) -> Result<u64, RuntimeError> {
+        let mut w = self.write();
+        let snap = self.snapshot();
+        Self::ensure_worker(&snap)?;
+        let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
+        let chain = state.chain();
+        let offered = BTreeMap::new();
+        let mut executor = Executor::new(
+            &chain,
+            &self.identity,
+            &self.vm,
+            &w.store,
+            &offered,
+            (*snap.miner).clone(),
+        );
+        let staged = executor.stage(id, offset, entries)?;
+        let (mut contracts, commit, changed) = executor.finish();
+        commit_contracts(&mut w.store, commit, &mut contracts, changed)?;
+        Ok(staged)
     }
 
     /// Starts a key request to one of the holders the latest verified election names (a

@@ -19,6 +19,7 @@ use veil_primitives::{
 };
 use veil_pruntime_api::{
     ContractStatusView, RecoverCheckpoint, RecoverRequest, RecoveringView, SideEffectsView,
+    StageRecoveryRequest,
 };
 use veil_rpc_api::limits::MAX_LOG_ENTRIES;
 
@@ -27,6 +28,26 @@ use crate::ports::{ChainClient, WorkerClient};
 
 /// Most checkpoint chunks posted per round (the rest follow in the next rounds).
 const CHUNKS_PER_ROUND: usize = 16;
+/// Most hex bytes of log entries in one call of a recovery, well within pRuntime's request
+/// limit (a checkpoint rides with the last part).
+pub(super) const RECOVERY_PART_BYTES: usize = 64 * 1024 * 1024;
+
+/// `entries` in consecutive parts of at most `max` hex bytes each (an entry larger than
+/// that alone); at least one part, maybe empty.
+fn split_hex(entries: Vec<String>, max: usize) -> Vec<Vec<String>> {
+    let mut parts = vec![Vec::new()];
+    let mut size = 0;
+    for e in entries {
+        let last = parts.last_mut().expect("never empty");
+        if !last.is_empty() && size + e.len() > max {
+            parts.push(Vec::new());
+            size = 0;
+        }
+        size += e.len();
+        parts.last_mut().expect("never empty").push(e);
+    }
+    parts
+}
 
 /// A checkpoint being posted.
 pub(super) struct Upload {
@@ -132,11 +153,36 @@ impl Duties {
             }
         }
         entries.truncate(needed);
+        // A log too large for one call goes in parts, staged from the start each attempt.
+        let mut parts = split_hex(entries, self.recovery_part_bytes);
+        let last = parts.pop().unwrap_or_default();
+        let mut staged = 0;
+        for part in parts {
+            let n = part.len() as u64;
+            let view = pruntime
+                .stage_recovery(StageRecoveryRequest {
+                    contract: contract.to_string(),
+                    offset: staged,
+                    entries: part,
+                })
+                .await?;
+            staged += n;
+            anyhow::ensure!(
+                view.staged == staged,
+                "pRuntime counts {} staged log entries, not {staged}",
+                view.staged
+            );
+            info!(
+                contract,
+                staged, needed, "staged log entries for the recovery"
+            );
+        }
         let done = pruntime
             .recover(RecoverRequest {
                 contract: contract.to_string(),
                 checkpoint,
-                entries,
+                entries: last,
+                staged,
             })
             .await?;
         info!(
@@ -239,5 +285,25 @@ impl Duties {
         // Kept until the chain shows it (or it expires), so it is not made again meanwhile.
         self.uploads.insert(status.contract.clone(), upload);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_hex;
+
+    #[test]
+    fn a_log_splits_into_parts_within_the_limit_and_in_order() {
+        let entries: Vec<String> = [4, 4, 2, 9, 1, 1].map(|n| "a".repeat(n)).to_vec();
+        let parts = split_hex(entries.clone(), 8);
+        // In order, nothing lost; each part within 8 bytes but for an entry larger alone.
+        assert_eq!(parts.concat(), entries);
+        let sizes: Vec<usize> = parts
+            .iter()
+            .map(|p| p.iter().map(String::len).sum())
+            .collect();
+        assert_eq!(sizes, [8, 2, 9, 2]);
+        assert_eq!(split_hex(Vec::new(), 8), vec![Vec::<String>::new()]);
+        assert_eq!(split_hex(entries.clone(), usize::MAX), vec![entries]);
     }
 }

@@ -96,6 +96,8 @@ pub struct Duties {
     uploads: BTreeMap<String, contracts::Upload>,
     /// Checkpoint chunks posted, by (contract, chunk index).
     checkpoint_in_flight: BTreeMap<(String, u32), Height>,
+    /// Most hex bytes of log entries per recovery call.
+    recovery_part_bytes: usize,
 }
 
 impl Duties {
@@ -115,7 +117,15 @@ impl Duties {
             staking: None,
             uploads: BTreeMap::new(),
             checkpoint_in_flight: BTreeMap::new(),
+            recovery_part_bytes: contracts::RECOVERY_PART_BYTES,
         }
+    }
+
+    /// Sends recovery logs in parts of at most `bytes` (hex) per call: tests make the parts
+    /// small to exercise staging.
+    pub fn with_recovery_part_bytes(mut self, bytes: usize) -> Self {
+        self.recovery_part_bytes = bytes;
+        self
     }
 
     /// One round: renew the registration if due, keep the candidacy, fetch the root key if

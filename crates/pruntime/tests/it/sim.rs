@@ -462,6 +462,8 @@ pub(crate) struct InProcess {
     tamper: Arc<Mutex<Option<Tamper>>>,
     /// pRuntime's refusals of recoveries.
     refused: Arc<Mutex<Vec<String>>>,
+    /// `StageRecoveryEntries` calls made.
+    staged_parts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl WorkerClient for InProcess {
@@ -519,6 +521,20 @@ impl WorkerClient for InProcess {
         contract: String,
     ) -> Result<veil_pruntime_api::CheckpointView, PortError> {
         let r = PrivateApiServer::get_checkpoint(&self.api, contract)
+            .await
+            .map_err(refusal);
+        self.traffic.result(r)
+    }
+    async fn stage_recovery(
+        &self,
+        request: veil_pruntime_api::StageRecoveryRequest,
+    ) -> Result<veil_pruntime_api::StagedView, PortError> {
+        self.traffic.record(&request);
+        self.staged_parts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let r = self
+            .api
+            .stage_recovery_entries(request)
             .await
             .map_err(refusal);
         self.traffic.result(r)
@@ -600,6 +616,21 @@ impl Node {
     pub(crate) fn refused_recoveries(&self) -> Vec<String> {
         std::mem::take(&mut *self.port.refused.lock().unwrap())
     }
+
+    /// How many parts of recovery logs its host staged so far.
+    pub(crate) fn staged_parts(&self) -> u64 {
+        self.port
+            .staged_parts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Makes its host send recovery logs in parts of at most `bytes` (hex) per call.
+    pub(crate) fn recovery_parts_of(&mut self, bytes: usize) {
+        self.duties = self
+            .duties
+            .take()
+            .map(|d| d.with_recovery_part_bytes(bytes));
+    }
 }
 
 pub(crate) struct Sim {
@@ -625,6 +656,7 @@ fn open(name: &str, traffic: &Traffic) -> (Arc<Runtime>, InProcess, Dir) {
         traffic: traffic.clone(),
         tamper: Default::default(),
         refused: Default::default(),
+        staged_parts: Default::default(),
     };
     (rt, port, d)
 }
@@ -767,6 +799,7 @@ impl Sim {
             traffic,
             tamper: Default::default(),
             refused: Default::default(),
+            staged_parts: Default::default(),
         };
     }
 

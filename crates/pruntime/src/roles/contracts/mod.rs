@@ -53,6 +53,7 @@ const KEY: &[u8] = b"ckey/";
 const SENT: &[u8] = b"csent/";
 const OUTBOUND: &[u8] = b"cout/";
 const RECOVERY: &[u8] = b"crec/";
+const STAGED: &[u8] = b"cstg/";
 
 /// Prefix of a contract's log entries waiting for its recovery.
 pub fn recovery_prefix(id: &ContractId) -> Vec<u8> {
@@ -62,6 +63,16 @@ pub fn recovery_prefix(id: &ContractId) -> Vec<u8> {
 /// Store key of the `n`-th log entry waiting for a contract's recovery.
 pub fn recovery_key(id: &ContractId, n: u64) -> Vec<u8> {
     [RECOVERY, id.as_ref(), &n.to_be_bytes()].concat()
+}
+
+/// Store key of how many log entries the host has staged for a contract's recovery.
+pub fn staged_count_key(id: &ContractId) -> Vec<u8> {
+    [STAGED, id.as_ref()].concat()
+}
+
+/// Store key of the `n`-th log entry the host staged for a contract's recovery.
+pub fn staged_key(id: &ContractId, n: u64) -> Vec<u8> {
+    [STAGED, id.as_ref(), &n.to_be_bytes()].concat()
 }
 
 /// Prefix of the channel counters of `source`.

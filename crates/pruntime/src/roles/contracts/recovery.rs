@@ -22,7 +22,9 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use bytes::BufMut;
-use commonware_codec::{Buf, Decode as _, EncodeSize, Error, RangeCfg, Read, ReadExt as _, Write};
+use commonware_codec::{
+    Buf, Decode as _, Encode as _, EncodeSize, Error, RangeCfg, Read, ReadExt as _, Write,
+};
 use veil_crypto::seal::SealingKey;
 use veil_primitives::{
     ChainIdentity, Digest, Height, MAX_TX_BYTES_CAP,
@@ -33,7 +35,9 @@ use veil_primitives::{
     to_hex,
 };
 
-use super::{Miner, executor::Executor, recovery_key, sent_key, state_prefix};
+use super::{
+    Miner, executor::Executor, recovery_key, sent_key, staged_count_key, staged_key, state_prefix,
+};
 
 /// Replayed commands older than this many blocks get no result again: their senders stopped
 /// waiting long ago, and a long replay would flood the egress queue.
@@ -126,6 +130,31 @@ pub enum RecoveryError {
     /// The local store lost an entry it kept for the recovery.
     #[error("waiting log entry {0} of the recovery is missing from the sealed store")]
     MissingWaiting(u64),
+    /// Staged entries must follow the ones staged before (or restart from 0), and a recovery
+    /// must count them as they are.
+    #[error(
+        "contract {contract} has {staged} log entries staged for its recovery, not {offset}: stage from {staged}, or from 0 to start over"
+    )]
+    StageOffset {
+        /// The contract (hex).
+        contract: String,
+        /// Entries staged so far.
+        staged: u64,
+        /// Where the host asked to stage.
+        offset: u64,
+    },
+    /// More entries staged than the chain's log holds up to the assignment.
+    #[error(
+        "contract {contract}'s log holds {target} entries up to its assignment; {given} cannot be staged"
+    )]
+    TooManyStaged {
+        /// The contract (hex).
+        contract: String,
+        /// The chain's log count at the assignment.
+        target: u64,
+        /// Entries that would be staged.
+        given: u64,
+    },
 }
 
 /// What a checkpoint holds.
@@ -341,10 +370,27 @@ impl Executor<'_> {
         &mut self,
         id: &ContractId,
         checkpoint: Option<(&CheckpointInfo, &[u8])>,
+        staged: u64,
         entries: &[LogEntry],
         now: Height,
     ) -> Result<(u64, Height), RecoveryError> {
         let hex = || to_hex(id);
+        // The `staged` entries staged beforehand come first (none: any left from an earlier
+        // attempt are ignored, and dropped once the recovery succeeds).
+        let stored = self.staged_count(id);
+        if staged != 0 && staged != stored {
+            return Err(RecoveryError::StageOffset {
+                contract: hex(),
+                staged: stored,
+                offset: staged,
+            });
+        }
+        let first = if staged == 0 {
+            Vec::new()
+        } else {
+            self.staged(id)?
+        };
+        let entries: Vec<&LogEntry> = first.iter().chain(entries).collect();
         let r = self
             .miner
             .running
@@ -421,7 +467,7 @@ impl Executor<'_> {
                     got: log.count,
                 });
             }
-            entries.iter().chain(&waiting).collect()
+            entries.iter().copied().chain(&waiting).collect()
         } else {
             // Made after the assignment: the waiting entries lead to it.
             let skip = (from.count - recovery.target.count) as usize;
@@ -447,6 +493,7 @@ impl Executor<'_> {
         for n in 0..recovery.waiting {
             self.commit.delete(recovery_key(id, n));
         }
+        self.unstage(id, stored);
         self.install(id, start, from);
         for e in &replay {
             self.apply_entry(id, e.height, &e.parent, &e.message);
@@ -461,6 +508,93 @@ impl Executor<'_> {
             "contract recovered: it runs here from now on"
         );
         Ok((r.contract.log.count, r.contract.height))
+    }
+
+    /// Stages log `entries` for contract `id`'s recovery at position `offset` among those
+    /// staged (0 starts over): a log too large for one `RecoverContract` call arrives in
+    /// parts. Each must be an entry of the contract's log; whether they lead to the
+    /// assignment is checked when the recovery completes, so nothing runs before that.
+    /// Returns how many are staged.
+    pub(crate) fn stage(
+        &mut self,
+        id: &ContractId,
+        offset: u64,
+        entries: &[LogEntry],
+    ) -> Result<u64, RecoveryError> {
+        let hex = || to_hex(id);
+        let r = self
+            .miner
+            .running
+            .get(id)
+            .ok_or_else(|| RecoveryError::NotHere(hex()))?;
+        let target = r
+            .contract
+            .recovery
+            .as_ref()
+            .ok_or_else(|| RecoveryError::NotRecovering(hex()))?
+            .target
+            .count;
+        let staged = self.staged_count(id);
+        if offset != staged && offset != 0 {
+            return Err(RecoveryError::StageOffset {
+                contract: hex(),
+                staged,
+                offset,
+            });
+        }
+        let total = offset.saturating_add(entries.len() as u64);
+        if total > target {
+            return Err(RecoveryError::TooManyStaged {
+                contract: hex(),
+                target,
+                given: total,
+            });
+        }
+        if let Some(index) = entries.iter().position(|e| !in_log(id, &e.message)) {
+            return Err(RecoveryError::NotInLog {
+                contract: hex(),
+                index,
+            });
+        }
+        if offset == 0 {
+            self.unstage(id, staged);
+        }
+        for (n, e) in (offset..).zip(entries) {
+            self.commit.put(staged_key(id, n), e.encode().to_vec());
+        }
+        self.commit
+            .put(staged_count_key(id), total.to_be_bytes().to_vec());
+        Ok(total)
+    }
+
+    /// How many entries are staged for `id`'s recovery.
+    pub(super) fn staged_count(&self, id: &ContractId) -> u64 {
+        self.store
+            .get(&staged_count_key(id))
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_be_bytes)
+    }
+
+    /// The entries staged for `id`'s recovery, in order.
+    fn staged(&self, id: &ContractId) -> Result<Vec<LogEntry>, RecoveryError> {
+        (0..self.staged_count(id))
+            .map(|n| {
+                let bytes = self
+                    .store
+                    .get(&staged_key(id, n))
+                    .ok_or(RecoveryError::MissingWaiting(n))?;
+                LogEntry::decode_cfg(bytes.to_vec(), &(MAX_TX_BYTES_CAP as usize))
+                    .map_err(|_| RecoveryError::MissingWaiting(n))
+            })
+            .collect()
+    }
+
+    /// Drops the first `count` entries staged for `id`'s recovery and the count.
+    pub(super) fn unstage(&mut self, id: &ContractId, count: u64) {
+        for n in 0..count {
+            self.commit.delete(staged_key(id, n));
+        }
+        self.commit.delete(staged_count_key(id));
     }
 
     /// Makes `start` the contract's state at log position `log`, with its queued messages

@@ -169,6 +169,8 @@ impl<'a> Executor<'a> {
             for n in 0..recovery.waiting {
                 self.commit.delete(recovery_key(id, n));
             }
+            let staged = self.staged_count(id);
+            self.unstage(id, staged);
         }
         self.drop_outbound(id);
         self.save(id);
