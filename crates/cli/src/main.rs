@@ -2,7 +2,8 @@
 //! status, measure performance.
 //!
 //! Each subcommand lives in its own module: [node], [host], [genesis], [devnet], [account]
-//! (status, workers, account, transfer), [contract] (build, deploy), [keys], [ra_service], [mod@bench];
+//! (status, workers, account, transfer), [contract] (build, deploy), [stake], [keys], [ra_service],
+//! [mod@bench];
 //! [rpc] says which node to reach.
 
 mod account;
@@ -17,6 +18,7 @@ mod keys;
 mod node;
 mod ra_service;
 mod rpc;
+mod stake;
 
 use clap::{Parser, Subcommand};
 
@@ -92,6 +94,11 @@ enum Command {
         /// Account (hex public key).
         account: String,
     },
+    /// Bond, nominate gatekeeper candidates, unbond, withdraw; show an account's staking.
+    Stake {
+        #[command(subcommand)]
+        command: stake::StakeCommand,
+    },
     /// Relay finalized blocks from a node into a pRuntime (the worker's untrusted host).
     Host(host::HostArgs),
     /// Run the dev remote attestation service (INSECURE, dev mode only).
@@ -137,6 +144,7 @@ fn main() {
         Command::Query(args) => call::query(args),
         Command::Demo(args) => demo::run(args),
         Command::Account { rpc, account } => account::account(rpc, &account),
+        Command::Stake { command } => stake::run(command),
         Command::Bench { command } => bench::run(command),
         Command::RaService(args) => ra_service::run(args),
         Command::Host(args) => host::run(args),

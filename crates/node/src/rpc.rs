@@ -374,6 +374,7 @@ where
         let id: AccountId = decode_hex(&account).map_err(invalid)?;
         let (ledger, backs, nominations) =
             self.chain.state.staking(&id).await.map_err(unavailable)?;
+        let exposure = self.chain.state.exposure(&id).await.map_err(unavailable)?;
         Ok(StakingView {
             account: to_hex(&id),
             bonded: ledger.bonded.to_string(),
@@ -384,6 +385,10 @@ where
                 .collect(),
             backs: backs.map(to_hex),
             nominations: nominations.iter().map(to_hex).collect(),
+            exposure: exposure
+                .iter()
+                .map(|(g, stake)| (to_hex(g), stake.to_string()))
+                .collect(),
         })
     }
 

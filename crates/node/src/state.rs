@@ -428,6 +428,32 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
             .map_err(|e| Error::Db(e.to_string()))
     }
 
+    /// The stake `who` has behind each gatekeeper of the latest election (its backer's bond,
+    /// or its share as a nominator), in finalized state.
+    pub async fn exposure(
+        &self,
+        who: &veil_primitives::AccountId,
+    ) -> Result<Vec<(veil_primitives::AccountId, veil_primitives::Balance)>, Error> {
+        let guard = self.db.read().await;
+        let view = self.view_at(&guard, None)?;
+        let o = veil_chain::Overlay::new(&view);
+        let db = |e: veil_chain::StateError| Error::Db(e.to_string());
+        let Some(election) = veil_chain::gatekeeper::election(&o).await.map_err(db)? else {
+            return Ok(Vec::new());
+        };
+        let backs = veil_chain::staking::roles(&o, who).await.map_err(db)?.1;
+        let mut out = Vec::new();
+        for g in election.workers() {
+            let e = veil_chain::staking::exposure(&o, g).await.map_err(db)?;
+            if backs.as_ref() == Some(g) {
+                out.push((g.clone(), e.own));
+            } else if let Some((_, stake)) = e.others.iter().find(|(n, _)| n == who) {
+                out.push((g.clone(), *stake));
+            }
+        }
+        Ok(out)
+    }
+
     /// The latest gatekeeper election, in finalized state.
     pub async fn election(&self) -> Result<Option<veil_primitives::Election>, Error> {
         let guard = self.db.read().await;

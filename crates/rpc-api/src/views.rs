@@ -185,6 +185,11 @@ pub struct StakingView {
     pub backs: Option<String>,
     /// The candidates this account nominates.
     pub nominations: Vec<String>,
+    /// The stake this account has behind gatekeepers of the latest election, as recorded at
+    /// the election: `[gatekeeper, stake (decimal string)]`. It shares their slashes and
+    /// rewards until the next election.
+    #[serde(default)]
+    pub exposure: Vec<(String, String)>,
 }
 
 /// Where a transaction is.

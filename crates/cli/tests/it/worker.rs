@@ -737,6 +737,27 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
     assert_eq!(gatekeepers, 3);
     let faucet = file["faucet_key"].as_str().unwrap().to_string();
     let genesis_hash = file["genesis_hash"].as_str().unwrap().to_string();
+    // The faucet bonds and nominates the first gatekeeper; once an election has run since,
+    // its stake stands behind it (checked at the end).
+    let stake = |args: &[&str]| {
+        let out = Command::new(VEIL)
+            .arg("stake")
+            .args(args)
+            .args(["--rpc", &rpc])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let nominated = election.gatekeepers[0].worker.clone();
+    let bonded = stake(&["bond", "--from", &faucet, "--amount", "1000000000000"]);
+    assert_eq!(bonded["bonded"], "1000000000000");
+    let shown = stake(&["nominate", "--from", &faucet, &nominated]);
+    assert_eq!(shown["nominations"], serde_json::json!([nominated]));
     let deploy = |code: &Path| {
         Command::new(VEIL)
             .args([
@@ -1273,6 +1294,17 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         .unwrap();
     let shown = String::from_utf8_lossy(&shown.stdout);
     assert!(shown.contains("unresponsive"), "{shown}");
+
+    // Elections ran since the faucet nominated: its bond stands behind that gatekeeper.
+    let exposure = poll(
+        "the faucet's stake behind the gatekeeper it nominated",
+        Duration::from_secs(120),
+        || {
+            let e = stake(&["show", &faucet_id])["exposure"].clone();
+            (e != serde_json::json!([])).then_some(e)
+        },
+    );
+    assert_eq!(exposure, serde_json::json!([[nominated, "1000000000000"]]));
 }
 
 /// A block carrying as many messages as a block may (16 KiB each, until the 8 MiB block is

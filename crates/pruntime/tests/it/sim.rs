@@ -316,6 +316,8 @@ impl ChainClient for ChainSim {
                 .collect(),
             backs: backs.map(to_hex),
             nominations: nominations.iter().map(to_hex).collect(),
+            // The host reads only the bond and the role.
+            exposure: Vec::new(),
         }))
     }
 
