@@ -275,7 +275,8 @@ pub async fn check<S: StateRead>(
                 return Err(ContractError::SameMiner(to_hex(id)).into());
             }
             registered_miner(o, miner).await?;
-            // Governance may, as the chain's own moves may when no other worker is left.
+            // Governance may (a last resort the chain's own moves never take); the next era
+            // moves the contract off again if a miner can take it.
             if !governance {
                 not_a_gatekeeper(o, miner).await?;
                 admitted(o, miner, &info.developer).await?;
@@ -728,12 +729,12 @@ async fn remove_from_miner<S: StateRead>(
     Ok(())
 }
 
-/// At an era's first block: the contracts of the miners judged `unresponsive` and of the
-/// latest election's gatekeepers (from the index by miner, at most [ERA_MOVES] in all), and
-/// those among the next [ERA_CHECKS] contracts whose log has run ahead of their latest
-/// checkpoint for longer than `checkpoint_grace` blocks of their current assignment, move to
-/// other registered miners ([pick_miner]); a gatekeeper's only to a miner that is no
-/// gatekeeper. A contract with nowhere to go stays where it is.
+/// At an era's first block, after its election: the contracts of the miners judged
+/// `unresponsive` and of the gatekeepers just elected (from the index by miner, at most
+/// [ERA_MOVES] in all), and those among the next [ERA_CHECKS] contracts whose log has run
+/// ahead of their latest checkpoint for longer than `checkpoint_grace` blocks of their current
+/// assignment, move to other registered miners that are no gatekeepers ([pick_miner]). A
+/// contract with nowhere to go stays where it is.
 pub(crate) async fn on_era<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
@@ -810,10 +811,6 @@ pub(crate) async fn on_era<S: StateRead>(
         let Some(miner) = pick_miner(&candidates, &id, &info.developer, &info.miner, secure) else {
             continue;
         };
-        // Off a gatekeeper only to a miner that is none; otherwise it stays where it is.
-        if reason == Reassignment::Gatekeeper && gatekeepers.contains(&miner) {
-            continue;
-        }
         match reassign(o, outbox, env, &id, &miner, reason).await {
             Ok(()) => {}
             Err(ExecError::State(e)) => return Err(e),
@@ -876,12 +873,13 @@ pub(crate) fn stays_on_enclaves(current: Option<bool>, any_enclave: bool) -> boo
     }
 }
 
-/// The miner a contract moves to: a candidate other than its current miner whose policy takes
-/// the contract's `developer`; never a dev worker if the current miner is an attested enclave
-/// (`secure`), since a dev worker's host reads the contract key. Preferred: workers that are not gatekeepers (they hold the root key and
-/// should run no contract code), then attested ones; among those, the lowest
-/// `H(contract ‖ worker)`, which spreads contracts over miners and needs no state. A worker
-/// choosing its identity to sort first therefore wins only among its equals.
+/// The miner a contract moves to: a candidate other than its current miner, not a gatekeeper
+/// (it holds the root key: the chain puts no developer's code beside it, as developers may
+/// not), whose policy takes the contract's `developer`; never a dev worker if the current
+/// miner is an attested enclave (`secure`), since a dev worker's host reads the contract key.
+/// Preferred: attested workers; among equals, the lowest `H(contract ‖ worker)`, which
+/// spreads contracts over miners and needs no state. A worker choosing its identity to sort
+/// first therefore wins only among its equals. None: the contract stays where it is.
 pub(crate) fn pick_miner(
     candidates: &[Candidate],
     id: &Digest,
@@ -891,10 +889,14 @@ pub(crate) fn pick_miner(
 ) -> Option<AccountId> {
     candidates
         .iter()
-        .filter(|c| c.worker != *current && !(secure && c.insecure) && c.policy.admits(developer))
+        .filter(|c| {
+            c.worker != *current
+                && !c.gatekeeper
+                && !(secure && c.insecure)
+                && c.policy.admits(developer)
+        })
         .min_by_key(|c| {
             (
-                c.gatekeeper,
                 c.insecure,
                 hash_parts(&[b"veil/miner-pick", id.as_ref(), c.worker.as_ref()]),
             )

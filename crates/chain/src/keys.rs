@@ -164,9 +164,18 @@ pub fn staking_backer(worker: &AccountId) -> Digest {
     key(b"staking/backer", worker.as_ref())
 }
 
-/// The stake behind a gatekeeper of the latest election (backer and exposed nominators).
+/// The stake behind a gatekeeper of the latest election: its backer's bond and how many pages
+/// of exposed nominators follow.
 pub fn staking_exposure(worker: &AccountId) -> Digest {
     key(b"staking/exposure", worker.as_ref())
+}
+
+/// Page `page` of the nominators exposed to a gatekeeper of the latest election.
+pub fn staking_exposure_page(worker: &AccountId, page: u32) -> Digest {
+    key(
+        b"staking/exposure_page",
+        &[worker.as_ref(), &page.to_be_bytes()].concat(),
+    )
 }
 
 /// The candidates an account nominates.

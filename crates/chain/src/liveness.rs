@@ -16,12 +16,14 @@
 //! **Pool and rewards.** Transaction fees ([collect_fee]), slashes and each era's issuance
 //! (`era_issuance`, minted at the era's end) go into one reward pool. When an era is judged,
 //! each unresponsive worker's backer loses `unresponsive_gatekeeper_slash_ppm` of its bond if
-//! the worker is a gatekeeper of the latest election (which also ends its candidacy, so the
-//! election that follows in the same block passes it over), `unresponsive_miner_slash_ppm` of
-//! its operator's bond otherwise; then the whole pool is split among the responsive workers
-//! judged, a gatekeeper weighing `gatekeeper_reward_weight` and a miner 1, and paid to the
-//! gatekeeper's backer or the miner's operator (the remainder of the division stays). Nothing
-//! is burnt: total issuance changes only by `era_issuance`.
+//! the worker is a gatekeeper of the latest election (and each nominator exposed to it that
+//! share of its stake in it; the candidacy also ends, so the election that follows in the
+//! same block passes it over), `unresponsive_miner_slash_ppm` of its operator's bond
+//! otherwise; then the whole pool is split among the responsive workers judged, a gatekeeper
+//! weighing `gatekeeper_reward_weight` and a miner 1, and paid to the miner's operator, or to
+//! the gatekeeper's backer (`gatekeeper_commission_ppm`) and, by stake, to it and its exposed
+//! nominators ([staking::reward_shares]; what integer division leaves stays). Nothing is
+//! burnt: total issuance changes only by `era_issuance`.
 
 use commonware_codec::Encode as _;
 use veil_primitives::{

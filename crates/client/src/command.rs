@@ -219,10 +219,12 @@ pub async fn call(
         Some(height) if height > before && height <= expiry => {
             match scan_routed(client, trust, height, height, command, deadline).await? {
                 Scan::Routed(height) => Some(height),
-                Scan::NotRouted | Scan::Unknown(_) => {
+                Scan::NotRouted => {
                     misreported = Some(format!("it named block {height}, which does not carry it"));
                     None
                 }
+                // Not proved in time: no accusation; the wider scan decides.
+                Scan::Unknown(_) => None,
             }
         }
         Some(height) => {
@@ -243,7 +245,9 @@ pub async fn call(
         Some(height) => height,
         None => match scan_routed(client, trust, before + 1, expiry, command, deadline).await? {
             Scan::Routed(height) => {
-                misreported.get_or_insert_with(|| "it named no block carrying it".into());
+                if view.height != Some(height) {
+                    misreported.get_or_insert_with(|| "it named no block carrying it".into());
+                }
                 height
             }
             Scan::NotRouted if view.success == Some(true) => anyhow::bail!(

@@ -438,14 +438,14 @@ impl<E: commonware_storage::Context + Spawner> StateStore<E> {
         let view = self.view_at(&guard, None)?;
         let o = veil_chain::Overlay::new(&view);
         let db = |e: veil_chain::StateError| Error::Db(e.to_string());
-        let Some(election) = veil_chain::gatekeeper::election(&o).await.map_err(db)? else {
-            return Ok(Vec::new());
-        };
-        let backs = veil_chain::staking::roles(&o, who).await.map_err(db)?.1;
+        // The backers as of the election: one that chilled since still stands behind it.
+        let backers = veil_chain::gatekeeper::rounds::round_backers(&o)
+            .await
+            .map_err(db)?;
         let mut out = Vec::new();
-        for g in election.workers() {
+        for (g, backer) in &backers {
             let e = veil_chain::staking::exposure(&o, g).await.map_err(db)?;
-            if backs.as_ref() == Some(g) {
+            if backer == who {
                 out.push((g.clone(), e.own));
             } else if let Some((_, stake)) = e.others.iter().find(|(n, _)| n == who) {
                 out.push((g.clone(), *stake));

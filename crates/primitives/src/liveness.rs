@@ -11,9 +11,11 @@
 //! network judges nobody).
 //!
 //! Consequences and rewards go through one reward pool: transaction fees, slashes of
-//! unresponsive workers' backers and each era's issuance go in; at an era's end the pool is
-//! paid out to the backers of the responsive workers judged, a gatekeeper weighing
-//! `gatekeeper_reward_weight` against a miner's 1.
+//! unresponsive workers' backers (and of the nominators exposed to a gatekeeper) and each
+//! era's issuance go in; at an era's end the pool is paid out for the responsive workers
+//! judged, a gatekeeper weighing `gatekeeper_reward_weight` against a miner's 1: a miner's
+//! share to its operator, a gatekeeper's to its backer (a commission) and its exposed
+//! nominators by stake.
 
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, Read, ReadExt, Write};
@@ -57,7 +59,7 @@ pub struct EraRecord {
     /// Slashed from the unresponsive workers' backers (and gatekeepers' nominators) into the
     /// pool.
     pub slashed: Balance,
-    /// Paid from the pool to the responsive workers' backers.
+    /// Paid from the pool for the responsive workers (operators, backers, nominators).
     pub paid: Balance,
 }
 

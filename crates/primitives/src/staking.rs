@@ -68,7 +68,8 @@ pub struct StakingParams {
     /// Blocks an election's gatekeepers have to fetch the root key and confirm. After that the
     /// round expires, the silent ones are slashed and the chain elects again.
     pub distribution_deadline_blocks: u64,
-    /// Share of a silent gatekeeper's backing bond that is burnt, in millionths.
+    /// Share of a silent gatekeeper's backing bond (and of the stake nominators exposed to it)
+    /// moved to the reward pool, in millionths.
     pub slash_ppm: u32,
     /// Most gatekeeper candidates at once. With [Self::max_nominators] it bounds the work of
     /// an election, which every validator does inside one block.
@@ -130,10 +131,17 @@ impl StakingParams {
         if self.slash_ppm > 1_000_000 {
             return Err("slash_ppm is at most 1000000 (all of the bond)");
         }
-        // A backer must not be able to chill, unbond and withdraw before a round it backs can
-        // expire and slash it.
-        if self.unbond_delay_blocks <= self.distribution_deadline_blocks {
-            return Err("unbond_delay_blocks must exceed distribution_deadline_blocks");
+        // A backer or nominator must not be able to chill, unbond and withdraw before the stake
+        // it had behind a gatekeeper at its election can be slashed: at the round's deadline,
+        // or when the era is judged.
+        if self.unbond_delay_blocks
+            <= self
+                .election_period_blocks
+                .saturating_add(self.distribution_deadline_blocks)
+        {
+            return Err(
+                "unbond_delay_blocks must exceed election_period_blocks + distribution_deadline_blocks",
+            );
         }
         if self.nominator_min_bond == 0 {
             return Err("nominator_min_bond must be positive");

@@ -3,13 +3,14 @@
 //! Per block, in this order:
 //! 1. [system] records the block (height, time, parent hash);
 //! 2. [registry] removes the registrations that expire now; at an era's first block,
-//!    [liveness] judges the era that ended and [contracts] moves the contracts of unresponsive
-//!    miners, and of miners that missed their checkpoints, to other miners;
+//!    [liveness] judges the era that ended;
 //! 3. [gatekeeper] expires an election round past its deadline (slashing its silent
 //!    gatekeepers through [staking]);
 //! 4. if that happened, or a periodic election is due, [staking::elect] seats gatekeepers and
 //!    [gatekeeper] starts the new round;
-//! 5. each transaction: the shared inclusion rule ([check::includable]: size, expiry, nonce,
+//! 5. at an era's first block, [contracts] moves the contracts of unresponsive miners, of the
+//!    gatekeepers (just elected), and of miners that missed their checkpoints to other miners;
+//! 6. each transaction: the shared inclusion rule ([check::includable]: size, expiry, nonce,
 //!    fee), then its call ([dispatch]), whose writes and messages are kept only if it succeeds.
 //!
 //! Modules never call each other to run their per-block work; they are called from here.
@@ -134,9 +135,7 @@ pub async fn execute_block<S: StateRead>(
     }
     let mut messages = Vec::new();
     registry::expire(&mut o, &mut messages, env.height).await?;
-    if let Some(unresponsive) = liveness::on_block(&mut o, &mut messages, env.height).await? {
-        contracts::on_era(&mut o, &mut messages, env, &unresponsive).await?;
-    }
+    let unresponsive = liveness::on_block(&mut o, &mut messages, env.height).await?;
     let staking_params = staking::params(&o).await?;
     let expired =
         gatekeeper::rounds::expire_round(&mut o, &mut messages, env.height, &staking_params)
@@ -151,6 +150,11 @@ pub async fn execute_block<S: StateRead>(
             &seated,
         )
         .await?;
+    }
+    // After the election: a worker seated just now sheds its contracts at once, and none
+    // moves onto it.
+    if let Some(unresponsive) = unresponsive {
+        contracts::on_era(&mut o, &mut messages, env, &unresponsive).await?;
     }
     let mut receipts = Vec::with_capacity(txs.len());
     for (index, tx) in txs.iter().enumerate() {

@@ -82,6 +82,18 @@ pub async fn closed_round<S: StateRead>(o: &Overlay<'_, S>) -> Result<u64, State
     Ok(o.read(&keys::closed_round()).await?.unwrap_or(0))
 }
 
+/// The gatekeepers of the latest election with the accounts that backed them then.
+pub async fn round_backers<S: StateRead>(
+    o: &Overlay<'_, S>,
+) -> Result<Vec<(AccountId, AccountId)>, StateError> {
+    Ok(o.read_cfg(
+        &keys::round_backers(),
+        &(RangeCfg::new(0..=MAX_GATEKEEPERS as usize), ((), ())),
+    )
+    .await?
+    .unwrap_or_default())
+}
+
 /// The latest election, if any ran.
 pub async fn election<S: StateRead>(o: &Overlay<'_, S>) -> Result<Option<Election>, StateError> {
     o.read(&keys::election()).await
@@ -122,7 +134,7 @@ pub(crate) async fn start_round<S: StateRead>(
     let previous: Vec<AccountId> = previous
         .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
         .unwrap_or_default();
-    staking::set_exposures(o, &previous, seated);
+    staking::set_exposures(o, &previous, seated).await?;
     let result = Election {
         round,
         height,
@@ -263,13 +275,7 @@ pub(crate) async fn expire_round<S: StateRead>(
         o.put(keys::closed_round(), &round.round);
         return Ok(true);
     }
-    let backers: Vec<(AccountId, AccountId)> = o
-        .read_cfg(
-            &keys::round_backers(),
-            &(RangeCfg::new(0..=MAX_GATEKEEPERS as usize), ((), ())),
-        )
-        .await?
-        .unwrap_or_default();
+    let backers = round_backers(o).await?;
     for (worker, backer) in &backers {
         if confirmed.contains(worker) {
             continue;

@@ -271,8 +271,9 @@ pub(crate) async fn drop_candidate<S: StateRead>(
     CANDIDATES.remove(o, worker).await.map(|_| ())
 }
 
-/// Burns `ppm` millionths of `who`'s bond (unbonding chunks included, so unbonding right
-/// before a deadline does not escape it); returns the amount burnt.
+/// Takes `ppm` millionths of `who`'s bond (unbonding chunks included, so unbonding right
+/// before a deadline does not escape it); returns the amount taken, which the caller moves
+/// into the reward pool.
 pub(crate) async fn slash<S: StateRead>(
     o: &mut Overlay<'_, S>,
     who: &AccountId,
@@ -290,10 +291,12 @@ pub(crate) async fn slash<S: StateRead>(
     Ok(total)
 }
 
-/// Most nominators exposed to one gatekeeper: the largest stakes behind it share its slashes
-/// and rewards; smaller ones beyond this share neither (it bounds the work of a slash or a
-/// payout, done inside one block).
-pub const MAX_EXPOSED: usize = 256;
+/// Most nominators paid through one gatekeeper: the largest stakes behind it share its
+/// rewards, every stake behind it shares its slashes (a payout stays bounded work in one
+/// block; the stake that counted in its election is all at risk).
+pub const MAX_REWARDED: usize = 256;
+/// Exposure entries per stored page (each page one state value).
+const EXPOSURE_PAGE: usize = 1_024;
 
 /// A candidate [elect] seated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -309,9 +312,10 @@ pub struct Seated {
 }
 
 /// The stake behind a seated gatekeeper at its election: its backer's bond and, for each
-/// nominator of it (the [MAX_EXPOSED] largest), that nominator's bond split evenly over the
-/// seated gatekeepers it nominated. They share the gatekeeper's slashes and rewards until the
-/// next election, whatever they bond, unbond or nominate meanwhile.
+/// nominator of it, that nominator's bond split evenly over the seated gatekeepers it
+/// nominated. They share the gatekeeper's slashes (all of them) and rewards (the backer and
+/// the [MAX_REWARDED] largest) until the next election, whatever they bond, unbond or
+/// nominate meanwhile.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Exposure {
     /// The backer's bond.
@@ -320,30 +324,8 @@ pub struct Exposure {
     pub others: Vec<(AccountId, Balance)>,
 }
 
-impl Write for Exposure {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.own.write(buf);
-        self.others.write(buf);
-    }
-}
-
-impl EncodeSize for Exposure {
-    fn encode_size(&self) -> usize {
-        16 + self.others.encode_size()
-    }
-}
-
-impl Read for Exposure {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
-        Ok(Self {
-            own: u128::read(buf)?,
-            others: Vec::<(AccountId, Balance)>::read_cfg(
-                buf,
-                &(RangeCfg::new(0..=MAX_EXPOSED), ((), ())),
-            )?,
-        })
-    }
+fn page_cfg() -> (RangeCfg<usize>, ((), ())) {
+    (RangeCfg::new(0..=EXPOSURE_PAGE), ((), ()))
 }
 
 /// The stake behind `worker` at the latest election (empty if it was not seated).
@@ -351,24 +333,54 @@ pub async fn exposure<S: StateRead>(
     o: &Overlay<'_, S>,
     worker: &AccountId,
 ) -> Result<Exposure, StateError> {
-    Ok(o.read(&keys::staking_exposure(worker))
+    let Some((own, pages)) = o
+        .read_cfg::<(Balance, u32)>(&keys::staking_exposure(worker), &((), ()))
         .await?
-        .unwrap_or_default())
+    else {
+        return Ok(Exposure::default());
+    };
+    let mut others = Vec::new();
+    for page in 0..pages {
+        let entries: Vec<(AccountId, Balance)> = o
+            .read_cfg(&keys::staking_exposure_page(worker, page), &page_cfg())
+            .await?
+            .unwrap_or_default();
+        others.extend(entries);
+    }
+    Ok(Exposure { own, others })
 }
 
 /// Replaces the exposures of the gatekeepers of the last election (`previous`) with those of
 /// the ones just `seated`.
-pub(crate) fn set_exposures<S: StateRead>(
+pub(crate) async fn set_exposures<S: StateRead>(
     o: &mut Overlay<'_, S>,
     previous: &[AccountId],
     seated: &[Seated],
-) {
+) -> Result<(), StateError> {
     for w in previous {
-        o.remove(keys::staking_exposure(w));
+        let head = o
+            .read_cfg::<(Balance, u32)>(&keys::staking_exposure(w), &((), ()))
+            .await?;
+        if let Some((_, pages)) = head {
+            for page in 0..pages {
+                o.remove(keys::staking_exposure_page(w, page));
+            }
+            o.remove(keys::staking_exposure(w));
+        }
     }
     for s in seated {
-        o.put(keys::staking_exposure(&s.worker), &s.exposure);
+        let e = &s.exposure;
+        let pages = e.others.chunks(EXPOSURE_PAGE);
+        let count = pages.len() as u32;
+        for (page, entries) in (0..).zip(pages) {
+            o.put(
+                keys::staking_exposure_page(&s.worker, page),
+                &entries.to_vec(),
+            );
+        }
+        o.put(keys::staking_exposure(&s.worker), &(e.own, count));
     }
+    Ok(())
 }
 
 /// Slashes the stake behind gatekeeper `worker`: `ppm` millionths of its `backer`'s whole bond
@@ -402,8 +414,8 @@ pub(crate) async fn slash_gatekeeper<S: StateRead>(
 }
 
 /// How gatekeeper `worker`'s `reward` is paid: its backer takes `commission_ppm` of it, and the
-/// rest is split by stake between the backer and the exposed nominators (rounded down; what
-/// rounding leaves is not paid). Zero shares are left out.
+/// rest is split by stake between the backer and the [MAX_REWARDED] largest exposed
+/// nominators (rounded down; what rounding leaves is not paid). Zero shares are left out.
 pub async fn reward_shares<S: StateRead>(
     o: &Overlay<'_, S>,
     worker: &AccountId,
@@ -411,7 +423,8 @@ pub async fn reward_shares<S: StateRead>(
     reward: Balance,
     commission_ppm: u32,
 ) -> Result<Vec<(AccountId, Balance)>, StateError> {
-    let e = exposure(o, worker).await?;
+    let mut e = exposure(o, worker).await?;
+    e.others.truncate(MAX_REWARDED);
     let commission = cut(reward, commission_ppm);
     let rest = reward - commission;
     // Stakes scaled down together until their sum fits 64 bits, so `rest * stake` cannot
@@ -528,7 +541,6 @@ pub async fn elect<S: StateRead>(
             s.exposure
                 .others
                 .sort_by(|(a, x), (b, y)| y.cmp(x).then_with(|| a.cmp(b)));
-            s.exposure.others.truncate(MAX_EXPOSED);
             s
         })
         .collect())

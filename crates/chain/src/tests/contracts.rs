@@ -992,6 +992,12 @@ fn a_contract_on_an_enclave_never_moves_to_a_dev_worker() {
         pick_miner(&both[..1], &id, &dev, &current, false),
         Some(ground.clone())
     );
+    // Nor to a gatekeeper, even the only worker left: the contract stays where it is.
+    let gatekeeper = Candidate {
+        gatekeeper: true,
+        ..candidate(&enclave, false)
+    };
+    assert_eq!(pick_miner(&[gatekeeper], &id, &dev, &current, false), None);
     // Nor does a contract move to a miner whose operator takes none of its developer's.
     let closed = Candidate {
         policy: MinerPolicy::Developers(vec![enclave.clone()]),

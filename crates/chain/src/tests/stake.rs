@@ -13,7 +13,7 @@ pub(super) fn params() -> StakingParams {
         gatekeeper_min_bond: 10_000,
         nominator_min_bond: 1_000,
         election_period_blocks: 10,
-        unbond_delay_blocks: 1_001,
+        unbond_delay_blocks: 2_001,
         distribution_deadline_blocks: 1_000,
         slash_ppm: 100_000,
         ..Default::default()
@@ -282,17 +282,21 @@ fn staking_params_that_would_let_a_backer_escape_or_elections_run_unbounded_are_
         net.run(&gov, Call::Governance(GovernanceCall::SetStakingParams(p)))
             .0
     };
-    // A backer could chill, unbond and withdraw before the round it backs expires.
-    assert_eq!(
-        set(StakingParams {
-            unbond_delay_blocks: 1_000,
-            distribution_deadline_blocks: 1_000,
-            ..params()
-        }),
-        Err(TxError::InvalidParams(
-            "unbond_delay_blocks must exceed distribution_deadline_blocks"
-        ))
-    );
+    // A backer or nominator could chill, unbond and withdraw before the round it backs
+    // expires, or before the era it stood behind a gatekeeper in is judged.
+    for (period, deadline) in [(10, 1_000), (1_000, 10)] {
+        assert_eq!(
+            set(StakingParams {
+                unbond_delay_blocks: 1_010,
+                election_period_blocks: period,
+                distribution_deadline_blocks: deadline,
+                ..params()
+            }),
+            Err(TxError::InvalidParams(
+                "unbond_delay_blocks must exceed election_period_blocks + distribution_deadline_blocks"
+            ))
+        );
+    }
     // Nominators with nothing at stake would make elections cost without bound.
     assert_eq!(
         set(StakingParams {
@@ -436,5 +440,46 @@ fn elections_follow_stake_and_skip_deregistered_workers() {
     assert!(
         second.gatekeepers.is_empty(),
         "every candidate ran revoked code"
+    );
+}
+
+#[test]
+fn exposures_of_any_size_are_kept_whole_and_replaced_at_the_next_election() {
+    use crate::staking::{Exposure, Seated, exposure, set_exposures};
+    let mut state = MemoryState::default();
+    let worker = PrivateKey::from_seed(1).public_key();
+    // More nominators than a page holds: every one is kept (each shares the slashes).
+    let others: Vec<(AccountId, u128)> = (0..2_500u64)
+        .map(|i| {
+            let n = PrivateKey::from_seed(10_000 + i).public_key();
+            (n, 1_000_000_000_000u128 - i as u128)
+        })
+        .collect();
+    let seated = Seated {
+        worker: worker.clone(),
+        ecdh_key: [0; 32],
+        backer: worker.clone(),
+        exposure: Exposure {
+            own: 7,
+            others: others.clone(),
+        },
+    };
+    let mut o = Overlay::new(&state);
+    block_on(set_exposures(&mut o, &[], &[seated])).unwrap();
+    let changes = o.into_changes();
+    state.apply(&changes);
+    let largest = state.0.values().map(Vec::len).max().unwrap();
+    assert!(largest <= veil_primitives::MAX_STATE_VALUE, "{largest}");
+    let kept = block_on(exposure(&Overlay::new(&state), &worker)).unwrap();
+    assert_eq!((kept.own, kept.others), (7, others));
+    // The next election replaces it: nothing of it is left in state.
+    let mut o = Overlay::new(&state);
+    block_on(set_exposures(&mut o, std::slice::from_ref(&worker), &[])).unwrap();
+    let changes = o.into_changes();
+    state.apply(&changes);
+    assert!(state.0.is_empty(), "{} values left", state.0.len());
+    assert_eq!(
+        block_on(exposure(&Overlay::new(&state), &worker)).unwrap(),
+        Exposure::default()
     );
 }
