@@ -660,11 +660,43 @@ pub async fn checkpoint_bytes<S: StateRead>(
 }
 
 /// Most contracts of unresponsive miners and gatekeepers moved at one era's first block (the
-/// rest move at the next: their miner is judged again).
+/// rest at the next, from another place in each miner's index: their miner is judged again).
 const ERA_MOVES: usize = 1_024;
 /// Most contracts examined for missed checkpoints at one era's first block, round robin from
 /// where the last era stopped: the block's work stays bounded however many contracts exist.
 const ERA_CHECKS: u64 = 256;
+
+/// Up to `max` of the contracts `miner` runs, from a place in its index drawn from `seed`
+/// (wrapping around): the work stays bounded however many it runs, and contracts that
+/// cannot move do not keep the others from their turn.
+pub(crate) async fn contracts_from<S: StateRead>(
+    o: &Overlay<'_, S>,
+    miner: &AccountId,
+    seed: &Digest,
+    max: usize,
+) -> Result<Vec<Digest>, StateError> {
+    let count: u64 = o
+        .read(&keys::miner_contracts_count(miner))
+        .await?
+        .unwrap_or(0);
+    if count == 0 || max == 0 {
+        return Ok(Vec::new());
+    }
+    let draw = hash_parts(&[b"veil/era-moves", seed.as_ref(), miner.as_ref()]);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&draw.as_ref()[..8]);
+    let start = u64::from_be_bytes(first) % count;
+    let mut out = Vec::new();
+    for k in 0..count.min(max as u64) {
+        if let Some(id) = o
+            .read(&keys::miner_contract_at(miner, (start + k) % count))
+            .await?
+        {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
 
 /// The contracts `miner` runs.
 pub async fn contracts_of<S: StateRead>(
@@ -743,24 +775,25 @@ pub(crate) async fn on_era<S: StateRead>(
 ) -> Result<(), StateError> {
     let grace = params(o).await?.checkpoint_grace;
     let mut moves: Vec<(Digest, Reassignment)> = Vec::new();
-    for w in unresponsive {
-        for id in contracts_of(o, w).await? {
-            if moves.len() < ERA_MOVES {
-                moves.push((id, Reassignment::Unresponsive));
-            }
-        }
-    }
     // A miner elected gatekeeper after it took contracts (or one governance placed a contract
     // on) sheds them: its enclave now holds the root key.
     let gatekeepers: Vec<AccountId> = gatekeeper::election(o)
         .await?
         .map(|e| e.gatekeepers.into_iter().map(|g| g.worker).collect())
         .unwrap_or_default();
-    for w in gatekeepers.iter().filter(|w| !unresponsive.contains(w)) {
-        for id in contracts_of(o, w).await? {
-            if moves.len() < ERA_MOVES {
-                moves.push((id, Reassignment::Gatekeeper));
-            }
+    let shedding = unresponsive
+        .iter()
+        .map(|w| (w, Reassignment::Unresponsive))
+        .chain(
+            gatekeepers
+                .iter()
+                .filter(|w| !unresponsive.contains(w))
+                .map(|w| (w, Reassignment::Gatekeeper)),
+        );
+    for (w, reason) in shedding {
+        let room = ERA_MOVES - moves.len();
+        for id in contracts_from(o, w, &env.parent, room).await? {
+            moves.push((id, reason));
         }
     }
     let count: u64 = o.read(&keys::contracts_count()).await?.unwrap_or(0);

@@ -1013,3 +1013,33 @@ fn a_contract_on_an_enclave_never_moves_to_a_dev_worker() {
     assert!(stays_on_enclaves(None, true));
     assert!(!stays_on_enclaves(None, false));
 }
+
+/// An era reads a bounded window of a miner's contracts, starting at a place drawn per block,
+/// so contracts that cannot move do not keep the others from their turn.
+#[test]
+fn an_era_reads_a_bounded_window_of_a_miners_contracts_from_a_drawn_place() {
+    let (mut net, workers) = launched();
+    let dev = net.operator.clone();
+    let mut ids: Vec<Digest> = (0..5)
+        .map(|_| instance(&mut net, &dev, &workers[3]))
+        .collect();
+    ids.sort();
+    let miner = workers[3].key.public_key();
+    let window = |seed: u8, max: usize| {
+        read(&net, async |o| {
+            contracts::contracts_from(o, &miner, &hash(&[seed]), max).await
+        })
+        .unwrap()
+    };
+    let mut all = window(0, 10);
+    all.sort();
+    assert_eq!(all, ids, "room for all: all of them");
+    let starts: std::collections::BTreeSet<Digest> = (0..20).map(|s| window(s, 2)[0]).collect();
+    assert!(starts.len() > 1, "the window starts at different places");
+    for s in 0..20 {
+        let w = window(s, 2);
+        assert_eq!(w.len(), 2);
+        assert_ne!(w[0], w[1]);
+    }
+    assert!(window(0, 0).is_empty());
+}
