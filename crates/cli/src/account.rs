@@ -50,6 +50,7 @@ pub(crate) fn workers(rpc: Option<String>, json: bool) -> anyhow::Result<()> {
     }
     for w in &workers {
         let takes = match &w.developers {
+            _ if role(&w.worker) == "gatekeeper" => "runs no developer's contracts".to_string(),
             None => "takes any developer's contracts".to_string(),
             Some(d) if d.is_empty() => "takes no new contracts".to_string(),
             Some(d) => format!("takes contracts of {} developer(s)", d.len()),

@@ -863,6 +863,17 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
             .any(|l| l.starts_with(&miner) && l.contains("takes contracts of 1 developer(s)")),
         "{listed}"
     );
+    let gatekeeper_lines: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.contains(" gatekeeper "))
+        .collect();
+    assert_eq!(gatekeeper_lines.len(), 3, "{listed}");
+    assert!(
+        gatekeeper_lines
+            .iter()
+            .all(|l| l.contains("runs no developer's contracts")),
+        "{listed}"
+    );
     let said = policy(&["--open"]);
     assert!(said.contains("any developer's"), "{said}");
     // Deploying the same code again reuses it and makes another instance with its own key;
