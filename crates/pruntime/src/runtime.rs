@@ -492,32 +492,13 @@ impl Runtime {
         staged: u64,
         entries: &[LogEntry],
     ) -> Result<(u64, Height), RuntimeError> {
-        let mut w = self.write();
-        let snap = self.snapshot();
-        Self::ensure_worker(&snap)?;
-        let state = snap.state.as_ref().ok_or(SyncError::NotInitialized)?;
-        let chain = state.chain();
-        let offered = BTreeMap::new();
-        let mut executor = Executor::new(
-            &chain,
-            &self.identity,
-            &self.vm,
-            &w.store,
-            &offered,
-            (*snap.miner).clone(),
-        );
-        let recovered = executor.recover(id, checkpoint, staged, entries, state.synced_height())?;
-        let mut next = state.clone();
-        executor.emit_results(&self.emitter(&chain), &mut next.outbox);
-        let (mut contracts, mut commit, changed) = executor.finish();
-        next.write(Some(state), &mut commit);
-        commit_contracts(&mut w.store, commit, &mut contracts, changed)?;
-        self.publish(Snapshot {
-            state: Some(next),
-            miner: Arc::new(contracts),
-            ..(*snap).clone()
-        });
-        Ok(recovered)
+        self.host_contract_call(|executor, state, chain| {
+            let recovered =
+                executor.recover(id, checkpoint, staged, entries, state.synced_height())?;
+            let mut next = state.clone();
+            executor.emit_results(&self.emitter(chain), &mut next.outbox);
+            Ok((recovered, Some(next)))
+        })
     }
 
     /// Stages log `entries` for the recovery of contract `id` at `offset` among those staged
@@ -529,6 +510,20 @@ impl Runtime {
         offset: u64,
         entries: &[LogEntry],
     ) -> Result<u64, RuntimeError> {
+        self.host_contract_call(|executor, _, _| Ok((executor.stage(id, offset, entries)?, None)))
+    }
+
+    /// Runs a host's call on this worker's contracts outside a sync batch (no code offered):
+    /// `f` may return the chain state it changed (results to send, say); the contracts' writes
+    /// and that state are committed together, and only if `f` succeeds.
+    fn host_contract_call<T>(
+        &self,
+        f: impl FnOnce(
+            &mut Executor<'_>,
+            &State,
+            &veil_primitives::ChainIdentity,
+        ) -> Result<(T, Option<State>), RuntimeError>,
+    ) -> Result<T, RuntimeError> {
         let mut w = self.write();
         let snap = self.snapshot();
         Self::ensure_worker(&snap)?;
@@ -543,10 +538,18 @@ impl Runtime {
             &offered,
             (*snap.miner).clone(),
         );
-        let staged = executor.stage(id, offset, entries)?;
-        let (mut contracts, commit, changed) = executor.finish();
+        let (out, next) = f(&mut executor, state, &chain)?;
+        let (mut contracts, mut commit, changed) = executor.finish();
+        if let Some(next) = &next {
+            next.write(Some(state), &mut commit);
+        }
         commit_contracts(&mut w.store, commit, &mut contracts, changed)?;
-        Ok(staged)
+        self.publish(Snapshot {
+            state: next.or_else(|| snap.state.clone()),
+            miner: Arc::new(contracts),
+            ..(*snap).clone()
+        });
+        Ok(out)
     }
 
     /// Starts a key request to one of the holders the latest verified election names (a

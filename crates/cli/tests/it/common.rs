@@ -118,3 +118,13 @@ fn relay(client: std::net::TcpStream, upstream: &str) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// `out` of a `veil` command that must have succeeded; its stderr says why if not.
+pub(crate) fn succeeded(out: std::process::Output) -> std::process::Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

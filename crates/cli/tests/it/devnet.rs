@@ -158,11 +158,7 @@ fn devnet_transfer_kill_restart_catch_up() {
     // A transfer with the CLI, waiting for finality.
     let bob_key = dir.join("bob.json");
     let out = veil(&["key", "generate", "--out", bob_key.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::common::succeeded(out);
     let bob = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let faucet = dir.join("keys/faucet.json");
     let out = veil(&[
@@ -224,11 +220,7 @@ fn devnet_transfer_kill_restart_catch_up() {
         .env_remove("VEIL_RPC")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::common::succeeded(out);
     let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(found["genesis_hash"], status["genesis_hash"]);
 

@@ -509,11 +509,7 @@ fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
         .args(["--allow-measurement", &allow])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::succeeded(out);
     // Bootstrapping again for the same chain returns the same identity: the spec names the
     // sealed one. The role is bound to the chain's id and group key, dealt first.
     let spec: serde_json::Value =
@@ -746,11 +742,7 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
             .args(["--rpc", &rpc])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = crate::common::succeeded(out);
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let nominated = election.gatekeepers[0].worker.clone();
@@ -835,11 +827,7 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
             .args(args)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = crate::common::succeeded(out);
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     let other = to_hex(veil_primitives::PrivateKey::from_seed(78).public_key());

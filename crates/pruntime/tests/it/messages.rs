@@ -67,17 +67,20 @@ pub(crate) fn launched_with_developer(name: &'static str, seed: u64) -> (Sim, Pr
     let mut sim = Sim::new(name, 5, 3);
     sim.run_until(60, launched);
     let developer = PrivateKey::from_seed(seed);
-    let gov = sim.genesis.operator.clone();
-    sim.submit(
-        &gov,
-        Call::Transfer {
-            to: developer.public_key(),
-            amount: 100_000_000,
-        },
-    )
-    .unwrap();
-    sim.block();
+    fund(&mut sim, &developer);
     (sim, developer)
+}
+
+/// Moves 100,000,000 from governance to `who`, in a block of its own.
+pub(crate) fn fund(sim: &mut Sim, who: &PrivateKey) {
+    let gov = sim.genesis.operator.clone();
+    let to = who.public_key();
+    let call = Call::Transfer {
+        to,
+        amount: 100_000_000,
+    };
+    sim.submit(&gov, call).unwrap();
+    sim.block();
 }
 
 /// Uploads `code` (if new) and instantiates it on worker `miner`; waits for the key grant.

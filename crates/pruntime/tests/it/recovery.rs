@@ -398,18 +398,9 @@ struct Token {
 impl Token {
     /// Deploys it on worker `miner`; `seed` picks the developer's and bob's keys.
     fn deploy(sim: &mut Sim, seed: u64, miner: usize) -> Self {
-        let gov = sim.genesis.operator.clone();
         let developer = PrivateKey::from_seed(seed);
         let bob = PrivateKey::from_seed(seed + 1);
-        sim.submit(
-            &gov,
-            Call::Transfer {
-                to: developer.public_key(),
-                amount: 100_000_000,
-            },
-        )
-        .unwrap();
-        sim.block();
+        crate::messages::fund(sim, &developer);
         let token = crate::messages::deploy(
             sim,
             &developer,
