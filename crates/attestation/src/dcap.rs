@@ -18,6 +18,11 @@ pub struct DcapReport {
     pub tcb_status: String,
     /// Intel security advisories that apply.
     pub advisory_ids: Vec<String>,
+    /// The lower `tcbEvaluationDataNumber` of the TCB info and the QE identity: which of
+    /// Intel's TCB evaluations judged the platform. The operator picks the collateral, and an
+    /// older one still inside its validity window may call a platform up to date that a TCB
+    /// recovery since has not; the registry policy sets the lowest it accepts.
+    pub tcb_evaluation: u32,
     /// Whether the enclave or TD runs in debug mode (its memory is readable by the host).
     pub debug: bool,
     /// SGX: MRENCLAVE; TDX: [veil_primitives::tdx_measurement] of MRTD, MRCONFIGID, MROWNER,
@@ -88,7 +93,7 @@ pub fn verify(
         .allow_debug(true)
         .verify(quote, collateral, now_secs)
         .map_err(|e| DcapError::Verification(format!("{e:#}")))?;
-    Ok(summarize(report))
+    Ok(summarize(report, tcb_evaluation(collateral)?))
 }
 
 /// Verifies under a custom root certificate (DER), e.g. a test CA.
@@ -102,7 +107,23 @@ pub fn verify_with_root(
         .allow_debug(true)
         .verify(quote, collateral, now_secs)
         .map_err(|e| DcapError::Verification(format!("{e:#}")))?;
-    Ok(summarize(report))
+    Ok(summarize(report, tcb_evaluation(collateral)?))
+}
+
+/// The lower `tcbEvaluationDataNumber` of the collateral's TCB info and QE identity. Read
+/// after verification, which checked both documents' signatures.
+fn tcb_evaluation(collateral: &QuoteCollateralV3) -> Result<u32, DcapError> {
+    let number = |name: &str, json: &str| {
+        serde_json::from_str::<serde_json::Value>(json)
+            .ok()
+            .and_then(|v| v.get("tcbEvaluationDataNumber")?.as_u64())
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| {
+                DcapError::Collateral(format!("{name} carries no tcbEvaluationDataNumber"))
+            })
+    };
+    Ok(number("the TCB info", &collateral.tcb_info)?
+        .min(number("the QE identity", &collateral.qe_identity)?))
 }
 
 /// Whether TD attributes mark the TD as under debug. The whole first byte is the "TD under
@@ -112,7 +133,7 @@ fn td_under_debug(attributes: &[u8; 8]) -> bool {
     attributes[0] != 0
 }
 
-fn summarize(v: VerifiedReport) -> DcapReport {
+fn summarize(v: VerifiedReport, tcb_evaluation: u32) -> DcapReport {
     const SGX_DEBUG: u8 = 0x02;
     let tdx = !matches!(v.report, Report::SgxEnclave(_));
     let td = |r: &dcap_qvl::quote::TDReport10| {
@@ -151,6 +172,7 @@ fn summarize(v: VerifiedReport) -> DcapReport {
     DcapReport {
         tcb_status: v.status,
         advisory_ids: v.advisory_ids,
+        tcb_evaluation,
         debug,
         measurement,
         signer,

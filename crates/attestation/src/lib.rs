@@ -59,6 +59,9 @@ pub struct Verified {
     pub tcb_status: String,
     /// Intel advisories that apply.
     pub advisory_ids: Vec<String>,
+    /// Which of Intel's TCB evaluations judged the platform ([dcap::DcapReport::tcb_evaluation];
+    /// 0 for dev evidence).
+    pub tcb_evaluation: u32,
     /// Debug enclave or TD: the host can read its memory.
     pub debug: bool,
     /// The report data.
@@ -117,6 +120,7 @@ pub fn verify(
                 svn: 0,
                 tcb_status: "dev".into(),
                 advisory_ids: Vec::new(),
+                tcb_evaluation: 0,
                 debug: false,
                 report_data: quote.report_data,
             })
@@ -145,6 +149,7 @@ pub fn verify(
                 svn: report.svn,
                 tcb_status: report.tcb_status,
                 advisory_ids: report.advisory_ids,
+                tcb_evaluation: report.tcb_evaluation,
                 debug: report.debug,
                 report_data: report.report_data,
             })

@@ -65,8 +65,8 @@ const ATTR_INIT: u8 = 0x01;
 const ATTR_DEBUG: u8 = 0x02;
 /// SGX attributes flag: 64-bit enclave.
 const ATTR_MODE64BIT: u8 = 0x04;
-/// TCB evaluation data number written to TCB info and QE identity.
-const TCB_EVALUATION_DATA_NUMBER: u32 = 17;
+/// Default [CollateralSpec::tcb_evaluation].
+pub const DEFAULT_TCB_EVALUATION: u32 = 17;
 
 const ROOT_NAME: &str = "CN=Veil Test SGX Root CA,O=Veil Test";
 const PCK_CA_NAME: &str = "CN=Veil Test SGX PCK Platform CA,O=Veil Test";
@@ -144,16 +144,19 @@ pub struct CollateralSpec {
     /// Next update of the TCB info, QE identity, and CRLs, Unix seconds. The collateral is
     /// refused from this time on.
     pub next_update_secs: u64,
+    /// `tcbEvaluationDataNumber` of the TCB info and the QE identity.
+    pub tcb_evaluation: u32,
 }
 
 impl Default for CollateralSpec {
-    /// `UpToDate`, no advisories, valid from 2026-01-01 to 2036-01-01.
+    /// `UpToDate`, no advisories, valid from 2026-01-01 to 2036-01-01, evaluation 17.
     fn default() -> Self {
         Self {
             tcb_status: "UpToDate".into(),
             advisory_ids: Vec::new(),
             issue_secs: DEFAULT_ISSUE_SECS,
             next_update_secs: DEFAULT_NEXT_UPDATE_SECS,
+            tcb_evaluation: DEFAULT_TCB_EVALUATION,
         }
     }
 }
@@ -334,7 +337,7 @@ impl TestCa {
             "fmspc": hex::encode_upper(FMSPC),
             "pceId": hex::encode_upper(PCE_ID),
             "tcbType": 0,
-            "tcbEvaluationDataNumber": TCB_EVALUATION_DATA_NUMBER,
+            "tcbEvaluationDataNumber": spec.tcb_evaluation,
             "tcbLevels": levels,
         })
         .to_string();
@@ -344,7 +347,7 @@ impl TestCa {
             "version": 2,
             "issueDate": issue,
             "nextUpdate": next_update,
-            "tcbEvaluationDataNumber": TCB_EVALUATION_DATA_NUMBER,
+            "tcbEvaluationDataNumber": spec.tcb_evaluation,
             "miscselect": "00000000",
             "miscselectMask": "FFFFFFFF",
             "attributes": hex::encode_upper(QE_ATTRIBUTES),

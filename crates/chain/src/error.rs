@@ -512,6 +512,16 @@ pub enum RegistrationError {
     /// An Intel advisory applies that governance does not tolerate.
     #[error("security advisory {0} applies to the platform and is not tolerated")]
     Advisory(String),
+    /// The collateral comes from a TCB evaluation older than the policy accepts.
+    #[error(
+        "the collateral is from Intel's TCB evaluation {got}; the policy accepts {min} or later (fetch current collateral from the PCCS)"
+    )]
+    TcbEvaluation {
+        /// The collateral's `tcbEvaluationDataNumber`.
+        got: u32,
+        /// The policy's lowest.
+        min: u32,
+    },
     /// The code is not allowlisted.
     #[error("measurement {0} is not on the allowlist")]
     NotAllowlisted(String),

@@ -156,6 +156,7 @@ pub async fn check<S: StateRead>(
         svn: verified.svn,
         tcb_status: verified.tcb_status,
         advisory_ids: verified.advisory_ids,
+        tcb_evaluation: verified.tcb_evaluation,
         insecure: verified.kind.insecure(),
         endpoint: reg.endpoint.clone(),
         operator: sender.clone(),
@@ -165,8 +166,8 @@ pub async fn check<S: StateRead>(
 }
 
 /// Checks `evidence` (with its collateral) against the trust anchors and `policy` at
-/// `now_secs`: vouched for, carrying `expected` report data, no debug enclave, TCB status and
-/// advisories accepted (DCAP), and code on the allowlist. Shared by registrations and the
+/// `now_secs`: vouched for, carrying `expected` report data, no debug enclave, TCB status,
+/// advisories and TCB evaluation accepted (DCAP), and code on the allowlist. Shared by registrations and the
 /// genesis node's attestation.
 pub fn admit(
     policy: &RegistryParams,
@@ -192,6 +193,12 @@ pub fn admit(
             .find(|a| !policy.advisories.contains(a))
         {
             return Err(RegistrationError::Advisory(a.clone()));
+        }
+        if verified.tcb_evaluation < policy.min_tcb_evaluation {
+            return Err(RegistrationError::TcbEvaluation {
+                got: verified.tcb_evaluation,
+                min: policy.min_tcb_evaluation,
+            });
         }
     }
     let code = CodeIdentity {
@@ -318,7 +325,8 @@ fn still_admitted(policy: &RegistryParams, e: &WorkerInfo) -> bool {
     }
     e.insecure
         || (policy.tcb_statuses.contains(&e.tcb_status)
-            && e.advisory_ids.iter().all(|a| policy.advisories.contains(a)))
+            && e.advisory_ids.iter().all(|a| policy.advisories.contains(a))
+            && e.tcb_evaluation >= policy.min_tcb_evaluation)
 }
 
 async fn remove<S: StateRead>(

@@ -65,6 +65,11 @@ pub(crate) struct GenesisArgs {
     /// build, shown by `pruntime --print-measurement`), hashes in hex.
     #[arg(long = "allow-measurement", value_parser = parse_measurement)]
     allow_measurements: Vec<Measurement>,
+    /// Lowest Intel TCB evaluation (`tcbEvaluationDataNumber`) accepted in DCAP collateral:
+    /// set it to the evaluation of Intel's latest TCB recovery, so that older collateral,
+    /// still valid but calling a since-vulnerable platform up to date, is refused.
+    #[arg(long, default_value_t = 0)]
+    min_tcb_evaluation: u32,
 }
 
 /// Parses an allowlist entry (see `--allow-measurement`).
@@ -404,6 +409,10 @@ pub(crate) fn genesis(args: GenesisArgs) -> anyhow::Result<()> {
             allow_insecure: args.allow_insecure,
             allow_insecure_gatekeepers: args.allow_insecure_gatekeepers,
             allowlist: args.allow_measurements,
+            params: Some(RegistryParams {
+                min_tcb_evaluation: args.min_tcb_evaluation,
+                ..Default::default()
+            }),
             genesis_worker,
             genesis_pccs: args.genesis_pccs,
             ..Default::default()

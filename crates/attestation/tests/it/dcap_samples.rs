@@ -108,6 +108,8 @@ fn sgx_sample_quote() {
     let report = check("sgx_quote", "sgx_quote_collateral.json", 384);
     assert_eq!(report.tcb_status, "ConfigurationAndSWHardeningNeeded");
     assert!(report.advisory_ids.iter().any(|a| a == "INTEL-SA-00289"));
+    // Intel's TCB evaluation 17 judged the sample's platform (TCB info and QE identity).
+    assert_eq!(report.tcb_evaluation, 17);
     assert_eq!(report.measurement.len(), 32);
     assert_eq!(report.signer.len(), 32);
 }

@@ -3,7 +3,7 @@
 
 use veil_attestation::{
     dcap::{DcapError, DcapReport, parse_collateral, verify, verify_with_root},
-    testing::{CollateralSpec, SgxQuoteSpec, TestCa},
+    testing::{CollateralSpec, DEFAULT_TCB_EVALUATION, SgxQuoteSpec, TestCa},
 };
 
 /// 2030-01-01T00:00:00Z: inside the certificates' and the default collateral's validity.
@@ -56,6 +56,7 @@ fn quote_verifies_and_reports_its_fields() {
         DcapReport {
             tcb_status: "UpToDate".into(),
             advisory_ids: Vec::new(),
+            tcb_evaluation: DEFAULT_TCB_EVALUATION,
             debug: false,
             measurement: spec.mr_enclave.to_vec(),
             signer: spec.mr_signer.to_vec(),
@@ -93,18 +94,24 @@ fn debug_enclave_is_flagged() {
 }
 
 #[test]
-fn tcb_status_and_advisories_come_from_collateral() {
+fn tcb_status_advisories_and_evaluation_come_from_collateral() {
     let ca = TestCa::new(3);
     let quote = ca.sgx_quote(&spec());
-    for status in ["OutOfDate", "SWHardeningNeeded", "ConfigurationNeeded"] {
+    for (status, evaluation) in [
+        ("OutOfDate", 9),
+        ("SWHardeningNeeded", 17),
+        ("ConfigurationNeeded", 18),
+    ] {
         let collateral = CollateralSpec {
             tcb_status: status.into(),
             advisory_ids: vec!["INTEL-SA-00615".into(), "INTEL-SA-00828".into()],
+            tcb_evaluation: evaluation,
             ..CollateralSpec::default()
         };
         let report = check(&ca, &quote, &collateral, NOW).expect("quote verifies");
         assert_eq!(report.tcb_status, status);
         assert_eq!(report.advisory_ids, ["INTEL-SA-00615", "INTEL-SA-00828"]);
+        assert_eq!(report.tcb_evaluation, evaluation);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use veil_attestation::{
     dcap::DcapError,
-    testing::{CollateralSpec, DEFAULT_ISSUE_SECS, SgxQuoteSpec, TestCa},
+    testing::{CollateralSpec, DEFAULT_ISSUE_SECS, DEFAULT_TCB_EVALUATION, SgxQuoteSpec, TestCa},
 };
 
 use super::*;
@@ -311,6 +311,56 @@ fn dropping_a_tcb_status_or_advisory_revokes_workers_registered_under_it() {
         .0
         .unwrap();
     assert_eq!(net.count(), 0);
+}
+
+/// The attack: after Intel's TCB recovery a vulnerable platform presents collateral from the
+/// evaluation before it, still inside its validity window, which calls the platform up to date.
+#[test]
+fn collateral_from_before_a_tcb_recovery_is_refused_and_its_workers_revoked() {
+    let ca = TestCa::new(1);
+    let mut net = net(&ca);
+    let (a, b) = (worker(1), worker(2));
+    let before = || Quote {
+        collateral: CollateralSpec {
+            tcb_evaluation: DEFAULT_TCB_EVALUATION - 1,
+            ..Default::default()
+        },
+        ..honest()
+    };
+    // Before governance names the recovery, both evaluations are accepted.
+    assert_eq!(register(&mut net, &ca, &a, before()), Ok(()));
+    assert_eq!(
+        net.worker(&a.key.public_key()).unwrap().tcb_evaluation,
+        DEFAULT_TCB_EVALUATION - 1
+    );
+    assert_eq!(
+        register_at(&mut net, &ca, &b, honest(), "http://second"),
+        Ok(())
+    );
+    // Governance accepts the recovery's evaluation and later only: the worker attested with
+    // older collateral goes, the other stays.
+    let mut p = block_on(registry::params(&Overlay::new(&net.state))).unwrap();
+    p.min_tcb_evaluation = DEFAULT_TCB_EVALUATION;
+    let gov = net.gov.clone();
+    net.run(&gov, Call::Governance(GovernanceCall::SetRegistryParams(p)))
+        .0
+        .unwrap();
+    assert!(net.worker(&a.key.public_key()).is_none());
+    assert!(net.worker(&b.key.public_key()).is_some());
+    // Its old collateral, still valid at block time, no longer registers it.
+    match register(&mut net, &ca, &a, before()) {
+        Err(TxError::Registration(e)) => assert_eq!(
+            *e,
+            RegistrationError::TcbEvaluation {
+                got: DEFAULT_TCB_EVALUATION - 1,
+                min: DEFAULT_TCB_EVALUATION,
+            }
+        ),
+        other => panic!("collateral from before the recovery: {other:?}"),
+    }
+    assert!(net.worker(&a.key.public_key()).is_none());
+    // Current collateral does.
+    assert_eq!(register(&mut net, &ca, &a, honest()), Ok(()));
 }
 
 fn register_at(

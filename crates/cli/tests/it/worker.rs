@@ -507,6 +507,7 @@ fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
         .args(["--genesis-endpoint", "http://127.0.0.1:9"])
         .args(["--allow-insecure", "--allow-insecure-gatekeepers"])
         .args(["--allow-measurement", &allow])
+        .args(["--min-tcb-evaluation", "17"])
         .output()
         .unwrap();
     crate::common::succeeded(out);
@@ -534,6 +535,7 @@ fn veil_genesis_takes_the_genesis_identity_from_a_bootstrapped_pruntime() {
         .unwrap_err()
         .to_string();
     assert!(refused.contains("already the genesis node"), "{refused}");
+    assert_eq!(spec["registry"]["params"]["min_tcb_evaluation"], 17);
     assert_eq!(spec["genesis_worker"]["signing_key"], again.genesis_key);
     assert_eq!(spec["genesis_worker"]["ecdh_key"], again.genesis_ecdh_key);
     assert_eq!(spec["genesis_worker"]["key_check"], again.key_check);

@@ -34,6 +34,9 @@ pub struct WorkerInfo {
     pub tcb_status: String,
     /// Intel advisories that applied at registration.
     pub advisory_ids: Vec<String>,
+    /// Which of Intel's TCB evaluations judged the platform at registration (its collateral's
+    /// `tcbEvaluationDataNumber`; 0 for dev evidence).
+    pub tcb_evaluation: u32,
     /// Registered with dev evidence: nothing proves it runs in a TEE.
     pub insecure: bool,
     /// Public pRuntime URL or multiaddr.
@@ -87,7 +90,8 @@ pub enum RegistryEvent {
 pub enum DeregistrationReason {
     /// The registration expired without renewal.
     Expired,
-    /// Governance removed its measurement from the allowlist.
+    /// Governance's new policy no longer admits it: its measurement left the allowlist, or
+    /// its TCB status, an advisory or its TCB evaluation is no longer accepted.
     Revoked,
     /// The operator registered a new identity at the same endpoint.
     Replaced,
@@ -103,6 +107,7 @@ impl Write for WorkerInfo {
         self.svn.write(buf);
         write_string(&self.tcb_status, buf);
         write_strings(&self.advisory_ids, buf);
+        self.tcb_evaluation.write(buf);
         self.insecure.write(buf);
         write_string(&self.endpoint, buf);
         self.operator.write(buf);
@@ -119,6 +124,7 @@ impl EncodeSize for WorkerInfo {
             + 4
             + string_size(&self.tcb_status)
             + strings_size(&self.advisory_ids)
+            + 4
             + 1
             + string_size(&self.endpoint)
             + self.operator.encode_size()
@@ -138,6 +144,7 @@ impl Read for WorkerInfo {
             svn: u16::read(buf)?,
             tcb_status: read_string(buf, MAX_LABEL_BYTES)?,
             advisory_ids: read_strings(buf, MAX_POLICY_ENTRIES, MAX_LABEL_BYTES)?,
+            tcb_evaluation: u32::read(buf)?,
             insecure: bool::read(buf)?,
             endpoint: read_string(buf, MAX_ENDPOINT_BYTES)?,
             operator: crate::wire::read_account(buf)?,

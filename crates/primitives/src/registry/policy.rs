@@ -198,6 +198,12 @@ pub struct RegistryParams {
     pub tcb_statuses: Vec<String>,
     /// Intel security advisories tolerated; a quote listing any other is refused.
     pub advisories: Vec<String>,
+    /// Lowest `tcbEvaluationDataNumber` accepted in DCAP collateral. The operator picks the
+    /// collateral, and TCB info older than Intel's latest TCB recovery may still be inside its
+    /// validity window while calling a now-vulnerable platform up to date: after a recovery,
+    /// governance raises this to the new evaluation number, which also deregisters the
+    /// workers attested under an older one (they re-attest with current collateral).
+    pub min_tcb_evaluation: u32,
     /// Code allowed to register. Removing an entry deregisters the workers it admitted.
     pub allowlist: Vec<Measurement>,
     /// Evidence must bind a block from at most this many blocks ago.
@@ -213,6 +219,7 @@ impl Default for RegistryParams {
         Self {
             tcb_statuses: vec!["UpToDate".into()],
             advisories: Vec::new(),
+            min_tcb_evaluation: 0,
             allowlist: Vec::new(),
             freshness_blocks: 64,
             registration_blocks: 14_400,
@@ -261,6 +268,7 @@ impl Write for RegistryParams {
     fn write(&self, buf: &mut impl BufMut) {
         write_strings(&self.tcb_statuses, buf);
         write_strings(&self.advisories, buf);
+        self.min_tcb_evaluation.write(buf);
         self.allowlist.write(buf);
         self.freshness_blocks.write(buf);
         self.registration_blocks.write(buf);
@@ -272,6 +280,7 @@ impl EncodeSize for RegistryParams {
     fn encode_size(&self) -> usize {
         strings_size(&self.tcb_statuses)
             + strings_size(&self.advisories)
+            + 4
             + self.allowlist.encode_size()
             + 24
     }
@@ -283,6 +292,7 @@ impl Read for RegistryParams {
         Ok(Self {
             tcb_statuses: read_strings(buf, MAX_POLICY_ENTRIES, MAX_LABEL_BYTES)?,
             advisories: read_strings(buf, MAX_POLICY_ENTRIES, MAX_LABEL_BYTES)?,
+            min_tcb_evaluation: u32::read(buf)?,
             allowlist: Vec::<Measurement>::read_cfg(
                 buf,
                 &(RangeCfg::new(0..=MAX_POLICY_ENTRIES), ()),

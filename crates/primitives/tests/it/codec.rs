@@ -80,6 +80,7 @@ fn call() -> impl Strategy<Value = Call> {
                         }
                     ],
                     advisories: vec!["INTEL-SA-00001".into()],
+                    min_tcb_evaluation: u32::from(svn),
                     ..RegistryParams::default()
                 })
             )),
