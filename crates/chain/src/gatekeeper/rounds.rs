@@ -39,15 +39,17 @@ pub async fn genesis_worker<S: StateRead>(
 /// The pRuntimes that hold the root key: the gatekeepers of the last fully confirmed round
 /// that are still registered and were not slashed since, or the genesis node before any round
 /// was. A deregistered or revoked worker drops out at once: nobody asks it for the key, and it
-/// may no longer sign the gatekeepers' stream.
+/// may no longer sign the gatekeepers' stream. Each holder comes with the endpoint it is
+/// registered at now, so one that moved its host since its round closed is asked there.
 pub async fn holders<S: StateRead>(o: &Overlay<'_, S>) -> Result<Vec<KeyHolder>, StateError> {
     if let Some(all) = o
         .read_cfg::<Vec<KeyHolder>>(&keys::key_holders(), &holders_cfg())
         .await?
     {
         let mut registered = Vec::with_capacity(all.len());
-        for h in all {
-            if registry::worker(o, &h.worker).await?.is_some() {
+        for mut h in all {
+            if let Some(entry) = registry::worker(o, &h.worker).await? {
+                h.endpoint = entry.endpoint;
                 registered.push(h);
             }
         }

@@ -506,7 +506,8 @@ fn the_largest_election_fits_in_state() {
 }
 
 #[test]
-fn a_deregistered_or_slashed_gatekeeper_holds_the_key_no_more() {
+fn a_deregistered_or_slashed_gatekeeper_holds_the_key_no_more_and_a_moved_one_is_asked_where_it_moved()
+ {
     let p = StakingParams {
         distribution_deadline_blocks: 6,
         ..params()
@@ -523,6 +524,26 @@ fn a_deregistered_or_slashed_gatekeeper_holds_the_key_no_more() {
             .collect()
     };
     assert_eq!(holder_ids(&net).len(), 3);
+
+    // workers[1]'s operator moves its host: the next election names it at its new endpoint.
+    let moved = PrivateKey::from_seed(105);
+    let spec = Spec {
+        operator: moved.public_key(),
+        endpoint: "http://moved",
+        ..net.spec(&workers[1])
+    };
+    net.run(&moved, build(spec)).0.unwrap();
+    let endpoint_of = |net: &Net, w: &Worker| {
+        read(net, gatekeeper::holders)
+            .unwrap()
+            .into_iter()
+            .find(|h| h.worker == w.key.public_key())
+            .map(|h| h.endpoint)
+    };
+    assert_eq!(
+        endpoint_of(&net, &workers[1]).as_deref(),
+        Some("http://moved")
+    );
 
     // Its operator replaces workers[0] with a new identity at the same endpoint: the old one
     // is deregistered, and at once no longer a key holder nor a signer of the stream.
@@ -551,6 +572,11 @@ fn a_deregistered_or_slashed_gatekeeper_holds_the_key_no_more() {
     // slashed: it leaves the holders too.
     let (next, _) = next_election(&mut net);
     assert_eq!(next.holders.len(), 2);
+    assert!(
+        next.holders
+            .iter()
+            .any(|h| h.worker == workers[1].key.public_key() && h.endpoint == "http://moved")
+    );
     assert!(
         next.holders
             .iter()
