@@ -19,6 +19,9 @@ use crate::{
 pub const READY_TOPIC: &[u8] = b"veil/gatekeeper-ready";
 /// Topic of the chain's launch announcement ([Launch]).
 pub const LAUNCH_TOPIC: &[u8] = b"veil/launch";
+/// Topic of the chain's announcement that a round's gatekeepers all hold the root key
+/// ([Handover]).
+pub const HANDOVER_TOPIC: &[u8] = b"veil/key-handover";
 /// Topic of the gatekeepers' encrypted state checkpoints.
 pub const GATEKEEPER_STATE_TOPIC: &[u8] = b"veil/gatekeeper-state";
 /// Topic of the chain's divergence reports ([Divergence]).
@@ -119,6 +122,17 @@ pub struct Launch {
     /// Root-key era.
     pub era: u64,
     /// The gatekeepers.
+    pub gatekeepers: Vec<AccountId>,
+}
+
+/// Every gatekeeper of a round confirmed: they are the key holders now, and a gatekeeper of an
+/// earlier round outside them wipes its root key (whitepaper §4.7: the members of the old set
+/// not in the new one destroy theirs), so no copy stays where nobody is accountable for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handover {
+    /// The round whose gatekeepers all confirmed.
+    pub round: u64,
+    /// Its gatekeepers.
     pub gatekeepers: Vec<AccountId>,
 }
 
@@ -340,6 +354,29 @@ impl Read for Launch {
         Ok(Self {
             round: u64::read(buf)?,
             era: u64::read(buf)?,
+            gatekeepers: Vec::<AccountId>::read_cfg(buf, &holders_cfg())?,
+        })
+    }
+}
+
+impl Write for Handover {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.round.write(buf);
+        self.gatekeepers.write(buf);
+    }
+}
+
+impl EncodeSize for Handover {
+    fn encode_size(&self) -> usize {
+        8 + self.gatekeepers.encode_size()
+    }
+}
+
+impl Read for Handover {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            round: u64::read(buf)?,
             gatekeepers: Vec::<AccountId>::read_cfg(buf, &holders_cfg())?,
         })
     }

@@ -35,8 +35,9 @@ pub use commonware_codec::{Decode, DecodeExt, Encode, Error as CodecError, Read,
 pub use egress::{HEARTBEAT_TOPIC, SignedWorkerMessage, WorkerMessage};
 pub use gatekeeper::{
     DIVERGENCE_TOPIC, Divergence, GATEKEEPER_STATE_TOPIC, GatekeeperMessage, GenesisNodeStatus,
-    GenesisWorker, KeyHolder, LAUNCH_TOPIC, Launch, MAX_GATEKEEPER_STATE_BYTES, Phase, READY_TOPIC,
-    Ready, SLASH_TOPIC, SignedGatekeeperMessage, Slashed, holders_cfg, root_key_check,
+    GenesisWorker, HANDOVER_TOPIC, Handover, KeyHolder, LAUNCH_TOPIC, Launch,
+    MAX_GATEKEEPER_STATE_BYTES, Phase, READY_TOPIC, Ready, SLASH_TOPIC, SignedGatekeeperMessage,
+    Slashed, holders_cfg, root_key_check,
 };
 pub use hash::{Digest, hash, hash_parts};
 pub use message::{Destination, MAX_TOPIC_BYTES, Message, Origin};

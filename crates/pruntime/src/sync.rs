@@ -8,8 +8,8 @@
 //! advance ([crate::state] seals the result).
 
 use veil_primitives::{
-    AccountId, Destination, Digest, ELECTION_TOPIC, Header, Height, LAUNCH_TOPIC, Message, Origin,
-    contract::CONTRACTS_TOPIC,
+    AccountId, Destination, Digest, ELECTION_TOPIC, HANDOVER_TOPIC, Header, Height, LAUNCH_TOPIC,
+    Message, Origin, contract::CONTRACTS_TOPIC,
 };
 pub use veil_pruntime_api::limits::MAX_SYNC_HEADERS as MAX_BATCH_HEADERS;
 
@@ -168,7 +168,7 @@ impl State {
                             || (m.origin == Origin::Chain
                                 && matches!(&m.destination, Destination::Topic(t)
                                     if t == ELECTION_TOPIC || t == LAUNCH_TOPIC
-                                        || t == CONTRACTS_TOPIC))
+                                        || t == HANDOVER_TOPIC || t == CONTRACTS_TOPIC))
                     })
                     .map(|m| Seen {
                         height: h.height,

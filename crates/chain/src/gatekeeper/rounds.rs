@@ -4,16 +4,17 @@
 //! holders (the genesis node, then the gatekeepers of the last fully confirmed round). The
 //! elected gatekeepers fetch the key from a holder over a Noise channel between pRuntimes and
 //! confirm with a signed [Ready] worker message carrying the key's check. When every gatekeeper
-//! of a round has confirmed, the round closes: its gatekeepers become the key holders and, the
-//! first time, the chain launches and announces it on [LAUNCH_TOPIC]. A round that is not fully
+//! of a round has confirmed, the round closes: its gatekeepers become the key holders, the
+//! chain announces it on [HANDOVER_TOPIC] (earlier gatekeepers outside the round wipe their
+//! key) and, the first time, launches and announces it on [LAUNCH_TOPIC]. A round that is not fully
 //! confirmed by its deadline expires (`expire_round`): the silent gatekeepers' backers are
 //! slashed and the chain elects again.
 
 use commonware_codec::{DecodeExt as _, Encode as _, RangeCfg};
 use veil_primitives::{
-    AccountId, Destination, Digest, ELECTION_TOPIC, Elected, Election, GenesisWorker, Height,
-    KeyHolder, LAUNCH_TOPIC, Launch, MAX_GATEKEEPERS, Message, Origin, Phase, Ready, SLASH_TOPIC,
-    Slashed, StakingParams, holders_cfg,
+    AccountId, Destination, Digest, ELECTION_TOPIC, Elected, Election, GenesisWorker,
+    HANDOVER_TOPIC, Handover, Height, KeyHolder, LAUNCH_TOPIC, Launch, MAX_GATEKEEPERS, Message,
+    Origin, Phase, Ready, SLASH_TOPIC, Slashed, StakingParams, holders_cfg,
 };
 
 use crate::{
@@ -210,8 +211,8 @@ pub(crate) async fn on_ready<S: StateRead>(
     close_round(o, outbox, &round, height).await
 }
 
-/// Every gatekeeper of `round` confirmed: they become the key holders, and the network
-/// launches if it had not.
+/// Every gatekeeper of `round` confirmed: they become the key holders (announced, so that
+/// earlier ones outside the round wipe the key), and the network launches if it had not.
 async fn close_round<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
@@ -235,6 +236,18 @@ async fn close_round<S: StateRead>(
     o.put(keys::key_holders(), &holders);
     o.put(keys::closed_round(), &round.round);
     o.put(keys::confirmed(), &gatekeepers);
+    let handover = Handover {
+        round: round.round,
+        gatekeepers: gatekeepers.clone(),
+    };
+    mq::emit(
+        o,
+        outbox,
+        Origin::Chain,
+        Destination::Topic(HANDOVER_TOPIC.to_vec()),
+        handover.encode().to_vec(),
+    )
+    .await?;
     if phase(o).await? == Phase::Prelaunch {
         o.put(keys::phase(), &Phase::Launched { height, era: 0 });
         let launch = Launch {

@@ -3,7 +3,8 @@
 
 use veil_primitives::{
     DIVERGENCE_TOPIC, Divergence, Election, GATEKEEPER_STATE_TOPIC, GatekeeperMessage,
-    LAUNCH_TOPIC, Launch, Phase, SLASH_TOPIC, Slashed, StakingCall, StakingParams,
+    HANDOVER_TOPIC, Handover, LAUNCH_TOPIC, Launch, Phase, SLASH_TOPIC, Slashed, StakingCall,
+    StakingParams,
 };
 
 use super::{
@@ -110,6 +111,14 @@ fn the_network_launches_when_every_elected_gatekeeper_confirms() {
             gatekeepers: round.workers().cloned().collect()
         }]
     );
+    // Every close announces who holds the key now (earlier gatekeepers outside wipe theirs).
+    assert_eq!(
+        topic::<Handover>(&messages, HANDOVER_TOPIC),
+        vec![Handover {
+            round: round.round,
+            gatekeepers: round.workers().cloned().collect()
+        }]
+    );
     assert_eq!(
         read(&net, gatekeeper::phase).unwrap(),
         Phase::Launched {
@@ -136,12 +145,20 @@ fn the_network_launches_when_every_elected_gatekeeper_confirms() {
     let (next, _) = next_election(&mut net);
     assert_eq!(next.round, round.round + 1);
     assert_eq!(next.holders, holders);
-    let mut launches = 0;
+    let (mut launches, mut handovers) = (0, Vec::new());
     for w in &workers[..3] {
-        launches +=
-            topic::<Launch>(&confirm(&mut net, w, next.round, &ROOT_KEY), LAUNCH_TOPIC).len();
+        let messages = confirm(&mut net, w, next.round, &ROOT_KEY);
+        launches += topic::<Launch>(&messages, LAUNCH_TOPIC).len();
+        handovers.extend(topic::<Handover>(&messages, HANDOVER_TOPIC));
     }
     assert_eq!(launches, 0);
+    assert_eq!(
+        handovers,
+        vec![Handover {
+            round: next.round,
+            gatekeepers: next.workers().cloned().collect()
+        }]
+    );
 }
 
 #[test]

@@ -13,10 +13,10 @@ use veil_primitives::contract::{
 };
 use veil_primitives::{
     Block, BlockLimits, Call, ChainIdentity, Destination, Divergence, Election, GatekeeperMessage,
-    GenesisWorker, GovernanceCall, Header, KeyHolder, Launch, Measurement, Message, Origin, Params,
-    Phase, PrivateKey, Ready, Registration, RegistryEvent, RegistryParams, SignedGatekeeperMessage,
-    SignedTransaction, SignedWorkerMessage, Slashed, StakingCall, StakingParams, TeeKind,
-    Transaction, TxLimits, WorkerInfo, WorkerMessage, hash, root_key_check,
+    GenesisWorker, GovernanceCall, Handover, Header, KeyHolder, Launch, Measurement, Message,
+    Origin, Params, Phase, PrivateKey, Ready, Registration, RegistryEvent, RegistryParams,
+    SignedGatekeeperMessage, SignedTransaction, SignedWorkerMessage, Slashed, StakingCall,
+    StakingParams, TeeKind, Transaction, TxLimits, WorkerInfo, WorkerMessage, hash, root_key_check,
 };
 
 fn holder(seed: u64) -> KeyHolder {
@@ -267,6 +267,7 @@ proptest! {
         let _ = StakingParams::decode(bytes.clone());
         let _ = Election::decode(bytes.clone());
         let _ = Launch::decode(bytes.clone());
+        let _ = Handover::decode(bytes.clone());
         let _ = Ready::decode(bytes.clone());
         let _ = Slashed::decode(bytes.clone());
         let _ = Divergence::decode(bytes.clone());
@@ -431,6 +432,8 @@ proptest! {
         prop_assert!(Election::decode(bytes.slice(..cut % bytes.len())).is_err());
         let launch = Launch { round, era: seed, gatekeepers: keys.clone() };
         prop_assert_eq!(Launch::decode(launch.encode()).unwrap(), launch);
+        let handover = Handover { round, gatekeepers: keys.clone() };
+        prop_assert_eq!(Handover::decode(handover.encode()).unwrap(), handover);
         let ready = Ready { round, key_check: check };
         prop_assert_eq!(Ready::decode(ready.encode()).unwrap(), ready);
         let slashed = Slashed { round, worker: holder(seed).worker, backer: holder(round).worker, amount: seed as u128 * 7 };

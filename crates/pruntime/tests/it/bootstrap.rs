@@ -425,3 +425,61 @@ fn a_gatekeeper_that_lost_its_data_rejoins_through_another_and_restores_state_fr
     );
     assert_eq!(fresh_state.key_check(), e.key_check);
 }
+
+#[test]
+fn a_gatekeeper_voted_out_wipes_the_root_key_once_its_successors_all_hold_it() {
+    let mut sim = Sim::new("voted-out", 3, 3);
+    sim.run_until(60, launched);
+    let first = sim.election();
+    let out = sim.index_of(&first.gatekeepers[0].worker);
+    let voted_out = sim.workers[out].key();
+    assert!(sim.workers[out].rt.info().holds_root_key);
+
+    // A new candidate stands, and a nominator backs it and the two other gatekeepers, so the
+    // next election leaves `out` without a seat; it stays online and synced.
+    let op = PrivateKey::from_seed(2001);
+    let nominator = PrivateKey::from_seed(901);
+    sim.submit(
+        &nominator,
+        Call::Transfer {
+            to: op.public_key(),
+            amount: 1_000_000,
+        },
+    )
+    .unwrap();
+    sim.block();
+    let fresh = sim.add_worker(op, true);
+    let successor = sim.workers[fresh].key();
+    sim.submit(
+        &nominator,
+        Call::Staking(StakingCall::Bond { amount: 3 * BOND }),
+    )
+    .unwrap();
+    sim.block();
+    let targets = vec![
+        successor.clone(),
+        first.gatekeepers[1].worker.clone(),
+        first.gatekeepers[2].worker.clone(),
+    ];
+    sim.submit(&nominator, Call::Staking(StakingCall::Nominate { targets }))
+        .unwrap();
+    sim.block();
+    sim.run_until(40, |s| s.election().is_elected(&successor));
+    let next = sim.election();
+    assert!(!next.is_elected(&voted_out));
+    // It holds the key while the chain counts it as a holder, to hand the key over.
+    assert!(next.holders.iter().any(|h| h.worker == voted_out));
+    assert!(sim.workers[out].rt.info().holds_root_key);
+
+    // Once every gatekeeper of the new round confirmed, it wipes the key; they keep theirs.
+    sim.run_until(40, |s| !s.workers[out].rt.info().holds_root_key);
+    assert_eq!(sim.read(chain_gk::closed_round).unwrap(), next.round);
+    let info = sim.workers[out].rt.info();
+    assert!(!info.gatekeeper && !info.holds_root_key);
+    for g in next.workers() {
+        assert!(sim.workers[sim.index_of(g)].rt.info().holds_root_key);
+    }
+    // The wipe is durable: reopened from its files, it holds no key.
+    sim.reopen(out, |_| {});
+    assert!(!sim.workers[out].rt.info().holds_root_key);
+}

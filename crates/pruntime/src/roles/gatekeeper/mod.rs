@@ -11,8 +11,8 @@ pub mod state;
 
 use commonware_codec::Encode as _;
 use veil_primitives::{
-    AccountId, Destination, Digest, Election, GATEKEEPER_STATE_TOPIC, Height, KeyHolder, Launch,
-    Message, READY_TOPIC, Ready,
+    AccountId, Destination, Digest, Election, GATEKEEPER_STATE_TOPIC, Handover, Height, KeyHolder,
+    Launch, Message, READY_TOPIC, Ready,
 };
 
 use self::{
@@ -66,6 +66,20 @@ pub(crate) fn on_launch(
         role.state.launched_at = height;
         role.state.round = role.state.round.max(launch.round);
         checkpoint(out, role, block);
+    }
+}
+
+/// A verified handover: every gatekeeper of a round confirmed and holds the root key. A
+/// gatekeeper of an earlier round outside it is no longer a key holder, so it wipes the key
+/// (the runtime then compacts the sealed store, so no old copy stays in its files).
+pub(crate) fn on_handover(out: &Emitter<'_>, next: &mut State, h: &Handover) {
+    if next.gatekeeper.is_some() && !h.gatekeepers.contains(&out.identity.public_key()) {
+        next.gatekeeper = None;
+        tracing::info!(
+            round = h.round,
+            "the gatekeepers of a round without this worker hold the root key: gatekeeper role \
+             ended, root key wiped"
+        );
     }
 }
 
