@@ -2,15 +2,15 @@
 //! pRuntime that consumes them.
 //!
 //! Only messages from a batch [crate::sync] verified arrive here. The chain's copies of this
-//! worker's own egress confirm it; the gatekeepers' stream, election, launch and handover
-//! announcements and contract events go to the gatekeeper role; contract events, keys, grants, and every
+//! worker's own egress confirm it; the gatekeepers' stream, election, launch, handover and
+//! slashing announcements and contract events go to the gatekeeper role; contract events, keys, grants, and every
 //! message to or from a contract (its log) to the miner role's executor; registry events to the worker role; everything else
 //! addressed to this worker is returned to the caller.
 
 use commonware_codec::DecodeExt as _;
 use veil_primitives::{
     Destination, ELECTION_TOPIC, Election, HANDOVER_TOPIC, Handover, LAUNCH_TOPIC, Launch, Message,
-    Origin,
+    Origin, SLASH_TOPIC, Slashed,
     contract::{CONTRACT_GRANT_TOPIC, CONTRACT_KEY_TOPIC, CONTRACT_RESULTS_TOPIC, CONTRACTS_TOPIC},
 };
 
@@ -92,6 +92,11 @@ pub(crate) fn dispatch(
             (Origin::Chain, Destination::Topic(t)) if t == HANDOVER_TOPIC => {
                 if let Ok(h) = Handover::decode(m.payload.clone()) {
                     gatekeeper::on_handover(out, next, &h);
+                }
+            }
+            (Origin::Chain, Destination::Topic(t)) if t == SLASH_TOPIC => {
+                if let Ok(s) = Slashed::decode(m.payload.clone()) {
+                    gatekeeper::on_slashed(out, next, &s);
                 }
             }
             (Origin::Chain, Destination::Topic(t)) if t == CONTRACTS_TOPIC => {

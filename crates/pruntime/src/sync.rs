@@ -9,7 +9,7 @@
 
 use veil_primitives::{
     AccountId, Destination, Digest, ELECTION_TOPIC, HANDOVER_TOPIC, Header, Height, LAUNCH_TOPIC,
-    Message, Origin, contract::CONTRACTS_TOPIC,
+    Message, Origin, SLASH_TOPIC, contract::CONTRACTS_TOPIC,
 };
 pub use veil_pruntime_api::limits::MAX_SYNC_HEADERS as MAX_BATCH_HEADERS;
 
@@ -168,7 +168,8 @@ impl State {
                             || (m.origin == Origin::Chain
                                 && matches!(&m.destination, Destination::Topic(t)
                                     if t == ELECTION_TOPIC || t == LAUNCH_TOPIC
-                                        || t == HANDOVER_TOPIC || t == CONTRACTS_TOPIC))
+                                        || t == HANDOVER_TOPIC || t == SLASH_TOPIC
+                                        || t == CONTRACTS_TOPIC))
                     })
                     .map(|m| Seen {
                         height: h.height,

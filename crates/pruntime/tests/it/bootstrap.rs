@@ -483,3 +483,32 @@ fn a_gatekeeper_voted_out_wipes_the_root_key_once_its_successors_all_hold_it() {
     sim.reopen(out, |_| {});
     assert!(!sim.workers[out].rt.info().holds_root_key);
 }
+
+#[test]
+fn a_gatekeeper_slashed_for_missing_a_deadline_wipes_the_root_key() {
+    let mut sim = Sim::new("slashed-holder", 3, 3);
+    sim.run_until(60, launched);
+    let first = sim.election();
+    let silent = sim.index_of(&first.gatekeepers[0].worker);
+    let key = sim.workers[silent].key();
+    assert!(sim.workers[silent].rt.info().holds_root_key);
+
+    // Its host stops: elected again, it cannot confirm, and at the deadline it is slashed
+    // and leaves the key holders; the chain elects again at once.
+    sim.workers[silent].offline = true;
+    let holder = |s: &Sim| {
+        s.read(chain_gk::holders)
+            .unwrap()
+            .iter()
+            .any(|h| h.worker == key)
+    };
+    sim.run_until(60, |s| !holder(s));
+    let open = sim.read(chain_gk::open_round).unwrap();
+    assert!(open.is_some_and(|e| !e.is_elected(&key)));
+
+    // Back online, it syncs the slash and wipes the key before any handover says so.
+    sim.workers[silent].offline = false;
+    sim.relay(Some(silent));
+    assert!(!sim.workers[silent].rt.info().holds_root_key);
+    assert!(sim.read(chain_gk::open_round).unwrap().is_some());
+}

@@ -812,7 +812,7 @@ impl Sim {
 
     /// The host's relay duty for worker `i` (the genesis node for `None`): initialize, then
     /// catch up. A retired genesis node is left idle, as its host does.
-    fn relay(&mut self, worker: Option<usize>) {
+    pub(crate) fn relay(&mut self, worker: Option<usize>) {
         let node = match worker {
             Some(i) => &self.workers[i],
             None => &self.genesis,

@@ -12,7 +12,7 @@ pub mod state;
 use commonware_codec::Encode as _;
 use veil_primitives::{
     AccountId, Destination, Digest, Election, GATEKEEPER_STATE_TOPIC, Handover, Height, KeyHolder,
-    Launch, Message, READY_TOPIC, Ready,
+    Launch, Message, READY_TOPIC, Ready, Slashed,
 };
 
 use self::{
@@ -79,6 +79,17 @@ pub(crate) fn on_handover(out: &Emitter<'_>, next: &mut State, h: &Handover) {
             round = h.round,
             "the gatekeepers of a round without this worker hold the root key: gatekeeper role \
              ended, root key wiped"
+        );
+    }
+}
+
+/// A verified slash of a gatekeeper that missed a round's deadline: the chain dropped it from
+/// the key holders, so if it is this worker, it wipes the key as on a handover.
+pub(crate) fn on_slashed(out: &Emitter<'_>, next: &mut State, s: &Slashed) {
+    if s.worker == out.identity.public_key() && next.gatekeeper.take().is_some() {
+        tracing::warn!(
+            round = s.round,
+            "slashed for missing the round's deadline: no longer a key holder, root key wiped"
         );
     }
 }
