@@ -49,22 +49,37 @@ pub struct Proved {
     pub value: Option<Vec<u8>>,
 }
 
+/// How long [storage] waits for a node whose proofs lag the height the caller needs: a node
+/// indexes a finalized block (and the transactions in it) a moment before it can prove
+/// against the block's state.
+pub const STATE_LAG_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Reads `key` from the node and checks it: the block's finality under the trusted group key,
 /// its state root, the inclusion or absence proof, and a height of at least `min_height` (the
-/// latest height the caller knows of, e.g. where its own transaction landed).
+/// latest height the caller knows of, e.g. where its own transaction landed; a node that
+/// proves an older one is asked again for up to [STATE_LAG_WAIT]).
 pub async fn storage(
     client: &HttpClient,
     trust: &Trust,
     key: &Digest,
     min_height: u64,
 ) -> anyhow::Result<Proved> {
-    let view = client.get_storage(to_hex(key)).await.map_err(rpc)?;
-    anyhow::ensure!(
-        view.height >= min_height,
-        "the node proved {} at height {}, older than height {min_height} the client already saw",
-        to_hex(key),
-        view.height
-    );
+    let deadline = tokio::time::Instant::now() + STATE_LAG_WAIT;
+    let view = loop {
+        let view = client.get_storage(to_hex(key)).await.map_err(rpc)?;
+        if view.height >= min_height {
+            break view;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the node proved {} at height {}, older than height {min_height} the client \
+             already saw, and did not catch up within {} s",
+            to_hex(key),
+            view.height,
+            STATE_LAG_WAIT.as_secs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     let block = client
         .get_block(BlockId::Height(view.height))
         .await
