@@ -45,6 +45,9 @@ struct State {
     outgoing: Vec<SentMessage>,
     /// Messages of successful calls, in order.
     sent: Vec<SentMessage>,
+    /// What each key the running call wrote held before its first write (`None`: absent), to
+    /// put back if the call fails: undoing costs what the call wrote, not the whole storage.
+    undo: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 /// A message a contract sent on the mock host.
@@ -101,22 +104,26 @@ pub(crate) mod sys {
         }
     }
 
-    fn write(f: impl FnOnce(&mut super::State)) {
+    fn write(key: &[u8], f: impl FnOnce(&mut super::State)) {
         with(|s| {
             assert!(!s.query_mode, "trap: storage write in query mode");
             s.writes += 1;
+            if !s.undo.contains_key(key) {
+                let before = s.storage.get(key).cloned();
+                s.undo.insert(key.to_vec(), before);
+            }
             f(s)
         })
     }
 
     pub fn storage_set(key: &[u8], value: &[u8]) {
-        write(|s| {
+        write(key, |s| {
             s.storage.insert(key.to_vec(), value.to_vec());
         })
     }
 
     pub fn storage_remove(key: &[u8]) {
-        write(|s| {
+        write(key, |s| {
             s.storage.remove(key);
         })
     }
@@ -298,12 +305,13 @@ impl MockHost {
     }
 
     fn run_raw(&self, query: bool, input: Vec<u8>, entry: fn()) -> Result<Vec<u8>, Error> {
-        let (storage, events) = with(|s| {
+        let events = with(|s| {
             s.outgoing.clear();
+            s.undo.clear();
             s.input = input;
             s.output = None;
             s.query_mode = query;
-            (s.storage.clone(), s.events.len())
+            s.events.len()
         });
         let trapped = panic::catch_unwind(AssertUnwindSafe(entry));
         let output = with(|s| s.output.take());
@@ -315,8 +323,14 @@ impl MockHost {
         };
         with(|s| {
             let outgoing = std::mem::take(&mut s.outgoing);
+            let undo = std::mem::take(&mut s.undo);
             if result.is_err() {
-                s.storage = storage;
+                for (key, before) in undo {
+                    match before {
+                        Some(value) => s.storage.insert(key, value),
+                        None => s.storage.remove(&key),
+                    };
+                }
                 s.events.truncate(events);
                 return;
             }
@@ -414,7 +428,76 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
-    use super::sha256;
+    use super::{sha256, MockHost};
+    use crate::{reply, Context, Contract, Error, Map, QueryContext};
+
+    const VALUES: Map<u8, u64> = Map::new(b"values");
+
+    /// Sets key 1, overwrites key 2 twice, removes key 3, then fails if asked to.
+    struct Scratch;
+
+    impl Contract for Scratch {
+        type Init = Init;
+        type Command = Command;
+        type Query = Query;
+
+        fn init(cx: &mut Context, _: Init) -> Result<(), Error> {
+            VALUES.save(cx, &2, &20);
+            VALUES.save(cx, &3, &30);
+            Ok(())
+        }
+
+        fn command(cx: &mut Context, command: Command) -> Result<Vec<u8>, Error> {
+            let Command::Write { fail } = command;
+            VALUES.save(cx, &1, &11);
+            VALUES.save(cx, &2, &21);
+            VALUES.save(cx, &2, &22);
+            VALUES.remove(cx, &3);
+            if fail {
+                return Err(Error::new(Error::BAD_INPUT, "asked to fail"));
+            }
+            reply(&())
+        }
+
+        fn query(cx: &QueryContext, query: Query) -> Result<Vec<u8>, Error> {
+            let Query::Get { key } = query;
+            reply(&VALUES.load_or(cx, &key, 0)?)
+        }
+    }
+
+    crate::export! {
+        contract: Scratch,
+        init: Init {},
+        commands: Command {
+            0 write => Write { fail: bool } -> (),
+        },
+        queries: Query {
+            0 get => Get { key: u8 } -> u64,
+        },
+    }
+
+    fn values(host: &MockHost) -> Vec<u64> {
+        (1..=3)
+            .map(|key| host.query_as::<Scratch, u64>(&Query::Get { key }).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_call_leaves_every_key_as_it_was_and_a_good_one_keeps_its_writes() {
+        let mut host = MockHost::new();
+        host.init::<Scratch>(&Init {}).unwrap();
+        assert_eq!(values(&host), [0, 20, 30]);
+        assert!(host
+            .command::<Scratch>(&Command::Write { fail: true })
+            .is_err());
+        assert_eq!(values(&host), [0, 20, 30]);
+        assert_eq!(host.entries(), 2);
+        host.command::<Scratch>(&Command::Write { fail: false })
+            .unwrap();
+        assert_eq!(values(&host), [11, 22, 0]);
+        assert_eq!(host.entries(), 2);
+        assert!(ABI.contains(r#"{"name":"write","tag":0,"args":[{"name":"fail","type":"bool"}]"#));
+    }
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{:02x}", b)).collect()

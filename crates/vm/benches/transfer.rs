@@ -3,8 +3,12 @@
 //!
 //! `cargo bench -p veil-vm --bench transfer [-- --transfers N]`
 //!
-//! The native bound does what the contract does, on the same storage layout and codec: read
-//! two balances, check and update them, write them back, encode the event. The VM figure is a
+//! Two native bounds. The first does what the contract does, on the same storage layout and
+//! codec: read two balances, check and update them, write them back, encode the event. The
+//! second is the token contract itself, the same Rust source, compiled natively and run
+//! through the SDK's native host (`veil_sdk::mock`: the same encoded entry points, storage in
+//! a map, writes undone on failure), so it carries the SDK's costs and only the VM's own cost
+//! is left between it and the VM figure. The VM figure is a
 //! whole `Vm::execute`: the call with fuel metering and host calls on a kept instance, its
 //! reset to the initial memory and globals, and committing the writes; the one-read query
 //! line shows a call's fixed cost. `--fresh` runs every call in a new instance instead.
@@ -18,6 +22,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use support::{Contract, FUEL, example};
+use veil_example_token::{Command, Init, Token};
+use veil_sdk::{AccountId, mock::MockHost};
 use veil_vm::{Entry, Limits, Vm};
 
 const ALICE: [u8; 32] = [0xa1; 32];
@@ -80,6 +86,28 @@ fn main() {
     }
     let native = started.elapsed();
 
+    let mut host = MockHost::new();
+    host.set_caller(AccountId(ALICE));
+    host.init::<Token>(&Init {
+        supply: u128::MAX / 2,
+    })
+    .expect("init");
+    let native_transfer = |host: &mut MockHost, i: u64| {
+        host.command::<Token>(&Command::Transfer {
+            to: AccountId(recipient(i)),
+            amount: 1,
+        })
+        .expect("funded")
+    };
+    for i in 0..RECIPIENTS {
+        native_transfer(&mut host, i);
+    }
+    let started = Instant::now();
+    for i in 0..transfers {
+        black_box(native_transfer(&mut host, i));
+    }
+    let same_code = started.elapsed();
+
     let fresh = std::env::args().any(|arg| arg == "--fresh");
     let mut token = Contract::new(&wasm);
     if fresh {
@@ -138,6 +166,11 @@ fn main() {
         rate(native)
     );
     println!(
+        "  the contract native {:>9.2} µs  {:>12.0} /s",
+        per(same_code),
+        rate(same_code)
+    );
+    println!(
         "  VM (execute)        {:>9.2} µs  {:>12.0} /s",
         per(vm),
         rate(vm)
@@ -150,6 +183,10 @@ fn main() {
     println!(
         "  VM / native         {:>9.1} x",
         vm.as_secs_f64() / native.as_secs_f64()
+    );
+    println!(
+        "  VM / the contract native {:>4.1} x",
+        vm.as_secs_f64() / same_code.as_secs_f64()
     );
     println!("  fuel per transfer   {fuel:>9}");
     println!("  fuel per query      {query_fuel:>9}");
