@@ -507,6 +507,10 @@ pub struct WorkerView {
     pub measurement: String,
     /// TCB status at registration (`dev` for dev evidence).
     pub tcb_status: String,
+    /// Intel's TCB evaluation its collateral came from (0 for dev evidence): governance's
+    /// `min_tcb_evaluation` above it would deregister it.
+    #[serde(default)]
+    pub tcb_evaluation: u32,
     /// Registered with dev evidence: nothing proves it runs in a TEE.
     pub insecure: bool,
     /// Public pRuntime endpoint.
@@ -579,6 +583,7 @@ impl WorkerView {
             tee: w.tee,
             measurement: to_hex(&w.measurement),
             tcb_status: w.tcb_status.clone(),
+            tcb_evaluation: w.tcb_evaluation,
             insecure: w.insecure,
             endpoint: w.endpoint.clone(),
             operator: to_hex(&w.operator),
