@@ -40,8 +40,8 @@ pub async fn genesis_worker<S: StateRead>(
 /// The pRuntimes that hold the root key: the gatekeepers of the last fully confirmed round
 /// that are still registered and were not slashed since, or the genesis node before any round
 /// was. A deregistered or revoked worker drops out at once: nobody asks it for the key, and it
-/// may no longer sign the gatekeepers' stream. Each holder comes with the endpoint it is
-/// registered at now, so one that moved its host since its round closed is asked there.
+/// may no longer sign the gatekeepers' stream. Each holder comes with the endpoint and TEE it
+/// is registered with now, so one that moved its host since its round closed is asked there.
 pub async fn holders<S: StateRead>(o: &Overlay<'_, S>) -> Result<Vec<KeyHolder>, StateError> {
     if let Some(all) = o
         .read_cfg::<Vec<KeyHolder>>(&keys::key_holders(), &holders_cfg())
@@ -51,6 +51,7 @@ pub async fn holders<S: StateRead>(o: &Overlay<'_, S>) -> Result<Vec<KeyHolder>,
         for mut h in all {
             if let Some(entry) = registry::worker(o, &h.worker).await? {
                 h.endpoint = entry.endpoint;
+                h.tee = Some(entry.tee);
                 registered.push(h);
             }
         }
@@ -219,19 +220,7 @@ async fn close_round<S: StateRead>(
     round: &Election,
     height: Height,
 ) -> Result<(), StateError> {
-    let mut holders = Vec::with_capacity(round.gatekeepers.len());
-    for g in &round.gatekeepers {
-        let entry = registry::worker(o, &g.worker).await?;
-        holders.push(KeyHolder {
-            worker: g.worker.clone(),
-            ecdh_key: g.ecdh_key,
-            endpoint: entry
-                .as_ref()
-                .map(|w| w.endpoint.clone())
-                .unwrap_or_default(),
-            tee: entry.map(|w| w.tee),
-        });
-    }
+    let holders = key_holders_of(o, round.gatekeepers.iter()).await?;
     let gatekeepers: Vec<AccountId> = round.workers().cloned().collect();
     o.put(keys::key_holders(), &holders);
     o.put(keys::closed_round(), &round.round);
@@ -267,9 +256,32 @@ async fn close_round<S: StateRead>(
     Ok(())
 }
 
+/// Key-holder entries for elected gatekeepers, with what the registry says of them now.
+async fn key_holders_of<'a, S: StateRead>(
+    o: &Overlay<'_, S>,
+    gatekeepers: impl Iterator<Item = &'a Elected>,
+) -> Result<Vec<KeyHolder>, StateError> {
+    let mut holders = Vec::new();
+    for g in gatekeepers {
+        let entry = registry::worker(o, &g.worker).await?;
+        holders.push(KeyHolder {
+            worker: g.worker.clone(),
+            ecdh_key: g.ecdh_key,
+            endpoint: entry
+                .as_ref()
+                .map(|w| w.endpoint.clone())
+                .unwrap_or_default(),
+            tee: entry.map(|w| w.tee),
+        });
+    }
+    Ok(holders)
+}
+
 /// Closes the open round if its deadline has come: the gatekeepers that did not confirm lose
 /// `slash_ppm` of their backer's bond and their candidacy, unless none confirmed (then no key
-/// holder may have been reachable, and nobody is at fault). Returns whether it expired a round
+/// holder may have been reachable, and nobody is at fault). After launch, the gatekeepers that
+/// did confirm join the key holders: they proved they hold the key, and if every earlier
+/// holder was slashed they are the only ones left who do. Returns whether it expired a round
 /// (the caller then elects again at once).
 pub(crate) async fn expire_round<S: StateRead>(
     o: &mut Overlay<'_, S>,
@@ -329,6 +341,21 @@ pub(crate) async fn expire_round<S: StateRead>(
             slashed.encode().to_vec(),
         )
         .await?;
+    }
+    // Before launch the key holders are the genesis node (no list): a confirmed gatekeeper
+    // becomes one when its round closes.
+    if let Some(mut held) = o
+        .read_cfg::<Vec<KeyHolder>>(&keys::key_holders(), &holders_cfg())
+        .await?
+    {
+        let joining = round.gatekeepers.iter().filter(|g| {
+            confirmed.contains(&g.worker) && !held.iter().any(|h| h.worker == g.worker)
+        });
+        let mut joining = key_holders_of(o, joining).await?;
+        // The list is bounded like an election's: those who just proved the key come first.
+        joining.append(&mut held);
+        joining.truncate(MAX_GATEKEEPERS as usize);
+        o.put(keys::key_holders(), &joining);
     }
     o.put(keys::closed_round(), &round.round);
     Ok(true)

@@ -666,3 +666,50 @@ fn a_genesis_naming_an_unattested_node_does_not_launch() {
 fn g_ra() -> PrivateKey {
     PrivateKey::from_seed(100)
 }
+
+#[test]
+fn gatekeepers_that_confirmed_an_expired_round_hold_the_key_when_every_earlier_holder_is_slashed() {
+    let p = StakingParams {
+        distribution_deadline_blocks: 6,
+        ..params()
+    };
+    let (mut net, workers, round) = elected(p.clone());
+    for w in &workers[..3] {
+        confirm(&mut net, w, round.round, &ROOT_KEY);
+    }
+    // A fourth candidate stands and the next election seats four: the three holders and it.
+    let newcomer = worker(5);
+    candidate(&mut net, &PrivateKey::from_seed(107), &newcomer, 20_000);
+    set_params(
+        &mut net,
+        StakingParams {
+            n_gatekeepers: 4,
+            ..p
+        },
+    );
+    let (next, _) = next_election(&mut net);
+    assert_eq!(next.gatekeepers.len(), 4);
+    // The newcomer gets the key from one of them and confirms; the three holders fall silent
+    // and are slashed at the deadline, which drops them from the holders.
+    confirm(&mut net, &newcomer, next.round, &ROOT_KEY);
+    let mut again = Vec::new();
+    while net.height < next.deadline {
+        again.extend(topic::<Election>(
+            &net.block(Vec::new()).messages,
+            crate::staking::ELECTION_TOPIC,
+        ));
+    }
+    // The key is not orphaned: the newcomer, which proved it holds it, is the holder the
+    // re-election names.
+    let holder_ids = |holders: &[veil_primitives::KeyHolder]| -> Vec<AccountId> {
+        holders.iter().map(|h| h.worker.clone()).collect()
+    };
+    let newcomer_id = vec![newcomer.key.public_key()];
+    assert_eq!(
+        holder_ids(&read(&net, gatekeeper::holders).unwrap()),
+        newcomer_id
+    );
+    let again = again.last().expect("elected again at the deadline");
+    assert_eq!(again.round, next.round + 1);
+    assert_eq!(holder_ids(&again.holders), newcomer_id);
+}
