@@ -94,6 +94,12 @@ pub enum TxError {
     /// Governance tried to set parameters that would break the chain.
     #[error("invalid parameters: {0}")]
     InvalidParams(&'static str),
+    /// Governance tried a registry policy that would deregister every key holder (listed),
+    /// whose pRuntimes would then wipe the root key.
+    #[error(
+        "the policy would deregister every key holder ({0}) and the root key would be lost: have a holder renew its registration under the new policy first"
+    )]
+    RevokesEveryKeyHolder(String),
     /// A message payload exceeds `max_message_bytes`.
     #[error("message payload is {size} bytes, above the limit of {max}")]
     MessageTooLarge {
@@ -176,6 +182,7 @@ impl TxError {
             Self::InsufficientBalance { .. } => "insufficient_balance",
             Self::NotGovernance => "not_governance",
             Self::InvalidParams(_) => "invalid_params",
+            Self::RevokesEveryKeyHolder(_) => "revokes_every_key_holder",
             Self::MessageTooLarge { .. } => "message_too_large",
             Self::Registration(_) => "registration",
             Self::Staking(_) => "staking",

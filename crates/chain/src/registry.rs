@@ -16,8 +16,8 @@
 use veil_attestation::{TrustAnchors, report_data};
 use veil_primitives::{
     AccountId, ChainIdentity, CodeIdentity, DeregistrationReason, Destination, Digest, Encode as _,
-    Height, Message, Origin, Registration, RegistryEvent, RegistryParams, SignedWorkerMessage,
-    WorkerInfo, hash_parts, to_hex,
+    Height, KeyHolder, Message, Origin, Registration, RegistryEvent, RegistryParams,
+    SignedWorkerMessage, WorkerInfo, hash_parts, holders_cfg, to_hex,
 };
 
 pub use crate::error::RegistrationError;
@@ -295,14 +295,17 @@ pub(crate) async fn expire<S: StateRead>(
     Ok(())
 }
 
-/// Replaces the policy and deregisters workers whose code it no longer allows.
+/// Replaces the policy and deregisters workers whose code or platform it no longer allows.
+///
+/// A policy that would deregister every key holder is refused: each holder's pRuntime wipes
+/// the root key on deregistration, so the network would lose it (after a TCB recovery, a
+/// holder renews with current collateral first, then governance raises the bar).
 pub(crate) async fn set_params<S: StateRead>(
     o: &mut Overlay<'_, S>,
     outbox: &mut Vec<Message>,
     new: &RegistryParams,
 ) -> Result<(), ExecError> {
     new.validate().map_err(TxError::InvalidParams)?;
-    o.put(keys::registry_params(), new);
     let mut revoked = Vec::new();
     for w in WORKERS.members(o).await? {
         if let Some(e) = worker(o, &w).await?
@@ -311,6 +314,22 @@ pub(crate) async fn set_params<S: StateRead>(
             revoked.push(w);
         }
     }
+    if let Some(held) = o
+        .read_cfg::<Vec<KeyHolder>>(&keys::key_holders(), &holders_cfg())
+        .await?
+    {
+        let mut registered = Vec::with_capacity(held.len());
+        for h in held {
+            if worker(o, &h.worker).await?.is_some() {
+                registered.push(h.worker);
+            }
+        }
+        if !registered.is_empty() && registered.iter().all(|w| revoked.contains(w)) {
+            let names: Vec<String> = registered.iter().map(to_hex).collect();
+            return Err(TxError::RevokesEveryKeyHolder(names.join(", ")).into());
+        }
+    }
+    o.put(keys::registry_params(), new);
     for w in revoked {
         remove(o, outbox, &w, DeregistrationReason::Revoked).await?;
     }

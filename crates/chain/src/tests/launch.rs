@@ -713,3 +713,53 @@ fn gatekeepers_that_confirmed_an_expired_round_hold_the_key_when_every_earlier_h
     assert_eq!(again.round, next.round + 1);
     assert_eq!(holder_ids(&again.holders), newcomer_id);
 }
+
+#[test]
+fn a_registry_policy_that_would_deregister_every_key_holder_is_refused() {
+    let (mut net, workers, round) = elected(params());
+    for w in &workers[..3] {
+        confirm(&mut net, w, round.round, &ROOT_KEY);
+    }
+    let gov = net.gov.clone();
+    let set = |net: &mut Net, p: RegistryParams| {
+        net.run(&gov, Call::Governance(GovernanceCall::SetRegistryParams(p)))
+            .0
+    };
+    let current = block_on(crate::registry::params(&Overlay::new(&net.state))).unwrap();
+    let newer = Measurement::Dev([0x42; 32].to_vec());
+    // Allowing only other code would deregister all three holders, and their pRuntimes would
+    // wipe the only copies of the root key.
+    let only_newer = RegistryParams {
+        allowlist: vec![newer.clone()],
+        ..current.clone()
+    };
+    assert!(matches!(
+        set(&mut net, only_newer.clone()),
+        Err(TxError::RevokesEveryKeyHolder(_))
+    ));
+    assert_eq!(read(&net, gatekeeper::holders).unwrap().len(), 3);
+    // Governance admits both, one holder renews on the newer code, and then the change goes
+    // through: the other two leave, the renewed one keeps the key.
+    let both = RegistryParams {
+        allowlist: vec![current.allowlist[0].clone(), newer],
+        ..current
+    };
+    set(&mut net, both).unwrap();
+    let renewed = &workers[0];
+    let op = PrivateKey::from_seed(104);
+    let endpoint = net.worker(&renewed.key.public_key()).unwrap().endpoint;
+    let spec = Spec {
+        operator: op.public_key(),
+        endpoint: Box::leak(endpoint.into_boxed_str()),
+        measurement: [0x42; 32],
+        ..net.spec(renewed)
+    };
+    net.run(&op, build(spec)).0.unwrap();
+    set(&mut net, only_newer).unwrap();
+    let holders: Vec<AccountId> = read(&net, gatekeeper::holders)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.worker)
+        .collect();
+    assert_eq!(holders, vec![renewed.key.public_key()]);
+}

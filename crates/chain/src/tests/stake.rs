@@ -428,18 +428,44 @@ fn elections_follow_stake_and_skip_deregistered_workers() {
         net.run(&relayer, call).0.unwrap();
     }
 
-    // Governance revokes worker 2's code: the next election skips it.
-    let mut p = policy();
-    p.allowlist = vec![Measurement::Dev(vec![1; 32])];
+    // Governance moves to new code, which one gatekeeper runs already (it renewed on it while
+    // both were allowed; a policy deregistering every key holder is refused): the next
+    // election seats it alone.
     let gov = net.gov.clone();
-    net.run(&gov, Call::Governance(GovernanceCall::SetRegistryParams(p)))
-        .0
+    let set = |net: &mut Net, allowlist: Vec<Measurement>| {
+        let p = RegistryParams {
+            allowlist,
+            ..policy()
+        };
+        net.run(&gov, Call::Governance(GovernanceCall::SetRegistryParams(p)))
+            .0
+            .unwrap();
+    };
+    let newer = Measurement::Dev(vec![1; 32]);
+    set(
+        &mut net,
+        vec![Measurement::Dev(MEASUREMENT.to_vec()), newer.clone()],
+    );
+    let i = workers
+        .iter()
+        .position(|w| w.key.public_key() == first.gatekeepers[0].worker)
         .unwrap();
+    let (op, keeper) = (&ops[i], &workers[i]);
+    let endpoint = net.worker(&keeper.key.public_key()).unwrap().endpoint;
+    let renewal = Spec {
+        operator: op.public_key(),
+        endpoint: Box::leak(endpoint.into_boxed_str()),
+        measurement: [1; 32],
+        ..net.spec(keeper)
+    };
+    net.run(op, build(renewal)).0.unwrap();
+    set(&mut net, vec![newer]);
     let (second, _) = next_election(&mut net);
     assert_eq!(second.round, first.round + 1);
-    assert!(
-        second.gatekeepers.is_empty(),
-        "every candidate ran revoked code"
+    assert_eq!(
+        second.workers().cloned().collect::<Vec<_>>(),
+        vec![keeper.key.public_key()],
+        "every other candidate ran revoked code"
     );
 }
 

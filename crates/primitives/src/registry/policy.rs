@@ -202,7 +202,9 @@ pub struct RegistryParams {
     /// collateral, and TCB info older than Intel's latest TCB recovery may still be inside its
     /// validity window while calling a now-vulnerable platform up to date: after a recovery,
     /// governance raises this to the new evaluation number, which also deregisters the
-    /// workers attested under an older one (they re-attest with current collateral).
+    /// workers attested under an older one. Key holders renew with current collateral first:
+    /// the chain refuses a policy that would deregister every one of them (their pRuntimes
+    /// would wipe the root key).
     pub min_tcb_evaluation: u32,
     /// Code allowed to register. Removing an entry deregisters the workers it admitted.
     pub allowlist: Vec<Measurement>,
