@@ -144,8 +144,10 @@ pub struct CollateralSpec {
     /// Next update of the TCB info, QE identity, and CRLs, Unix seconds. The collateral is
     /// refused from this time on.
     pub next_update_secs: u64,
-    /// `tcbEvaluationDataNumber` of the TCB info and the QE identity.
+    /// `tcbEvaluationDataNumber` of the TCB info.
     pub tcb_evaluation: u32,
+    /// `tcbEvaluationDataNumber` of the QE identity.
+    pub qe_tcb_evaluation: u32,
 }
 
 impl Default for CollateralSpec {
@@ -157,6 +159,7 @@ impl Default for CollateralSpec {
             issue_secs: DEFAULT_ISSUE_SECS,
             next_update_secs: DEFAULT_NEXT_UPDATE_SECS,
             tcb_evaluation: DEFAULT_TCB_EVALUATION,
+            qe_tcb_evaluation: DEFAULT_TCB_EVALUATION,
         }
     }
 }
@@ -347,7 +350,7 @@ impl TestCa {
             "version": 2,
             "issueDate": issue,
             "nextUpdate": next_update,
-            "tcbEvaluationDataNumber": spec.tcb_evaluation,
+            "tcbEvaluationDataNumber": spec.qe_tcb_evaluation,
             "miscselect": "00000000",
             "miscselectMask": "FFFFFFFF",
             "attributes": hex::encode_upper(QE_ATTRIBUTES),

@@ -118,6 +118,8 @@ fn sgx_sample_quote() {
 fn tdx_sample_quote() {
     let report = check("tdx_quote", "tdx_quote_collateral.json", 584);
     assert!(report.tdx);
+    // TCB info and TD QE identity both come from Intel's evaluation 17.
+    assert_eq!(report.tcb_evaluation, 17);
     // The measurement pins MRTD and the configuration and runtime registers, not MRTD alone.
     let quote = std::fs::read(samples().join("tdx_quote")).unwrap();
     let parsed = dcap_qvl::quote::Quote::parse(&quote).unwrap();

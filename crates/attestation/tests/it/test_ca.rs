@@ -97,15 +97,17 @@ fn debug_enclave_is_flagged() {
 fn tcb_status_advisories_and_evaluation_come_from_collateral() {
     let ca = TestCa::new(3);
     let quote = ca.sgx_quote(&spec());
-    for (status, evaluation) in [
-        ("OutOfDate", 9),
-        ("SWHardeningNeeded", 17),
-        ("ConfigurationNeeded", 18),
+    // The evaluation is the older of the TCB info's and the QE identity's.
+    for (status, tcb_info, qe_identity, evaluation) in [
+        ("OutOfDate", 9, 9, 9),
+        ("SWHardeningNeeded", 18, 17, 17),
+        ("ConfigurationNeeded", 16, 18, 16),
     ] {
         let collateral = CollateralSpec {
             tcb_status: status.into(),
             advisory_ids: vec!["INTEL-SA-00615".into(), "INTEL-SA-00828".into()],
-            tcb_evaluation: evaluation,
+            tcb_evaluation: tcb_info,
+            qe_tcb_evaluation: qe_identity,
             ..CollateralSpec::default()
         };
         let report = check(&ca, &quote, &collateral, NOW).expect("quote verifies");
