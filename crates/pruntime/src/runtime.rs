@@ -90,6 +90,21 @@ fn commit_contracts(
     Ok(())
 }
 
+/// Once the gatekeeper role ended ([crate::state::ROLE_WIPED] committed with it), rewrites the
+/// sealed files so no old copy of the root key stays in them, then clears the mark. A failure
+/// leaves the mark for the next sync or start to try again; the role is gone either way.
+pub(crate) fn finish_wipe(store: &mut SealedKv) {
+    if !store.contains(crate::state::ROLE_WIPED) {
+        return;
+    }
+    let mut done = Batch::new();
+    done.delete(crate::state::ROLE_WIPED);
+    match store.compact().and_then(|()| store.commit(done)) {
+        Ok(()) => tracing::info!("gatekeeper role ended: sealed store compacted"),
+        Err(e) => tracing::warn!("gatekeeper role ended, but compacting the store failed: {e}"),
+    }
+}
+
 /// Moves a corrupted store out of the way (never deleted: an operator may want to look at it);
 /// returns where it went.
 fn set_aside(data_dir: &Path, store_dir: &Path) -> anyhow::Result<PathBuf> {
@@ -194,11 +209,13 @@ impl Runtime {
             current: RwLock::new(Arc::new(snapshot)),
             results_per_batch: std::sync::atomic::AtomicUsize::new(usize::MAX),
         };
-        // A crash between seeing the launch and wiping the role finishes the wipe now.
+        // A crash between seeing the launch and wiping the role finishes the wipe now, and one
+        // between ending the gatekeeper role and compacting the store finishes the compaction.
         {
             let mut w = runtime.write();
             let snap = runtime.snapshot();
             runtime.retire_if_launched(&mut w, &snap)?;
+            finish_wipe(&mut w.store);
         }
         Ok((runtime, created))
     }
@@ -452,10 +469,6 @@ impl Runtime {
         worker::heartbeat(&out, &mut next, state.synced_height());
         next.write(Some(state), &mut commit);
         commit_contracts(&mut w.store, commit, &mut contracts, changed)?;
-        if state.gatekeeper.is_some() && next.gatekeeper.is_none() {
-            // The role ended: rewrite the sealed files so no old copy of the root key stays.
-            w.store.compact()?;
-        }
         let height = next.synced_height();
         let snap = Snapshot {
             state: Some(next),
@@ -463,6 +476,7 @@ impl Runtime {
             ..(*snap).clone()
         };
         self.publish(snap.clone());
+        finish_wipe(&mut w.store);
         self.retire_if_launched(&mut w, &snap)?;
         Ok((height, mine))
     }

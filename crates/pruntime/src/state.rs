@@ -40,6 +40,10 @@ const PROGRESS: &[u8] = b"sync/progress";
 const OUTBOX: &[u8] = b"worker/outbox";
 const GATEKEEPER_VIEW: &[u8] = b"gatekeeper/view";
 const GATEKEEPER_ROLE: &[u8] = b"gatekeeper/role";
+/// Written with the commit that ends the gatekeeper role, deleted once the store has been
+/// compacted after it: a crash in between finishes the compaction at the next start, so no old
+/// sealed copy of the root key outlives the role.
+pub(crate) const ROLE_WIPED: &[u8] = b"gatekeeper/wiped";
 
 /// What pRuntime knows of the chain it follows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -228,6 +232,9 @@ impl State {
                 }
                 None => {
                     batch.delete(GATEKEEPER_ROLE);
+                    if previous.is_some_and(|p| p.gatekeeper.is_some()) {
+                        batch.put(ROLE_WIPED, vec![1]);
+                    }
                 }
             }
         }
@@ -457,12 +464,23 @@ mod tests {
         let mut batch = Batch::default();
         next.write(Some(&state), &mut batch);
         assert_eq!(batch.len(), 1);
-        // Losing the role deletes its record.
+        // Losing the role deletes its record and, in the same commit, marks the store for the
+        // compaction that removes the record's old sealed copies.
         let mut next = state.clone();
         next.gatekeeper = None;
         let mut batch = Batch::default();
         next.write(Some(&state), &mut batch);
-        assert_eq!(batch.len(), 1);
+        assert_eq!(batch.len(), 2);
+        let mut kv = store(&dir);
+        kv.commit(batch).unwrap();
+        assert!(kv.contains(ROLE_WIPED) && !kv.contains(GATEKEEPER_ROLE));
+        drop(kv);
+        // A crash before the compaction: the next start finishes it and clears the mark.
+        let mut kv = store(&dir);
+        let generation = kv.generation();
+        crate::runtime::finish_wipe(&mut kv);
+        assert_eq!(kv.generation(), generation + 1);
+        assert!(!kv.contains(ROLE_WIPED));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
