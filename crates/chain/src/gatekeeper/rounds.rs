@@ -6,9 +6,9 @@
 //! confirm with a signed [Ready] worker message carrying the key's check. When every gatekeeper
 //! of a round has confirmed, the round closes: its gatekeepers become the key holders, the
 //! chain announces it on [HANDOVER_TOPIC] (earlier gatekeepers outside the round wipe their
-//! key) and, the first time, launches and announces it on [LAUNCH_TOPIC]. A round that is not fully
-//! confirmed by its deadline expires (`expire_round`): the silent gatekeepers' backers are
-//! slashed and the chain elects again.
+//! key) and, the first time, launches and announces it on [LAUNCH_TOPIC]. A round that is not
+//! fully confirmed by its deadline expires (`expire_round`): the silent gatekeepers' backers
+//! are slashed, those that confirmed join the key holders, and the chain elects again.
 
 use commonware_codec::{DecodeExt as _, Encode as _, RangeCfg};
 use veil_primitives::{
