@@ -63,9 +63,10 @@ pub(crate) fn workers(rpc: Option<String>, json: bool) -> anyhow::Result<()> {
             w.endpoint,
             serde_json::to_value(w.tee)?.as_str().unwrap_or("?"),
             if w.insecure {
-                "  INSECURE (dev attestation)"
+                "  INSECURE (dev attestation)".to_string()
             } else {
-                ""
+                // What governance weighs after an Intel TCB recovery (`min_tcb_evaluation`).
+                format!("  TCB {} (evaluation {})", w.tcb_status, w.tcb_evaluation)
             }
         );
     }
