@@ -1,8 +1,9 @@
 //! Helpers shared by the CLI's integration tests.
 
 use std::{
+    process::Child,
     sync::{Condvar, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
@@ -16,6 +17,42 @@ pub(crate) fn http(url: &str) -> HttpClient {
         .request_timeout(Duration::from_secs(5))
         .build(url)
         .unwrap()
+}
+
+/// Polls `f` until it yields, failing after `timeout` with `context()` added to the message.
+pub(crate) fn poll_or<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Option<T>,
+    context: impl FnOnce() -> String,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}{}",
+                context()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Asks `child` to stop (SIGTERM), gives it 15 s to exit, then kills it.
+pub(crate) fn stop(child: &mut Child) {
+    use rustix::process::{Pid, Signal, kill_process};
+    if let Some(pid) = Pid::from_raw(child.id() as i32) {
+        let _ = kill_process(pid, Signal::TERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// How many tests may run a network of processes at once. A devnet is some twenty processes;

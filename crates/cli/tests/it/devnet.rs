@@ -5,7 +5,7 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use commonware_codec::Encode as _;
@@ -27,15 +27,7 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         use rustix::process::{Pid, Signal, kill_process};
         if let Some(mut d) = self.devnet.take() {
-            if let Some(pid) = Pid::from_raw(d.id() as i32) {
-                let _ = kill_process(pid, Signal::TERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline && matches!(d.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = d.kill();
-            let _ = d.wait();
+            crate::common::stop(&mut d);
         }
         for c in &mut self.extra {
             let _ = c.kill();
@@ -51,20 +43,8 @@ impl Drop for Cleanup {
 }
 
 /// Polls `f` until it yields, failing after `timeout` with the devnet's logs for diagnosis.
-fn poll<T>(dir: &Path, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() >= deadline {
-            panic!(
-                "timed out after {timeout:?} waiting for {what}\n{}",
-                diagnostics(dir)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn poll<T>(dir: &Path, what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    crate::common::poll_or(what, timeout, f, || format!("\n{}", diagnostics(dir)))
 }
 
 fn tail(path: &Path, lines: usize) -> String {

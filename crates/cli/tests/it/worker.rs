@@ -11,7 +11,7 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use commonware_codec::Encode as _;
@@ -21,7 +21,7 @@ use veil_primitives::{Call, ChainIdentity, Destination, Transaction, decode_hex,
 use veil_pruntime_api::{Info, PrivateApiClient, PublicApiClient as _};
 use veil_rpc_api::VeilApiClient as _;
 
-use crate::common::{NetworkSlot, VEIL, http};
+use crate::common::{NetworkSlot, VEIL, http, poll_or};
 
 fn pruntime_bin() -> PathBuf {
     // Built alongside `veil` by `cargo test --workspace`.
@@ -45,13 +45,9 @@ impl Drop for Procs {
                 let _ = kill_process(pid, Signal::TERM);
             }
         }
+        // All asked at once above, so they stop in parallel; each then gets its grace time.
         for c in &mut self.0 {
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            crate::common::stop(c);
         }
         let _ = std::fs::remove_dir_all(&self.1);
     }
@@ -77,28 +73,6 @@ fn devnet_said(dir: &Path) -> String {
     let lines: Vec<&str> = log.lines().collect();
     let tail = lines[lines.len().saturating_sub(40)..].join("\n");
     format!("; the devnet said:\n{tail}")
-}
-
-/// [poll], with `context()` added to the failure message.
-fn poll_or<T>(
-    what: &str,
-    timeout: Duration,
-    mut f: impl FnMut() -> Option<T>,
-    context: impl FnOnce() -> String,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() >= deadline {
-            panic!(
-                "timed out after {timeout:?} waiting for {what}{}",
-                context()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// `kill -9`s the pRuntime of devnet worker `w` (as the devnet started it).

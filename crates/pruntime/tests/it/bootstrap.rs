@@ -342,16 +342,7 @@ fn a_gatekeeper_that_lost_its_data_rejoins_through_another_and_restores_state_fr
         .unwrap();
     sim.block();
     let op = PrivateKey::from_seed(2000);
-    let gov = PrivateKey::from_seed(901);
-    sim.submit(
-        &gov,
-        Call::Transfer {
-            to: op.public_key(),
-            amount: 1_000_000,
-        },
-    )
-    .unwrap();
-    sim.block();
+    crate::messages::fund(&mut sim, &op);
     // Its host bonds and stands it as a candidate.
     let fresh = sim.add_worker(op.clone(), true);
     let worker = sim.workers[fresh].key();
@@ -439,15 +430,7 @@ fn a_gatekeeper_voted_out_wipes_the_root_key_once_its_successors_all_hold_it() {
     // next election leaves `out` without a seat; it stays online and synced.
     let op = PrivateKey::from_seed(2001);
     let nominator = PrivateKey::from_seed(901);
-    sim.submit(
-        &nominator,
-        Call::Transfer {
-            to: op.public_key(),
-            amount: 1_000_000,
-        },
-    )
-    .unwrap();
-    sim.block();
+    crate::messages::fund(&mut sim, &op);
     let fresh = sim.add_worker(op, true);
     let successor = sim.workers[fresh].key();
     sim.submit(
