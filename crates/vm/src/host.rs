@@ -24,6 +24,7 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "input_read",
     "output_write",
     "storage_get",
+    "storage_read",
     "value_read",
     "storage_set",
     "storage_remove",
@@ -164,7 +165,13 @@ fn read(caller: &mut Cx<'_>, ptr: u32, len: u32) -> Result<Vec<u8>, wasmi::Error
 }
 
 fn write(caller: &mut Cx<'_>, ptr: u32, bytes: &[u8]) -> Result<(), wasmi::Error> {
-    charge(caller, bytes_cost(bytes.len()))?;
+    charge(caller, fuel::CALL)?;
+    copy_out(caller, ptr, bytes)
+}
+
+/// Copies `bytes` into linear memory at `ptr`, charging for the bytes only.
+fn copy_out(caller: &mut Cx<'_>, ptr: u32, bytes: &[u8]) -> Result<(), wasmi::Error> {
+    charge(caller, fuel::BYTE * bytes.len() as u64)?;
     let memory = caller.data().memory.ok_or_else(|| trap("no memory"))?;
     let (data, _) = memory.data_and_store_mut(&mut *caller);
     let start = ptr as usize;
@@ -252,6 +259,33 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
             let found = value.as_ref().map_or(-1, |value| value.len() as i64);
             caller.data_mut().value = value;
             Ok(found)
+        },
+    )?;
+    // `storage_get` and `value_read` in one call when the value fits in `cap` bytes at `out`
+    // (most do: the SDK passes its value buffer); otherwise it is kept for `value_read`.
+    linker.func_wrap(
+        MODULE,
+        "storage_read",
+        |mut caller: Cx<'_>,
+         kptr: u32,
+         klen: u32,
+         out: u32,
+         cap: u32|
+         -> Result<i64, wasmi::Error> {
+            let key = key(&mut caller, kptr, klen)?;
+            let value = caller.data().get(&key);
+            let size = value.as_ref().map_or(0, Vec::len);
+            charge(&mut caller, fuel::READ + fuel::BYTE * size as u64)?;
+            caller.data_mut().value = None;
+            let Some(value) = value else {
+                return Ok(-1);
+            };
+            if size <= cap as usize {
+                copy_out(&mut caller, out, &value)?;
+            } else {
+                caller.data_mut().value = Some(value);
+            }
+            Ok(size as i64)
         },
     )?;
     linker.func_wrap(MODULE, "value_read", |mut caller: Cx<'_>, ptr: u32| {

@@ -17,7 +17,7 @@ mod policy;
 mod warm;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use sha2::{Digest, Sha256};
 use veil_primitives::contract::MessageOutcome;
@@ -325,14 +325,17 @@ impl Vm {
             .map(|section| String::from_utf8_lossy(section.data()).into_owned());
         // Instantiate once: imports link with the right signatures, memory fits the limits.
         // That instance's state is the one every call starts from.
-        let mut store = Store::new(&self.engine, self.state(empty_call(), empty_storage()));
+        let mut store = Box::new(Store::new(
+            &self.engine,
+            self.state(empty_call(), empty_storage()),
+        ));
         store.limiter(limiter);
         let instance = self
             .linker
-            .instantiate_and_start(&mut store, &module)
+            .instantiate_and_start(&mut *store, &module)
             .map_err(|err| DeployError::Instantiate(err.to_string()))?;
         let memory = instance
-            .get_memory(&store, "memory")
+            .get_memory(&*store, "memory")
             .ok_or(DeployError::Memory)?;
         let warm = plan
             .and_then(|plan| Warm::new(plan, store, instance, memory, self.kept.clone()))
@@ -390,7 +393,7 @@ impl Vm {
                 (store, Some(idle.ready))
             }
             None => {
-                let mut store = Store::new(&self.engine, state);
+                let mut store = Box::new(Store::new(&self.engine, state));
                 store.limiter(limiter);
                 (store, None)
             }
@@ -473,8 +476,11 @@ fn limiter(state: &mut host::HostState) -> &mut dyn wasmi::ResourceLimiter {
     &mut state.limits
 }
 
+/// Storage for an instance between calls: shared, so parking an instance allocates nothing.
 fn empty_storage() -> Arc<dyn Storage> {
-    Arc::new(BTreeMap::<Vec<u8>, Vec<u8>>::new())
+    static EMPTY: LazyLock<Arc<dyn Storage>> =
+        LazyLock::new(|| Arc::new(BTreeMap::<Vec<u8>, Vec<u8>>::new()));
+    EMPTY.clone()
 }
 
 fn empty_call() -> Call {
@@ -487,7 +493,10 @@ fn empty_call() -> Call {
         block_hash: [0; 32],
         randomness: None,
         fuel: 0,
-        sent: Arc::default(),
+        sent: {
+            static NONE: LazyLock<Arc<BTreeMap<[u8; 32], u64>>> = LazyLock::new(Arc::default);
+            NONE.clone()
+        },
     }
 }
 

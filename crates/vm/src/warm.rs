@@ -182,9 +182,10 @@ pub(crate) struct Ready {
     globals: Vec<Global>,
 }
 
-/// An instance ready for its next call, in its own store.
+/// An instance ready for its next call, in its own store (boxed: a store is about 1.7 KB, and
+/// it moves in and out of the pool on every call).
 pub(crate) struct Idle {
-    pub(crate) store: Store<HostState>,
+    pub(crate) store: Box<Store<HostState>>,
     pub(crate) ready: Ready,
 }
 
@@ -204,23 +205,23 @@ impl Warm {
     /// for the first call.
     pub(crate) fn new(
         plan: Plan,
-        mut store: Store<HostState>,
+        mut store: Box<Store<HostState>>,
         instance: Instance,
         memory: Memory,
         budget: std::sync::Arc<Budget>,
     ) -> Option<Self> {
-        let pages = memory.size(&store);
+        let pages = memory.size(&*store);
         if pages > MAX_KEPT_PAGES {
             return None;
         }
         let globals = plan
             .globals
             .iter()
-            .map(|name| instance.get_global(&store, name))
+            .map(|name| instance.get_global(&*store, name))
             .collect::<Option<Vec<_>>>()?;
-        let initial = globals.iter().map(|g| g.get(&store)).collect();
+        let initial = globals.iter().map(|g| g.get(&*store)).collect();
         let image = memory
-            .data(&store)
+            .data(&*store)
             .chunks(BLOCK)
             .enumerate()
             .filter(|(_, block)| block.iter().any(|&b| b != 0))
@@ -281,17 +282,21 @@ impl Warm {
 
     /// Resets `ready` to the initial state and keeps it; drops it if its memory grew, or the
     /// module's pool or the VM's budget is full.
-    pub(crate) fn put(&self, mut store: Store<HostState>, ready: Ready) {
-        if ready.memory.size(&store) != self.pages {
+    pub(crate) fn put(&self, mut store: Box<Store<HostState>>, ready: Ready) {
+        if ready.memory.size(&*store) != self.pages {
             return;
         }
-        let data = ready.memory.data_mut(&mut store);
-        data.fill(0);
+        // One pass: zeros up to each block of the image (sorted by offset), then the block.
+        let data = ready.memory.data_mut(&mut *store);
+        let mut at = 0;
         for (offset, block) in &self.image {
-            data[*offset..*offset + block.len()].copy_from_slice(block);
+            data[at..*offset].fill(0);
+            at = *offset + block.len();
+            data[*offset..at].copy_from_slice(block);
         }
+        data[at..].fill(0);
         for (global, value) in ready.globals.iter().zip(&self.initial) {
-            if global.set(&mut store, value.clone()).is_err() {
+            if global.set(&mut *store, value.clone()).is_err() {
                 return;
             }
         }

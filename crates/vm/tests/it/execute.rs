@@ -173,6 +173,71 @@ fn a_query_that_writes_is_trapped() {
     assert_eq!(contract.storage.len(), 1);
 }
 
+/// `storage_read` writes a value that fits its room at once, keeps a larger one for
+/// `value_read` without writing any of it, and leaves nothing behind after one that fit.
+#[test]
+fn storage_read_writes_what_fits_and_keeps_the_rest_for_value_read() {
+    let text = r#"(module
+        (import "veil" "output_write" (func $out (param i32 i32)))
+        (import "veil" "storage_read" (func $read (param i32 i32 i32 i32) (result i64)))
+        (import "veil" "value_read" (func $value (param i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 100) "skz")
+        (func (export "init") (call $out (i32.const 1000) (i32.const 1)))
+        (func (export "handle_command")
+            (i64.store (i32.const 1001)
+                (call $read (i32.const 100) (i32.const 1) (i32.const 1025) (i32.const 8)))
+            (i64.store (i32.const 1009)
+                (call $read (i32.const 101) (i32.const 1) (i32.const 1400) (i32.const 128)))
+            (call $value (i32.const 1028))
+            (i64.store (i32.const 1017)
+                (call $read (i32.const 102) (i32.const 1) (i32.const 1025) (i32.const 8)))
+            (call $out (i32.const 1000) (i32.const 528)))
+        (func (export "handle_query")
+            (drop (call $read (i32.const 100) (i32.const 1) (i32.const 1025) (i32.const 8)))
+            (call $value (i32.const 1028))
+            (call $out (i32.const 1000) (i32.const 1)))
+        (func (export "handle_message") (call $out (i32.const 1000) (i32.const 1))))"#;
+    let mut contract = Contract::new(&wat(text));
+    let storage = std::sync::Arc::make_mut(&mut contract.storage);
+    storage.insert(b"s".to_vec(), b"abc".to_vec());
+    storage.insert(b"k".to_vec(), vec![0x5a; 300]);
+
+    let result = contract
+        .call(Entry::Command, ALICE, vec![], FUEL)
+        .result
+        .unwrap();
+    let length = |at: usize| i64::from_le_bytes(result[at..at + 8].try_into().unwrap());
+    assert_eq!((length(0), length(8), length(16)), (3, 300, -1));
+    assert_eq!(&result[24..27], b"abc");
+    assert_eq!(result[27..327], [0x5a; 300]);
+    assert!(
+        result[327..].iter().all(|&b| b == 0),
+        "a value larger than its room is not written there"
+    );
+
+    let outcome = contract.call(Entry::Query, ALICE, vec![], FUEL);
+    assert!(
+        matches!(&outcome.result, Err(Failure::Trap(reason)) if reason.contains("no value to read")),
+        "{outcome:?}"
+    );
+}
+
+/// The SDK reads a value larger than the room it starts with through `value_read`, whole: a
+/// 200-byte balance (a corrupt one) reaches the decoder at its full length.
+#[test]
+fn the_sdk_reads_a_value_beyond_its_first_room_whole() {
+    let mut token = token();
+    let key = [&[8u8][..], b"balances", &ALICE].concat();
+    std::sync::Arc::make_mut(&mut token.storage).insert(key, vec![7; 200]);
+    let outcome = token.call(Entry::Query, ALICE, balance(ALICE), FUEL);
+    assert!(
+        matches!(&outcome.result, Err(Failure::Error { message, .. })
+            if message.contains("184 bytes after the value")),
+        "{outcome:?}"
+    );
+}
+
 #[test]
 fn pointers_outside_memory_trap_instead_of_touching_the_host() {
     let mut contract = fixture(
