@@ -58,6 +58,17 @@ pub fn encode<T: Encode + ?Sized>(value: &T) -> Vec<u8> {
     out
 }
 
+/// Makes room for `additional` more bytes in `buf`. An empty buffer is allocated directly: in
+/// wasm, `reserve` on one goes through two more calls (about 120 instructions of fuel).
+#[inline]
+pub(crate) fn reserve(buf: &mut Vec<u8>, additional: usize) {
+    if buf.capacity() == 0 {
+        *buf = Vec::with_capacity(additional);
+    } else {
+        buf.reserve(additional);
+    }
+}
+
 /// Decodes exactly one value: bytes left over are an error.
 pub fn decode<T: Decode>(mut input: &[u8]) -> Result<T, DecodeError> {
     let value = T::decode_from(&mut input)?;
@@ -69,6 +80,7 @@ pub fn decode<T: Decode>(mut input: &[u8]) -> Result<T, DecodeError> {
 }
 
 /// Takes `n` bytes from the front of `input`.
+#[inline]
 pub fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
     if input.len() < n {
         return Err(DecodeError::Truncated);
@@ -81,14 +93,17 @@ pub fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError>
 macro_rules! int {
     ($($t:ty),*) => {$(
         impl Encode for $t {
+            #[inline]
             fn encode_to(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
             }
+            #[inline]
             fn size_hint(&self) -> usize {
                 std::mem::size_of::<$t>()
             }
         }
         impl Decode for $t {
+            #[inline]
             fn decode_from(input: &mut &[u8]) -> Result<Self, DecodeError> {
                 let mut bytes = [0u8; std::mem::size_of::<$t>()];
                 bytes.copy_from_slice(take(input, std::mem::size_of::<$t>())?);
@@ -227,15 +242,18 @@ impl<T: Decode> Decode for Option<T> {
 }
 
 impl<const N: usize> Encode for [u8; N] {
+    #[inline]
     fn encode_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self);
     }
+    #[inline]
     fn size_hint(&self) -> usize {
         N
     }
 }
 
 impl<const N: usize> Decode for [u8; N] {
+    #[inline]
     fn decode_from(input: &mut &[u8]) -> Result<Self, DecodeError> {
         let mut bytes = [0u8; N];
         bytes.copy_from_slice(take(input, N)?);

@@ -7,6 +7,7 @@ use std::fmt;
 
 use crate::codec::{self, Decode, DecodeError, Encode};
 use crate::message::DEFAULT_MESSAGE_FUEL;
+use crate::storage::with_value_buffer;
 use crate::sys;
 
 macro_rules! id {
@@ -25,15 +26,18 @@ macro_rules! id {
         }
 
         impl Encode for $name {
+            #[inline]
             fn encode_to(&self, out: &mut Vec<u8>) {
                 self.0.encode_to(out)
             }
+            #[inline]
             fn size_hint(&self) -> usize {
                 32
             }
         }
 
         impl Decode for $name {
+            #[inline]
             fn decode_from(input: &mut &[u8]) -> Result<Self, DecodeError> {
                 Ok($name(<[u8; 32]>::decode_from(input)?))
             }
@@ -114,6 +118,7 @@ impl Context {
     }
 
     /// Writes a raw storage entry.
+    #[inline]
     pub fn set_raw(&mut self, key: &[u8], value: &[u8]) {
         sys::storage_set(key, value)
     }
@@ -125,7 +130,11 @@ impl Context {
 
     /// Emits an event; it reaches the sender of the command, encrypted, with the result.
     pub fn emit<E: Encode + ?Sized>(&mut self, event: &E) {
-        sys::emit_event(&codec::encode(event))
+        with_value_buffer(|bytes| {
+            codec::reserve(bytes, event.size_hint());
+            event.encode_to(bytes);
+            sys::emit_event(bytes)
+        })
     }
 
     /// Fills `out` from the contract's deterministic random stream: a DRBG over the contract
@@ -151,7 +160,11 @@ impl Context {
         message: &M,
         fuel: u64,
     ) -> u64 {
-        sys::send(&to.0, &codec::encode(message), fuel)
+        with_value_buffer(|bytes| {
+            codec::reserve(bytes, message.size_hint());
+            message.encode_to(bytes);
+            sys::send(&to.0, bytes, fuel)
+        })
     }
 
     /// A random `u64` from the same stream.

@@ -9,6 +9,7 @@ use crate::codec::{self, Decode};
 use crate::context::{Context, QueryContext};
 use crate::error::Error;
 use crate::message::Incoming;
+use crate::storage::with_value_buffer;
 use crate::sys;
 
 /// A contract: its argument types and its handlers.
@@ -55,18 +56,22 @@ pub fn reply<T: codec::Encode + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
 
 /// The outcome bytes of a handler (see the module docs).
 pub fn encode_outcome(result: &Result<Vec<u8>, Error>) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_outcome_to(result, &mut out);
+    out
+}
+
+fn encode_outcome_to(result: &Result<Vec<u8>, Error>, out: &mut Vec<u8>) {
     match result {
         Ok(bytes) => {
-            let mut out = Vec::with_capacity(1 + bytes.len());
+            codec::reserve(out, 1 + bytes.len());
             out.push(0);
             out.extend_from_slice(bytes);
-            out
         }
         Err(err) => {
-            let mut out = vec![1];
-            codec::Encode::encode_to(&err.code, &mut out);
-            codec::Encode::encode_to(&err.message, &mut out);
-            out
+            out.push(1);
+            codec::Encode::encode_to(&err.code, out);
+            codec::Encode::encode_to(&err.message, out);
         }
     }
 }
@@ -89,11 +94,18 @@ pub fn decode_outcome(bytes: &[u8]) -> Result<Result<Vec<u8>, Error>, codec::Dec
 }
 
 fn input<T: Decode>() -> Result<T, Error> {
-    codec::decode(&sys::input()).map_err(Error::bad_input)
+    with_value_buffer(|input| {
+        sys::input_into(input);
+        codec::decode(input)
+    })
+    .map_err(Error::bad_input)
 }
 
 fn respond(result: Result<Vec<u8>, Error>) {
-    sys::set_output(&encode_outcome(&result))
+    with_value_buffer(|out| {
+        encode_outcome_to(&result, out);
+        sys::set_output(out)
+    })
 }
 
 #[doc(hidden)]
@@ -120,8 +132,11 @@ pub fn query<C: Contract>() {
 pub fn message<C: Contract>() {
     sys::install_panic_hook();
     respond(
-        Incoming::from_input(&sys::input())
-            .map_err(Error::bad_input)
-            .and_then(|incoming| C::message(&mut Context::new(), incoming)),
+        with_value_buffer(|input| {
+            sys::input_into(input);
+            Incoming::from_input(input)
+        })
+        .map_err(Error::bad_input)
+        .and_then(|incoming| C::message(&mut Context::new(), incoming)),
     )
 }

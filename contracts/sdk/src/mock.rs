@@ -75,8 +75,11 @@ fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
 pub(crate) mod sys {
     use super::{sha256 as digest, with};
 
-    pub fn input() -> Vec<u8> {
-        with(|s| s.input.clone())
+    pub fn input_into(out: &mut Vec<u8>) {
+        with(|s| {
+            out.clear();
+            out.extend_from_slice(&s.input);
+        })
     }
 
     pub fn set_output(bytes: &[u8]) {

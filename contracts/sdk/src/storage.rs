@@ -31,10 +31,16 @@ fn with_buffer<R>(slot: &'static LocalKey<Cell<Vec<u8>>>, f: impl FnOnce(&mut Ve
     result
 }
 
+/// Runs `f` on the call's reused value buffer (emptied): storage values, and also the input,
+/// events and the outcome, which would otherwise each cost an allocation.
+pub(crate) fn with_value_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    with_buffer(&VALUE, f)
+}
+
 /// Runs `f` on the storage key of `name` and (for a map entry) `key`.
 fn with_key<K: Encode, R>(name: &[u8], key: Option<&K>, f: impl FnOnce(&[u8]) -> R) -> R {
     with_buffer(&KEY, |full| {
-        full.reserve(1 + name.len() + key.map_or(0, K::size_hint));
+        codec::reserve(full, 1 + name.len() + key.map_or(0, K::size_hint));
         full.push(name.len() as u8);
         full.extend_from_slice(name);
         if let Some(key) = key {
@@ -60,7 +66,7 @@ fn load<T: Decode>(env: &impl Env, key: &[u8]) -> Result<Option<T>, Error> {
 
 fn save<T: Encode>(cx: &mut Context, key: &[u8], value: &T) {
     with_buffer(&VALUE, |bytes| {
-        bytes.reserve(value.size_hint());
+        codec::reserve(bytes, value.size_hint());
         value.encode_to(bytes);
         cx.set_raw(key, bytes)
     })

@@ -11,7 +11,7 @@ mod imports {
         pub fn input_len() -> u32;
         pub fn input_read(ptr: *mut u8);
         pub fn output_write(ptr: *const u8, len: u32);
-        pub fn storage_get(key: *const u8, key_len: u32) -> i64;
+        pub fn storage_read(key: *const u8, key_len: u32, out: *mut u8, cap: u32) -> i64;
         pub fn value_read(ptr: *mut u8);
         pub fn storage_set(key: *const u8, key_len: u32, value: *const u8, value_len: u32);
         pub fn storage_remove(key: *const u8, key_len: u32);
@@ -35,14 +35,15 @@ mod backend {
     // the length passed with it, or of 32 bytes where the host writes an id or a hash; the
     // host checks bounds against linear memory and traps instead of writing outside it.
 
-    pub fn input() -> Vec<u8> {
+    /// Reads the call's input into `out` (emptied), with room for a stored value after it.
+    pub fn input_into(out: &mut Vec<u8>) {
         unsafe {
             let len = host::input_len() as usize;
-            let mut buf = Vec::with_capacity(len);
+            out.clear();
+            crate::codec::reserve(out, len.max(VALUE_ROOM));
             // The host writes all `len` bytes or traps, so nothing uninitialized is exposed.
-            host::input_read(buf.as_mut_ptr());
-            buf.set_len(len);
-            buf
+            host::input_read(out.as_mut_ptr());
+            out.set_len(len);
         }
     }
 
@@ -55,17 +56,27 @@ mod backend {
         storage_get_into(key, &mut value).then(|| value)
     }
 
+    /// Room in the value buffer from its first use: most values fit, and then one host call
+    /// reads them; most events and outcomes, encoded in the same buffer, fit too.
+    const VALUE_ROOM: usize = 128;
+
     pub fn storage_get_into(key: &[u8], out: &mut Vec<u8>) -> bool {
         unsafe {
-            let len = host::storage_get(key.as_ptr(), key.len() as u32);
+            out.clear();
+            crate::codec::reserve(out, VALUE_ROOM);
+            let cap = out.capacity().min(u32::MAX as usize);
+            let len =
+                host::storage_read(key.as_ptr(), key.len() as u32, out.as_mut_ptr(), cap as u32);
             if len < 0 {
                 return false;
             }
             let len = len as usize;
-            out.clear();
-            out.reserve(len);
-            // The host writes all `len` bytes or traps, so nothing uninitialized is exposed.
-            host::value_read(out.as_mut_ptr());
+            if len > cap {
+                // Kept by the host: copy it once there is room.
+                out.reserve(len);
+                host::value_read(out.as_mut_ptr());
+            }
+            // The host wrote all `len` bytes or trapped, so nothing uninitialized is exposed.
             out.set_len(len);
             true
         }
