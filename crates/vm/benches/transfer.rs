@@ -19,7 +19,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use support::{Contract, FUEL, example};
 use veil_example_token::{Command, Init, Token};
@@ -28,6 +28,8 @@ use veil_vm::{Entry, Limits, Vm};
 
 const ALICE: [u8; 32] = [0xa1; 32];
 const RECIPIENTS: u64 = 1_000;
+/// Rounds the timed transfers are split into.
+const ROUNDS: u64 = 20;
 
 fn recipient(i: u64) -> [u8; 32] {
     let mut id = [0u8; 32];
@@ -80,11 +82,6 @@ fn main() {
 
     let mut storage = BTreeMap::new();
     storage.insert(balance_key(&ALICE), (u128::MAX / 2).to_le_bytes().to_vec());
-    let started = Instant::now();
-    for i in 0..transfers {
-        black_box(native_transfer(&mut storage, &ALICE, &recipient(i), 1).expect("funded"));
-    }
-    let native = started.elapsed();
 
     let mut host = MockHost::new();
     host.set_caller(AccountId(ALICE));
@@ -92,21 +89,13 @@ fn main() {
         supply: u128::MAX / 2,
     })
     .expect("init");
-    let native_transfer = |host: &mut MockHost, i: u64| {
+    let native_contract = |host: &mut MockHost, i: u64| {
         host.command::<Token>(&Command::Transfer {
             to: AccountId(recipient(i)),
             amount: 1,
         })
         .expect("funded")
     };
-    for i in 0..RECIPIENTS {
-        native_transfer(&mut host, i);
-    }
-    let started = Instant::now();
-    for i in 0..transfers {
-        black_box(native_transfer(&mut host, i));
-    }
-    let same_code = started.elapsed();
 
     let fresh = std::env::args().any(|arg| arg == "--fresh");
     let mut token = Contract::new(&wasm);
@@ -122,25 +111,47 @@ fn main() {
         )
         .result
         .unwrap();
+    // Every recipient funded once, so the timed transfers all update existing balances.
     for i in 0..RECIPIENTS {
+        native_transfer(&mut storage, &ALICE, &recipient(i), 1).expect("funded");
+        native_contract(&mut host, i);
         token
             .call(Entry::Command, ALICE, transfer(recipient(i)), FUEL)
             .result
             .unwrap();
     }
-    let started = Instant::now();
+
+    // The three run in alternating rounds, so a change in the machine's speed during the run
+    // (this one's varies by a third) falls on all of them alike; each ratio is per round.
+    let per_round = (transfers / ROUNDS).max(1);
+    let (mut native, mut same_code, mut vm) = (Vec::new(), Vec::new(), Vec::new());
     let mut fuel = 0;
-    for i in 0..transfers {
-        let outcome = token.call(Entry::Command, ALICE, transfer(recipient(i)), FUEL);
-        outcome.result.expect("transfer succeeds");
-        fuel = outcome.fuel_used;
+    for round in 0..ROUNDS {
+        let first = round * per_round;
+        let started = Instant::now();
+        for i in first..first + per_round {
+            black_box(native_transfer(&mut storage, &ALICE, &recipient(i), 1).expect("funded"));
+        }
+        native.push(started.elapsed());
+        let started = Instant::now();
+        for i in first..first + per_round {
+            black_box(native_contract(&mut host, i));
+        }
+        same_code.push(started.elapsed());
+        let started = Instant::now();
+        for i in first..first + per_round {
+            let outcome = token.call(Entry::Command, ALICE, transfer(recipient(i)), FUEL);
+            outcome.result.expect("transfer succeeds");
+            fuel = outcome.fuel_used;
+        }
+        vm.push(started.elapsed());
     }
-    let vm = started.elapsed();
+    let transfers = per_round * ROUNDS;
 
     let query_fuel = token.call(Entry::Query, ALICE, vec![1], FUEL).fuel_used;
     let started = Instant::now();
     for _ in 0..transfers {
-        // `total_supply`: one storage read, so nearly all of it is instantiation.
+        // `total_supply`: one storage read, so nearly all of it is a call's fixed cost.
         black_box(
             token
                 .call(Entry::Query, ALICE, vec![1], FUEL)
@@ -150,48 +161,58 @@ fn main() {
     }
     let empty = started.elapsed();
 
-    let per = |elapsed: std::time::Duration| elapsed.as_secs_f64() * 1e6 / transfers as f64;
-    let rate = |elapsed: std::time::Duration| transfers as f64 / elapsed.as_secs_f64();
+    let total = |rounds: &[Duration]| rounds.iter().sum::<Duration>();
+    let per = |elapsed: Duration| elapsed.as_secs_f64() * 1e6 / transfers as f64;
+    let rate = |elapsed: Duration| transfers as f64 / elapsed.as_secs_f64();
     println!(
-        "token transfer, {transfers} transfers over {RECIPIENTS} recipients, one thread, {}",
+        "token transfer, {transfers} transfers over {RECIPIENTS} recipients in {ROUNDS} rounds, \
+         one thread, {}",
         if fresh {
             "a new instance per call"
         } else {
             "kept instances"
         }
     );
-    println!(
-        "  native bound        {:>9.2} µs  {:>12.0} /s",
-        per(native),
-        rate(native)
-    );
-    println!(
-        "  the contract native {:>9.2} µs  {:>12.0} /s",
-        per(same_code),
-        rate(same_code)
-    );
-    println!(
-        "  VM (execute)        {:>9.2} µs  {:>12.0} /s",
-        per(vm),
-        rate(vm)
-    );
+    for (name, rounds) in [
+        ("native bound       ", &native),
+        ("the contract native", &same_code),
+        ("VM (execute)       ", &vm),
+    ] {
+        let elapsed = total(rounds);
+        println!(
+            "  {name} {:>9.2} µs  {:>12.0} /s",
+            per(elapsed),
+            rate(elapsed)
+        );
+    }
     println!(
         "  VM query (total)    {:>9.2} µs  {:>12.0} /s",
         per(empty),
         rate(empty)
     );
-    println!(
-        "  VM / native         {:>9.1} x",
-        vm.as_secs_f64() / native.as_secs_f64()
-    );
-    println!(
-        "  VM / the contract native {:>4.1} x",
-        vm.as_secs_f64() / same_code.as_secs_f64()
-    );
+    for (name, bound) in [
+        ("VM / native             ", &native),
+        ("VM / the contract native", &same_code),
+    ] {
+        let (median, min, max) = ratios(&vm, bound);
+        println!("  {name} {median:>5.2} x (rounds {min:.2}-{max:.2})");
+    }
     println!("  fuel per transfer   {fuel:>9}");
     println!("  fuel per query      {query_fuel:>9}");
     println!(
         "  deploy (validate, compile, instantiate once) {:.2} ms",
         deploy.as_secs_f64() * 1e3
     );
+}
+
+/// The median, lowest and highest of the per-round ratios `a[i] / b[i]`.
+fn ratios(a: &[Duration], b: &[Duration]) -> (f64, f64, f64) {
+    let mut ratios: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    (median, ratios[0], ratios[ratios.len() - 1])
 }
