@@ -11,6 +11,16 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use veil_primitives::{from_hex, to_hex};
 
+/// Deepest nesting of types followed (`Vec<Option<(A, B)>>` nests three deep). A contract's ABI
+/// is its author's text: deeper nesting only exhausts the client's stack, and splitting pairs
+/// over and over takes time quadratic in the type's length.
+pub const MAX_TYPE_DEPTH: usize = 16;
+
+/// Values a result may decode to beyond one per byte. A unit item (`()`) takes no bytes, so
+/// without a budget a malicious contract's `Vec<Vec<()>>` turns kilobytes into billions of
+/// values.
+pub const SPARE_VALUES: usize = 65_536;
+
 /// A contract's ABI.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct Abi {
@@ -107,11 +117,7 @@ impl Abi {
     /// Decodes a result of `name` as JSON.
     pub fn decode_result(&self, kind: Kind, name: &str, bytes: &[u8]) -> anyhow::Result<Value> {
         let method = self.method(kind, name)?;
-        let ty = normalize(&method.returns);
-        let mut input = bytes;
-        let value = decode(&ty, &mut input)?;
-        anyhow::ensure!(input.is_empty(), "{} bytes after the result", input.len());
-        Ok(value)
+        decode_all(&normalize(&method.returns), bytes)
     }
 }
 
@@ -136,7 +142,7 @@ fn encode_args(args: &[Arg], json: &Value, out: &mut Vec<u8>) -> anyhow::Result<
         let value = object
             .get(&arg.name)
             .ok_or_else(|| anyhow::anyhow!("missing argument `{}` ({})", arg.name, arg.ty))?;
-        encode(&normalize(&arg.ty), value, out)
+        encode(&normalize(&arg.ty), value, out, 0)
             .map_err(|e| anyhow::anyhow!("argument `{}`: {e}", arg.name))?;
     }
     Ok(())
@@ -202,7 +208,16 @@ fn bytes32(value: &Value) -> anyhow::Result<[u8; 32]> {
         .map_err(|b: Vec<u8>| anyhow::anyhow!("\"{text}\" has {} bytes, not 32", b.len()))
 }
 
-fn encode(ty: &str, value: &Value, out: &mut Vec<u8>) -> anyhow::Result<()> {
+fn nested(depth: usize) -> anyhow::Result<usize> {
+    anyhow::ensure!(
+        depth < MAX_TYPE_DEPTH,
+        "type nests deeper than {MAX_TYPE_DEPTH} levels"
+    );
+    Ok(depth + 1)
+}
+
+fn encode(ty: &str, value: &Value, out: &mut Vec<u8>, depth: usize) -> anyhow::Result<()> {
+    let depth = nested(depth)?;
     macro_rules! int {
         ($t:ty, $read:ident) => {{
             let n = $read(value)?;
@@ -250,7 +265,7 @@ fn encode(ty: &str, value: &Value, out: &mut Vec<u8>) -> anyhow::Result<()> {
                     out.push(0);
                 } else {
                     out.push(1);
-                    encode(item, value, out)?;
+                    encode(item, value, out, depth)?;
                 }
             } else if let Some(item) = inner(ty, "Vec<") {
                 let items = value
@@ -258,15 +273,15 @@ fn encode(ty: &str, value: &Value, out: &mut Vec<u8>) -> anyhow::Result<()> {
                     .ok_or_else(|| anyhow::anyhow!("expected an array, got {value}"))?;
                 out.extend_from_slice(&(items.len() as u32).to_le_bytes());
                 for v in items {
-                    encode(item, v, out)?;
+                    encode(item, v, out, depth)?;
                 }
             } else if let Some((a, b)) = pair(ty) {
                 let items = value
                     .as_array()
                     .filter(|items| items.len() == 2)
                     .ok_or_else(|| anyhow::anyhow!("expected an array of two, got {value}"))?;
-                encode(a, &items[0], out)?;
-                encode(b, &items[1], out)?;
+                encode(a, &items[0], out, depth)?;
+                encode(b, &items[1], out, depth)?;
             } else {
                 anyhow::bail!("type {ty} is not supported by clients")
             }
@@ -275,17 +290,25 @@ fn encode(ty: &str, value: &Value, out: &mut Vec<u8>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn take<'a>(input: &mut &'a [u8], n: usize) -> anyhow::Result<&'a [u8]> {
-    anyhow::ensure!(input.len() >= n, "result ends inside a value");
-    let (head, tail) = input.split_at(n);
-    *input = tail;
-    Ok(head)
+/// Decodes exactly one value of type `ty` from `bytes`.
+fn decode_all(ty: &str, bytes: &[u8]) -> anyhow::Result<Value> {
+    let mut decoder = Decoder {
+        input: bytes,
+        budget: bytes.len().saturating_add(SPARE_VALUES),
+    };
+    let value = decoder.value(ty, 0)?;
+    anyhow::ensure!(
+        decoder.input.is_empty(),
+        "{} bytes after the result",
+        decoder.input.len()
+    );
+    Ok(value)
 }
 
-fn length(input: &mut &[u8]) -> anyhow::Result<usize> {
-    let len = u32::from_le_bytes(take(input, 4)?.try_into().expect("4 bytes")) as usize;
-    anyhow::ensure!(len <= input.len(), "length {len} beyond the result");
-    Ok(len)
+/// A result being read, and how many more values it may hold.
+struct Decoder<'a> {
+    input: &'a [u8],
+    budget: usize,
 }
 
 /// A JSON number when exact in a double, else a decimal string.
@@ -297,68 +320,87 @@ fn number(n: i128) -> Value {
     }
 }
 
-fn decode(ty: &str, input: &mut &[u8]) -> anyhow::Result<Value> {
-    macro_rules! int {
-        ($t:ty) => {{
-            let bytes = take(input, std::mem::size_of::<$t>())?;
-            let n = <$t>::from_le_bytes(bytes.try_into().expect("sized"));
-            #[allow(clippy::unnecessary_cast)]
-            let value = match i128::try_from(n) {
-                Ok(n) => number(n),
-                Err(_) => json!(n.to_string()),
-            };
-            value
-        }};
+impl Decoder<'_> {
+    fn take(&mut self, n: usize) -> anyhow::Result<&[u8]> {
+        anyhow::ensure!(self.input.len() >= n, "result ends inside a value");
+        let (head, tail) = self.input.split_at(n);
+        self.input = tail;
+        Ok(head)
     }
-    Ok(match ty {
-        "u8" => int!(u8),
-        "u16" => int!(u16),
-        "u32" => int!(u32),
-        "u64" => int!(u64),
-        "u128" => int!(u128),
-        "i8" => int!(i8),
-        "i16" => int!(i16),
-        "i32" => int!(i32),
-        "i64" => int!(i64),
-        "i128" => int!(i128),
-        "bool" => match take(input, 1)?[0] {
-            0 => json!(false),
-            1 => json!(true),
-            b => anyhow::bail!("bool tag {b}"),
-        },
-        "()" => Value::Null,
-        "String" => {
-            let len = length(input)?;
-            let text = std::str::from_utf8(take(input, len)?)
-                .map_err(|_| anyhow::anyhow!("string is not UTF-8"))?;
-            json!(text)
+
+    fn length(&mut self) -> anyhow::Result<usize> {
+        let len = u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")) as usize;
+        anyhow::ensure!(len <= self.input.len(), "length {len} beyond the result");
+        Ok(len)
+    }
+
+    fn value(&mut self, ty: &str, depth: usize) -> anyhow::Result<Value> {
+        let depth = nested(depth)?;
+        self.budget = self.budget.checked_sub(1).ok_or_else(|| {
+            anyhow::anyhow!("the result holds more values than its length allows")
+        })?;
+        macro_rules! int {
+            ($t:ty) => {{
+                let bytes = self.take(std::mem::size_of::<$t>())?;
+                let n = <$t>::from_le_bytes(bytes.try_into().expect("sized"));
+                #[allow(clippy::unnecessary_cast)]
+                let value = match i128::try_from(n) {
+                    Ok(n) => number(n),
+                    Err(_) => json!(n.to_string()),
+                };
+                value
+            }};
         }
-        "AccountId" | "ContractId" | "[u8;32]" => json!(to_hex(take(input, 32)?)),
-        "Vec<u8>" => {
-            let len = length(input)?;
-            json!(to_hex(take(input, len)?))
-        }
-        _ => {
-            if let Some(item) = inner(ty, "Option<") {
-                match take(input, 1)?[0] {
-                    0 => Value::Null,
-                    1 => decode(item, input)?,
-                    b => anyhow::bail!("option tag {b}"),
-                }
-            } else if let Some(item) = inner(ty, "Vec<") {
-                let len = length(input)?;
-                let mut items = Vec::with_capacity(len);
-                for _ in 0..len {
-                    items.push(decode(item, input)?);
-                }
-                Value::Array(items)
-            } else if let Some((a, b)) = pair(ty) {
-                json!([decode(a, input)?, decode(b, input)?])
-            } else {
-                anyhow::bail!("type {ty} is not supported by clients")
+        Ok(match ty {
+            "u8" => int!(u8),
+            "u16" => int!(u16),
+            "u32" => int!(u32),
+            "u64" => int!(u64),
+            "u128" => int!(u128),
+            "i8" => int!(i8),
+            "i16" => int!(i16),
+            "i32" => int!(i32),
+            "i64" => int!(i64),
+            "i128" => int!(i128),
+            "bool" => match self.take(1)?[0] {
+                0 => json!(false),
+                1 => json!(true),
+                b => anyhow::bail!("bool tag {b}"),
+            },
+            "()" => Value::Null,
+            "String" => {
+                let len = self.length()?;
+                let text = std::str::from_utf8(self.take(len)?)
+                    .map_err(|_| anyhow::anyhow!("string is not UTF-8"))?;
+                json!(text)
             }
-        }
-    })
+            "AccountId" | "ContractId" | "[u8;32]" => json!(to_hex(self.take(32)?)),
+            "Vec<u8>" => {
+                let len = self.length()?;
+                json!(to_hex(self.take(len)?))
+            }
+            _ => {
+                if let Some(item) = inner(ty, "Option<") {
+                    match self.take(1)?[0] {
+                        0 => Value::Null,
+                        1 => self.value(item, depth)?,
+                        b => anyhow::bail!("option tag {b}"),
+                    }
+                } else if let Some(item) = inner(ty, "Vec<") {
+                    let len = self.length()?;
+                    let mut items = Vec::with_capacity(len.min(self.budget));
+                    for _ in 0..len {
+                        items.push(self.value(item, depth)?);
+                    }
+                    Value::Array(items)
+                } else if let Some((a, b)) = pair(ty) {
+                    json!([self.value(a, depth)?, self.value(b, depth)?])
+                } else {
+                    anyhow::bail!("type {ty} is not supported by clients")
+                }
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -370,6 +412,10 @@ mod tests {
 
     fn hex32(b: u8) -> String {
         to_hex([b; 32])
+    }
+
+    fn failure<T: std::fmt::Debug>(result: anyhow::Result<T>) -> String {
+        format!("{:#}", result.unwrap_err())
     }
 
     #[test]
@@ -454,17 +500,74 @@ mod tests {
         ] {
             let ty = normalize(ty);
             let mut bytes = Vec::new();
-            encode(&ty, &value, &mut bytes).unwrap();
-            let mut input = bytes.as_slice();
-            assert_eq!(decode(&ty, &mut input).unwrap(), value, "{ty}");
-            assert!(input.is_empty());
+            encode(&ty, &value, &mut bytes, 0).unwrap();
+            assert_eq!(decode_all(&ty, &bytes).unwrap(), value, "{ty}");
         }
         let mut out = Vec::new();
         assert!(
-            encode("f64", &json!(1.0), &mut out)
+            encode("f64", &json!(1.0), &mut out, 0)
                 .unwrap_err()
                 .to_string()
                 .contains("not supported")
+        );
+    }
+
+    /// A contract's ABI with one command `m` taking `a: arg` and returning `returns`.
+    fn abi_of(arg: &str, returns: &str) -> Abi {
+        let text = json!({
+            "veil_abi": 1,
+            "init": [],
+            "commands": [{"name": "m", "tag": 0, "args": [{"name": "a", "type": arg}], "returns": returns}],
+            "queries": [],
+        });
+        Abi::parse(&text.to_string()).unwrap()
+    }
+
+    /// The attack: a malicious contract declares a result of `Vec<Vec<()>>` and returns 4 KiB
+    /// in which each inner vector claims as many units as bytes remain: two million values
+    /// (billions from a 64 KiB result), built before anything could refuse them.
+    #[test]
+    fn a_result_of_unit_items_cannot_outgrow_its_bytes() {
+        let outer = 1_000u32;
+        let mut bytes = outer.to_le_bytes().to_vec();
+        for i in 0..outer {
+            bytes.extend_from_slice(&((outer - i - 1) * 4).to_le_bytes());
+        }
+        let abi = abi_of("u8", "Vec<Vec<()>>");
+        let err = failure(abi.decode_result(Kind::Command, "m", &bytes));
+        assert!(err.contains("more values than its length allows"), "{err}");
+        // Units within the budget still decode.
+        let mut bytes = [1_000u32.to_le_bytes(), 1_000u32.to_le_bytes()].concat();
+        bytes.extend_from_slice(&[0; 1_000]);
+        let abi = abi_of("u8", "(Vec<()>, Vec<u8>)");
+        let value = abi.decode_result(Kind::Command, "m", &bytes).unwrap();
+        assert_eq!(value[0].as_array().map(Vec::len), Some(1_000));
+    }
+
+    /// The attack: an ABI type nested 100,000 deep overflowed the client's stack (an abort,
+    /// not an error) when it decoded a result or encoded an argument of that type.
+    #[test]
+    fn a_type_nested_without_end_is_refused_not_followed() {
+        let deep = format!("{}u8{}", "Option<".repeat(100_000), ">".repeat(100_000));
+        let abi = abi_of(&deep, &deep);
+        let result = failure(abi.decode_result(Kind::Command, "m", &[1; 100_001]));
+        assert!(result.contains("deeper than 16 levels"), "{result}");
+        let argument = failure(abi.encode_call(Kind::Command, "m", &json!({"a": 1})));
+        assert!(argument.contains("deeper than 16 levels"), "{argument}");
+        // At the limit a type still works.
+        let depth = MAX_TYPE_DEPTH - 1;
+        let ok = format!("{}u8{}", "Option<".repeat(depth), ">".repeat(depth));
+        let mut bytes = vec![1; depth];
+        bytes.push(7);
+        let abi = abi_of(&ok, &ok);
+        assert_eq!(
+            abi.decode_result(Kind::Command, "m", &bytes).unwrap(),
+            json!(7)
+        );
+        assert_eq!(
+            abi.encode_call(Kind::Command, "m", &json!({"a": 7}))
+                .unwrap(),
+            [&[0][..], &bytes].concat()
         );
     }
 }
