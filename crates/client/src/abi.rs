@@ -11,15 +11,21 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use veil_primitives::{from_hex, to_hex};
 
-/// Deepest nesting of types followed (`Vec<Option<(A, B)>>` nests three deep). A contract's ABI
-/// is its author's text: deeper nesting only exhausts the client's stack, and splitting pairs
-/// over and over takes time quadratic in the type's length.
+/// Deepest nesting of a type, the innermost type included (`Vec<Option<u8>>` is three levels).
+/// A contract's ABI is its author's text: deeper nesting would only exhaust the client's stack.
 pub const MAX_TYPE_DEPTH: usize = 16;
+
+/// Longest type text (whitespace removed) a client reads. Types are parsed once per call into
+/// a tree, so their length costs once, not once per item of a result.
+pub const MAX_TYPE_LEN: usize = 1_024;
 
 /// Values a result may decode to beyond one per byte. A unit item (`()`) takes no bytes, so
 /// without a budget a malicious contract's `Vec<Vec<()>>` turns kilobytes into billions of
 /// values.
 pub const SPARE_VALUES: usize = 65_536;
+
+/// Items reserved up front for a decoded vector; a longer one grows as its items decode.
+const MAX_RESERVED_ITEMS: usize = 4_096;
 
 /// A contract's ABI.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -117,7 +123,9 @@ impl Abi {
     /// Decodes a result of `name` as JSON.
     pub fn decode_result(&self, kind: Kind, name: &str, bytes: &[u8]) -> anyhow::Result<Value> {
         let method = self.method(kind, name)?;
-        decode_all(&normalize(&method.returns), bytes)
+        Ty::parse(&method.returns)
+            .and_then(|ty| decode_all(&ty, bytes))
+            .map_err(|e| anyhow::anyhow!("result of `{name}` ({}): {e}", method.returns))
     }
 }
 
@@ -142,15 +150,87 @@ fn encode_args(args: &[Arg], json: &Value, out: &mut Vec<u8>) -> anyhow::Result<
         let value = object
             .get(&arg.name)
             .ok_or_else(|| anyhow::anyhow!("missing argument `{}` ({})", arg.name, arg.ty))?;
-        encode(&normalize(&arg.ty), value, out, 0)
+        Ty::parse(&arg.ty)
+            .and_then(|ty| encode(&ty, value, out))
             .map_err(|e| anyhow::anyhow!("argument `{}`: {e}", arg.name))?;
     }
     Ok(())
 }
 
-/// The type with whitespace removed (`stringify!` spacing varies between compilers).
-fn normalize(ty: &str) -> String {
-    ty.chars().filter(|c| !c.is_whitespace()).collect()
+/// A type of the contract codec, parsed from the ABI's text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ty {
+    Int {
+        name: &'static str,
+        bytes: usize,
+        signed: bool,
+    },
+    Bool,
+    Unit,
+    String,
+    /// `AccountId`, `ContractId`, `[u8; 32]`: 32 raw bytes, hex in JSON.
+    Id,
+    /// `Vec<u8>`: hex in JSON.
+    Bytes,
+    Option(Box<Ty>),
+    Vec(Box<Ty>),
+    Pair(Box<Ty>, Box<Ty>),
+}
+
+impl Ty {
+    /// Parses a type as the ABI writes it (whitespace ignored: `stringify!` spacing varies
+    /// between compilers), within [MAX_TYPE_LEN] and [MAX_TYPE_DEPTH]; anything else is
+    /// refused by name, never guessed.
+    fn parse(text: &str) -> anyhow::Result<Ty> {
+        let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        anyhow::ensure!(
+            text.len() <= MAX_TYPE_LEN,
+            "a type of {} characters, over the limit of {MAX_TYPE_LEN}",
+            text.len()
+        );
+        Ty::parse_at(&text, 1)
+    }
+
+    fn parse_at(ty: &str, depth: usize) -> anyhow::Result<Ty> {
+        anyhow::ensure!(
+            depth <= MAX_TYPE_DEPTH,
+            "the type nests deeper than {MAX_TYPE_DEPTH} levels"
+        );
+        let int = |name, bytes, signed| Ty::Int {
+            name,
+            bytes,
+            signed,
+        };
+        let boxed = |ty: &str| Ty::parse_at(ty, depth + 1).map(Box::new);
+        Ok(match ty {
+            "u8" => int("u8", 1, false),
+            "u16" => int("u16", 2, false),
+            "u32" => int("u32", 4, false),
+            "u64" => int("u64", 8, false),
+            "u128" => int("u128", 16, false),
+            "i8" => int("i8", 1, true),
+            "i16" => int("i16", 2, true),
+            "i32" => int("i32", 4, true),
+            "i64" => int("i64", 8, true),
+            "i128" => int("i128", 16, true),
+            "bool" => Ty::Bool,
+            "()" => Ty::Unit,
+            "String" => Ty::String,
+            "AccountId" | "ContractId" | "[u8;32]" => Ty::Id,
+            "Vec<u8>" => Ty::Bytes,
+            _ => {
+                if let Some(item) = inner(ty, "Option<") {
+                    Ty::Option(boxed(item)?)
+                } else if let Some(item) = inner(ty, "Vec<") {
+                    Ty::Vec(boxed(item)?)
+                } else if let Some((a, b)) = pair(ty) {
+                    Ty::Pair(boxed(a)?, boxed(b)?)
+                } else {
+                    anyhow::bail!("type {ty} is not supported by clients")
+                }
+            }
+        })
+    }
 }
 
 fn inner<'a>(ty: &'a str, prefix: &str) -> Option<&'a str> {
@@ -208,50 +288,49 @@ fn bytes32(value: &Value) -> anyhow::Result<[u8; 32]> {
         .map_err(|b: Vec<u8>| anyhow::anyhow!("\"{text}\" has {} bytes, not 32", b.len()))
 }
 
-fn nested(depth: usize) -> anyhow::Result<usize> {
-    anyhow::ensure!(
-        depth < MAX_TYPE_DEPTH,
-        "type nests deeper than {MAX_TYPE_DEPTH} levels"
-    );
-    Ok(depth + 1)
-}
-
-fn encode(ty: &str, value: &Value, out: &mut Vec<u8>, depth: usize) -> anyhow::Result<()> {
-    let depth = nested(depth)?;
-    macro_rules! int {
-        ($t:ty, $read:ident) => {{
-            let n = $read(value)?;
-            let n = <$t>::try_from(n).map_err(|_| anyhow::anyhow!("{n} does not fit {}", ty))?;
-            out.extend_from_slice(&n.to_le_bytes());
-        }};
-    }
+fn encode(ty: &Ty, value: &Value, out: &mut Vec<u8>) -> anyhow::Result<()> {
     match ty {
-        "u8" => int!(u8, unsigned),
-        "u16" => int!(u16, unsigned),
-        "u32" => int!(u32, unsigned),
-        "u64" => int!(u64, unsigned),
-        "u128" => int!(u128, unsigned),
-        "i8" => int!(i8, signed),
-        "i16" => int!(i16, signed),
-        "i32" => int!(i32, signed),
-        "i64" => int!(i64, signed),
-        "i128" => int!(i128, signed),
-        "bool" => out.push(
+        Ty::Int {
+            name,
+            bytes,
+            signed: false,
+        } => {
+            let n = unsigned(value)?;
+            anyhow::ensure!(
+                *bytes == 16 || n >> (8 * bytes) == 0,
+                "{n} does not fit {name}"
+            );
+            out.extend_from_slice(&n.to_le_bytes()[..*bytes]);
+        }
+        Ty::Int {
+            name,
+            bytes,
+            signed: true,
+        } => {
+            let n = signed(value)?;
+            let bits = 8 * *bytes as u32;
+            anyhow::ensure!(
+                bits == 128 || (-(1i128 << (bits - 1))..1i128 << (bits - 1)).contains(&n),
+                "{n} does not fit {name}"
+            );
+            out.extend_from_slice(&n.to_le_bytes()[..*bytes]);
+        }
+        Ty::Bool => out.push(
             value
                 .as_bool()
                 .ok_or_else(|| anyhow::anyhow!("expected true or false, got {value}"))?
                 as u8,
         ),
-        "()" => {}
-        "String" => {
+        Ty::Unit => {}
+        Ty::String => {
             let s = value
                 .as_str()
                 .ok_or_else(|| anyhow::anyhow!("expected a string, got {value}"))?;
             out.extend_from_slice(&(s.len() as u32).to_le_bytes());
             out.extend_from_slice(s.as_bytes());
         }
-        "AccountId" | "ContractId" | "[u8;32]" => out.extend_from_slice(&bytes32(value)?),
-        "Vec<u8>" => {
+        Ty::Id => out.extend_from_slice(&bytes32(value)?),
+        Ty::Bytes => {
             let text = value
                 .as_str()
                 .ok_or_else(|| anyhow::anyhow!("expected a hex string, got {value}"))?;
@@ -259,44 +338,42 @@ fn encode(ty: &str, value: &Value, out: &mut Vec<u8>, depth: usize) -> anyhow::R
             out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
             out.extend_from_slice(&bytes);
         }
-        _ => {
-            if let Some(item) = inner(ty, "Option<") {
-                if value.is_null() {
-                    out.push(0);
-                } else {
-                    out.push(1);
-                    encode(item, value, out, depth)?;
-                }
-            } else if let Some(item) = inner(ty, "Vec<") {
-                let items = value
-                    .as_array()
-                    .ok_or_else(|| anyhow::anyhow!("expected an array, got {value}"))?;
-                out.extend_from_slice(&(items.len() as u32).to_le_bytes());
-                for v in items {
-                    encode(item, v, out, depth)?;
-                }
-            } else if let Some((a, b)) = pair(ty) {
-                let items = value
-                    .as_array()
-                    .filter(|items| items.len() == 2)
-                    .ok_or_else(|| anyhow::anyhow!("expected an array of two, got {value}"))?;
-                encode(a, &items[0], out, depth)?;
-                encode(b, &items[1], out, depth)?;
+        Ty::Option(item) => {
+            if value.is_null() {
+                out.push(0);
             } else {
-                anyhow::bail!("type {ty} is not supported by clients")
+                out.push(1);
+                encode(item, value, out)?;
             }
+        }
+        Ty::Vec(item) => {
+            let items = value
+                .as_array()
+                .ok_or_else(|| anyhow::anyhow!("expected an array, got {value}"))?;
+            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+            for v in items {
+                encode(item, v, out)?;
+            }
+        }
+        Ty::Pair(a, b) => {
+            let items = value
+                .as_array()
+                .filter(|items| items.len() == 2)
+                .ok_or_else(|| anyhow::anyhow!("expected an array of two, got {value}"))?;
+            encode(a, &items[0], out)?;
+            encode(b, &items[1], out)?;
         }
     }
     Ok(())
 }
 
 /// Decodes exactly one value of type `ty` from `bytes`.
-fn decode_all(ty: &str, bytes: &[u8]) -> anyhow::Result<Value> {
+fn decode_all(ty: &Ty, bytes: &[u8]) -> anyhow::Result<Value> {
     let mut decoder = Decoder {
         input: bytes,
         budget: bytes.len().saturating_add(SPARE_VALUES),
     };
-    let value = decoder.value(ty, 0)?;
+    let value = decoder.value(ty)?;
     anyhow::ensure!(
         decoder.input.is_empty(),
         "{} bytes after the result",
@@ -322,7 +399,7 @@ fn number(n: i128) -> Value {
 
 impl Decoder<'_> {
     fn take(&mut self, n: usize) -> anyhow::Result<&[u8]> {
-        anyhow::ensure!(self.input.len() >= n, "result ends inside a value");
+        anyhow::ensure!(self.input.len() >= n, "the result ends inside a value");
         let (head, tail) = self.input.split_at(n);
         self.input = tail;
         Ok(head)
@@ -334,71 +411,61 @@ impl Decoder<'_> {
         Ok(len)
     }
 
-    fn value(&mut self, ty: &str, depth: usize) -> anyhow::Result<Value> {
-        let depth = nested(depth)?;
+    fn value(&mut self, ty: &Ty) -> anyhow::Result<Value> {
         self.budget = self.budget.checked_sub(1).ok_or_else(|| {
-            anyhow::anyhow!("the result holds more values than its length allows")
+            anyhow::anyhow!(
+                "the result holds more values than its length allows (one per byte and \
+                 {SPARE_VALUES} more)"
+            )
         })?;
-        macro_rules! int {
-            ($t:ty) => {{
-                let bytes = self.take(std::mem::size_of::<$t>())?;
-                let n = <$t>::from_le_bytes(bytes.try_into().expect("sized"));
-                #[allow(clippy::unnecessary_cast)]
-                let value = match i128::try_from(n) {
-                    Ok(n) => number(n),
-                    Err(_) => json!(n.to_string()),
-                };
-                value
-            }};
-        }
         Ok(match ty {
-            "u8" => int!(u8),
-            "u16" => int!(u16),
-            "u32" => int!(u32),
-            "u64" => int!(u64),
-            "u128" => int!(u128),
-            "i8" => int!(i8),
-            "i16" => int!(i16),
-            "i32" => int!(i32),
-            "i64" => int!(i64),
-            "i128" => int!(i128),
-            "bool" => match self.take(1)?[0] {
+            Ty::Int { bytes, signed, .. } => {
+                let raw = self.take(*bytes)?;
+                // Sign-extend (or zero-extend) to 16 bytes.
+                let negative = *signed && raw[*bytes - 1] & 0x80 != 0;
+                let mut wide = [if negative { 0xff } else { 0 }; 16];
+                wide[..*bytes].copy_from_slice(raw);
+                if *signed {
+                    number(i128::from_le_bytes(wide))
+                } else {
+                    let n = u128::from_le_bytes(wide);
+                    match i128::try_from(n) {
+                        Ok(n) => number(n),
+                        Err(_) => json!(n.to_string()),
+                    }
+                }
+            }
+            Ty::Bool => match self.take(1)?[0] {
                 0 => json!(false),
                 1 => json!(true),
                 b => anyhow::bail!("bool tag {b}"),
             },
-            "()" => Value::Null,
-            "String" => {
+            Ty::Unit => Value::Null,
+            Ty::String => {
                 let len = self.length()?;
                 let text = std::str::from_utf8(self.take(len)?)
                     .map_err(|_| anyhow::anyhow!("string is not UTF-8"))?;
                 json!(text)
             }
-            "AccountId" | "ContractId" | "[u8;32]" => json!(to_hex(self.take(32)?)),
-            "Vec<u8>" => {
+            Ty::Id => json!(to_hex(self.take(32)?)),
+            Ty::Bytes => {
                 let len = self.length()?;
                 json!(to_hex(self.take(len)?))
             }
-            _ => {
-                if let Some(item) = inner(ty, "Option<") {
-                    match self.take(1)?[0] {
-                        0 => Value::Null,
-                        1 => self.value(item, depth)?,
-                        b => anyhow::bail!("option tag {b}"),
-                    }
-                } else if let Some(item) = inner(ty, "Vec<") {
-                    let len = self.length()?;
-                    let mut items = Vec::with_capacity(len.min(self.budget));
-                    for _ in 0..len {
-                        items.push(self.value(item, depth)?);
-                    }
-                    Value::Array(items)
-                } else if let Some((a, b)) = pair(ty) {
-                    json!([self.value(a, depth)?, self.value(b, depth)?])
-                } else {
-                    anyhow::bail!("type {ty} is not supported by clients")
+            Ty::Option(item) => match self.take(1)?[0] {
+                0 => Value::Null,
+                1 => self.value(item)?,
+                b => anyhow::bail!("option tag {b}"),
+            },
+            Ty::Vec(item) => {
+                let len = self.length()?;
+                let mut items = Vec::with_capacity(len.min(MAX_RESERVED_ITEMS));
+                for _ in 0..len {
+                    items.push(self.value(item)?);
                 }
+                Value::Array(items)
             }
+            Ty::Pair(a, b) => json!([self.value(a)?, self.value(b)?]),
         })
     }
 }
@@ -498,14 +565,40 @@ mod tests {
             ("(bool, String)", json!([true, "hi"])),
             ("i64", json!(-5)),
         ] {
-            let ty = normalize(ty);
+            let parsed = Ty::parse(ty).unwrap();
             let mut bytes = Vec::new();
-            encode(&ty, &value, &mut bytes, 0).unwrap();
-            assert_eq!(decode_all(&ty, &bytes).unwrap(), value, "{ty}");
+            encode(&parsed, &value, &mut bytes).unwrap();
+            assert_eq!(decode_all(&parsed, &bytes).unwrap(), value, "{ty}");
         }
-        let mut out = Vec::new();
+        for (ty, n, bytes) in [
+            ("i8", -128, vec![0x80]),
+            ("i16", -2, vec![0xfe, 0xff]),
+            ("u16", 65_535, vec![0xff, 0xff]),
+        ] {
+            let parsed = Ty::parse(ty).unwrap();
+            let mut out = Vec::new();
+            encode(&parsed, &json!(n), &mut out).unwrap();
+            assert_eq!(out, bytes, "{ty}");
+            assert_eq!(decode_all(&parsed, &bytes).unwrap(), json!(n), "{ty}");
+        }
+        for (ty, n) in [("i8", 128), ("i8", -129), ("u16", 65_536), ("u8", -1)] {
+            let mut out = Vec::new();
+            assert!(
+                encode(&Ty::parse(ty).unwrap(), &json!(n), &mut out).is_err(),
+                "{ty} {n}"
+            );
+        }
+        let u128_max = json!(u128::MAX.to_string());
+        assert_eq!(
+            decode_all(&Ty::parse("u128").unwrap(), &[0xff; 16]).unwrap(),
+            u128_max
+        );
+        assert_eq!(
+            decode_all(&Ty::parse("i128").unwrap(), &[0xff; 16]).unwrap(),
+            json!(-1)
+        );
         assert!(
-            encode("f64", &json!(1.0), &mut out, 0)
+            Ty::parse("f64")
                 .unwrap_err()
                 .to_string()
                 .contains("not supported")
@@ -548,18 +641,22 @@ mod tests {
     /// not an error) when it decoded a result or encoded an argument of that type.
     #[test]
     fn a_type_nested_without_end_is_refused_not_followed() {
-        let deep = format!("{}u8{}", "Option<".repeat(100_000), ">".repeat(100_000));
+        let nest = |n: usize| format!("{}u8{}", "Option<".repeat(n), ">".repeat(n));
+        let deep = nest(100_000);
         let abi = abi_of(&deep, &deep);
         let result = failure(abi.decode_result(Kind::Command, "m", &[1; 100_001]));
-        assert!(result.contains("deeper than 16 levels"), "{result}");
+        assert!(result.contains("over the limit of 1024"), "{result}");
         let argument = failure(abi.encode_call(Kind::Command, "m", &json!({"a": 1})));
-        assert!(argument.contains("deeper than 16 levels"), "{argument}");
+        assert!(argument.contains("over the limit of 1024"), "{argument}");
+        // Short but too deep: 16 wrappers and the innermost type are 17 levels.
+        let abi = abi_of(&nest(16), &nest(16));
+        let result = failure(abi.decode_result(Kind::Command, "m", &[1; 17]));
+        assert!(result.contains("deeper than 16 levels"), "{result}");
         // At the limit a type still works.
         let depth = MAX_TYPE_DEPTH - 1;
-        let ok = format!("{}u8{}", "Option<".repeat(depth), ">".repeat(depth));
         let mut bytes = vec![1; depth];
         bytes.push(7);
-        let abi = abi_of(&ok, &ok);
+        let abi = abi_of(&nest(depth), &nest(depth));
         assert_eq!(
             abi.decode_result(Kind::Command, "m", &bytes).unwrap(),
             json!(7)
@@ -569,5 +666,18 @@ mod tests {
                 .unwrap(),
             [&[0][..], &bytes].concat()
         );
+    }
+
+    /// The attack: a result type `Vec<(Option<JUNK>, ())>` with 500 KB of junk never read
+    /// (every option is empty) made the client scan the junk again for every item, tens of
+    /// seconds for a 64 KiB result, and then accept it. Types are now parsed once, whole,
+    /// within a length limit.
+    #[test]
+    fn a_long_type_is_refused_before_any_item_is_read() {
+        let abi = abi_of("u8", &format!("Vec<(Option<{}>, ())>", "x".repeat(500_000)));
+        let mut bytes = 60_000u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0; 60_000]);
+        let err = failure(abi.decode_result(Kind::Command, "m", &bytes));
+        assert!(err.contains("over the limit of 1024"), "{err}");
     }
 }
