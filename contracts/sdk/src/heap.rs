@@ -250,8 +250,8 @@ mod tests {
     use super::*;
 
     /// A linear memory of up to `limit` pages inside a host buffer: "address 0" is the buffer's
-    /// first page boundary, the heap starts a little after the second page, as after a
-    /// contract's stack and data.
+    /// first page boundary, and the heap starts about 35 KB into the first page, as after a
+    /// contract's 32 KiB stack and its data (`contracts/.cargo/config.toml`).
     struct Simulated {
         _buffer: Vec<u8>,
         zero: usize,
@@ -274,7 +274,7 @@ mod tests {
 
     impl Memory for Simulated {
         fn base(&self) -> usize {
-            self.zero + PAGE + 2_000
+            self.zero + 35_000
         }
 
         fn end(&self) -> usize {
@@ -326,7 +326,7 @@ mod tests {
     #[test]
     fn random_use_keeps_blocks_aligned_disjoint_and_intact() {
         for seed in 1..=4u64 {
-            let memory = Simulated::new(2, 256);
+            let memory = Simulated::new(1, 256);
             let (base, zero) = (memory.base(), memory.zero);
             let mut heap = Allocator::new(memory);
             let mut rng = Rng(seed);
@@ -400,7 +400,7 @@ mod tests {
     /// 16 MiB of memory (moving, it left every smaller block behind and stopped at 4 MiB).
     #[test]
     fn a_doubling_buffer_grows_in_place_to_8_mib() {
-        let mut heap = Allocator::new(Simulated::new(2, 256));
+        let mut heap = Allocator::new(Simulated::new(1, 256));
         let mut layout = Layout::from_size_align(16, 1).unwrap();
         let first = unsafe { heap.alloc(layout) };
         unsafe { *first = 0xab };
@@ -425,7 +425,7 @@ mod tests {
     /// never grows a block into it.
     #[test]
     fn memory_grown_by_others_is_theirs() {
-        let mut heap = Allocator::new(Simulated::new(2, 256));
+        let mut heap = Allocator::new(Simulated::new(1, 256));
         let small = Layout::from_size_align(64, 1).unwrap();
         let first = unsafe { heap.alloc(small) } as usize;
         let end_before = heap.memory.end();

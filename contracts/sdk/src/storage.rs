@@ -14,9 +14,10 @@ use crate::context::{Context, Env};
 use crate::error::Error;
 
 thread_local! {
-    // The buffers of a storage key and of a value, reused by every read and write of a call.
-    // In wasm an allocation and its free cost about 100 instructions of fuel, and a transfer
-    // reads and writes two entries.
+    // The buffers of a storage key and of a value, reused by every read and write of a call
+    // (the value buffer also for the input, events, messages and the outcome). In wasm an
+    // allocation and its free cost about 140 instructions of fuel, and a transfer reads and
+    // writes two entries.
     static KEY: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
     static VALUE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }

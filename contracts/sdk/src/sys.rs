@@ -35,7 +35,8 @@ mod backend {
     // the length passed with it, or of 32 bytes where the host writes an id or a hash; the
     // host checks bounds against linear memory and traps instead of writing outside it.
 
-    /// Reads the call's input into `out` (emptied), with room for a stored value after it.
+    /// Reads the call's input into `out` (emptied), which keeps at least `VALUE_ROOM` bytes of
+    /// capacity for the values, events and outcome that reuse the buffer after it.
     pub fn input_into(out: &mut Vec<u8>) {
         unsafe {
             let len = host::input_len() as usize;
@@ -52,8 +53,22 @@ mod backend {
     }
 
     pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
-        let mut value = Vec::new();
-        storage_get_into(key, &mut value).then(|| value)
+        unsafe {
+            // No room offered: a missing entry costs no allocation, and a found one (kept by
+            // the host unless empty) is copied into a buffer of its size.
+            let len = host::storage_read(key.as_ptr(), key.len() as u32, core::ptr::null_mut(), 0);
+            if len < 0 {
+                return None;
+            }
+            let len = len as usize;
+            let mut value = Vec::with_capacity(len);
+            if len > 0 {
+                host::value_read(value.as_mut_ptr());
+            }
+            // The host wrote all `len` bytes or trapped, so nothing uninitialized is exposed.
+            value.set_len(len);
+            Some(value)
+        }
     }
 
     /// Room in the value buffer from its first use: most values fit, and then one host call
@@ -62,8 +77,9 @@ mod backend {
 
     pub fn storage_get_into(key: &[u8], out: &mut Vec<u8>) -> bool {
         unsafe {
-            out.clear();
-            crate::codec::reserve(out, VALUE_ROOM);
+            // Room from the start of `out`: the host writes there only when the entry exists
+            // and fits, so a missing entry leaves `out` as it was.
+            crate::codec::reserve(out, VALUE_ROOM.saturating_sub(out.len()));
             let cap = out.capacity().min(u32::MAX as usize);
             let len =
                 host::storage_read(key.as_ptr(), key.len() as u32, out.as_mut_ptr(), cap as u32);
@@ -73,6 +89,7 @@ mod backend {
             let len = len as usize;
             if len > cap {
                 // Kept by the host: copy it once there is room.
+                out.clear();
                 out.reserve(len);
                 host::value_read(out.as_mut_ptr());
             }

@@ -28,8 +28,8 @@ use veil_vm::{Entry, Limits, Vm};
 
 const ALICE: [u8; 32] = [0xa1; 32];
 const RECIPIENTS: u64 = 1_000;
-/// Rounds the timed transfers are split into.
-const ROUNDS: u64 = 20;
+/// Rounds the timed transfers are split into (odd: the median is one round's ratio).
+const ROUNDS: u64 = 21;
 
 fn recipient(i: u64) -> [u8; 32] {
     let mut id = [0u8; 32];
@@ -70,7 +70,7 @@ fn main() {
     let mut args = std::env::args().skip_while(|arg| arg != "--transfers");
     let transfers: u64 = args
         .nth(1)
-        .map_or(20_000, |n| n.parse().expect("--transfers N"));
+        .map_or(21_000, |n| n.parse().expect("--transfers N"));
     let wasm = example("token");
 
     let started = Instant::now();
@@ -121,31 +121,40 @@ fn main() {
             .unwrap();
     }
 
-    // The three run in alternating rounds, so a change in the machine's speed during the run
-    // (this one's varies by a third) falls on all of them alike; each ratio is per round.
+    // The three run in turn, round after round, so a change in the machine's speed during the
+    // run (this one's varies by up to half between runs) falls on all of them alike, and each
+    // ratio is per round; which goes first rotates, so none always follows the same one.
     let per_round = (transfers / ROUNDS).max(1);
-    let (mut native, mut same_code, mut vm) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rounds = [Vec::new(), Vec::new(), Vec::new()];
     let mut fuel = 0;
     for round in 0..ROUNDS {
         let first = round * per_round;
-        let started = Instant::now();
-        for i in first..first + per_round {
-            black_box(native_transfer(&mut storage, &ALICE, &recipient(i), 1).expect("funded"));
+        for turn in 0..3 {
+            let which = (turn + round as usize) % 3;
+            let started = Instant::now();
+            for i in first..first + per_round {
+                match which {
+                    0 => {
+                        black_box(
+                            native_transfer(&mut storage, &ALICE, &recipient(i), 1)
+                                .expect("funded"),
+                        );
+                    }
+                    1 => {
+                        black_box(native_contract(&mut host, i));
+                    }
+                    _ => {
+                        let outcome =
+                            token.call(Entry::Command, ALICE, transfer(recipient(i)), FUEL);
+                        outcome.result.expect("transfer succeeds");
+                        fuel = outcome.fuel_used;
+                    }
+                }
+            }
+            rounds[which].push(started.elapsed());
         }
-        native.push(started.elapsed());
-        let started = Instant::now();
-        for i in first..first + per_round {
-            black_box(native_contract(&mut host, i));
-        }
-        same_code.push(started.elapsed());
-        let started = Instant::now();
-        for i in first..first + per_round {
-            let outcome = token.call(Entry::Command, ALICE, transfer(recipient(i)), FUEL);
-            outcome.result.expect("transfer succeeds");
-            fuel = outcome.fuel_used;
-        }
-        vm.push(started.elapsed());
     }
+    let [native, same_code, vm] = rounds;
     let transfers = per_round * ROUNDS;
 
     let query_fuel = token.call(Entry::Query, ALICE, vec![1], FUEL).fuel_used;

@@ -253,9 +253,10 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
         "storage_get",
         |mut caller: Cx<'_>, ptr: u32, len: u32| -> Result<i64, wasmi::Error> {
             let key = key(&mut caller, ptr, len)?;
+            charge(&mut caller, fuel::READ)?;
             let value = caller.data().get(&key);
             let size = value.as_ref().map_or(0, Vec::len);
-            charge(&mut caller, fuel::READ + fuel::BYTE * size as u64)?;
+            charge(&mut caller, fuel::BYTE * size as u64)?;
             let found = value.as_ref().map_or(-1, |value| value.len() as i64);
             caller.data_mut().value = value;
             Ok(found)
@@ -273,9 +274,10 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
          cap: u32|
          -> Result<i64, wasmi::Error> {
             let key = key(&mut caller, kptr, klen)?;
+            charge(&mut caller, fuel::READ)?;
             let value = caller.data().get(&key);
             let size = value.as_ref().map_or(0, Vec::len);
-            charge(&mut caller, fuel::READ + fuel::BYTE * size as u64)?;
+            charge(&mut caller, fuel::BYTE * size as u64)?;
             caller.data_mut().value = None;
             let Some(value) = value else {
                 return Ok(-1);

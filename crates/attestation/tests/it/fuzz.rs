@@ -82,10 +82,23 @@ proptest! {
         let _ = collateral_query(&quote);
     }
 
+    /// Past the header (48 bytes) or the header and the report body (432), so the parser's
+    /// later stages see the random bytes too.
     #[test]
-    fn a_quote_with_a_bit_flipped_is_refused_or_unchanged(pos in any::<usize>(), bit in 0u8..8) {
+    fn a_valid_start_with_random_bytes_after_it_is_refused(
+        body in any::<bool>(),
+        rest in proptest::collection::vec(any::<u8>(), 0..2048),
+    ) {
+        let start = if body { 432 } else { 48 };
+        let quote = [&valid().quote[..start], &rest].concat();
+        let _ = collateral_query(&quote);
+        prop_assert!(check(&quote, &valid().collateral).is_err());
+    }
+
+    #[test]
+    fn a_quote_with_a_bit_flipped_is_refused_or_unchanged(pos in any::<proptest::sample::Index>(), bit in 0u8..8) {
         let mut quote = valid().quote.clone();
-        let at = pos % quote.len();
+        let at = pos.index(quote.len());
         quote[at] ^= 1 << bit;
         let _ = collateral_query(&quote);
         refused_or_same(check(&quote, &valid().collateral))?;
@@ -93,11 +106,11 @@ proptest! {
 
     #[test]
     fn a_quote_cut_short_or_extended_is_refused_or_unchanged(
-        cut in any::<usize>(),
+        cut in any::<proptest::sample::Index>(),
         tail in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
         let quote = &valid().quote;
-        let short = &quote[..cut % quote.len()];
+        let short = &quote[..cut.index(quote.len())];
         let _ = collateral_query(short);
         prop_assert!(check(short, &valid().collateral).is_err());
         let long = [&quote[..], &tail].concat();
@@ -106,11 +119,11 @@ proptest! {
 
     #[test]
     fn a_quote_with_bytes_spliced_in_is_refused_or_unchanged(
-        pos in any::<usize>(),
+        pos in any::<proptest::sample::Index>(),
         bytes in proptest::collection::vec(any::<u8>(), 1..16),
     ) {
         let quote = &valid().quote;
-        let at = pos % quote.len();
+        let at = pos.index(quote.len());
         let spliced = [&quote[..at], &bytes, &quote[at..]].concat();
         let _ = collateral_query(&spliced);
         refused_or_same(check(&spliced, &valid().collateral))?;
@@ -120,17 +133,49 @@ proptest! {
     /// strings) and signatures (hex): a changed character anywhere lands in one of them.
     #[test]
     fn collateral_with_a_character_changed_or_cut_is_refused_or_unchanged(
-        pos in any::<usize>(),
+        pos in any::<proptest::sample::Index>(),
         replacement in proptest::sample::select(b"0aA{}[]\",:-+/=\\ \n\x00\xff".to_vec()),
         cut in any::<bool>(),
     ) {
         let mut collateral = valid().collateral.clone();
-        let at = pos % collateral.len();
+        let at = pos.index(collateral.len());
         if cut {
             collateral.truncate(at);
         } else {
             collateral[at] = replacement;
         }
         refused_or_same(check(&valid().quote, &collateral))?;
+    }
+
+    /// Still valid JSON, one field's text replaced: the verifier, not the JSON parser, meets it.
+    /// (`dcap-qvl` 0.7.1 does not read `pck_crl_issuer_chain`: it checks the PCK CRL against
+    /// the quote's own certificate chain, so that field may change without effect.)
+    #[test]
+    fn collateral_with_a_field_replaced_is_refused_or_unchanged(
+        field in any::<proptest::sample::Index>(),
+        text in "[ -~]{0,300}",
+    ) {
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&valid().collateral).expect("the collateral is JSON");
+        let fields = json.as_object_mut().expect("an object");
+        let keys: Vec<String> = fields.keys().cloned().collect();
+        let key = &keys[field.index(keys.len())];
+        fields.insert(key.clone(), serde_json::Value::String(text));
+        let collateral = serde_json::to_vec(&json).expect("serializes");
+        refused_or_same(check(&valid().quote, &collateral))?;
+    }
+}
+
+/// Every byte of the header, the report body and the lengths after it (the fields that steer
+/// the parser), inverted in turn.
+#[test]
+fn every_byte_of_the_quotes_start_inverted_is_refused_or_unchanged() {
+    for at in 0..valid().quote.len().min(640) {
+        let mut quote = valid().quote.clone();
+        quote[at] ^= 0xff;
+        let _ = collateral_query(&quote);
+        if let Ok(report) = check(&quote, &valid().collateral) {
+            assert_eq!(report, valid().report, "byte {at}");
+        }
     }
 }

@@ -223,6 +223,75 @@ fn storage_read_writes_what_fits_and_keeps_the_rest_for_value_read() {
     );
 }
 
+/// Reading costs the same per byte however it is read: `storage_read` into room that fits, or
+/// `storage_read` with no room then `value_read` (two units a byte: the read and the copy).
+#[test]
+fn storage_read_charges_every_byte_read_and_copied() {
+    let text = r#"(module
+        (import "veil" "output_write" (func $out (param i32 i32)))
+        (import "veil" "storage_read" (func $read (param i32 i32 i32 i32) (result i64)))
+        (import "veil" "value_read" (func $value (param i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 100) "k")
+        (func (export "init") (call $out (i32.const 1000) (i32.const 1)))
+        (func (export "handle_command")
+            (drop (call $read (i32.const 100) (i32.const 1) (i32.const 2000) (i32.const 4096)))
+            (call $out (i32.const 1000) (i32.const 1)))
+        (func (export "handle_query")
+            (drop (call $read (i32.const 100) (i32.const 1) (i32.const 2000) (i32.const 0)))
+            (call $value (i32.const 2000))
+            (call $out (i32.const 1000) (i32.const 1)))
+        (func (export "handle_message") (call $out (i32.const 1000) (i32.const 1))))"#;
+    let mut contract = Contract::new(&wat(text));
+    let mut fuel = |entry, size: usize| {
+        std::sync::Arc::make_mut(&mut contract.storage).insert(b"k".to_vec(), vec![1; size]);
+        let outcome = contract.call(entry, ALICE, vec![], FUEL);
+        assert_eq!(outcome.result, Ok(Vec::new()), "{entry:?} {size}");
+        outcome.fuel_used
+    };
+    assert_eq!(fuel(Entry::Command, 201) - fuel(Entry::Command, 1), 400);
+    assert_eq!(fuel(Entry::Query, 201) - fuel(Entry::Query, 1), 400);
+}
+
+/// A kept instance is reset to the module's image wherever a call wrote: inside a non-zero
+/// data block, in the zeros between blocks, and past the last one; and it keeps nothing of the
+/// caller's storage, which stays the caller's alone.
+#[test]
+fn a_kept_instance_is_reset_inside_between_and_after_its_data_blocks() {
+    let text = r#"(module
+        (import "veil" "output_write" (func $out (param i32 i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 4096) "\00abc")
+        (data (i32.const 12288) "xyz")
+        (func $probe (param $at i32) (param $slot i32)
+            (i32.store8 (i32.add (i32.const 30001) (local.get $slot)) (i32.load8_u (local.get $at)))
+            (i32.store8 (local.get $at) (i32.const 0x77)))
+        (func $run
+            (call $probe (i32.const 4097) (i32.const 0))
+            (call $probe (i32.const 8000) (i32.const 1))
+            (call $probe (i32.const 12290) (i32.const 2))
+            (call $probe (i32.const 20000) (i32.const 3))
+            (call $probe (i32.const 65535) (i32.const 4))
+            (call $out (i32.const 30000) (i32.const 6)))
+        (func (export "init") (call $run))
+        (func (export "handle_command") (call $run))
+        (func (export "handle_query") (call $run))
+        (func (export "handle_message") (call $run)))"#;
+    let mut contract = Contract::new(&wat(text));
+    for _ in 0..3 {
+        for entry in [Entry::Command, Entry::Query] {
+            let outcome = contract.call(entry, ALICE, vec![], FUEL);
+            assert_eq!(outcome.result, Ok(b"a\0z\0\0".to_vec()), "{entry:?}");
+            assert_eq!(
+                std::sync::Arc::strong_count(&contract.storage),
+                1,
+                "the kept instance holds no reference to the caller's storage"
+            );
+        }
+    }
+    assert_eq!(contract.code.idle_instances(), 1);
+}
+
 /// The SDK reads a value larger than the room it starts with through `value_read`, whole: a
 /// 200-byte balance (a corrupt one) reaches the decoder at its full length.
 #[test]
