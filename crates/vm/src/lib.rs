@@ -246,6 +246,23 @@ impl Code {
     pub fn abi(&self) -> Option<&str> {
         self.abi.as_deref()
     }
+
+    /// Pages (64 KiB each) of linear memory the module starts with: a kept instance rewrites
+    /// all of them after every call.
+    pub fn initial_pages(&self) -> u64 {
+        self.module
+            .exports()
+            .find(|export| export.name() == "memory")
+            .and_then(|export| export.ty().memory().map(|ty| ty.minimum()))
+            .unwrap_or(0)
+    }
+
+    /// Whether the VM keeps instances of the module between calls. It does not for a module
+    /// that can change its tables or passive segments, or starts with more than 16 pages: each
+    /// of its calls instantiates the module afresh.
+    pub fn reuses_instances(&self) -> bool {
+        self.warm.is_some()
+    }
 }
 
 /// The VM: an engine configured once, and the host functions.

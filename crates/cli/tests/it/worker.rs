@@ -665,6 +665,10 @@ fn devnet_launches_with_a_genesis_node_gatekeepers_and_miners() {
         listing.contains("veil_example_token.wasm") && listing.contains("passes the deploy policy"),
         "{listing}"
     );
+    assert!(
+        listing.contains("memory: 1 page (64 KiB), instances kept between calls"),
+        "{listing}"
+    );
     let token = contracts.join("target/wasm32-unknown-unknown/release/veil_example_token.wasm");
     // The ABI `export!` wrote (with rustc 1.63) is what the client reads.
     let abi = Command::new(VEIL)

@@ -641,6 +641,22 @@ fn an_instance_that_trapped_or_grew_is_not_kept() {
     }
 }
 
+/// What `veil contract build` reports of a module: its initial memory and whether its
+/// instances are kept.
+#[test]
+fn code_reports_its_initial_memory_and_whether_instances_are_kept() {
+    let token = token();
+    assert_eq!(token.code.initial_pages(), 1);
+    assert!(token.code.reuses_instances());
+    let big = wat(&module("").replace(
+        "(memory (export \"memory\") 1)",
+        "(memory (export \"memory\") 17)",
+    ));
+    let big = Contract::new(&big);
+    assert_eq!(big.code.initial_pages(), 17);
+    assert!(!big.code.reuses_instances());
+}
+
 #[test]
 fn modules_that_can_change_tables_or_segments_run_fresh_every_call() {
     for (extra, body) in [
