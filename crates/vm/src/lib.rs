@@ -419,9 +419,10 @@ impl Vm {
         let mut fuel_used = fuel - store.get_fuel().unwrap_or(0);
         let mut state =
             std::mem::replace(store.data_mut(), self.state(empty_call(), empty_storage()));
-        // A call that returned left a consistent instance: reset and keep it. One that trapped
-        // may have stopped anywhere: drop it.
-        if let (Ok(()), Some(warm), Some(ready)) = (&result, &code.warm, ready) {
+        // Returned or trapped, the call changed at most the memory and the mutable globals of
+        // a kept module (one that can change its tables or passive segments is never kept):
+        // the reset puts both back, so even an instance that stopped halfway is kept.
+        if let (Some(warm), Some(ready)) = (&code.warm, ready) {
             warm.put(store, ready);
         }
         let result = match result {

@@ -6,9 +6,9 @@
 //! through bulk memory's table and segment instructions, its table and its passive segments.
 //! A module using those instructions runs in a fresh instance every call. Every other module is
 //! compiled with its mutable globals exported under reserved names (wasmi reaches globals only
-//! through exports; execution is unchanged), and after a call that returned, the reset writes
-//! the initial memory image back and every mutable global's initial value; an instance whose
-//! memory grew, or whose call trapped, is dropped instead.
+//! through exports; execution is unchanged), and after every call, returned or trapped, the
+//! reset writes the initial memory image back and every mutable global's initial value; an
+//! instance whose memory grew is dropped instead.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

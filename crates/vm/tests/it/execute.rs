@@ -619,17 +619,20 @@ fn a_kept_instance_starts_every_call_as_a_fresh_one() {
 }
 
 #[test]
-fn an_instance_that_trapped_or_grew_is_not_kept() {
+fn an_instance_that_trapped_is_reset_and_kept_and_one_that_grew_is_not() {
+    // The command traps after changing memory and a global: the next call must not see it.
     let mut trapping = counter("(if (i32.eqz (global.get $calls)) (then) (else unreachable))");
-    assert!(matches!(
-        trapping.call(Entry::Command, ALICE, vec![], FUEL).result,
-        Err(Failure::Trap(_))
-    ));
-    assert_eq!(trapping.code.idle_instances(), 0);
-    assert_eq!(
-        trapping.call(Entry::Query, ALICE, vec![], FUEL).result,
-        Ok(FIRST_CALL.to_vec())
-    );
+    for _ in 0..3 {
+        assert!(matches!(
+            trapping.call(Entry::Command, ALICE, vec![], FUEL).result,
+            Err(Failure::Trap(_))
+        ));
+        assert_eq!(trapping.code.idle_instances(), 1, "reset and kept");
+        assert_eq!(
+            trapping.call(Entry::Query, ALICE, vec![], FUEL).result,
+            Ok(FIRST_CALL.to_vec())
+        );
+    }
 
     let mut growing = counter("(drop (memory.grow (i32.const 1)))");
     for _ in 0..3 {
@@ -685,24 +688,31 @@ fn the_token_on_kept_instances_matches_fresh_instances_call_for_call() {
     let mut kept = token();
     let mut fresh = token();
     fresh.code = fresh.code.fresh_only();
+    // Out of fuel halfway through a transfer (a trap): the kept instance is reset and reused.
+    let starved = 1_500;
     let calls = [
-        (Entry::Command, ALICE, transfer(BOB, 10)),
-        (Entry::Query, ALICE, balance(ALICE)),
-        (Entry::Command, BOB, transfer(ALICE, 11)),
-        (Entry::Command, BOB, transfer(MALLORY, 1)),
-        (Entry::Query, MALLORY, balance(ALICE)),
-        (Entry::Command, ALICE, vec![0xff, 1, 2]),
-        (Entry::Command, ALICE, transfer(MALLORY, 990)),
-        (Entry::Query, BOB, balance(BOB)),
+        (Entry::Command, ALICE, transfer(BOB, 10), FUEL),
+        (Entry::Query, ALICE, balance(ALICE), FUEL),
+        (Entry::Command, ALICE, transfer(BOB, 5), starved),
+        (Entry::Command, BOB, transfer(ALICE, 11), FUEL),
+        (Entry::Command, BOB, transfer(MALLORY, 1), FUEL),
+        (Entry::Query, MALLORY, balance(ALICE), FUEL),
+        (Entry::Command, ALICE, vec![0xff, 1, 2], FUEL),
+        (Entry::Query, ALICE, balance(ALICE), starved / 2),
+        (Entry::Command, ALICE, transfer(MALLORY, 990), FUEL),
+        (Entry::Query, BOB, balance(BOB), FUEL),
     ];
-    for (entry, caller, input) in calls {
-        let a = kept.call(entry, caller, input.clone(), FUEL);
-        let b = fresh.call(entry, caller, input, FUEL);
+    let mut out_of_fuel = 0;
+    for (entry, caller, input, fuel) in calls {
+        let a = kept.call(entry, caller, input.clone(), fuel);
+        let b = fresh.call(entry, caller, input, fuel);
+        out_of_fuel += usize::from(a.result == Err(Failure::OutOfFuel));
         assert_eq!(
             (&a.result, &a.changes, &a.events, a.fuel_used),
             (&b.result, &b.changes, &b.events, b.fuel_used)
         );
     }
+    assert_eq!(out_of_fuel, 2, "both starved calls ran out of fuel");
     assert_eq!(kept.storage, fresh.storage);
     assert_eq!(kept.code.idle_instances(), 1);
     assert_eq!(fresh.code.idle_instances(), 0);
