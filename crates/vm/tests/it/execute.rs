@@ -173,32 +173,42 @@ fn a_query_that_writes_is_trapped() {
     assert_eq!(contract.storage.len(), 1);
 }
 
-/// `storage_read` writes a value that fits its room at once, keeps a larger one for
-/// `value_read` without writing any of it, and leaves nothing behind after one that fit.
-#[test]
-fn storage_read_writes_what_fits_and_keeps_the_rest_for_value_read() {
-    let text = r#"(module
+/// A module reading storage with `storage_read` and `value_read`: one-byte keys from `keys`
+/// at 100, the handlers' bodies `command` and `query`, and an outcome built at 1000 (zero).
+fn reader(keys: &str, command: &str, query: &str) -> Contract {
+    let text = format!(
+        r#"(module
         (import "veil" "output_write" (func $out (param i32 i32)))
         (import "veil" "storage_read" (func $read (param i32 i32 i32 i32) (result i64)))
         (import "veil" "value_read" (func $value (param i32)))
         (memory (export "memory") 1)
-        (data (i32.const 100) "skz")
+        (data (i32.const 100) "{keys}")
         (func (export "init") (call $out (i32.const 1000) (i32.const 1)))
-        (func (export "handle_command")
-            (i64.store (i32.const 1001)
-                (call $read (i32.const 100) (i32.const 1) (i32.const 1025) (i32.const 8)))
-            (i64.store (i32.const 1009)
-                (call $read (i32.const 101) (i32.const 1) (i32.const 1400) (i32.const 128)))
-            (call $value (i32.const 1028))
-            (i64.store (i32.const 1017)
-                (call $read (i32.const 102) (i32.const 1) (i32.const 1025) (i32.const 8)))
-            (call $out (i32.const 1000) (i32.const 528)))
-        (func (export "handle_query")
-            (drop (call $read (i32.const 100) (i32.const 1) (i32.const 1025) (i32.const 8)))
-            (call $value (i32.const 1028))
-            (call $out (i32.const 1000) (i32.const 1)))
-        (func (export "handle_message") (call $out (i32.const 1000) (i32.const 1))))"#;
-    let mut contract = Contract::new(&wat(text));
+        (func (export "handle_command") {command})
+        (func (export "handle_query") {query})
+        (func (export "handle_message") (call $out (i32.const 1000) (i32.const 1))))"#
+    );
+    Contract::new(&wat(&text))
+}
+
+/// `storage_read` writes a value that fits its room at once, keeps a larger one for
+/// `value_read` without writing any of it, and leaves nothing behind after one that fit.
+#[test]
+fn storage_read_writes_what_fits_and_keeps_the_rest_for_value_read() {
+    let mut contract = reader(
+        "skz",
+        "(i64.store (i32.const 1001)
+            (call $read (i32.const 100) (i32.const 1) (i32.const 1025) (i32.const 8)))
+        (i64.store (i32.const 1009)
+            (call $read (i32.const 101) (i32.const 1) (i32.const 1400) (i32.const 128)))
+        (call $value (i32.const 1028))
+        (i64.store (i32.const 1017)
+            (call $read (i32.const 102) (i32.const 1) (i32.const 1025) (i32.const 8)))
+        (call $out (i32.const 1000) (i32.const 528))",
+        "(drop (call $read (i32.const 100) (i32.const 1) (i32.const 1025) (i32.const 8)))
+        (call $value (i32.const 1028))
+        (call $out (i32.const 1000) (i32.const 1))",
+    );
     let storage = std::sync::Arc::make_mut(&mut contract.storage);
     storage.insert(b"s".to_vec(), b"abc".to_vec());
     storage.insert(b"k".to_vec(), vec![0x5a; 300]);
@@ -227,22 +237,14 @@ fn storage_read_writes_what_fits_and_keeps_the_rest_for_value_read() {
 /// `storage_read` with no room then `value_read` (two units a byte: the read and the copy).
 #[test]
 fn storage_read_charges_every_byte_read_and_copied() {
-    let text = r#"(module
-        (import "veil" "output_write" (func $out (param i32 i32)))
-        (import "veil" "storage_read" (func $read (param i32 i32 i32 i32) (result i64)))
-        (import "veil" "value_read" (func $value (param i32)))
-        (memory (export "memory") 1)
-        (data (i32.const 100) "k")
-        (func (export "init") (call $out (i32.const 1000) (i32.const 1)))
-        (func (export "handle_command")
-            (drop (call $read (i32.const 100) (i32.const 1) (i32.const 2000) (i32.const 4096)))
-            (call $out (i32.const 1000) (i32.const 1)))
-        (func (export "handle_query")
-            (drop (call $read (i32.const 100) (i32.const 1) (i32.const 2000) (i32.const 0)))
-            (call $value (i32.const 2000))
-            (call $out (i32.const 1000) (i32.const 1)))
-        (func (export "handle_message") (call $out (i32.const 1000) (i32.const 1))))"#;
-    let mut contract = Contract::new(&wat(text));
+    let mut contract = reader(
+        "k",
+        "(drop (call $read (i32.const 100) (i32.const 1) (i32.const 2000) (i32.const 4096)))
+        (call $out (i32.const 1000) (i32.const 1))",
+        "(drop (call $read (i32.const 100) (i32.const 1) (i32.const 2000) (i32.const 0)))
+        (call $value (i32.const 2000))
+        (call $out (i32.const 1000) (i32.const 1))",
+    );
     let mut fuel = |entry, size: usize| {
         std::sync::Arc::make_mut(&mut contract.storage).insert(b"k".to_vec(), vec![1; size]);
         let outcome = contract.call(entry, ALICE, vec![], FUEL);
